@@ -1,0 +1,14 @@
+//! Pure domain types: no I/O, no clocks, no databases. Everything that comes from outside
+//! is parsed into one of these types once, at the edge.
+
+mod address;
+mod applicant;
+mod ids;
+mod money;
+mod period;
+
+pub use address::{AddressError, Domain, EmailAddress};
+pub use applicant::{ApplicantKind, ApplicantKindError};
+pub use ids::{ApplicationId, DecisionId, EventId, OutboxId, SubjectId};
+pub use money::{Money, MoneyError};
+pub use period::{Period, PeriodError};
