@@ -1,1 +1,10 @@
+//! creditline: credit-line review for an AI platform. See README.md for the architecture.
+
+pub mod app;
+pub mod cli;
+pub mod config;
 pub mod domain;
+pub mod http;
+pub mod services;
+pub mod store;
+pub mod workflow;

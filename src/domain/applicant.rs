@@ -44,9 +44,6 @@ pub struct ApplicantKindError(String);
 impl FromStr for ApplicantKind {
     type Err = ApplicantKindError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ApplicantKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s.trim())
-            .ok_or_else(|| ApplicantKindError(s.to_string()))
+        ApplicantKind::ALL.into_iter().find(|k| k.as_str() == s.trim()).ok_or_else(|| ApplicantKindError(s.to_string()))
     }
 }

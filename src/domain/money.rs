@@ -166,11 +166,7 @@ fn parse_decimal_cents(number: &str, multiplier: i128) -> Result<i128, MoneyErro
     if digits.len() > 30 {
         return Err(MoneyError::Overflow);
     }
-    let whole: i128 = if digits.is_empty() {
-        0
-    } else {
-        digits.parse().map_err(|_| MoneyError::Overflow)?
-    };
+    let whole: i128 = if digits.is_empty() { 0 } else { digits.parse().map_err(|_| MoneyError::Overflow)? };
     // Scale: cents per unit, times the multiplier; the fraction must land on whole cents.
     let scale = 100i128.checked_mul(multiplier).ok_or(MoneyError::Overflow)?;
     let mut frac_cents: i128 = 0;
@@ -186,10 +182,7 @@ fn parse_decimal_cents(number: &str, multiplier: i128) -> Result<i128, MoneyErro
         unit /= 10;
         frac_cents += d * unit;
     }
-    whole
-        .checked_mul(scale)
-        .and_then(|w| w.checked_add(frac_cents))
-        .ok_or(MoneyError::Overflow)
+    whole.checked_mul(scale).and_then(|w| w.checked_add(frac_cents)).ok_or(MoneyError::Overflow)
 }
 
 impl fmt::Display for Money {
@@ -201,7 +194,7 @@ impl fmt::Display for Money {
         let digits = dollars.to_string();
         let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
         for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
                 grouped.push(',');
             }
             grouped.push(c);
@@ -264,9 +257,6 @@ mod tests {
         let max = Money::from_cents(i64::MAX);
         assert_eq!(max.checked_add(Money::from_cents(1)), Err(MoneyError::Overflow));
         assert_eq!(Money::from_cents(i64::MIN).checked_neg(), Err(MoneyError::Overflow));
-        assert_eq!(
-            Money::checked_sum([Money::from_cents(1), Money::from_cents(2)]),
-            Ok(Money::from_cents(3))
-        );
+        assert_eq!(Money::checked_sum([Money::from_cents(1), Money::from_cents(2)]), Ok(Money::from_cents(3)));
     }
 }

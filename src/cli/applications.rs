@@ -1,0 +1,136 @@
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::domain::{ApplicantKind, ApplicationId, EmailAddress, Money};
+use crate::services::NewApplicationInput;
+use crate::store::{ApplicationFilter, ApplicationRecord};
+
+#[derive(Debug, Subcommand)]
+pub enum ApplicationsCommand {
+    /// List applications, oldest first.
+    List {
+        /// Only applications in this state (e.g. pending_review).
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one application by id or reference (CL-...).
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the event log of an application.
+    History {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open an application by hand (e.g. received by phone); it starts in `received`.
+    Create {
+        /// The applicant's WaveSpeedAI account email.
+        #[arg(long)]
+        account_email: String,
+        /// enterprise, individual_with_product or individual_without_product.
+        #[arg(long)]
+        kind: Option<ApplicantKind>,
+        /// Requested monthly limit, e.g. "$200".
+        #[arg(long)]
+        requested_limit: Option<Money>,
+    },
+}
+
+impl ApplicationsCommand {
+    pub async fn run(self, config: Config) -> anyhow::Result<ExitCode> {
+        let app = App::build(config, true).await?;
+        match self {
+            ApplicationsCommand::List { state, limit, json } => {
+                let filter = ApplicationFilter { state, limit, ..Default::default() };
+                for a in app.store.list_applications(&filter).await? {
+                    if json {
+                        println!("{}", serde_json::to_string(&a)?);
+                    } else {
+                        println!(
+                            "{}  {}  {:<28} {:<24} {}",
+                            a.id,
+                            a.reference,
+                            a.state,
+                            a.account_email,
+                            a.created_at.format("%Y-%m-%d %H:%M")
+                        );
+                    }
+                }
+            }
+            ApplicationsCommand::Show { id, json } => {
+                let Some(a) = find(&app, &id).await? else { return not_found(&id) };
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&a)?);
+                } else {
+                    print_application(&a);
+                }
+            }
+            ApplicationsCommand::History { id, json } => {
+                let Some(a) = find(&app, &id).await? else { return not_found(&id) };
+                for e in app.store.events(a.id.into()).await? {
+                    if json {
+                        println!("{}", serde_json::to_string(&e)?);
+                    } else {
+                        println!(
+                            "v{:<3} {}  {:<20} {} -> {}  by {}{}",
+                            e.version,
+                            e.occurred_at.format("%Y-%m-%d %H:%M:%S"),
+                            e.event,
+                            e.from_state.as_deref().unwrap_or("-"),
+                            e.to_state,
+                            e.actor,
+                            e.reason.map(|r| format!("  ({r})")).unwrap_or_default()
+                        );
+                    }
+                }
+            }
+            ApplicationsCommand::Create { account_email, kind, requested_limit } => {
+                let input = NewApplicationInput {
+                    account_email: EmailAddress::parse(&account_email)?,
+                    applicant_kind: kind,
+                    requested_limit,
+                    details: serde_json::json!({}),
+                };
+                let a = app.workflow.open_application(input, "cli").await?;
+                println!("{} {}", a.id, a.reference);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+async fn find(app: &App, id: &str) -> anyhow::Result<Option<ApplicationRecord>> {
+    Ok(match id.parse::<ApplicationId>() {
+        Ok(uuid) => app.store.application(uuid).await?,
+        Err(_) => app.store.application_by_reference(id.trim()).await?,
+    })
+}
+
+fn not_found(id: &str) -> anyhow::Result<ExitCode> {
+    eprintln!("no application {id:?}");
+    Ok(ExitCode::from(2))
+}
+
+fn print_application(a: &ApplicationRecord) {
+    println!("id:              {}", a.id);
+    println!("reference:       {}", a.reference);
+    println!("state:           {} (version {})", a.state, a.version);
+    println!("account email:   {}", a.account_email);
+    println!("applicant kind:  {}", a.applicant_kind.as_deref().unwrap_or("-"));
+    let limit = a.requested_limit_cents.map(|c| Money::from_cents(c).to_string());
+    println!("requested limit: {}", limit.as_deref().unwrap_or("-"));
+    println!("created:         {}", a.created_at.to_rfc3339());
+    println!("updated:         {}", a.updated_at.to_rfc3339());
+}

@@ -1,0 +1,80 @@
+//! The command line (clap). Each command module translates arguments and delegates to
+//! services; `--help` on every command.
+
+mod applications;
+mod serve;
+mod workflows;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "creditline",
+    version,
+    about = "Credit-line review: email intake, workflows, rules and monthly billing cycles"
+)]
+pub struct Cli {
+    /// Configuration file (default: ./creditline.toml when present).
+    #[arg(long, global = true, env = "CREDITLINE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format: text (readable) or json (one object per line).
+    #[arg(long, global = true, value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (migrates the database first).
+    Serve(serve::ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Check and draw the workflow definitions in workflows/.
+    Workflows {
+        #[command(subcommand)]
+        cmd: workflows::WorkflowsCommand,
+    },
+    /// Look at and open credit-line applications.
+    Applications {
+        #[command(subcommand)]
+        cmd: applications::ApplicationsCommand,
+    },
+}
+
+impl Cli {
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        let mut config = Config::load(self.config.as_deref())?;
+        if let Some(f) = &self.log_format {
+            config.log_format = if f == "json" { LogFormat::Json } else { LogFormat::Text };
+        }
+        init_logging(&config);
+        match self.command {
+            Command::Serve(args) => serve::run(config, args).await,
+            Command::Migrate => {
+                let store = crate::store::connect(&config.database_url).await?;
+                store.migrate().await?;
+                println!("migrated {} database", store.backend());
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Workflows { cmd } => cmd.run(&config),
+            Command::Applications { cmd } => cmd.run(config).await,
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // try_init: a second initialisation (tests calling run twice) is harmless.
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

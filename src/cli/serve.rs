@@ -1,0 +1,48 @@
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::app::App;
+use crate::config::Config;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides `listen` in the configuration); port 0 picks a free one.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(addr) = args.listen {
+        config.listen = addr;
+    }
+    let app = App::build(config, true).await?;
+    let listener = tokio::net::TcpListener::bind(app.config.listen).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = app.store.backend(), "creditline serving");
+    // One plain line on stdout so scripts and tests can find the port that was picked.
+    println!("listening on http://{addr}");
+    crate::http::serve(app, listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C or SIGTERM: stop accepting, finish requests in flight, exit.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

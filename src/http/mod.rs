@@ -1,0 +1,22 @@
+//! The HTTP adapter (axum). Each area gets its own module with a `router()`.
+
+mod health;
+
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::app::App;
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new().merge(health::router()).with_state(app)
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,9 @@
+//! Services combine the parts: they read through the store, ask the pure engine (and the
+//! rules) what to do, and hand the store one atomic write. Adapters (CLI, HTTP, jobs,
+//! inbox) call services and nothing below them.
+
+pub mod clock;
+pub mod workflow;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use workflow::{AppliedDecision, Fire, Fired, NewApplicationInput, ServiceError, WorkflowService};

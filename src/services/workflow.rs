@@ -1,0 +1,258 @@
+//! Applying workflow steps: read the instance, let the engine pick the transition, write
+//! state + event + outbox in one transaction guarded by the version the caller saw.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::domain::{ApplicantKind, ApplicationId, DecisionId, EmailAddress, EventId, Money, OutboxId, SubjectId};
+use crate::store::{
+    ApplicationRecord, Instance, NewApplication, NewInstance, OutboxWrite, Store, StoreError, TransitionWrite,
+};
+use crate::workflow::{Definition, Effect, EngineError, Outcomes, Workflows, step};
+
+use super::Clock;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("unknown workflow {0:?}")]
+    UnknownWorkflow(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+}
+
+impl ServiceError {
+    /// A stale version: the caller should reload and decide again.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, ServiceError::Store(StoreError::Conflict { .. }))
+    }
+}
+
+/// A recorded rule decision a guard may read.
+#[derive(Debug, Clone)]
+pub struct AppliedDecision {
+    pub rule: String,
+    pub outcome: String,
+    pub id: DecisionId,
+}
+
+/// A request to fire an event on a workflow instance.
+#[derive(Debug, Clone)]
+pub struct Fire {
+    pub subject: SubjectId,
+    pub event: String,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub decisions: Vec<AppliedDecision>,
+    /// The version the caller decided on; `None` to use whatever is current (the version
+    /// check still protects against a writer that slips in between read and write).
+    pub expected_version: Option<i64>,
+}
+
+impl Fire {
+    pub fn new(subject: impl Into<SubjectId>, event: &str, actor: &str) -> Fire {
+        Fire {
+            subject: subject.into(),
+            event: event.to_string(),
+            actor: actor.to_string(),
+            reason: None,
+            decisions: Vec::new(),
+            expected_version: None,
+        }
+    }
+
+    pub fn reason(mut self, reason: &str) -> Fire {
+        self.reason = Some(reason.to_string());
+        self
+    }
+
+    pub fn decision(mut self, rule: &str, outcome: &str, id: DecisionId) -> Fire {
+        self.decisions.push(AppliedDecision { rule: rule.to_string(), outcome: outcome.to_string(), id });
+        self
+    }
+
+    pub fn at_version(mut self, version: i64) -> Fire {
+        self.expected_version = Some(version);
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fired {
+    pub from: String,
+    pub to: String,
+    pub version: i64,
+    pub event_id: EventId,
+    pub effects: Vec<Effect>,
+}
+
+/// What an application starts with.
+#[derive(Debug, Clone)]
+pub struct NewApplicationInput {
+    pub account_email: EmailAddress,
+    pub applicant_kind: Option<ApplicantKind>,
+    pub requested_limit: Option<Money>,
+    pub details: serde_json::Value,
+}
+
+pub struct WorkflowService {
+    store: Arc<dyn Store>,
+    workflows: Arc<Workflows>,
+    clock: Arc<dyn Clock>,
+}
+
+impl WorkflowService {
+    pub fn new(store: Arc<dyn Store>, workflows: Arc<Workflows>, clock: Arc<dyn Clock>) -> Self {
+        WorkflowService { store, workflows, clock }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn definition(&self, name: &str) -> Result<&Definition, ServiceError> {
+        self.workflows.get(name).ok_or_else(|| ServiceError::UnknownWorkflow(name.to_string()))
+    }
+
+    /// Opens a credit-line application in the initial state of `credit_line_application`,
+    /// with its initial effects (the "application received" email).
+    pub async fn open_application(
+        &self,
+        input: NewApplicationInput,
+        actor: &str,
+    ) -> Result<ApplicationRecord, ServiceError> {
+        let def = self.definition("credit_line_application")?;
+        let id = ApplicationId::new();
+        let instance = self.new_instance(def, id.into(), Some(input.account_email.as_str()), actor);
+        let app = NewApplication {
+            reference: reference_for(id),
+            account_email: input.account_email.to_string(),
+            applicant_kind: input.applicant_kind.map(|k| k.as_str().to_string()),
+            requested_limit_cents: input.requested_limit.map(Money::cents),
+            details: input.details,
+        };
+        self.store.create_instance(&instance, Some(&app)).await?;
+        tracing::info!(application = %id, reference = %app.reference, actor, "application opened");
+        self.store
+            .application(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("application {id} after creating it")))
+    }
+
+    /// Starts an instance of any workflow for `subject`.
+    pub async fn start(
+        &self,
+        workflow: &str,
+        subject: SubjectId,
+        account_email: Option<&str>,
+        actor: &str,
+    ) -> Result<Instance, ServiceError> {
+        let def = self.definition(workflow)?;
+        let instance = self.new_instance(def, subject, account_email, actor);
+        self.store.create_instance(&instance, None).await?;
+        self.store.instance(subject).await?.ok_or_else(|| ServiceError::NotFound(format!("instance {subject}")))
+    }
+
+    fn new_instance(&self, def: &Definition, id: SubjectId, account_email: Option<&str>, actor: &str) -> NewInstance {
+        let event = EventId::new();
+        NewInstance {
+            id,
+            workflow: def.name.clone(),
+            subject_kind: def.subject.as_str().to_string(),
+            state: def.initial.clone(),
+            account_email: account_email.map(str::to_string),
+            created_event: event,
+            actor: actor.to_string(),
+            reason: None,
+            outbox: outbox_rows(def, id, event, "created", &def.initial, account_email, None, &def.initial_effects),
+            at: self.clock.now(),
+        }
+    }
+
+    /// Fires an event: the engine decides, the store writes atomically with a version check.
+    pub async fn fire(&self, req: Fire) -> Result<Fired, ServiceError> {
+        let current = self
+            .store
+            .instance(req.subject)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("workflow instance {}", req.subject)))?;
+        if let Some(expected) = req.expected_version
+            && expected != current.version
+        {
+            return Err(StoreError::Conflict { expected, actual: current.version }.into());
+        }
+        let def = self.definition(&current.workflow)?;
+        let outcomes: Outcomes = req.decisions.iter().map(|d| (d.rule.clone(), d.outcome.clone())).collect();
+        let s = step(def, &current.state, &req.event, &outcomes, req.reason.as_deref())?;
+        let event_id = EventId::new();
+        let write = TransitionWrite {
+            instance_id: req.subject,
+            expected_version: current.version,
+            event_id,
+            event: s.event.clone(),
+            from_state: s.from.clone(),
+            to_state: s.to.clone(),
+            actor: req.actor.clone(),
+            reason: req.reason.clone(),
+            decision_ids: req.decisions.iter().map(|d| d.id).collect(),
+            outbox: outbox_rows(
+                def,
+                req.subject,
+                event_id,
+                &s.event,
+                &s.to,
+                current.account_email.as_deref(),
+                req.reason.as_deref(),
+                &s.effects,
+            ),
+            at: self.clock.now(),
+        };
+        let version = self.store.apply_transition(&write).await?;
+        Ok(Fired { from: s.from, to: s.to, version, event_id, effects: s.effects })
+    }
+}
+
+/// Outbox rows for a step's effects. The key ties each effect to its event, so replaying
+/// the same write can never queue a second copy.
+#[allow(clippy::too_many_arguments)]
+fn outbox_rows(
+    def: &Definition,
+    subject: SubjectId,
+    event_id: EventId,
+    event: &str,
+    state: &str,
+    account_email: Option<&str>,
+    reason: Option<&str>,
+    effects: &[Effect],
+) -> Vec<OutboxWrite> {
+    effects
+        .iter()
+        .map(|e| OutboxWrite {
+            id: OutboxId::new(),
+            kind: e.kind().to_string(),
+            name: e.name().to_string(),
+            idempotency_key: format!("{event_id}:{e}"),
+            payload: json!({
+                "workflow": def.name,
+                "subject_id": subject,
+                "event": event,
+                "state": state,
+                "to": account_email,
+                "reason": reason,
+            }),
+        })
+        .collect()
+}
+
+/// A short reference for subjects and replies ("CL-4K7Q2M9X"), from the id's random bits
+/// in Crockford base32 (no I, L, O, U to misread).
+pub fn reference_for(id: ApplicationId) -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let bits = id.0.as_u128();
+    let code: String = (0..8).map(|i| ALPHABET[((bits >> (i * 5)) & 31) as usize] as char).collect();
+    format!("CL-{code}")
+}

@@ -1,0 +1,98 @@
+//! Persistence: one [`Store`] trait, two implementations sharing their SQL ([`sqlite`] is
+//! the embedded default, [`postgres`] the scale-out backend). Each method that writes is one
+//! transaction: the callers (services) decide *what* to write, the store makes it atomic.
+
+mod records;
+mod sql;
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use records::*;
+
+use crate::domain::{ApplicationId, SubjectId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer moved the row first; nothing was written.
+    #[error("version conflict: expected version {expected}, found {actual}")]
+    Conflict { expected: i64, actual: i64 },
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("already exists: {0}")]
+    Duplicate(String),
+    #[error("unsupported database url {0:?} (expected sqlite://... or postgres://...)")]
+    UnsupportedUrl(String),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e
+            && db.is_unique_violation()
+        {
+            return StoreError::Duplicate(db.message().to_string());
+        }
+        StoreError::Database(e)
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the services need from a database.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// "sqlite" or "postgres".
+    fn backend(&self) -> &'static str;
+
+    /// Applies pending migrations; safe to run on every start.
+    async fn migrate(&self) -> StoreResult<()>;
+
+    /// A cheap round trip, for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Creates a workflow instance in its initial state with its creation event, its
+    /// initial effects and, for applications, the application row: all or nothing.
+    async fn create_instance(&self, new: &NewInstance, application: Option<&NewApplication>) -> StoreResult<()>;
+
+    /// Moves an instance from `expected_version`, appends the event and writes the outbox
+    /// rows in one transaction. A stale version is [`StoreError::Conflict`] and writes
+    /// nothing. Returns the new version.
+    async fn apply_transition(&self, t: &TransitionWrite) -> StoreResult<i64>;
+
+    async fn instance(&self, id: SubjectId) -> StoreResult<Option<Instance>>;
+
+    /// The event log of an instance, oldest first.
+    async fn events(&self, id: SubjectId) -> StoreResult<Vec<EventRecord>>;
+
+    /// Outbox rows of an instance, oldest first.
+    async fn outbox_for(&self, id: SubjectId) -> StoreResult<Vec<OutboxRecord>>;
+
+    async fn application(&self, id: ApplicationId) -> StoreResult<Option<ApplicationRecord>>;
+
+    async fn application_by_reference(&self, reference: &str) -> StoreResult<Option<ApplicationRecord>>;
+
+    /// Applications, oldest first, optionally in one state, starting after a cursor id.
+    async fn list_applications(&self, filter: &ApplicationFilter) -> StoreResult<Vec<ApplicationRecord>>;
+}
+
+/// Opens the store a database URL names: `sqlite://path` (created if missing) or
+/// `postgres://...`.
+pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_string()))
+    }
+}

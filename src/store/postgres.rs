@@ -1,0 +1,43 @@
+//! PostgreSQL, for many API and worker processes on one database.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+
+use super::StoreResult;
+use super::sql::impl_store;
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str) -> StoreResult<PgStore> {
+        PgStore::connect_with(PgConnectOptions::from_str(url)?).await
+    }
+
+    /// Connects with explicit options (tests use this to give each test its own schema
+    /// through `search_path`).
+    pub async fn connect_with(options: PgConnectOptions) -> StoreResult<PgStore> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        Ok(PgStore { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Read committed is enough: every write that matters is guarded by a version check
+    /// or a unique constraint inside the statement itself.
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+}
+
+impl_store!(PgStore, sqlx::Postgres, "postgres", sqlx::migrate!("migrations/postgres"));

@@ -1,0 +1,89 @@
+//! Persisted state machines defined in `workflows/*.toml`: loading with validation, the pure
+//! engine, and diagrams. See `services::workflow` for applying a step to the database.
+
+mod definition;
+mod engine;
+mod graph;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub use definition::{Definition, Effect, Guard, State, SubjectKind, TaskKind, Transition};
+pub use engine::{EngineError, Outcomes, Step, step};
+pub use graph::mermaid;
+pub use validate::{Catalog, Problem, WorkflowError, parse_definition};
+
+/// Errors from loading a folder of workflows: every problem found, not just the first.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+    Invalid { errors: Vec<WorkflowError> },
+}
+
+/// All validated workflow definitions, by name.
+#[derive(Debug, Clone, Default)]
+pub struct Workflows {
+    defs: BTreeMap<String, Definition>,
+}
+
+impl Workflows {
+    pub fn get(&self, name: &str) -> Option<&Definition> {
+        self.defs.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Definition> {
+        self.defs.values()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.defs.keys().map(String::as_str)
+    }
+
+    /// Loads every `*.toml` in `dir`, checking names against the rules and templates found.
+    pub fn load(dir: &Path, catalog: &Catalog) -> Result<Workflows, LoadError> {
+        let io = |path: &Path, source| LoadError::Io { path: path.display().to_string(), source };
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| io(dir, e))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        paths.sort();
+        let mut defs = BTreeMap::new();
+        let mut errors = Vec::new();
+        for path in paths {
+            let source = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            match parse_definition(&path.display().to_string(), stem, &source, catalog) {
+                Ok(def) => {
+                    defs.insert(def.name.clone(), def);
+                }
+                Err(mut errs) => errors.append(&mut errs),
+            }
+        }
+        if errors.is_empty() { Ok(Workflows { defs }) } else { Err(LoadError::Invalid { errors }) }
+    }
+}
+
+impl Catalog {
+    /// Rule names from `rules/*.rhai` and template names from `templates/email/*.j2`.
+    pub fn scan(rules_dir: &Path, templates_dir: &Path) -> Result<Catalog, LoadError> {
+        Ok(Catalog { rules: stems(rules_dir, "rhai")?, templates: stems(&templates_dir.join("email"), "j2")? })
+    }
+}
+
+fn stems(dir: &Path, ext: &str) -> Result<std::collections::BTreeSet<String>, LoadError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        // A missing folder simply offers no names; every reference to it is then reported.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(source) => return Err(LoadError::Io { path: dir.display().to_string(), source }),
+    };
+    Ok(entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
+        .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).map(str::to_string))
+        .collect())
+}

@@ -1,0 +1,222 @@
+//! Black-box tests of the `creditline` binary: each runs in its own temp working directory.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+fn creditline(cwd: &Path) -> Command {
+    let repo = common::repo();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_creditline"));
+    cmd.current_dir(cwd)
+        .env_remove("CREDITLINE_DATABASE_URL")
+        .env("CREDITLINE_RULES_DIR", repo.join("rules"))
+        .env("CREDITLINE_WORKFLOWS_DIR", repo.join("workflows"))
+        .env("CREDITLINE_TEMPLATES_DIR", repo.join("templates"))
+        .env("CREDITLINE_LOG_LEVEL", "warn");
+    cmd
+}
+
+fn run(cwd: &Path, args: &[&str]) -> Output {
+    creditline(cwd).args(args).output().expect("run creditline")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Kills the server when the test ends, pass or fail.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status code");
+    (status, response)
+}
+
+#[test]
+fn serve_in_a_fresh_directory_creates_its_database_and_answers_healthz() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = creditline(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child);
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("unexpected: {line:?}"));
+    assert!(dir.path().join("creditline.db").exists(), "database file created in the working directory");
+    let (status, body) = http_get(addr, "/healthz");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http_get(addr, "/readyz");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"database\":\"sqlite\""), "{body}");
+    let (status, _) = http_get(addr, "/no-such-page");
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn workflows_graph_prints_mermaid() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(dir.path(), &["workflows", "graph", "credit_line_application"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("stateDiagram-v2\n"), "{out}");
+    assert!(out.contains("pending_review --> declined: decline"), "{out}");
+    let o = run(dir.path(), &["workflows", "graph", "nope"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("unknown workflow \"nope\""));
+}
+
+#[test]
+fn workflows_check_passes_on_the_shipped_files_and_fails_on_a_broken_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(dir.path(), &["workflows", "check"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("ok: 4 workflows"));
+
+    let copy = dir.path().join("workflows");
+    common::copy_dir(&common::repo().join("workflows"), &copy);
+    let file = copy.join("aws_login.toml");
+    let text = std::fs::read_to_string(&file).unwrap().replace("email:aws_login_approved", "email:missing_template");
+    std::fs::write(&file, text).unwrap();
+    let o =
+        creditline(dir.path()).env("CREDITLINE_WORKFLOWS_DIR", &copy).args(["workflows", "check"]).output().unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("aws_login.toml:") && err.contains("missing_template"), "{err}");
+}
+
+#[test]
+fn unknown_configuration_keys_are_errors_that_name_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("creditline.toml"), "database_urll = \"sqlite://x.db\"\n").unwrap();
+    let o = run(dir.path(), &["workflows", "check"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("database_urll"), "{}", stderr(&o));
+
+    std::fs::remove_file(dir.path().join("creditline.toml")).unwrap();
+    let o = creditline(dir.path()).env("CREDITLINE_LISTEN_PORT", "1").args(["workflows", "check"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("CREDITLINE_LISTEN_PORT"), "{}", stderr(&o));
+
+    let o = run(dir.path(), &["--config", "missing.toml", "workflows", "check"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("missing.toml"), "{}", stderr(&o));
+}
+
+#[test]
+fn configuration_file_and_environment_layer_over_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("creditline.toml"), "database_url = \"sqlite://from-file.db\"\n").unwrap();
+    let o = run(dir.path(), &["migrate"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.path().join("from-file.db").exists());
+    let o =
+        creditline(dir.path()).env("CREDITLINE_DATABASE_URL", "sqlite://from-env.db").arg("migrate").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.path().join("from-env.db").exists(), "environment wins over the file");
+}
+
+#[test]
+fn applications_create_list_show_and_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(
+        dir.path(),
+        &[
+            "applications",
+            "create",
+            "--account-email",
+            "Billing@Lumenforge.io",
+            "--kind",
+            "enterprise",
+            "--requested-limit",
+            "$200",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let created = stdout(&o);
+    let mut parts = created.split_whitespace();
+    let (id, reference) = (parts.next().unwrap().to_string(), parts.next().unwrap().to_string());
+
+    let o = run(dir.path(), &["applications", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(listed["id"], id.as_str());
+
+    for key in [&id, &reference] {
+        let o = run(dir.path(), &["applications", "show", key, "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let shown: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(shown["account_email"], "billing@lumenforge.io");
+        assert_eq!(shown["state"], "received");
+        assert_eq!(shown["requested_limit_cents"], 20_000);
+        assert_eq!(shown["applicant_kind"], "enterprise");
+    }
+    let o = run(dir.path(), &["applications", "show", &id]);
+    assert!(stdout(&o).contains("$200.00"), "{}", stdout(&o));
+
+    let o = run(dir.path(), &["applications", "history", &reference]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("created") && stdout(&o).contains("received"), "{}", stdout(&o));
+
+    let o = run(dir.path(), &["applications", "show", "CL-NOTHING"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(dir.path(), &["applications", "create", "--account-email", "not-an-email"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not an email address"), "{}", stderr(&o));
+}
+
+#[test]
+fn every_command_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["workflows", "--help"],
+        vec!["workflows", "check", "--help"],
+        vec!["workflows", "graph", "--help"],
+        vec!["applications", "--help"],
+        vec!["applications", "list", "--help"],
+        vec!["applications", "show", "--help"],
+        vec!["applications", "history", "--help"],
+        vec!["applications", "create", "--help"],
+    ] {
+        let o = run(dir.path(), &args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert!(stdout(&o).contains("Usage:"), "{args:?}");
+    }
+}
+
+#[test]
+fn json_logs_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = creditline(dir.path())
+        .env("CREDITLINE_LOG_LEVEL", "info")
+        .args(["--log-format", "json", "applications", "create", "--account-email", "a@b.co"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let line = err.lines().find(|l| l.contains("application opened")).unwrap_or_else(|| panic!("no log line: {err}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(v["level"], "INFO");
+}

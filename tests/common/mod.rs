@@ -1,0 +1,101 @@
+//! Shared test set-up: every test gets its own database (a temp SQLite file, or its own
+//! PostgreSQL schema when CREDITLINE_TEST_DATABASE_URL is set), so tests run in parallel.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use creditline::services::{SystemClock, WorkflowService};
+use creditline::store::Store;
+use creditline::store::postgres::PgStore;
+use creditline::store::sqlite::SqliteStore;
+use creditline::workflow::{Catalog, Workflows};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn workflows() -> Arc<Workflows> {
+    let catalog = Catalog::scan(&repo().join("rules"), &repo().join("templates")).expect("scan rules and templates");
+    Arc::new(Workflows::load(&repo().join("workflows"), &catalog).expect("the shipped workflows are valid"))
+}
+
+/// A store and whatever keeps it alive (the temp dir of a SQLite file).
+pub struct TestStore {
+    pub store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestStore {
+    pub fn service(&self) -> WorkflowService {
+        WorkflowService::new(self.store.clone(), workflows(), Arc::new(SystemClock))
+    }
+}
+
+pub async fn sqlite() -> TestStore {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let store = SqliteStore::connect(&url).await.expect("open sqlite");
+    store.migrate().await.expect("migrate sqlite");
+    TestStore { store: Arc::new(store), _dir: Some(dir) }
+}
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("CREDITLINE_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// A fresh schema in the test database, or `None` when no PostgreSQL is configured.
+pub async fn postgres() -> Option<TestStore> {
+    let url = postgres_url()?;
+    let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+    let admin = sqlx::PgPool::connect(&url).await.expect("connect to CREDITLINE_TEST_DATABASE_URL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&admin).await.expect("create schema");
+    admin.close().await;
+    let options = sqlx::postgres::PgConnectOptions::from_str(&url)
+        .expect("parse url")
+        .options([("search_path", schema.as_str())]);
+    let store = PgStore::connect_with(options).await.expect("open postgres");
+    store.migrate().await.expect("migrate postgres");
+    Some(TestStore { store: Arc::new(store), _dir: None })
+}
+
+/// Runs each named async test function (taking a `TestStore`) on SQLite and, when
+/// configured, on PostgreSQL.
+#[macro_export]
+macro_rules! store_suite {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::common::sqlite().await).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    match super::common::postgres().await {
+                        Some(store) => super::$name(store).await,
+                        None => eprintln!("CREDITLINE_TEST_DATABASE_URL not set: PostgreSQL run skipped"),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy file");
+        }
+    }
+}

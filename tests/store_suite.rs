@@ -1,0 +1,263 @@
+//! The store contract, run on SQLite always and on PostgreSQL when configured.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use common::TestStore;
+use creditline::domain::{ApplicantKind, DecisionId, EmailAddress, EventId, Money, OutboxId};
+use creditline::services::{Fire, NewApplicationInput, ServiceError};
+use creditline::store::{ApplicationFilter, OutboxWrite, StoreError, TransitionWrite};
+use creditline::workflow::EngineError;
+
+fn input(email: &str) -> NewApplicationInput {
+    NewApplicationInput {
+        account_email: EmailAddress::parse(email).unwrap(),
+        applicant_kind: Some(ApplicantKind::Enterprise),
+        requested_limit: Some(Money::parse("$200").unwrap()),
+        details: serde_json::json!({ "legal_company_name": "Lumenforge Ltd" }),
+    }
+}
+
+async fn opening_an_application_records_event_and_email(t: TestStore) {
+    let svc = t.service();
+    let app = svc.open_application(input("billing@lumenforge.io"), "test").await.unwrap();
+    assert_eq!(app.state, "received");
+    assert_eq!(app.version, 1);
+    assert!(app.reference.starts_with("CL-"));
+    assert_eq!(app.requested_limit_cents, Some(20_000));
+    assert_eq!(app.details["legal_company_name"], "Lumenforge Ltd");
+
+    let events = t.store.events(app.id.into()).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event, "created");
+    assert_eq!(events[0].from_state, None);
+    assert_eq!(events[0].to_state, "received");
+
+    let outbox = t.store.outbox_for(app.id.into()).await.unwrap();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!((outbox[0].kind.as_str(), outbox[0].name.as_str()), ("email", "application_received"));
+    assert_eq!(outbox[0].payload["to"], "billing@lumenforge.io");
+    assert_eq!(outbox[0].status, "pending");
+
+    let by_ref = t.store.application_by_reference(&app.reference).await.unwrap().unwrap();
+    assert_eq!(by_ref.id, app.id);
+}
+
+async fn a_guarded_transition_follows_the_rule_outcome(t: TestStore) {
+    let svc = t.service();
+    let app = svc.open_application(input("a@lumenforge.io"), "test").await.unwrap();
+    let decision = DecisionId::new();
+    let fired = svc
+        .fire(Fire::new(app.id, "materials_complete", "intake").decision("applicant_type", "enterprise", decision))
+        .await
+        .unwrap();
+    assert_eq!(
+        (fired.from.as_str(), fired.to.as_str(), fired.version),
+        ("received", "awaiting_domain_confirmation", 2)
+    );
+
+    let events = t.store.events(app.id.into()).await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].decision_ids, vec![decision]);
+    assert_eq!(events[1].actor, "intake");
+    let outbox = t.store.outbox_for(app.id.into()).await.unwrap();
+    assert_eq!(outbox.last().unwrap().name, "domain_confirmation_request");
+    assert_eq!(outbox.last().unwrap().event_id, fired.event_id);
+
+    // Same event, other outcome, other application: another branch of the workflow.
+    let other = svc.open_application(input("b@example.org"), "test").await.unwrap();
+    let fired = svc
+        .fire(Fire::new(other.id, "materials_complete", "intake").decision(
+            "applicant_type",
+            "individual_with_product",
+            DecisionId::new(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(fired.to, "business_verification");
+}
+
+async fn refused_events_write_nothing(t: TestStore) {
+    let svc = t.service();
+    let app = svc.open_application(input("c@lumenforge.io"), "test").await.unwrap();
+    // No decision for the guard.
+    let err = svc.fire(Fire::new(app.id, "materials_complete", "intake")).await.unwrap_err();
+    assert!(matches!(err, ServiceError::Engine(EngineError::DecisionMissing { .. })), "{err}");
+    // An event the state does not have.
+    let err = svc.fire(Fire::new(app.id, "approve", "reviewer")).await.unwrap_err();
+    assert!(matches!(err, ServiceError::Engine(EngineError::NotPossible { .. })), "{err}");
+    // A decline without a reason.
+    let err = svc
+        .fire(Fire::new(app.id, "classified", "intake").decision(
+            "applicant_type",
+            "individual_without_product",
+            DecisionId::new(),
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Engine(EngineError::ReasonRequired { .. })), "{err}");
+    // A stale version.
+    let err = svc.fire(Fire::new(app.id, "materials_missing", "intake").at_version(7)).await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+
+    let now = t.store.application(app.id).await.unwrap().unwrap();
+    assert_eq!((now.state.as_str(), now.version), ("received", 1));
+    assert_eq!(t.store.events(app.id.into()).await.unwrap().len(), 1);
+    assert_eq!(t.store.outbox_for(app.id.into()).await.unwrap().len(), 1);
+}
+
+async fn sixteen_concurrent_transitions_one_wins(t: TestStore) {
+    let svc = Arc::new(t.service());
+    let app = svc.open_application(input("race@lumenforge.io"), "test").await.unwrap();
+    let mut handles = Vec::new();
+    for i in 0..16 {
+        let svc = svc.clone();
+        handles.push(tokio::spawn(async move {
+            svc.fire(Fire::new(app.id, "materials_missing", &format!("worker-{i}")).at_version(1)).await
+        }));
+    }
+    let mut ok = 0;
+    let mut conflicts = 0;
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(fired) => {
+                ok += 1;
+                assert_eq!(fired.version, 2);
+            }
+            Err(e) if e.is_conflict() => conflicts += 1,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!((ok, conflicts), (1, 15));
+    let events = t.store.events(app.id.into()).await.unwrap();
+    assert_eq!(events.len(), 2, "exactly one new event row");
+    let outbox = t.store.outbox_for(app.id.into()).await.unwrap();
+    assert_eq!(outbox.iter().filter(|o| o.name == "materials_requested").count(), 1);
+    let now = t.store.instance(app.id.into()).await.unwrap().unwrap();
+    assert_eq!((now.state.as_str(), now.version), ("awaiting_materials", 2));
+}
+
+async fn a_failure_while_writing_effects_rolls_everything_back(t: TestStore) {
+    let svc = t.service();
+    let app = svc.open_application(input("atomic@lumenforge.io"), "test").await.unwrap();
+    let before_events = t.store.events(app.id.into()).await.unwrap();
+    let before_outbox = t.store.outbox_for(app.id.into()).await.unwrap();
+    let effect = |key: &str| OutboxWrite {
+        id: OutboxId::new(),
+        kind: "email".into(),
+        name: "materials_requested".into(),
+        idempotency_key: key.into(),
+        payload: serde_json::json!({}),
+    };
+    // The second outbox row breaks the unique idempotency key: the failure happens after
+    // the state update, the event row and one outbox row were written.
+    let write = TransitionWrite {
+        instance_id: app.id.into(),
+        expected_version: 1,
+        event_id: EventId::new(),
+        event: "materials_missing".into(),
+        from_state: "received".into(),
+        to_state: "awaiting_materials".into(),
+        actor: "test".into(),
+        reason: None,
+        decision_ids: vec![],
+        outbox: vec![effect("same-key"), effect("same-key")],
+        at: Utc::now(),
+    };
+    let err = t.store.apply_transition(&write).await.unwrap_err();
+    assert!(matches!(err, StoreError::Duplicate(_)), "{err}");
+
+    let now = t.store.instance(app.id.into()).await.unwrap().unwrap();
+    assert_eq!((now.state.as_str(), now.version), ("received", 1));
+    assert_eq!(t.store.events(app.id.into()).await.unwrap(), before_events);
+    assert_eq!(t.store.outbox_for(app.id.into()).await.unwrap(), before_outbox);
+
+    // And the same write without the fault goes through.
+    let mut fixed = write.clone();
+    fixed.outbox = vec![effect("key-1"), effect("key-2")];
+    assert_eq!(t.store.apply_transition(&fixed).await.unwrap(), 2);
+}
+
+async fn listing_filters_and_pages_oldest_first(t: TestStore) {
+    let svc = t.service();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let app = svc.open_application(input(&format!("list{i}@example.com")), "test").await.unwrap();
+        ids.push(app.id);
+    }
+    svc.fire(Fire::new(ids[1], "materials_missing", "intake")).await.unwrap();
+    svc.fire(Fire::new(ids[3], "materials_missing", "intake")).await.unwrap();
+
+    let all = t.store.list_applications(&ApplicationFilter { limit: 100, ..Default::default() }).await.unwrap();
+    assert_eq!(all.iter().map(|a| a.id).collect::<Vec<_>>(), ids);
+
+    let waiting = t
+        .store
+        .list_applications(&ApplicationFilter {
+            state: Some("awaiting_materials".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(waiting.iter().map(|a| a.id).collect::<Vec<_>>(), vec![ids[1], ids[3]]);
+
+    let page1 = t.store.list_applications(&ApplicationFilter { limit: 2, ..Default::default() }).await.unwrap();
+    let page2 = t
+        .store
+        .list_applications(&ApplicationFilter { limit: 2, after: Some(page1[1].id), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(page2.iter().map(|a| a.id).collect::<Vec<_>>(), vec![ids[2], ids[3]]);
+
+    let one = t
+        .store
+        .list_applications(&ApplicationFilter {
+            account_email: Some("list4@example.com".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1);
+}
+
+async fn other_workflows_run_on_the_same_store(t: TestStore) {
+    let svc = t.service();
+    let line = creditline::domain::SubjectId::new();
+    let inst = svc.start("credit_line", line, Some("owner@lumenforge.io"), "test").await.unwrap();
+    assert_eq!(inst.state, "active");
+    let gate = |outcome: &str| Fire::new(line, "gated", "cycle").decision("cycle_gating", outcome, DecisionId::new());
+    assert_eq!(svc.fire(gate("pause")).await.unwrap().to, "paused");
+    let restored = svc.fire(Fire::new(line, "payment_confirmed", "stripe")).await.unwrap();
+    assert_eq!(restored.to, "active");
+    assert_eq!(restored.effects.len(), 1);
+    // A bill is recorded without changing state.
+    let bill = svc.fire(Fire::new(line, "bill_issued", "cycle")).await.unwrap();
+    assert_eq!((bill.from.as_str(), bill.to.as_str()), ("active", "active"));
+    let names: Vec<String> = t.store.outbox_for(line).await.unwrap().into_iter().map(|o| o.name).collect();
+    assert_eq!(names, vec!["line_paused", "line_restored", "bill_issued"]);
+    assert!(matches!(
+        svc.start("no_such_workflow", creditline::domain::SubjectId::new(), None, "t").await,
+        Err(ServiceError::UnknownWorkflow(_))
+    ));
+}
+
+async fn readiness_ping_answers(t: TestStore) {
+    t.store.ping().await.unwrap();
+    // Migrating twice is harmless.
+    t.store.migrate().await.unwrap();
+}
+
+store_suite!(
+    opening_an_application_records_event_and_email,
+    a_guarded_transition_follows_the_rule_outcome,
+    refused_events_write_nothing,
+    sixteen_concurrent_transitions_one_wins,
+    a_failure_while_writing_effects_rolls_everything_back,
+    listing_filters_and_pages_oldest_first,
+    other_workflows_run_on_the_same_store,
+    readiness_ping_answers,
+);

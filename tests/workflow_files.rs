@@ -1,0 +1,225 @@
+//! Validation of workflow files: one test per kind of error, each checking that the message
+//! names the file, the line and the problem; plus the shipped workflows and their diagrams.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use creditline::workflow::{Catalog, EngineError, Outcomes, Problem, Workflows, mermaid, parse_definition, step};
+
+fn catalog() -> Catalog {
+    Catalog { rules: ["applicant_type".to_string()].into(), templates: ["hello".to_string(), "bye".to_string()].into() }
+}
+
+const GOOD: &str = r#"
+name = "demo"
+subject = "application"
+initial = "start"
+initial_effects = ["email:hello"]
+
+[states.start]
+[states.middle]
+[states.done]
+terminal = true
+
+[[transitions]]
+from = "start"
+event = "go"
+guard = { rule = "applicant_type", outcomes = ["enterprise"] }
+to = "middle"
+effects = ["task:application_review"]
+
+[[transitions]]
+from = "middle"
+event = "finish"
+to = "done"
+effects = ["email:bye"]
+"#;
+
+/// Parses `source` as `workflows/demo.toml` and returns the single error it must produce.
+fn only_error(source: &str) -> (usize, Problem, String) {
+    let errors = parse_definition("workflows/demo.toml", "demo", source, &catalog()).expect_err("must be invalid");
+    assert_eq!(errors.len(), 1, "expected one error, got: {errors:#?}");
+    let e = &errors[0];
+    let text = e.to_string();
+    assert!(text.starts_with(&format!("workflows/demo.toml:{}: ", e.line)), "{text}");
+    (e.line, e.problem.clone(), text)
+}
+
+fn line_of(source: &str, needle: &str) -> usize {
+    source.lines().position(|l| l.contains(needle)).expect("needle in source") + 1
+}
+
+#[test]
+fn the_good_example_is_valid() {
+    let def = parse_definition("workflows/demo.toml", "demo", GOOD, &catalog()).unwrap();
+    assert_eq!(def.transitions.len(), 2);
+    assert_eq!(def.transitions[0].line, line_of(GOOD, "[[transitions]]"));
+}
+
+#[test]
+fn unknown_state() {
+    let src = GOOD.replace("to = \"done\"", "to = \"finished\"");
+    let (line, problem, text) = only_error(&src);
+    assert_eq!(problem, Problem::UnknownState("finished".into()));
+    assert_eq!(line, line_of(&src, "to = \"finished\""));
+    assert!(text.contains("unknown state \"finished\""), "{text}");
+}
+
+#[test]
+fn unreachable_state() {
+    let src = format!("{GOOD}\n[states.orphan]\nterminal = true\n");
+    let (line, problem, text) = only_error(&src);
+    assert_eq!(problem, Problem::UnreachableState("orphan".into()));
+    assert_eq!(line, line_of(&src, "[states.orphan]"));
+    assert!(text.contains("unreachable state \"orphan\""), "{text}");
+}
+
+#[test]
+fn non_terminal_state_without_a_way_out() {
+    let src = GOOD.replace("[states.done]\nterminal = true", "[states.done]");
+    let (line, problem, text) = only_error(&src);
+    assert_eq!(problem, Problem::NoWayOut("done".into()));
+    assert_eq!(line, line_of(&src, "[states.done]"));
+    assert!(text.contains("not terminal but has no transition out"), "{text}");
+}
+
+#[test]
+fn duplicate_transition() {
+    let src = format!("{GOOD}\n[[transitions]]\nfrom = \"middle\"\nevent = \"finish\"\nto = \"start\"\n");
+    let (line, problem, text) = only_error(&src);
+    let first = line_of(&src, "event = \"finish\"") - 2;
+    assert_eq!(
+        problem,
+        Problem::DuplicateTransition { from: "middle".into(), event: "finish".into(), first_line: first }
+    );
+    assert_eq!(line, src.lines().count() - 3);
+    assert!(text.contains("duplicate transition"), "{text}");
+}
+
+#[test]
+fn overlapping_guards_are_duplicates_but_disjoint_ones_are_not() {
+    let extra = "\n[[transitions]]\nfrom = \"start\"\nevent = \"go\"\nguard = { rule = \"applicant_type\", outcomes = [\"OUT\"] }\nto = \"done\"\n";
+    let disjoint = format!("{GOOD}{}", extra.replace("OUT", "unknown"));
+    assert!(parse_definition("workflows/demo.toml", "demo", &disjoint, &catalog()).is_ok());
+    let overlapping = format!("{GOOD}{}", extra.replace("OUT", "enterprise"));
+    let (_, problem, _) = only_error(&overlapping);
+    assert!(matches!(problem, Problem::DuplicateTransition { .. }));
+}
+
+#[test]
+fn guard_naming_a_missing_rule() {
+    let src = GOOD.replace("rule = \"applicant_type\"", "rule = \"no_such_rule\"");
+    let (line, problem, text) = only_error(&src);
+    assert_eq!(problem, Problem::UnknownRule("no_such_rule".into()));
+    assert_eq!(line, line_of(&src, "no_such_rule"));
+    assert!(text.contains("rules/no_such_rule.rhai does not exist"), "{text}");
+}
+
+#[test]
+fn effect_naming_a_missing_template() {
+    let src = GOOD.replace("email:bye", "email:farewell");
+    let (line, problem, text) = only_error(&src);
+    assert_eq!(problem, Problem::UnknownTemplate("farewell".into()));
+    assert_eq!(line, line_of(&src, "email:farewell"));
+    assert!(text.contains("templates/email/farewell.j2 does not exist"), "{text}");
+}
+
+#[test]
+fn effect_naming_an_unknown_task_kind_or_malformed() {
+    let src = GOOD.replace("task:application_review", "task:coffee");
+    let (line, problem, _) = only_error(&src);
+    assert_eq!(problem, Problem::UnknownTaskKind("coffee".into()));
+    assert_eq!(line, line_of(&src, "task:coffee"));
+    let src = GOOD.replace("task:application_review", "sms:hello");
+    let (_, problem, _) = only_error(&src);
+    assert_eq!(problem, Problem::MalformedEffect("sms:hello".into()));
+}
+
+#[test]
+fn syntax_errors_and_unknown_keys_name_the_line() {
+    let src = GOOD.replace("event = \"finish\"", "event = \"finish\"\ncolour = \"blue\"");
+    let (line, problem, text) = only_error(&src);
+    assert!(matches!(problem, Problem::Syntax(_)), "{problem:?}");
+    assert!(text.contains("colour"), "{text}");
+    assert!(line >= line_of(&src, "[[transitions]]"), "line {line}");
+    let (line, _, _) = only_error(&GOOD.replace("[states.middle]", "[states.middle"));
+    assert_eq!(line, line_of(GOOD, "[states.middle]"));
+}
+
+#[test]
+fn name_must_match_the_file() {
+    let (_, problem, _) = only_error(&GOOD.replace("name = \"demo\"", "name = \"other\""));
+    assert_eq!(problem, Problem::NameMismatch { name: "other".into(), expected: "demo".into() });
+}
+
+#[test]
+fn terminal_states_have_no_exits() {
+    let src = format!("{GOOD}\n[[transitions]]\nfrom = \"done\"\nevent = \"reopen\"\nto = \"start\"\n");
+    let (line, problem, _) = only_error(&src);
+    assert_eq!(problem, Problem::TerminalWithExit("done".into()));
+    assert_eq!(line, line_of(&src, "[states.done]"));
+}
+
+#[test]
+fn loading_a_folder_reports_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("demo.toml"), GOOD.replace("email:bye", "email:farewell")).unwrap();
+    std::fs::write(dir.path().join("broken.toml"), "name = ").unwrap();
+    let err = Workflows::load(dir.path(), &catalog()).unwrap_err().to_string();
+    assert!(err.contains("broken.toml:1:"), "{err}");
+    assert!(err.contains("demo.toml:") && err.contains("farewell"), "{err}");
+}
+
+#[test]
+fn the_shipped_workflows_are_valid_and_complete() {
+    let wf = common::workflows();
+    let names: Vec<&str> = wf.names().collect();
+    assert_eq!(names, ["aws_login", "credit_line", "credit_line_application", "limit_increase"]);
+    let line = wf.get("credit_line").unwrap();
+    for s in ["active", "grace", "paused", "reduced", "closed"] {
+        assert!(line.state(s).is_some(), "credit_line lacks {s}");
+    }
+    let app = wf.get("credit_line_application").unwrap();
+    for s in ["declined", "deferred"] {
+        assert!(app.state(s).unwrap().keeps_prepaid_access, "{s} keeps prepaid access");
+    }
+    // Declines and deferrals always carry a reason.
+    for t in app.transitions.iter().filter(|t| matches!(t.to.as_deref(), Some("declined" | "deferred"))) {
+        assert!(t.reason_required, "transition at line {} needs a reason", t.line);
+    }
+    // Approval is never automatic: only a reviewer's `approve` leads there.
+    let into_approved: Vec<&str> =
+        app.transitions.iter().filter(|t| t.to.as_deref() == Some("approved")).map(|t| t.event.as_str()).collect();
+    assert_eq!(into_approved, ["approve"]);
+    assert!(wf.get("limit_increase").unwrap().state("awaiting_deposit").is_some());
+}
+
+#[test]
+fn the_engine_walks_the_application_workflow() {
+    let wf = common::workflows();
+    let def = wf.get("credit_line_application").unwrap();
+    let o =
+        |pairs: &[(&str, &str)]| -> Outcomes { pairs.iter().map(|(r, o)| (r.to_string(), o.to_string())).collect() };
+    let s = step(def, "received", "materials_complete", &o(&[("applicant_type", "enterprise")]), None).unwrap();
+    assert_eq!(s.to, "awaiting_domain_confirmation");
+    assert_eq!(s.effects.iter().map(|e| e.to_string()).collect::<Vec<_>>(), ["email:domain_confirmation_request"]);
+    let s = step(def, "business_verification", "verified", &o(&[("business_verification", "fail")]), None).unwrap();
+    assert_eq!(s.to, "awaiting_materials");
+    // A rule that failed closed never approves.
+    let err = step(def, "business_verification", "verified", &o(&[("business_verification", "bogus")]), None);
+    assert!(matches!(err, Err(EngineError::GuardRejected { .. })));
+    let s = step(def, "awaiting_materials", "reminder_due", &BTreeMap::new(), None).unwrap();
+    assert_eq!((s.from.as_str(), s.to.as_str()), ("awaiting_materials", "awaiting_materials"));
+    let err = step(def, "nowhere", "x", &BTreeMap::new(), None).unwrap_err();
+    assert!(matches!(err, EngineError::UnknownState { .. }));
+}
+
+#[test]
+fn graphs_are_mermaid_state_diagrams() {
+    let wf = common::workflows();
+    let g = mermaid(wf.get("credit_line_application").unwrap());
+    assert!(g.starts_with("stateDiagram-v2\n    [*] --> received\n"), "{g}");
+    assert!(g.contains("pending_review --> approved: approve"), "{g}");
+    assert!(g.contains("    approved --> [*]"), "{g}");
+}
