@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::rules::Rules;
 use crate::services::{Clock, SystemClock, WorkflowService};
 use crate::store::{self, Store};
 use crate::workflow::{Catalog, Workflows};
@@ -11,6 +12,7 @@ pub struct App {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub workflows: Arc<Workflows>,
+    pub rules: Arc<Rules>,
     pub workflow: WorkflowService,
 }
 
@@ -19,17 +21,39 @@ impl App {
     /// the database. Migrations run only when `migrate` is true.
     pub async fn build(config: Config, migrate: bool) -> anyhow::Result<Arc<App>> {
         let workflows = Arc::new(load_workflows(&config)?);
+        let rules = Arc::new(Rules::load(&config.rules_dir).map_err(|errors| {
+            anyhow::anyhow!("{}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
+        })?);
         let store = store::connect(&config.database_url).await?;
         if migrate {
             store.migrate().await?;
         }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let workflow = WorkflowService::new(store.clone(), workflows.clone(), clock);
-        Ok(Arc::new(App { config, store, workflows, workflow }))
+        Ok(Arc::new(App { config, store, workflows, rules, workflow }))
     }
 }
 
 pub fn load_workflows(config: &Config) -> anyhow::Result<Workflows> {
     let catalog = Catalog::scan(&config.rules_dir, &config.templates_dir)?;
     Ok(Workflows::load(&config.workflows_dir, &catalog)?)
+}
+
+impl App {
+    /// Recompiles the rules; a version that does not compile is rejected and the rules in
+    /// force stay.
+    pub fn reload_rules(&self) {
+        match self.rules.reload() {
+            Ok(versions) => {
+                let summary: Vec<String> =
+                    versions.iter().map(|(n, v)| format!("{n}={}", &v[..12.min(v.len())])).collect();
+                tracing::info!(rules = %summary.join(" "), "rules reloaded");
+            }
+            Err(errors) => {
+                for e in errors {
+                    tracing::error!(error = %e, "rules reload rejected; the previous rules stay in force");
+                }
+            }
+        }
+    }
 }

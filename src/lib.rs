@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod rules;
 pub mod services;
 pub mod store;
 pub mod workflow;

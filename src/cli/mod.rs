@@ -2,6 +2,7 @@
 //! services; `--help` on every command.
 
 mod applications;
+mod rules;
 mod serve;
 mod workflows;
 
@@ -40,6 +41,11 @@ pub enum Command {
         #[command(subcommand)]
         cmd: workflows::WorkflowsCommand,
     },
+    /// Check, evaluate and test the decision rules in rules/.
+    Rules {
+        #[command(subcommand)]
+        cmd: rules::RulesCommand,
+    },
     /// Look at and open credit-line applications.
     Applications {
         #[command(subcommand)]
@@ -63,6 +69,7 @@ impl Cli {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Workflows { cmd } => cmd.run(&config),
+            Command::Rules { cmd } => cmd.run(&config.rules_dir),
             Command::Applications { cmd } => cmd.run(config).await,
         }
     }

@@ -23,6 +23,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
     tracing::info!(%addr, database = app.store.backend(), "creditline serving");
     // One plain line on stdout so scripts and tests can find the port that was picked.
     println!("listening on http://{addr}");
+    spawn_reload_on_sighup(app.clone());
     crate::http::serve(app, listener, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
@@ -45,4 +46,19 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// SIGHUP recompiles the rules without a restart.
+fn spawn_reload_on_sighup(app: std::sync::Arc<App>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+        while hup.recv().await.is_some() {
+            let app = app.clone();
+            // Compiling is CPU work: keep it off the async workers.
+            let _ = tokio::task::spawn_blocking(move || app.reload_rules()).await;
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = app;
 }

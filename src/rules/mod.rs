@@ -1,0 +1,233 @@
+//! The rules engine: the business policy as sandboxed Rhai scripts in `rules/*.rhai`.
+//!
+//! Each script receives one typed input as the variable `input` and returns a map
+//! `#{ outcome: "...", reasons: [...], ... }` that is checked against its rule set's contract
+//! ([`decision::CONTRACTS`]). Any error, limit hit or contract breach fails closed: the
+//! decision becomes `manual_review` with a `rule_error: ...` reason, never an approval.
+
+pub mod decision;
+pub mod fixtures;
+pub mod inputs;
+pub mod lists;
+pub mod sandbox;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use chrono::Utc;
+use rhai::{AST, Dynamic, Engine, Scope};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub use decision::{CONTRACTS, Decision, DecisionRecord, MANUAL_REVIEW};
+use lists::HostLists;
+
+use crate::domain::{DecisionId, SubjectId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("{file}:{line}:{column}: {message}")]
+    Compile { file: String, line: usize, column: usize, message: String },
+    #[error("cannot read {path}: {message}")]
+    Io { path: String, message: String },
+    #[error("no rule named {0:?}")]
+    UnknownRule(String),
+}
+
+struct CompiledRule {
+    version: String,
+    ast: AST,
+}
+
+/// Every rule of a folder, compiled once.
+pub struct RuleSet {
+    engine: Engine,
+    rules: BTreeMap<String, CompiledRule>,
+}
+
+/// A scope with `input` declared, so strict variables accept scripts that read it.
+fn scope_with_input(input: Dynamic) -> Scope<'static> {
+    let mut scope = Scope::new();
+    scope.push_constant_dynamic("input", input);
+    scope
+}
+
+impl RuleSet {
+    /// Compiles `dir/*.rhai` with the host lists of `dir/data/`. Every compile error is
+    /// reported, each with file, line and column.
+    pub fn load(dir: &Path) -> Result<RuleSet, Vec<RulesError>> {
+        let io = |p: &Path, e: String| vec![RulesError::Io { path: p.display().to_string(), message: e }];
+        let lists = HostLists::load(&dir.join("data")).map_err(|e| io(&dir.join("data"), e))?;
+        let engine = sandbox::engine(Arc::new(lists));
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| io(dir, e.to_string()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "rhai"))
+            .collect();
+        paths.sort();
+        let mut rules = BTreeMap::new();
+        let mut errors = Vec::new();
+        let scope = scope_with_input(Dynamic::UNIT);
+        for path in paths {
+            let source = match std::fs::read_to_string(&path) {
+                Ok(s) => s,
+                Err(e) => {
+                    errors.extend(io(&path, e.to_string()));
+                    continue;
+                }
+            };
+            let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+            match engine.compile_with_scope(&scope, &source) {
+                Ok(ast) => {
+                    let version = hex::encode(Sha256::digest(source.as_bytes()));
+                    rules.insert(name, CompiledRule { version, ast });
+                }
+                Err(e) => {
+                    let pos = e.position();
+                    errors.push(RulesError::Compile {
+                        file: path.display().to_string(),
+                        line: pos.line().unwrap_or(0),
+                        column: pos.position().unwrap_or(0),
+                        message: e.err_type().to_string(),
+                    });
+                }
+            }
+        }
+        if errors.is_empty() { Ok(RuleSet { engine, rules }) } else { Err(errors) }
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.rules.keys().map(String::as_str)
+    }
+
+    pub fn version(&self, rule: &str) -> Option<&str> {
+        self.rules.get(rule).map(|r| r.version.as_str())
+    }
+
+    /// Runs one rule. Never fails: errors become a `manual_review` decision.
+    pub fn evaluate<I: Serialize + ?Sized>(
+        &self,
+        rule: &str,
+        input: &I,
+        subject: Option<SubjectId>,
+    ) -> (Decision, DecisionRecord) {
+        let started = Instant::now();
+        let input_json = serde_json::to_value(input).unwrap_or(serde_json::Value::Null);
+        let (decision, output, version) = match self.rules.get(rule) {
+            None => (
+                Decision::manual_review(rule, &format!("no rule named {rule:?}")),
+                serde_json::Value::Null,
+                String::new(),
+            ),
+            Some(compiled) => {
+                let (decision, output) = self.run(rule, compiled, input);
+                (decision, output, compiled.version.clone())
+            }
+        };
+        let record = DecisionRecord {
+            id: DecisionId::new(),
+            rule: rule.to_string(),
+            version,
+            input: input_json,
+            output,
+            outcome: decision.outcome.clone(),
+            reasons: decision.reasons.clone(),
+            duration_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
+            decided_at: Utc::now(),
+            subject,
+        };
+        (decision, record)
+    }
+
+    fn run<I: Serialize + ?Sized>(
+        &self,
+        rule: &str,
+        compiled: &CompiledRule,
+        input: &I,
+    ) -> (Decision, serde_json::Value) {
+        let dynamic = match rhai::serde::to_dynamic(input) {
+            Ok(d) => d,
+            Err(e) => return (Decision::manual_review(rule, &format!("input: {e}")), serde_json::Value::Null),
+        };
+        let mut scope = scope_with_input(dynamic);
+        let result = match self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &compiled.ast) {
+            Ok(r) => r,
+            Err(e) => return (Decision::manual_review(rule, &e.to_string()), serde_json::Value::Null),
+        };
+        let output: serde_json::Value = match rhai::serde::from_dynamic(&result) {
+            Ok(v) => v,
+            Err(e) => return (Decision::manual_review(rule, &format!("output: {e}")), serde_json::Value::Null),
+        };
+        match decision::decode(rule, &output) {
+            Ok(d) => (d, output),
+            Err(e) => (Decision::manual_review(rule, &e), output),
+        }
+    }
+}
+
+/// The rules in force, swappable at run time (SIGHUP) without a restart.
+pub struct Rules {
+    dir: PathBuf,
+    current: RwLock<Arc<RuleSet>>,
+}
+
+impl Rules {
+    pub fn load(dir: &Path) -> Result<Rules, Vec<RulesError>> {
+        let set = RuleSet::load(dir)?;
+        Ok(Rules { dir: dir.to_path_buf(), current: RwLock::new(Arc::new(set)) })
+    }
+
+    pub fn current(&self) -> Arc<RuleSet> {
+        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Recompiles the folder. A version that fails to compile is rejected and the rules in
+    /// force stay; the error is returned (and logged by the caller).
+    pub fn reload(&self) -> Result<Vec<(String, String)>, Vec<RulesError>> {
+        let set = RuleSet::load(&self.dir)?;
+        let versions = set.rules.iter().map(|(n, r)| (n.clone(), r.version.clone())).collect();
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+        Ok(versions)
+    }
+
+    pub fn evaluate<I: Serialize + ?Sized>(
+        &self,
+        rule: &str,
+        input: &I,
+        subject: Option<SubjectId>,
+    ) -> (Decision, DecisionRecord) {
+        self.current().evaluate(rule, input, subject)
+    }
+
+    /// Evaluates on the blocking pool, so a slow script never holds an async worker thread.
+    pub async fn evaluate_async<I: Serialize + Send + 'static>(
+        &self,
+        rule: &str,
+        input: I,
+        subject: Option<SubjectId>,
+    ) -> (Decision, DecisionRecord) {
+        let set = self.current();
+        let name = rule.to_string();
+        match tokio::task::spawn_blocking(move || set.evaluate(&name, &input, subject)).await {
+            Ok(result) => result,
+            Err(e) => {
+                let d = Decision::manual_review(rule, &format!("evaluation aborted: {e}"));
+                let record = DecisionRecord {
+                    id: DecisionId::new(),
+                    rule: rule.to_string(),
+                    version: String::new(),
+                    input: serde_json::Value::Null,
+                    output: serde_json::Value::Null,
+                    outcome: d.outcome.clone(),
+                    reasons: d.reasons.clone(),
+                    duration_us: 0,
+                    decided_at: Utc::now(),
+                    subject,
+                };
+                (d, record)
+            }
+        }
+    }
+}

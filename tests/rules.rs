@@ -1,0 +1,243 @@
+//! The rules engine: fixtures, sandbox limits, fail-closed decoding, reload.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use creditline::rules::inputs::InitialLimitInput;
+use creditline::rules::{RuleSet, Rules, RulesError, fixtures};
+use serde_json::json;
+
+fn shipped() -> PathBuf {
+    common::repo().join("rules")
+}
+
+/// A private copy of the shipped rules to edit.
+fn copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    common::copy_dir(&shipped(), &rules);
+    (dir, rules)
+}
+
+fn load(dir: &Path) -> RuleSet {
+    RuleSet::load(dir).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+#[test]
+fn every_fixture_case_passes_and_there_are_enough_of_them() {
+    let rules = load(&shipped());
+    let results = fixtures::run(&rules, &shipped().join("tests")).unwrap();
+    let failures: Vec<_> = results.iter().filter(|r| r.failure.is_some()).collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(results.len() >= 60, "only {} cases", results.len());
+    for rule in [
+        "applicant_type",
+        "business_verification",
+        "aws_history",
+        "initial_limit",
+        "limit_increase",
+        "cycle_gating",
+        "re_review",
+    ] {
+        assert!(results.iter().filter(|r| r.rule == rule).count() >= 7, "{rule} has too few cases");
+    }
+}
+
+#[test]
+fn a_wrong_expectation_is_reported_as_a_failure() {
+    let (_dir, rules) = copy();
+    let file = rules.join("tests/initial_limit.toml");
+    let text = std::fs::read_to_string(&file).unwrap().replacen(
+        "fields = { limit_cents = 20000 }",
+        "fields = { limit_cents = 20001 }",
+        1,
+    );
+    std::fs::write(&file, text).unwrap();
+    let results = fixtures::run(&load(&rules), &rules.join("tests")).unwrap();
+    let failed: Vec<_> = results.iter().filter_map(|r| r.failure.as_ref()).collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].contains("limit_cents"), "{}", failed[0]);
+}
+
+#[test]
+fn an_endless_loop_becomes_manual_review_and_stops_fast() {
+    let (_dir, rules) = copy();
+    std::fs::write(rules.join("runaway.rhai"), "let n = 0;\nloop { n += 1; }\n").unwrap();
+    let set = load(&rules);
+    let started = Instant::now();
+    let (d, record) = set.evaluate("runaway", &json!({}), None);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(d.outcome, "manual_review");
+    assert!(d.reasons[0].starts_with("rule_error:"), "{:?}", d.reasons);
+    assert!(d.reasons[0].to_lowercase().contains("operations"), "{:?}", d.reasons);
+    assert_eq!(record.outcome, "manual_review");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_runaway_script_does_not_stall_the_runtime() {
+    let (_dir, rules) = copy();
+    std::fs::write(rules.join("runaway.rhai"), "loop { }\n").unwrap();
+    let handle = std::sync::Arc::new(Rules::load(&rules).unwrap());
+    // On a single-threaded runtime, a blocking evaluation would starve this ticker.
+    let ticker = tokio::spawn(async {
+        let mut ticks = 0;
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            ticks += 1;
+        }
+        ticks
+    });
+    let evals: Vec<_> = (0..8)
+        .map(|_| {
+            let h = handle.clone();
+            tokio::spawn(async move { h.evaluate_async("runaway", json!({}), None).await })
+        })
+        .collect();
+    assert_eq!(ticker.await.unwrap(), 5);
+    for e in evals {
+        let (d, _) = e.await.unwrap();
+        assert!(d.is_rule_error());
+    }
+}
+
+#[test]
+fn editing_a_tier_amount_changes_the_decision_without_a_build() {
+    let (_dir, rules) = copy();
+    let input =
+        InitialLimitInput { applicant_type: "enterprise".into(), requested_limit_cents: 100_000, ..Default::default() };
+    let before = load(&rules).evaluate("initial_limit", &input, None).0;
+    assert_eq!(before.cents("limit_cents"), Some(20_000));
+    let file = rules.join("initial_limit.rhai");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("let STANDARD_LIMIT_CENTS = 20000;"));
+    std::fs::write(&file, text.replace("let STANDARD_LIMIT_CENTS = 20000;", "let STANDARD_LIMIT_CENTS = 30000;"))
+        .unwrap();
+    let after = load(&rules).evaluate("initial_limit", &input, None);
+    assert_eq!(after.0.cents("limit_cents"), Some(30_000));
+    assert_ne!(after.1.version, load(&shipped()).version("initial_limit").unwrap());
+}
+
+#[test]
+fn compile_errors_name_file_line_and_column() {
+    let (_dir, rules) = copy();
+    std::fs::write(rules.join("broken.rhai"), "let a = 1;\nlet b = ;\n").unwrap();
+    let errors = RuleSet::load(&rules).err().expect("must not compile");
+    assert_eq!(errors.len(), 1);
+    match &errors[0] {
+        RulesError::Compile { file, line, column, .. } => {
+            assert!(file.ends_with("broken.rhai"));
+            assert_eq!((*line, *column), (2, 9));
+        }
+        other => panic!("{other}"),
+    }
+    assert!(errors[0].to_string().contains("broken.rhai:2:9:"), "{}", errors[0]);
+}
+
+#[test]
+fn the_sandbox_refuses_eval_undeclared_variables_and_modules() {
+    for (name, src) in [
+        ("uses_eval", "eval(\"1\")"),
+        ("undeclared", "#{ outcome: x, reasons: [] }"),
+        ("imports", "import \"os\" as os;\n#{ outcome: \"pass\", reasons: [] }"),
+    ] {
+        let (_dir, rules) = copy();
+        std::fs::write(rules.join(format!("{name}.rhai")), src).unwrap();
+        assert!(RuleSet::load(&rules).is_err(), "{name} must not compile");
+    }
+    // Oversized strings hit the limit and fail closed.
+    let (_dir, rules) = copy();
+    std::fs::write(rules.join("big.rhai"), "let s = \"x\";\nloop { s += s; }\n").unwrap();
+    let (d, _) = load(&rules).evaluate("big", &json!({}), None);
+    assert!(d.is_rule_error(), "{d:?}");
+}
+
+#[test]
+fn contract_breaches_fail_closed() {
+    let (_dir, rules) = copy();
+    std::fs::write(rules.join("initial_limit.rhai"), "#{ outcome: \"approve\", reasons: [] }").unwrap();
+    std::fs::write(rules.join("aws_history.rhai"), "#{ outcome: \"pass\", reasons: [] }").unwrap();
+    std::fs::write(rules.join("re_review.rhai"), "#{ reasons: [] }").unwrap();
+    std::fs::write(rules.join("cycle_gating.rhai"), "#{ outcome: \"reduce\", reasons: [\"r\"] }").unwrap();
+    let set = load(&rules);
+    for (rule, needle) in [
+        ("initial_limit", "unknown outcome \"approve\""),
+        ("aws_history", "missing field `findings`"),
+        ("re_review", "missing field `outcome`"),
+        ("cycle_gating", "new_limit_cents"),
+        ("no_such_rule", "no rule named"),
+    ] {
+        let (d, _) = set.evaluate(rule, &json!({}), None);
+        assert_eq!(d.outcome, "manual_review", "{rule}");
+        assert!(d.reasons[0].starts_with("rule_error:") && d.reasons[0].contains(needle), "{rule}: {:?}", d.reasons);
+    }
+}
+
+#[test]
+fn decisions_record_version_input_output_and_timing() {
+    let set = load(&shipped());
+    let subject = creditline::domain::SubjectId::new();
+    let input = creditline::rules::inputs::BusinessVerificationInput {
+        applicant_type: "enterprise".into(),
+        contact_email: "a@gmail.com".into(),
+        website: "https://x.vercel.app".into(),
+        ..Default::default()
+    };
+    // A raw input with fields missing fails closed rather than guessing.
+    let partial = json!({ "applicant_type": "enterprise", "contact_email": "a@gmail.com" });
+    assert!(set.evaluate("business_verification", &partial, None).0.is_rule_error());
+    let (d, r) = set.evaluate("business_verification", &input, Some(subject));
+    assert_eq!(d.outcome, "fail");
+    assert_eq!(r.version, set.version("business_verification").unwrap());
+    assert_eq!(r.version.len(), 64);
+    assert_eq!(r.input, serde_json::to_value(&input).unwrap());
+    assert_eq!(r.output["outcome"], "fail");
+    assert_eq!(r.subject, Some(subject));
+    assert_eq!(r.reasons, d.reasons);
+    assert!(d.findings.contains(&"generic_platform_website".to_string()));
+}
+
+#[test]
+fn reload_takes_new_versions_and_keeps_the_old_on_error() {
+    let (_dir, rules) = copy();
+    let handle = Rules::load(&rules).unwrap();
+    let old = handle.current().version("re_review").unwrap().to_string();
+    let file = rules.join("re_review.rhai");
+    let original = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, original.replace("let MIN_DAYS_AFTER_DECLINE = 90;", "let MIN_DAYS_AFTER_DECLINE = 10;"))
+        .unwrap();
+    handle.reload().unwrap();
+    let new = handle.current().version("re_review").unwrap().to_string();
+    assert_ne!(old, new);
+    std::fs::write(&file, "this is not rhai (").unwrap();
+    assert!(handle.reload().is_err());
+    assert_eq!(handle.current().version("re_review").unwrap(), new, "the previous rules stay in force");
+}
+
+#[test]
+fn helpers_compute_dates_domains_and_money() {
+    let (_dir, rules) = copy();
+    std::fs::write(
+        rules.join("helpers.rhai"),
+        r#"#{ outcome: "ok", reasons: [
+            "" + days_between("2026-01-31", "2026-03-01"),
+            "" + months_between("2026-01-31", "2026-03-30"),
+            "" + months_between("2025-11-15", "2026-11-15"),
+            registrable_domain("https://shop.example.co.uk/x"),
+            registrable_domain("ops@mail.acme.io"),
+            "" + is_free_mail_domain("someone@GMAIL.com"),
+            "" + is_generic_platform_host("https://a.b.vercel.app"),
+            "" + is_tool_directory_host("futuretools.io"),
+            format_money(parse_money("USD 5,000")),
+            "" + (parse_money("lots") == ())
+        ] }"#,
+    )
+    .unwrap();
+    let (d, _) = load(&rules).evaluate("helpers", &json!({}), None);
+    assert_eq!(
+        d.reasons,
+        ["29", "1", "12", "example.co.uk", "acme.io", "true", "true", "true", "$5,000.00", "true"],
+        "{d:?}"
+    );
+}
