@@ -185,6 +185,104 @@ fn applications_create_list_show_and_history() {
 }
 
 #[test]
+fn rules_commands_check_eval_and_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(dir.path(), &["rules", "check"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 7, "{}", stdout(&o));
+
+    let input = dir.path().join("input.json");
+    std::fs::write(&input, r#"{"applicant_type": "enterprise", "requested_limit_cents": 15000}"#).unwrap();
+    let o = run(dir.path(), &["rules", "eval", "initial_limit", "--input", input.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(d["outcome"], "offer");
+    assert_eq!(d["fields"]["limit_cents"], 15000);
+    assert_eq!(d["version"].as_str().unwrap().len(), 64);
+
+    std::fs::write(&input, r#"{"applicant_typo": "enterprise"}"#).unwrap();
+    let o = run(dir.path(), &["rules", "eval", "initial_limit", "--input", input.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("applicant_typo"), "{}", stderr(&o));
+
+    let o = run(dir.path(), &["rules", "test"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(stdout(&o).lines().last().unwrap().ends_with(" passed, 0 failed"));
+
+    // A broken copy: `rules test` fails, `rules check` names file, line and column.
+    let copy = dir.path().join("rules");
+    common::copy_dir(&common::repo().join("rules"), &copy);
+    std::fs::write(
+        copy.join("tests/re_review.toml"),
+        "[[case]]\nname = \"wrong\"\ninput = {}\noutcome = \"eligible\"\n",
+    )
+    .unwrap();
+    let o = creditline(dir.path()).env("CREDITLINE_RULES_DIR", &copy).args(["rules", "test"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(stdout(&o).contains("FAIL re_review: wrong"), "{}", stdout(&o));
+    std::fs::write(copy.join("cycle_gating.rhai"), "let x = ;").unwrap();
+    let o = creditline(dir.path()).env("CREDITLINE_RULES_DIR", &copy).args(["rules", "check"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("cycle_gating.rhai:1:9:"), "{}", stderr(&o));
+}
+
+#[cfg(unix)]
+#[test]
+fn sighup_reloads_rules_and_keeps_them_when_the_new_version_is_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("rules");
+    common::copy_dir(&common::repo().join("rules"), &copy);
+    let child = creditline(dir.path())
+        .env("CREDITLINE_RULES_DIR", &copy)
+        .env("CREDITLINE_LOG_LEVEL", "info")
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child);
+    let pid = server.0.id().to_string();
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("listening on http://").unwrap().to_string();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let err = server.0.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let wait_for = |needle: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(200))
+                && l.contains(needle)
+            {
+                return l;
+            }
+        }
+        panic!("no log line containing {needle:?}");
+    };
+    let file = copy.join("initial_limit.rhai");
+    let text = std::fs::read_to_string(&file).unwrap().replace("20000;", "30000;");
+    std::fs::write(&file, &text).unwrap();
+    let new_hash = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(text.as_bytes()))
+    };
+    Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    let reloaded = wait_for("rules reloaded");
+    assert!(reloaded.contains(&format!("initial_limit={}", &new_hash[..12])), "{reloaded}");
+
+    std::fs::write(&file, "let broken = ;").unwrap();
+    Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    let rejected = wait_for("rules reload rejected");
+    assert!(rejected.contains("initial_limit.rhai"), "{rejected}");
+    // Still serving.
+    assert_eq!(http_get(&addr, "/healthz").0, 200);
+}
+
+#[test]
 fn every_command_has_help() {
     let dir = tempfile::tempdir().unwrap();
     for args in [
@@ -199,6 +297,10 @@ fn every_command_has_help() {
         vec!["applications", "show", "--help"],
         vec!["applications", "history", "--help"],
         vec!["applications", "create", "--help"],
+        vec!["rules", "--help"],
+        vec!["rules", "check", "--help"],
+        vec!["rules", "eval", "--help"],
+        vec!["rules", "test", "--help"],
     ] {
         let o = run(dir.path(), &args);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));

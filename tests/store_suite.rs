@@ -245,6 +245,33 @@ async fn other_workflows_run_on_the_same_store(t: TestStore) {
     ));
 }
 
+async fn rule_decisions_are_recorded_and_feed_guards(t: TestStore) {
+    let rules = creditline::rules::RuleSet::load(&common::repo().join("rules")).unwrap();
+    let svc = t.service();
+    let app = svc.open_application(input("d@lumenforge.io"), "test").await.unwrap();
+    let typed = creditline::rules::inputs::ApplicantTypeInput {
+        declared_type: "enterprise".into(),
+        legal_company_name: "Lumenforge Ltd".into(),
+        ..Default::default()
+    };
+    let (decision, record) = rules.evaluate("applicant_type", &typed, Some(app.id.into()));
+    t.store.record_decision(&record).await.unwrap();
+    let fired = svc
+        .fire(Fire::new(app.id, "materials_complete", "intake").decision(
+            "applicant_type",
+            &decision.outcome,
+            record.id,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(fired.to, "awaiting_domain_confirmation");
+    let stored = t.store.decisions_for(app.id.into()).await.unwrap();
+    assert_eq!(stored, vec![record.clone()]);
+    assert_eq!(stored[0].version.len(), 64);
+    let events = t.store.events(app.id.into()).await.unwrap();
+    assert_eq!(events.last().unwrap().decision_ids, vec![record.id]);
+}
+
 async fn readiness_ping_answers(t: TestStore) {
     t.store.ping().await.unwrap();
     // Migrating twice is harmless.
@@ -260,4 +287,5 @@ store_suite!(
     listing_filters_and_pages_oldest_first,
     other_workflows_run_on_the_same_store,
     readiness_ping_answers,
+    rule_decisions_are_recorded_and_feed_guards,
 );

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use rhai::{AST, Dynamic, Engine, Scope};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -135,7 +135,8 @@ impl RuleSet {
             outcome: decision.outcome.clone(),
             reasons: decision.reasons.clone(),
             duration_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
-            decided_at: Utc::now(),
+            // Microseconds: what PostgreSQL keeps, so a stored record reads back equal.
+            decided_at: Utc::now().trunc_subsecs(6),
             subject,
         };
         (decision, record)
@@ -223,7 +224,7 @@ impl Rules {
                     outcome: d.outcome.clone(),
                     reasons: d.reasons.clone(),
                     duration_us: 0,
-                    decided_at: Utc::now(),
+                    decided_at: Utc::now().trunc_subsecs(6),
                     subject,
                 };
                 (d, record)

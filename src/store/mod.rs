@@ -81,6 +81,12 @@ pub trait Store: Send + Sync + 'static {
 
     async fn application_by_reference(&self, reference: &str) -> StoreResult<Option<ApplicationRecord>>;
 
+    /// Appends a rule decision (rule, version hash, input, output, reasons, timing).
+    async fn record_decision(&self, record: &crate::rules::DecisionRecord) -> StoreResult<()>;
+
+    /// Decisions about a subject, oldest first.
+    async fn decisions_for(&self, subject: SubjectId) -> StoreResult<Vec<crate::rules::DecisionRecord>>;
+
     /// Applications, oldest first, optionally in one state, starting after a cursor id.
     async fn list_applications(&self, filter: &ApplicationFilter) -> StoreResult<Vec<ApplicationRecord>>;
 }

@@ -61,6 +61,25 @@ macro_rules! impl_store {
                 })
             }
 
+            pub(super) fn decision(r: &DbRow) -> Result<crate::rules::DecisionRecord, sqlx::Error> {
+                let input: Json<serde_json::Value> = r.try_get("input")?;
+                let output: Json<serde_json::Value> = r.try_get("output")?;
+                let reasons: Json<Vec<String>> = r.try_get("reasons")?;
+                let subject: Option<uuid::Uuid> = r.try_get("subject_id")?;
+                Ok(crate::rules::DecisionRecord {
+                    id: DecisionId(r.try_get("id")?),
+                    rule: r.try_get("rule")?,
+                    version: r.try_get("version")?,
+                    input: input.0,
+                    output: output.0,
+                    outcome: r.try_get("outcome")?,
+                    reasons: reasons.0,
+                    duration_us: r.try_get("duration_us")?,
+                    decided_at: r.try_get("decided_at")?,
+                    subject: subject.map(SubjectId),
+                })
+            }
+
             pub(super) fn application(r: &DbRow) -> Result<ApplicationRecord, sqlx::Error> {
                 let details: Json<serde_json::Value> = r.try_get("details")?;
                 Ok(ApplicationRecord {
@@ -295,6 +314,38 @@ macro_rules! impl_store {
                     .fetch_all(self.pool())
                     .await?;
                 Ok(rows.iter().map(rows::outbox).collect::<Result<_, _>>()?)
+            }
+
+            async fn record_decision(&self, d: &crate::rules::DecisionRecord) -> crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO rule_decisions \
+                     (id, subject_id, rule, version, input, output, outcome, reasons, duration_us, decided_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(d.id.0)
+                .bind(d.subject.map(|s| s.0))
+                .bind(&d.rule)
+                .bind(&d.version)
+                .bind(sqlx::types::Json(&d.input))
+                .bind(sqlx::types::Json(&d.output))
+                .bind(&d.outcome)
+                .bind(sqlx::types::Json(&d.reasons))
+                .bind(d.duration_us)
+                .bind(d.decided_at)
+                .execute(self.pool())
+                .await?;
+                Ok(())
+            }
+
+            async fn decisions_for(
+                &self,
+                subject: crate::domain::SubjectId,
+            ) -> crate::store::StoreResult<Vec<crate::rules::DecisionRecord>> {
+                let rows = sqlx::query("SELECT * FROM rule_decisions WHERE subject_id = $1 ORDER BY id")
+                    .bind(subject.0)
+                    .fetch_all(self.pool())
+                    .await?;
+                Ok(rows.iter().map(rows::decision).collect::<Result<_, _>>()?)
             }
 
             async fn application(
