@@ -126,19 +126,8 @@ impl RuleSet {
                 (decision, output, compiled.version.clone())
             }
         };
-        let record = DecisionRecord {
-            id: DecisionId::new(),
-            rule: rule.to_string(),
-            version,
-            input: input_json,
-            output,
-            outcome: decision.outcome.clone(),
-            reasons: decision.reasons.clone(),
-            duration_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
-            // Microseconds: what PostgreSQL keeps, so a stored record reads back equal.
-            decided_at: Utc::now().trunc_subsecs(6),
-            subject,
-        };
+        let duration_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
+        let record = record_of(&decision, version, input_json, output, duration_us, subject);
         (decision, record)
     }
 
@@ -165,6 +154,29 @@ impl RuleSet {
             Ok(d) => (d, output),
             Err(e) => (Decision::manual_review(rule, &e), output),
         }
+    }
+}
+
+fn record_of(
+    decision: &Decision,
+    version: String,
+    input: serde_json::Value,
+    output: serde_json::Value,
+    duration_us: i64,
+    subject: Option<SubjectId>,
+) -> DecisionRecord {
+    DecisionRecord {
+        id: DecisionId::new(),
+        rule: decision.rule.clone(),
+        version,
+        input,
+        output,
+        outcome: decision.outcome.clone(),
+        reasons: decision.reasons.clone(),
+        duration_us,
+        // Microseconds: what PostgreSQL keeps, so a stored record reads back equal.
+        decided_at: Utc::now().trunc_subsecs(6),
+        subject,
     }
 }
 
@@ -215,18 +227,7 @@ impl Rules {
             Ok(result) => result,
             Err(e) => {
                 let d = Decision::manual_review(rule, &format!("evaluation aborted: {e}"));
-                let record = DecisionRecord {
-                    id: DecisionId::new(),
-                    rule: rule.to_string(),
-                    version: String::new(),
-                    input: serde_json::Value::Null,
-                    output: serde_json::Value::Null,
-                    outcome: d.outcome.clone(),
-                    reasons: d.reasons.clone(),
-                    duration_us: 0,
-                    decided_at: Utc::now().trunc_subsecs(6),
-                    subject,
-                };
+                let record = record_of(&d, String::new(), serde_json::Value::Null, serde_json::Value::Null, 0, subject);
                 (d, record)
             }
         }
