@@ -77,12 +77,7 @@ fn check(case: &Case, d: &Decision) -> Option<String> {
 
 /// Runs every fixture file in `dir` (normally `rules/tests/`) against `rules`.
 pub fn run(rules: &RuleSet, dir: &Path) -> Result<Vec<CaseResult>, String> {
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    paths.sort();
+    let paths = crate::folders::files_with_extension(dir, "toml").map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut results = Vec::new();
     for path in paths {
         let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;

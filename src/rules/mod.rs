@@ -61,12 +61,7 @@ impl RuleSet {
         let io = |p: &Path, e: String| vec![RulesError::Io { path: p.display().to_string(), message: e }];
         let lists = HostLists::load(&dir.join("data")).map_err(|e| io(&dir.join("data"), e))?;
         let engine = sandbox::engine(Arc::new(lists));
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| io(dir, e.to_string()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "rhai"))
-            .collect();
-        paths.sort();
+        let paths = crate::folders::files_with_extension(dir, "rhai").map_err(|e| io(dir, e.to_string()))?;
         let mut rules = BTreeMap::new();
         let mut errors = Vec::new();
         let scope = scope_with_input(Dynamic::UNIT);

@@ -9,6 +9,8 @@ mod validate;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::folders::files_with_extension;
+
 pub use definition::{Definition, Effect, Guard, State, SubjectKind, TaskKind, Transition};
 pub use engine::{EngineError, Outcomes, Step, step};
 pub use graph::mermaid;
@@ -45,12 +47,7 @@ impl Workflows {
     /// Loads every `*.toml` in `dir`, checking names against the rules and templates found.
     pub fn load(dir: &Path, catalog: &Catalog) -> Result<Workflows, LoadError> {
         let io = |path: &Path, source| LoadError::Io { path: path.display().to_string(), source };
-        let mut paths: Vec<_> = std::fs::read_dir(dir)
-            .map_err(|e| io(dir, e))?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        paths.sort();
+        let paths = files_with_extension(dir, "toml").map_err(|e| io(dir, e))?;
         let mut defs = BTreeMap::new();
         let mut errors = Vec::new();
         for path in paths {
@@ -75,15 +72,11 @@ impl Catalog {
 }
 
 fn stems(dir: &Path, ext: &str) -> Result<std::collections::BTreeSet<String>, LoadError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
+    let paths = match files_with_extension(dir, ext) {
+        Ok(p) => p,
         // A missing folder simply offers no names; every reference to it is then reported.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
         Err(source) => return Err(LoadError::Io { path: dir.display().to_string(), source }),
     };
-    Ok(entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == ext))
-        .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).map(str::to_string))
-        .collect())
+    Ok(paths.iter().filter_map(|p| p.file_stem().and_then(|s| s.to_str()).map(str::to_string)).collect())
 }
