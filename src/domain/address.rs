@@ -69,7 +69,8 @@ impl Domain {
 
     /// True when `self` is `other` or a subdomain of it.
     pub fn is_within(&self, other: &Domain) -> bool {
-        self.0 == other.0 || self.0.ends_with(&format!(".{}", other.0))
+        // No allocation: host lists call this for every entry on every rule evaluation.
+        self.0 == other.0 || self.0.strip_suffix(other.0.as_str()).is_some_and(|rest| rest.ends_with('.'))
     }
 }
 

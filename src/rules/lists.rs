@@ -7,23 +7,26 @@ use std::path::Path;
 use crate::domain::Domain;
 
 #[derive(Debug, Clone, Default)]
-pub struct HostList(BTreeSet<String>);
+pub struct HostList(BTreeSet<Domain>);
 
 impl HostList {
-    /// One host per line; `#` starts a comment; blank lines are ignored.
-    pub fn parse(text: &str) -> HostList {
-        HostList(
-            text.lines()
-                .map(|l| l.split('#').next().unwrap_or("").trim().trim_start_matches("*.").to_ascii_lowercase())
-                .filter(|l| !l.is_empty())
-                .collect(),
-        )
+    /// One host per line; `#` starts a comment; blank lines are ignored. An entry that is
+    /// not a host name is an error naming its line.
+    pub fn parse(text: &str) -> Result<HostList, String> {
+        let mut hosts = BTreeSet::new();
+        for (i, line) in text.lines().enumerate() {
+            let entry = line.split('#').next().unwrap_or("").trim().trim_start_matches("*.");
+            if entry.is_empty() {
+                continue;
+            }
+            hosts.insert(Domain::parse(entry).map_err(|e| format!("line {}: {e}", i + 1))?);
+        }
+        Ok(HostList(hosts))
     }
 
     /// True when the host is an entry or a subdomain of one.
     pub fn matches(&self, host: &Domain) -> bool {
-        let h = host.as_str();
-        self.0.iter().any(|e| h == e || h.strip_suffix(e.as_str()).is_some_and(|p| p.ends_with('.')))
+        self.0.iter().any(|e| host.is_within(e))
     }
 
     pub fn len(&self) -> usize {
@@ -49,7 +52,8 @@ impl HostLists {
     pub fn load(data_dir: &Path) -> Result<HostLists, String> {
         let read = |name: &str| {
             let path = data_dir.join(name);
-            std::fs::read_to_string(&path).map(|t| HostList::parse(&t)).map_err(|e| format!("{}: {e}", path.display()))
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            HostList::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
         };
         Ok(HostLists {
             free_mail: read(Self::FILES[0])?,
@@ -65,7 +69,7 @@ mod tests {
 
     #[test]
     fn matches_entries_and_their_subdomains_only() {
-        let l = HostList::parse("# platforms\nvercel.app\n*.netlify.app  # wildcard form\n\n");
+        let l = HostList::parse("# platforms\nvercel.app\n*.netlify.app  # wildcard form\n\n").unwrap();
         let d = |s: &str| Domain::parse(s).unwrap();
         assert!(l.matches(&d("vercel.app")));
         assert!(l.matches(&d("my-app.vercel.app")));

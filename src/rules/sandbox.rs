@@ -50,6 +50,11 @@ fn host_of(s: &str) -> Option<Domain> {
     Domain::from_url(s).ok()
 }
 
+/// The domain of an address, or the text itself when it is a host or URL.
+fn domain_part(s: &str) -> &str {
+    s.trim().rsplit_once('@').map(|(_, d)| d).unwrap_or(s)
+}
+
 fn register_helpers(engine: &mut Engine, lists: Arc<HostLists>) {
     // Money: cents in, cents out; `()` when the text is not an amount.
     engine.register_fn("parse_money", |s: &str| -> Dynamic {
@@ -73,16 +78,13 @@ fn register_helpers(engine: &mut Engine, lists: Arc<HostLists>) {
     });
 
     engine.register_fn("registrable_domain", |s: &str| -> String {
-        let s = s.trim();
-        let host = s.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_else(|| s.to_string());
-        host_of(&host).map(|d| d.registrable().to_string()).unwrap_or_default()
+        host_of(domain_part(s)).map(|d| d.registrable().to_string()).unwrap_or_default()
     });
     engine.register_fn("host_of", |s: &str| -> String { host_of(s).map(|d| d.to_string()).unwrap_or_default() });
 
     let l = lists.clone();
     engine.register_fn("is_free_mail_domain", move |s: &str| -> bool {
-        let domain = s.rsplit_once('@').map(|(_, d)| d).unwrap_or(s);
-        host_of(domain).is_some_and(|d| l.free_mail.matches(&d))
+        host_of(domain_part(s)).is_some_and(|d| l.free_mail.matches(&d))
     });
     let l = lists.clone();
     engine.register_fn("is_generic_platform_host", move |s: &str| -> bool {
