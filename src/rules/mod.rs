@@ -10,6 +10,7 @@ pub mod fixtures;
 pub mod inputs;
 pub mod lists;
 pub mod sandbox;
+pub mod typed;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
