@@ -6,6 +6,7 @@ pub mod config;
 pub mod domain;
 pub mod folders;
 pub mod http;
+pub mod intake;
 pub mod rules;
 pub mod services;
 pub mod store;

@@ -2,6 +2,7 @@
 //! services; `--help` on every command.
 
 mod applications;
+mod ingest;
 mod rules;
 mod serve;
 mod workflows;
@@ -46,6 +47,8 @@ pub enum Command {
         #[command(subcommand)]
         cmd: rules::RulesCommand,
     },
+    /// Read application emails (.eml files, Maildirs, folders) into applications and tasks.
+    Ingest(ingest::IngestArgs),
     /// Look at and open credit-line applications.
     Applications {
         #[command(subcommand)]
@@ -70,6 +73,7 @@ impl Cli {
             }
             Command::Workflows { cmd } => cmd.run(&config),
             Command::Rules { cmd } => cmd.run(&config.rules_dir),
+            Command::Ingest(args) => ingest::run(config, args).await,
             Command::Applications { cmd } => cmd.run(config).await,
         }
     }

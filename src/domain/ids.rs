@@ -61,6 +61,10 @@ id_type!(
     /// A recorded rule decision.
     DecisionId
 );
+id_type!(
+    /// A reviewer task (application review, triage, invoice request, ...).
+    TaskId
+);
 
 impl From<ApplicationId> for SubjectId {
     fn from(id: ApplicationId) -> Self {

@@ -9,6 +9,6 @@ mod period;
 
 pub use address::{AddressError, Domain, EmailAddress};
 pub use applicant::{ApplicantKind, ApplicantKindError};
-pub use ids::{ApplicationId, DecisionId, EventId, OutboxId, SubjectId};
+pub use ids::{ApplicationId, DecisionId, EventId, OutboxId, SubjectId, TaskId};
 pub use money::{Money, MoneyError};
 pub use period::{Period, PeriodError};

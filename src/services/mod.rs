@@ -6,4 +6,4 @@ pub mod clock;
 pub mod workflow;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use workflow::{AppliedDecision, Fire, Fired, NewApplicationInput, ServiceError, WorkflowService};
+pub use workflow::{AppliedDecision, Cursor, Fire, Fired, NewApplicationInput, ServiceError, WorkflowService};

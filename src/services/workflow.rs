@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use serde::Serialize;
 use serde_json::json;
 
 use crate::domain::{ApplicantKind, ApplicationId, DecisionId, EmailAddress, EventId, Money, OutboxId, SubjectId};
@@ -51,6 +52,9 @@ pub struct Fire {
     /// The version the caller decided on; `None` to use whatever is current (the version
     /// check still protects against a writer that slips in between read and write).
     pub expected_version: Option<i64>,
+    /// Extra facts for the effects (the missing materials an email must list, ...), merged
+    /// into each outbox payload.
+    pub data: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Fire {
@@ -62,7 +66,13 @@ impl Fire {
             reason: None,
             decisions: Vec::new(),
             expected_version: None,
+            data: serde_json::Map::new(),
         }
+    }
+
+    pub fn data(mut self, key: &str, value: impl Serialize) -> Fire {
+        self.data.insert(key.to_string(), serde_json::to_value(value).unwrap_or(serde_json::Value::Null));
+        self
     }
 
     pub fn reason(mut self, reason: &str) -> Fire {
@@ -114,6 +124,10 @@ impl WorkflowService {
         &self.store
     }
 
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     fn definition(&self, name: &str) -> Result<&Definition, ServiceError> {
         self.workflows.get(name).ok_or_else(|| ServiceError::UnknownWorkflow(name.to_string()))
     }
@@ -125,6 +139,23 @@ impl WorkflowService {
         input: NewApplicationInput,
         actor: &str,
     ) -> Result<ApplicationRecord, ServiceError> {
+        let (instance, app, cursor) = self.plan_application(input, actor)?;
+        self.store.create_instance(&instance, Some(&app)).await?;
+        let id = ApplicationId(cursor.subject.0);
+        tracing::info!(application = %id, reference = %app.reference, actor, "application opened");
+        self.store
+            .application(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("application {id} after creating it")))
+    }
+
+    /// The rows that open an application, for a caller that writes them in its own
+    /// transaction, and the cursor to plan its next steps from.
+    pub fn plan_application(
+        &self,
+        input: NewApplicationInput,
+        actor: &str,
+    ) -> Result<(NewInstance, NewApplication, Cursor), ServiceError> {
         let def = self.definition("credit_line_application")?;
         let id = ApplicationId::new();
         let instance = self.new_instance(def, id.into(), Some(input.account_email.as_str()), actor);
@@ -135,12 +166,8 @@ impl WorkflowService {
             requested_limit_cents: input.requested_limit.map(Money::cents),
             details: input.details,
         };
-        self.store.create_instance(&instance, Some(&app)).await?;
-        tracing::info!(application = %id, reference = %app.reference, actor, "application opened");
-        self.store
-            .application(id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("application {id} after creating it")))
+        let cursor = Cursor::created(&instance);
+        Ok((instance, app, cursor))
     }
 
     /// Starts an instance of any workflow for `subject`.
@@ -151,14 +178,27 @@ impl WorkflowService {
         account_email: Option<&str>,
         actor: &str,
     ) -> Result<Instance, ServiceError> {
-        let def = self.definition(workflow)?;
-        let instance = self.new_instance(def, subject, account_email, actor);
+        let (instance, _) = self.plan_start(workflow, subject, account_email, actor)?;
         self.store.create_instance(&instance, None).await?;
         self.store.instance(subject).await?.ok_or_else(|| ServiceError::NotFound(format!("instance {subject}")))
     }
 
+    pub fn plan_start(
+        &self,
+        workflow: &str,
+        subject: SubjectId,
+        account_email: Option<&str>,
+        actor: &str,
+    ) -> Result<(NewInstance, Cursor), ServiceError> {
+        let def = self.definition(workflow)?;
+        let instance = self.new_instance(def, subject, account_email, actor);
+        let cursor = Cursor::created(&instance);
+        Ok((instance, cursor))
+    }
+
     fn new_instance(&self, def: &Definition, id: SubjectId, account_email: Option<&str>, actor: &str) -> NewInstance {
         let event = EventId::new();
+        let none = serde_json::Map::new();
         NewInstance {
             id,
             workflow: def.name.clone(),
@@ -168,7 +208,17 @@ impl WorkflowService {
             created_event: event,
             actor: actor.to_string(),
             reason: None,
-            outbox: outbox_rows(def, id, event, "created", &def.initial, account_email, None, &def.initial_effects),
+            outbox: outbox_rows(
+                def,
+                id,
+                event,
+                "created",
+                &def.initial,
+                account_email,
+                None,
+                &def.initial_effects,
+                &none,
+            ),
             at: self.clock.now(),
         }
     }
@@ -185,13 +235,23 @@ impl WorkflowService {
         {
             return Err(StoreError::Conflict { expected, actual: current.version }.into());
         }
-        let def = self.definition(&current.workflow)?;
+        let mut cursor = Cursor::from(&current);
+        let (write, fired) = self.plan(&mut cursor, &req)?;
+        self.store.apply_transition(&write).await?;
+        Ok(fired)
+    }
+
+    /// Lets the engine decide one step from `cursor` and advances the cursor, without
+    /// writing: the caller writes the returned rows (possibly with others) in one transaction,
+    /// where the version check still guards them.
+    pub fn plan(&self, cursor: &mut Cursor, req: &Fire) -> Result<(TransitionWrite, Fired), ServiceError> {
+        let def = self.definition(&cursor.workflow)?;
         let outcomes: Outcomes = req.decisions.iter().map(|d| (d.rule.clone(), d.outcome.clone())).collect();
-        let s = step(def, &current.state, &req.event, &outcomes, req.reason.as_deref())?;
+        let s = step(def, &cursor.state, &req.event, &outcomes, req.reason.as_deref())?;
         let event_id = EventId::new();
         let write = TransitionWrite {
-            instance_id: req.subject,
-            expected_version: current.version,
+            instance_id: cursor.subject,
+            expected_version: cursor.version,
             event_id,
             event: s.event.clone(),
             from_state: s.from.clone(),
@@ -201,18 +261,55 @@ impl WorkflowService {
             decision_ids: req.decisions.iter().map(|d| d.id).collect(),
             outbox: outbox_rows(
                 def,
-                req.subject,
+                cursor.subject,
                 event_id,
                 &s.event,
                 &s.to,
-                current.account_email.as_deref(),
+                cursor.account_email.as_deref(),
                 req.reason.as_deref(),
                 &s.effects,
+                &req.data,
             ),
             at: self.clock.now(),
         };
-        let version = self.store.apply_transition(&write).await?;
-        Ok(Fired { from: s.from, to: s.to, version, event_id, effects: s.effects })
+        cursor.state = s.to.clone();
+        cursor.version += 1;
+        let fired = Fired { from: s.from, to: s.to, version: cursor.version, event_id, effects: s.effects };
+        Ok((write, fired))
+    }
+}
+
+/// Where an instance stands while steps are planned for one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub subject: SubjectId,
+    pub workflow: String,
+    pub state: String,
+    pub version: i64,
+    pub account_email: Option<String>,
+}
+
+impl Cursor {
+    fn created(i: &NewInstance) -> Cursor {
+        Cursor {
+            subject: i.id,
+            workflow: i.workflow.clone(),
+            state: i.state.clone(),
+            version: 1,
+            account_email: i.account_email.clone(),
+        }
+    }
+}
+
+impl From<&Instance> for Cursor {
+    fn from(i: &Instance) -> Cursor {
+        Cursor {
+            subject: i.id,
+            workflow: i.workflow.clone(),
+            state: i.state.clone(),
+            version: i.version,
+            account_email: i.account_email.clone(),
+        }
     }
 }
 
@@ -228,22 +325,29 @@ fn outbox_rows(
     account_email: Option<&str>,
     reason: Option<&str>,
     effects: &[Effect],
+    data: &serde_json::Map<String, serde_json::Value>,
 ) -> Vec<OutboxWrite> {
     effects
         .iter()
-        .map(|e| OutboxWrite {
-            id: OutboxId::new(),
-            kind: e.kind().to_string(),
-            name: e.name().to_string(),
-            idempotency_key: format!("{event_id}:{e}"),
-            payload: json!({
+        .map(|e| {
+            let mut payload = json!({
                 "workflow": def.name,
                 "subject_id": subject,
                 "event": event,
                 "state": state,
                 "to": account_email,
                 "reason": reason,
-            }),
+            });
+            if let Some(map) = payload.as_object_mut() {
+                map.extend(data.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            OutboxWrite {
+                id: OutboxId::new(),
+                kind: e.kind().to_string(),
+                name: e.name().to_string(),
+                idempotency_key: format!("{event_id}:{e}"),
+                payload,
+            }
         })
         .collect()
 }

@@ -89,6 +89,35 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applications, oldest first, optionally in one state, starting after a cursor id.
     async fn list_applications(&self, filter: &ApplicationFilter) -> StoreResult<Vec<ApplicationRecord>>;
+
+    /// Keeps a raw inbound message (by content hash) unless it or its Message-ID is known.
+    async fn keep_message(&self, message: &RawMessage) -> StoreResult<Kept>;
+
+    /// Writes everything a processed message changes, and its outcome, in one transaction.
+    /// `Duplicate` when the message was processed meanwhile (nothing is written then).
+    async fn commit_intake(&self, write: &IntakeWrite) -> StoreResult<()>;
+
+    /// The application a message thread belongs to: the first of `message_ids` that is a
+    /// known inbound message linked to an application.
+    async fn application_for_thread(&self, message_ids: &[String]) -> StoreResult<Option<ApplicationId>>;
+
+    /// Instances of `workflow` for an account, newest first.
+    async fn instances_for_account(&self, account_email: &str, workflow: &str) -> StoreResult<Vec<Instance>>;
+
+    /// Extracted values of an application, oldest first (each with its provenance).
+    async fn application_fields(&self, id: ApplicationId) -> StoreResult<Vec<FieldRecord>>;
+
+    /// Evidence of an application (kind, data), oldest first.
+    async fn evidence_for(&self, id: ApplicationId) -> StoreResult<Vec<EvidenceWrite>>;
+
+    /// The inbound messages linked to an application, oldest first.
+    async fn messages_for(&self, id: ApplicationId) -> StoreResult<Vec<MessageRecord>>;
+
+    /// Open tasks of a kind (all kinds when `None`), oldest first.
+    async fn open_tasks(&self, kind: Option<&str>) -> StoreResult<Vec<TaskRecord>>;
+
+    /// How many inbound messages are kept, and how many of them are processed.
+    async fn message_counts(&self) -> StoreResult<(i64, i64)>;
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created if missing) or

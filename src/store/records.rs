@@ -120,3 +120,121 @@ pub struct ApplicationFilter {
     pub after: Option<ApplicationId>,
     pub limit: i64,
 }
+
+/// A raw inbound message, kept (content-addressed) before anything is read from it.
+#[derive(Debug, Clone)]
+pub struct RawMessage {
+    pub sha256: String,
+    pub message_id: String,
+    pub size: i64,
+    /// `None` only for a message rejected for its size: its bytes are not kept.
+    pub raw: Option<Vec<u8>>,
+    pub source: String,
+    pub received_at: DateTime<Utc>,
+}
+
+/// What the store already knew of a message when asked to keep it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kept {
+    /// Stored now, or stored before but never processed (a crash in between): process it.
+    ToProcess,
+    /// Processed before (same bytes or same Message-ID): its earlier report.
+    Processed { report: serde_json::Value },
+}
+
+/// One value read from a message, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldWrite {
+    pub field: String,
+    pub value: String,
+    pub message_id: String,
+    pub excerpt: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldRecord {
+    pub field: String,
+    pub value: String,
+    pub message_id: String,
+    pub excerpt: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceWrite {
+    pub kind: String,
+    pub data: serde_json::Value,
+    pub message_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttachmentWrite {
+    pub position: i64,
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+}
+
+/// A reviewer task to open (unique by its key, so a replay opens none).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskWrite {
+    pub id: crate::domain::TaskId,
+    pub kind: String,
+    pub subject_id: Option<SubjectId>,
+    pub message_sha256: Option<String>,
+    pub title: String,
+    pub details: serde_json::Value,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub id: crate::domain::TaskId,
+    pub kind: String,
+    pub state: String,
+    pub subject_id: Option<SubjectId>,
+    pub message_sha256: Option<String>,
+    pub title: String,
+    pub details: serde_json::Value,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// New facts for an existing application (kind and requested limit as last read).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplicationUpdate {
+    pub id: ApplicationId,
+    pub applicant_kind: Option<String>,
+    pub requested_limit_cents: Option<i64>,
+    pub details: serde_json::Value,
+}
+
+/// Everything one processed message changes, written in one transaction together with the
+/// message's outcome. If the message was processed meanwhile, nothing is written.
+#[derive(Debug, Clone, Default)]
+pub struct IntakeWrite {
+    pub message_sha256: String,
+    pub outcome: String,
+    pub application_id: Option<ApplicationId>,
+    pub report: serde_json::Value,
+    pub processed_at: DateTime<Utc>,
+    pub new_instances: Vec<(NewInstance, Option<NewApplication>)>,
+    pub application_update: Option<ApplicationUpdate>,
+    pub transitions: Vec<TransitionWrite>,
+    pub decisions: Vec<crate::rules::DecisionRecord>,
+    pub fields: Vec<(ApplicationId, FieldWrite)>,
+    pub evidence: Vec<(ApplicationId, EvidenceWrite)>,
+    pub attachments: Vec<AttachmentWrite>,
+    pub tasks: Vec<TaskWrite>,
+}
+
+/// A message of an application's email thread.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    pub sha256: String,
+    pub message_id: String,
+    pub outcome: Option<String>,
+    pub report: Option<serde_json::Value>,
+    pub received_at: DateTime<Utc>,
+}

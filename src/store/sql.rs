@@ -110,6 +110,21 @@ macro_rules! impl_store {
                 at: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), sqlx::Error> {
                 for o in rows {
+                    // Reviewer tasks are not sent anywhere: they open in the task queue.
+                    if o.kind == "task" {
+                        let state = o.payload.get("state").and_then(|s| s.as_str()).unwrap_or_default();
+                        let task = crate::store::TaskWrite {
+                            id: crate::domain::TaskId::new(),
+                            kind: o.name.clone(),
+                            subject_id: Some(instance),
+                            message_sha256: None,
+                            title: format!("{} ({state})", o.name.replace('_', " ")),
+                            details: o.payload.clone(),
+                            idempotency_key: o.idempotency_key.clone(),
+                        };
+                        Self::insert_task(tx, &task, at).await?;
+                        continue;
+                    }
                     sqlx::query(
                         "INSERT INTO outbox (id, instance_id, event_id, kind, name, idempotency_key, payload, created_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -161,6 +176,151 @@ macro_rules! impl_store {
                 .await?;
                 Ok(())
             }
+
+            async fn insert_instance(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                new: &crate::store::NewInstance,
+                application: Option<&crate::store::NewApplication>,
+            ) -> Result<(), sqlx::Error> {
+                sqlx::query(
+                    "INSERT INTO workflow_instances \
+                     (id, workflow, subject_kind, state, version, account_email, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, 1, $5, $6, $6)",
+                )
+                .bind(new.id.0)
+                .bind(&new.workflow)
+                .bind(&new.subject_kind)
+                .bind(&new.state)
+                .bind(&new.account_email)
+                .bind(new.at)
+                .execute(&mut **tx)
+                .await?;
+                if let Some(a) = application {
+                    sqlx::query(
+                        "INSERT INTO applications \
+                         (id, reference, account_email, applicant_kind, requested_limit_cents, details, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(new.id.0)
+                    .bind(&a.reference)
+                    .bind(&a.account_email)
+                    .bind(&a.applicant_kind)
+                    .bind(a.requested_limit_cents)
+                    .bind(sqlx::types::Json(&a.details))
+                    .bind(new.at)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                Self::insert_event(
+                    tx,
+                    new.created_event,
+                    new.id,
+                    1,
+                    "created",
+                    None,
+                    &new.state,
+                    &new.actor,
+                    new.reason.as_deref(),
+                    &[],
+                    new.at,
+                )
+                .await?;
+                Self::insert_outbox(tx, new.id, new.created_event, &new.outbox, new.at).await?;
+                Ok(())
+            }
+
+            async fn transition_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                t: &crate::store::TransitionWrite,
+            ) -> crate::store::StoreResult<i64> {
+                // The version check and the state change are one statement: whoever updates
+                // first wins, everyone else sees zero rows and writes nothing.
+                let updated = sqlx::query(
+                    "UPDATE workflow_instances SET state = $1, version = version + 1, updated_at = $2 \
+                     WHERE id = $3 AND version = $4 AND state = $5",
+                )
+                .bind(&t.to_state)
+                .bind(t.at)
+                .bind(t.instance_id.0)
+                .bind(t.expected_version)
+                .bind(&t.from_state)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if updated == 0 {
+                    let actual: Option<i64> = sqlx::query_scalar("SELECT version FROM workflow_instances WHERE id = $1")
+                        .bind(t.instance_id.0)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                                        return Err(match actual {
+                        Some(actual) => crate::store::StoreError::Conflict { expected: t.expected_version, actual },
+                        None => crate::store::StoreError::NotFound(format!("workflow instance {}", t.instance_id)),
+                    });
+                }
+                let version = t.expected_version + 1;
+                Self::insert_event(
+                    tx,
+                    t.event_id,
+                    t.instance_id,
+                    version,
+                    &t.event,
+                    Some(&t.from_state),
+                    &t.to_state,
+                    &t.actor,
+                    t.reason.as_deref(),
+                    &t.decision_ids,
+                    t.at,
+                )
+                .await?;
+                Self::insert_outbox(tx, t.instance_id, t.event_id, &t.outbox, t.at).await?;
+                Ok(version)
+            }
+
+            async fn insert_decision(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                d: &crate::rules::DecisionRecord,
+            ) -> Result<(), sqlx::Error> {
+                sqlx::query(
+                    "INSERT INTO rule_decisions \
+                     (id, subject_id, rule, version, input, output, outcome, reasons, duration_us, decided_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(d.id.0)
+                .bind(d.subject.map(|s| s.0))
+                .bind(&d.rule)
+                .bind(&d.version)
+                .bind(sqlx::types::Json(&d.input))
+                .bind(sqlx::types::Json(&d.output))
+                .bind(&d.outcome)
+                .bind(sqlx::types::Json(&d.reasons))
+                .bind(d.duration_us)
+                .bind(d.decided_at)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn insert_task(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                t: &crate::store::TaskWrite,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), sqlx::Error> {
+                sqlx::query(
+                    "INSERT INTO tasks (id, kind, subject_id, message_sha256, title, details, idempotency_key, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (idempotency_key) DO NOTHING",
+                )
+                .bind(t.id.0)
+                .bind(&t.kind)
+                .bind(t.subject_id.map(|s| s.0))
+                .bind(&t.message_sha256)
+                .bind(&t.title)
+                .bind(sqlx::types::Json(&t.details))
+                .bind(&t.idempotency_key)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
         }
 
         #[async_trait::async_trait]
@@ -188,97 +348,14 @@ macro_rules! impl_store {
                 application: Option<&crate::store::NewApplication>,
             ) -> crate::store::StoreResult<()> {
                 let mut tx = self.begin_write().await?;
-                sqlx::query(
-                    "INSERT INTO workflow_instances \
-                     (id, workflow, subject_kind, state, version, account_email, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, 1, $5, $6, $6)",
-                )
-                .bind(new.id.0)
-                .bind(&new.workflow)
-                .bind(&new.subject_kind)
-                .bind(&new.state)
-                .bind(&new.account_email)
-                .bind(new.at)
-                .execute(&mut *tx)
-                .await?;
-                if let Some(a) = application {
-                    sqlx::query(
-                        "INSERT INTO applications \
-                         (id, reference, account_email, applicant_kind, requested_limit_cents, details, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(new.id.0)
-                    .bind(&a.reference)
-                    .bind(&a.account_email)
-                    .bind(&a.applicant_kind)
-                    .bind(a.requested_limit_cents)
-                    .bind(sqlx::types::Json(&a.details))
-                    .bind(new.at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Self::insert_event(
-                    &mut tx,
-                    new.created_event,
-                    new.id,
-                    1,
-                    "created",
-                    None,
-                    &new.state,
-                    &new.actor,
-                    new.reason.as_deref(),
-                    &[],
-                    new.at,
-                )
-                .await?;
-                Self::insert_outbox(&mut tx, new.id, new.created_event, &new.outbox, new.at).await?;
+                Self::insert_instance(&mut tx, new, application).await?;
                 tx.commit().await?;
                 Ok(())
             }
 
             async fn apply_transition(&self, t: &crate::store::TransitionWrite) -> crate::store::StoreResult<i64> {
                 let mut tx = self.begin_write().await?;
-                // The version check and the state change are one statement: whoever updates
-                // first wins, everyone else sees zero rows and writes nothing.
-                let updated = sqlx::query(
-                    "UPDATE workflow_instances SET state = $1, version = version + 1, updated_at = $2 \
-                     WHERE id = $3 AND version = $4 AND state = $5",
-                )
-                .bind(&t.to_state)
-                .bind(t.at)
-                .bind(t.instance_id.0)
-                .bind(t.expected_version)
-                .bind(&t.from_state)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if updated == 0 {
-                    let actual: Option<i64> = sqlx::query_scalar("SELECT version FROM workflow_instances WHERE id = $1")
-                        .bind(t.instance_id.0)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    tx.rollback().await?;
-                    return Err(match actual {
-                        Some(actual) => crate::store::StoreError::Conflict { expected: t.expected_version, actual },
-                        None => crate::store::StoreError::NotFound(format!("workflow instance {}", t.instance_id)),
-                    });
-                }
-                let version = t.expected_version + 1;
-                Self::insert_event(
-                    &mut tx,
-                    t.event_id,
-                    t.instance_id,
-                    version,
-                    &t.event,
-                    Some(&t.from_state),
-                    &t.to_state,
-                    &t.actor,
-                    t.reason.as_deref(),
-                    &t.decision_ids,
-                    t.at,
-                )
-                .await?;
-                Self::insert_outbox(&mut tx, t.instance_id, t.event_id, &t.outbox, t.at).await?;
+                let version = Self::transition_in(&mut tx, t).await?;
                 tx.commit().await?;
                 Ok(version)
             }
@@ -317,23 +394,9 @@ macro_rules! impl_store {
             }
 
             async fn record_decision(&self, d: &crate::rules::DecisionRecord) -> crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO rule_decisions \
-                     (id, subject_id, rule, version, input, output, outcome, reasons, duration_us, decided_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(d.id.0)
-                .bind(d.subject.map(|s| s.0))
-                .bind(&d.rule)
-                .bind(&d.version)
-                .bind(sqlx::types::Json(&d.input))
-                .bind(sqlx::types::Json(&d.output))
-                .bind(&d.outcome)
-                .bind(sqlx::types::Json(&d.reasons))
-                .bind(d.duration_us)
-                .bind(d.decided_at)
-                .execute(self.pool())
-                .await?;
+                let mut tx = self.begin_write().await?;
+                Self::insert_decision(&mut tx, d).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -383,6 +446,271 @@ macro_rules! impl_store {
                     .fetch_all(self.pool())
                     .await?;
                 Ok(rows.iter().map(rows::application).collect::<Result<_, _>>()?)
+            }
+
+            async fn keep_message(&self, m: &crate::store::RawMessage) -> crate::store::StoreResult<crate::store::Kept> {
+                sqlx::query(
+                    "INSERT INTO inbound_messages (sha256, message_id, size, raw, source, received_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                )
+                .bind(&m.sha256)
+                .bind(&m.message_id)
+                .bind(m.size)
+                .bind(&m.raw)
+                .bind(&m.source)
+                .bind(m.received_at)
+                .execute(self.pool())
+                .await?;
+                let rows = sqlx::query(
+                    "SELECT sha256, processed_at, report FROM inbound_messages WHERE sha256 = $1 OR message_id = $2",
+                )
+                .bind(&m.sha256)
+                .bind(&m.message_id)
+                .fetch_all(self.pool())
+                .await?;
+                let mut own_unprocessed = false;
+                for r in &rows {
+                    use sqlx::Row;
+                    let sha: String = r.try_get("sha256")?;
+                    let done: Option<chrono::DateTime<chrono::Utc>> = r.try_get("processed_at")?;
+                    let report: Option<sqlx::types::Json<serde_json::Value>> = r.try_get("report")?;
+                    if done.is_some() {
+                        return Ok(crate::store::Kept::Processed {
+                            report: report.map(|j| j.0).unwrap_or(serde_json::Value::Null),
+                        });
+                    }
+                    own_unprocessed |= sha == m.sha256;
+                }
+                // Same Message-ID, other bytes, first copy not yet processed: that copy wins.
+                Ok(if own_unprocessed {
+                    crate::store::Kept::ToProcess
+                } else {
+                    crate::store::Kept::Processed { report: serde_json::Value::Null }
+                })
+            }
+
+            async fn commit_intake(&self, w: &crate::store::IntakeWrite) -> crate::store::StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                let claimed = sqlx::query(
+                    "UPDATE inbound_messages SET outcome = $1, application_id = $2, report = $3, processed_at = $4 \
+                     WHERE sha256 = $5 AND processed_at IS NULL",
+                )
+                .bind(&w.outcome)
+                .bind(w.application_id.map(|a| a.0))
+                .bind(sqlx::types::Json(&w.report))
+                .bind(w.processed_at)
+                .bind(&w.message_sha256)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if claimed == 0 {
+                    return Err(crate::store::StoreError::Duplicate(format!("message {} already processed", w.message_sha256)));
+                }
+                for (instance, application) in &w.new_instances {
+                    Self::insert_instance(&mut tx, instance, application.as_ref()).await?;
+                }
+                if let Some(u) = &w.application_update {
+                    sqlx::query(
+                        "UPDATE applications SET applicant_kind = COALESCE($1, applicant_kind), \
+                         requested_limit_cents = COALESCE($2, requested_limit_cents), details = $3 WHERE id = $4",
+                    )
+                    .bind(&u.applicant_kind)
+                    .bind(u.requested_limit_cents)
+                    .bind(sqlx::types::Json(&u.details))
+                    .bind(u.id.0)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for t in &w.transitions {
+                    Self::transition_in(&mut tx, t).await?;
+                }
+                for d in &w.decisions {
+                    Self::insert_decision(&mut tx, d).await?;
+                }
+                for (app, f) in &w.fields {
+                    sqlx::query(
+                        "INSERT INTO application_fields (application_id, field, value, message_id, excerpt, recorded_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(app.0)
+                    .bind(&f.field)
+                    .bind(&f.value)
+                    .bind(&f.message_id)
+                    .bind(&f.excerpt)
+                    .bind(w.processed_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for (app, e) in &w.evidence {
+                    sqlx::query(
+                        "INSERT INTO evidence (application_id, kind, data, message_id, recorded_at) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(app.0)
+                    .bind(&e.kind)
+                    .bind(sqlx::types::Json(&e.data))
+                    .bind(&e.message_id)
+                    .bind(w.processed_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for a in &w.attachments {
+                    sqlx::query(
+                        "INSERT INTO message_attachments (message_sha256, position, filename, content_type, size, sha256) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&w.message_sha256)
+                    .bind(a.position)
+                    .bind(&a.filename)
+                    .bind(&a.content_type)
+                    .bind(a.size)
+                    .bind(&a.sha256)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for t in &w.tasks {
+                    Self::insert_task(&mut tx, t, w.processed_at).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn application_for_thread(
+                &self,
+                message_ids: &[String],
+            ) -> crate::store::StoreResult<Option<crate::domain::ApplicationId>> {
+                for id in message_ids.iter().take(50) {
+                    let found: Option<Option<uuid::Uuid>> =
+                        sqlx::query_scalar("SELECT application_id FROM inbound_messages WHERE message_id = $1")
+                            .bind(id)
+                            .fetch_optional(self.pool())
+                            .await?;
+                    if let Some(Some(app)) = found {
+                        return Ok(Some(crate::domain::ApplicationId(app)));
+                    }
+                }
+                Ok(None)
+            }
+
+            async fn instances_for_account(
+                &self,
+                account_email: &str,
+                workflow: &str,
+            ) -> crate::store::StoreResult<Vec<crate::store::Instance>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM workflow_instances WHERE account_email = $1 AND workflow = $2 ORDER BY id DESC LIMIT 100",
+                )
+                .bind(account_email)
+                .bind(workflow)
+                .fetch_all(self.pool())
+                .await?;
+                Ok(rows.iter().map(rows::instance).collect::<Result<_, _>>()?)
+            }
+
+            async fn application_fields(
+                &self,
+                id: crate::domain::ApplicationId,
+            ) -> crate::store::StoreResult<Vec<crate::store::FieldRecord>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT field, value, message_id, excerpt, recorded_at FROM application_fields \
+                     WHERE application_id = $1 ORDER BY id",
+                )
+                .bind(id.0)
+                .fetch_all(self.pool())
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    out.push(crate::store::FieldRecord {
+                        field: r.try_get("field")?,
+                        value: r.try_get("value")?,
+                        message_id: r.try_get("message_id")?,
+                        excerpt: r.try_get("excerpt")?,
+                        recorded_at: r.try_get("recorded_at")?,
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn evidence_for(
+                &self,
+                id: crate::domain::ApplicationId,
+            ) -> crate::store::StoreResult<Vec<crate::store::EvidenceWrite>> {
+                use sqlx::Row;
+                let rows = sqlx::query("SELECT kind, data, message_id FROM evidence WHERE application_id = $1 ORDER BY id")
+                    .bind(id.0)
+                    .fetch_all(self.pool())
+                    .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let data: sqlx::types::Json<serde_json::Value> = r.try_get("data")?;
+                    out.push(crate::store::EvidenceWrite {
+                        kind: r.try_get("kind")?,
+                        data: data.0,
+                        message_id: r.try_get("message_id")?,
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn messages_for(
+                &self,
+                id: crate::domain::ApplicationId,
+            ) -> crate::store::StoreResult<Vec<crate::store::MessageRecord>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT sha256, message_id, outcome, report, received_at FROM inbound_messages \
+                     WHERE application_id = $1 ORDER BY received_at, sha256",
+                )
+                .bind(id.0)
+                .fetch_all(self.pool())
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let report: Option<sqlx::types::Json<serde_json::Value>> = r.try_get("report")?;
+                    out.push(crate::store::MessageRecord {
+                        sha256: r.try_get("sha256")?,
+                        message_id: r.try_get("message_id")?,
+                        outcome: r.try_get("outcome")?,
+                        report: report.map(|j| j.0),
+                        received_at: r.try_get("received_at")?,
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn open_tasks(&self, kind: Option<&str>) -> crate::store::StoreResult<Vec<crate::store::TaskRecord>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT * FROM tasks WHERE state = 'open' AND ($1 IS NULL OR kind = $1) ORDER BY created_at, id LIMIT 10000",
+                )
+                .bind(kind)
+                .fetch_all(self.pool())
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let details: sqlx::types::Json<serde_json::Value> = r.try_get("details")?;
+                    let subject: Option<uuid::Uuid> = r.try_get("subject_id")?;
+                    out.push(crate::store::TaskRecord {
+                        id: crate::domain::TaskId(r.try_get("id")?),
+                        kind: r.try_get("kind")?,
+                        state: r.try_get("state")?,
+                        subject_id: subject.map(crate::domain::SubjectId),
+                        message_sha256: r.try_get("message_sha256")?,
+                        title: r.try_get("title")?,
+                        details: details.0,
+                        version: r.try_get("version")?,
+                        created_at: r.try_get("created_at")?,
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn message_counts(&self) -> crate::store::StoreResult<(i64, i64)> {
+                let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbound_messages").fetch_one(self.pool()).await?;
+                let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbound_messages WHERE processed_at IS NOT NULL")
+                    .fetch_one(self.pool())
+                    .await?;
+                Ok((total, done))
             }
         }
     };

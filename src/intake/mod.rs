@@ -1,0 +1,719 @@
+//! Support-inbox intake: a raw message becomes a new or updated application, a domain
+//! confirmation, an invoice or limit-increase request, an ignored auto-reply, or a triage
+//! task; never nothing. The raw bytes are kept before parsing; everything a message changes
+//! (workflow steps, decisions, extracted fields with provenance, evidence, tasks, outbox)
+//! commits in one transaction with the message's outcome, so a rerun never doubles it.
+
+pub mod billing_csv;
+pub mod classify;
+pub mod extract;
+pub mod mail;
+pub mod sources;
+pub mod text;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::app::App;
+use crate::domain::{ApplicationId, DecisionId, Domain, EmailAddress, Money, SubjectId, TaskId};
+use crate::rules::inputs::{ApplicantTypeInput, AwsHistoryInput, BusinessVerificationInput, InitialLimitInput};
+use crate::rules::typed::{ApplicantType, Check};
+use crate::rules::{Decision, DecisionRecord};
+use crate::services::{Cursor, Fire, NewApplicationInput, ServiceError};
+use crate::store::{
+    ApplicationRecord, ApplicationUpdate, AttachmentWrite, EvidenceWrite, FieldWrite, IntakeWrite, Kept, RawMessage,
+    StoreError, TaskWrite,
+};
+use classify::Intent;
+use extract::{Extracted, Found, field};
+use mail::Mail;
+
+/// What happened to one message: the line `creditline ingest --json` prints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub source: String,
+    pub message_id: String,
+    pub outcome: String,
+    pub application_id: Option<String>,
+    pub state: Option<String>,
+    pub applicant_type: Option<String>,
+    pub missing: Vec<String>,
+    pub findings: Vec<String>,
+    pub error: Option<String>,
+}
+
+pub mod outcome {
+    pub const CREATED: &str = "created_application";
+    pub const UPDATED: &str = "updated_application";
+    pub const DOMAIN_CONFIRMED: &str = "domain_confirmed";
+    pub const INVOICE: &str = "invoice_request";
+    pub const LIMIT_INCREASE: &str = "limit_increase_request";
+    pub const AUTO_REPLY: &str = "ignored_auto_reply";
+    pub const DUPLICATE: &str = "duplicate";
+    pub const TRIAGE: &str = "triage";
+    pub const REJECTED: &str = "rejected";
+}
+
+const ACTOR: &str = "intake";
+/// States in which an application is still open: a new message from its account updates it.
+const OPEN_STATES: &[&str] = &[
+    "received",
+    "awaiting_materials",
+    "awaiting_domain_confirmation",
+    "business_verification",
+    "aws_history_check",
+    "pending_review",
+];
+const CONFIRMATION: &str = "company_domain_confirmation";
+const DOMAIN_CONFIRMED_FIELD: &str = "domain_confirmed";
+
+/// The Message-ID from the header block, read without parsing the message (it is the key
+/// the raw bytes are kept under before anything else happens).
+pub fn header_message_id(raw: &[u8]) -> Option<String> {
+    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").or_else(|| raw.windows(2).position(|w| w == b"\n\n"));
+    let head = &raw[..head_end.unwrap_or(raw.len().min(64 * 1024))];
+    let text = String::from_utf8_lossy(head);
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some((name, value)) = line.split_once(':') else { continue };
+        if !name.trim().eq_ignore_ascii_case("message-id") {
+            continue;
+        }
+        let mut value = value.trim().to_string();
+        while let Some(next) = lines.peek().filter(|l| l.starts_with([' ', '\t'])) {
+            value.push_str(next.trim());
+            lines.next();
+        }
+        let id = value.trim().trim_matches(['<', '>']).trim().to_string();
+        return (!id.is_empty() && id.len() <= 998).then_some(id);
+    }
+    None
+}
+
+/// Ingests one raw message. Never panics and never loses it: every message gets an
+/// outcome (`rejected` included); only a database failure is an `Err`.
+pub async fn ingest(app: &App, source: &str, raw: &[u8]) -> Result<Report, StoreError> {
+    let sha256 = mail::sha256_hex(raw);
+    let now = app.workflow.clock().now();
+    let too_large = raw.len() > mail::MAX_MESSAGE_BYTES;
+    let message_id = if too_large { None } else { header_message_id(raw) }
+        .unwrap_or_else(|| format!("{sha256}@no-message-id.invalid"));
+    let kept = RawMessage {
+        sha256: sha256.clone(),
+        message_id: message_id.clone(),
+        size: i64::try_from(raw.len()).unwrap_or(i64::MAX),
+        raw: (!too_large).then(|| raw.to_vec()),
+        source: source.to_string(),
+        received_at: now,
+    };
+    let blank = Report {
+        source: source.to_string(),
+        message_id: message_id.clone(),
+        outcome: String::new(),
+        application_id: None,
+        state: None,
+        applicant_type: None,
+        missing: Vec::new(),
+        findings: Vec::new(),
+        error: None,
+    };
+    if let Kept::Processed { report } = app.store.keep_message(&kept).await? {
+        return Ok(duplicate(blank, &report));
+    }
+    // A writer that changed the same application in between: plan again from fresh state.
+    for _ in 0..3 {
+        let (write, report) = match mail::parse(raw) {
+            Err(e) => rejected(&sha256, blank.clone(), e.to_string(), now),
+            Ok(mail) => match plan(app, &mail, blank.clone(), now).await {
+                Ok(planned) => planned,
+                Err(PlanError::Store(e)) => return Err(e),
+                Err(PlanError::Workflow(e)) => {
+                    tracing::error!(error = %e, message_id, "intake could not plan the workflow step; sent to triage");
+                    triage(app, &mail, blank.clone(), now, &format!("workflow: {e}"))
+                }
+            },
+        };
+        match app.store.commit_intake(&write).await {
+            Ok(()) => return Ok(report),
+            Err(StoreError::Duplicate(_)) => {
+                let report = match app.store.keep_message(&kept).await? {
+                    Kept::Processed { report } => report,
+                    Kept::ToProcess => serde_json::Value::Null,
+                };
+                return Ok(duplicate(blank, &report));
+            }
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Conflict { expected: 0, actual: 0 })
+}
+
+fn duplicate(mut blank: Report, earlier: &serde_json::Value) -> Report {
+    blank.outcome = outcome::DUPLICATE.into();
+    blank.application_id = earlier.get("application_id").and_then(|v| v.as_str()).map(str::to_string);
+    blank.state = earlier.get("state").and_then(|v| v.as_str()).map(str::to_string);
+    blank
+}
+
+fn rejected(sha256: &str, mut report: Report, error: String, now: DateTime<Utc>) -> (IntakeWrite, Report) {
+    report.outcome = outcome::REJECTED.into();
+    report.error = Some(error);
+    let write = IntakeWrite {
+        message_sha256: sha256.to_string(),
+        outcome: report.outcome.clone(),
+        report: json!(report),
+        processed_at: now,
+        ..Default::default()
+    };
+    (write, report)
+}
+
+#[derive(Debug, thiserror::Error)]
+enum PlanError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Workflow(#[from] ServiceError),
+}
+
+/// Everything one message will write, built up while deciding.
+struct Plan<'a> {
+    app: &'a App,
+    mail: &'a Mail,
+    write: IntakeWrite,
+    report: Report,
+}
+
+impl<'a> Plan<'a> {
+    fn new(app: &'a App, mail: &'a Mail, report: Report, now: DateTime<Utc>) -> Plan<'a> {
+        let attachments = mail
+            .attachments
+            .iter()
+            .enumerate()
+            .map(|(i, a)| AttachmentWrite {
+                position: i as i64,
+                filename: a.filename.clone(),
+                content_type: a.content_type.clone(),
+                size: a.size as i64,
+                sha256: a.sha256.clone(),
+            })
+            .collect();
+        let write =
+            IntakeWrite { message_sha256: mail.sha256.clone(), processed_at: now, attachments, ..Default::default() };
+        Plan { app, mail, write, report }
+    }
+
+    fn finish(mut self, outcome: &str) -> (IntakeWrite, Report) {
+        self.report.outcome = outcome.to_string();
+        self.report.findings.sort();
+        self.report.findings.dedup();
+        self.write.outcome = outcome.to_string();
+        self.write.application_id = self.report.application_id.as_deref().and_then(|s| s.parse().ok());
+        self.write.report = json!(self.report);
+        (self.write, self.report)
+    }
+
+    fn evaluate<I: Serialize>(&mut self, rule: &str, input: &I, subject: Option<SubjectId>) -> Decision {
+        let (decision, record): (Decision, DecisionRecord) = self.app.rules.evaluate(rule, input, subject);
+        self.write.decisions.push(record);
+        decision
+    }
+
+    fn fire(&mut self, cursor: &mut Cursor, fire: Fire) -> Result<(), ServiceError> {
+        let (write, _) = self.app.workflow.plan(cursor, &fire)?;
+        self.write.transitions.push(write);
+        self.report.state = Some(cursor.state.clone());
+        Ok(())
+    }
+
+    fn task(&mut self, kind: &str, subject: Option<SubjectId>, title: String, details: serde_json::Value) {
+        self.write.tasks.push(TaskWrite {
+            id: TaskId::new(),
+            kind: kind.to_string(),
+            subject_id: subject,
+            message_sha256: Some(self.mail.sha256.clone()),
+            title,
+            details,
+            idempotency_key: format!("message:{}:{kind}", self.mail.sha256),
+        });
+    }
+
+    fn record_fields(&mut self, app: ApplicationId, x: &Extracted) {
+        for (key, Found { value, excerpt }) in &x.fields {
+            self.write.fields.push((
+                app,
+                FieldWrite {
+                    field: key.clone(),
+                    value: value.clone(),
+                    message_id: self.mail.message_id.clone(),
+                    excerpt: excerpt.clone(),
+                },
+            ));
+        }
+        for a in &self.mail.attachments {
+            if let Some(months) = a.csv.as_deref().and_then(billing_csv::parse) {
+                self.write.evidence.push((
+                    app,
+                    EvidenceWrite {
+                        kind: "aws_billing".into(),
+                        data: json!({ "file": a.filename, "sha256": a.sha256, "months": months }),
+                        message_id: self.mail.message_id.clone(),
+                    },
+                ));
+            }
+        }
+    }
+}
+
+fn triage(app: &App, mail: &Mail, report: Report, now: DateTime<Utc>, why: &str) -> (IntakeWrite, Report) {
+    let mut p = Plan::new(app, mail, report, now);
+    p.task(
+        "triage",
+        None,
+        format!("Triage: {}", if mail.subject.is_empty() { "(no subject)" } else { &mail.subject }),
+        json!({ "from": mail.from, "subject": mail.subject, "reason": why, "excerpt": excerpt(&mail.body) }),
+    );
+    p.finish(outcome::TRIAGE)
+}
+
+fn excerpt(body: &str) -> String {
+    body.chars().take(500).collect()
+}
+
+async fn plan(app: &App, mail: &Mail, report: Report, now: DateTime<Utc>) -> Result<(IntakeWrite, Report), PlanError> {
+    let today = mail.date.unwrap_or(now).date_naive();
+    let x = extract::extract(&mail.subject, &mail.body, today);
+    let thread = thread_application(app, mail).await?;
+
+    if let Some(why) = &mail.auto_reply {
+        let mut p = Plan::new(app, mail, report, now);
+        if let Some(a) = &thread {
+            p.report.application_id = Some(a.id.to_string());
+            p.report.state = Some(a.state.clone());
+        }
+        p.report.error = None;
+        tracing::debug!(reason = %why, "auto-reply recorded, not answered");
+        return Ok(p.finish(outcome::AUTO_REPLY));
+    }
+    if let Some(a) = thread {
+        return update_application(app, mail, report, now, a, x).await;
+    }
+    let account = x.get(field::ACCOUNT_EMAIL).map(str::to_string).or_else(|| mail.from.clone());
+    let Some(account) = account.and_then(|a| EmailAddress::parse(&a).ok()) else {
+        return Ok(triage(app, mail, report, now, "no sender or account address"));
+    };
+    match classify::intent(&mail.subject, &mail.body, &x) {
+        Intent::InvoiceRequest => {
+            let mut p = Plan::new(app, mail, report, now);
+            p.task(
+                "invoice_request",
+                None,
+                format!("Invoice request from {account}"),
+                json!({
+                    "account_email": account.as_str(),
+                    "billing_period": x.get(field::BILLING_PERIOD),
+                    "transaction_ids": x.list(field::TRANSACTION_IDS),
+                    "company": x.get(field::LEGAL_COMPANY_NAME),
+                    "from": mail.from,
+                    "subject": mail.subject,
+                    "excerpt": excerpt(&mail.body),
+                }),
+            );
+            Ok(p.finish(outcome::INVOICE))
+        }
+        Intent::LimitIncrease => Ok(limit_increase(app, mail, report, now, &account, &x).await?),
+        intent => {
+            if let Some(open) = open_application(app, &account, mail.from.as_deref()).await? {
+                return update_application(app, mail, report, now, open, x).await;
+            }
+            if intent == Intent::Unknown {
+                return Ok(triage(app, mail, report, now, "not recognised as an application or request"));
+            }
+            Ok(new_application(app, mail, report, now, account, x)?)
+        }
+    }
+}
+
+/// The application a reply belongs to: by In-Reply-To/References, then by the reference
+/// token ("CL-XXXXXXXX") our emails put in their subject.
+async fn thread_application(app: &App, mail: &Mail) -> Result<Option<ApplicationRecord>, StoreError> {
+    let ids: Vec<String> = mail.in_reply_to.iter().chain(mail.references.iter().rev()).cloned().collect();
+    if let Some(id) = app.store.application_for_thread(&ids).await? {
+        return app.store.application(id).await;
+    }
+    for word in mail.subject.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+        if word.len() == 11
+            && word.to_ascii_uppercase().starts_with("CL-")
+            && let Some(a) = app.store.application_by_reference(&word.to_ascii_uppercase()).await?
+        {
+            return Ok(Some(a));
+        }
+    }
+    Ok(None)
+}
+
+async fn open_application(
+    app: &App,
+    account: &EmailAddress,
+    from: Option<&str>,
+) -> Result<Option<ApplicationRecord>, StoreError> {
+    let mut emails = vec![account.as_str().to_string()];
+    emails.extend(from.map(str::to_string));
+    for email in emails {
+        for inst in app.store.instances_for_account(&email, "credit_line_application").await? {
+            if OPEN_STATES.contains(&inst.state.as_str()) {
+                return app.store.application(ApplicationId(inst.id.0)).await;
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn details_of(x: &Extracted) -> serde_json::Value {
+    serde_json::Value::Object(x.fields.iter().map(|(k, f)| (k.clone(), json!(f.value))).collect())
+}
+
+fn new_application(
+    app: &App,
+    mail: &Mail,
+    report: Report,
+    now: DateTime<Utc>,
+    account: EmailAddress,
+    x: Extracted,
+) -> Result<(IntakeWrite, Report), ServiceError> {
+    let input = NewApplicationInput {
+        account_email: account,
+        applicant_kind: None,
+        requested_limit: x.cents(field::REQUESTED_LIMIT).map(Money::from_cents),
+        details: details_of(&x),
+    };
+    let (instance, new_app, mut cursor) = app.workflow.plan_application(input, ACTOR)?;
+    let id = ApplicationId(cursor.subject.0);
+    let mut p = Plan::new(app, mail, report, now);
+    p.report.application_id = Some(id.to_string());
+    p.report.state = Some(cursor.state.clone());
+    p.record_fields(id, &x);
+    let kind = drive(&mut p, &mut cursor, &x, &new_app.account_email)?;
+    let mut new_app = new_app;
+    new_app.applicant_kind = kind;
+    p.write.new_instances.push((instance, Some(new_app)));
+    Ok(p.finish(outcome::CREATED))
+}
+
+async fn update_application(
+    app: &App,
+    mail: &Mail,
+    report: Report,
+    now: DateTime<Utc>,
+    record: ApplicationRecord,
+    x: Extracted,
+) -> Result<(IntakeWrite, Report), PlanError> {
+    let earlier = stored_extraction(app, record.id).await?;
+    let merged = x.clone().merged_over(&earlier);
+    let mut p = Plan::new(app, mail, report, now);
+    p.report.application_id = Some(record.id.to_string());
+    p.report.state = Some(record.state.clone());
+    p.report.applicant_type = record.applicant_kind.clone();
+    p.record_fields(record.id, &x);
+    let instance = app
+        .store
+        .instance(record.id.into())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("workflow instance of application {}", record.id)))?;
+    let mut cursor = Cursor::from(&instance);
+
+    let mut outcome_name = outcome::UPDATED;
+    if cursor.state == "awaiting_domain_confirmation" {
+        if confirms_company_domain(&mut p, &record, &merged) {
+            outcome_name = outcome::DOMAIN_CONFIRMED;
+            p.write.fields.push((
+                record.id,
+                FieldWrite {
+                    field: DOMAIN_CONFIRMED_FIELD.into(),
+                    value: "true".into(),
+                    message_id: mail.message_id.clone(),
+                    excerpt: format!("reply from {}", mail.from.as_deref().unwrap_or_default()),
+                },
+            ));
+            let reason = format!("confirmed by {}", mail.from.as_deref().unwrap_or_default());
+            let fire = Fire::new(cursor.subject, "domain_confirmed", ACTOR).reason(&reason);
+            p.fire(&mut cursor, fire)?;
+            verify(&mut p, &mut cursor, &merged, &record.account_email)?;
+        } else {
+            p.report.findings.push("confirmation_not_from_company_domain".into());
+        }
+    }
+    let mut kind = None;
+    if ["received", "awaiting_materials"].contains(&cursor.state.as_str()) {
+        kind = drive(&mut p, &mut cursor, &with_confirmation(merged.clone(), &earlier), &record.account_email)?;
+    } else if outcome_name == outcome::UPDATED {
+        // Not waiting for materials: record them (the reviewer sees them) and report the checks.
+        assess(&mut p, &merged, &record.account_email, Some(cursor.subject));
+    }
+    let mut details = record.details.clone();
+    if let (Some(obj), serde_json::Value::Object(new)) = (details.as_object_mut(), details_of(&x)) {
+        obj.extend(new);
+    }
+    p.write.application_update = Some(ApplicationUpdate {
+        id: record.id,
+        applicant_kind: kind,
+        requested_limit_cents: x.cents(field::REQUESTED_LIMIT),
+        details,
+    });
+    Ok(p.finish(outcome_name))
+}
+
+fn with_confirmation(mut x: Extracted, earlier: &Extracted) -> Extracted {
+    if let Some(f) = earlier.fields.get(DOMAIN_CONFIRMED_FIELD) {
+        x.fields.insert(DOMAIN_CONFIRMED_FIELD.into(), f.clone());
+    }
+    x
+}
+
+async fn stored_extraction(app: &App, id: ApplicationId) -> Result<Extracted, StoreError> {
+    let mut x = Extracted::default();
+    // Oldest first: later rows overwrite, so the newest value of each field wins.
+    for f in app.store.application_fields(id).await? {
+        x.fields.insert(f.field, Found { value: f.value, excerpt: f.excerpt });
+    }
+    Ok(x)
+}
+
+/// A confirmation counts when it comes from the company's registrable domain (the
+/// website's, or the account address's) and that domain is not free mail.
+fn confirms_company_domain(p: &mut Plan<'_>, record: &ApplicationRecord, x: &Extracted) -> bool {
+    let Some(from) = p.mail.from.clone() else { return false };
+    let Ok(from) = EmailAddress::parse(&from) else { return false };
+    let sender = from.domain().registrable();
+    let mut company: Vec<Domain> = Vec::new();
+    if let Some(w) = x.get(field::WEBSITE).and_then(|w| Domain::from_url(w).ok()) {
+        company.push(w.registrable());
+    }
+    if let Ok(a) = EmailAddress::parse(&record.account_email) {
+        company.push(a.domain().registrable());
+    }
+    let input = BusinessVerificationInput {
+        applicant_type: "enterprise".into(),
+        contact_email: from.to_string(),
+        website: x.get(field::WEBSITE).unwrap_or_default().to_string(),
+        ..Default::default()
+    };
+    let d = p.evaluate("business_verification", &input, Some(record.id.into()));
+    let free_mail = d.findings.iter().any(|f| f == "free_mail_domain");
+    !free_mail && company.contains(&sender)
+}
+
+fn applicant_input(x: &Extracted, account: &str) -> ApplicantTypeInput {
+    let s = |k: &str| x.get(k).unwrap_or_default().to_string();
+    ApplicantTypeInput {
+        declared_type: s(field::APPLICANT_TYPE),
+        account_email: account.to_string(),
+        legal_company_name: s(field::LEGAL_COMPANY_NAME),
+        registration_country: s(field::REGISTRATION_COUNTRY),
+        website: s(field::WEBSITE),
+        product: s(field::PRODUCT),
+        use_case: s(field::USE_CASE),
+        app_link: s(field::APP_LINK),
+        other_links: x.list(field::OTHER_LINKS),
+        aws_account: s(field::AWS_ACCOUNT),
+        aws_login: x.flag(field::AWS_LOGIN),
+        expected_monthly_spend_cents: x.cents(field::EXPECTED_MONTHLY_SPEND).unwrap_or(0),
+        requested_limit_cents: x.cents(field::REQUESTED_LIMIT).unwrap_or(0),
+        business_contact: s(field::BUSINESS_CONTACT),
+        domain_confirmed: x.flag(DOMAIN_CONFIRMED_FIELD),
+        states_no_product: x.flag(field::STATES_NO_PRODUCT),
+    }
+}
+
+fn aws_input(p: &Plan<'_>, x: &Extracted) -> AwsHistoryInput {
+    let account = x.get(field::AWS_ACCOUNT).unwrap_or_default().to_lowercase();
+    let has_account = !account.is_empty() && !["no", "none", "n/a", "-"].contains(&account.trim());
+    let age = x.get(field::AWS_ACCOUNT_AGE_MONTHS).and_then(|v| v.parse().ok()).unwrap_or(-1);
+    let months: Vec<i64> = p
+        .write
+        .evidence
+        .iter()
+        .filter(|(_, e)| e.kind == "aws_billing")
+        .flat_map(|(_, e)| e.data["months"].as_array().cloned().unwrap_or_default())
+        .filter_map(|m| m["amount_cents"].as_i64())
+        .collect();
+    let stated = x.cents(field::AWS_MONTHLY_SPEND_CENTS);
+    // A stated regular monthly spend is read as usage in every month of the account's age.
+    let months_with_usage = if !months.is_empty() {
+        months.iter().filter(|c| **c > 0).count() as i64
+    } else if stated.is_some() && age >= 0 {
+        age.min(12)
+    } else {
+        0
+    };
+    let recent = if months.is_empty() {
+        stated.into_iter().collect()
+    } else {
+        months[months.len().saturating_sub(3)..].to_vec()
+    };
+    AwsHistoryInput {
+        has_account,
+        account_age_months: age,
+        standing: x.get(field::AWS_STANDING).unwrap_or_default().to_string(),
+        months_with_usage,
+        recent_monthly_billing_cents: recent,
+    }
+}
+
+/// Runs the checks for the report (and the reviewer): applicant type, business
+/// verification, and AWS history when the message says anything about AWS.
+fn assess(p: &mut Plan<'_>, x: &Extracted, account: &str, subject: Option<SubjectId>) -> (Decision, DecisionId) {
+    let applicant = p.evaluate("applicant_type", &applicant_input(x, account), subject);
+    let applicant_id = last_decision_id(p);
+    let kind = match ApplicantType::try_from(&applicant) {
+        Ok(ApplicantType::Known { kind, .. }) => kind.as_str().to_string(),
+        _ => applicant.outcome.clone(),
+    };
+    p.report.applicant_type = Some(kind.clone());
+    p.report.missing = applicant.missing.clone();
+    let verification = BusinessVerificationInput {
+        applicant_type: kind,
+        contact_email: p.mail.from.clone().unwrap_or_else(|| account.to_string()),
+        website: x.get(field::WEBSITE).unwrap_or_default().to_string(),
+        app_link: x.get(field::APP_LINK).unwrap_or_default().to_string(),
+        other_links: x.list(field::OTHER_LINKS),
+    };
+    let business = p.evaluate("business_verification", &verification, subject);
+    p.report.findings.extend(business.findings.iter().cloned());
+    if x.get(field::AWS_ACCOUNT).is_some() || x.get(field::AWS_ACCOUNT_AGE_MONTHS).is_some() {
+        let input = aws_input(p, x);
+        let aws = p.evaluate("aws_history", &input, subject);
+        p.report.findings.extend(aws.findings.iter().cloned());
+    }
+    (applicant, applicant_id)
+}
+
+/// From `received` or `awaiting_materials`: classify, ask for what is missing, or move on
+/// to confirmation and verification. Returns the applicant kind to record.
+fn drive(p: &mut Plan<'_>, cursor: &mut Cursor, x: &Extracted, account: &str) -> Result<Option<String>, ServiceError> {
+    let (applicant, applicant_id) = assess(p, x, account, Some(cursor.subject));
+    let decided = |f: Fire| f.decision("applicant_type", &applicant.outcome, applicant_id);
+    let typed = ApplicantType::try_from(&applicant).unwrap_or(ApplicantType::ManualReview);
+    let subject = cursor.subject;
+    match typed {
+        ApplicantType::Known { kind, .. } if !kind.may_get_credit_line() => {
+            let fire = decided(Fire::new(subject, "classified", ACTOR).reason("no_product_prepaid_available"));
+            p.fire(cursor, fire)?;
+            Ok(Some(kind.as_str().to_string()))
+        }
+        ApplicantType::Known { kind, missing } => {
+            let outstanding: Vec<&String> = missing.iter().filter(|m| *m != CONFIRMATION).collect();
+            if !outstanding.is_empty() {
+                let fire = Fire::new(subject, "materials_missing", ACTOR).data("missing", &outstanding);
+                p.fire(cursor, fire)?;
+                return Ok(Some(kind.as_str().to_string()));
+            }
+            p.fire(cursor, decided(Fire::new(subject, "materials_complete", ACTOR)))?;
+            if cursor.state == "awaiting_domain_confirmation" && x.flag(DOMAIN_CONFIRMED_FIELD) {
+                p.fire(cursor, Fire::new(subject, "domain_confirmed", ACTOR).reason("confirmed earlier"))?;
+            }
+            if cursor.state == "business_verification" {
+                verify(p, cursor, x, account)?;
+            }
+            Ok(Some(kind.as_str().to_string()))
+        }
+        ApplicantType::Unknown { missing } => {
+            p.fire(cursor, Fire::new(subject, "materials_missing", ACTOR).data("missing", &missing))?;
+            Ok(None)
+        }
+        ApplicantType::ManualReview => {
+            p.fire(cursor, decided(Fire::new(subject, "materials_complete", ACTOR)))?;
+            Ok(None)
+        }
+    }
+}
+
+/// The id of the decision just recorded, to cite in the step that used it.
+fn last_decision_id(p: &Plan<'_>) -> DecisionId {
+    p.write.decisions.last().map(|d| d.id).unwrap_or_default()
+}
+
+/// `business_verification` then `aws_history`, each firing its workflow step; ends in
+/// `pending_review` (with the initial-limit suggestion recorded) or back in
+/// `awaiting_materials` when verification failed.
+fn verify(p: &mut Plan<'_>, cursor: &mut Cursor, x: &Extracted, account: &str) -> Result<(), ServiceError> {
+    let subject = cursor.subject;
+    let kind = p.report.applicant_type.clone().unwrap_or_default();
+    let input = BusinessVerificationInput {
+        applicant_type: kind.clone(),
+        contact_email: account.to_string(),
+        website: x.get(field::WEBSITE).unwrap_or_default().to_string(),
+        app_link: x.get(field::APP_LINK).unwrap_or_default().to_string(),
+        other_links: x.list(field::OTHER_LINKS),
+    };
+    let business = p.evaluate("business_verification", &input, Some(subject));
+    p.report.findings.extend(business.findings.iter().cloned());
+    let id = last_decision_id(p);
+    let fire = Fire::new(subject, "verified", ACTOR)
+        .decision("business_verification", &business.outcome, id)
+        .data("findings", &business.findings);
+    p.fire(cursor, fire)?;
+    if cursor.state != "aws_history_check" {
+        return Ok(());
+    }
+    let aws_in = aws_input(p, x);
+    let aws = p.evaluate("aws_history", &aws_in, Some(subject));
+    p.report.findings.extend(aws.findings.iter().cloned());
+    let id = last_decision_id(p);
+    p.fire(cursor, Fire::new(subject, "aws_checked", ACTOR).decision("aws_history", &aws.outcome, id))?;
+    let limit = InitialLimitInput {
+        applicant_type: kind,
+        requested_limit_cents: x.cents(field::REQUESTED_LIMIT).unwrap_or(0),
+        expected_monthly_spend_cents: x.cents(field::EXPECTED_MONTHLY_SPEND).unwrap_or(0),
+        business_verification: business.outcome.clone(),
+        aws_history: Check::aws_history(&aws).map(|_| aws.outcome.clone()).unwrap_or_default(),
+    };
+    p.evaluate("initial_limit", &limit, Some(subject));
+    Ok(())
+}
+
+async fn limit_increase(
+    app: &App,
+    mail: &Mail,
+    report: Report,
+    now: DateTime<Utc>,
+    account: &EmailAddress,
+    x: &Extracted,
+) -> Result<(IntakeWrite, Report), PlanError> {
+    let mut p = Plan::new(app, mail, report, now);
+    let requested = x.cents(field::REQUESTED_LIMIT);
+    let lines = app.store.instances_for_account(account.as_str(), "credit_line").await?;
+    let line = lines.into_iter().find(|l| l.state != "closed");
+    let details = json!({
+        "account_email": account.as_str(),
+        "requested_limit_cents": requested,
+        "from": mail.from,
+        "subject": mail.subject,
+        "excerpt": excerpt(&mail.body),
+    });
+    match line {
+        Some(line) => {
+            // The line's history (for the limit_increase rule) lives with billing; the
+            // request opens the increase workflow and a reviewer task with what was asked.
+            let subject = SubjectId::new();
+            let (instance, _) = app.workflow.plan_start("limit_increase", subject, Some(account.as_str()), ACTOR)?;
+            p.write.new_instances.push((instance, None));
+            p.report.state = Some("proposed".into());
+            let title = format!(
+                "Limit increase request from {account} to {}",
+                requested.map(|c| Money::from_cents(c).to_string()).unwrap_or_else(|| "an unstated amount".into())
+            );
+            let mut details = details;
+            details["credit_line"] = json!(line.id);
+            details["limit_increase"] = json!(subject);
+            p.task("limit_increase_review", Some(subject), title, details);
+        }
+        None => {
+            p.report.findings.push("no_credit_line_for_account".into());
+            p.task("triage", None, format!("Limit increase request from {account}, who has no credit line"), details);
+        }
+    }
+    Ok(p.finish(outcome::LIMIT_INCREASE))
+}
