@@ -21,17 +21,28 @@ impl App {
     /// the database. Migrations run only when `migrate` is true.
     pub async fn build(config: Config, migrate: bool) -> anyhow::Result<Arc<App>> {
         let workflows = Arc::new(load_workflows(&config)?);
-        let rules = Arc::new(Rules::load(&config.rules_dir).map_err(|errors| {
-            anyhow::anyhow!("{}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
-        })?);
+        let rules = Arc::new(load_rules(&config)?);
         let store = store::connect(&config.database_url).await?;
         if migrate {
             store.migrate().await?;
         }
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let workflow = WorkflowService::new(store.clone(), workflows.clone(), Arc::new(SystemClock));
+        Ok(Arc::new(App { config, store, workflows, rules, workflow }))
+    }
+
+    /// An app over a store that is already open, with its own clock (tests, benchmarks and
+    /// simulations that control time).
+    pub fn assemble(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<App>> {
+        let workflows = Arc::new(load_workflows(&config)?);
+        let rules = Arc::new(load_rules(&config)?);
         let workflow = WorkflowService::new(store.clone(), workflows.clone(), clock);
         Ok(Arc::new(App { config, store, workflows, rules, workflow }))
     }
+}
+
+fn load_rules(config: &Config) -> anyhow::Result<Rules> {
+    Rules::load(&config.rules_dir)
+        .map_err(|errors| anyhow::anyhow!("{}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))
 }
 
 pub fn load_workflows(config: &Config) -> anyhow::Result<Workflows> {

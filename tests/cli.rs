@@ -7,29 +7,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-fn creditline(cwd: &Path) -> Command {
-    let repo = common::repo();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_creditline"));
-    cmd.current_dir(cwd)
-        .env_remove("CREDITLINE_DATABASE_URL")
-        .env("CREDITLINE_RULES_DIR", repo.join("rules"))
-        .env("CREDITLINE_WORKFLOWS_DIR", repo.join("workflows"))
-        .env("CREDITLINE_TEMPLATES_DIR", repo.join("templates"))
-        .env("CREDITLINE_LOG_LEVEL", "warn");
-    cmd
-}
-
-fn run(cwd: &Path, args: &[&str]) -> Output {
-    creditline(cwd).args(args).output().expect("run creditline")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{creditline, run, stderr, stdout};
 
 /// Kills the server when the test ends, pass or fail.
 struct Server(Child);

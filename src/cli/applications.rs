@@ -71,23 +71,12 @@ impl ApplicationsCommand {
             }
             ApplicationsCommand::Show { id, json } => {
                 let Some(a) = find(&app, &id).await? else { return not_found(&id) };
-                let fields = app.store.application_fields(a.id).await?;
                 if json {
-                    // The application's own fields at the top, then what was read and decided.
-                    let mut view = serde_json::to_value(&a)?;
-                    if let Some(obj) = view.as_object_mut() {
-                        obj.insert("fields".into(), serde_json::to_value(&fields)?);
-                        obj.insert("evidence".into(), serde_json::to_value(app.store.evidence_for(a.id).await?)?);
-                        obj.insert(
-                            "decisions".into(),
-                            serde_json::to_value(app.store.decisions_for(a.id.into()).await?)?,
-                        );
-                        obj.insert("messages".into(), serde_json::to_value(app.store.messages_for(a.id).await?)?);
-                    }
+                    let view = crate::services::views::application(app.store.as_ref(), &a).await?;
                     println!("{}", serde_json::to_string_pretty(&view)?);
                 } else {
                     print_application(&a);
-                    for f in fields {
+                    for f in app.store.application_fields(a.id).await? {
                         println!("  {:<30} {:<40} (from <{}>: {:?})", f.field, f.value, f.message_id, f.excerpt);
                     }
                 }

@@ -65,7 +65,8 @@ impl Extracted {
         self.get(key).map(|v| v.split_whitespace().map(str::to_string).collect()).unwrap_or_default()
     }
 
-    fn set(&mut self, key: &str, value: impl Into<String>, excerpt: &str) {
+    /// Records a value unless the field already has one (the first value wins).
+    pub(crate) fn set(&mut self, key: &str, value: impl Into<String>, excerpt: &str) {
         let value = value.into();
         if value.trim().is_empty() || self.fields.contains_key(key) {
             return;
@@ -147,6 +148,10 @@ const LABELS: &[(&str, &[&str])] = &[
             "region",
             "registered in",
             "jurisdiction",
+            "land",
+            "pays",
+            "país",
+            "paese",
             "注册地",
             "注册国家",
             "国家",

@@ -18,7 +18,7 @@ pub const MAX_CSV_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MailError {
-    #[error("message of {size} bytes is over the {max} byte limit")]
+    #[error("message too large: {size} bytes, over the 25 MiB limit ({max} bytes)")]
     TooLarge { size: usize, max: usize },
     #[error("not a mail message: no header could be read")]
     Unreadable,
@@ -89,12 +89,12 @@ pub fn parse(raw: &[u8]) -> Result<Mail, MailError> {
     let date = message.date().and_then(|d| DateTime::from_timestamp(d.to_timestamp(), 0));
     let auto_reply = auto_reply_signal(&message, &subject, from.as_deref());
 
-    let own_text = message.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
+    let own_text = readable_text(&message);
     // A forward as an attached message (message/rfc822) or inline ("Forwarded message").
     let attached = message.attachments().find_map(|p| p.message());
     let (text_source, forwarded_from, forwarded) = match attached {
         Some(inner) if text::is_forward(&subject, &own_text) || text::clean(&own_text).trim().len() < 400 => {
-            let inner_text = inner.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
+            let inner_text = readable_text(inner);
             let inner_from = sender(inner);
             (inner_text, inner_from, true)
         }
@@ -123,6 +123,21 @@ pub fn parse(raw: &[u8]) -> Result<Mail, MailError> {
         forwarded,
         attachments,
     })
+}
+
+/// The text a person reads: the text/plain body, or for HTML-only mail the HTML turned into
+/// lines. mail-parser's own conversion runs list items and table cells together on one line,
+/// which would merge every labelled field ("Website: ... Product: ...") into the first.
+fn readable_text(message: &Message<'_>) -> String {
+    let html_only = message
+        .text_body
+        .first()
+        .and_then(|i| message.parts.get(*i as usize))
+        .is_some_and(|p| matches!(p.body, mail_parser::PartType::Html(_)));
+    if html_only && let Some(html) = message.body_html(0) {
+        return nanohtml2text::html2text(&html);
+    }
+    message.body_text(0).map(|t| t.into_owned()).unwrap_or_default()
 }
 
 fn count_parts(message: &Message<'_>, depth: usize) -> Result<usize, MailError> {

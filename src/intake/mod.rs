@@ -381,8 +381,13 @@ fn new_application(
     report: Report,
     now: DateTime<Utc>,
     account: EmailAddress,
-    x: Extracted,
+    mut x: Extracted,
 ) -> Result<(IntakeWrite, Report), ServiceError> {
+    // The policy names email as a contact method: an application that names no other channel
+    // is answered at the address it came from rather than asked for a contact.
+    if let Some(from) = &mail.from {
+        x.set(field::BUSINESS_CONTACT, format!("email {from}"), &format!("From: {from}"));
+    }
     let input = NewApplicationInput {
         account_email: account,
         applicant_kind: None,

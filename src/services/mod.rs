@@ -3,6 +3,7 @@
 //! inbox) call services and nothing below them.
 
 pub mod clock;
+pub mod views;
 pub mod workflow;
 
 pub use clock::{Clock, ManualClock, SystemClock};

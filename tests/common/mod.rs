@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -98,4 +99,43 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).expect("copy file");
         }
     }
+}
+
+impl TestStore {
+    /// The whole application over this store, configured from the repository's folders.
+    pub fn app(&self) -> Arc<creditline::app::App> {
+        let config = creditline::config::Config {
+            rules_dir: repo().join("rules"),
+            workflows_dir: repo().join("workflows"),
+            templates_dir: repo().join("templates"),
+            ..Default::default()
+        };
+        creditline::app::App::assemble(config, self.store.clone(), Arc::new(SystemClock)).expect("assemble the app")
+    }
+}
+
+/// The binary, run in `cwd` with the repository's rules, workflows and templates and no
+/// database URL from the environment (so the embedded default is used).
+pub fn creditline(cwd: &Path) -> Command {
+    let repo = repo();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_creditline"));
+    cmd.current_dir(cwd)
+        .env_remove("CREDITLINE_DATABASE_URL")
+        .env("CREDITLINE_RULES_DIR", repo.join("rules"))
+        .env("CREDITLINE_WORKFLOWS_DIR", repo.join("workflows"))
+        .env("CREDITLINE_TEMPLATES_DIR", repo.join("templates"))
+        .env("CREDITLINE_LOG_LEVEL", "warn");
+    cmd
+}
+
+pub fn run(cwd: &Path, args: &[&str]) -> Output {
+    creditline(cwd).args(args).output().expect("run creditline")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }
