@@ -2,44 +2,21 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 
 use common::{creditline, run, stderr, stdout};
 
-/// Kills the server when the test ends, pass or fail.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    s.read_to_string(&mut response).unwrap();
-    let status = response.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status code");
-    (status, response)
+    let r = common::http(addr, "GET", path, &[], b"");
+    (r.status, String::from_utf8_lossy(&r.body).into_owned())
 }
 
 #[test]
 fn serve_in_a_fresh_directory_creates_its_database_and_answers_healthz() {
     let dir = tempfile::tempdir().unwrap();
-    let child = creditline(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut server = Server(child);
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("unexpected: {line:?}"));
+    let server = common::serve(dir.path());
+    let addr = server.addr.as_str();
     assert!(dir.path().join("creditline.db").exists(), "database file created in the working directory");
     let (status, body) = http_get(addr, "/healthz");
     assert_eq!(status, 200, "{body}");
@@ -209,21 +186,13 @@ fn sighup_reloads_rules_and_keeps_them_when_the_new_version_is_broken() {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("rules");
     common::copy_dir(&common::repo().join("rules"), &copy);
-    let child = creditline(dir.path())
-        .env("CREDITLINE_RULES_DIR", &copy)
-        .env("CREDITLINE_LOG_LEVEL", "info")
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut server = Server(child);
-    let pid = server.0.id().to_string();
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on http://").unwrap().to_string();
+    let mut cmd = creditline(dir.path());
+    cmd.env("CREDITLINE_RULES_DIR", &copy).env("CREDITLINE_LOG_LEVEL", "info").stderr(Stdio::piped());
+    let mut server = common::serve_with(cmd);
+    let pid = server.child.id().to_string();
+    let addr = server.addr.clone();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let err = server.0.stderr.take().unwrap();
+    let err = server.child.stderr.take().unwrap();
     std::thread::spawn(move || {
         for l in BufReader::new(err).lines().map_while(Result::ok) {
             let _ = tx.send(l);

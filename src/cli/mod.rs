@@ -5,6 +5,7 @@ mod applications;
 mod ingest;
 mod rules;
 mod serve;
+mod tokens;
 mod workflows;
 
 use std::path::PathBuf;
@@ -49,6 +50,11 @@ pub enum Command {
     },
     /// Read application emails (.eml files, Maildirs, folders) into applications and tasks.
     Ingest(ingest::IngestArgs),
+    /// Create, list and revoke API tokens.
+    Tokens {
+        #[command(subcommand)]
+        cmd: tokens::TokensCommand,
+    },
     /// Look at and open credit-line applications.
     Applications {
         #[command(subcommand)]
@@ -75,6 +81,7 @@ impl Cli {
             Command::Rules { cmd } => cmd.run(&config.rules_dir),
             Command::Ingest(args) => ingest::run(config, args).await,
             Command::Applications { cmd } => cmd.run(config).await,
+            Command::Tokens { cmd } => cmd.run(config).await,
         }
     }
 }

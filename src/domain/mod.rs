@@ -1,12 +1,14 @@
 //! Pure domain types: no I/O, no clocks, no databases. Everything that comes from outside
 //! is parsed into one of these types once, at the edge.
 
+mod access;
 mod address;
 mod applicant;
 mod ids;
 mod money;
 mod period;
 
+pub use access::{BearerToken, Role, RoleError, TOKEN_RANDOM_BYTES};
 pub use address::{AddressError, Domain, EmailAddress};
 pub use applicant::{ApplicantKind, ApplicantKindError};
 pub use ids::{ApplicationId, DecisionId, EventId, OutboxId, SubjectId, TaskId};

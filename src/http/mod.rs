@@ -1,6 +1,9 @@
 //! The HTTP adapter (axum). Each area gets its own module with a `router()`.
 
+mod auth;
+pub mod error;
 mod health;
+mod inbox;
 
 use std::sync::Arc;
 
@@ -9,7 +12,7 @@ use axum::Router;
 use crate::app::App;
 
 pub fn router(app: Arc<App>) -> Router {
-    Router::new().merge(health::router()).with_state(app)
+    Router::new().merge(health::router()).merge(inbox::router()).with_state(app)
 }
 
 /// Serves until `shutdown` resolves.

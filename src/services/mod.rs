@@ -2,6 +2,7 @@
 //! rules) what to do, and hand the store one atomic write. Adapters (CLI, HTTP, jobs,
 //! inbox) call services and nothing below them.
 
+pub mod access;
 pub mod clock;
 pub mod views;
 pub mod workflow;

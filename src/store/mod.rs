@@ -118,6 +118,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many inbound messages are kept, and how many of them are processed.
     async fn message_counts(&self) -> StoreResult<(i64, i64)>;
+
+    /// Stores a new API token; a name already in use is `Duplicate`.
+    async fn create_token(&self, token: &TokenRecord) -> StoreResult<()>;
+
+    /// The token with this id, revoked or not.
+    async fn token(&self, id: &str) -> StoreResult<Option<TokenRecord>>;
+
+    /// Every token, oldest first.
+    async fn tokens(&self) -> StoreResult<Vec<TokenRecord>>;
+
+    /// Revokes the named token; false when no unrevoked token has that name.
+    async fn revoke_token(&self, name: &str, at: chrono::DateTime<chrono::Utc>) -> StoreResult<bool>;
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created if missing) or

@@ -238,3 +238,15 @@ pub struct MessageRecord {
     pub report: Option<serde_json::Value>,
     pub received_at: DateTime<Utc>,
 }
+
+/// An API token as stored: the secret only as its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenRecord {
+    pub id: String,
+    pub name: String,
+    pub role: crate::domain::Role,
+    #[serde(skip)]
+    pub secret_sha256: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}

@@ -16,6 +16,18 @@ macro_rules! impl_store {
 
             type DbRow = <$db as sqlx::Database>::Row;
 
+            pub(super) fn token(r: &DbRow) -> crate::store::StoreResult<crate::store::TokenRecord> {
+                let role: String = r.try_get("role")?;
+                Ok(crate::store::TokenRecord {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    role: role.parse().map_err(|e| crate::store::StoreError::Corrupt(format!("api_tokens.role: {e}")))?,
+                    secret_sha256: r.try_get("secret_sha256")?,
+                    created_at: r.try_get("created_at")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                })
+            }
+
             pub(super) fn instance(r: &DbRow) -> Result<Instance, sqlx::Error> {
                 Ok(Instance {
                     id: SubjectId(r.try_get("id")?),
@@ -711,6 +723,37 @@ macro_rules! impl_store {
                     .fetch_one(self.pool())
                     .await?;
                 Ok((total, done))
+            }
+
+            async fn create_token(&self, t: &crate::store::TokenRecord) -> crate::store::StoreResult<()> {
+                sqlx::query("INSERT INTO api_tokens (id, name, role, secret_sha256, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&t.id)
+                    .bind(&t.name)
+                    .bind(t.role.as_str())
+                    .bind(&t.secret_sha256)
+                    .bind(t.created_at)
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+
+            async fn token(&self, id: &str) -> crate::store::StoreResult<Option<crate::store::TokenRecord>> {
+                let row = sqlx::query("SELECT * FROM api_tokens WHERE id = $1").bind(id).fetch_optional(self.pool()).await?;
+                row.as_ref().map(rows::token).transpose()
+            }
+
+            async fn tokens(&self) -> crate::store::StoreResult<Vec<crate::store::TokenRecord>> {
+                let rows = sqlx::query("SELECT * FROM api_tokens ORDER BY created_at, name").fetch_all(self.pool()).await?;
+                rows.iter().map(rows::token).collect()
+            }
+
+            async fn revoke_token(&self, name: &str, at: chrono::DateTime<chrono::Utc>) -> crate::store::StoreResult<bool> {
+                let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL")
+                    .bind(at)
+                    .bind(name)
+                    .execute(self.pool())
+                    .await?;
+                Ok(done.rows_affected() == 1)
             }
         }
     };
