@@ -33,6 +33,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// A tracing filter, e.g. `info` or `creditline=debug,sqlx=warn`.
     pub log_level: String,
+    /// The support mailbox to poll (`creditline inbox poll`); none by default.
+    pub imap: Option<crate::intake::imap::ImapConfig>,
 }
 
 impl Default for Config {
@@ -45,6 +47,7 @@ impl Default for Config {
             templates_dir: PathBuf::from("templates"),
             log_format: LogFormat::Text,
             log_level: "info".to_string(),
+            imap: None,
         }
     }
 }

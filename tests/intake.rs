@@ -247,22 +247,25 @@ fn the_corpus_gives_its_expected_outcomes_on_sqlite() {
     assert!(failures.is_empty(), "{} corpus failures:\n{}", failures.len(), failures.join("\n"));
 }
 
-/// The same corpus through the library, on both stores (PostgreSQL when configured).
-async fn the_corpus_gives_its_expected_outcomes(t: TestStore) {
-    let app = t.app();
+fn corpus_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(corpus_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "eml"))
         .collect();
     files.sort();
-    let mut reports = BTreeMap::new();
-    for f in &files {
-        let raw = std::fs::read(f).unwrap();
-        let report = creditline::intake::ingest(&app, &f.display().to_string(), &raw).await.expect("ingest");
-        let report = serde_json::to_value(report).unwrap();
-        reports.insert(file_name(&report), report);
-    }
+    files
+}
+
+/// Checks library reports against `expected.json`, with the views from the store.
+async fn check_corpus(app: &creditline::app::App, reports: Vec<creditline::intake::Report>) {
+    let reports: BTreeMap<String, Value> = reports
+        .into_iter()
+        .map(|r| {
+            let r = serde_json::to_value(r).unwrap();
+            (file_name(&r), r)
+        })
+        .collect();
     let mut views = BTreeMap::new();
     for id in reports.values().filter_map(|r| r["application_id"].as_str()) {
         let record = app.store.application(id.parse().unwrap()).await.unwrap().expect("application exists");
@@ -273,6 +276,18 @@ async fn the_corpus_gives_its_expected_outcomes(t: TestStore) {
     }
     let failures = corpus_failures(&reports, &views);
     assert!(failures.is_empty(), "{} corpus failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// The same corpus through the library one message at a time, on both stores.
+async fn the_corpus_gives_its_expected_outcomes(t: TestStore) {
+    let app = t.app();
+    let files = corpus_files();
+    let mut reports = Vec::new();
+    for f in &files {
+        let raw = std::fs::read(f).unwrap();
+        reports.push(creditline::intake::ingest(&app, &f.display().to_string(), &raw).await.expect("ingest"));
+    }
+    check_corpus(&app, reports).await;
 
     // Everything again: every message is a duplicate and nothing changes.
     let before = app.store.message_counts().await.unwrap();
@@ -282,6 +297,18 @@ async fn the_corpus_gives_its_expected_outcomes(t: TestStore) {
         assert_eq!(report.outcome, "duplicate", "{}", f.display());
     }
     assert_eq!(app.store.message_counts().await.unwrap(), before);
+}
+
+/// The corpus in one call of the batched path gives exactly the same outcomes.
+async fn the_corpus_in_one_batch_gives_the_same_outcomes(t: TestStore) {
+    let app = t.app();
+    let messages: Vec<(String, Vec<u8>)> =
+        corpus_files().iter().map(|f| (f.display().to_string(), std::fs::read(f).unwrap())).collect();
+    let reports = creditline::intake::ingest_many(&app, &messages).await.expect("ingest_many");
+    assert_eq!(reports.len(), messages.len());
+    check_corpus(&app, reports).await;
+    let again = creditline::intake::ingest_many(&app, &messages).await.unwrap();
+    assert!(again.iter().all(|r| r.outcome == "duplicate"));
 }
 
 /// Two writers ingest the same message at once: one outcome, the other a duplicate.
@@ -304,7 +331,79 @@ async fn the_same_message_ingested_concurrently_is_processed_once(t: TestStore) 
     assert_eq!(apps.len(), 1);
 }
 
-store_suite!(the_corpus_gives_its_expected_outcomes, the_same_message_ingested_concurrently_is_processed_once);
+/// An intake write whose transition starts from a stale version writes nothing at all: not
+/// the claim, not the fields, not the events (on SQLite the statements go in one call after a
+/// guard read; on PostgreSQL each runs with its own check).
+async fn a_stale_intake_write_is_refused_whole(t: TestStore) {
+    use creditline::store::{FieldWrite, IntakeWrite, Kept, RawMessage, StoreError, TransitionWrite};
+    let app = t.app();
+    let first = std::fs::read(corpus_dir().join("27-materials-missing.eml")).unwrap();
+    let report = creditline::intake::ingest(&app, "first", &first).await.unwrap();
+    let id: creditline::domain::ApplicationId = report.application_id.unwrap().parse().unwrap();
+    let instance = app.store.instance(id.into()).await.unwrap().unwrap();
+    let fields_before = app.store.application_fields(id).await.unwrap().len();
+    let events_before = app.store.events(id.into()).await.unwrap().len();
+
+    let raw = RawMessage {
+        sha256: "f".repeat(64),
+        message_id: "stale@example.com".into(),
+        size: 1,
+        raw: Some(b"x".to_vec()),
+        source: "test".into(),
+        received_at: chrono::Utc::now(),
+    };
+    assert!(matches!(app.store.keep_message(&raw).await.unwrap(), Kept::ToProcess));
+    let write = IntakeWrite {
+        message_sha256: raw.sha256.clone(),
+        outcome: "updated_application".into(),
+        application_id: Some(id),
+        report: serde_json::json!({}),
+        processed_at: chrono::Utc::now(),
+        transitions: vec![TransitionWrite {
+            instance_id: id.into(),
+            expected_version: instance.version - 1,
+            event_id: creditline::domain::EventId::new(),
+            event: "materials_complete".into(),
+            from_state: instance.state.clone(),
+            to_state: "business_verification".into(),
+            actor: "test".into(),
+            reason: None,
+            decision_ids: vec![],
+            outbox: vec![],
+            at: chrono::Utc::now(),
+        }],
+        fields: vec![(
+            id,
+            FieldWrite {
+                field: "website".into(),
+                value: "https://x.example".into(),
+                message_id: "stale@example.com".into(),
+                excerpt: "x".into(),
+            },
+        )],
+        ..Default::default()
+    };
+    let err = app.store.commit_intake(&write).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert_eq!(app.store.application_fields(id).await.unwrap().len(), fields_before);
+    assert_eq!(app.store.events(id.into()).await.unwrap().len(), events_before);
+    assert_eq!(app.store.instance(id.into()).await.unwrap().unwrap().version, instance.version);
+    assert!(matches!(app.store.keep_message(&raw).await.unwrap(), Kept::ToProcess), "the message is still unclaimed");
+
+    // The same write at the right version goes through, once.
+    let mut fresh = write.clone();
+    fresh.transitions[0].expected_version = instance.version;
+    app.store.commit_intake(&fresh).await.unwrap();
+    assert_eq!(app.store.application_fields(id).await.unwrap().len(), fields_before + 1);
+    assert!(matches!(app.store.commit_intake(&fresh).await, Err(StoreError::Duplicate(_))));
+}
+
+store_suite!(
+    the_corpus_gives_its_expected_outcomes,
+    the_corpus_in_one_batch_gives_the_same_outcomes,
+    the_same_message_ingested_concurrently_is_processed_once,
+    a_stale_intake_write_is_refused_whole,
+);
 
 /// A Maildir with `n` distinct applications in `new/`.
 fn maildir_with_applications(root: &Path, n: usize) -> PathBuf {

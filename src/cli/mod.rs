@@ -2,6 +2,7 @@
 //! services; `--help` on every command.
 
 mod applications;
+mod inbox;
 mod ingest;
 mod rules;
 mod serve;
@@ -55,6 +56,11 @@ pub enum Command {
         #[command(subcommand)]
         cmd: tokens::TokensCommand,
     },
+    /// Poll the support mailbox over IMAP.
+    Inbox {
+        #[command(subcommand)]
+        cmd: inbox::InboxCommand,
+    },
     /// Look at and open credit-line applications.
     Applications {
         #[command(subcommand)]
@@ -82,6 +88,7 @@ impl Cli {
             Command::Ingest(args) => ingest::run(config, args).await,
             Command::Applications { cmd } => cmd.run(config).await,
             Command::Tokens { cmd } => cmd.run(config).await,
+            Command::Inbox { cmd } => cmd.run(config).await,
         }
     }
 }

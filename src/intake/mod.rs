@@ -7,6 +7,7 @@
 pub mod billing_csv;
 pub mod classify;
 pub mod extract;
+pub mod imap;
 pub mod mail;
 pub mod sources;
 pub mod text;
@@ -91,16 +92,15 @@ pub fn header_message_id(raw: &[u8]) -> Option<String> {
     None
 }
 
-/// Ingests one raw message. Never panics and never loses it: every message gets an
-/// outcome (`rejected` included); only a database failure is an `Err`.
-pub async fn ingest(app: &App, source: &str, raw: &[u8]) -> Result<Report, StoreError> {
+/// What is kept of a message before anything else, and the report it starts with.
+fn prepare(app: &App, source: &str, raw: &[u8]) -> (RawMessage, Report) {
     let sha256 = mail::sha256_hex(raw);
     let now = app.workflow.clock().now();
     let too_large = raw.len() > mail::MAX_MESSAGE_BYTES;
     let message_id = if too_large { None } else { header_message_id(raw) }
         .unwrap_or_else(|| format!("{sha256}@no-message-id.invalid"));
     let kept = RawMessage {
-        sha256: sha256.clone(),
+        sha256,
         message_id: message_id.clone(),
         size: i64::try_from(raw.len()).unwrap_or(i64::MAX),
         raw: (!too_large).then(|| raw.to_vec()),
@@ -109,7 +109,7 @@ pub async fn ingest(app: &App, source: &str, raw: &[u8]) -> Result<Report, Store
     };
     let blank = Report {
         source: source.to_string(),
-        message_id: message_id.clone(),
+        message_id,
         outcome: String::new(),
         application_id: None,
         state: None,
@@ -118,36 +118,240 @@ pub async fn ingest(app: &App, source: &str, raw: &[u8]) -> Result<Report, Store
         findings: Vec::new(),
         error: None,
     };
-    if let Kept::Processed { report } = app.store.keep_message(&kept).await? {
-        return Ok(duplicate(blank, &report));
+    (kept, blank)
+}
+
+/// A message read and extracted, ready to plan (or the reason it cannot be read).
+struct Parsed {
+    mail: Result<Mail, mail::MailError>,
+    extracted: Extracted,
+}
+
+fn parse(raw: &[u8], now: DateTime<Utc>) -> Parsed {
+    let mail = mail::parse(raw);
+    let extracted = match &mail {
+        Ok(m) => extract::extract(&m.subject, &m.body, m.date.unwrap_or(now).date_naive()),
+        Err(_) => Extracted::default(),
+    };
+    Parsed { mail, extracted }
+}
+
+/// The outcome of one message as one write (parse errors become `rejected`, planning errors
+/// a triage task: a message always gets an outcome).
+async fn plan_parsed(
+    app: &App,
+    sha256: &str,
+    parsed: &Parsed,
+    blank: &Report,
+    now: DateTime<Utc>,
+) -> Result<(IntakeWrite, Report), StoreError> {
+    match &parsed.mail {
+        Err(e) => Ok(rejected(sha256, blank.clone(), e.to_string(), now)),
+        Ok(mail) => match plan(app, mail, parsed.extracted.clone(), blank.clone(), now).await {
+            Ok(planned) => Ok(planned),
+            Err(PlanError::Store(e)) => Err(e),
+            Err(PlanError::Workflow(e)) => {
+                tracing::error!(error = %e, message_id = %blank.message_id, "intake could not plan the workflow step; sent to triage");
+                Ok(triage(app, mail, blank.clone(), now, &format!("workflow: {e}")))
+            }
+        },
     }
-    // A writer that changed the same application in between: plan again from fresh state.
+}
+
+/// Commits a planned write; when another writer changed the same application in between,
+/// plans again from fresh state (a few times).
+async fn commit_one(
+    app: &App,
+    kept: &RawMessage,
+    parsed: &Parsed,
+    blank: &Report,
+    planned: (IntakeWrite, Report),
+) -> Result<Report, StoreError> {
+    let now = kept.received_at;
+    let mut planned = planned;
     for _ in 0..3 {
-        let (write, report) = match mail::parse(raw) {
-            Err(e) => rejected(&sha256, blank.clone(), e.to_string(), now),
-            Ok(mail) => match plan(app, &mail, blank.clone(), now).await {
-                Ok(planned) => planned,
-                Err(PlanError::Store(e)) => return Err(e),
-                Err(PlanError::Workflow(e)) => {
-                    tracing::error!(error = %e, message_id, "intake could not plan the workflow step; sent to triage");
-                    triage(app, &mail, blank.clone(), now, &format!("workflow: {e}"))
-                }
-            },
-        };
-        match app.store.commit_intake(&write).await {
-            Ok(()) => return Ok(report),
+        match app.store.commit_intake(&planned.0).await {
+            Ok(()) => return Ok(planned.1),
             Err(StoreError::Duplicate(_)) => {
-                let report = match app.store.keep_message(&kept).await? {
+                let report = match app.store.keep_message(kept).await? {
                     Kept::Processed { report } => report,
                     Kept::ToProcess => serde_json::Value::Null,
                 };
-                return Ok(duplicate(blank, &report));
+                return Ok(duplicate(blank.clone(), &report));
             }
-            Err(StoreError::Conflict { .. }) => continue,
+            Err(StoreError::Conflict { .. }) => planned = plan_parsed(app, &kept.sha256, parsed, blank, now).await?,
             Err(e) => return Err(e),
         }
     }
     Err(StoreError::Conflict { expected: 0, actual: 0 })
+}
+
+/// Ingests one raw message: keeps it, reads it, decides, and commits the outcome. The
+/// same bytes or Message-ID again is a `duplicate` and changes nothing.
+pub async fn ingest(app: &App, source: &str, raw: &[u8]) -> Result<Report, StoreError> {
+    let (kept, blank) = prepare(app, source, raw);
+    if let Kept::Processed { report } = app.store.keep_message(&kept).await? {
+        return Ok(duplicate(blank, &report));
+    }
+    let parsed = parse(raw, kept.received_at);
+    let planned = plan_parsed(app, &kept.sha256, &parsed, &blank, kept.received_at).await?;
+    commit_one(app, &kept, &parsed, &blank, planned).await
+}
+
+/// Most messages a batch commits together.
+const BATCH: usize = 64;
+
+/// Ingests many messages with the same outcomes as [`ingest`] one by one, in order, but
+/// with one commit per batch (a commit costs far more than reading and deciding a message),
+/// and with the next batch decided while the previous one commits. All raw messages are
+/// kept (one transaction) before any is read. A message that could depend on one not yet
+/// committed (same thread, account or sender) waits for that commit, so every message is
+/// decided on committed state. If a batch commit fails, each of its writes is committed on
+/// its own (and planned again on a conflict).
+pub async fn ingest_many(app: &App, messages: &[(String, Vec<u8>)]) -> Result<Vec<Report>, StoreError> {
+    let prepared: Vec<(RawMessage, Report)> = messages.iter().map(|(s, raw)| prepare(app, s, raw)).collect();
+    let raws: Vec<RawMessage> = prepared.iter().map(|(k, _)| k.clone()).collect();
+    let kept = app.store.keep_messages(&raws).await?;
+    let mut reports: Vec<Option<Report>> = vec![None; messages.len()];
+    let mut first_copy: std::collections::HashMap<&str, usize> = Default::default();
+    let mut copies = Vec::new();
+    let mut todo = Vec::new();
+    for (i, ((raw_message, blank), keep)) in prepared.iter().zip(kept).enumerate() {
+        if let Kept::Processed { report } = keep {
+            reports[i] = Some(duplicate(blank.clone(), &report));
+        } else if let Some(first) = first_copy.get(raw_message.sha256.as_str()) {
+            // The same bytes twice in one call: the first copy is the message.
+            copies.push((i, *first));
+        } else {
+            first_copy.insert(&raw_message.sha256, i);
+            todo.push(i);
+        }
+    }
+    let work = Work { app, messages, prepared: &prepared, todo: &todo };
+    let mut next = 0;
+    let mut committing = Batch::default();
+    loop {
+        let busy = committing.keys.clone();
+        let (committed, planned) = tokio::join!(committing.commit(app), work.plan_batch(&mut next, &busy));
+        for (i, report) in committed? {
+            reports[i] = Some(report);
+        }
+        committing = planned?;
+        if committing.writes.is_empty() && next == todo.len() {
+            break;
+        }
+    }
+    for (copy, first) in copies {
+        let earlier = json!(reports[first]);
+        reports[copy] = Some(duplicate(prepared[copy].1.clone(), &earlier));
+    }
+    Ok(reports.into_iter().map(|r| r.expect("every message got a report")).collect())
+}
+
+/// The messages of one [`ingest_many`] call still to decide.
+struct Work<'a> {
+    app: &'a App,
+    messages: &'a [(String, Vec<u8>)],
+    prepared: &'a [(RawMessage, Report)],
+    todo: &'a [usize],
+}
+
+impl Work<'_> {
+    /// Decides messages from `todo[*next]` on, up to a batch, stopping before one that could
+    /// depend on a write not yet committed (`busy`: the batch being committed; or this one).
+    async fn plan_batch(
+        &self,
+        next: &mut usize,
+        busy: &std::collections::HashSet<String>,
+    ) -> Result<Batch, StoreError> {
+        let mut batch = Batch::default();
+        while *next < self.todo.len() && batch.writes.len() < BATCH {
+            let i = self.todo[*next];
+            let (kept, blank) = &self.prepared[i];
+            let parsed = parse(&self.messages[i].1, kept.received_at);
+            let keys = batch_keys(&parsed);
+            if keys.iter().any(|k| busy.contains(k) || batch.keys.contains(k)) {
+                break;
+            }
+            let planned = plan_parsed(self.app, &kept.sha256, &parsed, blank, kept.received_at).await?;
+            batch.keys.extend(keys);
+            batch.keys.extend(written_keys(&planned.0));
+            let (write, report) = planned;
+            batch.writes.push(write);
+            batch.pending.push(Pending { index: i, kept: kept.clone(), parsed, blank: blank.clone(), report });
+            *next += 1;
+        }
+        Ok(batch)
+    }
+}
+
+/// A decided message of a batch, with what it takes to decide it again.
+struct Pending {
+    index: usize,
+    kept: RawMessage,
+    parsed: Parsed,
+    blank: Report,
+    report: Report,
+}
+
+#[derive(Default)]
+struct Batch {
+    writes: Vec<IntakeWrite>,
+    pending: Vec<Pending>,
+    keys: std::collections::HashSet<String>,
+}
+
+impl Batch {
+    /// Commits the batch; returns each message's report by its index.
+    async fn commit(self, app: &App) -> Result<Vec<(usize, Report)>, StoreError> {
+        if self.writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        match app.store.commit_intakes(&self.writes).await {
+            Ok(()) => Ok(self.pending.into_iter().map(|p| (p.index, p.report)).collect()),
+            Err(StoreError::Duplicate(_) | StoreError::Conflict { .. }) => {
+                let mut out = Vec::with_capacity(self.writes.len());
+                for (write, p) in self.writes.into_iter().zip(self.pending) {
+                    out.push((p.index, commit_one(app, &p.kept, &p.parsed, &p.blank, (write, p.report)).await?));
+                }
+                Ok(out)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// What deciding this message reads that an earlier message of a batch could have written:
+/// its thread (message ids, reference tokens), its sender and its account.
+fn batch_keys(parsed: &Parsed) -> Vec<String> {
+    let Ok(mail) = &parsed.mail else { return Vec::new() };
+    let mut keys: Vec<String> = mail.in_reply_to.iter().chain(&mail.references).map(|id| format!("id:{id}")).collect();
+    keys.push(format!("id:{}", mail.message_id));
+    keys.extend(mail.from.iter().map(|f| format!("addr:{}", f.to_lowercase())));
+    keys.extend(parsed.extracted.get(field::ACCOUNT_EMAIL).map(|a| format!("addr:{}", a.to_lowercase())));
+    keys.extend(
+        mail.subject
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|w| w.to_ascii_uppercase().starts_with("CL-"))
+            .map(|w| format!("ref:{}", w.to_ascii_uppercase())),
+    );
+    keys
+}
+
+/// What a planned write creates or changes that a later message could look up.
+fn written_keys(w: &IntakeWrite) -> Vec<String> {
+    let mut keys: Vec<String> = w
+        .new_instances
+        .iter()
+        .flat_map(|(i, a)| {
+            i.account_email
+                .iter()
+                .map(|e| format!("addr:{}", e.to_lowercase()))
+                .chain(a.iter().map(|a| format!("ref:{}", a.reference)))
+        })
+        .collect();
+    keys.extend(w.application_id.map(|id| format!("app:{id}")));
+    keys
 }
 
 fn duplicate(mut blank: Report, earlier: &serde_json::Value) -> Report {
@@ -282,9 +486,13 @@ fn excerpt(body: &str) -> String {
     body.chars().take(500).collect()
 }
 
-async fn plan(app: &App, mail: &Mail, report: Report, now: DateTime<Utc>) -> Result<(IntakeWrite, Report), PlanError> {
-    let today = mail.date.unwrap_or(now).date_naive();
-    let x = extract::extract(&mail.subject, &mail.body, today);
+async fn plan(
+    app: &App,
+    mail: &Mail,
+    x: Extracted,
+    report: Report,
+    now: DateTime<Utc>,
+) -> Result<(IntakeWrite, Report), PlanError> {
     let thread = thread_application(app, mail).await?;
 
     if let Some(why) = &mail.auto_reply {
@@ -360,7 +568,11 @@ async fn open_application(
     from: Option<&str>,
 ) -> Result<Option<ApplicationRecord>, StoreError> {
     let mut emails = vec![account.as_str().to_string()];
-    emails.extend(from.map(str::to_string));
+    if let Some(from) = from.and_then(|f| EmailAddress::parse(f).ok())
+        && &from != account
+    {
+        emails.push(from.as_str().to_string());
+    }
     for email in emails {
         for inst in app.store.instances_for_account(&email, "credit_line_application").await? {
             if OPEN_STATES.contains(&inst.state.as_str()) {

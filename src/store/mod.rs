@@ -119,6 +119,14 @@ pub trait Store: Send + Sync + 'static {
     /// How many inbound messages are kept, and how many of them are processed.
     async fn message_counts(&self) -> StoreResult<(i64, i64)>;
 
+    /// Several [`Store::keep_message`]s in one transaction (one commit for a batch).
+    async fn keep_messages(&self, messages: &[RawMessage]) -> StoreResult<Vec<Kept>>;
+
+    /// Several intake writes in one transaction: all or none. A write that another write of
+    /// the batch depends on (the same instance) is refused as `Conflict`; callers then commit
+    /// them one by one.
+    async fn commit_intakes(&self, writes: &[IntakeWrite]) -> StoreResult<()>;
+
     /// Stores a new API token; a name already in use is `Duplicate`.
     async fn create_token(&self, token: &TokenRecord) -> StoreResult<()>;
 

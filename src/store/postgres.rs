@@ -40,4 +40,4 @@ impl PgStore {
     }
 }
 
-impl_store!(PgStore, sqlx::Postgres, "postgres", sqlx::migrate!("migrations/postgres"));
+impl_store!(PgStore, sqlx::Postgres, "postgres", sqlx::migrate!("migrations/postgres"), false);

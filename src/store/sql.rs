@@ -6,7 +6,7 @@
 /// Implements [`super::Store`] for a type with `fn pool(&self) -> &Pool<DB>` and
 /// `async fn begin_write(&self) -> Result<Transaction<'static, DB>, sqlx::Error>`.
 macro_rules! impl_store {
-    ($store:ty, $db:ty, $backend:literal, $migrator:expr) => {
+    ($store:ty, $db:ty, $backend:literal, $migrator:expr, $fuse:literal) => {
         mod rows {
             use sqlx::Row;
             use sqlx::types::Json;
@@ -113,9 +113,65 @@ macro_rules! impl_store {
              a.requested_limit_cents, a.details, i.state, i.version, a.created_at, i.updated_at \
              FROM applications a JOIN workflow_instances i ON i.id = a.id";
 
+        /// The statements of one write transaction. On SQLite every statement is a hand-off
+        /// to the connection's own thread, so a fusing writer queues them and sends them as one
+        /// multi-statement call (`?` placeholders bind in order across statements); PostgreSQL
+        /// cannot prepare several statements at once, so there each runs as it comes. A fusing
+        /// writer cannot see row counts: its caller checks the guards first, under the write
+        /// lock that `BEGIN IMMEDIATE` took, so the guarded statements are sure to match.
+        struct Writer {
+            queued: Option<sqlx::QueryBuilder<$db>>,
+            pending: usize,
+        }
+
+        type Tx = sqlx::Transaction<'static, $db>;
+        type Builder = sqlx::QueryBuilder<$db>;
+
+        impl Writer {
+            /// Runs every statement at once and checks guards by row counts.
+            fn immediate() -> Writer {
+                Writer { queued: None, pending: 0 }
+            }
+
+            /// Queues statements when the backend allows it (see above).
+            fn fusing() -> Writer {
+                Writer { queued: $fuse.then(|| sqlx::QueryBuilder::new("")), pending: 0 }
+            }
+
+            /// Runs (or queues) the statement `build` writes; returns the rows it changed, or
+            /// `None` when queued.
+            async fn run(&mut self, tx: &mut Tx, build: impl FnOnce(&mut Builder)) -> Result<Option<u64>, sqlx::Error> {
+                match &mut self.queued {
+                    Some(q) => {
+                        build(q);
+                        q.push(";\n");
+                        self.pending += 1;
+                        Ok(None)
+                    }
+                    None => {
+                        let mut q = sqlx::QueryBuilder::new("");
+                        build(&mut q);
+                        Ok(Some(q.build().execute(&mut **tx).await?.rows_affected()))
+                    }
+                }
+            }
+
+            /// Sends whatever is queued.
+            async fn flush(&mut self, tx: &mut Tx) -> Result<(), sqlx::Error> {
+                if self.pending > 0
+                    && let Some(mut q) = self.queued.replace(sqlx::QueryBuilder::new(""))
+                {
+                    self.pending = 0;
+                    q.build().execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+        }
+
         impl $store {
             async fn insert_outbox(
-                tx: &mut sqlx::Transaction<'static, $db>,
+                tx: &mut Tx,
+                w: &mut Writer,
                 instance: crate::domain::SubjectId,
                 event: crate::domain::EventId,
                 rows: &[crate::store::OutboxWrite],
@@ -134,22 +190,22 @@ macro_rules! impl_store {
                             details: o.payload.clone(),
                             idempotency_key: o.idempotency_key.clone(),
                         };
-                        Self::insert_task(tx, &task, at).await?;
+                        Self::insert_task(tx, w, &task, at).await?;
                         continue;
                     }
-                    sqlx::query(
-                        "INSERT INTO outbox (id, instance_id, event_id, kind, name, idempotency_key, payload, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(o.id.0)
-                    .bind(instance.0)
-                    .bind(event.0)
-                    .bind(&o.kind)
-                    .bind(&o.name)
-                    .bind(&o.idempotency_key)
-                    .bind(sqlx::types::Json(&o.payload))
-                    .bind(at)
-                    .execute(&mut **tx)
+                    w.run(tx, |q| {
+                        q.push("INSERT INTO outbox (id, instance_id, event_id, kind, name, idempotency_key, payload, created_at) ");
+                        q.push_values([o], |mut b, o| {
+                            b.push_bind(o.id.0)
+                                .push_bind(instance.0)
+                                .push_bind(event.0)
+                                .push_bind(o.kind.clone())
+                                .push_bind(o.name.clone())
+                                .push_bind(o.idempotency_key.clone())
+                                .push_bind(sqlx::types::Json(o.payload.clone()))
+                                .push_bind(at);
+                        });
+                    })
                     .await?;
                 }
                 Ok(())
@@ -157,7 +213,8 @@ macro_rules! impl_store {
 
             #[allow(clippy::too_many_arguments)]
             async fn insert_event(
-                tx: &mut sqlx::Transaction<'static, $db>,
+                tx: &mut Tx,
+                w: &mut Writer,
                 id: crate::domain::EventId,
                 instance: crate::domain::SubjectId,
                 version: i64,
@@ -169,62 +226,72 @@ macro_rules! impl_store {
                 decisions: &[crate::domain::DecisionId],
                 at: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), sqlx::Error> {
-                sqlx::query(
-                    "INSERT INTO workflow_events \
-                     (id, instance_id, version, event, from_state, to_state, actor, reason, decision_ids, occurred_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(id.0)
-                .bind(instance.0)
-                .bind(version)
-                .bind(event)
-                .bind(from)
-                .bind(to)
-                .bind(actor)
-                .bind(reason)
-                .bind(sqlx::types::Json(decisions))
-                .bind(at)
-                .execute(&mut **tx)
+                w.run(tx, |q| {
+                    q.push(
+                        "INSERT INTO workflow_events \
+                         (id, instance_id, version, event, from_state, to_state, actor, reason, decision_ids, occurred_at) ",
+                    );
+                    q.push_values([()], |mut b, ()| {
+                        b.push_bind(id.0)
+                            .push_bind(instance.0)
+                            .push_bind(version)
+                            .push_bind(event.to_string())
+                            .push_bind(from.map(str::to_string))
+                            .push_bind(to.to_string())
+                            .push_bind(actor.to_string())
+                            .push_bind(reason.map(str::to_string))
+                            .push_bind(sqlx::types::Json(decisions.to_vec()))
+                            .push_bind(at);
+                    });
+                })
                 .await?;
                 Ok(())
             }
 
             async fn insert_instance(
-                tx: &mut sqlx::Transaction<'static, $db>,
+                tx: &mut Tx,
+                w: &mut Writer,
                 new: &crate::store::NewInstance,
                 application: Option<&crate::store::NewApplication>,
             ) -> Result<(), sqlx::Error> {
-                sqlx::query(
-                    "INSERT INTO workflow_instances \
-                     (id, workflow, subject_kind, state, version, account_email, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, 1, $5, $6, $6)",
-                )
-                .bind(new.id.0)
-                .bind(&new.workflow)
-                .bind(&new.subject_kind)
-                .bind(&new.state)
-                .bind(&new.account_email)
-                .bind(new.at)
-                .execute(&mut **tx)
+                w.run(tx, |q| {
+                    q.push(
+                        "INSERT INTO workflow_instances \
+                         (id, workflow, subject_kind, state, version, account_email, created_at, updated_at) ",
+                    );
+                    q.push_values([new], |mut b, new| {
+                        b.push_bind(new.id.0)
+                            .push_bind(new.workflow.clone())
+                            .push_bind(new.subject_kind.clone())
+                            .push_bind(new.state.clone())
+                            .push_bind(1i64)
+                            .push_bind(new.account_email.clone())
+                            .push_bind(new.at)
+                            .push_bind(new.at);
+                    });
+                })
                 .await?;
                 if let Some(a) = application {
-                    sqlx::query(
-                        "INSERT INTO applications \
-                         (id, reference, account_email, applicant_kind, requested_limit_cents, details, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(new.id.0)
-                    .bind(&a.reference)
-                    .bind(&a.account_email)
-                    .bind(&a.applicant_kind)
-                    .bind(a.requested_limit_cents)
-                    .bind(sqlx::types::Json(&a.details))
-                    .bind(new.at)
-                    .execute(&mut **tx)
+                    w.run(tx, |q| {
+                        q.push(
+                            "INSERT INTO applications \
+                             (id, reference, account_email, applicant_kind, requested_limit_cents, details, created_at) ",
+                        );
+                        q.push_values([a], |mut b, a| {
+                            b.push_bind(new.id.0)
+                                .push_bind(a.reference.clone())
+                                .push_bind(a.account_email.clone())
+                                .push_bind(a.applicant_kind.clone())
+                                .push_bind(a.requested_limit_cents)
+                                .push_bind(sqlx::types::Json(a.details.clone()))
+                                .push_bind(new.at);
+                        });
+                    })
                     .await?;
                 }
                 Self::insert_event(
                     tx,
+                    w,
                     new.created_event,
                     new.id,
                     1,
@@ -237,41 +304,52 @@ macro_rules! impl_store {
                     new.at,
                 )
                 .await?;
-                Self::insert_outbox(tx, new.id, new.created_event, &new.outbox, new.at).await?;
+                Self::insert_outbox(tx, w, new.id, new.created_event, &new.outbox, new.at).await?;
                 Ok(())
             }
 
+            /// Why a transition would not apply: a newer version, or no such instance.
+            async fn transition_refused(tx: &mut Tx, t: &crate::store::TransitionWrite) -> crate::store::StoreError {
+                let actual: Result<Option<i64>, sqlx::Error> =
+                    sqlx::query_scalar("SELECT version FROM workflow_instances WHERE id = $1")
+                        .bind(t.instance_id.0)
+                        .fetch_optional(&mut **tx)
+                        .await;
+                match actual {
+                    Ok(Some(actual)) => crate::store::StoreError::Conflict { expected: t.expected_version, actual },
+                    Ok(None) => crate::store::StoreError::NotFound(format!("workflow instance {}", t.instance_id)),
+                    Err(e) => e.into(),
+                }
+            }
+
             async fn transition_in(
-                tx: &mut sqlx::Transaction<'static, $db>,
+                tx: &mut Tx,
+                w: &mut Writer,
                 t: &crate::store::TransitionWrite,
             ) -> crate::store::StoreResult<i64> {
                 // The version check and the state change are one statement: whoever updates
                 // first wins, everyone else sees zero rows and writes nothing.
-                let updated = sqlx::query(
-                    "UPDATE workflow_instances SET state = $1, version = version + 1, updated_at = $2 \
-                     WHERE id = $3 AND version = $4 AND state = $5",
-                )
-                .bind(&t.to_state)
-                .bind(t.at)
-                .bind(t.instance_id.0)
-                .bind(t.expected_version)
-                .bind(&t.from_state)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
-                if updated == 0 {
-                    let actual: Option<i64> = sqlx::query_scalar("SELECT version FROM workflow_instances WHERE id = $1")
-                        .bind(t.instance_id.0)
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                                        return Err(match actual {
-                        Some(actual) => crate::store::StoreError::Conflict { expected: t.expected_version, actual },
-                        None => crate::store::StoreError::NotFound(format!("workflow instance {}", t.instance_id)),
-                    });
+                let updated = w
+                    .run(tx, |q| {
+                        q.push("UPDATE workflow_instances SET state = ")
+                            .push_bind(t.to_state.clone())
+                            .push(", version = version + 1, updated_at = ")
+                            .push_bind(t.at)
+                            .push(" WHERE id = ")
+                            .push_bind(t.instance_id.0)
+                            .push(" AND version = ")
+                            .push_bind(t.expected_version)
+                            .push(" AND state = ")
+                            .push_bind(t.from_state.clone());
+                    })
+                    .await?;
+                if updated == Some(0) {
+                    return Err(Self::transition_refused(tx, t).await);
                 }
                 let version = t.expected_version + 1;
                 Self::insert_event(
                     tx,
+                    w,
                     t.event_id,
                     t.instance_id,
                     version,
@@ -284,53 +362,257 @@ macro_rules! impl_store {
                     t.at,
                 )
                 .await?;
-                Self::insert_outbox(tx, t.instance_id, t.event_id, &t.outbox, t.at).await?;
+                Self::insert_outbox(tx, w, t.instance_id, t.event_id, &t.outbox, t.at).await?;
                 Ok(version)
             }
 
-            async fn insert_decision(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                d: &crate::rules::DecisionRecord,
+            async fn insert_decisions(
+                tx: &mut Tx,
+                w: &mut Writer,
+                decisions: &[&crate::rules::DecisionRecord],
             ) -> Result<(), sqlx::Error> {
-                sqlx::query(
-                    "INSERT INTO rule_decisions \
-                     (id, subject_id, rule, version, input, output, outcome, reasons, duration_us, decided_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(d.id.0)
-                .bind(d.subject.map(|s| s.0))
-                .bind(&d.rule)
-                .bind(&d.version)
-                .bind(sqlx::types::Json(&d.input))
-                .bind(sqlx::types::Json(&d.output))
-                .bind(&d.outcome)
-                .bind(sqlx::types::Json(&d.reasons))
-                .bind(d.duration_us)
-                .bind(d.decided_at)
-                .execute(&mut **tx)
+                if decisions.is_empty() {
+                    return Ok(());
+                }
+                w.run(tx, |q| {
+                    q.push(
+                        "INSERT INTO rule_decisions \
+                         (id, subject_id, rule, version, input, output, outcome, reasons, duration_us, decided_at) ",
+                    );
+                    q.push_values(decisions, |mut b, d| {
+                        b.push_bind(d.id.0)
+                            .push_bind(d.subject.map(|s| s.0))
+                            .push_bind(d.rule.clone())
+                            .push_bind(d.version.clone())
+                            .push_bind(sqlx::types::Json(d.input.clone()))
+                            .push_bind(sqlx::types::Json(d.output.clone()))
+                            .push_bind(d.outcome.clone())
+                            .push_bind(sqlx::types::Json(d.reasons.clone()))
+                            .push_bind(d.duration_us)
+                            .push_bind(d.decided_at);
+                    });
+                })
                 .await?;
                 Ok(())
             }
 
             async fn insert_task(
-                tx: &mut sqlx::Transaction<'static, $db>,
+                tx: &mut Tx,
+                w: &mut Writer,
                 t: &crate::store::TaskWrite,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), sqlx::Error> {
-                sqlx::query(
-                    "INSERT INTO tasks (id, kind, subject_id, message_sha256, title, details, idempotency_key, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (idempotency_key) DO NOTHING",
-                )
-                .bind(t.id.0)
-                .bind(&t.kind)
-                .bind(t.subject_id.map(|s| s.0))
-                .bind(&t.message_sha256)
-                .bind(&t.title)
-                .bind(sqlx::types::Json(&t.details))
-                .bind(&t.idempotency_key)
-                .bind(at)
-                .execute(&mut **tx)
+                w.run(tx, |q| {
+                    q.push(
+                        "INSERT INTO tasks \
+                         (id, kind, subject_id, message_sha256, title, details, idempotency_key, created_at, updated_at) ",
+                    );
+                    q.push_values([t], |mut b, t| {
+                        b.push_bind(t.id.0)
+                            .push_bind(t.kind.clone())
+                            .push_bind(t.subject_id.map(|s| s.0))
+                            .push_bind(t.message_sha256.clone())
+                            .push_bind(t.title.clone())
+                            .push_bind(sqlx::types::Json(t.details.clone()))
+                            .push_bind(t.idempotency_key.clone())
+                            .push_bind(at)
+                            .push_bind(at);
+                    });
+                    q.push(" ON CONFLICT (idempotency_key) DO NOTHING");
+                })
                 .await?;
+                Ok(())
+            }
+
+            /// Keeps a raw message unless its bytes or its Message-ID are known; says whether it
+            /// still needs processing.
+            async fn keep_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                m: &crate::store::RawMessage,
+            ) -> crate::store::StoreResult<crate::store::Kept> {
+                let inserted: Option<String> = sqlx::query_scalar(
+                    "INSERT INTO inbound_messages (sha256, message_id, size, raw, source, received_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING sha256",
+                )
+                .bind(&m.sha256)
+                .bind(&m.message_id)
+                .bind(m.size)
+                .bind(&m.raw)
+                .bind(&m.source)
+                .bind(m.received_at)
+                .fetch_optional(&mut *conn)
+                .await?;
+                // New bytes and a new Message-ID: the common case, settled in one round trip.
+                if inserted.is_some() {
+                    return Ok(crate::store::Kept::ToProcess);
+                }
+                let rows = sqlx::query(
+                    "SELECT sha256, processed_at, report FROM inbound_messages WHERE sha256 = $1 OR message_id = $2",
+                )
+                .bind(&m.sha256)
+                .bind(&m.message_id)
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut own_unprocessed = false;
+                for r in &rows {
+                    use sqlx::Row;
+                    let sha: String = r.try_get("sha256")?;
+                    let done: Option<chrono::DateTime<chrono::Utc>> = r.try_get("processed_at")?;
+                    let report: Option<sqlx::types::Json<serde_json::Value>> = r.try_get("report")?;
+                    if done.is_some() {
+                        return Ok(crate::store::Kept::Processed {
+                            report: report.map(|j| j.0).unwrap_or(serde_json::Value::Null),
+                        });
+                    }
+                    own_unprocessed |= sha == m.sha256;
+                }
+                // Same Message-ID, other bytes, first copy not yet processed: that copy wins.
+                Ok(if own_unprocessed {
+                    crate::store::Kept::ToProcess
+                } else {
+                    crate::store::Kept::Processed { report: serde_json::Value::Null }
+                })
+            }
+
+            /// The state an intake write changes (claim, instances, transitions, events, outbox,
+            /// tasks), through `out` (see [`Writer`]); its rows follow in [`Self::write_intake_rows`].
+            async fn write_intake(tx: &mut Tx, out: &mut Writer, w: &crate::store::IntakeWrite) -> crate::store::StoreResult<()> {
+                let claimed = out
+                    .run(tx, |q| {
+                        q.push("UPDATE inbound_messages SET outcome = ")
+                            .push_bind(w.outcome.clone())
+                            .push(", application_id = ")
+                            .push_bind(w.application_id.map(|a| a.0))
+                            .push(", report = ")
+                            .push_bind(sqlx::types::Json(w.report.clone()))
+                            .push(", processed_at = ")
+                            .push_bind(w.processed_at)
+                            .push(" WHERE sha256 = ")
+                            .push_bind(w.message_sha256.clone())
+                            .push(" AND processed_at IS NULL");
+                    })
+                    .await?;
+                if claimed == Some(0) {
+                    return Err(crate::store::StoreError::Duplicate(format!("message {} already processed", w.message_sha256)));
+                }
+                for (instance, application) in &w.new_instances {
+                    Self::insert_instance(tx, out, instance, application.as_ref()).await?;
+                }
+                if let Some(u) = &w.application_update {
+                    out.run(tx, |q| {
+                        q.push("UPDATE applications SET applicant_kind = COALESCE(")
+                            .push_bind(u.applicant_kind.clone())
+                            .push(", applicant_kind), requested_limit_cents = COALESCE(")
+                            .push_bind(u.requested_limit_cents)
+                            .push(", requested_limit_cents), details = ")
+                            .push_bind(sqlx::types::Json(u.details.clone()))
+                            .push(" WHERE id = ")
+                            .push_bind(u.id.0);
+                    })
+                    .await?;
+                }
+                for t in &w.transitions {
+                    Self::transition_in(tx, out, t).await?;
+                }
+                for t in &w.tasks {
+                    Self::insert_task(tx, out, t, w.processed_at).await?;
+                }
+                Ok(())
+            }
+
+            /// The rows many intake writes add (decisions, fields, evidence, attachments), one
+            /// multi-row statement per table: fewer statements for the database to prepare.
+            async fn write_intake_rows(
+                tx: &mut Tx,
+                out: &mut Writer,
+                writes: &[crate::store::IntakeWrite],
+            ) -> crate::store::StoreResult<()> {
+                let decisions: Vec<&crate::rules::DecisionRecord> = writes.iter().flat_map(|w| &w.decisions).collect();
+                Self::insert_decisions(tx, out, &decisions).await?;
+                let fields: Vec<_> =
+                    writes.iter().flat_map(|w| w.fields.iter().map(move |(app, f)| (app, f, w.processed_at))).collect();
+                if !fields.is_empty() {
+                    out.run(tx, |q| {
+                        q.push("INSERT INTO application_fields (application_id, field, value, message_id, excerpt, recorded_at) ");
+                        q.push_values(&fields, |mut b, (app, f, at)| {
+                            b.push_bind(app.0)
+                                .push_bind(f.field.clone())
+                                .push_bind(f.value.clone())
+                                .push_bind(f.message_id.clone())
+                                .push_bind(f.excerpt.clone())
+                                .push_bind(*at);
+                        });
+                    })
+                    .await?;
+                }
+                let evidence: Vec<_> =
+                    writes.iter().flat_map(|w| w.evidence.iter().map(move |(app, e)| (app, e, w.processed_at))).collect();
+                if !evidence.is_empty() {
+                    out.run(tx, |q| {
+                        q.push("INSERT INTO evidence (application_id, kind, data, message_id, recorded_at) ");
+                        q.push_values(&evidence, |mut b, (app, e, at)| {
+                            b.push_bind(app.0)
+                                .push_bind(e.kind.clone())
+                                .push_bind(sqlx::types::Json(e.data.clone()))
+                                .push_bind(e.message_id.clone())
+                                .push_bind(*at);
+                        });
+                    })
+                    .await?;
+                }
+                let attachments: Vec<_> =
+                    writes.iter().flat_map(|w| w.attachments.iter().map(move |a| (&w.message_sha256, a))).collect();
+                if !attachments.is_empty() {
+                    out.run(tx, |q| {
+                        q.push("INSERT INTO message_attachments (message_sha256, position, filename, content_type, size, sha256) ");
+                        q.push_values(&attachments, |mut b, (message, a)| {
+                            b.push_bind((*message).clone())
+                                .push_bind(a.position)
+                                .push_bind(a.filename.clone())
+                                .push_bind(a.content_type.clone())
+                                .push_bind(a.size)
+                                .push_bind(a.sha256.clone());
+                        });
+                    })
+                    .await?;
+                }
+                Ok(())
+            }
+
+            /// The guards of an intake write, checked before anything is written: the message
+            /// is still unclaimed, and every existing instance a transition moves is at the
+            /// version and state the plan started from.
+            async fn intake_guards(tx: &mut Tx, w: &crate::store::IntakeWrite) -> crate::store::StoreResult<()> {
+                let unclaimed: Option<bool> =
+                    sqlx::query_scalar("SELECT processed_at IS NULL FROM inbound_messages WHERE sha256 = $1")
+                        .bind(&w.message_sha256)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                if unclaimed != Some(true) {
+                    return Err(crate::store::StoreError::Duplicate(format!("message {} already processed", w.message_sha256)));
+                }
+                let mut seen = std::collections::HashSet::new();
+                for t in &w.transitions {
+                    let created_here = w.new_instances.iter().any(|(i, _)| i.id == t.instance_id);
+                    // Only the first transition of each instance starts from stored state.
+                    if created_here || !seen.insert(t.instance_id) {
+                        continue;
+                    }
+                    let row: Option<(i64, String)> =
+                        sqlx::query_as("SELECT version, state FROM workflow_instances WHERE id = $1")
+                            .bind(t.instance_id.0)
+                            .fetch_optional(&mut **tx)
+                            .await?;
+                    match row {
+                        Some((v, s)) if v == t.expected_version && s == t.from_state => {}
+                        Some((actual, _)) => {
+                            return Err(crate::store::StoreError::Conflict { expected: t.expected_version, actual });
+                        }
+                        None => {
+                            return Err(crate::store::StoreError::NotFound(format!("workflow instance {}", t.instance_id)));
+                        }
+                    }
+                }
                 Ok(())
             }
         }
@@ -360,14 +642,14 @@ macro_rules! impl_store {
                 application: Option<&crate::store::NewApplication>,
             ) -> crate::store::StoreResult<()> {
                 let mut tx = self.begin_write().await?;
-                Self::insert_instance(&mut tx, new, application).await?;
+                Self::insert_instance(&mut tx, &mut Writer::immediate(), new, application).await?;
                 tx.commit().await?;
                 Ok(())
             }
 
             async fn apply_transition(&self, t: &crate::store::TransitionWrite) -> crate::store::StoreResult<i64> {
                 let mut tx = self.begin_write().await?;
-                let version = Self::transition_in(&mut tx, t).await?;
+                let version = Self::transition_in(&mut tx, &mut Writer::immediate(), t).await?;
                 tx.commit().await?;
                 Ok(version)
             }
@@ -407,7 +689,7 @@ macro_rules! impl_store {
 
             async fn record_decision(&self, d: &crate::rules::DecisionRecord) -> crate::store::StoreResult<()> {
                 let mut tx = self.begin_write().await?;
-                Self::insert_decision(&mut tx, d).await?;
+                Self::insert_decisions(&mut tx, &mut Writer::immediate(), &[d]).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -461,129 +743,58 @@ macro_rules! impl_store {
             }
 
             async fn keep_message(&self, m: &crate::store::RawMessage) -> crate::store::StoreResult<crate::store::Kept> {
-                sqlx::query(
-                    "INSERT INTO inbound_messages (sha256, message_id, size, raw, source, received_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                )
-                .bind(&m.sha256)
-                .bind(&m.message_id)
-                .bind(m.size)
-                .bind(&m.raw)
-                .bind(&m.source)
-                .bind(m.received_at)
-                .execute(self.pool())
-                .await?;
-                let rows = sqlx::query(
-                    "SELECT sha256, processed_at, report FROM inbound_messages WHERE sha256 = $1 OR message_id = $2",
-                )
-                .bind(&m.sha256)
-                .bind(&m.message_id)
-                .fetch_all(self.pool())
-                .await?;
-                let mut own_unprocessed = false;
-                for r in &rows {
-                    use sqlx::Row;
-                    let sha: String = r.try_get("sha256")?;
-                    let done: Option<chrono::DateTime<chrono::Utc>> = r.try_get("processed_at")?;
-                    let report: Option<sqlx::types::Json<serde_json::Value>> = r.try_get("report")?;
-                    if done.is_some() {
-                        return Ok(crate::store::Kept::Processed {
-                            report: report.map(|j| j.0).unwrap_or(serde_json::Value::Null),
-                        });
-                    }
-                    own_unprocessed |= sha == m.sha256;
-                }
-                // Same Message-ID, other bytes, first copy not yet processed: that copy wins.
-                Ok(if own_unprocessed {
-                    crate::store::Kept::ToProcess
-                } else {
-                    crate::store::Kept::Processed { report: serde_json::Value::Null }
-                })
+                let mut conn = self.pool().acquire().await?;
+                Self::keep_in(&mut conn, m).await
             }
 
             async fn commit_intake(&self, w: &crate::store::IntakeWrite) -> crate::store::StoreResult<()> {
                 let mut tx = self.begin_write().await?;
-                let claimed = sqlx::query(
-                    "UPDATE inbound_messages SET outcome = $1, application_id = $2, report = $3, processed_at = $4 \
-                     WHERE sha256 = $5 AND processed_at IS NULL",
-                )
-                .bind(&w.outcome)
-                .bind(w.application_id.map(|a| a.0))
-                .bind(sqlx::types::Json(&w.report))
-                .bind(w.processed_at)
-                .bind(&w.message_sha256)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if claimed == 0 {
-                    return Err(crate::store::StoreError::Duplicate(format!("message {} already processed", w.message_sha256)));
+                let mut out = Writer::fusing();
+                if $fuse {
+                    Self::intake_guards(&mut tx, w).await?;
                 }
-                for (instance, application) in &w.new_instances {
-                    Self::insert_instance(&mut tx, instance, application.as_ref()).await?;
-                }
-                if let Some(u) = &w.application_update {
-                    sqlx::query(
-                        "UPDATE applications SET applicant_kind = COALESCE($1, applicant_kind), \
-                         requested_limit_cents = COALESCE($2, requested_limit_cents), details = $3 WHERE id = $4",
-                    )
-                    .bind(&u.applicant_kind)
-                    .bind(u.requested_limit_cents)
-                    .bind(sqlx::types::Json(&u.details))
-                    .bind(u.id.0)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                for t in &w.transitions {
-                    Self::transition_in(&mut tx, t).await?;
-                }
-                for d in &w.decisions {
-                    Self::insert_decision(&mut tx, d).await?;
-                }
-                for (app, f) in &w.fields {
-                    sqlx::query(
-                        "INSERT INTO application_fields (application_id, field, value, message_id, excerpt, recorded_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(app.0)
-                    .bind(&f.field)
-                    .bind(&f.value)
-                    .bind(&f.message_id)
-                    .bind(&f.excerpt)
-                    .bind(w.processed_at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                for (app, e) in &w.evidence {
-                    sqlx::query(
-                        "INSERT INTO evidence (application_id, kind, data, message_id, recorded_at) VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(app.0)
-                    .bind(&e.kind)
-                    .bind(sqlx::types::Json(&e.data))
-                    .bind(&e.message_id)
-                    .bind(w.processed_at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                for a in &w.attachments {
-                    sqlx::query(
-                        "INSERT INTO message_attachments (message_sha256, position, filename, content_type, size, sha256) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(&w.message_sha256)
-                    .bind(a.position)
-                    .bind(&a.filename)
-                    .bind(&a.content_type)
-                    .bind(a.size)
-                    .bind(&a.sha256)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                for t in &w.tasks {
-                    Self::insert_task(&mut tx, t, w.processed_at).await?;
-                }
+                Self::write_intake(&mut tx, &mut out, w).await?;
+                Self::write_intake_rows(&mut tx, &mut out, std::slice::from_ref(w)).await?;
+                out.flush(&mut tx).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn commit_intakes(&self, writes: &[crate::store::IntakeWrite]) -> crate::store::StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                let mut out = Writer::fusing();
+                let mut touched = std::collections::HashSet::new();
+                for w in writes {
+                    // Guards read committed state, so a write moving an instance that an
+                    // earlier write of this batch moved would pass them wrongly. Callers keep
+                    // such messages apart; refuse the batch if one slips through.
+                    if w.transitions.iter().any(|t| {
+                        !w.new_instances.iter().any(|(i, _)| i.id == t.instance_id) && !touched.insert(t.instance_id)
+                    }) {
+                        return Err(crate::store::StoreError::Conflict { expected: 0, actual: 0 });
+                    }
+                    if $fuse {
+                        Self::intake_guards(&mut tx, w).await?;
+                    }
+                    Self::write_intake(&mut tx, &mut out, w).await?;
+                }
+                Self::write_intake_rows(&mut tx, &mut out, writes).await?;
+                out.flush(&mut tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn keep_messages(
+                &self,
+                messages: &[crate::store::RawMessage],
+            ) -> crate::store::StoreResult<Vec<crate::store::Kept>> {
+                let mut tx = self.begin_write().await?;
+                let mut kept = Vec::with_capacity(messages.len());
+                for m in messages {
+                    kept.push(Self::keep_in(&mut tx, m).await?);
+                }
+                tx.commit().await?;
+                Ok(kept)
             }
 
             async fn application_for_thread(
