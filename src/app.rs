@@ -53,17 +53,20 @@ pub fn load_workflows(config: &Config) -> anyhow::Result<Workflows> {
 impl App {
     /// Recompiles the rules; a version that does not compile is rejected and the rules in
     /// force stay.
-    pub fn reload_rules(&self) {
+    pub fn reload_rules(&self) -> Result<Vec<(String, String)>, Vec<String>> {
         match self.rules.reload() {
             Ok(versions) => {
                 let summary: Vec<String> =
                     versions.iter().map(|(n, v)| format!("{n}={}", &v[..12.min(v.len())])).collect();
                 tracing::info!(rules = %summary.join(" "), "rules reloaded");
+                Ok(versions)
             }
             Err(errors) => {
-                for e in errors {
+                let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                for e in &errors {
                     tracing::error!(error = %e, "rules reload rejected; the previous rules stay in force");
                 }
+                Err(errors)
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The HTTP adapter (axum). Each area gets its own module with a `router()`.
 
+mod admin;
 mod auth;
 pub mod error;
 mod health;
@@ -12,7 +13,7 @@ use axum::Router;
 use crate::app::App;
 
 pub fn router(app: Arc<App>) -> Router {
-    Router::new().merge(health::router()).merge(inbox::router()).with_state(app)
+    Router::new().merge(health::router()).merge(inbox::router()).merge(admin::router()).with_state(app)
 }
 
 /// Serves until `shutdown` resolves.
