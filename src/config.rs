@@ -33,6 +33,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// A tracing filter, e.g. `info` or `creditline=debug,sqlx=warn`.
     pub log_level: String,
+    /// A task older than this is overdue in the queue.
+    pub task_sla_hours: u32,
     /// The support mailbox to poll (`creditline inbox poll`); none by default.
     pub imap: Option<crate::intake::imap::ImapConfig>,
 }
@@ -47,6 +49,7 @@ impl Default for Config {
             templates_dir: PathBuf::from("templates"),
             log_format: LogFormat::Text,
             log_level: "info".to_string(),
+            task_sla_hours: 24,
             imap: None,
         }
     }

@@ -102,3 +102,12 @@ fn too_many_parts_are_refused() {
         Ok(_) => panic!("a message of 500 parts was accepted"),
     }
 }
+
+/// Found by `mail_shaped_bytes_never_panic`: mail-parser's internal assertion fires on an
+/// empty message/rfc822 part followed by more parts. It must become an outcome, not a crash.
+#[test]
+fn empty_forwarded_parts_in_a_multipart_do_not_crash_the_parser() {
+    let raw = b"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n\
+                --b\r\nContent-Type: message/rfc822\r\n\r\n--b\r\n\r\n--b--\r\n";
+    read_everything(raw);
+}

@@ -1,10 +1,13 @@
 //! The HTTP adapter (axum). Each area gets its own module with a `router()`.
 
 mod admin;
+mod audit;
 mod auth;
 pub mod error;
 mod health;
 mod inbox;
+mod request;
+mod tasks;
 
 use std::sync::Arc;
 
@@ -13,7 +16,13 @@ use axum::Router;
 use crate::app::App;
 
 pub fn router(app: Arc<App>) -> Router {
-    Router::new().merge(health::router()).merge(inbox::router()).merge(admin::router()).with_state(app)
+    Router::new()
+        .merge(health::router())
+        .merge(inbox::router())
+        .merge(admin::router())
+        .merge(tasks::router())
+        .merge(audit::router())
+        .with_state(app)
 }
 
 /// Serves until `shutdown` resolves.

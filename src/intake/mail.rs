@@ -22,6 +22,8 @@ pub enum MailError {
     TooLarge { size: usize, max: usize },
     #[error("not a mail message: no header could be read")]
     Unreadable,
+    #[error("the MIME structure could not be parsed")]
+    ParserFailed,
     #[error("message has {0} MIME parts, more than the {MAX_PARTS} allowed")]
     TooManyParts(usize),
     #[error("message nests MIME parts {0} levels deep, more than the {MAX_DEPTH} allowed")]
@@ -69,6 +71,14 @@ pub fn parse(raw: &[u8]) -> Result<Mail, MailError> {
     if raw.len() > MAX_MESSAGE_BYTES {
         return Err(MailError::TooLarge { size: raw.len(), max: MAX_MESSAGE_BYTES });
     }
+    // mail-parser checks an internal invariant with `debug_assert!` that some malformed
+    // multipart mail breaks (an empty message/rfc822 part followed by more parts; found by the
+    // property tests). Whatever the parser does, a message must get an outcome, never take the
+    // process down.
+    std::panic::catch_unwind(|| parse_unguarded(raw)).unwrap_or(Err(MailError::ParserFailed))
+}
+
+fn parse_unguarded(raw: &[u8]) -> Result<Mail, MailError> {
     let sha256 = sha256_hex(raw);
     let message = MessageParser::default().parse(raw).ok_or(MailError::Unreadable)?;
     if message.headers().is_empty() {

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod clock;
+pub mod tasks;
 pub mod views;
 pub mod workflow;
 

@@ -127,6 +127,24 @@ pub trait Store: Send + Sync + 'static {
     /// them one by one.
     async fn commit_intakes(&self, writes: &[IntakeWrite]) -> StoreResult<()>;
 
+    /// Tasks matching the filter, oldest first.
+    async fn list_tasks(&self, filter: &TaskFilter) -> StoreResult<Vec<TaskRecord>>;
+
+    async fn task(&self, id: crate::domain::TaskId) -> StoreResult<Option<TaskRecord>>;
+
+    /// Sets (or clears) a task's assignee if it is still at `expected_version`, and records
+    /// `audit` in the same transaction. A newer version is `Conflict`.
+    async fn assign_task(
+        &self,
+        id: crate::domain::TaskId,
+        expected_version: i64,
+        assignee: Option<&str>,
+        audit: &AuditRecord,
+    ) -> StoreResult<TaskRecord>;
+
+    /// Audit entries matching the filter, oldest first.
+    async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
+
     /// Stores a new API token; a name already in use is `Duplicate`.
     async fn create_token(&self, token: &TokenRecord) -> StoreResult<()>;
 

@@ -199,6 +199,9 @@ pub struct TaskRecord {
     pub details: serde_json::Value,
     pub version: i64,
     pub created_at: DateTime<Utc>,
+    /// The reviewer working on it (a token name), if claimed.
+    pub assignee: Option<String>,
+    pub claimed_at: Option<DateTime<Utc>>,
 }
 
 /// New facts for an existing application (kind and requested limit as last read).
@@ -249,4 +252,39 @@ pub struct TokenRecord {
     pub secret_sha256: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Which tasks to list: oldest first, after the cursor.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub kind: Option<String>,
+    pub state: Option<String>,
+    pub assignee: Option<String>,
+    /// Only tasks created before this moment (an age filter).
+    pub created_before: Option<DateTime<Utc>>,
+    pub after: Option<crate::domain::TaskId>,
+    pub limit: i64,
+}
+
+/// One mutation, as the audit log keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub id: uuid::Uuid,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub version_before: Option<i64>,
+    pub version_after: Option<i64>,
+    pub request_id: String,
+    pub detail: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub target: Option<String>,
+    pub after: Option<uuid::Uuid>,
+    pub limit: i64,
 }

@@ -28,6 +28,24 @@ macro_rules! impl_store {
                 })
             }
 
+            pub(super) fn task(r: &DbRow) -> Result<crate::store::TaskRecord, sqlx::Error> {
+                let details: Json<serde_json::Value> = r.try_get("details")?;
+                let subject: Option<uuid::Uuid> = r.try_get("subject_id")?;
+                Ok(crate::store::TaskRecord {
+                    id: crate::domain::TaskId(r.try_get("id")?),
+                    kind: r.try_get("kind")?,
+                    state: r.try_get("state")?,
+                    subject_id: subject.map(SubjectId),
+                    message_sha256: r.try_get("message_sha256")?,
+                    title: r.try_get("title")?,
+                    details: details.0,
+                    version: r.try_get("version")?,
+                    created_at: r.try_get("created_at")?,
+                    assignee: r.try_get("assignee")?,
+                    claimed_at: r.try_get("claimed_at")?,
+                })
+            }
+
             pub(super) fn instance(r: &DbRow) -> Result<Instance, sqlx::Error> {
                 Ok(Instance {
                     id: SubjectId(r.try_get("id")?),
@@ -579,6 +597,25 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn insert_audit(tx: &mut Tx, a: &crate::store::AuditRecord) -> Result<(), sqlx::Error> {
+                sqlx::query(
+                    "INSERT INTO audit_log (id, actor, action, target, version_before, version_after, request_id, detail, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(a.id)
+                .bind(&a.actor)
+                .bind(&a.action)
+                .bind(&a.target)
+                .bind(a.version_before)
+                .bind(a.version_after)
+                .bind(&a.request_id)
+                .bind(sqlx::types::Json(&a.detail))
+                .bind(a.at)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
             /// The guards of an intake write, checked before anything is written: the message
             /// is still unclaimed, and every existing instance a transition moves is at the
             /// version and state the plan started from.
@@ -902,27 +939,99 @@ macro_rules! impl_store {
             }
 
             async fn open_tasks(&self, kind: Option<&str>) -> crate::store::StoreResult<Vec<crate::store::TaskRecord>> {
+                let filter = crate::store::TaskFilter {
+                    kind: kind.map(str::to_string),
+                    state: Some("open".into()),
+                    limit: 10_000,
+                    ..Default::default()
+                };
+                self.list_tasks(&filter).await
+            }
+
+            async fn list_tasks(&self, f: &crate::store::TaskFilter) -> crate::store::StoreResult<Vec<crate::store::TaskRecord>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM tasks WHERE ($1 IS NULL OR kind = $1) AND ($2 IS NULL OR state = $2) \
+                     AND ($3 IS NULL OR assignee = $3) AND ($4 IS NULL OR created_at < $4) AND ($5 IS NULL OR id > $5) \
+                     ORDER BY id LIMIT $6",
+                )
+                .bind(&f.kind)
+                .bind(&f.state)
+                .bind(&f.assignee)
+                .bind(f.created_before)
+                .bind(f.after.map(|a| a.0))
+                .bind(f.limit.clamp(1, 10_000))
+                .fetch_all(self.pool())
+                .await?;
+                Ok(rows.iter().map(rows::task).collect::<Result<_, _>>()?)
+            }
+
+            async fn task(&self, id: crate::domain::TaskId) -> crate::store::StoreResult<Option<crate::store::TaskRecord>> {
+                let row = sqlx::query("SELECT * FROM tasks WHERE id = $1").bind(id.0).fetch_optional(self.pool()).await?;
+                Ok(row.as_ref().map(rows::task).transpose()?)
+            }
+
+            async fn assign_task(
+                &self,
+                id: crate::domain::TaskId,
+                expected_version: i64,
+                assignee: Option<&str>,
+                audit: &crate::store::AuditRecord,
+            ) -> crate::store::StoreResult<crate::store::TaskRecord> {
+                let mut tx = self.begin_write().await?;
+                let claimed_at = assignee.map(|_| audit.at);
+                let row = sqlx::query(
+                    "UPDATE tasks SET assignee = $1, claimed_at = $2, version = version + 1, updated_at = $3 \
+                     WHERE id = $4 AND version = $5 RETURNING *",
+                )
+                .bind(assignee)
+                .bind(claimed_at)
+                .bind(audit.at)
+                .bind(id.0)
+                .bind(expected_version)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else {
+                    let actual: Option<i64> = sqlx::query_scalar("SELECT version FROM tasks WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    return Err(match actual {
+                        Some(actual) => crate::store::StoreError::Conflict { expected: expected_version, actual },
+                        None => crate::store::StoreError::NotFound(format!("task {id}")),
+                    });
+                };
+                let task = rows::task(&row)?;
+                Self::insert_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(task)
+            }
+
+            async fn list_audit(&self, f: &crate::store::AuditFilter) -> crate::store::StoreResult<Vec<crate::store::AuditRecord>> {
                 use sqlx::Row;
                 let rows = sqlx::query(
-                    "SELECT * FROM tasks WHERE state = 'open' AND ($1 IS NULL OR kind = $1) ORDER BY created_at, id LIMIT 10000",
+                    "SELECT * FROM audit_log WHERE ($1 IS NULL OR actor = $1) AND ($2 IS NULL OR action = $2) \
+                     AND ($3 IS NULL OR target = $3) AND ($4 IS NULL OR id > $4) ORDER BY id LIMIT $5",
                 )
-                .bind(kind)
+                .bind(&f.actor)
+                .bind(&f.action)
+                .bind(&f.target)
+                .bind(f.after)
+                .bind(f.limit.clamp(1, 10_000))
                 .fetch_all(self.pool())
                 .await?;
                 let mut out = Vec::with_capacity(rows.len());
                 for r in &rows {
-                    let details: sqlx::types::Json<serde_json::Value> = r.try_get("details")?;
-                    let subject: Option<uuid::Uuid> = r.try_get("subject_id")?;
-                    out.push(crate::store::TaskRecord {
-                        id: crate::domain::TaskId(r.try_get("id")?),
-                        kind: r.try_get("kind")?,
-                        state: r.try_get("state")?,
-                        subject_id: subject.map(crate::domain::SubjectId),
-                        message_sha256: r.try_get("message_sha256")?,
-                        title: r.try_get("title")?,
-                        details: details.0,
-                        version: r.try_get("version")?,
-                        created_at: r.try_get("created_at")?,
+                    let detail: sqlx::types::Json<serde_json::Value> = r.try_get("detail")?;
+                    out.push(crate::store::AuditRecord {
+                        id: r.try_get("id")?,
+                        actor: r.try_get("actor")?,
+                        action: r.try_get("action")?,
+                        target: r.try_get("target")?,
+                        version_before: r.try_get("version_before")?,
+                        version_after: r.try_get("version_after")?,
+                        request_id: r.try_get("request_id")?,
+                        detail: detail.0,
+                        at: r.try_get("at")?,
                     });
                 }
                 Ok(out)

@@ -1,0 +1,101 @@
+//! The reviewer task queue: claiming and releasing (one assignee at a time), each change
+//! recorded in the audit log in the same transaction.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::domain::{Role, TaskId};
+use crate::services::access::Caller;
+use crate::store::{AuditRecord, Store, StoreError, TaskRecord};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error("no task {0}")]
+    NotFound(TaskId),
+    #[error("task {0} is {1}, not open")]
+    Closed(TaskId, String),
+    #[error("task {id} is claimed by {assignee}")]
+    ClaimedByOther { id: TaskId, assignee: String },
+    #[error("task {0} is not claimed")]
+    NotClaimed(TaskId),
+    #[error("only the assignee or an admin may release task {0}")]
+    NotAssignee(TaskId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Who acts, and the request it came with (for the audit log).
+#[derive(Debug, Clone)]
+pub struct Actor<'a> {
+    pub caller: &'a Caller,
+    pub request_id: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+fn audit(
+    actor: &Actor<'_>,
+    action: &str,
+    task: &TaskRecord,
+    version_after: i64,
+    detail: serde_json::Value,
+) -> AuditRecord {
+    AuditRecord {
+        id: uuid::Uuid::now_v7(),
+        actor: actor.caller.name.clone(),
+        action: action.to_string(),
+        target: format!("task:{}", task.id),
+        version_before: Some(task.version),
+        version_after: Some(version_after),
+        request_id: actor.request_id.to_string(),
+        detail,
+        at: actor.now,
+    }
+}
+
+async fn load(store: &dyn Store, id: TaskId, expected: Option<i64>) -> Result<TaskRecord, TaskError> {
+    let task = store.task(id).await?.ok_or(TaskError::NotFound(id))?;
+    if let Some(v) = expected
+        && v != task.version
+    {
+        return Err(StoreError::Conflict { expected: v, actual: task.version }.into());
+    }
+    Ok(task)
+}
+
+/// Claims an open task for the caller. Claiming one's own task again changes nothing.
+pub async fn claim(
+    store: &dyn Store,
+    actor: &Actor<'_>,
+    id: TaskId,
+    expected: Option<i64>,
+) -> Result<TaskRecord, TaskError> {
+    let task = load(store, id, expected).await?;
+    if task.state != "open" {
+        return Err(TaskError::Closed(id, task.state));
+    }
+    match task.assignee.as_deref() {
+        Some(a) if a == actor.caller.name => return Ok(task),
+        Some(other) => return Err(TaskError::ClaimedByOther { id, assignee: other.to_string() }),
+        None => {}
+    }
+    let entry = audit(actor, "task.claim", &task, task.version + 1, json!({ "assignee": actor.caller.name }));
+    // The version check inside the update settles a race: one claim wins, the other sees a
+    // newer version and gets a conflict.
+    Ok(store.assign_task(id, task.version, Some(&actor.caller.name), &entry).await?)
+}
+
+/// Gives a claimed task back to the queue: its assignee may, and so may an admin.
+pub async fn release(
+    store: &dyn Store,
+    actor: &Actor<'_>,
+    id: TaskId,
+    expected: Option<i64>,
+) -> Result<TaskRecord, TaskError> {
+    let task = load(store, id, expected).await?;
+    let Some(assignee) = task.assignee.clone() else { return Err(TaskError::NotClaimed(id)) };
+    if assignee != actor.caller.name && actor.caller.role != Role::Admin {
+        return Err(TaskError::NotAssignee(id));
+    }
+    let entry = audit(actor, "task.release", &task, task.version + 1, json!({ "previous_assignee": assignee }));
+    Ok(store.assign_task(id, task.version, None, &entry).await?)
+}
