@@ -24,11 +24,13 @@ fn token(cwd: &Path, name: &str, role: &str) -> String {
     stdout(&o).trim().to_string()
 }
 
-fn start() -> Api {
-    let dir = tempfile::tempdir().unwrap();
+fn start(dir: tempfile::TempDir) -> Api {
     let corpus = common::repo().join("tests/corpus");
     let o = run(dir.path(), &["ingest", &corpus.display().to_string()]);
     assert!(o.status.success(), "{}", stderr(&o));
+    if dir.path().join("creditline.toml").exists() {
+        assert!(!dir.path().join("creditline.db").exists(), "the PostgreSQL run must not fall back to SQLite");
+    }
     Api {
         reviewer: token(dir.path(), "rita", "reviewer"),
         reviewer2: token(dir.path(), "rob", "reviewer"),
@@ -57,9 +59,8 @@ impl Api {
     }
 }
 
-#[test]
-fn roles_decide_who_reaches_the_queue_and_the_audit_log() {
-    let api = start();
+fn roles_decide_who_reaches_the_queue_and_the_audit_log(dir: tempfile::TempDir) {
+    let api = start(dir);
     let task = api.get("/api/v1/tasks?limit=1", &api.reviewer)["items"][0]["id"].as_str().unwrap().to_string();
     let endpoints = [
         ("GET", "/api/v1/tasks".to_string(), vec!["reviewer", "senior_reviewer", "admin"]),
@@ -86,9 +87,8 @@ fn roles_decide_who_reaches_the_queue_and_the_audit_log() {
     }
 }
 
-#[test]
-fn the_queue_lists_oldest_first_with_cursor_pages_and_filters() {
-    let api = start();
+fn the_queue_lists_oldest_first_with_cursor_pages_and_filters(dir: tempfile::TempDir) {
+    let api = start(dir);
     let all = api.get("/api/v1/tasks?limit=500", &api.reviewer)["items"].as_array().unwrap().clone();
     assert!(all.len() >= 5, "the corpus makes triage, invoice and increase tasks: {}", all.len());
     let ids: Vec<&str> = all.iter().map(|t| t["id"].as_str().unwrap()).collect();
@@ -133,9 +133,8 @@ fn the_queue_lists_oldest_first_with_cursor_pages_and_filters() {
     assert_eq!(api.call("GET", &format!("/api/v1/tasks/{missing}"), Some(&api.reviewer), &[]).status, 404);
 }
 
-#[test]
-fn one_assignee_at_a_time_with_versions_and_an_audit_trail() {
-    let api = start();
+fn one_assignee_at_a_time_with_versions_and_an_audit_trail(dir: tempfile::TempDir) {
+    let api = start(dir);
     let task = api.get("/api/v1/tasks?kind=invoice_request&limit=1", &api.reviewer)["items"][0].clone();
     let id = task["id"].as_str().unwrap().to_string();
     let v = task["version"].as_i64().unwrap();
@@ -188,9 +187,8 @@ fn one_assignee_at_a_time_with_versions_and_an_audit_trail() {
     assert_eq!(only_claims, 1);
 }
 
-#[test]
-fn two_reviewers_claiming_at_the_same_moment_one_wins() {
-    let api = start();
+fn two_reviewers_claiming_at_the_same_moment_one_wins(dir: tempfile::TempDir) {
+    let api = start(dir);
     let tasks = api.get("/api/v1/tasks?limit=5", &api.reviewer)["items"].as_array().unwrap().clone();
     for task in tasks {
         let path = format!("/api/v1/tasks/{}/claim", task["id"].as_str().unwrap());
@@ -219,9 +217,8 @@ fn two_reviewers_claiming_at_the_same_moment_one_wins() {
     }
 }
 
-#[test]
-fn a_task_view_shows_the_application_with_provenance_decisions_and_history() {
-    let api = start();
+fn a_task_view_shows_the_application_with_provenance_decisions_and_history(dir: tempfile::TempDir) {
+    let api = start(dir);
     // Applications that reach pending_review open an application_review task.
     let reviews = api.get("/api/v1/tasks?kind=application_review", &api.reviewer)["items"].as_array().unwrap().clone();
     assert!(!reviews.is_empty(), "the corpus puts applications into review");
@@ -291,3 +288,11 @@ async fn assigning_a_task_checks_its_version_and_records_the_audit(t: common::Te
 }
 
 store_suite!(assigning_a_task_checks_its_version_and_records_the_audit);
+
+black_box_suite!(
+    roles_decide_who_reaches_the_queue_and_the_audit_log,
+    the_queue_lists_oldest_first_with_cursor_pages_and_filters,
+    one_assignee_at_a_time_with_versions_and_an_audit_trail,
+    two_reviewers_claiming_at_the_same_moment_one_wins,
+    a_task_view_shows_the_application_with_provenance_decisions_and_history,
+);

@@ -215,3 +215,52 @@ pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body
         lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))).collect();
     Response { status, headers, body: raw[split + 4..].to_vec() }
 }
+
+/// Points every `creditline` command run in `cwd` at a fresh PostgreSQL schema (through a
+/// `creditline.toml` there). False when no PostgreSQL is configured for the tests.
+pub fn use_postgres(cwd: &Path) -> bool {
+    let Some(url) = postgres_url() else { return false };
+    let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let admin = sqlx::PgPool::connect(&url).await.expect("connect to CREDITLINE_TEST_DATABASE_URL");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&admin)
+            .await
+            .expect("create schema");
+        admin.close().await;
+    });
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    std::fs::write(cwd.join("creditline.toml"), format!("database_url = {scoped:?}\n")).expect("write creditline.toml");
+    true
+}
+
+/// Black-box tests that take their working directory, run once on SQLite (the embedded
+/// default) and once on PostgreSQL (when `CREDITLINE_TEST_DATABASE_URL` is set).
+#[macro_export]
+macro_rules! black_box_suite {
+    ($($name:ident),* $(,)?) => {
+        mod http_on_sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(tempfile::tempdir().expect("temp dir"));
+                }
+            )*
+        }
+        mod http_on_postgres {
+            $(
+                #[test]
+                fn $name() {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    if super::common::use_postgres(dir.path()) {
+                        super::$name(dir);
+                    } else {
+                        eprintln!("CREDITLINE_TEST_DATABASE_URL not set: PostgreSQL run skipped");
+                    }
+                }
+            )*
+        }
+    };
+}
