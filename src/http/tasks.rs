@@ -142,6 +142,12 @@ async fn view(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String
     Ok(with_etag(&task, body))
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Assignment {
+    Claim,
+    Release,
+}
+
 async fn claim(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -149,11 +155,7 @@ async fn claim(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(REVIEWERS)?;
-    let id = task_id(&id)?;
-    let actor = Actor { caller: &caller, request_id: &request.0, now: app.workflow.clock().now() };
-    let task = tasks::claim(app.store.as_ref(), &actor, id, if_match(&headers)?).await?;
-    Ok(with_etag(&task, item(&task, actor.now, app.config.task_sla_hours)))
+    assign(&app, &caller, &request, &headers, &id, Assignment::Claim).await
 }
 
 async fn release(
@@ -163,9 +165,25 @@ async fn release(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    assign(&app, &caller, &request, &headers, &id, Assignment::Release).await
+}
+
+/// Claim and release share everything but the service call.
+async fn assign(
+    app: &App,
+    caller: &Caller,
+    request: &RequestId,
+    headers: &HeaderMap,
+    id: &str,
+    change: Assignment,
+) -> Result<Response, ApiError> {
     caller.require(REVIEWERS)?;
-    let id = task_id(&id)?;
-    let actor = Actor { caller: &caller, request_id: &request.0, now: app.workflow.clock().now() };
-    let task = tasks::release(app.store.as_ref(), &actor, id, if_match(&headers)?).await?;
+    let id = task_id(id)?;
+    let expected = if_match(headers)?;
+    let actor = Actor { caller, request_id: &request.0, now: app.workflow.clock().now() };
+    let task = match change {
+        Assignment::Claim => tasks::claim(app.store.as_ref(), &actor, id, expected).await?,
+        Assignment::Release => tasks::release(app.store.as_ref(), &actor, id, expected).await?,
+    };
     Ok(with_etag(&task, item(&task, actor.now, app.config.task_sla_hours)))
 }

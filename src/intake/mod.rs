@@ -209,14 +209,13 @@ const BATCH: usize = 64;
 /// decided on committed state. If a batch commit fails, each of its writes is committed on
 /// its own (and planned again on a conflict).
 pub async fn ingest_many(app: &App, messages: &[(String, Vec<u8>)]) -> Result<Vec<Report>, StoreError> {
-    let prepared: Vec<(RawMessage, Report)> = messages.iter().map(|(s, raw)| prepare(app, s, raw)).collect();
-    let raws: Vec<RawMessage> = prepared.iter().map(|(k, _)| k.clone()).collect();
+    let (raws, blanks): (Vec<RawMessage>, Vec<Report>) = messages.iter().map(|(s, raw)| prepare(app, s, raw)).unzip();
     let kept = app.store.keep_messages(&raws).await?;
     let mut reports: Vec<Option<Report>> = vec![None; messages.len()];
     let mut first_copy: std::collections::HashMap<&str, usize> = Default::default();
     let mut copies = Vec::new();
     let mut todo = Vec::new();
-    for (i, ((raw_message, blank), keep)) in prepared.iter().zip(kept).enumerate() {
+    for (i, ((raw_message, blank), keep)) in raws.iter().zip(&blanks).zip(kept).enumerate() {
         if let Kept::Processed { report } = keep {
             reports[i] = Some(duplicate(blank.clone(), &report));
         } else if let Some(first) = first_copy.get(raw_message.sha256.as_str()) {
@@ -227,12 +226,12 @@ pub async fn ingest_many(app: &App, messages: &[(String, Vec<u8>)]) -> Result<Ve
             todo.push(i);
         }
     }
-    let work = Work { app, messages, prepared: &prepared, todo: &todo };
+    let work = Work { app, messages, raws: &raws, blanks: &blanks, todo: &todo };
     let mut next = 0;
     let mut committing = Batch::default();
     loop {
-        let busy = committing.keys.clone();
-        let (committed, planned) = tokio::join!(committing.commit(app), work.plan_batch(&mut next, &busy));
+        let busy = std::mem::take(&mut committing.keys);
+        let (committed, planned) = tokio::join!(committing.commit(&work), work.plan_batch(&mut next, &busy));
         for (i, report) in committed? {
             reports[i] = Some(report);
         }
@@ -243,7 +242,7 @@ pub async fn ingest_many(app: &App, messages: &[(String, Vec<u8>)]) -> Result<Ve
     }
     for (copy, first) in copies {
         let earlier = json!(reports[first]);
-        reports[copy] = Some(duplicate(prepared[copy].1.clone(), &earlier));
+        reports[copy] = Some(duplicate(blanks[copy].clone(), &earlier));
     }
     Ok(reports.into_iter().map(|r| r.expect("every message got a report")).collect())
 }
@@ -252,7 +251,8 @@ pub async fn ingest_many(app: &App, messages: &[(String, Vec<u8>)]) -> Result<Ve
 struct Work<'a> {
     app: &'a App,
     messages: &'a [(String, Vec<u8>)],
-    prepared: &'a [(RawMessage, Report)],
+    raws: &'a [RawMessage],
+    blanks: &'a [Report],
     todo: &'a [usize],
 }
 
@@ -267,7 +267,7 @@ impl Work<'_> {
         let mut batch = Batch::default();
         while *next < self.todo.len() && batch.writes.len() < BATCH {
             let i = self.todo[*next];
-            let (kept, blank) = &self.prepared[i];
+            let (kept, blank) = (&self.raws[i], &self.blanks[i]);
             let parsed = parse(&self.messages[i].1, kept.received_at);
             let keys = batch_keys(&parsed);
             if keys.iter().any(|k| busy.contains(k) || batch.keys.contains(k)) {
@@ -278,19 +278,18 @@ impl Work<'_> {
             batch.keys.extend(written_keys(&planned.0));
             let (write, report) = planned;
             batch.writes.push(write);
-            batch.pending.push(Pending { index: i, kept: kept.clone(), parsed, blank: blank.clone(), report });
+            batch.pending.push(Pending { index: i, parsed, report });
             *next += 1;
         }
         Ok(batch)
     }
 }
 
-/// A decided message of a batch, with what it takes to decide it again.
+/// A decided message of a batch (its index into the call's messages), with what it takes
+/// to decide it again.
 struct Pending {
     index: usize,
-    kept: RawMessage,
     parsed: Parsed,
-    blank: Report,
     report: Report,
 }
 
@@ -303,16 +302,17 @@ struct Batch {
 
 impl Batch {
     /// Commits the batch; returns each message's report by its index.
-    async fn commit(self, app: &App) -> Result<Vec<(usize, Report)>, StoreError> {
+    async fn commit(self, work: &Work<'_>) -> Result<Vec<(usize, Report)>, StoreError> {
         if self.writes.is_empty() {
             return Ok(Vec::new());
         }
-        match app.store.commit_intakes(&self.writes).await {
+        match work.app.store.commit_intakes(&self.writes).await {
             Ok(()) => Ok(self.pending.into_iter().map(|p| (p.index, p.report)).collect()),
             Err(StoreError::Duplicate(_) | StoreError::Conflict { .. }) => {
                 let mut out = Vec::with_capacity(self.writes.len());
                 for (write, p) in self.writes.into_iter().zip(self.pending) {
-                    out.push((p.index, commit_one(app, &p.kept, &p.parsed, &p.blank, (write, p.report)).await?));
+                    let (kept, blank) = (&work.raws[p.index], &work.blanks[p.index]);
+                    out.push((p.index, commit_one(work.app, kept, &p.parsed, blank, (write, p.report)).await?));
                 }
                 Ok(out)
             }

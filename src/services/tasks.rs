@@ -32,20 +32,15 @@ pub struct Actor<'a> {
     pub now: DateTime<Utc>,
 }
 
-fn audit(
-    actor: &Actor<'_>,
-    action: &str,
-    task: &TaskRecord,
-    version_after: i64,
-    detail: serde_json::Value,
-) -> AuditRecord {
+/// The audit entry of a change that moves `task` to its next version.
+fn audit(actor: &Actor<'_>, action: &str, task: &TaskRecord, detail: serde_json::Value) -> AuditRecord {
     AuditRecord {
         id: uuid::Uuid::now_v7(),
         actor: actor.caller.name.clone(),
         action: action.to_string(),
         target: format!("task:{}", task.id),
         version_before: Some(task.version),
-        version_after: Some(version_after),
+        version_after: Some(task.version + 1),
         request_id: actor.request_id.to_string(),
         detail,
         at: actor.now,
@@ -78,7 +73,7 @@ pub async fn claim(
         Some(other) => return Err(TaskError::ClaimedByOther { id, assignee: other.to_string() }),
         None => {}
     }
-    let entry = audit(actor, "task.claim", &task, task.version + 1, json!({ "assignee": actor.caller.name }));
+    let entry = audit(actor, "task.claim", &task, json!({ "assignee": actor.caller.name }));
     // The version check inside the update settles a race: one claim wins, the other sees a
     // newer version and gets a conflict.
     Ok(store.assign_task(id, task.version, Some(&actor.caller.name), &entry).await?)
@@ -96,6 +91,6 @@ pub async fn release(
     if assignee != actor.caller.name && actor.caller.role != Role::Admin {
         return Err(TaskError::NotAssignee(id));
     }
-    let entry = audit(actor, "task.release", &task, task.version + 1, json!({ "previous_assignee": assignee }));
+    let entry = audit(actor, "task.release", &task, json!({ "previous_assignee": assignee }));
     Ok(store.assign_task(id, task.version, None, &entry).await?)
 }

@@ -113,9 +113,6 @@ pub trait Store: Send + Sync + 'static {
     /// The inbound messages linked to an application, oldest first.
     async fn messages_for(&self, id: ApplicationId) -> StoreResult<Vec<MessageRecord>>;
 
-    /// Open tasks of a kind (all kinds when `None`), oldest first.
-    async fn open_tasks(&self, kind: Option<&str>) -> StoreResult<Vec<TaskRecord>>;
-
     /// How many inbound messages are kept, and how many of them are processed.
     async fn message_counts(&self) -> StoreResult<(i64, i64)>;
 

@@ -938,16 +938,6 @@ macro_rules! impl_store {
                 Ok(out)
             }
 
-            async fn open_tasks(&self, kind: Option<&str>) -> crate::store::StoreResult<Vec<crate::store::TaskRecord>> {
-                let filter = crate::store::TaskFilter {
-                    kind: kind.map(str::to_string),
-                    state: Some("open".into()),
-                    limit: 10_000,
-                    ..Default::default()
-                };
-                self.list_tasks(&filter).await
-            }
-
             async fn list_tasks(&self, f: &crate::store::TaskFilter) -> crate::store::StoreResult<Vec<crate::store::TaskRecord>> {
                 let rows = sqlx::query(
                     "SELECT * FROM tasks WHERE ($1 IS NULL OR kind = $1) AND ($2 IS NULL OR state = $2) \
