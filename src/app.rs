@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::email::Templates;
 use crate::rules::Rules;
 use crate::services::{Clock, SystemClock, WorkflowService};
 use crate::store::{self, Store};
@@ -13,6 +14,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub workflows: Arc<Workflows>,
     pub rules: Arc<Rules>,
+    /// Email templates, compiled and checked at start-up.
+    pub templates: Arc<Templates>,
     pub workflow: WorkflowService,
 }
 
@@ -22,12 +25,13 @@ impl App {
     pub async fn build(config: Config, migrate: bool) -> anyhow::Result<Arc<App>> {
         let workflows = Arc::new(load_workflows(&config)?);
         let rules = Arc::new(load_rules(&config)?);
+        let templates = Arc::new(load_templates(&config)?);
         let store = store::connect(&config.database_url).await?;
         if migrate {
             store.migrate().await?;
         }
         let workflow = WorkflowService::new(store.clone(), workflows.clone(), Arc::new(SystemClock));
-        Ok(Arc::new(App { config, store, workflows, rules, workflow }))
+        Ok(Arc::new(App { config, store, workflows, rules, templates, workflow }))
     }
 
     /// An app over a store that is already open, with its own clock (tests, benchmarks and
@@ -35,13 +39,19 @@ impl App {
     pub fn assemble(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<App>> {
         let workflows = Arc::new(load_workflows(&config)?);
         let rules = Arc::new(load_rules(&config)?);
+        let templates = Arc::new(load_templates(&config)?);
         let workflow = WorkflowService::new(store.clone(), workflows.clone(), clock);
-        Ok(Arc::new(App { config, store, workflows, rules, workflow }))
+        Ok(Arc::new(App { config, store, workflows, rules, templates, workflow }))
     }
 }
 
 fn load_rules(config: &Config) -> anyhow::Result<Rules> {
     Rules::load(&config.rules_dir)
+        .map_err(|errors| anyhow::anyhow!("{}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))
+}
+
+fn load_templates(config: &Config) -> anyhow::Result<Templates> {
+    Templates::load(&config.templates_dir)
         .map_err(|errors| anyhow::anyhow!("{}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))
 }
 

@@ -35,6 +35,9 @@ pub struct Config {
     pub log_level: String,
     /// A task older than this is overdue in the queue.
     pub task_sla_hours: u32,
+    /// Approvals of a monthly limit at or above this many cents need a second approval by a
+    /// different senior reviewer (four-eyes). Default $1,000/month.
+    pub four_eyes_from_cents: i64,
     /// The support mailbox to poll (`creditline inbox poll`); none by default.
     pub imap: Option<crate::intake::imap::ImapConfig>,
 }
@@ -50,6 +53,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_level: "info".to_string(),
             task_sla_hours: 24,
+            four_eyes_from_cents: 100_000,
             imap: None,
         }
     }

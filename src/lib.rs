@@ -4,6 +4,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod email;
 pub mod folders;
 pub mod http;
 pub mod intake;

@@ -3,64 +3,10 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{Response, http, run, stderr, stdout};
-use serde_json::Value;
-
-struct Api {
-    _dir: tempfile::TempDir,
-    server: common::Server,
-    reviewer: String,
-    reviewer2: String,
-    senior: String,
-    admin: String,
-    inbox: String,
-}
-
-fn token(cwd: &Path, name: &str, role: &str) -> String {
-    let o = run(cwd, &["tokens", "create", "--name", name, "--role", role]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    stdout(&o).trim().to_string()
-}
-
-fn start(dir: tempfile::TempDir) -> Api {
-    let corpus = common::repo().join("tests/corpus");
-    let o = run(dir.path(), &["ingest", &corpus.display().to_string()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    if dir.path().join("creditline.toml").exists() {
-        assert!(!dir.path().join("creditline.db").exists(), "the PostgreSQL run must not fall back to SQLite");
-    }
-    Api {
-        reviewer: token(dir.path(), "rita", "reviewer"),
-        reviewer2: token(dir.path(), "rob", "reviewer"),
-        senior: token(dir.path(), "sam", "senior_reviewer"),
-        admin: token(dir.path(), "ada", "admin"),
-        inbox: token(dir.path(), "gw", "inbox"),
-        server: common::serve(dir.path()),
-        _dir: dir,
-    }
-}
-
-impl Api {
-    fn call(&self, method: &str, path: &str, token: Option<&str>, headers: &[(&str, &str)]) -> Response {
-        let bearer = token.map(|t| format!("Bearer {t}"));
-        let mut all: Vec<(&str, &str)> = headers.to_vec();
-        if let Some(b) = &bearer {
-            all.push(("Authorization", b.as_str()));
-        }
-        http(&self.server.addr, method, path, &all, b"")
-    }
-
-    fn get(&self, path: &str, token: &str) -> Value {
-        let r = self.call("GET", path, Some(token), &[]);
-        assert_eq!(r.status, 200, "{path}: {}", String::from_utf8_lossy(&r.body));
-        r.json()
-    }
-}
+use common::Api;
 
 fn roles_decide_who_reaches_the_queue_and_the_audit_log(dir: tempfile::TempDir) {
-    let api = start(dir);
+    let api = Api::start(dir);
     let task = api.get("/api/v1/tasks?limit=1", &api.reviewer)["items"][0]["id"].as_str().unwrap().to_string();
     let endpoints = [
         ("GET", "/api/v1/tasks".to_string(), vec!["reviewer", "senior_reviewer", "admin"]),
@@ -88,7 +34,7 @@ fn roles_decide_who_reaches_the_queue_and_the_audit_log(dir: tempfile::TempDir) 
 }
 
 fn the_queue_lists_oldest_first_with_cursor_pages_and_filters(dir: tempfile::TempDir) {
-    let api = start(dir);
+    let api = Api::start(dir);
     let all = api.get("/api/v1/tasks?limit=500", &api.reviewer)["items"].as_array().unwrap().clone();
     assert!(all.len() >= 5, "the corpus makes triage, invoice and increase tasks: {}", all.len());
     let ids: Vec<&str> = all.iter().map(|t| t["id"].as_str().unwrap()).collect();
@@ -134,7 +80,7 @@ fn the_queue_lists_oldest_first_with_cursor_pages_and_filters(dir: tempfile::Tem
 }
 
 fn one_assignee_at_a_time_with_versions_and_an_audit_trail(dir: tempfile::TempDir) {
-    let api = start(dir);
+    let api = Api::start(dir);
     let task = api.get("/api/v1/tasks?kind=invoice_request&limit=1", &api.reviewer)["items"][0].clone();
     let id = task["id"].as_str().unwrap().to_string();
     let v = task["version"].as_i64().unwrap();
@@ -188,25 +134,11 @@ fn one_assignee_at_a_time_with_versions_and_an_audit_trail(dir: tempfile::TempDi
 }
 
 fn two_reviewers_claiming_at_the_same_moment_one_wins(dir: tempfile::TempDir) {
-    let api = start(dir);
+    let api = Api::start(dir);
     let tasks = api.get("/api/v1/tasks?limit=5", &api.reviewer)["items"].as_array().unwrap().clone();
     for task in tasks {
         let path = format!("/api/v1/tasks/{}/claim", task["id"].as_str().unwrap());
-        let barrier = std::sync::Barrier::new(2);
-        let statuses: Vec<(u16, Value)> = std::thread::scope(|s| {
-            let racers: Vec<_> = [&api.reviewer, &api.reviewer2]
-                .into_iter()
-                .map(|t| {
-                    let (path, barrier, api) = (&path, &barrier, &api);
-                    s.spawn(move || {
-                        barrier.wait();
-                        let r = api.call("POST", path, Some(t), &[]);
-                        (r.status, r.json())
-                    })
-                })
-                .collect();
-            racers.into_iter().map(|h| h.join().unwrap()).collect()
-        });
+        let statuses = api.race(&[&api.reviewer, &api.reviewer2], |t| api.call("POST", &path, Some(t), &[]));
         let wins = statuses.iter().filter(|(s, _)| *s == 200).count();
         assert_eq!(wins, 1, "{statuses:?}");
         let loser = statuses.iter().find(|(s, _)| *s != 200).unwrap();
@@ -218,7 +150,7 @@ fn two_reviewers_claiming_at_the_same_moment_one_wins(dir: tempfile::TempDir) {
 }
 
 fn a_task_view_shows_the_application_with_provenance_decisions_and_history(dir: tempfile::TempDir) {
-    let api = start(dir);
+    let api = Api::start(dir);
     // Applications that reach pending_review open an application_review task.
     let reviews = api.get("/api/v1/tasks?kind=application_review", &api.reviewer)["items"].as_array().unwrap().clone();
     assert!(!reviews.is_empty(), "the corpus puts applications into review");

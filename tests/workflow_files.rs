@@ -188,10 +188,21 @@ fn the_shipped_workflows_are_valid_and_complete() {
     for t in app.transitions.iter().filter(|t| matches!(t.to.as_deref(), Some("declined" | "deferred"))) {
         assert!(t.reason_required, "transition at line {} needs a reason", t.line);
     }
-    // Approval is never automatic: only a reviewer's `approve` leads there.
-    let into_approved: Vec<&str> =
-        app.transitions.iter().filter(|t| t.to.as_deref() == Some("approved")).map(|t| t.event.as_str()).collect();
-    assert_eq!(into_approved, ["approve"]);
+    // Approval is never automatic: only a reviewer's `approve` leads there, from review or
+    // (four-eyes) from a first approval, which only a reviewer's `first_approval` reaches.
+    let into = |state: &str| -> Vec<(String, String)> {
+        app.transitions
+            .iter()
+            .filter(|t| t.to.as_deref() == Some(state))
+            .flat_map(|t| t.from.iter().map(move |f| (f.clone(), t.event.clone())))
+            .collect()
+    };
+    let approve = |from: &str, event: &str| (from.to_string(), event.to_string());
+    assert_eq!(
+        into("approved"),
+        [approve("pending_review", "approve"), approve("awaiting_second_approval", "approve")]
+    );
+    assert_eq!(into("awaiting_second_approval"), [approve("pending_review", "first_approval")]);
     assert!(wf.get("limit_increase").unwrap().state("awaiting_deposit").is_some());
 }
 

@@ -6,6 +6,7 @@ mod inbox;
 mod ingest;
 mod rules;
 mod serve;
+mod templates;
 mod tokens;
 mod workflows;
 
@@ -49,6 +50,11 @@ pub enum Command {
         #[command(subcommand)]
         cmd: rules::RulesCommand,
     },
+    /// Check and preview the email templates in templates/email/.
+    Templates {
+        #[command(subcommand)]
+        cmd: templates::TemplatesCommand,
+    },
     /// Read application emails (.eml files, Maildirs, folders) into applications and tasks.
     Ingest(ingest::IngestArgs),
     /// Create, list and revoke API tokens.
@@ -85,6 +91,7 @@ impl Cli {
             }
             Command::Workflows { cmd } => cmd.run(&config),
             Command::Rules { cmd } => cmd.run(&config.rules_dir),
+            Command::Templates { cmd } => cmd.run(&config),
             Command::Ingest(args) => ingest::run(config, args).await,
             Command::Applications { cmd } => cmd.run(config).await,
             Command::Tokens { cmd } => cmd.run(config).await,

@@ -1,26 +1,48 @@
-//! Admin operations over HTTP: reloading the rules without a restart (as SIGHUP does).
+//! Admin operations over HTTP: reloading the rules without a restart (as SIGHUP does), and
+//! posting a workflow event by hand (a payment confirmed by bank transfer) through the
+//! same engine, audit log and idempotency as every other change.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::decisions::{respond, service};
+use super::error::{ApiError, Problem};
+use super::request::{self, MAX_JSON_BODY, RequestId, expected_version, idempotency_key, json_body, path, text};
 use crate::app::App;
-use crate::domain::Role;
+use crate::domain::{Role, SubjectId};
+use crate::services::actions::{self, ActionError, Actor, EventError, ManualEvent};
 
 pub fn router() -> Router<Arc<App>> {
-    Router::new().route("/api/v1/admin/rules/reload", post(reload_rules))
+    Router::new()
+        .route("/api/v1/admin/rules/reload", post(reload_rules))
+        .route("/api/v1/admin/workflows/{id}/events", post(post_event))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+}
+
+/// The rules in force after a reload: each rule's name and SHA-256.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReloadResponse {
+    pub rules: BTreeMap<String, String>,
 }
 
 /// Recompiles `rules/`. 200 with each rule's new version; 422 with the compile errors when the
 /// new version is rejected (the rules in force stay).
-async fn reload_rules(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(post, path = "/api/v1/admin/rules/reload", tag = "admin",
+    responses((status = 200, body = ReloadResponse), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn reload_rules(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<ReloadResponse>, ApiError> {
     caller.require(&[Role::Admin])?;
     let reloading = app.clone();
     // Compiling is CPU work: keep it off the async workers.
@@ -32,7 +54,7 @@ async fn reload_rules(State(app): State<Arc<App>>, caller: Caller) -> Result<Jso
         Ok(versions) => {
             tracing::info!(actor = %caller.name, "rules reloaded through the API");
             let rules: BTreeMap<String, String> = versions.into_iter().collect();
-            Ok(Json(json!({ "rules": rules })))
+            Ok(Json(ReloadResponse { rules }))
         }
         Err(errors) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -40,4 +62,100 @@ async fn reload_rules(State(app): State<Arc<App>>, caller: Caller) -> Result<Jso
             format!("the new rules do not compile; the previous rules stay in force: {}", errors.join("; ")),
         )),
     }
+}
+
+/// An event to post on a workflow instance by hand.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventBody {
+    /// An event the instance's workflow defines from its current state, e.g.
+    /// `payment_confirmed` on a paused credit line.
+    #[schema(max_length = 100, pattern = r"\S")]
+    pub event: String,
+    /// Why, for the history (required: a hand-posted event always says why).
+    #[schema(max_length = 1000, pattern = r"\S")]
+    pub reason: String,
+    /// The instance version this was decided on (or send If-Match).
+    pub version: Option<i64>,
+    /// Facts for the effects' emails, e.g. `{"payment_reference": "..."}`.
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Where the posted event left the instance.
+#[allow(dead_code)]
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventResponse {
+    pub instance: InstanceRef,
+    pub event: super::decisions::EventRef,
+    /// The effects the step queued, e.g. `email:line_restored`.
+    pub effects: Vec<String>,
+}
+
+#[allow(dead_code)]
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstanceRef {
+    pub id: SubjectId,
+    pub workflow: String,
+    pub state: String,
+    pub version: i64,
+}
+
+impl From<EventError> for ApiError {
+    fn from(e: EventError) -> ApiError {
+        match e {
+            EventError::NotFound(id) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no workflow instance {id}"))
+            }
+            EventError::Action(ActionError::KeyReused(k)) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                format!("Idempotency-Key {k:?} was already used for a different request"),
+            ),
+            EventError::Action(ActionError::Store(s)) | EventError::Store(s) => s.into(),
+            EventError::Service(s) => service(&s),
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/workflows/{id}/events", tag = "admin",
+    params(("id" = String, Path, format = Uuid, description = "Workflow instance id (an application, credit line, ...)"),
+           ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]+"?$"#, description = "The instance version decided on"),
+           ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$", description = "Retries with the same key get the first answer")),
+    request_body = EventBody,
+    responses((status = 200, body = EventResponse), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem),
+              (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+#[allow(clippy::too_many_arguments)]
+async fn post_event(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    request_id: RequestId,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let id = path(id, "invalid_id")?;
+    let body = request::body(body)?;
+    let subject: SubjectId = id
+        .parse()
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", format!("id: {id:?} is not an id")))?;
+    let b: EventBody = json_body(&headers, &body)?;
+    text("event", &b.event, 100)?;
+    text("reason", &b.reason, 1000)?;
+    let expected = expected_version(&headers, b.version)?;
+    let key = idempotency_key(&headers, &method, uri.path(), &body)?;
+    let actor = Actor { caller: &caller, request_id: &request_id.0, now: app.workflow.clock().now() };
+    let event = ManualEvent {
+        subject,
+        event: b.event,
+        reason: b.reason,
+        expected_version: expected,
+        data: b.data.unwrap_or_default(),
+    };
+    Ok(respond(actions::post_event(&app, &actor, event, key.as_ref()).await?))
 }

@@ -4,49 +4,50 @@ use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa::IntoParams;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
+use super::records::{Page, limit, page};
 use super::request::query;
 use crate::app::App;
 use crate::domain::Role;
-use crate::store::AuditFilter;
+use crate::store::{AuditFilter, AuditRecord};
 
 pub fn router() -> Router<Arc<App>> {
     Router::new().route("/api/v1/audit", get(list))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
     actor: Option<String>,
     action: Option<String>,
     /// e.g. `task:<id>`.
     target: Option<String>,
+    /// The `next_cursor` of the previous page.
     after: Option<uuid::Uuid>,
+    /// 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", operation_id = "list_audit", params(AuditQuery),
+    responses((status = 200, body = Page<AuditRecord>, description = "Oldest first"), (status = 400, body = Problem),
+              (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
 async fn list(
     State(app): State<Arc<App>>,
     caller: Caller,
     q: Result<Query<AuditQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Page<AuditRecord>>, ApiError> {
     caller.require(&[Role::SeniorReviewer, Role::Admin])?;
     let q = query(q)?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "limit: must be from 1 to 1000"));
-    }
+    let limit = limit(q.limit, 100, 1000)?;
     let filter = AuditFilter { actor: q.actor, action: q.action, target: q.target, after: q.after, limit: limit + 1 };
-    let mut entries = app.store.list_audit(&filter).await?;
-    let more = entries.len() as i64 > limit;
-    entries.truncate(limit as usize);
-    let next = if more { entries.last().map(|e| e.id.to_string()) } else { None };
-    Ok(Json(json!({ "items": entries, "next_cursor": next })))
+    Ok(Json(page(app.store.list_audit(&filter).await?, limit, |e| e.id.to_string())))
 }

@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use crate::app::App;
 use crate::domain::Role;
 use crate::intake::{self, Report, mail::MAX_MESSAGE_BYTES};
@@ -25,13 +26,36 @@ pub fn router() -> Router<Arc<App>> {
         .layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES + 1024 * 1024))
 }
 
+/// The request body: the message's bytes as they are (a binary string, not JSON).
+struct RawMessage;
+
+impl utoipa::PartialSchema for RawMessage {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for RawMessage {}
+
 /// 201 with the report for a new message; 200 with a `duplicate` report for one seen before.
+#[utoipa::path(post, path = "/api/v1/inbox/messages", tag = "inbox",
+    request_body(content = inline(RawMessage), content_type = "message/rfc822", description = "One raw RFC 5322 message, at most 25 MiB"),
+    responses((status = 201, body = Report, description = "A new message, processed"),
+              (status = 200, body = Report, description = "A message seen before (outcome duplicate)"),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 413, body = Problem)),
+    security(("bearer" = [])))]
 async fn post_message(
     State(app): State<Arc<App>>,
     caller: Caller,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Report>), ApiError> {
     caller.require(ROLES)?;
+    let body = super::request::body(body)?;
     if body.is_empty() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "empty_message", "the body must be the raw message"));
     }

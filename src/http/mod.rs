@@ -3,9 +3,12 @@
 mod admin;
 mod audit;
 mod auth;
+mod decisions;
 pub mod error;
 mod health;
 mod inbox;
+mod openapi;
+mod records;
 mod request;
 mod tasks;
 
@@ -21,8 +24,27 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(inbox::router())
         .merge(admin::router())
         .merge(tasks::router())
+        .merge(decisions::router())
         .merge(audit::router())
+        .merge(records::router())
+        .merge(openapi::router())
+        // Errors are problem+json everywhere, not only in the handlers: an unknown path and a
+        // method a path does not take (axum keeps the Allow header on the 405).
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> error::ApiError {
+    error::ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take this method",
+    )
 }
 
 /// Serves until `shutdown` resolves.

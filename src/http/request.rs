@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -34,11 +34,119 @@ pub fn query<T: DeserializeOwned>(q: Result<Query<T>, QueryRejection>) -> Result
     q.map(|Query(t)| t).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))
 }
 
+/// The path parameter, or a problem+json answer with `code` when it cannot be read (e.g. it is
+/// not UTF-8 once percent-decoded): axum's own rejection is plain text.
+pub fn path(p: Result<Path<String>, PathRejection>, code: &'static str) -> Result<String, ApiError> {
+    p.map(|Path(t)| t).map_err(|e| ApiError::new(e.status(), code, e.body_text()))
+}
+
 /// The version an `If-Match` header names (`"3"`, `3` or `W/"3"`), if any.
 pub fn if_match(parts: &axum::http::HeaderMap) -> Result<Option<i64>, ApiError> {
     let Some(v) = parts.get(axum::http::header::IF_MATCH) else { return Ok(None) };
     let text = v.to_str().unwrap_or_default().trim().trim_start_matches("W/").trim_matches('"');
     text.parse().map(Some).map_err(|_| {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_if_match", "If-Match must name a version, e.g. \"3\"")
+    })
+}
+
+/// JSON request bodies are small: a decision, an event. Anything larger is refused (413).
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// A JSON body parsed into `T`: 415 unless it is JSON, 400 naming the field that is wrong.
+pub fn json_body<T: DeserializeOwned>(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence != "application/json" && !essence.ends_with("+json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be application/json",
+        ));
+    }
+    // PostgreSQL cannot store NUL in text or JSONB; no field of ours has a use for it, so it
+    // is refused here, the same on both backends, rather than failing deep in a write.
+    if body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "NUL characters (\\u0000) are not accepted",
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    let value = parsed.map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let detail = if path == "." { inner.to_string() } else { format!("{path}: {inner}") };
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", detail)
+    })?;
+    de.end().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()))?;
+    Ok(value)
+}
+
+/// The `Idempotency-Key` header, bound to this request's method, path and body: the same
+/// key with another request is refused rather than answered with the wrong response.
+pub fn idempotency_key(
+    headers: &axum::http::HeaderMap,
+    method: &axum::http::Method,
+    path: &str,
+    body: &[u8],
+) -> Result<Option<crate::services::actions::IdempotencyKey>, ApiError> {
+    use sha2::{Digest, Sha256};
+    let Some(v) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = v.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 200 && k.chars().all(|c| c.is_ascii_graphic()));
+    let Some(key) = key else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+            "Idempotency-Key: 1 to 200 visible ASCII characters",
+        ));
+    };
+    let mut h = Sha256::new();
+    h.update(method.as_str().as_bytes());
+    h.update(b" ");
+    h.update(path.as_bytes());
+    h.update(b"\n");
+    h.update(body);
+    Ok(Some(crate::services::actions::IdempotencyKey { key: key.to_string(), request_hash: hex::encode(h.finalize()) }))
+}
+
+/// Validation beyond the types: a 422 naming the field.
+pub fn invalid(field: &str, problem: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{field}: {problem}"))
+}
+
+/// A required text of at most `max` characters, not blank.
+pub fn text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.trim().is_empty() {
+        return Err(invalid(field, "must not be blank"));
+    }
+    if value.chars().count() > max {
+        return Err(invalid(field, format!("at most {max} characters")));
+    }
+    Ok(())
+}
+
+/// The version to expect: `If-Match` or the body's `version`; both must agree when both
+/// are given.
+pub fn expected_version(headers: &axum::http::HeaderMap, body: Option<i64>) -> Result<Option<i64>, ApiError> {
+    match (if_match(headers)?, body) {
+        (Some(h), Some(b)) if h != b => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "version_mismatch",
+            format!("If-Match names version {h} but version is {b}"),
+        )),
+        (h, b) => Ok(h.or(b)),
+    }
+}
+
+/// The raw body, or a problem+json answer when it is over the route's size limit.
+pub fn body(
+    b: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<axum::body::Bytes, ApiError> {
+    b.map_err(|e| {
+        let status = e.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "invalid_body" };
+        ApiError::new(status, code, e.body_text())
     })
 }

@@ -3,24 +3,26 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
-use super::error::ApiError;
-use super::request::{RequestId, if_match, query};
+use super::error::{ApiError, Problem};
+use super::records::{Page, limit, page};
+use super::request::{RequestId, if_match, path, query};
 use crate::app::App;
 use crate::domain::{ApplicationId, Role, TaskId};
 use crate::services::tasks::{self, Actor, TaskError};
 use crate::services::views;
-use crate::store::{TaskFilter, TaskRecord};
+use crate::store::{EventRecord, TaskFilter, TaskRecord};
 
 const REVIEWERS: &[Role] = &[Role::Reviewer, Role::SeniorReviewer, Role::Admin];
 
@@ -32,18 +34,22 @@ pub fn router() -> Router<Arc<App>> {
         .route("/api/v1/tasks/{id}/release", post(release))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// e.g. `application_review`, `triage`, `invoice_request`.
     kind: Option<String>,
     /// `open` by default; `all` for every state.
     state: Option<String>,
     assignee: Option<String>,
     /// Only tasks at least this old.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_f64)]
     older_than_hours: Option<u32>,
     /// The `next_cursor` of the previous page.
     after: Option<TaskId>,
     /// 1 to 500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
@@ -60,26 +66,42 @@ impl From<TaskError> for ApiError {
     }
 }
 
-fn task_id(raw: &str) -> Result<TaskId, ApiError> {
+pub(super) fn task_id(raw: &str) -> Result<TaskId, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", format!("id: {raw:?} is not a task id")))
 }
 
-/// A task as the API shows it: its fields plus its age against the SLA.
-fn item(task: &TaskRecord, now: DateTime<Utc>, sla_hours: u32) -> Value {
+/// A task as the queue shows it: its fields plus its age against the SLA.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskItem {
+    #[serde(flatten)]
+    pub task: TaskRecord,
+    pub age_seconds: i64,
+    /// The SLA (config `task_sla_hours`) in seconds.
+    pub sla_seconds: i64,
+    pub overdue: bool,
+}
+
+fn item(task: &TaskRecord, now: DateTime<Utc>, sla_hours: u32) -> TaskItem {
     let age = (now - task.created_at).num_seconds().max(0);
     let sla = i64::from(sla_hours) * 3600;
-    let mut v = serde_json::to_value(task).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        o.insert("age_seconds".into(), json!(age));
-        o.insert("sla_seconds".into(), json!(sla));
-        o.insert("overdue".into(), json!(age > sla));
-    }
-    v
+    TaskItem { task: task.clone(), age_seconds: age, sla_seconds: sla, overdue: age > sla }
+}
+
+/// One task with its application and the application's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskView {
+    pub task: TaskItem,
+    /// The application with its extracted `fields` (each with the message and excerpt it
+    /// came from), `evidence`, rule `decisions` with reasons, and the `messages` of its thread.
+    #[schema(value_type = Option<Object>)]
+    pub application: Option<Value>,
+    /// The application's workflow events, oldest first.
+    pub events: Vec<EventRecord>,
 }
 
 /// Every write answers the task with its version as the ETag (for the next If-Match).
-fn with_etag(task: &TaskRecord, body: Value) -> Response {
+fn with_etag<T: Serialize>(task: &TaskRecord, body: T) -> Response {
     let mut r = Json(body).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", task.version)) {
         r.headers_mut().insert(header::ETAG, v);
@@ -87,17 +109,18 @@ fn with_etag(task: &TaskRecord, body: Value) -> Response {
     r
 }
 
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", operation_id = "list_tasks", params(ListQuery),
+    responses((status = 200, body = Page<TaskItem>, description = "Oldest first"), (status = 400, body = Problem),
+              (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
 async fn list(
     State(app): State<Arc<App>>,
     caller: Caller,
     q: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Page<TaskItem>>, ApiError> {
     caller.require(REVIEWERS)?;
     let q = query(q)?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "limit: must be from 1 to 500"));
-    }
+    let limit = limit(q.limit, 50, 500)?;
     let now = app.workflow.clock().now();
     let state = match q.state.as_deref() {
         None => Some("open".to_string()),
@@ -108,36 +131,49 @@ async fn list(
         kind: q.kind,
         state,
         assignee: q.assignee,
-        created_before: q.older_than_hours.map(|h| now - chrono::Duration::hours(i64::from(h))),
+        created_before: q.older_than_hours.map(|h| created_before(now, h)),
         after: q.after,
         limit: limit + 1,
     };
-    let mut tasks = app.store.list_tasks(&filter).await?;
-    let more = tasks.len() as i64 > limit;
-    tasks.truncate(limit as usize);
-    let next = if more { tasks.last().map(|t| t.id.to_string()) } else { None };
+    let tasks = page(app.store.list_tasks(&filter).await?, limit, |t| t.id.to_string());
     let sla = app.config.task_sla_hours;
-    Ok(Json(json!({
-        "items": tasks.iter().map(|t| item(t, now, sla)).collect::<Vec<_>>(),
-        "next_cursor": next,
-    })))
+    Ok(Json(Page { items: tasks.items.iter().map(|t| item(t, now, sla)).collect(), next_cursor: tasks.next_cursor }))
+}
+
+/// The moment a task `hours` old was created. Ages reaching back past 1970 (as far as
+/// u32::MAX hours, beyond what a date can hold) match no task either way: they stop there.
+fn created_before(now: DateTime<Utc>, hours: u32) -> DateTime<Utc> {
+    now.checked_sub_signed(chrono::Duration::hours(i64::from(hours)))
+        .unwrap_or(DateTime::UNIX_EPOCH)
+        .max(DateTime::UNIX_EPOCH)
 }
 
 /// One task with its application (extracted materials with provenance, rule decisions,
 /// evidence, the email thread) and the application's event history.
-async fn view(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks",
+    params(("id" = String, Path, format = Uuid, description = "Task id")),
+    responses((status = 200, body = TaskView, headers(("ETag" = String, description = "The task version"))),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn view(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
     caller.require(REVIEWERS)?;
-    let id = task_id(&id)?;
+    let id = task_id(&path(id, "invalid_id")?)?;
     let task = app.store.task(id).await?.ok_or_else(|| ApiError::from(TaskError::NotFound(id)))?;
     let now = app.workflow.clock().now();
-    let mut body = json!({ "task": item(&task, now, app.config.task_sla_hours), "application": null, "events": [] });
+    let mut body =
+        TaskView { task: item(&task, now, app.config.task_sla_hours), application: None, events: Vec::new() };
     let application = match task.subject_id {
         Some(s) => app.store.application(ApplicationId(s.0)).await?,
         None => None,
     };
     if let Some(a) = application {
-        body["application"] = views::application(app.store.as_ref(), &a).await?;
-        body["events"] = serde_json::to_value(app.store.events(a.id.into()).await?).unwrap_or_default();
+        body.application = Some(views::application(app.store.as_ref(), &a).await?);
+        body.events = app.store.events(a.id.into()).await?;
     }
     Ok(with_etag(&task, body))
 }
@@ -148,24 +184,38 @@ enum Assignment {
     Release,
 }
 
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/claim", tag = "tasks",
+    params(("id" = String, Path, format = Uuid, description = "Task id"),
+           ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]+"?$"#, description = "The task version seen")),
+    responses((status = 200, body = TaskItem, headers(("ETag" = String, description = "The new task version"))),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
 async fn claim(
     State(app): State<Arc<App>>,
     caller: Caller,
     request: RequestId,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    assign(&app, &caller, &request, &headers, &id, Assignment::Claim).await
+    assign(&app, &caller, &request, &headers, id, Assignment::Claim).await
 }
 
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/release", tag = "tasks",
+    params(("id" = String, Path, format = Uuid, description = "Task id"),
+           ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]+"?$"#, description = "The task version seen")),
+    responses((status = 200, body = TaskItem, headers(("ETag" = String, description = "The new task version"))),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
 async fn release(
     State(app): State<Arc<App>>,
     caller: Caller,
     request: RequestId,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    assign(&app, &caller, &request, &headers, &id, Assignment::Release).await
+    assign(&app, &caller, &request, &headers, id, Assignment::Release).await
 }
 
 /// Claim and release share everything but the service call.
@@ -174,11 +224,11 @@ async fn assign(
     caller: &Caller,
     request: &RequestId,
     headers: &HeaderMap,
-    id: &str,
+    id: Result<Path<String>, PathRejection>,
     change: Assignment,
 ) -> Result<Response, ApiError> {
     caller.require(REVIEWERS)?;
-    let id = task_id(id)?;
+    let id = task_id(&path(id, "invalid_id")?)?;
     let expected = if_match(headers)?;
     let actor = Actor { caller, request_id: &request.0, now: app.workflow.clock().now() };
     let task = match change {

@@ -31,7 +31,7 @@ use extract::{Extracted, Found, field};
 use mail::Mail;
 
 /// What happened to one message: the line `creditline ingest --json` prints.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Report {
     pub source: String,
     pub message_id: String,

@@ -50,7 +50,7 @@ impl Decision {
 }
 
 /// The persisted record of one evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecisionRecord {
     pub id: DecisionId,
     pub rule: String,

@@ -3,7 +3,9 @@
 //! inbox) call services and nothing below them.
 
 pub mod access;
+pub mod actions;
 pub mod clock;
+pub mod decisions;
 pub mod tasks;
 pub mod views;
 pub mod workflow;

@@ -139,6 +139,19 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditRecord,
     ) -> StoreResult<TaskRecord>;
 
+    /// Writes a reviewer's or admin's action in one transaction. A task or instance that moved
+    /// meanwhile is `Conflict`; an idempotency key already used is `Duplicate`: either way
+    /// nothing is written.
+    async fn commit_action(&self, action: &ActionWrite) -> StoreResult<()>;
+
+    /// The response kept for a caller's idempotency key.
+    async fn idempotent_response(&self, caller: &str, key: &str) -> StoreResult<Option<IdempotentResponse>>;
+
+    async fn credit_line(&self, id: SubjectId) -> StoreResult<Option<CreditLineRecord>>;
+
+    /// Credit lines, oldest first, after the cursor.
+    async fn list_credit_lines(&self, filter: &CreditLineFilter) -> StoreResult<Vec<CreditLineRecord>>;
+
     /// Audit entries matching the filter, oldest first.
     async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
 

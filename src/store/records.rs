@@ -68,7 +68,7 @@ pub struct Instance {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventRecord {
     pub id: EventId,
     pub instance_id: SubjectId,
@@ -84,7 +84,7 @@ pub struct EventRecord {
     pub occurred_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OutboxRecord {
     pub id: OutboxId,
     pub instance_id: SubjectId,
@@ -98,7 +98,7 @@ pub struct OutboxRecord {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApplicationRecord {
     pub id: ApplicationId,
     pub reference: String,
@@ -151,7 +151,7 @@ pub struct FieldWrite {
     pub excerpt: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FieldRecord {
     pub field: String,
     pub value: String,
@@ -160,7 +160,7 @@ pub struct FieldRecord {
     pub recorded_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EvidenceWrite {
     pub kind: String,
     pub data: serde_json::Value,
@@ -188,7 +188,7 @@ pub struct TaskWrite {
     pub idempotency_key: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TaskRecord {
     pub id: crate::domain::TaskId,
     pub kind: String,
@@ -233,7 +233,7 @@ pub struct IntakeWrite {
 }
 
 /// A message of an application's email thread.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MessageRecord {
     pub sha256: String,
     pub message_id: String,
@@ -243,7 +243,7 @@ pub struct MessageRecord {
 }
 
 /// An API token as stored: the secret only as its SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct TokenRecord {
     pub id: String,
     pub name: String,
@@ -267,7 +267,7 @@ pub struct TaskFilter {
 }
 
 /// One mutation, as the audit log keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     pub id: uuid::Uuid,
     pub actor: String,
@@ -287,4 +287,76 @@ pub struct AuditFilter {
     pub target: Option<String>,
     pub after: Option<uuid::Uuid>,
     pub limit: i64,
+}
+
+/// A task's next state, written only if the task is still at `expected_version`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskUpdate {
+    pub id: crate::domain::TaskId,
+    pub expected_version: i64,
+    pub state: String,
+    pub assignee: Option<String>,
+    pub claimed_at: Option<DateTime<Utc>>,
+    pub details: serde_json::Value,
+}
+
+/// The credit line an approval opens (its state lives in its workflow instance).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreditLineWrite {
+    pub id: SubjectId,
+    pub account_email: String,
+    pub application_id: ApplicationId,
+    pub monthly_limit_cents: i64,
+    pub approved_by: String,
+    pub second_approver: Option<String>,
+}
+
+/// A credit line with its workflow state and version.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CreditLineRecord {
+    pub id: SubjectId,
+    pub account_email: String,
+    pub application_id: ApplicationId,
+    pub monthly_limit_cents: i64,
+    pub approved_by: String,
+    pub second_approver: Option<String>,
+    pub state: String,
+    pub version: i64,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CreditLineFilter {
+    pub account_email: Option<String>,
+    pub state: Option<String>,
+    pub after: Option<SubjectId>,
+    pub limit: i64,
+}
+
+/// The answer to a mutation sent with an `Idempotency-Key`, kept with the mutation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotentResponse {
+    /// The token name that sent the key: keys of different callers never collide.
+    pub caller: String,
+    pub key: String,
+    /// SHA-256 of method, path and body: the same key with another request is refused.
+    pub request_hash: String,
+    pub status: u16,
+    pub response: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A reviewer's or admin's action, all of it in one transaction: the task, the workflow
+/// step with its event and outbox rows, what the step opens, the audit entry and the
+/// response kept for the idempotency key.
+#[derive(Debug, Clone)]
+pub struct ActionWrite {
+    pub task: Option<TaskUpdate>,
+    pub transition: Option<TransitionWrite>,
+    pub new_instance: Option<NewInstance>,
+    pub credit_line: Option<CreditLineWrite>,
+    pub decisions: Vec<crate::rules::DecisionRecord>,
+    pub audit: AuditRecord,
+    pub idempotency: Option<IdempotentResponse>,
 }

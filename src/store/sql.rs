@@ -28,6 +28,21 @@ macro_rules! impl_store {
                 })
             }
 
+            pub(super) fn credit_line(r: &DbRow) -> Result<crate::store::CreditLineRecord, sqlx::Error> {
+                Ok(crate::store::CreditLineRecord {
+                    id: SubjectId(r.try_get("id")?),
+                    account_email: r.try_get("account_email")?,
+                    application_id: ApplicationId(r.try_get("application_id")?),
+                    monthly_limit_cents: r.try_get("monthly_limit_cents")?,
+                    approved_by: r.try_get("approved_by")?,
+                    second_approver: r.try_get("second_approver")?,
+                    state: r.try_get("state")?,
+                    version: r.try_get("version")?,
+                    opened_at: r.try_get("opened_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            }
+
             pub(super) fn task(r: &DbRow) -> Result<crate::store::TaskRecord, sqlx::Error> {
                 let details: Json<serde_json::Value> = r.try_get("details")?;
                 let subject: Option<uuid::Uuid> = r.try_get("subject_id")?;
@@ -127,6 +142,9 @@ macro_rules! impl_store {
             }
         }
 
+        const CREDIT_LINE_SELECT: &str = "SELECT l.id, l.account_email, l.application_id, l.monthly_limit_cents, \
+             l.approved_by, l.second_approver, i.state, i.version, l.opened_at, i.updated_at \
+             FROM credit_lines l JOIN workflow_instances i ON i.id = l.id";
         const APPLICATION_SELECT: &str = "SELECT a.id, a.reference, a.account_email, a.applicant_kind, \
              a.requested_limit_cents, a.details, i.state, i.version, a.created_at, i.updated_at \
              FROM applications a JOIN workflow_instances i ON i.id = a.id";
@@ -597,6 +615,42 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            /// Moves a task if it is still at the version the caller saw.
+            async fn update_task(
+                tx: &mut Tx,
+                t: &crate::store::TaskUpdate,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> crate::store::StoreResult<()> {
+                let done = sqlx::query(
+                    "UPDATE tasks SET state = $1, assignee = $2, claimed_at = $7, details = $3, version = version + 1, \
+                     updated_at = $4 WHERE id = $5 AND version = $6",
+                )
+                .bind(&t.state)
+                .bind(&t.assignee)
+                .bind(sqlx::types::Json(&t.details))
+                .bind(at)
+                .bind(t.id.0)
+                .bind(t.expected_version)
+                .bind(t.claimed_at)
+                .execute(&mut **tx)
+                .await?;
+                if done.rows_affected() == 1 {
+                    return Ok(());
+                }
+                Err(Self::task_refused(tx, t.id, t.expected_version).await)
+            }
+
+            /// Why a versioned task update matched nothing: a newer version, or no such task.
+            async fn task_refused(tx: &mut Tx, id: crate::domain::TaskId, expected: i64) -> crate::store::StoreError {
+                let actual: Result<Option<i64>, sqlx::Error> =
+                    sqlx::query_scalar("SELECT version FROM tasks WHERE id = $1").bind(id.0).fetch_optional(&mut **tx).await;
+                match actual {
+                    Ok(Some(actual)) => crate::store::StoreError::Conflict { expected, actual },
+                    Ok(None) => crate::store::StoreError::NotFound(format!("task {id}")),
+                    Err(e) => e.into(),
+                }
+            }
+
             async fn insert_audit(tx: &mut Tx, a: &crate::store::AuditRecord) -> Result<(), sqlx::Error> {
                 sqlx::query(
                     "INSERT INTO audit_log (id, actor, action, target, version_before, version_after, request_id, detail, at) \
@@ -939,19 +993,34 @@ macro_rules! impl_store {
             }
 
             async fn list_tasks(&self, f: &crate::store::TaskFilter) -> crate::store::StoreResult<Vec<crate::store::TaskRecord>> {
-                let rows = sqlx::query(
-                    "SELECT * FROM tasks WHERE ($1 IS NULL OR kind = $1) AND ($2 IS NULL OR state = $2) \
-                     AND ($3 IS NULL OR assignee = $3) AND ($4 IS NULL OR created_at < $4) AND ($5 IS NULL OR id > $5) \
-                     ORDER BY id LIMIT $6",
-                )
-                .bind(&f.kind)
-                .bind(&f.state)
-                .bind(&f.assignee)
-                .bind(f.created_before)
-                .bind(f.after.map(|a| a.0))
-                .bind(f.limit.clamp(1, 10_000))
-                .fetch_all(self.pool())
-                .await?;
+                // Only the filters given go into the WHERE clause: `($1 IS NULL OR kind = $1)`
+                // hides the column from the planner, which then walks the id index from the
+                // first task and skips everything before the cursor (a deep page read most of
+                // the table). As plain terms they meet the indexes of 0006: equalities, then
+                // `id > cursor` as a range in id order, so a page costs its own rows.
+                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT * FROM tasks");
+                let mut glue = " WHERE ";
+                if let Some(kind) = &f.kind {
+                    q.push(glue).push("kind = ").push_bind(kind.clone());
+                    glue = " AND ";
+                }
+                if let Some(state) = &f.state {
+                    q.push(glue).push("state = ").push_bind(state.clone());
+                    glue = " AND ";
+                }
+                if let Some(assignee) = &f.assignee {
+                    q.push(glue).push("assignee = ").push_bind(assignee.clone());
+                    glue = " AND ";
+                }
+                if let Some(before) = f.created_before {
+                    q.push(glue).push("created_at < ").push_bind(before);
+                    glue = " AND ";
+                }
+                if let Some(after) = f.after {
+                    q.push(glue).push("id > ").push_bind(after.0);
+                }
+                q.push(" ORDER BY id LIMIT ").push_bind(f.limit.clamp(1, 10_000));
+                let rows = q.build().fetch_all(self.pool()).await?;
                 Ok(rows.iter().map(rows::task).collect::<Result<_, _>>()?)
             }
 
@@ -980,16 +1049,7 @@ macro_rules! impl_store {
                 .bind(expected_version)
                 .fetch_optional(&mut *tx)
                 .await?;
-                let Some(row) = row else {
-                    let actual: Option<i64> = sqlx::query_scalar("SELECT version FROM tasks WHERE id = $1")
-                        .bind(id.0)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    return Err(match actual {
-                        Some(actual) => crate::store::StoreError::Conflict { expected: expected_version, actual },
-                        None => crate::store::StoreError::NotFound(format!("task {id}")),
-                    });
-                };
+                let Some(row) = row else { return Err(Self::task_refused(&mut tx, id, expected_version).await) };
                 let task = rows::task(&row)?;
                 Self::insert_audit(&mut tx, audit).await?;
                 tx.commit().await?;
@@ -1025,6 +1085,109 @@ macro_rules! impl_store {
                     });
                 }
                 Ok(out)
+            }
+
+            async fn commit_action(&self, a: &crate::store::ActionWrite) -> crate::store::StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                let mut w = Writer::immediate();
+                if let Some(t) = &a.task {
+                    Self::update_task(&mut tx, t, a.audit.at).await?;
+                }
+                if let Some(t) = &a.transition {
+                    Self::transition_in(&mut tx, &mut w, t).await?;
+                }
+                if let Some(i) = &a.new_instance {
+                    Self::insert_instance(&mut tx, &mut w, i, None).await?;
+                }
+                if let Some(l) = &a.credit_line {
+                    sqlx::query(
+                        "INSERT INTO credit_lines (id, account_email, application_id, monthly_limit_cents, approved_by, \
+                         second_approver, opened_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(l.id.0)
+                    .bind(&l.account_email)
+                    .bind(l.application_id.0)
+                    .bind(l.monthly_limit_cents)
+                    .bind(&l.approved_by)
+                    .bind(&l.second_approver)
+                    .bind(a.audit.at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let decisions: Vec<&crate::rules::DecisionRecord> = a.decisions.iter().collect();
+                Self::insert_decisions(&mut tx, &mut w, &decisions).await?;
+                Self::insert_audit(&mut tx, &a.audit).await?;
+                if let Some(k) = &a.idempotency {
+                    sqlx::query(
+                        "INSERT INTO idempotency_keys (caller, key, request_hash, status, response, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&k.caller)
+                    .bind(&k.key)
+                    .bind(&k.request_hash)
+                    .bind(i64::from(k.status))
+                    .bind(sqlx::types::Json(&k.response))
+                    .bind(k.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn idempotent_response(
+                &self,
+                caller: &str,
+                key: &str,
+            ) -> crate::store::StoreResult<Option<crate::store::IdempotentResponse>> {
+                use sqlx::Row;
+                let row = sqlx::query("SELECT * FROM idempotency_keys WHERE caller = $1 AND key = $2")
+                    .bind(caller)
+                    .bind(key)
+                    .fetch_optional(self.pool())
+                    .await?;
+                let Some(r) = row else { return Ok(None) };
+                let response: sqlx::types::Json<serde_json::Value> = r.try_get("response")?;
+                let status: i64 = r.try_get("status")?;
+                Ok(Some(crate::store::IdempotentResponse {
+                    caller: r.try_get("caller")?,
+                    key: r.try_get("key")?,
+                    request_hash: r.try_get("request_hash")?,
+                    status: u16::try_from(status).map_err(|_| crate::store::StoreError::Corrupt(format!("status {status}")))?,
+                    response: response.0,
+                    created_at: r.try_get("created_at")?,
+                }))
+            }
+
+            async fn credit_line(
+                &self,
+                id: crate::domain::SubjectId,
+            ) -> crate::store::StoreResult<Option<crate::store::CreditLineRecord>> {
+                let row = sqlx::query(sqlx::AssertSqlSafe(format!("{CREDIT_LINE_SELECT} WHERE l.id = $1")))
+                    .bind(id.0)
+                    .fetch_optional(self.pool())
+                    .await?;
+                Ok(row.as_ref().map(rows::credit_line).transpose()?)
+            }
+
+            async fn list_credit_lines(
+                &self,
+                f: &crate::store::CreditLineFilter,
+            ) -> crate::store::StoreResult<Vec<crate::store::CreditLineRecord>> {
+                let mut q = sqlx::QueryBuilder::<$db>::new(CREDIT_LINE_SELECT);
+                q.push(" WHERE 1 = 1");
+                if let Some(a) = &f.account_email {
+                    q.push(" AND l.account_email = ").push_bind(a.clone());
+                }
+                if let Some(s) = &f.state {
+                    q.push(" AND i.state = ").push_bind(s.clone());
+                }
+                if let Some(after) = f.after {
+                    q.push(" AND l.id > ").push_bind(after.0);
+                }
+                q.push(" ORDER BY l.id LIMIT ").push_bind(f.limit.clamp(1, 10_000));
+                let rows = q.build().fetch_all(self.pool()).await?;
+                Ok(rows.iter().map(rows::credit_line).collect::<Result<_, _>>()?)
             }
 
             async fn message_counts(&self) -> crate::store::StoreResult<(i64, i64)> {

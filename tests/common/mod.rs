@@ -264,3 +264,99 @@ macro_rules! black_box_suite {
         }
     };
 }
+
+/// A running server over a store filled by ingesting the corpus, with a token per role.
+pub struct Api {
+    pub server: Server,
+    pub reviewer: String,
+    pub reviewer2: String,
+    pub senior: String,
+    /// A second senior reviewer (four-eyes).
+    pub senior2: String,
+    pub admin: String,
+    pub inbox: String,
+    _dir: tempfile::TempDir,
+}
+
+fn token(cwd: &Path, name: &str, role: &str) -> String {
+    let o = run(cwd, &["tokens", "create", "--name", name, "--role", role]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o).trim().lines().last().unwrap_or_default().to_string()
+}
+
+#[allow(dead_code)]
+impl Api {
+    pub fn start(dir: tempfile::TempDir) -> Api {
+        let corpus = repo().join("tests/corpus");
+        let o = run(dir.path(), &["ingest", &corpus.display().to_string()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        if dir.path().join("creditline.toml").exists() {
+            assert!(!dir.path().join("creditline.db").exists(), "the PostgreSQL run must not fall back to SQLite");
+        }
+        Api {
+            reviewer: token(dir.path(), "rita", "reviewer"),
+            reviewer2: token(dir.path(), "rob", "reviewer"),
+            senior: token(dir.path(), "sam", "senior_reviewer"),
+            senior2: token(dir.path(), "sue", "senior_reviewer"),
+            admin: token(dir.path(), "ada", "admin"),
+            inbox: token(dir.path(), "gw", "inbox"),
+            server: serve(dir.path()),
+            _dir: dir,
+        }
+    }
+
+    /// A request with an optional bearer token and an empty body.
+    pub fn call(&self, method: &str, path: &str, token: Option<&str>, headers: &[(&str, &str)]) -> Response {
+        self.send(method, path, token, headers, b"")
+    }
+
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if let Some(b) = &bearer {
+            all.push(("Authorization", b.as_str()));
+        }
+        http(&self.server.addr, method, path, &all, body)
+    }
+
+    /// POSTs a JSON body.
+    pub fn post(&self, path: &str, token: &str, headers: &[(&str, &str)], body: &serde_json::Value) -> Response {
+        let mut all = headers.to_vec();
+        all.push(("Content-Type", "application/json"));
+        self.send("POST", path, Some(token), &all, body.to_string().as_bytes())
+    }
+
+    /// Sends one request per token at the same moment (threads released by a barrier);
+    /// each answer's status and JSON body, in token order.
+    pub fn race(&self, tokens: &[&str], send: impl Fn(&str) -> Response + Sync) -> Vec<(u16, serde_json::Value)> {
+        let barrier = std::sync::Barrier::new(tokens.len());
+        std::thread::scope(|s| {
+            let racers: Vec<_> = tokens
+                .iter()
+                .map(|t| {
+                    let (barrier, send) = (&barrier, &send);
+                    s.spawn(move || {
+                        barrier.wait();
+                        let r = send(t);
+                        (r.status, r.json())
+                    })
+                })
+                .collect();
+            racers.into_iter().map(|h| h.join().expect("a racer panicked")).collect()
+        })
+    }
+
+    /// A GET that must succeed.
+    pub fn get(&self, path: &str, token: &str) -> serde_json::Value {
+        let r = self.call("GET", path, Some(token), &[]);
+        assert_eq!(r.status, 200, "{path}: {}", String::from_utf8_lossy(&r.body));
+        r.json()
+    }
+}

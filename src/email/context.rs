@@ -1,0 +1,105 @@
+//! The data an email template sees, made from an outbox row's payload (what the workflow step
+//! knew) in the words the templates use: amounts as "$200.00", the reference token, the list
+//! of missing materials. Pure: the caller supplies what it looked up.
+
+use serde_json::{Map, Value, json};
+
+use crate::domain::{EmailAddress, Money};
+
+/// Every variable a template may use. Start-up refuses a template using anything else.
+pub const VARIABLES: &[&str] = &[
+    // A greeting name; "there" when none is known ("Hello there,").
+    "name",
+    // The application's reference token, e.g. CL-4K7Q2M9X (also in the subject).
+    "reference",
+    "account_email",
+    // A monthly limit, e.g. "$200.00".
+    "limit",
+    // The reviewer's message to the applicant, or the step's reason.
+    "message",
+    // The materials still needed (a list).
+    "missing",
+    // The company domain a confirmation must come from.
+    "company_domain",
+    // A bill's amount, due date and calendar month.
+    "amount",
+    "due_date",
+    "period",
+    // A deposit required before a limit at or above the deposit tier.
+    "deposit",
+];
+
+/// Template data for `payload`. `reference` is the application's token when the row belongs
+/// to one (looked up by the caller; the payload of a creation step does not carry it).
+pub fn context(payload: &Value, reference: Option<&str>) -> Value {
+    let text = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_string);
+    let money = |key: &str| payload.get(key).and_then(Value::as_i64).map(|c| Money::from_cents(c).to_string());
+    let mut ctx = Map::new();
+    ctx.insert("name".into(), json!(text("name").unwrap_or_else(|| "there".into())));
+    if let Some(r) = text("reference").or_else(|| reference.map(str::to_string)) {
+        ctx.insert("reference".into(), json!(r));
+    }
+    if let Some(to) = text("to") {
+        if let Ok(address) = EmailAddress::parse(&to) {
+            ctx.insert("company_domain".into(), json!(address.domain().registrable().as_str()));
+        }
+        ctx.insert("account_email".into(), json!(to));
+    }
+    if let Some(d) = text("company_domain") {
+        ctx.insert("company_domain".into(), json!(d));
+    }
+    for (key, var) in [
+        ("monthly_limit_cents", "limit"),
+        ("limit_cents", "limit"),
+        ("amount_cents", "amount"),
+        ("deposit_cents", "deposit"),
+    ] {
+        if let Some(m) = money(key) {
+            ctx.insert(var.into(), json!(m));
+        }
+    }
+    if let Some(m) = text("message").or_else(|| text("reason")) {
+        ctx.insert("message".into(), json!(m));
+    }
+    for key in ["missing", "due_date", "period"] {
+        if let Some(v) = payload.get(key).filter(|v| !v.is_null()) {
+            ctx.insert(key.into(), v.clone());
+        }
+    }
+    Value::Object(ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_facts_become_template_words() {
+        let payload = json!({
+            "to": "ops@mail.acme-render.co.uk",
+            "monthly_limit_cents": 20000,
+            "reason": "business_not_verified",
+            "message": "We could not verify the website.",
+            "missing": ["website"],
+            "reference": "CL-AAAA1111",
+        });
+        let ctx = context(&payload, Some("CL-IGNORED"));
+        assert_eq!(ctx["limit"], "$200.00");
+        assert_eq!(ctx["reference"], "CL-AAAA1111", "the payload's own reference wins");
+        assert_eq!(ctx["message"], "We could not verify the website.");
+        assert_eq!(ctx["company_domain"], "acme-render.co.uk");
+        assert_eq!(ctx["name"], "there");
+        assert_eq!(ctx["missing"], json!(["website"]));
+        for key in ctx.as_object().unwrap().keys() {
+            assert!(VARIABLES.contains(&key.as_str()), "{key} is not a template variable");
+        }
+    }
+
+    #[test]
+    fn the_reason_stands_in_for_a_missing_message_and_the_caller_supplies_the_reference() {
+        let ctx = context(&json!({ "to": "a@b.io", "reason": "too new" }), Some("CL-X"));
+        assert_eq!(ctx["message"], "too new");
+        assert_eq!(ctx["reference"], "CL-X");
+        assert!(ctx.get("limit").is_none());
+    }
+}

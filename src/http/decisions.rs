@@ -1,0 +1,387 @@
+//! Reviewer decisions on an application-review task: approve, decline, defer, request_info.
+//! Each takes the task version (If-Match or `version`) and an optional `Idempotency-Key`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::Caller;
+use super::error::{ApiError, Problem};
+use super::request::{
+    self, MAX_JSON_BODY, RequestId, expected_version, idempotency_key, invalid, json_body, path, text,
+};
+use super::tasks::task_id;
+use crate::app::App;
+use crate::domain::{Money, Role, SubjectId, TaskId};
+use crate::services::ServiceError;
+use crate::services::actions::{ActionError, Actor, Outcome};
+use crate::services::decisions::{self, Decision, DecisionError};
+use crate::store::{CreditLineRecord, StoreError, TaskRecord};
+
+const DECIDERS: &[Role] = &[Role::Reviewer, Role::SeniorReviewer];
+
+pub fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/api/v1/tasks/{id}/approve", post(approve))
+        .route("/api/v1/tasks/{id}/decline", post(decline))
+        .route("/api/v1/tasks/{id}/defer", post(defer))
+        .route("/api/v1/tasks/{id}/request-info", post(request_info))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+}
+
+/// Approve with a monthly limit. At most the `initial_limit` rule's suggestion, unless a
+/// senior reviewer overrides it with `override_reason`. At or above the four-eyes limit
+/// (config `four_eyes_from_cents`, default $1,000) the first approval moves the task to
+/// `awaiting_second_approval`; a different senior reviewer then approves the same limit.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveBody {
+    /// The monthly limit in cents, e.g. 20000 for $200/month.
+    #[schema(minimum = 1, example = 20000)]
+    pub monthly_limit_cents: i64,
+    /// Why a senior reviewer approves above the rule's suggestion.
+    #[schema(max_length = 1000, pattern = r"\S")]
+    pub override_reason: Option<String>,
+    /// A note for the record.
+    #[schema(max_length = 1000, pattern = r"\S")]
+    pub note: Option<String>,
+    /// The task version decided on (or send If-Match).
+    pub version: Option<i64>,
+}
+
+/// Why an application is declined (stable codes for reports and re-review).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeclineReason {
+    BusinessNotVerified,
+    WebsiteNotOwned,
+    AwsHistoryInsufficient,
+    NoProduct,
+    LimitNotJustified,
+    IncompleteMaterials,
+    Other,
+}
+
+impl DeclineReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            DeclineReason::BusinessNotVerified => "business_not_verified",
+            DeclineReason::WebsiteNotOwned => "website_not_owned",
+            DeclineReason::AwsHistoryInsufficient => "aws_history_insufficient",
+            DeclineReason::NoProduct => "no_product",
+            DeclineReason::LimitNotJustified => "limit_not_justified",
+            DeclineReason::IncompleteMaterials => "incomplete_materials",
+            DeclineReason::Other => "other",
+        }
+    }
+}
+
+/// Decline with a reason code and a message for the applicant (prepaid access stays).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeclineBody {
+    pub reason_code: DeclineReason,
+    /// Sent to the applicant; at most 2,000 characters.
+    #[schema(max_length = 2000, pattern = r"\S")]
+    pub message: String,
+    pub version: Option<i64>,
+}
+
+/// Defer until a date, or until a condition is met (at least one), with a reason.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeferBody {
+    /// A date after today (UTC).
+    pub until: Option<NaiveDate>,
+    /// e.g. "three months of paid prepaid usage".
+    #[schema(max_length = 1000, pattern = r"\S")]
+    pub condition: Option<String>,
+    #[schema(max_length = 1000, pattern = r"\S")]
+    pub reason: String,
+    pub version: Option<i64>,
+}
+
+/// Ask the applicant for more: the items are listed in the email.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestInfoBody {
+    /// 1 to 20 items, each at most 200 characters.
+    #[schema(min_items = 1, max_items = 20)]
+    pub items: Vec<String>,
+    #[schema(max_length = 2000, pattern = r"\S")]
+    pub message: Option<String>,
+    pub version: Option<i64>,
+}
+
+/// Where a decision left the application.
+#[allow(dead_code)]
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApplicationRef {
+    pub id: SubjectId,
+    pub reference: String,
+    pub state: String,
+    pub version: i64,
+}
+
+/// The workflow event a decision fired.
+#[allow(dead_code)]
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventRef {
+    pub id: uuid::Uuid,
+    pub event: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// A decision's answer (an `Idempotency-Key` replay sends the same again). The service
+/// builds this shape; the type documents it in the OpenAPI document.
+#[allow(dead_code)]
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionResponse {
+    /// approve, decline, defer or request_info.
+    pub decision: String,
+    /// The task as it now is: `done`, or `awaiting_second_approval` after a first approval.
+    pub task: TaskRecord,
+    pub application: ApplicationRef,
+    pub event: EventRef,
+    /// The line an approval opened (not after a first approval that awaits its second).
+    #[schema(value_type = Option<CreditLineRecord>)]
+    pub credit_line: Option<serde_json::Value>,
+}
+
+impl From<DecisionError> for ApiError {
+    fn from(e: DecisionError) -> ApiError {
+        let e = match e {
+            DecisionError::Store(s) => return s.into(),
+            DecisionError::Service(s) => return service(&s),
+            other => other,
+        };
+        let code = e.code();
+        let status = match &e {
+            DecisionError::TaskNotFound(_) => StatusCode::NOT_FOUND,
+            DecisionError::TaskClosed(..)
+            | DecisionError::ClaimedByOther { .. }
+            | DecisionError::ApplicationMoved(..) => StatusCode::CONFLICT,
+            DecisionError::NotReviewable(..) | DecisionError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            DecisionError::Forbidden(_) => StatusCode::FORBIDDEN,
+            DecisionError::Replay(ActionError::KeyReused(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+            DecisionError::Replay(ActionError::Store(_)) => return internal(&e),
+            DecisionError::Service(_) | DecisionError::Store(_) => return internal(&e),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+fn internal(e: &dyn std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "decision failed");
+    ApiError::internal()
+}
+
+/// A workflow-engine refusal is the caller's problem (422); storage trouble is ours.
+pub(super) fn service(e: &ServiceError) -> ApiError {
+    match e {
+        ServiceError::Engine(engine) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "transition_refused", engine.to_string())
+        }
+        ServiceError::Store(StoreError::Conflict { .. }) => {
+            ApiError::new(StatusCode::CONFLICT, "version_conflict", "the resource changed; reload and retry")
+        }
+        ServiceError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("not found: {what}")),
+        other => internal(other),
+    }
+}
+
+/// A mutation's answer: its status, the ETag of the new version, and whether it is a replay.
+pub(super) fn respond(outcome: Outcome) -> Response {
+    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
+    let mut r = (status, Json(outcome.body)).into_response();
+    if let Some(v) = outcome.etag
+        && let Ok(h) = HeaderValue::from_str(&format!("\"{v}\""))
+    {
+        r.headers_mut().insert(header::ETAG, h);
+    }
+    if outcome.replayed {
+        r.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    r
+}
+
+/// Everything a decision request carries besides its body.
+struct Request {
+    caller: Caller,
+    request: RequestId,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    id: String,
+}
+
+async fn run(
+    app: &App,
+    r: Request,
+    body: &[u8],
+    version: Option<i64>,
+    decision: Decision,
+) -> Result<Response, ApiError> {
+    let id: TaskId = task_id(&r.id)?;
+    let expected = expected_version(&r.headers, version)?;
+    let key = idempotency_key(&r.headers, &r.method, r.uri.path(), body)?;
+    let actor = Actor { caller: &r.caller, request_id: &r.request.0, now: app.workflow.clock().now() };
+    let outcome = decisions::decide(app, &actor, id, expected, decision, key.as_ref()).await?;
+    Ok(respond(outcome))
+}
+
+fn optional_text(field: &str, value: &Option<String>, max: usize) -> Result<(), ApiError> {
+    value.as_deref().map_or(Ok(()), |v| text(field, v, max))
+}
+
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/approve", tag = "decisions",
+    params(("id" = String, Path, format = Uuid, description = "Task id"),
+           ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]+"?$"#, description = "The task version decided on"),
+           ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$", description = "Retries with the same key get the first answer")),
+    request_body = ApproveBody,
+    responses((status = 200, body = DecisionResponse, description = "Approved, or first approval recorded"),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
+              (status = 415, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+#[allow(clippy::too_many_arguments)]
+async fn approve(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    request: RequestId,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(DECIDERS)?;
+    let id = path(id, "invalid_id")?;
+    let body = request::body(body)?;
+    let b: ApproveBody = json_body(&headers, &body)?;
+    if b.monthly_limit_cents <= 0 {
+        return Err(invalid("monthly_limit_cents", "must be more than 0"));
+    }
+    optional_text("override_reason", &b.override_reason, 1000)?;
+    optional_text("note", &b.note, 1000)?;
+    let decision = Decision::Approve {
+        monthly_limit: Money::from_cents(b.monthly_limit_cents),
+        override_reason: b.override_reason,
+        note: b.note,
+    };
+    let r = Request { caller, request, method, uri, headers, id };
+    run(&app, r, &body, b.version, decision).await
+}
+
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/decline", tag = "decisions",
+    params(("id" = String, Path, format = Uuid, description = "Task id"),
+           ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]+"?$"#, description = "The task version decided on"),
+           ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$", description = "Retries with the same key get the first answer")),
+    request_body = DeclineBody,
+    responses((status = 200, body = DecisionResponse, description = "Declined; the decline email is queued"),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
+              (status = 415, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+#[allow(clippy::too_many_arguments)]
+async fn decline(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    request: RequestId,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(DECIDERS)?;
+    let id = path(id, "invalid_id")?;
+    let body = request::body(body)?;
+    let b: DeclineBody = json_body(&headers, &body)?;
+    text("message", &b.message, 2000)?;
+    let decision = Decision::Decline { reason_code: b.reason_code.as_str().to_string(), message: b.message };
+    let r = Request { caller, request, method, uri, headers, id };
+    run(&app, r, &body, b.version, decision).await
+}
+
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/defer", tag = "decisions",
+    params(("id" = String, Path, format = Uuid, description = "Task id"),
+           ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]+"?$"#, description = "The task version decided on"),
+           ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$", description = "Retries with the same key get the first answer")),
+    request_body = DeferBody,
+    responses((status = 200, body = DecisionResponse, description = "Deferred; the deferral email is queued"),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
+              (status = 415, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+#[allow(clippy::too_many_arguments)]
+async fn defer(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    request: RequestId,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(DECIDERS)?;
+    let id = path(id, "invalid_id")?;
+    let body = request::body(body)?;
+    let b: DeferBody = json_body(&headers, &body)?;
+    text("reason", &b.reason, 1000)?;
+    optional_text("condition", &b.condition, 1000)?;
+    if b.until.is_none() && b.condition.is_none() {
+        return Err(invalid("until", "give a date to defer until, or a condition"));
+    }
+    let decision = Decision::Defer { until: b.until, condition: b.condition, reason: b.reason };
+    let r = Request { caller, request, method, uri, headers, id };
+    run(&app, r, &body, b.version, decision).await
+}
+
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/request-info", tag = "decisions",
+    params(("id" = String, Path, format = Uuid, description = "Task id"),
+           ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]+"?$"#, description = "The task version decided on"),
+           ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$", description = "Retries with the same key get the first answer")),
+    request_body = RequestInfoBody,
+    responses((status = 200, body = DecisionResponse, description = "Information requested; the email is queued"),
+              (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
+              (status = 415, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+#[allow(clippy::too_many_arguments)]
+async fn request_info(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    request: RequestId,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(DECIDERS)?;
+    let id = path(id, "invalid_id")?;
+    let body = request::body(body)?;
+    let b: RequestInfoBody = json_body(&headers, &body)?;
+    if b.items.is_empty() || b.items.len() > 20 {
+        return Err(invalid("items", "1 to 20 items"));
+    }
+    for (i, item) in b.items.iter().enumerate() {
+        text(&format!("items[{i}]"), item, 200)?;
+    }
+    optional_text("message", &b.message, 2000)?;
+    let decision = Decision::RequestInfo { items: b.items, message: b.message };
+    let r = Request { caller, request, method, uri, headers, id };
+    run(&app, r, &body, b.version, decision).await
+}

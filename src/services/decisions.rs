@@ -1,0 +1,548 @@
+//! Reviewer decisions on an application-review task: approve (four-eyes at and above a
+//! configurable limit), decline, defer and request_info. Each is a workflow event the
+//! engine must allow; the task, the workflow step with its event and email, the credit line
+//! an approval opens, the audit entry and the idempotency record commit in one transaction.
+
+use chrono::NaiveDate;
+use serde_json::{Value, json};
+
+use super::actions::{self, Actor, IdempotencyKey, Outcome};
+use crate::app::App;
+use crate::domain::{ApplicationId, Money, Role, SubjectId, TaskId};
+use crate::rules::DecisionRecord;
+use crate::rules::decision::decode;
+use crate::rules::inputs::InitialLimitInput;
+use crate::rules::typed::InitialLimit;
+use crate::services::workflow::{Cursor, Fire, ServiceError};
+use crate::store::{
+    ActionWrite, ApplicationRecord, AuditRecord, CreditLineRecord, CreditLineWrite, StoreError, TaskRecord, TaskUpdate,
+};
+
+/// Initial lines start below the deposit tier: $5,000/month and more is reached only through
+/// an increase backed by a deposit guarantee (policy; `limit_increase` rule).
+pub const DEPOSIT_TIER: Money = Money::from_cents(500_000);
+
+/// The task kind reviewers decide on here; other kinds are worked elsewhere.
+const REVIEW_TASK: &str = "application_review";
+
+/// What a reviewer decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Approve {
+        monthly_limit: Money,
+        /// Required to approve above the rule's suggestion (senior reviewers only).
+        override_reason: Option<String>,
+        note: Option<String>,
+    },
+    Decline {
+        reason_code: String,
+        /// Shown to the applicant in the decline email.
+        message: String,
+    },
+    Defer {
+        until: Option<NaiveDate>,
+        condition: Option<String>,
+        reason: String,
+    },
+    RequestInfo {
+        items: Vec<String>,
+        message: Option<String>,
+    },
+}
+
+impl Decision {
+    fn name(&self) -> &'static str {
+        match self {
+            Decision::Approve { .. } => "approve",
+            Decision::Decline { .. } => "decline",
+            Decision::Defer { .. } => "defer",
+            Decision::RequestInfo { .. } => "request_info",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecisionError {
+    #[error("no task {0}")]
+    TaskNotFound(TaskId),
+    #[error("task {0} is {1}: it takes no more decisions")]
+    TaskClosed(TaskId, String),
+    #[error("task {id} is claimed by {assignee}")]
+    ClaimedByOther { id: TaskId, assignee: String },
+    #[error("task {0} is a {1} task; decisions are taken on application_review tasks")]
+    NotReviewable(TaskId, String),
+    #[error("the application of task {0} is {1}, not waiting for a decision")]
+    ApplicationMoved(TaskId, String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Replay(#[from] actions::ActionError),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl DecisionError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecisionError::TaskNotFound(_) => "not_found",
+            DecisionError::TaskClosed(..) => "task_closed",
+            DecisionError::ClaimedByOther { .. } => "already_claimed",
+            DecisionError::NotReviewable(..) => "not_reviewable",
+            DecisionError::ApplicationMoved(..) => "application_moved",
+            DecisionError::Forbidden(_) => "decision_forbidden",
+            DecisionError::Refused(_) => "decision_refused",
+            DecisionError::Replay(e) => e.code(),
+            DecisionError::Service(_) | DecisionError::Store(_) => "internal",
+        }
+    }
+}
+
+/// A first approval waiting for its second, as kept in the task's details.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct FirstApproval {
+    by: String,
+    monthly_limit_cents: i64,
+    decision_id: crate::domain::DecisionId,
+    override_reason: Option<String>,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Decides on a task. `expected` is the task version the reviewer saw (If-Match or the
+/// body's `version`); the same idempotency key again returns the first answer.
+pub async fn decide(
+    app: &App,
+    actor: &Actor<'_>,
+    id: TaskId,
+    expected: Option<i64>,
+    decision: Decision,
+    key: Option<&IdempotencyKey>,
+) -> Result<Outcome, DecisionError> {
+    if let Some(done) = actions::replay(app.store.as_ref(), actor, key).await? {
+        return Ok(done);
+    }
+    let result = plan_and_write(app, actor, id, expected, &decision, key).await;
+    // A concurrent request with the same key may have won the race: answer as it did.
+    actions::settle(app.store.as_ref(), actor, key, result, |e| match e {
+        DecisionError::Store(s) | DecisionError::Service(ServiceError::Store(s)) => Some(s),
+        _ => None,
+    })
+    .await
+}
+
+async fn plan_and_write(
+    app: &App,
+    actor: &Actor<'_>,
+    id: TaskId,
+    expected: Option<i64>,
+    decision: &Decision,
+    key: Option<&IdempotencyKey>,
+) -> Result<Outcome, DecisionError> {
+    let store = app.store.as_ref();
+    let task = store.task(id).await?.ok_or(DecisionError::TaskNotFound(id))?;
+    if let Some(v) = expected
+        && v != task.version
+    {
+        return Err(StoreError::Conflict { expected: v, actual: task.version }.into());
+    }
+    if task.kind != REVIEW_TASK {
+        return Err(DecisionError::NotReviewable(id, task.kind));
+    }
+    let second = match task.state.as_str() {
+        "open" => false,
+        "awaiting_second_approval" => true,
+        other => return Err(DecisionError::TaskClosed(id, other.to_string())),
+    };
+    if let Some(a) = task.assignee.as_deref()
+        && a != actor.caller.name
+    {
+        return Err(DecisionError::ClaimedByOther { id, assignee: a.to_string() });
+    }
+    let role = actor.caller.role;
+    if !matches!(role, Role::Reviewer | Role::SeniorReviewer) {
+        return Err(DecisionError::Forbidden(format!("a {} token cannot take review decisions", role.as_str())));
+    }
+    if second && role != Role::SeniorReviewer {
+        return Err(DecisionError::Forbidden(
+            "this application awaits a second approval: only a senior reviewer decides it now".into(),
+        ));
+    }
+    let subject = task.subject_id.ok_or_else(|| DecisionError::NotReviewable(id, "subjectless".into()))?;
+    let application = store
+        .application(ApplicationId(subject.0))
+        .await?
+        .ok_or_else(|| DecisionError::NotReviewable(id, "application-less".into()))?;
+    // The step is planned from this read of the instance, so its state is the one checked: a
+    // decision that committed after the task was read shows here (409), not as a step the
+    // engine refuses; one that commits after this read fails the write's version check (409).
+    let instance = store.instance(subject).await?.ok_or(StoreError::NotFound(format!("instance {subject}")))?;
+    let wanted = if second { "awaiting_second_approval" } else { "pending_review" };
+    if instance.state != wanted {
+        return Err(DecisionError::ApplicationMoved(id, instance.state));
+    }
+    let mut cursor = Cursor::from(&instance);
+    let mut plan = Planned::new(actor, &task, &application);
+
+    match decision {
+        Decision::Approve { monthly_limit, override_reason, note } => {
+            if second {
+                approve_second(app, actor, &mut plan, &mut cursor, *monthly_limit)?;
+            } else {
+                approve_first(app, actor, &mut plan, &mut cursor, *monthly_limit, override_reason, note).await?;
+            }
+        }
+        Decision::Decline { reason_code, message } => {
+            let fire =
+                plan.fire("decline").reason(reason_code).data("reason_code", reason_code).data("message", message);
+            plan.step(app, &mut cursor, fire, "done")?;
+            plan.detail = json!({ "reason_code": reason_code, "message": message });
+        }
+        Decision::Defer { until, condition, reason } => {
+            if let Some(d) = until
+                && *d <= actor.now.date_naive()
+            {
+                return Err(DecisionError::Refused(format!("until: {d} is not in the future")));
+            }
+            let fire = plan.fire("defer").reason(reason).data("until", until).data("condition", condition);
+            plan.step(app, &mut cursor, fire, "done")?;
+            plan.detail = json!({ "reason": reason, "until": until, "condition": condition });
+        }
+        Decision::RequestInfo { items, message } => {
+            // `missing` is what the materials email lists, as when intake asks.
+            let fire = plan
+                .fire("request_info")
+                .reason("information requested by a reviewer")
+                .data("missing", items)
+                .data("message", message);
+            plan.step(app, &mut cursor, fire, "done")?;
+            plan.detail = json!({ "items": items, "message": message });
+        }
+    }
+    let outcome = plan.outcome(decision.name());
+    let write = plan.into_write(actor, decision.name(), &instance, key, &outcome)?;
+    store.commit_action(&write).await?;
+    tracing::info!(
+        task = %id, application = %application.reference, decision = decision.name(),
+        to = %outcome.body["application"]["state"], actor = %actor.caller.name, "decision recorded"
+    );
+    Ok(outcome)
+}
+
+/// The approval by the first reviewer: within the rule's suggestion (or above it with a
+/// senior's reason), below the deposit tier; at or above the four-eyes limit it waits for a
+/// second senior reviewer instead of opening the line.
+async fn approve_first(
+    app: &App,
+    actor: &Actor<'_>,
+    plan: &mut Planned,
+    cursor: &mut Cursor,
+    limit: Money,
+    override_reason: &Option<String>,
+    note: &Option<String>,
+) -> Result<(), DecisionError> {
+    let (suggestion, decision) = suggestion(app, &plan.application).await?;
+    let suggested = match InitialLimit::try_from(&decode_record(&decision)?) {
+        Ok(InitialLimit::Offer { limit }) => Some(limit),
+        Ok(InitialLimit::ManualReview) => None,
+        Ok(InitialLimit::NotAvailable) | Err(_) => {
+            return Err(DecisionError::Refused(format!(
+                "the initial_limit rule offers no credit line to this applicant ({}); they keep prepaid access",
+                decision.reasons.join("; ")
+            )));
+        }
+    };
+    if limit >= DEPOSIT_TIER {
+        return Err(DecisionError::Refused(format!(
+            "monthly_limit: {limit}/month is at the deposit tier ({DEPOSIT_TIER}); initial lines start below it"
+        )));
+    }
+    let above = suggested.is_none_or(|s| limit > s);
+    if above {
+        let shown = suggested.map(|s| s.to_string()).unwrap_or_else(|| "no suggestion".into());
+        if actor.caller.role != Role::SeniorReviewer {
+            return Err(DecisionError::Forbidden(format!(
+                "monthly_limit: {limit}/month is above the rule's suggestion ({shown}); only a senior reviewer may override it"
+            )));
+        }
+        if override_reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+            return Err(DecisionError::Refused(format!(
+                "override_reason: required to approve {limit}/month above the rule's suggestion ({shown})"
+            )));
+        }
+    }
+    let reason = override_reason.clone().or_else(|| note.clone());
+    let four_eyes = limit.cents() >= app.config.four_eyes_from_cents;
+    plan.detail = json!({
+        "monthly_limit_cents": limit.cents(),
+        "suggested_limit_cents": suggested.map(Money::cents),
+        "override_reason": override_reason,
+        "note": note,
+        "four_eyes": four_eyes,
+    });
+    let mut fire = plan
+        .fire(if four_eyes { "first_approval" } else { "approve" })
+        .decision("initial_limit", &decision.outcome, decision.id)
+        .data("monthly_limit_cents", limit.cents());
+    if let Some(r) = &reason {
+        fire = fire.reason(r);
+    }
+    if suggestion == Suggestion::EvaluatedNow {
+        plan.write_decisions.push(decision.clone());
+    }
+    if four_eyes {
+        plan.step(app, cursor, fire, "awaiting_second_approval")?;
+        plan.assignee = None;
+        let first = FirstApproval {
+            by: actor.caller.name.clone(),
+            monthly_limit_cents: limit.cents(),
+            decision_id: decision.id,
+            override_reason: override_reason.clone(),
+            at: actor.now,
+        };
+        plan.details["first_approval"] = serde_json::to_value(&first).unwrap_or(Value::Null);
+    } else {
+        plan.step(app, cursor, fire, "done")?;
+        open_line(app, plan, limit, &actor.caller.name, None)?;
+    }
+    Ok(())
+}
+
+/// The second approval: a different senior reviewer confirms the first approval's limit.
+fn approve_second(
+    app: &App,
+    actor: &Actor<'_>,
+    plan: &mut Planned,
+    cursor: &mut Cursor,
+    limit: Money,
+) -> Result<(), DecisionError> {
+    let first: FirstApproval = serde_json::from_value(plan.details["first_approval"].clone())
+        .map_err(|e| StoreError::Corrupt(format!("task {}: first approval: {e}", plan.task.id)))?;
+    if first.by == actor.caller.name {
+        return Err(DecisionError::Forbidden(
+            "four-eyes: the second approval must come from a different senior reviewer than the first".into(),
+        ));
+    }
+    if limit.cents() != first.monthly_limit_cents {
+        return Err(DecisionError::Refused(format!(
+            "monthly_limit: the first approval was for {}/month; approve that amount, or decline and let it be decided again",
+            Money::from_cents(first.monthly_limit_cents)
+        )));
+    }
+    plan.detail =
+        json!({ "monthly_limit_cents": limit.cents(), "first_approval_by": first.by, "second_approval": true });
+    let fire = plan
+        .fire("approve")
+        .decision("initial_limit", "offer", first.decision_id)
+        .reason(&format!("second approval of {}'s approval", first.by))
+        .data("monthly_limit_cents", limit.cents());
+    plan.step(app, cursor, fire, "done")?;
+    open_line(app, plan, limit, &first.by, Some(&actor.caller.name))
+}
+
+/// The credit line an approval opens: its own workflow instance and row.
+fn open_line(
+    app: &App,
+    plan: &mut Planned,
+    limit: Money,
+    approved_by: &str,
+    second: Option<&str>,
+) -> Result<(), DecisionError> {
+    let id = SubjectId::new();
+    let account = plan.application.account_email.clone();
+    let (instance, _) = app.workflow.plan_start("credit_line", id, Some(&account), approved_by)?;
+    plan.new_instance = Some(instance);
+    plan.credit_line = Some(CreditLineWrite {
+        id,
+        account_email: account,
+        application_id: plan.application.id,
+        monthly_limit_cents: limit.cents(),
+        approved_by: approved_by.to_string(),
+        second_approver: second.map(str::to_string),
+    });
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Suggestion {
+    Recorded,
+    EvaluatedNow,
+}
+
+/// The latest `initial_limit` decision about the application, or a new one from what is
+/// known about it (applications that reached review without one, e.g. by triage).
+async fn suggestion(app: &App, a: &ApplicationRecord) -> Result<(Suggestion, DecisionRecord), DecisionError> {
+    let decisions = app.store.decisions_for(a.id.into()).await?;
+    if let Some(d) = decisions.iter().rev().find(|d| d.rule == "initial_limit") {
+        return Ok((Suggestion::Recorded, d.clone()));
+    }
+    let latest =
+        |rule: &str| decisions.iter().rev().find(|d| d.rule == rule).map(|d| d.outcome.clone()).unwrap_or_default();
+    let fields = app.store.application_fields(a.id).await?;
+    let field_cents = |name: &str| {
+        fields.iter().rev().find(|f| f.field == name).and_then(|f| f.value.parse::<i64>().ok()).unwrap_or(0)
+    };
+    let input = InitialLimitInput {
+        applicant_type: a.applicant_kind.clone().unwrap_or_default(),
+        requested_limit_cents: a.requested_limit_cents.unwrap_or_else(|| field_cents("requested_limit_cents")),
+        expected_monthly_spend_cents: field_cents("expected_monthly_spend_cents"),
+        business_verification: latest("business_verification"),
+        aws_history: latest("aws_history"),
+    };
+    let (_, record) = app.rules.evaluate("initial_limit", &input, Some(a.id.into()));
+    Ok((Suggestion::EvaluatedNow, record))
+}
+
+fn decode_record(d: &DecisionRecord) -> Result<crate::rules::decision::Decision, DecisionError> {
+    decode(&d.rule, &d.output).map_err(|e| StoreError::Corrupt(format!("decision {}: {e}", d.id)).into())
+}
+
+/// What a decision will write, gathered before the one transaction.
+struct Planned {
+    task: TaskRecord,
+    application: ApplicationRecord,
+    actor: String,
+    transition: Option<crate::store::TransitionWrite>,
+    next_task_state: String,
+    assignee: Option<String>,
+    details: Value,
+    detail: Value,
+    new_instance: Option<crate::store::NewInstance>,
+    credit_line: Option<CreditLineWrite>,
+    write_decisions: Vec<DecisionRecord>,
+    fired: Option<crate::services::Fired>,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+impl Planned {
+    fn new(actor: &Actor<'_>, task: &TaskRecord, application: &ApplicationRecord) -> Planned {
+        Planned {
+            task: task.clone(),
+            application: application.clone(),
+            actor: actor.caller.name.clone(),
+            transition: None,
+            next_task_state: task.state.clone(),
+            // Deciding takes the task: the history shows who decided.
+            assignee: Some(actor.caller.name.clone()),
+            details: task.details.clone(),
+            detail: Value::Null,
+            new_instance: None,
+            credit_line: None,
+            write_decisions: Vec::new(),
+            fired: None,
+            now: actor.now,
+        }
+    }
+
+    fn fire(&self, event: &str) -> Fire {
+        Fire::new(self.application.id, event, &self.actor).data("reference", &self.application.reference)
+    }
+
+    /// Lets the engine decide the step (a transition it does not allow is an error here,
+    /// before anything is written).
+    fn step(&mut self, app: &App, cursor: &mut Cursor, fire: Fire, task_state: &str) -> Result<(), DecisionError> {
+        let (write, fired) = app.workflow.plan(cursor, &fire)?;
+        self.transition = Some(write);
+        self.fired = Some(fired);
+        self.next_task_state = task_state.to_string();
+        Ok(())
+    }
+
+    fn next_task(&self) -> TaskRecord {
+        let mut t = self.task.clone();
+        t.state = self.next_task_state.clone();
+        if t.assignee != self.assignee {
+            t.claimed_at = self.assignee.as_ref().map(|_| self.now);
+        }
+        t.assignee = self.assignee.clone();
+        t.details = self.details.clone();
+        t.version += 1;
+        t
+    }
+
+    /// The response: the task as it now is, where the application went, the event and the
+    /// line an approval opened.
+    fn outcome(&self, decision: &str) -> Outcome {
+        let fired = self.fired.as_ref();
+        let line = self.credit_line.as_ref().map(|l| CreditLineRecord {
+            id: l.id,
+            account_email: l.account_email.clone(),
+            application_id: l.application_id,
+            monthly_limit_cents: l.monthly_limit_cents,
+            approved_by: l.approved_by.clone(),
+            second_approver: l.second_approver.clone(),
+            state: "active".into(),
+            version: 1,
+            opened_at: self.now,
+            updated_at: self.now,
+        });
+        let task = self.next_task();
+        Outcome {
+            status: 200,
+            etag: Some(task.version),
+            body: json!({
+                "decision": decision,
+                "task": task,
+                "application": {
+                    "id": self.application.id,
+                    "reference": self.application.reference,
+                    "state": fired.map(|f| f.to.clone()),
+                    "version": fired.map(|f| f.version),
+                },
+                "event": fired.map(|f| json!({ "id": f.event_id, "event": self.transition.as_ref().map(|t| t.event.clone()), "from": f.from, "to": f.to })),
+                "credit_line": line,
+            }),
+            replayed: false,
+        }
+    }
+
+    fn into_write(
+        self,
+        actor: &Actor<'_>,
+        decision: &str,
+        instance: &crate::store::Instance,
+        key: Option<&IdempotencyKey>,
+        outcome: &Outcome,
+    ) -> Result<ActionWrite, DecisionError> {
+        let next = self.next_task();
+        let mut detail = json!({
+            "task": self.task.id,
+            "task_version_before": self.task.version,
+            "task_version_after": next.version,
+            "task_state": next.state,
+        });
+        if let (Some(o), Value::Object(extra)) = (detail.as_object_mut(), &self.detail) {
+            o.extend(extra.clone());
+        }
+        let fired = self.fired.as_ref();
+        let audit = AuditRecord {
+            id: uuid::Uuid::now_v7(),
+            actor: actor.caller.name.clone(),
+            action: format!("application.{}", self.transition.as_ref().map_or(decision, |t| t.event.as_str())),
+            target: format!("application:{}", self.application.id),
+            version_before: Some(instance.version),
+            version_after: fired.map(|f| f.version),
+            request_id: actor.request_id.to_string(),
+            detail,
+            at: actor.now,
+        };
+        Ok(ActionWrite {
+            task: Some(TaskUpdate {
+                id: next.id,
+                expected_version: self.task.version,
+                state: next.state.clone(),
+                assignee: next.assignee.clone(),
+                claimed_at: next.claimed_at,
+                details: next.details.clone(),
+            }),
+            transition: self.transition,
+            new_instance: self.new_instance,
+            credit_line: self.credit_line,
+            decisions: self.write_decisions,
+            audit,
+            idempotency: actions::record(actor, key, outcome),
+        })
+    }
+}
