@@ -17,6 +17,8 @@ pub struct App {
     /// Email templates, compiled and checked at start-up.
     pub templates: Arc<Templates>,
     pub workflow: WorkflowService,
+    /// This process's job and email counters (`GET /metrics`).
+    pub metrics: Arc<crate::jobs::metrics::Metrics>,
 }
 
 impl App {
@@ -31,7 +33,7 @@ impl App {
             store.migrate().await?;
         }
         let workflow = WorkflowService::new(store.clone(), workflows.clone(), Arc::new(SystemClock));
-        Ok(Arc::new(App { config, store, workflows, rules, templates, workflow }))
+        Ok(Arc::new(App { config, store, workflows, rules, templates, workflow, metrics: Arc::default() }))
     }
 
     /// An app over a store that is already open, with its own clock (tests, benchmarks and
@@ -41,7 +43,7 @@ impl App {
         let rules = Arc::new(load_rules(&config)?);
         let templates = Arc::new(load_templates(&config)?);
         let workflow = WorkflowService::new(store.clone(), workflows.clone(), clock);
-        Ok(Arc::new(App { config, store, workflows, rules, templates, workflow }))
+        Ok(Arc::new(App { config, store, workflows, rules, templates, workflow, metrics: Arc::default() }))
     }
 }
 

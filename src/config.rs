@@ -40,6 +40,140 @@ pub struct Config {
     pub four_eyes_from_cents: i64,
     /// The support mailbox to poll (`creditline inbox poll`); none by default.
     pub imap: Option<crate::intake::imap::ImapConfig>,
+    /// Outgoing email: sender, transport, retries.
+    pub mail: MailConfig,
+    /// Background workers (`creditline worker`, and `serve` unless `--no-workers`).
+    pub workers: WorkerConfig,
+    /// Reminders and time-outs for applications waiting on the applicant.
+    pub reminders: ReminderConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailTransport {
+    /// Each message as `<outbox id>.eml` in `mail.dir` (the embedded default).
+    File,
+    /// SMTP through `mail.smtp`.
+    Smtp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// From and Reply-To of every message, e.g. `WaveSpeedAI Support <support@wavespeed.ai>`.
+    pub from: String,
+    pub transport: MailTransport,
+    /// The folder of the `file` transport.
+    pub dir: PathBuf,
+    pub smtp: SmtpConfig,
+    /// Delivery attempts before a transient failure counts as permanent.
+    pub max_attempts: u32,
+    /// The first retry waits about this long; each next one twice as long (with jitter).
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// How long one worker holds a message it is sending; a worker that dies mid-send
+    /// gives it back after this.
+    pub lease_seconds: u64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            from: "WaveSpeedAI Support <support@wavespeed.ai>".into(),
+            transport: MailTransport::File,
+            dir: PathBuf::from("mail-out"),
+            smtp: SmtpConfig::default(),
+            max_attempts: 8,
+            retry_base_ms: 30_000,
+            retry_max_ms: 3_600_000,
+            lease_seconds: 120,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain SMTP: only for a relay on this machine or a test server.
+    None,
+    /// STARTTLS on the submission port (587), required.
+    Starttls,
+    /// TLS from the first byte (465).
+    Tls,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub timeout_seconds: u64,
+    /// Connections kept open to the server.
+    pub pool_size: u32,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: "localhost".into(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            timeout_seconds: 30,
+            pool_size: 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Names the job queues; deployments (or test runs) sharing one database keep apart by it.
+    pub queue: String,
+    /// Emails sent at the same time per worker process.
+    pub concurrency: usize,
+    /// How often an idle worker looks for jobs.
+    pub poll_ms: u64,
+    /// How often the relay moves outbox rows to jobs and the reminder scan runs.
+    pub tick_ms: u64,
+    /// Outbox rows moved per relay round.
+    pub batch: i64,
+    /// On SIGTERM, how long jobs in flight may take to finish.
+    pub shutdown_seconds: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            queue: "creditline".into(),
+            concurrency: 4,
+            poll_ms: 500,
+            tick_ms: 1000,
+            batch: 200,
+            shutdown_seconds: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReminderConfig {
+    /// Days without an answer before the one reminder goes out.
+    pub remind_after_days: u32,
+    /// Days without an answer before the application is deferred.
+    pub time_out_after_days: u32,
+    /// How often the scan runs.
+    pub scan_interval_seconds: u64,
+}
+
+impl Default for ReminderConfig {
+    fn default() -> Self {
+        ReminderConfig { remind_after_days: 5, time_out_after_days: 14, scan_interval_seconds: 3600 }
+    }
 }
 
 impl Default for Config {
@@ -55,6 +189,9 @@ impl Default for Config {
             task_sla_hours: 24,
             four_eyes_from_cents: 100_000,
             imap: None,
+            mail: MailConfig::default(),
+            workers: WorkerConfig::default(),
+            reminders: ReminderConfig::default(),
         }
     }
 }
@@ -109,7 +246,48 @@ impl Config {
             let value: Value = v.parse().unwrap_or_else(|never| match never {});
             figment = figment.merge(Serialized::global(&key, value));
         }
-        figment.extract().map_err(|e| ConfigError::Invalid(describe(e)))
+        let config: Config = figment.extract().map_err(|e| ConfigError::Invalid(describe(e)))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// What serde cannot say about single values: how settings relate.
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return invalid(format!("mail.from: {:?} is not an email address", self.mail.from));
+        }
+        if self.mail.max_attempts == 0 {
+            return invalid("mail.max_attempts: at least 1".into());
+        }
+        if self.mail.retry_base_ms == 0 || self.mail.retry_base_ms > self.mail.retry_max_ms {
+            return invalid("mail.retry_base_ms: more than 0 and at most mail.retry_max_ms".into());
+        }
+        if self.mail.lease_seconds == 0 {
+            return invalid("mail.lease_seconds: at least 1".into());
+        }
+        if self.workers.concurrency == 0
+            || self.workers.batch <= 0
+            || self.workers.poll_ms == 0
+            || self.workers.tick_ms == 0
+        {
+            return invalid(
+                "workers.concurrency, workers.batch, workers.poll_ms and workers.tick_ms: at least 1".into(),
+            );
+        }
+        if self.workers.queue.is_empty()
+            || !self.workers.queue.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return invalid(format!("workers.queue: {:?}: letters, digits, '-', '_' and '.' only", self.workers.queue));
+        }
+        let r = &self.reminders;
+        if r.remind_after_days == 0 || r.remind_after_days >= r.time_out_after_days {
+            return invalid(format!(
+                "reminders.remind_after_days ({}) must be at least 1 and less than reminders.time_out_after_days ({})",
+                r.remind_after_days, r.time_out_after_days
+            ));
+        }
+        Ok(())
     }
 }
 

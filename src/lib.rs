@@ -8,6 +8,7 @@ pub mod email;
 pub mod folders;
 pub mod http;
 pub mod intake;
+pub mod jobs;
 pub mod rules;
 pub mod services;
 pub mod store;

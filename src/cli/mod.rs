@@ -8,6 +8,7 @@ mod rules;
 mod serve;
 mod templates;
 mod tokens;
+mod worker;
 mod workflows;
 
 use std::path::PathBuf;
@@ -36,8 +37,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP service (migrates the database first).
+    /// Run the HTTP service and, unless --no-workers, the background workers (migrates the
+    /// database first).
     Serve(serve::ServeArgs),
+    /// Run the background workers alone: outgoing email, the outbox relay, reminders and
+    /// time-outs. SIGTERM finishes the jobs in flight, then exits.
+    Worker(worker::WorkerArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Check and draw the workflow definitions in workflows/.
@@ -83,6 +88,7 @@ impl Cli {
         init_logging(&config);
         match self.command {
             Command::Serve(args) => serve::run(config, args).await,
+            Command::Worker(args) => worker::run(config, args).await,
             Command::Migrate => {
                 let store = crate::store::connect(&config.database_url).await?;
                 store.migrate().await?;

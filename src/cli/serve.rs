@@ -11,6 +11,9 @@ pub struct ServeArgs {
     /// Address to listen on (overrides `listen` in the configuration); port 0 picks a free one.
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// Serve HTTP only; run `creditline worker` processes for the background jobs.
+    #[arg(long)]
+    pub no_workers: bool,
 }
 
 pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -24,13 +27,26 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
     // One plain line on stdout so scripts and tests can find the port that was picked.
     println!("listening on http://{addr}");
     spawn_reload_on_sighup(app.clone());
-    crate::http::serve(app, listener, shutdown_signal()).await?;
+    // One signal stops both halves: HTTP finishes its requests, the workers their jobs.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let workers = (!args.no_workers).then(|| tokio::spawn(crate::jobs::run(app.clone(), stopped(stop_rx.clone()))));
+    crate::http::serve(app, listener, stopped(stop_rx)).await?;
+    if let Some(w) = workers {
+        w.await??;
+    }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 
 /// Ctrl-C or SIGTERM: stop accepting, finish requests in flight, exit.
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -1,10 +1,92 @@
 //! Where built messages go. `file` (the embedded default) writes each message into a folder
 //! as `<outbox id>.eml`: written to a temporary name and renamed, so a crash leaves either
 //! the whole file or none, and delivering the same outbox row twice leaves one file.
+//! `smtp` hands it to a mail server (lettre: STARTTLS or TLS, authentication, a pool).
+//! Either way a failure says whether trying again can help.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::{MailConfig, MailTransport, SmtpConfig, SmtpTls};
 use crate::domain::OutboxId;
+
+/// Why a message did not go out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The server refused it for good (5xx), or the message cannot be made: retrying
+    /// cannot help.
+    #[error("permanent: {0}")]
+    Permanent(String),
+    /// The server is down, slow or answered 4xx: try again later.
+    #[error("transient: {0}")]
+    Transient(String),
+}
+
+/// The configured transport.
+#[derive(Clone)]
+pub enum Mailer {
+    File(FileTransport),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mailer::File(t) => write!(f, "file transport into {}", t.dir().display()),
+            Mailer::Smtp(_) => f.write_str("smtp transport"),
+        }
+    }
+}
+
+impl Mailer {
+    pub fn from_config(config: &MailConfig) -> Result<Mailer, SendError> {
+        match config.transport {
+            MailTransport::File => Ok(Mailer::File(FileTransport::new(&config.dir))),
+            MailTransport::Smtp => smtp(&config.smtp).map(Mailer::Smtp),
+        }
+    }
+
+    pub async fn send(&self, outbox: OutboxId, message: Message) -> Result<(), SendError> {
+        match self {
+            Mailer::File(t) => {
+                let t = t.clone();
+                let bytes = message.formatted();
+                tokio::task::spawn_blocking(move || t.deliver(outbox, &bytes))
+                    .await
+                    .map_err(|e| SendError::Transient(e.to_string()))?
+                    .map(|_| ())
+                    .map_err(|e| SendError::Transient(format!("{}: {e}", "mail folder")))
+            }
+            Mailer::Smtp(t) => t.send(message).await.map(|_| ()).map_err(classify),
+        }
+    }
+}
+
+fn smtp(c: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
+    let bad = |e: lettre::transport::smtp::Error| SendError::Permanent(format!("smtp {}: {e}", c.host));
+    let builder = match c.tls {
+        SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.host),
+        SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.host).map_err(bad)?,
+        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&c.host).map_err(bad)?,
+    };
+    let mut builder = builder
+        .port(c.port)
+        .timeout(Some(Duration::from_secs(c.timeout_seconds)))
+        .pool_config(PoolConfig::new().max_size(c.pool_size.max(1)));
+    if let (Some(user), Some(password)) = (&c.username, &c.password) {
+        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+    }
+    Ok(builder.build())
+}
+
+/// A 5xx answer is final; everything else (refused connections, time-outs, 4xx) may pass.
+fn classify(e: lettre::transport::smtp::Error) -> SendError {
+    if e.is_permanent() { SendError::Permanent(e.to_string()) } else { SendError::Transient(e.to_string()) }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {

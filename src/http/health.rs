@@ -1,4 +1,4 @@
-//! Liveness and readiness for load balancers and orchestrators.
+//! Liveness and readiness for load balancers and orchestrators, and Prometheus metrics.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use crate::app::App;
 
 pub fn router() -> Router<Arc<App>> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -39,6 +39,22 @@ async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, Json<Health>) {
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", database }))
+        }
+    }
+}
+
+/// Prometheus text format: jobs done, failed and retried per kind, emails sent and failed
+/// (this process), and the email queue depth per status (the whole database).
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String),
+              (status = 503, description = "The database does not answer", content_type = "text/plain", body = String)))]
+async fn metrics(State(app): State<Arc<App>>) -> (StatusCode, [(axum::http::HeaderName, &'static str); 1], String) {
+    let content_type = (axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+    match app.store.outbox_counts().await {
+        Ok(depth) => (StatusCode::OK, [content_type], app.metrics.render(&depth)),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: queue depth unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, [content_type], "# database unavailable\n".to_string())
         }
     }
 }

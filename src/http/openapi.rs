@@ -24,6 +24,7 @@ use crate::app::App;
     paths(
         super::health::healthz,
         super::health::readyz,
+        super::health::metrics,
         super::inbox::post_message,
         super::tasks::list,
         super::tasks::view,

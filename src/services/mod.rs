@@ -6,6 +6,8 @@ pub mod access;
 pub mod actions;
 pub mod clock;
 pub mod decisions;
+pub mod delivery;
+pub mod reminders;
 pub mod tasks;
 pub mod views;
 pub mod workflow;

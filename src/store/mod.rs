@@ -166,6 +166,46 @@ pub trait Store: Send + Sync + 'static {
 
     /// Revokes the named token; false when no unrevoked token has that name.
     async fn revoke_token(&self, name: &str, at: chrono::DateTime<chrono::Utc>) -> StoreResult<bool>;
+
+    /// Marks up to `limit` deliverable email rows (pending, due by `now`) as queued, oldest
+    /// first, and returns them with their new job number. Concurrent relays never take the
+    /// same row.
+    async fn queue_outbox(&self, now: chrono::DateTime<chrono::Utc>, limit: i64) -> StoreResult<Vec<QueuedEmail>>;
+
+    /// Takes a queued row for one delivery attempt (counted) until `lease_until`. `None` when
+    /// the job is stale: the row was sent, failed, or queued again under a newer number.
+    async fn claim_outbox(
+        &self,
+        job: &QueuedEmail,
+        lease_until: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Option<OutboxRecord>>;
+
+    /// Records how attempt `attempt` ended, if the row is still that attempt's (false when a
+    /// lease ran out and the row moved on). A failure opens its reviewer task in the same
+    /// transaction.
+    async fn finish_outbox(
+        &self,
+        id: crate::domain::OutboxId,
+        attempt: i64,
+        outcome: &DeliveryOutcome,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<bool>;
+
+    /// Makes rows deliverable again whose sender's lease ran out, or that were queued before
+    /// `queued_before` without their job ever claiming them. Returns how many.
+    async fn recover_outbox(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        queued_before: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<u64>;
+
+    async fn outbox_row(&self, id: crate::domain::OutboxId) -> StoreResult<Option<OutboxRecord>>;
+
+    /// Email outbox rows per status.
+    async fn outbox_counts(&self) -> StoreResult<Vec<(String, i64)>>;
+
+    /// Instances of `workflow` in any of `states`.
+    async fn waiting_instances(&self, workflow: &str, states: &[&str]) -> StoreResult<Vec<Instance>>;
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created if missing) or

@@ -40,4 +40,11 @@ impl PgStore {
     }
 }
 
-impl_store!(PgStore, sqlx::Postgres, "postgres", sqlx::migrate!("migrations/postgres"), false);
+impl_store!(
+    PgStore,
+    sqlx::Postgres,
+    "postgres",
+    sqlx::migrate!("migrations/postgres"),
+    false,
+    " FOR UPDATE SKIP LOCKED"
+);

@@ -6,7 +6,7 @@
 /// Implements [`super::Store`] for a type with `fn pool(&self) -> &Pool<DB>` and
 /// `async fn begin_write(&self) -> Result<Transaction<'static, DB>, sqlx::Error>`.
 macro_rules! impl_store {
-    ($store:ty, $db:ty, $backend:literal, $migrator:expr, $fuse:literal) => {
+    ($store:ty, $db:ty, $backend:literal, $migrator:expr, $fuse:literal, $skip_locked:literal) => {
         mod rows {
             use sqlx::Row;
             use sqlx::types::Json;
@@ -102,7 +102,11 @@ macro_rules! impl_store {
                     payload: payload.0,
                     status: r.try_get("status")?,
                     attempts: r.try_get("attempts")?,
+                    enqueues: r.try_get("enqueues")?,
+                    last_error: r.try_get("last_error")?,
+                    message_id: r.try_get("message_id")?,
                     created_at: r.try_get("created_at")?,
+                    processed_at: r.try_get("processed_at")?,
                 })
             }
 
@@ -1227,6 +1231,167 @@ macro_rules! impl_store {
                     .execute(self.pool())
                     .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn queue_outbox(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                limit: i64,
+            ) -> crate::store::StoreResult<Vec<crate::store::QueuedEmail>> {
+                use sqlx::Row;
+                let mut tx = self.begin_write().await?;
+                // PostgreSQL: rows another relay is queueing are skipped, not waited for. SQLite:
+                // BEGIN IMMEDIATE already makes relays take turns.
+                let rows = sqlx::query(concat!(
+                    "UPDATE outbox SET status = 'queued', enqueues = enqueues + 1, queued_at = $1 \
+                     WHERE id IN (SELECT id FROM outbox WHERE kind = 'email' AND status = 'pending' \
+                     AND (available_at IS NULL OR available_at <= $1) ORDER BY created_at, id LIMIT $2",
+                    $skip_locked,
+                    ") RETURNING id, enqueues"
+                ))
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    out.push(crate::store::QueuedEmail {
+                        id: crate::domain::OutboxId(r.try_get("id")?),
+                        enqueues: r.try_get("enqueues")?,
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn claim_outbox(
+                &self,
+                job: &crate::store::QueuedEmail,
+                lease_until: chrono::DateTime<chrono::Utc>,
+            ) -> crate::store::StoreResult<Option<crate::store::OutboxRecord>> {
+                let mut tx = self.begin_write().await?;
+                let row = sqlx::query(
+                    "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until = $1 \
+                     WHERE id = $2 AND status = 'queued' AND enqueues = $3 RETURNING *",
+                )
+                .bind(lease_until)
+                .bind(job.id.0)
+                .bind(job.enqueues)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(row.as_ref().map(rows::outbox).transpose()?)
+            }
+
+            async fn finish_outbox(
+                &self,
+                id: crate::domain::OutboxId,
+                attempt: i64,
+                outcome: &crate::store::DeliveryOutcome,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> crate::store::StoreResult<bool> {
+                use crate::store::DeliveryOutcome;
+                let mut tx = self.begin_write().await?;
+                let done = match outcome {
+                    DeliveryOutcome::Sent { message_id } => sqlx::query(
+                        "UPDATE outbox SET status = 'sent', processed_at = $3, message_id = $4, \
+                         lease_until = NULL, last_error = NULL WHERE id = $1 AND status = 'sending' AND attempts = $2",
+                    )
+                    .bind(id.0)
+                    .bind(attempt)
+                    .bind(now)
+                    .bind(message_id)
+                    .execute(&mut *tx)
+                    .await?,
+                    DeliveryOutcome::Retry { available_at, error } => sqlx::query(
+                        "UPDATE outbox SET status = 'pending', available_at = $3, last_error = $4, \
+                         lease_until = NULL WHERE id = $1 AND status = 'sending' AND attempts = $2",
+                    )
+                    .bind(id.0)
+                    .bind(attempt)
+                    .bind(*available_at)
+                    .bind(error)
+                    .execute(&mut *tx)
+                    .await?,
+                    DeliveryOutcome::Failed { error, task } => {
+                        let done = sqlx::query(
+                            "UPDATE outbox SET status = 'failed', processed_at = $3, last_error = $4, \
+                             lease_until = NULL WHERE id = $1 AND status = 'sending' AND attempts = $2",
+                        )
+                        .bind(id.0)
+                        .bind(attempt)
+                        .bind(now)
+                        .bind(error)
+                        .execute(&mut *tx)
+                        .await?;
+                        if done.rows_affected() == 1 {
+                            Self::insert_task(&mut tx, &mut Writer::immediate(), task, now).await?;
+                        }
+                        done
+                    }
+                };
+                tx.commit().await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn recover_outbox(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                queued_before: chrono::DateTime<chrono::Utc>,
+            ) -> crate::store::StoreResult<u64> {
+                let mut tx = self.begin_write().await?;
+                // A sender that died keeps its lease until it runs out; a job that was never
+                // pushed (a relay that died between its two steps) leaves its row queued.
+                let done = sqlx::query(
+                    "UPDATE outbox SET status = 'pending', available_at = $1, lease_until = NULL \
+                     WHERE kind = 'email' AND ((status = 'sending' AND lease_until < $1) \
+                     OR (status = 'queued' AND queued_at < $2))",
+                )
+                .bind(now)
+                .bind(queued_before)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn outbox_row(
+                &self,
+                id: crate::domain::OutboxId,
+            ) -> crate::store::StoreResult<Option<crate::store::OutboxRecord>> {
+                let row = sqlx::query("SELECT * FROM outbox WHERE id = $1").bind(id.0).fetch_optional(self.pool()).await?;
+                Ok(row.as_ref().map(rows::outbox).transpose()?)
+            }
+
+            async fn outbox_counts(&self) -> crate::store::StoreResult<Vec<(String, i64)>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT status, COUNT(*) AS n FROM outbox WHERE kind = 'email' GROUP BY status ORDER BY status",
+                )
+                .fetch_all(self.pool())
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    out.push((r.try_get("status")?, r.try_get("n")?));
+                }
+                Ok(out)
+            }
+
+            async fn waiting_instances(
+                &self,
+                workflow: &str,
+                states: &[&str],
+            ) -> crate::store::StoreResult<Vec<crate::store::Instance>> {
+                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT * FROM workflow_instances WHERE workflow = ");
+                q.push_bind(workflow.to_string());
+                q.push(" AND state IN (");
+                let mut list = q.separated(", ");
+                for s in states {
+                    list.push_bind(s.to_string());
+                }
+                q.push(") ORDER BY id");
+                let rows = q.build().fetch_all(self.pool()).await?;
+                Ok(rows.iter().map(rows::instance).collect::<Result<_, _>>()?)
             }
         }
     };

@@ -1,0 +1,236 @@
+//! Background work. Outgoing email runs on apalis: SQLite storage for the embedded default
+//! (apalis' tables in the same file, on a pool of its own), PostgreSQL storage when the
+//! database is PostgreSQL, so any number of `creditline worker` processes share the queue.
+//!
+//! The outbox is the source of truth, apalis carries the work:
+//! - the relay (each tick) marks deliverable outbox rows `queued` and pushes one
+//!   [`QueuedEmail`] job per row under the idempotency key `<outbox id>:<enqueues>`, so a
+//!   relay that dies between its two steps and runs again pushes no second job;
+//! - a send job claims its row only while the row is still queued under the job's number
+//!   ([`Store::claim_outbox`]): a stale or duplicated job does nothing;
+//! - retries are scheduled on the outbox row (`available_at`, exponential backoff with
+//!   jitter) and come back through the relay as a new job number;
+//! - a worker that dies mid-send leaves its row `sending` under a lease; the tick hands it
+//!   back when the lease runs out, and the retry sends the same Message-ID.
+//!
+//! The same tick runs the reminder scan. Every step is guarded in the database, so running
+//! workers on several machines at once is safe.
+//!
+//! [`Store::claim_outbox`]: crate::store::Store::claim_outbox
+
+pub mod metrics;
+
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::*;
+use apalis_postgres::PostgresStorage;
+use apalis_sqlite::SqliteStorage;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::email::transport::Mailer;
+use crate::services::delivery;
+use crate::services::reminders;
+use crate::store::QueuedEmail;
+
+/// The stable name of the send job (its queue is `<workers.queue>.send_email`).
+pub const SEND_EMAIL: &str = "send_email";
+/// Attempts apalis itself makes at one job. Delivery retries are counted on the outbox row;
+/// these only cover a job whose database was briefly unreachable.
+const JOB_ATTEMPTS: usize = 3;
+/// A row queued this long without its job claiming it is queued again.
+const STALE_QUEUED: chrono::Duration = chrono::Duration::minutes(10);
+
+/// The job queue of the configured database.
+#[derive(Clone)]
+pub enum Queue {
+    Sqlite(SqliteStorage<QueuedEmail>),
+    Postgres(PostgresStorage<QueuedEmail>),
+}
+
+impl Queue {
+    /// Opens apalis' storage on the configured database and migrates it.
+    pub async fn open(app: &App) -> anyhow::Result<Queue> {
+        let url = &app.config.database_url;
+        let queue = format!("{}.{SEND_EMAIL}", app.config.workers.queue);
+        if url.starts_with("sqlite:") {
+            // Its own pool: apalis' setup would switch connections to synchronous=OFF, so the
+            // options are set here and only its migrations are run, with their own table
+            // (sharing `_sqlx_migrations` with ours would fail the second start).
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+            let mut migrator = SqliteStorage::<()>::migrations();
+            migrator.dangerous_set_table_name("_apalis_migrations");
+            migrator.run(&pool).await?;
+            let config = apalis_sqlite::Config::default().queue(&queue);
+            Ok(Queue::Sqlite(SqliteStorage::new(&pool).with_config(config)))
+        } else {
+            let pool = PgPoolOptions::new().max_connections(4).connect_with(PgConnectOptions::from_str(url)?).await?;
+            // Its tables live in the `apalis` schema, whatever the search_path says.
+            PostgresStorage::<()>::setup(&pool).await?;
+            let config = apalis_postgres::Config::default().queue(&queue);
+            Ok(Queue::Postgres(PostgresStorage::new(&pool).with_config(config)))
+        }
+    }
+
+    /// Pushes one send job; pushing the same row and number again adds nothing.
+    pub async fn push(&mut self, job: QueuedEmail) -> anyhow::Result<()> {
+        let task = TaskBuilder::new(job)
+            .idempotency_key(format!("{}:{}", job.id, job.enqueues))
+            .max_attempts(JOB_ATTEMPTS)
+            .build();
+        match self {
+            // SQLite ignores a known key (ON CONFLICT DO NOTHING).
+            Queue::Sqlite(s) => s.push_task(task).await.map_err(|e| anyhow::anyhow!("enqueue {}: {e}", job.id)),
+            // PostgreSQL refuses it: the job is there already, which is all we wanted.
+            Queue::Postgres(s) => match s.push_task(task).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.to_string().contains("duplicate key") => Ok(()),
+                Err(e) => Err(anyhow::anyhow!("enqueue {}: {e}", job.id)),
+            },
+        }
+    }
+}
+
+/// What the send handler needs.
+#[derive(Clone)]
+struct Context {
+    app: Arc<App>,
+    mailer: Mailer,
+}
+
+async fn send_email(job: QueuedEmail, ctx: Data<Context>) -> Result<(), BoxDynError> {
+    match delivery::deliver(&ctx.app, &ctx.mailer, job).await {
+        Ok(attempted) => {
+            tracing::info!(outbox = %job.id, result = ?attempted, "send_email");
+            ctx.app.metrics.email_job(&attempted);
+            Ok(())
+        }
+        Err(e) => {
+            // The row stays as it was (or under its lease): the job runs again, and the
+            // lease recovery covers the rest.
+            tracing::warn!(outbox = %job.id, error = %e, "send_email could not run");
+            ctx.app.metrics.job_error(SEND_EMAIL);
+            Err(e.into())
+        }
+    }
+}
+
+/// Runs the send workers, the relay and the reminder scan until `shutdown` resolves; then
+/// stops taking jobs, lets those in flight finish (up to `workers.shutdown_seconds`) and
+/// returns.
+pub async fn run(app: Arc<App>, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let mailer = Mailer::from_config(&app.config.mail).map_err(|e| anyhow::anyhow!("mail transport: {e}"))?;
+    let queue = Queue::open(&app).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let ticker = tokio::spawn(tick_loop(app.clone(), queue.clone(), stop_rx.clone()));
+    let ctx = Context { app: app.clone(), mailer };
+    let cfg = app.config.workers.clone();
+    let poll = Duration::from_millis(cfg.poll_ms);
+    // Unique per process: apalis refuses a second live worker of one name.
+    let name = format!("creditline-{}-{}", std::process::id(), &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let signal = {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+            Ok(())
+        }
+    };
+    let monitor = Monitor::new().shutdown_timeout(Duration::from_secs(cfg.shutdown_seconds));
+    tracing::info!(worker = %name, concurrency = cfg.concurrency, "workers started");
+    let result = match queue {
+        Queue::Sqlite(storage) => {
+            monitor
+                .register(move |_| {
+                    WorkerBuilder::new(name.as_str())
+                        .backend(storage.clone().poll_with_interval(poll))
+                        .concurrency(cfg.concurrency)
+                        .data(ctx.clone())
+                        .build(send_email)
+                })
+                .run_with_signal(signal)
+                .await
+        }
+        Queue::Postgres(storage) => {
+            monitor
+                .register(move |_| {
+                    WorkerBuilder::new(name.as_str())
+                        .backend(storage.clone().poll_with_interval(poll))
+                        .concurrency(cfg.concurrency)
+                        .data(ctx.clone())
+                        .build(send_email)
+                })
+                .run_with_signal(signal)
+                .await
+        }
+    };
+    let _ = ticker.await;
+    tracing::info!("workers stopped");
+    result.map_err(|e| anyhow::anyhow!("workers: {e}"))
+}
+
+/// The relay, the lease recovery and (less often) the reminder scan, until told to stop.
+async fn tick_loop(app: Arc<App>, mut queue: Queue, mut stop: watch::Receiver<bool>) {
+    let every = Duration::from_millis(app.config.workers.tick_ms);
+    let scan_every = Duration::from_secs(app.config.reminders.scan_interval_seconds.max(1));
+    let mut last_scan: Option<tokio::time::Instant> = None;
+    loop {
+        if let Err(e) = relay(&app, &mut queue).await {
+            tracing::warn!(error = %e, "outbox relay");
+            app.metrics.job_error("relay");
+        }
+        if last_scan.is_none_or(|t| t.elapsed() >= scan_every) {
+            last_scan = Some(tokio::time::Instant::now());
+            match reminders::scan(&app).await {
+                Ok(r) => {
+                    if r.reminded + r.timed_out > 0 {
+                        tracing::info!(reminded = r.reminded, timed_out = r.timed_out, "reminder scan");
+                    }
+                    app.metrics.job_done("reminder_scan");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reminder scan");
+                    app.metrics.job_error("reminder_scan");
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// One relay round: give expired leases back, then move deliverable rows into jobs. Returns
+/// how many jobs were pushed.
+pub async fn relay(app: &App, queue: &mut Queue) -> anyhow::Result<usize> {
+    let now = app.workflow.clock().now();
+    let recovered = app.store.recover_outbox(now, now - STALE_QUEUED).await?;
+    if recovered > 0 {
+        tracing::info!(rows = recovered, "outbox rows handed back for another attempt");
+    }
+    let mut pushed = 0;
+    loop {
+        let rows = app.store.queue_outbox(now, app.config.workers.batch).await?;
+        for job in &rows {
+            queue.push(*job).await?;
+            pushed += 1;
+        }
+        if rows.len() < usize::try_from(app.config.workers.batch).unwrap_or(usize::MAX) {
+            return Ok(pushed);
+        }
+    }
+}
