@@ -434,7 +434,7 @@ fn every_endpoint_answers_401_403_or_allows_by_role(dir: tempfile::TempDir) {
         ),
         ("POST", "/api/v1/inbox/messages", "/api/v1/inbox/messages".into(), vec!["inbox", "admin"]),
     ];
-    let public = ["/healthz", "/readyz", "/api/v1/openapi.json"];
+    let public = ["/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"];
 
     // The matrix covers the whole document: a new endpoint without roles here fails.
     let doc = api.get("/api/v1/openapi.json", &api.reviewer);

@@ -232,7 +232,13 @@ pub fn use_postgres(cwd: &Path) -> bool {
     });
     let sep = if url.contains('?') { '&' } else { '?' };
     let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-    std::fs::write(cwd.join("creditline.toml"), format!("database_url = {scoped:?}\n")).expect("write creditline.toml");
+    // Job queues are shared by every schema of the database (apalis keeps its own): each test
+    // gets a queue of its own, so one test's workers never take another's jobs.
+    std::fs::write(
+        cwd.join("creditline.toml"),
+        format!("database_url = {scoped:?}\n\n[workers]\nqueue = {schema:?}\n"),
+    )
+    .expect("write creditline.toml");
     true
 }
 
