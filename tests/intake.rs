@@ -459,7 +459,9 @@ fn ingesting_a_maildir_twice_changes_nothing_the_second_time() {
 #[test]
 fn killing_ingest_midway_and_rerunning_loses_no_message_and_doubles_none() {
     let dir = tempfile::tempdir().unwrap();
-    let n = 150;
+    // Enough messages that the kill, after the first 20 reports, lands before the end even
+    // when a batch of 64 commits in a few milliseconds.
+    let n = 1000;
     let md = maildir_with_applications(dir.path(), n);
     let mut child = creditline(dir.path())
         .args(["ingest", "--json", &md.display().to_string()])

@@ -74,8 +74,12 @@ impl Queue {
             let config = apalis_sqlite::Config::default().queue(&queue);
             Ok(Queue::Sqlite(SqliteStorage::new(&pool).with_config(config)))
         } else {
-            let pool = PgPoolOptions::new().max_connections(4).connect_with(PgConnectOptions::from_str(url)?).await?;
-            // Its tables live in the `apalis` schema, whatever the search_path says.
+            // apalis names its tables with their schema (`apalis.jobs`), but its columns use the
+            // `hstore` type by its bare name: its connections look in apalis and public only,
+            // whatever search_path the configured URL sets for ours.
+            let options = PgConnectOptions::from_str(url)?.options([("search_path", "apalis,public")]);
+            let pool = PgPoolOptions::new().max_connections(4).connect_with(options).await?;
+            hstore_in_public(&pool).await?;
             PostgresStorage::<()>::setup(&pool).await?;
             let config = apalis_postgres::Config::default().queue(&queue);
             Ok(Queue::Postgres(PostgresStorage::new(&pool).with_config(config)))
@@ -99,6 +103,35 @@ impl Queue {
             },
         }
     }
+}
+
+/// Installs `hstore` into `public` (or moves it there: created while another schema came first
+/// in the search_path, it would be invisible to apalis' connections). Serialized by an advisory
+/// lock, since two workers starting at once would race on CREATE EXTENSION.
+async fn hstore_in_public(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("SELECT pg_advisory_lock(hashtext('creditline.hstore'))").execute(&mut *conn).await?;
+    let result = async {
+        let schema: Option<String> = sqlx::query_scalar(
+            "SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
+             WHERE e.extname = 'hstore'",
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        match schema.as_deref() {
+            None => {
+                sqlx::query("CREATE EXTENSION IF NOT EXISTS hstore SCHEMA public").execute(&mut *conn).await?;
+            }
+            Some("public") => {}
+            Some(_) => {
+                sqlx::query("ALTER EXTENSION hstore SET SCHEMA public").execute(&mut *conn).await?;
+            }
+        }
+        Ok::<(), sqlx::Error>(())
+    }
+    .await;
+    sqlx::query("SELECT pg_advisory_unlock(hashtext('creditline.hstore'))").execute(&mut *conn).await?;
+    Ok(result?)
 }
 
 /// What the send handler needs.

@@ -39,7 +39,7 @@ pub enum Attempted {
 }
 
 /// The kind of reviewer task a failed email opens.
-pub const EMAIL_FAILURE_TASK: &str = "email_failure";
+pub const EMAIL_FAILURE_TASK: &str = crate::workflow::TaskKind::EmailFailure.as_str();
 
 /// Runs one send job.
 pub async fn deliver(app: &App, mailer: &Mailer, job: QueuedEmail) -> StoreResult<Attempted> {

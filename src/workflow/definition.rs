@@ -54,7 +54,7 @@ impl TaskKind {
         TaskKind::EmailFailure,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             TaskKind::ApplicationReview => "application_review",
             TaskKind::AwsLoginReview => "aws_login_review",
