@@ -7,6 +7,7 @@ pub mod actions;
 pub mod clock;
 pub mod decisions;
 pub mod delivery;
+pub mod ledger;
 pub mod reminders;
 pub mod tasks;
 pub mod views;

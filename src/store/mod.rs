@@ -25,6 +25,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("already exists: {0}")]
     Duplicate(String),
+    /// A guarded write found the balance, limit or coupon no longer allowing it; nothing was
+    /// written.
+    #[error("refused: {0}")]
+    Refused(String),
     #[error("unsupported database url {0:?} (expected sqlite://... or postgres://...)")]
     UnsupportedUrl(String),
     #[error("stored data is invalid: {0}")]
@@ -206,6 +210,31 @@ pub trait Store: Send + Sync + 'static {
 
     /// Instances of `workflow` in any of `states`.
     async fn waiting_instances(&self, workflow: &str, states: &[&str]) -> StoreResult<Vec<Instance>>;
+
+    /// Appends the entries and moves the balances in one transaction. An idempotency key or
+    /// provider reference already used is `Duplicate`; a balance that would go below zero, a
+    /// draw beyond the limit, or a coupon used up, expired or already redeemed by the account
+    /// is `Refused`. Either way nothing is written.
+    async fn post_ledger(&self, write: &LedgerWrite) -> StoreResult<()>;
+
+    async fn balances(&self, account_email: &str) -> StoreResult<Balances>;
+
+    /// Credit drawn on a line in a period (0 when nothing was).
+    async fn credit_used(&self, line: SubjectId, period: crate::domain::Period) -> StoreResult<i64>;
+
+    /// An account's entries, oldest first.
+    async fn ledger_entries(&self, account_email: &str) -> StoreResult<Vec<EntryRecord>>;
+
+    /// The entries with these idempotency keys.
+    async fn entries_by_keys(&self, keys: &[String]) -> StoreResult<Vec<EntryRecord>>;
+
+    /// A new coupon code; a code in use is `Duplicate`.
+    async fn create_coupon(&self, coupon: &CouponRecord, at: chrono::DateTime<chrono::Utc>) -> StoreResult<()>;
+
+    async fn coupon(&self, code: &str) -> StoreResult<Option<CouponRecord>>;
+
+    /// What `ledger verify` compares.
+    async fn ledger_sums(&self) -> StoreResult<LedgerSums>;
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created if missing) or

@@ -394,3 +394,86 @@ pub struct ActionWrite {
     pub audit: AuditRecord,
     pub idempotency: Option<IdempotentResponse>,
 }
+
+/// One ledger entry to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryWrite {
+    pub id: uuid::Uuid,
+    pub kind: crate::domain::EntryKind,
+    pub bucket: crate::domain::Bucket,
+    /// Signed: positive grows the bucket.
+    pub amount_cents: i64,
+    pub line_id: Option<SubjectId>,
+    pub period: Option<crate::domain::Period>,
+    pub idempotency_key: String,
+    pub provider: Option<String>,
+    pub provider_ref: Option<String>,
+    pub actor: String,
+    pub reason: Option<String>,
+}
+
+/// Credit drawn on a line for one period, against the period's limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreditDraw {
+    pub line_id: SubjectId,
+    pub period: crate::domain::Period,
+    pub limit_cents: i64,
+    pub cents: i64,
+}
+
+/// Everything one ledger operation writes, in one transaction: the entries, the balances they
+/// move (guarded: never below zero, never above the line's limit), a coupon redemption.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerWrite {
+    pub account_email: String,
+    pub entries: Vec<EntryWrite>,
+    pub draw: Option<CreditDraw>,
+    /// A coupon code to redeem (once per account, within its limit and before it expires).
+    pub coupon: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct EntryRecord {
+    pub id: uuid::Uuid,
+    pub account_email: String,
+    pub kind: String,
+    pub bucket: String,
+    pub amount_cents: i64,
+    pub line_id: Option<SubjectId>,
+    pub period: Option<String>,
+    pub idempotency_key: String,
+    pub provider: Option<String>,
+    pub provider_ref: Option<String>,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An account's balances as stored (each must equal the sum of its entries).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Balances {
+    pub prepaid_cents: i64,
+    pub deposit_cents: i64,
+}
+
+/// A coupon code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CouponRecord {
+    pub code: String,
+    pub credit_cents: i64,
+    pub max_redemptions: i64,
+    pub redeemed: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Stored balances next to the sums of the entries, per account and per line and period.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerSums {
+    /// (account, stored prepaid, stored deposit, sum of prepaid entries, sum of deposit entries)
+    pub accounts: Vec<(String, i64, i64, i64, i64)>,
+    /// (line, period, stored used, limit, minus the sum of its credit entries)
+    pub usage: Vec<(SubjectId, String, i64, i64, i64)>,
+    /// Accounts with entries but no balance row.
+    pub orphans: Vec<String>,
+}

@@ -110,6 +110,25 @@ macro_rules! impl_store {
                 })
             }
 
+            pub(super) fn entry(r: &DbRow) -> Result<crate::store::EntryRecord, sqlx::Error> {
+                let line: Option<uuid::Uuid> = r.try_get("line_id")?;
+                Ok(crate::store::EntryRecord {
+                    id: r.try_get("id")?,
+                    account_email: r.try_get("account_email")?,
+                    kind: r.try_get("kind")?,
+                    bucket: r.try_get("bucket")?,
+                    amount_cents: r.try_get("amount_cents")?,
+                    line_id: line.map(SubjectId),
+                    period: r.try_get("period")?,
+                    idempotency_key: r.try_get("idempotency_key")?,
+                    provider: r.try_get("provider")?,
+                    provider_ref: r.try_get("provider_ref")?,
+                    actor: r.try_get("actor")?,
+                    reason: r.try_get("reason")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            }
+
             pub(super) fn decision(r: &DbRow) -> Result<crate::rules::DecisionRecord, sqlx::Error> {
                 let input: Json<serde_json::Value> = r.try_get("input")?;
                 let output: Json<serde_json::Value> = r.try_get("output")?;
@@ -1392,6 +1411,224 @@ macro_rules! impl_store {
                 q.push(") ORDER BY id");
                 let rows = q.build().fetch_all(self.pool()).await?;
                 Ok(rows.iter().map(rows::instance).collect::<Result<_, _>>()?)
+            }
+
+            async fn post_ledger(&self, w: &crate::store::LedgerWrite) -> crate::store::StoreResult<()> {
+                use crate::domain::Bucket;
+                use crate::store::StoreError;
+                let mut tx = self.begin_write().await?;
+                for e in &w.entries {
+                    sqlx::query(
+                        "INSERT INTO ledger_entries (id, account_email, kind, bucket, amount_cents, line_id, period, \
+                         idempotency_key, provider, provider_ref, actor, reason, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                    )
+                    .bind(e.id)
+                    .bind(&w.account_email)
+                    .bind(e.kind.as_str())
+                    .bind(e.bucket.as_str())
+                    .bind(e.amount_cents)
+                    .bind(e.line_id.map(|l| l.0))
+                    .bind(e.period.map(|p| p.to_string()))
+                    .bind(&e.idempotency_key)
+                    .bind(&e.provider)
+                    .bind(&e.provider_ref)
+                    .bind(&e.actor)
+                    .bind(&e.reason)
+                    .bind(w.at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let delta = |b: Bucket| w.entries.iter().filter(|e| e.bucket == b).map(|e| e.amount_cents).sum::<i64>();
+                let (prepaid, deposit) = (delta(Bucket::Prepaid), delta(Bucket::Deposit));
+                sqlx::query(
+                    "INSERT INTO ledger_accounts (account_email, prepaid_cents, deposit_cents, version, updated_at) \
+                     VALUES ($1, 0, 0, 1, $2) ON CONFLICT (account_email) DO NOTHING",
+                )
+                .bind(&w.account_email)
+                .bind(w.at)
+                .execute(&mut *tx)
+                .await?;
+                if prepaid != 0 || deposit != 0 {
+                    // Guarded in the statement: a concurrent debit that got there first makes
+                    // this one match no row instead of going below zero.
+                    let done = sqlx::query(
+                        "UPDATE ledger_accounts SET prepaid_cents = prepaid_cents + $2, deposit_cents = deposit_cents + $3, \
+                         version = version + 1, updated_at = $4 \
+                         WHERE account_email = $1 AND prepaid_cents + $2 >= 0 AND deposit_cents + $3 >= 0",
+                    )
+                    .bind(&w.account_email)
+                    .bind(prepaid)
+                    .bind(deposit)
+                    .bind(w.at)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::Refused(format!("the balance of {} is too low", w.account_email)));
+                    }
+                }
+                if let Some(d) = &w.draw {
+                    sqlx::query(
+                        "INSERT INTO credit_usage (line_id, period, account_email, limit_cents, used_cents, version) \
+                         VALUES ($1, $2, $3, $4, 0, 1) ON CONFLICT (line_id, period) DO NOTHING",
+                    )
+                    .bind(d.line_id.0)
+                    .bind(d.period.to_string())
+                    .bind(&w.account_email)
+                    .bind(d.limit_cents)
+                    .execute(&mut *tx)
+                    .await?;
+                    let done = sqlx::query(
+                        "UPDATE credit_usage SET used_cents = used_cents + $3, version = version + 1 \
+                         WHERE line_id = $1 AND period = $2 AND used_cents + $3 >= 0 AND used_cents + $3 <= limit_cents",
+                    )
+                    .bind(d.line_id.0)
+                    .bind(d.period.to_string())
+                    .bind(d.cents)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::Refused(format!("the credit line's limit for {} is reached", d.period)));
+                    }
+                }
+                if let Some(code) = &w.coupon {
+                    let done = sqlx::query(
+                        "UPDATE coupons SET redeemed = redeemed + 1 WHERE code = $1 AND redeemed < max_redemptions AND expires_at > $2",
+                    )
+                    .bind(code)
+                    .bind(w.at)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::Refused(format!("coupon {code} is unknown, used up or expired")));
+                    }
+                    let entry = w.entries.first().map(|e| e.id).unwrap_or_default();
+                    let inserted = sqlx::query(
+                        "INSERT INTO coupon_redemptions (code, account_email, entry_id, redeemed_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (code, account_email) DO NOTHING",
+                    )
+                    .bind(code)
+                    .bind(&w.account_email)
+                    .bind(entry)
+                    .bind(w.at)
+                    .execute(&mut *tx)
+                    .await?;
+                    if inserted.rows_affected() != 1 {
+                        return Err(StoreError::Refused(format!("coupon {code} was already redeemed by {}", w.account_email)));
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn balances(&self, account_email: &str) -> crate::store::StoreResult<crate::store::Balances> {
+                let row: Option<(i64, i64)> =
+                    sqlx::query_as("SELECT prepaid_cents, deposit_cents FROM ledger_accounts WHERE account_email = $1")
+                        .bind(account_email)
+                        .fetch_optional(self.pool())
+                        .await?;
+                let (prepaid_cents, deposit_cents) = row.unwrap_or_default();
+                Ok(crate::store::Balances { prepaid_cents, deposit_cents })
+            }
+
+            async fn credit_used(
+                &self,
+                line: crate::domain::SubjectId,
+                period: crate::domain::Period,
+            ) -> crate::store::StoreResult<i64> {
+                let used: Option<i64> = sqlx::query_scalar("SELECT used_cents FROM credit_usage WHERE line_id = $1 AND period = $2")
+                    .bind(line.0)
+                    .bind(period.to_string())
+                    .fetch_optional(self.pool())
+                    .await?;
+                Ok(used.unwrap_or(0))
+            }
+
+            async fn ledger_entries(&self, account_email: &str) -> crate::store::StoreResult<Vec<crate::store::EntryRecord>> {
+                let rows = sqlx::query("SELECT * FROM ledger_entries WHERE account_email = $1 ORDER BY id")
+                    .bind(account_email)
+                    .fetch_all(self.pool())
+                    .await?;
+                Ok(rows.iter().map(rows::entry).collect::<Result<_, _>>()?)
+            }
+
+            async fn entries_by_keys(&self, keys: &[String]) -> crate::store::StoreResult<Vec<crate::store::EntryRecord>> {
+                if keys.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT * FROM ledger_entries WHERE idempotency_key IN (");
+                let mut list = q.separated(", ");
+                for k in keys {
+                    list.push_bind(k.clone());
+                }
+                q.push(") ORDER BY id");
+                let rows = q.build().fetch_all(self.pool()).await?;
+                Ok(rows.iter().map(rows::entry).collect::<Result<_, _>>()?)
+            }
+
+            async fn create_coupon(
+                &self,
+                c: &crate::store::CouponRecord,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO coupons (code, credit_cents, max_redemptions, redeemed, expires_at, created_at) \
+                     VALUES ($1, $2, $3, 0, $4, $5)",
+                )
+                .bind(&c.code)
+                .bind(c.credit_cents)
+                .bind(c.max_redemptions)
+                .bind(c.expires_at)
+                .bind(at)
+                .execute(self.pool())
+                .await?;
+                Ok(())
+            }
+
+            async fn coupon(&self, code: &str) -> crate::store::StoreResult<Option<crate::store::CouponRecord>> {
+                use sqlx::Row;
+                let row = sqlx::query("SELECT * FROM coupons WHERE code = $1").bind(code).fetch_optional(self.pool()).await?;
+                let Some(r) = row else { return Ok(None) };
+                Ok(Some(crate::store::CouponRecord {
+                    code: r.try_get("code")?,
+                    credit_cents: r.try_get("credit_cents")?,
+                    max_redemptions: r.try_get("max_redemptions")?,
+                    redeemed: r.try_get("redeemed")?,
+                    expires_at: r.try_get("expires_at")?,
+                }))
+            }
+
+            async fn ledger_sums(&self) -> crate::store::StoreResult<crate::store::LedgerSums> {
+                let accounts: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT a.account_email, a.prepaid_cents, a.deposit_cents, \
+                     CAST(COALESCE((SELECT SUM(e.amount_cents) FROM ledger_entries e \
+                       WHERE e.account_email = a.account_email AND e.bucket = 'prepaid'), 0) AS BIGINT), \
+                     CAST(COALESCE((SELECT SUM(e.amount_cents) FROM ledger_entries e \
+                       WHERE e.account_email = a.account_email AND e.bucket = 'deposit'), 0) AS BIGINT) \
+                     FROM ledger_accounts a ORDER BY a.account_email",
+                )
+                .fetch_all(self.pool())
+                .await?;
+                let usage: Vec<(uuid::Uuid, String, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT u.line_id, u.period, u.used_cents, u.limit_cents, \
+                     CAST(-COALESCE((SELECT SUM(e.amount_cents) FROM ledger_entries e \
+                       WHERE e.line_id = u.line_id AND e.period = u.period AND e.bucket = 'credit'), 0) AS BIGINT) \
+                     FROM credit_usage u ORDER BY u.line_id, u.period",
+                )
+                .fetch_all(self.pool())
+                .await?;
+                let orphans: Vec<String> = sqlx::query_scalar(
+                    "SELECT DISTINCT e.account_email FROM ledger_entries e \
+                     WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.account_email = e.account_email) \
+                     ORDER BY e.account_email",
+                )
+                .fetch_all(self.pool())
+                .await?;
+                Ok(crate::store::LedgerSums {
+                    accounts,
+                    usage: usage.into_iter().map(|(l, p, u, lim, s)| (crate::domain::SubjectId(l), p, u, lim, s)).collect(),
+                    orphans,
+                })
             }
         }
     };

@@ -1,0 +1,57 @@
+-- The ledger (issue 8); see the SQLite migration of the same name.
+CREATE TABLE ledger_entries (
+    id              UUID PRIMARY KEY,
+    account_email   TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    bucket          TEXT NOT NULL CHECK (bucket IN ('prepaid', 'deposit', 'credit')),
+    amount_cents    BIGINT NOT NULL CHECK (amount_cents <> 0),
+    line_id         UUID,
+    period          TEXT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    provider        TEXT,
+    provider_ref    TEXT,
+    actor           TEXT NOT NULL,
+    reason          TEXT,
+    created_at      TIMESTAMPTZ NOT NULL,
+    UNIQUE (provider, provider_ref, bucket)
+);
+CREATE INDEX ledger_entries_account ON ledger_entries (account_email, id);
+CREATE FUNCTION ledger_entries_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'ledger_entries is append-only'; END $$;
+CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE ON ledger_entries
+FOR EACH ROW EXECUTE FUNCTION ledger_entries_append_only();
+
+CREATE TABLE ledger_accounts (
+    account_email TEXT PRIMARY KEY,
+    prepaid_cents BIGINT NOT NULL DEFAULT 0 CHECK (prepaid_cents >= 0),
+    deposit_cents BIGINT NOT NULL DEFAULT 0 CHECK (deposit_cents >= 0),
+    version       BIGINT NOT NULL DEFAULT 1,
+    updated_at    TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE credit_usage (
+    line_id       UUID NOT NULL,
+    period        TEXT NOT NULL,
+    account_email TEXT NOT NULL,
+    limit_cents   BIGINT NOT NULL CHECK (limit_cents >= 0),
+    used_cents    BIGINT NOT NULL DEFAULT 0 CHECK (used_cents >= 0 AND used_cents <= limit_cents),
+    version       BIGINT NOT NULL DEFAULT 1,
+    PRIMARY KEY (line_id, period)
+);
+
+CREATE TABLE coupons (
+    code            TEXT PRIMARY KEY,
+    credit_cents    BIGINT NOT NULL CHECK (credit_cents > 0),
+    max_redemptions BIGINT NOT NULL CHECK (max_redemptions > 0),
+    redeemed        BIGINT NOT NULL DEFAULT 0 CHECK (redeemed >= 0 AND redeemed <= max_redemptions),
+    expires_at      TIMESTAMPTZ NOT NULL,
+    created_at      TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE coupon_redemptions (
+    code          TEXT NOT NULL REFERENCES coupons (code),
+    account_email TEXT NOT NULL,
+    entry_id      UUID NOT NULL,
+    redeemed_at   TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (code, account_email)
+);

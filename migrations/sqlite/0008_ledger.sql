@@ -1,0 +1,60 @@
+-- The ledger (issue 8): append-only entries in integer cents, and per-account balances that
+-- the entries must add up to (`creditline ledger verify`). The CHECKs are the last line of
+-- defence against overspending: a guarded UPDATE that would break one changes nothing.
+CREATE TABLE ledger_entries (
+    id              BLOB PRIMARY KEY NOT NULL,
+    account_email   TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    bucket          TEXT NOT NULL CHECK (bucket IN ('prepaid', 'deposit', 'credit')),
+    amount_cents    INTEGER NOT NULL CHECK (amount_cents <> 0),
+    line_id         BLOB,
+    period          TEXT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    provider        TEXT,
+    provider_ref    TEXT,
+    actor           TEXT NOT NULL,
+    reason          TEXT,
+    created_at      TEXT NOT NULL,
+    UNIQUE (provider, provider_ref, bucket)
+) STRICT;
+CREATE INDEX ledger_entries_account ON ledger_entries (account_email, id);
+CREATE TRIGGER ledger_entries_no_update BEFORE UPDATE ON ledger_entries
+BEGIN SELECT RAISE(ABORT, 'ledger_entries is append-only'); END;
+CREATE TRIGGER ledger_entries_no_delete BEFORE DELETE ON ledger_entries
+BEGIN SELECT RAISE(ABORT, 'ledger_entries is append-only'); END;
+
+CREATE TABLE ledger_accounts (
+    account_email TEXT PRIMARY KEY NOT NULL,
+    prepaid_cents INTEGER NOT NULL DEFAULT 0 CHECK (prepaid_cents >= 0),
+    deposit_cents INTEGER NOT NULL DEFAULT 0 CHECK (deposit_cents >= 0),
+    version       INTEGER NOT NULL DEFAULT 1,
+    updated_at    TEXT NOT NULL
+) STRICT;
+
+-- Credit drawn on a line in one calendar month, against that month's limit.
+CREATE TABLE credit_usage (
+    line_id       BLOB NOT NULL,
+    period        TEXT NOT NULL,
+    account_email TEXT NOT NULL,
+    limit_cents   INTEGER NOT NULL CHECK (limit_cents >= 0),
+    used_cents    INTEGER NOT NULL DEFAULT 0 CHECK (used_cents >= 0 AND used_cents <= limit_cents),
+    version       INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (line_id, period)
+) STRICT;
+
+CREATE TABLE coupons (
+    code            TEXT PRIMARY KEY NOT NULL,
+    credit_cents    INTEGER NOT NULL CHECK (credit_cents > 0),
+    max_redemptions INTEGER NOT NULL CHECK (max_redemptions > 0),
+    redeemed        INTEGER NOT NULL DEFAULT 0 CHECK (redeemed >= 0 AND redeemed <= max_redemptions),
+    expires_at      TEXT NOT NULL,
+    created_at      TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE coupon_redemptions (
+    code          TEXT NOT NULL REFERENCES coupons (code),
+    account_email TEXT NOT NULL,
+    entry_id      BLOB NOT NULL,
+    redeemed_at   TEXT NOT NULL,
+    PRIMARY KEY (code, account_email)
+) STRICT;

@@ -1,0 +1,157 @@
+//! The ledger's pure rules: what an entry is, and how a usage debit is split between prepaid
+//! credits and the credit line. Money moves only through entries; balances are sums of them.
+
+use serde::{Deserialize, Serialize};
+
+use super::Money;
+
+/// What an entry records. The sign of its amount says which way the balance of its bucket
+/// moves (positive: the bucket grows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// Prepaid credits bought through a payment provider (+prepaid).
+    TopUp,
+    /// Credits from a coupon or promo code (+prepaid; credits never expire).
+    Coupon,
+    /// Money held as a guarantee for a large credit line (+deposit); never spent on usage.
+    Deposit,
+    /// A held deposit released by an admin (-deposit, then +prepaid).
+    DepositRelease,
+    /// Usage: -prepaid for the part prepaid credits cover, -credit for the part on the line.
+    Usage,
+    /// An admin's correction with a reason (either sign, prepaid).
+    Adjustment,
+}
+
+impl EntryKind {
+    pub const ALL: [EntryKind; 6] = [
+        EntryKind::TopUp,
+        EntryKind::Coupon,
+        EntryKind::Deposit,
+        EntryKind::DepositRelease,
+        EntryKind::Usage,
+        EntryKind::Adjustment,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::TopUp => "top_up",
+            EntryKind::Coupon => "coupon",
+            EntryKind::Deposit => "deposit",
+            EntryKind::DepositRelease => "deposit_release",
+            EntryKind::Usage => "usage",
+            EntryKind::Adjustment => "adjustment",
+        }
+    }
+}
+
+impl std::str::FromStr for EntryKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        EntryKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| format!("unknown ledger entry kind {s:?}"))
+    }
+}
+
+/// Which balance an entry moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bucket {
+    /// Prepaid credits: never below zero.
+    Prepaid,
+    /// The deposit held as a guarantee: never below zero, never spent on usage.
+    Deposit,
+    /// Credit-line usage of one period (entries are negative: credit drawn).
+    Credit,
+}
+
+impl Bucket {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bucket::Prepaid => "prepaid",
+            Bucket::Deposit => "deposit",
+            Bucket::Credit => "credit",
+        }
+    }
+}
+
+impl std::str::FromStr for Bucket {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Bucket::Prepaid, Bucket::Deposit, Bucket::Credit]
+            .into_iter()
+            .find(|b| b.as_str() == s)
+            .ok_or_else(|| format!("unknown ledger bucket {s:?}"))
+    }
+}
+
+/// How a debit is paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Split {
+    pub prepaid: Money,
+    pub credit: Money,
+}
+
+/// Why a debit was refused, and what there was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("debit of {requested} refused: only {available} available ({prepaid} prepaid, {credit} on the credit line)")]
+pub struct Refused {
+    pub requested: Money,
+    pub available: Money,
+    pub prepaid: Money,
+    pub credit: Money,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DebitError {
+    #[error("a debit must be more than $0.00, not {0}")]
+    NotPositive(Money),
+    #[error(transparent)]
+    Refused(#[from] Refused),
+}
+
+/// Prepaid credits first, then the credit line's available amount, never more than both
+/// together. `prepaid` and `credit_available` below zero count as zero.
+pub fn split_debit(amount: Money, prepaid: Money, credit_available: Money) -> Result<Split, DebitError> {
+    if amount.cents() <= 0 {
+        return Err(DebitError::NotPositive(amount));
+    }
+    let prepaid = prepaid.cents().max(0);
+    let credit = credit_available.cents().max(0);
+    let available = prepaid.saturating_add(credit);
+    if amount.cents() > available {
+        return Err(Refused {
+            requested: amount,
+            available: Money::from_cents(available),
+            prepaid: Money::from_cents(prepaid),
+            credit: Money::from_cents(credit),
+        }
+        .into());
+    }
+    let from_prepaid = amount.cents().min(prepaid);
+    Ok(Split { prepaid: Money::from_cents(from_prepaid), credit: Money::from_cents(amount.cents() - from_prepaid) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(c: i64) -> Money {
+        Money::from_cents(c)
+    }
+
+    #[test]
+    fn prepaid_first_then_the_line_never_more_than_both() {
+        assert_eq!(split_debit(m(300), m(500), m(1000)).unwrap(), Split { prepaid: m(300), credit: m(0) });
+        assert_eq!(split_debit(m(800), m(500), m(1000)).unwrap(), Split { prepaid: m(500), credit: m(300) });
+        assert_eq!(split_debit(m(1500), m(500), m(1000)).unwrap(), Split { prepaid: m(500), credit: m(1000) });
+        let e = split_debit(m(1501), m(500), m(1000)).unwrap_err();
+        assert_eq!(
+            e,
+            DebitError::Refused(Refused { requested: m(1501), available: m(1500), prepaid: m(500), credit: m(1000) })
+        );
+        assert!(e.to_string().contains("only $15.00 available"), "{e}");
+        assert_eq!(split_debit(m(0), m(5), m(5)), Err(DebitError::NotPositive(m(0))));
+        assert!(split_debit(m(1), m(-5), m(-5)).is_err(), "negative balances count as nothing");
+    }
+}

@@ -1,0 +1,478 @@
+//! Money in and out of an account: prepaid top-ups (once per provider transaction), coupon
+//! credits (once per account, within the code's limit and expiry), deposits held as a
+//! guarantee, admin releases and adjustments, and usage debits (prepaid first, then the
+//! credit line of the current calendar month, never more than both). Every operation is one
+//! [`LedgerWrite`]: entries and balances in one transaction, guarded in the database, so
+//! concurrent debits can never overspend and a repeated request changes nothing.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::app::App;
+use crate::domain::{Bucket, DebitError, EmailAddress, EntryKind, Money, Period, Refused, SubjectId, split_debit};
+use crate::store::{
+    CouponRecord, CreditDraw, CreditLineFilter, CreditLineRecord, EntryRecord, EntryWrite, LedgerSums, LedgerWrite,
+    StoreError,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Debit(#[from] DebitError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("idempotency key {0:?} was used for a different request")]
+    KeyReused(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for LedgerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Refused(m) => LedgerError::Refused(m),
+            e => LedgerError::Store(e),
+        }
+    }
+}
+
+/// The states in which a credit line can be drawn on.
+pub const USABLE_LINE_STATES: [&str; 3] = ["active", "grace", "reduced"];
+/// Concurrent writers on one account make a guarded write miss; it is planned again from fresh
+/// numbers. Each miss means another write to the account committed, so this bounds how many
+/// concurrent writers one debit can lose to before it gives up.
+const DEBIT_TRIES: usize = 256;
+
+/// What a credit operation did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Posted {
+    pub entries: Vec<EntryRecord>,
+    /// True when the same request was recorded before: nothing new was written.
+    pub replayed: bool,
+}
+
+/// A usage debit's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Debited {
+    pub prepaid: Money,
+    pub credit: Money,
+    pub line_id: Option<SubjectId>,
+    pub replayed: bool,
+}
+
+pub struct Ledger<'a> {
+    app: &'a App,
+}
+
+impl<'a> Ledger<'a> {
+    pub fn new(app: &'a App) -> Self {
+        Ledger { app }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.app.workflow.clock().now()
+    }
+
+    fn entry(kind: EntryKind, bucket: Bucket, cents: i64, key: String, actor: &str) -> EntryWrite {
+        EntryWrite {
+            id: uuid::Uuid::now_v7(),
+            kind,
+            bucket,
+            amount_cents: cents,
+            line_id: None,
+            period: None,
+            idempotency_key: key,
+            provider: None,
+            provider_ref: None,
+            actor: actor.to_string(),
+            reason: None,
+        }
+    }
+
+    /// Writes `entries` (and the coupon); a key already used returns the entries recorded then.
+    async fn post(
+        &self,
+        account: &EmailAddress,
+        entries: Vec<EntryWrite>,
+        coupon: Option<String>,
+    ) -> Result<Posted, LedgerError> {
+        let keys: Vec<String> = entries.iter().map(|e| e.idempotency_key.clone()).collect();
+        let write = LedgerWrite { account_email: account.to_string(), entries, draw: None, coupon, at: self.now() };
+        match self.app.store.post_ledger(&write).await {
+            Ok(()) => Ok(Posted { entries: self.app.store.entries_by_keys(&keys).await?, replayed: false }),
+            Err(StoreError::Duplicate(_)) => {
+                let entries = self.app.store.entries_by_keys(&keys).await?;
+                if entries.is_empty() {
+                    // The provider reference was used under another key: a second delivery of
+                    // the same payment spelled differently is still the same payment.
+                    return Err(LedgerError::Refused("this payment is already recorded".into()));
+                }
+                Ok(Posted { entries, replayed: true })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Prepaid credits bought through `provider`; its transaction id makes it count once, however
+    /// often (or concurrently) the payment is reported.
+    pub async fn top_up(
+        &self,
+        account: &EmailAddress,
+        amount: Money,
+        provider: &str,
+        txn: &str,
+    ) -> Result<Posted, LedgerError> {
+        positive(amount)?;
+        let provider = provider.trim().to_ascii_lowercase();
+        let txn = txn.trim();
+        if provider.is_empty() || txn.is_empty() || txn.len() > 200 {
+            return Err(LedgerError::Invalid(
+                "a top-up needs a provider and its transaction id (at most 200 characters)".into(),
+            ));
+        }
+        let mut e = Self::entry(
+            EntryKind::TopUp,
+            Bucket::Prepaid,
+            amount.cents(),
+            format!("top_up:{provider}:{txn}"),
+            &provider,
+        );
+        e.provider = Some(provider.clone());
+        e.provider_ref = Some(txn.to_string());
+        self.post(account, vec![e], None).await
+    }
+
+    pub async fn create_coupon(
+        &self,
+        code: &str,
+        credit: Money,
+        max_redemptions: i64,
+        expires_at: DateTime<Utc>,
+    ) -> Result<CouponRecord, LedgerError> {
+        positive(credit)?;
+        let code = normalize_code(code)?;
+        if max_redemptions <= 0 {
+            return Err(LedgerError::Invalid("max_redemptions: at least 1".into()));
+        }
+        if expires_at <= self.now() {
+            return Err(LedgerError::Invalid("expires_at: must be in the future".into()));
+        }
+        let c = CouponRecord { code, credit_cents: credit.cents(), max_redemptions, redeemed: 0, expires_at };
+        self.app.store.create_coupon(&c, self.now()).await?;
+        Ok(c)
+    }
+
+    /// The coupon's credit, once per account. The code expires; the credits never do.
+    pub async fn redeem(&self, account: &EmailAddress, code: &str) -> Result<Posted, LedgerError> {
+        let code = normalize_code(code)?;
+        let coupon =
+            self.app.store.coupon(&code).await?.ok_or_else(|| LedgerError::Refused(format!("no coupon {code}")))?;
+        let e = Self::entry(
+            EntryKind::Coupon,
+            Bucket::Prepaid,
+            coupon.credit_cents,
+            format!("coupon:{code}:{account}"),
+            "coupon",
+        );
+        match self.post(account, vec![e], Some(code)).await {
+            Ok(p) if p.replayed => {
+                Err(LedgerError::Refused(format!("coupon {} was already redeemed by {account}", coupon.code)))
+            }
+            other => other,
+        }
+    }
+
+    /// Money held as a guarantee (for a line of $5,000/month or more): it sits in the deposit
+    /// bucket, which usage never draws on.
+    pub async fn hold_deposit(
+        &self,
+        account: &EmailAddress,
+        amount: Money,
+        provider: &str,
+        reference: &str,
+    ) -> Result<Posted, LedgerError> {
+        positive(amount)?;
+        let provider = provider.trim().to_ascii_lowercase();
+        if provider.is_empty() || reference.trim().is_empty() {
+            return Err(LedgerError::Invalid("a deposit needs a provider and its reference".into()));
+        }
+        let mut e = Self::entry(
+            EntryKind::Deposit,
+            Bucket::Deposit,
+            amount.cents(),
+            format!("deposit:{provider}:{}", reference.trim()),
+            &provider,
+        );
+        e.provider = Some(provider);
+        e.provider_ref = Some(reference.trim().to_string());
+        self.post(account, vec![e], None).await
+    }
+
+    /// An admin releases (part of) a held deposit back into prepaid credits.
+    pub async fn release_deposit(
+        &self,
+        account: &EmailAddress,
+        amount: Money,
+        actor: &str,
+        reason: &str,
+        key: &str,
+    ) -> Result<Posted, LedgerError> {
+        positive(amount)?;
+        let reason = required_reason(reason)?;
+        let mut out = Self::entry(
+            EntryKind::DepositRelease,
+            Bucket::Deposit,
+            -amount.cents(),
+            format!("release:{key}:deposit"),
+            actor,
+        );
+        let mut into = Self::entry(
+            EntryKind::DepositRelease,
+            Bucket::Prepaid,
+            amount.cents(),
+            format!("release:{key}:prepaid"),
+            actor,
+        );
+        out.reason = Some(reason.clone());
+        into.reason = Some(reason);
+        self.post(account, vec![out, into], None).await
+    }
+
+    /// An admin's correction of prepaid credits, either way, with a reason; never below zero.
+    pub async fn adjust(
+        &self,
+        account: &EmailAddress,
+        amount_cents: i64,
+        actor: &str,
+        reason: &str,
+        key: &str,
+    ) -> Result<Posted, LedgerError> {
+        if amount_cents == 0 {
+            return Err(LedgerError::Invalid("an adjustment of $0.00 changes nothing".into()));
+        }
+        let mut e =
+            Self::entry(EntryKind::Adjustment, Bucket::Prepaid, amount_cents, format!("adjustment:{key}"), actor);
+        e.reason = Some(required_reason(reason)?);
+        self.post(account, vec![e], None).await
+    }
+
+    /// The credit line `account` can draw on now, if any.
+    pub async fn usable_line(&self, account: &EmailAddress) -> Result<Option<CreditLineRecord>, LedgerError> {
+        let filter =
+            CreditLineFilter { account_email: Some(account.to_string()), state: None, after: None, limit: 100 };
+        let lines = self.app.store.list_credit_lines(&filter).await?;
+        Ok(lines.into_iter().rev().find(|l| USABLE_LINE_STATES.contains(&l.state.as_str())))
+    }
+
+    /// What `account` could spend right now: prepaid credits and the line's rest for this month.
+    pub async fn available(&self, account: &EmailAddress) -> Result<(Money, Money), LedgerError> {
+        let prepaid = self.app.store.balances(account.as_str()).await?.prepaid_cents;
+        let credit = match self.usable_line(account).await? {
+            Some(line) => {
+                let used = self.app.store.credit_used(line.id, Period::containing(self.now())).await?;
+                (line.monthly_limit_cents - used).max(0)
+            }
+            None => 0,
+        };
+        Ok((Money::from_cents(prepaid), Money::from_cents(credit)))
+    }
+
+    /// A usage debit under the caller's idempotency key: prepaid credits first, then the
+    /// credit line for the current month. The same key again returns the first outcome.
+    pub async fn debit(&self, account: &EmailAddress, amount: Money, key: &str) -> Result<Debited, LedgerError> {
+        if key.is_empty() || key.len() > 200 {
+            return Err(LedgerError::Invalid("an idempotency key of 1 to 200 characters is required".into()));
+        }
+        let keys = [format!("usage:{key}:prepaid"), format!("usage:{key}:credit")];
+        for _ in 0..DEBIT_TRIES {
+            if let Some(done) = self.replay(account, amount, &keys).await? {
+                return Ok(done);
+            }
+            let now = self.now();
+            let period = Period::containing(now);
+            let prepaid = self.app.store.balances(account.as_str()).await?.prepaid_cents;
+            let line = self.usable_line(account).await?;
+            let (line_limit, used) = match &line {
+                Some(l) => (l.monthly_limit_cents, self.app.store.credit_used(l.id, period).await?),
+                None => (0, 0),
+            };
+            let split = split_debit(amount, Money::from_cents(prepaid), Money::from_cents(line_limit - used))?;
+            let mut entries = Vec::new();
+            if split.prepaid.cents() > 0 {
+                entries.push(Self::entry(
+                    EntryKind::Usage,
+                    Bucket::Prepaid,
+                    -split.prepaid.cents(),
+                    keys[0].clone(),
+                    "usage",
+                ));
+            }
+            let mut draw = None;
+            if split.credit.cents() > 0
+                && let Some(l) = &line
+            {
+                let mut e =
+                    Self::entry(EntryKind::Usage, Bucket::Credit, -split.credit.cents(), keys[1].clone(), "usage");
+                e.line_id = Some(l.id);
+                e.period = Some(period);
+                entries.push(e);
+                draw = Some(CreditDraw {
+                    line_id: l.id,
+                    period,
+                    limit_cents: l.monthly_limit_cents,
+                    cents: split.credit.cents(),
+                });
+            }
+            let write = LedgerWrite { account_email: account.to_string(), entries, draw, coupon: None, at: now };
+            match self.app.store.post_ledger(&write).await {
+                Ok(()) => {
+                    return Ok(Debited {
+                        prepaid: split.prepaid,
+                        credit: split.credit,
+                        line_id: draw.map(|d| d.line_id),
+                        replayed: false,
+                    });
+                }
+                // Another debit moved the balance or the line first: plan again from fresh numbers.
+                Err(StoreError::Refused(_)) | Err(StoreError::Duplicate(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let (prepaid, credit) = self.available(account).await?;
+        Err(DebitError::Refused(Refused {
+            requested: amount,
+            available: Money::from_cents(prepaid.cents() + credit.cents()),
+            prepaid,
+            credit,
+        })
+        .into())
+    }
+
+    async fn replay(
+        &self,
+        account: &EmailAddress,
+        amount: Money,
+        keys: &[String; 2],
+    ) -> Result<Option<Debited>, LedgerError> {
+        let done = self.app.store.entries_by_keys(keys).await?;
+        if done.is_empty() {
+            return Ok(None);
+        }
+        let part = |b: &str| done.iter().filter(|e| e.bucket == b).map(|e| -e.amount_cents).sum::<i64>();
+        let (prepaid, credit) = (part("prepaid"), part("credit"));
+        if prepaid + credit != amount.cents() || done.iter().any(|e| e.account_email != account.as_str()) {
+            return Err(LedgerError::KeyReused(
+                keys[0].trim_start_matches("usage:").trim_end_matches(":prepaid").to_string(),
+            ));
+        }
+        Ok(Some(Debited {
+            prepaid: Money::from_cents(prepaid),
+            credit: Money::from_cents(credit),
+            line_id: done.iter().find_map(|e| e.line_id),
+            replayed: true,
+        }))
+    }
+
+    /// Every stored balance against the sum of its entries; the problems found (none: sound).
+    pub async fn verify(&self) -> Result<Vec<String>, LedgerError> {
+        Ok(problems(&self.app.store.ledger_sums().await?))
+    }
+}
+
+/// The mismatches between stored balances and entries (pure).
+pub fn problems(sums: &LedgerSums) -> Vec<String> {
+    let mut out = Vec::new();
+    for (account, prepaid, deposit, prepaid_sum, deposit_sum) in &sums.accounts {
+        if prepaid != prepaid_sum {
+            out.push(format!(
+                "{account}: prepaid balance {} but its entries add up to {}",
+                Money::from_cents(*prepaid),
+                Money::from_cents(*prepaid_sum)
+            ));
+        }
+        if deposit != deposit_sum {
+            out.push(format!(
+                "{account}: deposit held {} but its entries add up to {}",
+                Money::from_cents(*deposit),
+                Money::from_cents(*deposit_sum)
+            ));
+        }
+        if *prepaid < 0 || *deposit < 0 {
+            out.push(format!("{account}: a balance is below zero"));
+        }
+    }
+    for (line, period, used, limit, drawn) in &sums.usage {
+        if used != drawn {
+            out.push(format!(
+                "line {line} {period}: {} used but its entries draw {}",
+                Money::from_cents(*used),
+                Money::from_cents(*drawn)
+            ));
+        }
+        if used > limit {
+            out.push(format!(
+                "line {line} {period}: {} used over its limit {}",
+                Money::from_cents(*used),
+                Money::from_cents(*limit)
+            ));
+        }
+    }
+    for account in &sums.orphans {
+        out.push(format!("{account}: entries without a balance"));
+    }
+    out
+}
+
+fn positive(m: Money) -> Result<(), LedgerError> {
+    if m.cents() <= 0 {
+        Err(LedgerError::Invalid(format!("the amount must be more than $0.00, not {m}")))
+    } else {
+        Ok(())
+    }
+}
+
+fn required_reason(reason: &str) -> Result<String, LedgerError> {
+    let r = reason.trim();
+    if r.is_empty() || r.len() > 500 {
+        return Err(LedgerError::Invalid("a reason of 1 to 500 characters is required".into()));
+    }
+    Ok(r.to_string())
+}
+
+fn normalize_code(code: &str) -> Result<String, LedgerError> {
+    let c = code.trim().to_ascii_uppercase();
+    if c.is_empty() || c.len() > 64 || !c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
+        return Err(LedgerError::Invalid(format!("coupon code {code:?}: 1 to 64 letters, digits, '-' or '_'")));
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_names_every_mismatch() {
+        let line = SubjectId(uuid::Uuid::nil());
+        let sums = LedgerSums {
+            accounts: vec![("a@x.io".into(), 500, 0, 500, 0), ("b@x.io".into(), 100, 50, 90, 50)],
+            usage: vec![(line, "2026-10".into(), 300, 200, 300)],
+            orphans: vec!["c@x.io".into()],
+        };
+        let p = problems(&sums);
+        assert_eq!(p.len(), 3, "{p:#?}");
+        assert!(p[0].contains("b@x.io") && p[0].contains("$0.90"), "{p:#?}");
+        assert!(p[1].contains("over its limit"), "{p:#?}");
+        assert!(p[2].contains("c@x.io"), "{p:#?}");
+        assert!(problems(&LedgerSums::default()).is_empty());
+    }
+
+    #[test]
+    fn coupon_codes_are_normalized_and_checked() {
+        assert_eq!(normalize_code(" welcome-50 ").unwrap(), "WELCOME-50");
+        assert!(normalize_code("no spaces").is_err());
+        assert!(normalize_code("").is_err());
+    }
+}
