@@ -11,10 +11,8 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use common::TestStore;
 use creditline::app::App;
-use creditline::domain::{DebitError, EmailAddress, Money, SubjectId};
+use creditline::domain::{DebitError, EmailAddress, Money};
 use creditline::services::ledger::{Ledger, LedgerError};
-use creditline::services::workflow::NewApplicationInput;
-use creditline::store::{ActionWrite, AuditRecord, CreditLineWrite};
 
 fn who(s: &str) -> EmailAddress {
     EmailAddress::parse(s).unwrap()
@@ -22,47 +20,6 @@ fn who(s: &str) -> EmailAddress {
 
 fn usd(cents: i64) -> Money {
     Money::from_cents(cents)
-}
-
-/// An approved credit line of `limit` for `account` (the rows an approval writes).
-pub async fn open_line(app: &App, account: &str, limit: i64) -> SubjectId {
-    let input = NewApplicationInput {
-        account_email: who(account),
-        applicant_kind: None,
-        requested_limit: None,
-        details: serde_json::json!({}),
-    };
-    let application = app.workflow.open_application(input, "test").await.unwrap();
-    let id = SubjectId::new();
-    let (instance, _) = app.workflow.plan_start("credit_line", id, Some(account), "reviewer:test").unwrap();
-    let write = ActionWrite {
-        task: None,
-        transition: None,
-        new_instance: Some(instance),
-        credit_line: Some(CreditLineWrite {
-            id,
-            account_email: account.to_string(),
-            application_id: application.id,
-            monthly_limit_cents: limit,
-            approved_by: "reviewer:test".into(),
-            second_approver: None,
-        }),
-        decisions: vec![],
-        audit: AuditRecord {
-            id: uuid::Uuid::now_v7(),
-            actor: "reviewer:test".into(),
-            action: "approve".into(),
-            target: id.to_string(),
-            version_before: None,
-            version_after: Some(1),
-            request_id: "test".into(),
-            detail: serde_json::json!({}),
-            at: Utc::now(),
-        },
-        idempotency: None,
-    };
-    app.store.commit_action(&write).await.unwrap();
-    id
 }
 
 async fn assert_sound(app: &App) {
@@ -109,7 +66,7 @@ async fn debits_take_prepaid_first_then_the_line_and_never_more(t: TestStore) {
     let app = t.app();
     let l = Ledger::new(&app);
     let a = who("ops@lumen.io");
-    let line = open_line(&app, "ops@lumen.io", 20_000).await;
+    let line = common::open_credit_line(&app, "ops@lumen.io", 20_000).await;
     l.top_up(&a, usd(5000), "stripe", "pi_a").await.unwrap();
     l.hold_deposit(&a, usd(500_000), "bank", "wire-1").await.unwrap();
 
@@ -144,7 +101,7 @@ async fn a_paused_line_refuses_credit_while_prepaid_keeps_working(t: TestStore) 
     let app = t.app();
     let l = Ledger::new(&app);
     let a = who("dev@orbit.io");
-    let line = open_line(&app, "dev@orbit.io", 20_000).await;
+    let line = common::open_credit_line(&app, "dev@orbit.io", 20_000).await;
     l.top_up(&a, usd(1000), "stripe", "pi_o").await.unwrap();
     let fired = app
         .workflow
@@ -165,7 +122,7 @@ async fn a_paused_line_refuses_credit_while_prepaid_keeps_working(t: TestStore) 
 async fn concurrent_debits_on_one_account_never_overspend(t: TestStore) {
     let app: Arc<App> = t.app();
     let a = who("hot@busy.io");
-    open_line(&app, "hot@busy.io", 10_000).await;
+    common::open_credit_line(&app, "hot@busy.io", 10_000).await;
     Ledger::new(&app).top_up(&a, usd(5_000), "stripe", "pi_h").await.unwrap();
     // $150 available; 64 debits of $7 race for it: at most 21 fit.
     let tasks: Vec<_> = (0..64)
@@ -196,3 +153,40 @@ store_suite!(
     a_paused_line_refuses_credit_while_prepaid_keeps_working,
     concurrent_debits_on_one_account_never_overspend,
 );
+
+#[test]
+fn the_ledger_commands_record_money_once_and_verify_catches_a_tampered_balance() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| common::run(dir.path(), args);
+    let ok = |args: &[&str]| {
+        let o = run(args);
+        assert!(o.status.success(), "{args:?}: {}", common::stderr(&o));
+        common::stdout(&o)
+    };
+    ok(&["ledger", "top-up", "ana@acme.io", "--amount", "$50", "--provider", "stripe", "--txn", "pi_1"]);
+    let again = ok(&["ledger", "top-up", "ana@acme.io", "--amount", "$50", "--provider", "stripe", "--txn", "pi_1"]);
+    assert!(again.contains("\"replayed\":true"), "{again}");
+    ok(&["ledger", "debit", "ana@acme.io", "--amount", "12.34", "--key", "u1"]);
+    let refused = run(&["ledger", "debit", "ana@acme.io", "--amount", "100", "--key", "u2"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(common::stderr(&refused).contains("only $37.66 available"), "{}", common::stderr(&refused));
+    let balance = ok(&["ledger", "balance", "ana@acme.io", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(balance.trim()).unwrap();
+    assert_eq!(v["prepaid_cents"], 3766);
+    ok(&["ledger", "verify"]);
+
+    // Someone edits a balance behind the ledger's back: verify says so and fails.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let url = format!("sqlite://{}", dir.path().join("creditline.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query("UPDATE ledger_accounts SET prepaid_cents = 999999").execute(&pool).await.unwrap();
+    });
+    let bad = run(&["ledger", "verify"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        common::stdout(&bad).contains("ana@acme.io: prepaid balance $9,999.99 but its entries add up to $37.66"),
+        "{}",
+        common::stdout(&bad)
+    );
+}

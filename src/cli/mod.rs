@@ -4,6 +4,7 @@
 mod applications;
 mod inbox;
 mod ingest;
+mod ledger;
 mod rules;
 mod serve;
 mod templates;
@@ -67,6 +68,11 @@ pub enum Command {
         #[command(subcommand)]
         cmd: tokens::TokensCommand,
     },
+    /// Money by hand (top-ups, deposits, coupons, adjustments, usage) and `ledger verify`.
+    Ledger {
+        #[command(subcommand)]
+        cmd: ledger::LedgerCommand,
+    },
     /// Poll the support mailbox over IMAP.
     Inbox {
         #[command(subcommand)]
@@ -102,6 +108,7 @@ impl Cli {
             Command::Applications { cmd } => cmd.run(config).await,
             Command::Tokens { cmd } => cmd.run(config).await,
             Command::Inbox { cmd } => cmd.run(config).await,
+            Command::Ledger { cmd } => cmd.run(config).await,
         }
     }
 }

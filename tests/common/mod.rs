@@ -366,3 +366,44 @@ impl Api {
         r.json()
     }
 }
+
+/// An approved credit line of `limit` for `account` (the rows an approval writes).
+pub async fn open_credit_line(app: &creditline::app::App, account: &str, limit: i64) -> creditline::domain::SubjectId {
+    let input = creditline::services::workflow::NewApplicationInput {
+        account_email: creditline::domain::EmailAddress::parse(account).expect("account email"),
+        applicant_kind: None,
+        requested_limit: None,
+        details: serde_json::json!({}),
+    };
+    let application = app.workflow.open_application(input, "test").await.unwrap();
+    let id = creditline::domain::SubjectId::new();
+    let (instance, _) = app.workflow.plan_start("credit_line", id, Some(account), "reviewer:test").unwrap();
+    let write = creditline::store::ActionWrite {
+        task: None,
+        transition: None,
+        new_instance: Some(instance),
+        credit_line: Some(creditline::store::CreditLineWrite {
+            id,
+            account_email: account.to_string(),
+            application_id: application.id,
+            monthly_limit_cents: limit,
+            approved_by: "reviewer:test".into(),
+            second_approver: None,
+        }),
+        decisions: vec![],
+        audit: creditline::store::AuditRecord {
+            id: uuid::Uuid::now_v7(),
+            actor: "reviewer:test".into(),
+            action: "approve".into(),
+            target: id.to_string(),
+            version_before: None,
+            version_after: Some(1),
+            request_id: "test".into(),
+            detail: serde_json::json!({}),
+            at: chrono::Utc::now(),
+        },
+        idempotency: None,
+    };
+    app.store.commit_action(&write).await.unwrap();
+    id
+}

@@ -1,0 +1,179 @@
+//! `creditline ledger ...`: money by hand (finance's desk) and the ledger's proof of itself.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::domain::{EmailAddress, Money};
+use crate::services::ledger::{Ledger, LedgerError};
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Check every account: stored balances equal the sums of their entries, nothing below zero,
+    /// no line over its limit. Exit status 1 names each mismatch.
+    Verify,
+    /// An account's balances and what it could spend now.
+    Balance {
+        account: EmailAddress,
+        #[arg(long)]
+        json: bool,
+    },
+    /// An account's entries, oldest first, as JSON lines.
+    Entries { account: EmailAddress },
+    /// Record a prepaid top-up (once per provider transaction id).
+    TopUp {
+        account: EmailAddress,
+        /// e.g. 50, $1,000.50
+        #[arg(long)]
+        amount: Money,
+        /// stripe, paypal, wechat_pay, alipay, naver_pay, bank ...
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        txn: String,
+    },
+    /// Record a deposit held as a guarantee (never spent on usage).
+    Deposit {
+        account: EmailAddress,
+        #[arg(long)]
+        amount: Money,
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        reference: String,
+    },
+    /// Release (part of) a held deposit into prepaid credits.
+    Release {
+        account: EmailAddress,
+        #[arg(long)]
+        amount: Money,
+        #[arg(long)]
+        reason: String,
+        /// Makes a repeated command harmless.
+        #[arg(long)]
+        key: String,
+    },
+    /// Correct prepaid credits by hand (negative amounts with a leading '-').
+    Adjust {
+        account: EmailAddress,
+        #[arg(long, allow_hyphen_values = true)]
+        cents: i64,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        key: String,
+    },
+    /// Create a coupon code.
+    CouponCreate {
+        code: String,
+        #[arg(long)]
+        credit: Money,
+        #[arg(long)]
+        max_redemptions: i64,
+        /// RFC 3339, e.g. 2027-01-31T23:59:59Z
+        #[arg(long)]
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// Redeem a coupon for an account (once per account).
+    Redeem { account: EmailAddress, code: String },
+    /// Record usage: prepaid credits first, then this month's credit line.
+    Debit {
+        account: EmailAddress,
+        #[arg(long)]
+        amount: Money,
+        /// The caller's idempotency key: the same key again changes nothing.
+        #[arg(long)]
+        key: String,
+    },
+}
+
+impl LedgerCommand {
+    pub async fn run(self, config: Config) -> anyhow::Result<ExitCode> {
+        let app = App::build(config, true).await?;
+        let l = Ledger::new(&app);
+        let actor = "admin:cli";
+        let result = match self {
+            LedgerCommand::Verify => {
+                let problems = l.verify().await?;
+                for p in &problems {
+                    println!("{p}");
+                }
+                let sums = app.store.ledger_sums().await?;
+                eprintln!(
+                    "ledger verify: {} accounts, {} line-months, {} problems",
+                    sums.accounts.len(),
+                    sums.usage.len(),
+                    problems.len()
+                );
+                return Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+            }
+            LedgerCommand::Balance { account, json } => {
+                let b = app.store.balances(account.as_str()).await?;
+                let (prepaid, credit) = l.available(&account).await?;
+                let v = serde_json::json!({
+                    "account": account,
+                    "prepaid_cents": b.prepaid_cents,
+                    "deposit_held_cents": b.deposit_cents,
+                    "credit_available_cents": credit.cents(),
+                    "spendable_cents": prepaid.cents() + credit.cents(),
+                });
+                if json {
+                    println!("{v}");
+                } else {
+                    println!(
+                        "{account}: prepaid {}, deposit held {}, credit available {}",
+                        prepaid,
+                        Money::from_cents(b.deposit_cents),
+                        credit
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            LedgerCommand::Entries { account } => {
+                for e in app.store.ledger_entries(account.as_str()).await? {
+                    println!("{}", serde_json::to_string(&e)?);
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            LedgerCommand::TopUp { account, amount, provider, txn } => {
+                l.top_up(&account, amount, &provider, &txn).await.map(|p| serde_json::to_value(p).ok())
+            }
+            LedgerCommand::Deposit { account, amount, provider, reference } => {
+                l.hold_deposit(&account, amount, &provider, &reference).await.map(|p| serde_json::to_value(p).ok())
+            }
+            LedgerCommand::Release { account, amount, reason, key } => {
+                l.release_deposit(&account, amount, actor, &reason, &key).await.map(|p| serde_json::to_value(p).ok())
+            }
+            LedgerCommand::Adjust { account, cents, reason, key } => {
+                l.adjust(&account, cents, actor, &reason, &key).await.map(|p| serde_json::to_value(p).ok())
+            }
+            LedgerCommand::CouponCreate { code, credit, max_redemptions, expires_at } => {
+                l.create_coupon(&code, credit, max_redemptions, expires_at).await.map(|c| serde_json::to_value(c).ok())
+            }
+            LedgerCommand::Redeem { account, code } => {
+                l.redeem(&account, &code).await.map(|p| serde_json::to_value(p).ok())
+            }
+            LedgerCommand::Debit { account, amount, key } => {
+                l.debit(&account, amount, &key).await.map(|d| serde_json::to_value(d).ok())
+            }
+        };
+        match result {
+            Ok(v) => {
+                println!("{}", v.unwrap_or_default());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(
+                e @ (LedgerError::Debit(_)
+                | LedgerError::Invalid(_)
+                | LedgerError::Refused(_)
+                | LedgerError::KeyReused(_)),
+            ) => {
+                eprintln!("error: {e}");
+                Ok(ExitCode::from(2))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
