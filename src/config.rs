@@ -46,6 +46,23 @@ pub struct Config {
     pub workers: WorkerConfig,
     /// Reminders and time-outs for applications waiting on the applicant.
     pub reminders: ReminderConfig,
+    /// Monthly billing cycles.
+    pub billing: BillingConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    /// A bill is due this many days after its month ends.
+    pub due_days: u32,
+    /// Lines read per batch by a cycle close.
+    pub close_batch: i64,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        BillingConfig { due_days: 10, close_batch: 500 }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,6 +209,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             workers: WorkerConfig::default(),
             reminders: ReminderConfig::default(),
+            billing: BillingConfig::default(),
         }
     }
 }

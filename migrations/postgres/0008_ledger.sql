@@ -3,7 +3,7 @@ CREATE TABLE ledger_entries (
     id              UUID PRIMARY KEY,
     account_email   TEXT NOT NULL,
     kind            TEXT NOT NULL,
-    bucket          TEXT NOT NULL CHECK (bucket IN ('prepaid', 'deposit', 'credit')),
+    bucket          TEXT NOT NULL CHECK (bucket IN ('prepaid', 'deposit', 'credit', 'receivable')),
     amount_cents    BIGINT NOT NULL CHECK (amount_cents <> 0),
     line_id         UUID,
     period          TEXT,
@@ -55,3 +55,21 @@ CREATE TABLE coupon_redemptions (
     redeemed_at   TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (code, account_email)
 );
+
+-- One bill per credit line and calendar month (the unique key is the cycle close's claim:
+-- a rerun after a crash skips what was billed). `paid_cents` grows with payments, never past
+-- the amount.
+CREATE TABLE bills (
+    id            UUID PRIMARY KEY,
+    line_id       UUID NOT NULL,
+    account_email TEXT NOT NULL,
+    period        TEXT NOT NULL,
+    amount_cents  BIGINT NOT NULL CHECK (amount_cents >= 0),
+    paid_cents    BIGINT NOT NULL DEFAULT 0 CHECK (paid_cents >= 0 AND paid_cents <= amount_cents),
+    due_at        TIMESTAMPTZ NOT NULL,
+    issued_at     TIMESTAMPTZ NOT NULL,
+    paid_at       TIMESTAMPTZ,
+    version       BIGINT NOT NULL DEFAULT 1,
+    UNIQUE (line_id, period)
+);
+CREATE INDEX bills_account ON bills (account_email, period);

@@ -5,7 +5,7 @@ CREATE TABLE ledger_entries (
     id              BLOB PRIMARY KEY NOT NULL,
     account_email   TEXT NOT NULL,
     kind            TEXT NOT NULL,
-    bucket          TEXT NOT NULL CHECK (bucket IN ('prepaid', 'deposit', 'credit')),
+    bucket          TEXT NOT NULL CHECK (bucket IN ('prepaid', 'deposit', 'credit', 'receivable')),
     amount_cents    INTEGER NOT NULL CHECK (amount_cents <> 0),
     line_id         BLOB,
     period          TEXT,
@@ -58,3 +58,21 @@ CREATE TABLE coupon_redemptions (
     redeemed_at   TEXT NOT NULL,
     PRIMARY KEY (code, account_email)
 ) STRICT;
+
+-- One bill per credit line and calendar month (the unique key is the cycle close's claim:
+-- a rerun after a crash skips what was billed). `paid_cents` grows with payments, never past
+-- the amount.
+CREATE TABLE bills (
+    id            BLOB PRIMARY KEY NOT NULL,
+    line_id       BLOB NOT NULL,
+    account_email TEXT NOT NULL,
+    period        TEXT NOT NULL,
+    amount_cents  INTEGER NOT NULL CHECK (amount_cents >= 0),
+    paid_cents    INTEGER NOT NULL DEFAULT 0 CHECK (paid_cents >= 0 AND paid_cents <= amount_cents),
+    due_at        TEXT NOT NULL,
+    issued_at     TEXT NOT NULL,
+    paid_at       TEXT,
+    version       INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (line_id, period)
+) STRICT;
+CREATE INDEX bills_account ON bills (account_email, period);

@@ -78,6 +78,17 @@ pub enum LedgerCommand {
     },
     /// Redeem a coupon for an account (once per account).
     Redeem { account: EmailAddress, code: String },
+    /// Record a payment of bills (once per provider transaction id): oldest bills first, any
+    /// rest as prepaid credit; a gated line is restored once nothing is owed.
+    Pay {
+        account: EmailAddress,
+        #[arg(long)]
+        amount: Money,
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        txn: String,
+    },
     /// Record usage: prepaid credits first, then this month's credit line.
     Debit {
         account: EmailAddress,
@@ -154,6 +165,13 @@ impl LedgerCommand {
             }
             LedgerCommand::Redeem { account, code } => {
                 l.redeem(&account, &code).await.map(|p| serde_json::to_value(p).ok())
+            }
+            LedgerCommand::Pay { account, amount, provider, txn } => {
+                match crate::services::cycles::pay(&app, &account, amount, &provider, &txn).await {
+                    Ok(p) => Ok(serde_json::to_value(p).ok()),
+                    Err(crate::services::cycles::CycleError::Invalid(m)) => Err(LedgerError::Invalid(m)),
+                    Err(e) => return Err(e.into()),
+                }
             }
             LedgerCommand::Debit { account, amount, key } => {
                 l.debit(&account, amount, &key).await.map(|d| serde_json::to_value(d).ok())

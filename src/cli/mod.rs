@@ -2,6 +2,7 @@
 //! services; `--help` on every command.
 
 mod applications;
+mod cycle;
 mod inbox;
 mod ingest;
 mod ledger;
@@ -73,6 +74,11 @@ pub enum Command {
         #[command(subcommand)]
         cmd: ledger::LedgerCommand,
     },
+    /// The monthly billing cycle: close a month (bills), gate lines with overdue bills.
+    Cycle {
+        #[command(subcommand)]
+        cmd: cycle::CycleCommand,
+    },
     /// Poll the support mailbox over IMAP.
     Inbox {
         #[command(subcommand)]
@@ -109,6 +115,7 @@ impl Cli {
             Command::Tokens { cmd } => cmd.run(config).await,
             Command::Inbox { cmd } => cmd.run(config).await,
             Command::Ledger { cmd } => cmd.run(config).await,
+            Command::Cycle { cmd } => cmd.run(config).await,
         }
     }
 }

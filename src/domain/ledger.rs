@@ -22,16 +22,22 @@ pub enum EntryKind {
     Usage,
     /// An admin's correction with a reason (either sign, prepaid).
     Adjustment,
+    /// A bill for the credit used in a period (+receivable).
+    Bill,
+    /// A payment of bills (-receivable; anything beyond what is owed becomes +prepaid).
+    Payment,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 6] = [
+    pub const ALL: [EntryKind; 8] = [
         EntryKind::TopUp,
         EntryKind::Coupon,
         EntryKind::Deposit,
         EntryKind::DepositRelease,
         EntryKind::Usage,
         EntryKind::Adjustment,
+        EntryKind::Bill,
+        EntryKind::Payment,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +48,8 @@ impl EntryKind {
             EntryKind::DepositRelease => "deposit_release",
             EntryKind::Usage => "usage",
             EntryKind::Adjustment => "adjustment",
+            EntryKind::Bill => "bill",
+            EntryKind::Payment => "payment",
         }
     }
 }
@@ -63,6 +71,8 @@ pub enum Bucket {
     Deposit,
     /// Credit-line usage of one period (entries are negative: credit drawn).
     Credit,
+    /// What the account owes on bills: +bill, -payment.
+    Receivable,
 }
 
 impl Bucket {
@@ -71,6 +81,7 @@ impl Bucket {
             Bucket::Prepaid => "prepaid",
             Bucket::Deposit => "deposit",
             Bucket::Credit => "credit",
+            Bucket::Receivable => "receivable",
         }
     }
 }
@@ -78,7 +89,7 @@ impl Bucket {
 impl std::str::FromStr for Bucket {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        [Bucket::Prepaid, Bucket::Deposit, Bucket::Credit]
+        [Bucket::Prepaid, Bucket::Deposit, Bucket::Credit, Bucket::Receivable]
             .into_iter()
             .find(|b| b.as_str() == s)
             .ok_or_else(|| format!("unknown ledger bucket {s:?}"))

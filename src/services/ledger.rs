@@ -285,7 +285,8 @@ impl<'a> Ledger<'a> {
         if key.is_empty() || key.len() > 200 {
             return Err(LedgerError::Invalid("an idempotency key of 1 to 200 characters is required".into()));
         }
-        let keys = [format!("usage:{key}:prepaid"), format!("usage:{key}:credit")];
+        // Keys are the caller's, per account: two accounts may both send "req-1".
+        let keys = [format!("usage:{account}:{key}:prepaid"), format!("usage:{account}:{key}:credit")];
         for _ in 0..DEBIT_TRIES {
             if let Some(done) = self.replay(account, amount, &keys).await? {
                 return Ok(done);

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod actions;
 pub mod clock;
+pub mod cycles;
 pub mod decisions;
 pub mod delivery;
 pub mod ledger;

@@ -235,6 +235,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// What `ledger verify` compares.
     async fn ledger_sums(&self) -> StoreResult<LedgerSums>;
+
+    /// Writes one billing-cycle step atomically. With a bill: `false` (and nothing written)
+    /// when that line already has its bill for the period. A moved instance or bill is
+    /// `Conflict`.
+    async fn commit_cycle(&self, write: &CycleWrite) -> StoreResult<bool>;
+
+    /// Up to `limit` credit lines, not closed and opened before the period ended, that have no
+    /// bill for it yet, in id order (what a cycle close still has to do).
+    async fn lines_to_bill(&self, period: crate::domain::Period, limit: i64) -> StoreResult<Vec<CreditLineRecord>>;
+
+    /// A line's bills, oldest period first.
+    async fn bills_for_line(&self, line: SubjectId) -> StoreResult<Vec<BillRecord>>;
+
+    /// An account's bills not paid in full, oldest first.
+    async fn unpaid_bills(&self, account_email: &str) -> StoreResult<Vec<BillRecord>>;
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created if missing) or

@@ -477,3 +477,50 @@ pub struct LedgerSums {
     /// Accounts with entries but no balance row.
     pub orphans: Vec<String>,
 }
+
+/// A bill to issue: the credit used on a line in a period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BillWrite {
+    pub id: uuid::Uuid,
+    pub line_id: SubjectId,
+    pub account_email: String,
+    pub period: crate::domain::Period,
+    pub amount_cents: i64,
+    pub due_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct BillRecord {
+    pub id: uuid::Uuid,
+    pub line_id: SubjectId,
+    pub account_email: String,
+    pub period: String,
+    pub amount_cents: i64,
+    pub paid_cents: i64,
+    pub due_at: DateTime<Utc>,
+    pub issued_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub version: i64,
+}
+
+/// Part of a payment applied to one bill (guarded by the bill's version).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BillPayment {
+    pub bill_id: uuid::Uuid,
+    pub expected_version: i64,
+    pub cents: i64,
+}
+
+/// One billing-cycle step in one transaction: a bill issued (at most once per line and
+/// period: `false` when it existed), payments applied, ledger entries, the credit line's
+/// workflow step and limit, the rule decisions behind them.
+#[derive(Debug, Clone, Default)]
+pub struct CycleWrite {
+    pub bill: Option<BillWrite>,
+    pub payments: Vec<BillPayment>,
+    pub ledger: Option<LedgerWrite>,
+    pub transition: Option<TransitionWrite>,
+    pub new_limit: Option<(SubjectId, i64)>,
+    pub decisions: Vec<crate::rules::DecisionRecord>,
+    pub at: DateTime<Utc>,
+}

@@ -110,6 +110,21 @@ macro_rules! impl_store {
                 })
             }
 
+            pub(super) fn bill(r: &DbRow) -> Result<crate::store::BillRecord, sqlx::Error> {
+                Ok(crate::store::BillRecord {
+                    id: r.try_get("id")?,
+                    line_id: SubjectId(r.try_get("line_id")?),
+                    account_email: r.try_get("account_email")?,
+                    period: r.try_get("period")?,
+                    amount_cents: r.try_get("amount_cents")?,
+                    paid_cents: r.try_get("paid_cents")?,
+                    due_at: r.try_get("due_at")?,
+                    issued_at: r.try_get("issued_at")?,
+                    paid_at: r.try_get("paid_at")?,
+                    version: r.try_get("version")?,
+                })
+            }
+
             pub(super) fn entry(r: &DbRow) -> Result<crate::store::EntryRecord, sqlx::Error> {
                 let line: Option<uuid::Uuid> = r.try_get("line_id")?;
                 Ok(crate::store::EntryRecord {
@@ -452,6 +467,113 @@ macro_rules! impl_store {
                     });
                 })
                 .await?;
+                Ok(())
+            }
+
+            /// The entries and the balances they move, inside the caller's transaction.
+            async fn ledger_in(tx: &mut Tx, w: &crate::store::LedgerWrite) -> crate::store::StoreResult<()> {
+                use crate::domain::Bucket;
+                use crate::store::StoreError;
+                for e in &w.entries {
+                    sqlx::query(
+                        "INSERT INTO ledger_entries (id, account_email, kind, bucket, amount_cents, line_id, period, \
+                         idempotency_key, provider, provider_ref, actor, reason, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                    )
+                    .bind(e.id)
+                    .bind(&w.account_email)
+                    .bind(e.kind.as_str())
+                    .bind(e.bucket.as_str())
+                    .bind(e.amount_cents)
+                    .bind(e.line_id.map(|l| l.0))
+                    .bind(e.period.map(|p| p.to_string()))
+                    .bind(&e.idempotency_key)
+                    .bind(&e.provider)
+                    .bind(&e.provider_ref)
+                    .bind(&e.actor)
+                    .bind(&e.reason)
+                    .bind(w.at)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                let delta = |b: Bucket| w.entries.iter().filter(|e| e.bucket == b).map(|e| e.amount_cents).sum::<i64>();
+                let (prepaid, deposit) = (delta(Bucket::Prepaid), delta(Bucket::Deposit));
+                sqlx::query(
+                    "INSERT INTO ledger_accounts (account_email, prepaid_cents, deposit_cents, version, updated_at) \
+                     VALUES ($1, 0, 0, 1, $2) ON CONFLICT (account_email) DO NOTHING",
+                )
+                .bind(&w.account_email)
+                .bind(w.at)
+                .execute(&mut **tx)
+                .await?;
+                if prepaid != 0 || deposit != 0 {
+                    // Guarded in the statement: a concurrent debit that got there first makes
+                    // this one match no row instead of going below zero.
+                    let done = sqlx::query(
+                        "UPDATE ledger_accounts SET prepaid_cents = prepaid_cents + $2, deposit_cents = deposit_cents + $3, \
+                         version = version + 1, updated_at = $4 \
+                         WHERE account_email = $1 AND prepaid_cents + $2 >= 0 AND deposit_cents + $3 >= 0",
+                    )
+                    .bind(&w.account_email)
+                    .bind(prepaid)
+                    .bind(deposit)
+                    .bind(w.at)
+                    .execute(&mut **tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::Refused(format!("the balance of {} is too low", w.account_email)));
+                    }
+                }
+                if let Some(d) = &w.draw {
+                    sqlx::query(
+                        "INSERT INTO credit_usage (line_id, period, account_email, limit_cents, used_cents, version) \
+                         VALUES ($1, $2, $3, $4, 0, 1) ON CONFLICT (line_id, period) DO NOTHING",
+                    )
+                    .bind(d.line_id.0)
+                    .bind(d.period.to_string())
+                    .bind(&w.account_email)
+                    .bind(d.limit_cents)
+                    .execute(&mut **tx)
+                    .await?;
+                    let done = sqlx::query(
+                        "UPDATE credit_usage SET used_cents = used_cents + $3, version = version + 1 \
+                         WHERE line_id = $1 AND period = $2 AND used_cents + $3 >= 0 AND used_cents + $3 <= limit_cents",
+                    )
+                    .bind(d.line_id.0)
+                    .bind(d.period.to_string())
+                    .bind(d.cents)
+                    .execute(&mut **tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::Refused(format!("the credit line's limit for {} is reached", d.period)));
+                    }
+                }
+                if let Some(code) = &w.coupon {
+                    let done = sqlx::query(
+                        "UPDATE coupons SET redeemed = redeemed + 1 WHERE code = $1 AND redeemed < max_redemptions AND expires_at > $2",
+                    )
+                    .bind(code)
+                    .bind(w.at)
+                    .execute(&mut **tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::Refused(format!("coupon {code} is unknown, used up or expired")));
+                    }
+                    let entry = w.entries.first().map(|e| e.id).unwrap_or_default();
+                    let inserted = sqlx::query(
+                        "INSERT INTO coupon_redemptions (code, account_email, entry_id, redeemed_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (code, account_email) DO NOTHING",
+                    )
+                    .bind(code)
+                    .bind(&w.account_email)
+                    .bind(entry)
+                    .bind(w.at)
+                    .execute(&mut **tx)
+                    .await?;
+                    if inserted.rows_affected() != 1 {
+                        return Err(StoreError::Refused(format!("coupon {code} was already redeemed by {}", w.account_email)));
+                    }
+                }
                 Ok(())
             }
 
@@ -1414,111 +1536,104 @@ macro_rules! impl_store {
             }
 
             async fn post_ledger(&self, w: &crate::store::LedgerWrite) -> crate::store::StoreResult<()> {
-                use crate::domain::Bucket;
-                use crate::store::StoreError;
                 let mut tx = self.begin_write().await?;
-                for e in &w.entries {
-                    sqlx::query(
-                        "INSERT INTO ledger_entries (id, account_email, kind, bucket, amount_cents, line_id, period, \
-                         idempotency_key, provider, provider_ref, actor, reason, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                    )
-                    .bind(e.id)
-                    .bind(&w.account_email)
-                    .bind(e.kind.as_str())
-                    .bind(e.bucket.as_str())
-                    .bind(e.amount_cents)
-                    .bind(e.line_id.map(|l| l.0))
-                    .bind(e.period.map(|p| p.to_string()))
-                    .bind(&e.idempotency_key)
-                    .bind(&e.provider)
-                    .bind(&e.provider_ref)
-                    .bind(&e.actor)
-                    .bind(&e.reason)
-                    .bind(w.at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                let delta = |b: Bucket| w.entries.iter().filter(|e| e.bucket == b).map(|e| e.amount_cents).sum::<i64>();
-                let (prepaid, deposit) = (delta(Bucket::Prepaid), delta(Bucket::Deposit));
-                sqlx::query(
-                    "INSERT INTO ledger_accounts (account_email, prepaid_cents, deposit_cents, version, updated_at) \
-                     VALUES ($1, 0, 0, 1, $2) ON CONFLICT (account_email) DO NOTHING",
-                )
-                .bind(&w.account_email)
-                .bind(w.at)
-                .execute(&mut *tx)
-                .await?;
-                if prepaid != 0 || deposit != 0 {
-                    // Guarded in the statement: a concurrent debit that got there first makes
-                    // this one match no row instead of going below zero.
-                    let done = sqlx::query(
-                        "UPDATE ledger_accounts SET prepaid_cents = prepaid_cents + $2, deposit_cents = deposit_cents + $3, \
-                         version = version + 1, updated_at = $4 \
-                         WHERE account_email = $1 AND prepaid_cents + $2 >= 0 AND deposit_cents + $3 >= 0",
-                    )
-                    .bind(&w.account_email)
-                    .bind(prepaid)
-                    .bind(deposit)
-                    .bind(w.at)
-                    .execute(&mut *tx)
-                    .await?;
-                    if done.rows_affected() != 1 {
-                        return Err(StoreError::Refused(format!("the balance of {} is too low", w.account_email)));
-                    }
-                }
-                if let Some(d) = &w.draw {
-                    sqlx::query(
-                        "INSERT INTO credit_usage (line_id, period, account_email, limit_cents, used_cents, version) \
-                         VALUES ($1, $2, $3, $4, 0, 1) ON CONFLICT (line_id, period) DO NOTHING",
-                    )
-                    .bind(d.line_id.0)
-                    .bind(d.period.to_string())
-                    .bind(&w.account_email)
-                    .bind(d.limit_cents)
-                    .execute(&mut *tx)
-                    .await?;
-                    let done = sqlx::query(
-                        "UPDATE credit_usage SET used_cents = used_cents + $3, version = version + 1 \
-                         WHERE line_id = $1 AND period = $2 AND used_cents + $3 >= 0 AND used_cents + $3 <= limit_cents",
-                    )
-                    .bind(d.line_id.0)
-                    .bind(d.period.to_string())
-                    .bind(d.cents)
-                    .execute(&mut *tx)
-                    .await?;
-                    if done.rows_affected() != 1 {
-                        return Err(StoreError::Refused(format!("the credit line's limit for {} is reached", d.period)));
-                    }
-                }
-                if let Some(code) = &w.coupon {
-                    let done = sqlx::query(
-                        "UPDATE coupons SET redeemed = redeemed + 1 WHERE code = $1 AND redeemed < max_redemptions AND expires_at > $2",
-                    )
-                    .bind(code)
-                    .bind(w.at)
-                    .execute(&mut *tx)
-                    .await?;
-                    if done.rows_affected() != 1 {
-                        return Err(StoreError::Refused(format!("coupon {code} is unknown, used up or expired")));
-                    }
-                    let entry = w.entries.first().map(|e| e.id).unwrap_or_default();
-                    let inserted = sqlx::query(
-                        "INSERT INTO coupon_redemptions (code, account_email, entry_id, redeemed_at) VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (code, account_email) DO NOTHING",
-                    )
-                    .bind(code)
-                    .bind(&w.account_email)
-                    .bind(entry)
-                    .bind(w.at)
-                    .execute(&mut *tx)
-                    .await?;
-                    if inserted.rows_affected() != 1 {
-                        return Err(StoreError::Refused(format!("coupon {code} was already redeemed by {}", w.account_email)));
-                    }
-                }
+                Self::ledger_in(&mut tx, w).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn commit_cycle(&self, c: &crate::store::CycleWrite) -> crate::store::StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
+                if let Some(b) = &c.bill {
+                    // One bill per line and period, whoever gets there first: a rerun after a
+                    // crash, or a second worker closing the same month, finds it and stops.
+                    let inserted = sqlx::query(
+                        "INSERT INTO bills (id, line_id, account_email, period, amount_cents, paid_cents, due_at, issued_at, version) \
+                         VALUES ($1, $2, $3, $4, $5, 0, $6, $7, 1) ON CONFLICT (line_id, period) DO NOTHING",
+                    )
+                    .bind(b.id)
+                    .bind(b.line_id.0)
+                    .bind(&b.account_email)
+                    .bind(b.period.to_string())
+                    .bind(b.amount_cents)
+                    .bind(b.due_at)
+                    .bind(c.at)
+                    .execute(&mut *tx)
+                    .await?;
+                    if inserted.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                }
+                for p in &c.payments {
+                    let done = sqlx::query(
+                        "UPDATE bills SET paid_cents = paid_cents + $2, version = version + 1, \
+                         paid_at = CASE WHEN paid_cents + $2 = amount_cents THEN $3 ELSE paid_at END \
+                         WHERE id = $1 AND version = $4 AND paid_cents + $2 <= amount_cents",
+                    )
+                    .bind(p.bill_id)
+                    .bind(p.cents)
+                    .bind(c.at)
+                    .bind(p.expected_version)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Err(crate::store::StoreError::Conflict { expected: p.expected_version, actual: -1 });
+                    }
+                }
+                if let Some(l) = &c.ledger {
+                    Self::ledger_in(&mut tx, l).await?;
+                }
+                let mut w = Writer::immediate();
+                if let Some(t) = &c.transition {
+                    Self::transition_in(&mut tx, &mut w, t).await?;
+                }
+                if let Some((line, cents)) = c.new_limit {
+                    sqlx::query("UPDATE credit_lines SET monthly_limit_cents = $2 WHERE id = $1")
+                        .bind(line.0)
+                        .bind(cents)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let decisions: Vec<&crate::rules::DecisionRecord> = c.decisions.iter().collect();
+                Self::insert_decisions(&mut tx, &mut w, &decisions).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn lines_to_bill(
+                &self,
+                period: crate::domain::Period,
+                limit: i64,
+            ) -> crate::store::StoreResult<Vec<crate::store::CreditLineRecord>> {
+                let rows = sqlx::query(
+                    "SELECT l.id, l.account_email, l.application_id, l.monthly_limit_cents, \
+                     l.approved_by, l.second_approver, i.state, i.version, l.opened_at, i.updated_at \
+                     FROM credit_lines l JOIN workflow_instances i ON i.id = l.id \
+                     WHERE l.opened_at < $1 AND i.state <> 'closed' \
+                     AND NOT EXISTS (SELECT 1 FROM bills b WHERE b.line_id = l.id AND b.period = $2) \
+                     ORDER BY l.id LIMIT $3",
+                )
+                .bind(period.end())
+                .bind(period.to_string())
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?;
+                Ok(rows.iter().map(rows::credit_line).collect::<Result<_, _>>()?)
+            }
+
+            async fn bills_for_line(&self, line: crate::domain::SubjectId) -> crate::store::StoreResult<Vec<crate::store::BillRecord>> {
+                let rows = sqlx::query("SELECT * FROM bills WHERE line_id = $1 ORDER BY period").bind(line.0).fetch_all(self.pool()).await?;
+                Ok(rows.iter().map(rows::bill).collect::<Result<_, _>>()?)
+            }
+
+            async fn unpaid_bills(&self, account_email: &str) -> crate::store::StoreResult<Vec<crate::store::BillRecord>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM bills WHERE account_email = $1 AND paid_cents < amount_cents ORDER BY period, id",
+                )
+                .bind(account_email)
+                .fetch_all(self.pool())
+                .await?;
+                Ok(rows.iter().map(rows::bill).collect::<Result<_, _>>()?)
             }
 
             async fn balances(&self, account_email: &str) -> crate::store::StoreResult<crate::store::Balances> {

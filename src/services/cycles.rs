@@ -1,0 +1,392 @@
+//! Monthly billing cycles. `close` bills every credit line for the credit it used in a closed
+//! calendar month, exactly once per line and period (the bill's unique key is the claim, so a
+//! rerun after a crash, or every worker running it at once, bills nothing twice). `gate`
+//! decides, from the due date on, what an unpaid bill means for the line (the `cycle_gating`
+//! rule: continue, grace, pause, reduce, decline) and moves the `credit_line` workflow. `pay`
+//! applies a payment to the oldest unpaid bills and restores a gated line once nothing is
+//! owed. Each step is one [`CycleWrite`]: bill, entries, workflow step and decision together.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::app::App;
+use crate::domain::{Bucket, EmailAddress, EntryKind, Money, Period};
+use crate::rules::inputs::CycleGatingInput;
+use crate::rules::typed::CycleGating;
+use crate::store::{
+    BillPayment, BillRecord, BillWrite, CreditLineFilter, CreditLineRecord, CycleWrite, EntryWrite, LedgerWrite,
+    StoreError,
+};
+
+use super::workflow::{Cursor, Fire, ServiceError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    #[error("period {0} has not ended yet; it can be closed from {1}")]
+    NotEnded(Period, DateTime<Utc>),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+const ACTOR: &str = "system:cycle";
+/// A write that lost a race (another worker, a payment) is planned again this many times.
+const TRIES: usize = 8;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct CloseReport {
+    pub period: String,
+    /// Bills issued by this run (with the bill email when something is owed).
+    pub billed: usize,
+    /// Of those, lines that used nothing: a $0.00 bill, no email.
+    pub zero: usize,
+    /// Stopped early on request (`stop_after`), as a crash would.
+    pub stopped: bool,
+}
+
+/// Bills every line for `period`, in batches; stops after `stop_after` bills when given.
+pub async fn close(app: &App, period: Period, stop_after: Option<usize>) -> Result<CloseReport, CycleError> {
+    let now = app.workflow.clock().now();
+    if period.end() > now {
+        return Err(CycleError::NotEnded(period, period.end()));
+    }
+    let batch = app.config.billing.close_batch.max(1);
+    let mut report = CloseReport { period: period.to_string(), ..CloseReport::default() };
+    loop {
+        let lines = app.store.lines_to_bill(period, batch).await?;
+        if lines.is_empty() {
+            return Ok(report);
+        }
+        for line in &lines {
+            if stop_after.is_some_and(|k| report.billed >= k) {
+                report.stopped = true;
+                return Ok(report);
+            }
+            if bill_line(app, line, period).await? {
+                report.billed += 1;
+                if app.store.credit_used(line.id, period).await? == 0 {
+                    report.zero += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Issues one line's bill; false when it had one already.
+async fn bill_line(app: &App, line: &CreditLineRecord, period: Period) -> Result<bool, CycleError> {
+    let due_at = period.end() + Duration::days(i64::from(app.config.billing.due_days));
+    for _ in 0..TRIES {
+        let used = app.store.credit_used(line.id, period).await?;
+        let now = app.workflow.clock().now();
+        let mut write = CycleWrite {
+            bill: Some(BillWrite {
+                id: uuid::Uuid::now_v7(),
+                line_id: line.id,
+                account_email: line.account_email.clone(),
+                period,
+                amount_cents: used,
+                due_at,
+            }),
+            at: now,
+            ..CycleWrite::default()
+        };
+        if used > 0 {
+            write.ledger = Some(LedgerWrite {
+                account_email: line.account_email.clone(),
+                entries: vec![entry(EntryKind::Bill, Bucket::Receivable, used, format!("bill:{}:{period}", line.id))],
+                draw: None,
+                coupon: None,
+                at: now,
+            });
+            let fire = Fire::new(line.id, "bill_issued", ACTOR)
+                .data("amount_cents", used)
+                .data("due_date", due_at.date_naive().to_string())
+                .data("period", period.to_string());
+            write.transition = Some(plan(app, line, &fire).await?);
+        }
+        match app.store.commit_cycle(&write).await {
+            Ok(done) => return Ok(done),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(CycleError::Invalid(format!("line {}: kept changing while it was billed", line.id)))
+}
+
+async fn plan(app: &App, line: &CreditLineRecord, fire: &Fire) -> Result<crate::store::TransitionWrite, CycleError> {
+    let instance = app
+        .store
+        .instance(line.id)
+        .await?
+        .ok_or_else(|| CycleError::Invalid(format!("credit line {} has no workflow instance", line.id)))?;
+    let mut cursor = Cursor::from(&instance);
+    let (write, _) = app.workflow.plan(&mut cursor, fire)?;
+    Ok(write)
+}
+
+fn entry(kind: EntryKind, bucket: Bucket, cents: i64, key: String) -> EntryWrite {
+    EntryWrite {
+        id: uuid::Uuid::now_v7(),
+        kind,
+        bucket,
+        amount_cents: cents,
+        line_id: None,
+        period: None,
+        idempotency_key: key,
+        provider: None,
+        provider_ref: None,
+        actor: ACTOR.to_string(),
+        reason: None,
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct GateReport {
+    /// (line, from, to, outcome)
+    pub moved: Vec<(String, String, String, String)>,
+}
+
+/// The state a gating outcome puts a line in.
+fn target(g: CycleGating) -> &'static str {
+    match g {
+        CycleGating::Continue => "active",
+        CycleGating::Grace => "grace",
+        CycleGating::Pause | CycleGating::ManualReview => "paused",
+        CycleGating::Reduce { .. } => "reduced",
+        CycleGating::Decline => "closed",
+    }
+}
+
+/// Gates every open line with an overdue bill. Only a change of state is written (with its
+/// decision, event and email); a line already where the rule puts it is left alone.
+pub async fn gate(app: &App) -> Result<GateReport, CycleError> {
+    let now = app.workflow.clock().now();
+    let mut report = GateReport::default();
+    let mut after = None;
+    loop {
+        let filter = CreditLineFilter { account_email: None, state: None, after, limit: 500 };
+        let lines = app.store.list_credit_lines(&filter).await?;
+        let Some(last) = lines.last() else { return Ok(report) };
+        after = Some(last.id);
+        for line in lines.iter().filter(|l| l.state != "closed") {
+            let bills = app.store.bills_for_line(line.id).await?;
+            let Some(input) = gating_input(line, &bills, now) else { continue };
+            let (decision, record) = app.rules.evaluate_async("cycle_gating", input, Some(line.id)).await;
+            let outcome = CycleGating::try_from(&decision).unwrap_or(CycleGating::ManualReview);
+            let to = target(outcome);
+            // Grace is a first step from an active line; a line already paused or reduced
+            // stays where it is until it is paid or gated further.
+            if to == line.state || (to == "grace" && line.state != "active") {
+                continue;
+            }
+            let reason = decision.reasons.join("; ");
+            let fire = Fire::new(line.id, "gated", ACTOR)
+                .decision("cycle_gating", &decision.outcome, record.id)
+                .reason(&reason);
+            let mut write = CycleWrite { decisions: vec![record], at: now, ..CycleWrite::default() };
+            write.transition = match plan(app, line, &fire).await {
+                Ok(t) => Some(t),
+                Err(CycleError::Service(ServiceError::Engine(e))) => {
+                    tracing::warn!(line = %line.id, error = %e, "gating step not allowed by the credit_line workflow");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if let CycleGating::Reduce { new_limit } = outcome {
+                write.new_limit = Some((line.id, new_limit.cents()));
+            }
+            match app.store.commit_cycle(&write).await {
+                Ok(_) => report.moved.push((
+                    line.id.to_string(),
+                    line.state.clone(),
+                    to.to_string(),
+                    decision.outcome.clone(),
+                )),
+                // A payment or another worker moved it first; the next run sees the new state.
+                Err(StoreError::Conflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// The rule's input for a line's oldest overdue unpaid bill; `None` when nothing is overdue.
+pub fn gating_input(line: &CreditLineRecord, bills: &[BillRecord], now: DateTime<Utc>) -> Option<CycleGatingInput> {
+    let bill = bills.iter().find(|b| b.paid_cents < b.amount_cents && b.due_at < now)?;
+    let year_ago = now - Duration::days(365);
+    let others = bills.iter().filter(|b| b.id != bill.id && b.due_at > year_ago && b.due_at < now);
+    let late = others.clone().filter(|b| b.paid_at.is_some_and(|p| p > b.due_at)).count();
+    let missed = others.filter(|b| b.paid_cents < b.amount_cents).count();
+    Some(CycleGatingInput {
+        bill_amount_cents: bill.amount_cents,
+        paid_cents: bill.paid_cents,
+        days_overdue: (now - bill.due_at).num_days().max(1),
+        payment_pending: false,
+        late_cycles_12m: i64::try_from(late).unwrap_or(i64::MAX),
+        missed_cycles_12m: i64::try_from(missed).unwrap_or(i64::MAX),
+        current_limit_cents: line.monthly_limit_cents,
+    })
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct Paid {
+    /// (bill period, cents applied)
+    pub applied: Vec<(String, i64)>,
+    /// What was left over, credited as prepaid.
+    pub to_prepaid: Money,
+    /// The line this payment restored to active, if any.
+    pub restored: Option<String>,
+    pub replayed: bool,
+}
+
+/// A payment from `provider` (its transaction id makes it count once): the oldest unpaid bills
+/// first, the rest as prepaid credit; a gated line whose bills are all paid is restored.
+pub async fn pay(
+    app: &App,
+    account: &EmailAddress,
+    amount: Money,
+    provider: &str,
+    txn: &str,
+) -> Result<Paid, CycleError> {
+    if amount.cents() <= 0 {
+        return Err(CycleError::Invalid(format!("a payment must be more than $0.00, not {amount}")));
+    }
+    let provider = provider.trim().to_ascii_lowercase();
+    let txn = txn.trim();
+    if provider.is_empty() || txn.is_empty() || txn.len() > 200 {
+        return Err(CycleError::Invalid("a payment needs a provider and its transaction id".into()));
+    }
+    let keys = [format!("payment:{provider}:{txn}:receivable"), format!("payment:{provider}:{txn}:prepaid")];
+    for _ in 0..TRIES {
+        if !app.store.entries_by_keys(&keys).await?.is_empty() {
+            return Ok(Paid { replayed: true, ..Paid::default() });
+        }
+        let now = app.workflow.clock().now();
+        let bills = app.store.unpaid_bills(account.as_str()).await?;
+        let mut left = amount.cents();
+        let mut paid = Paid::default();
+        let mut write = CycleWrite { at: now, ..CycleWrite::default() };
+        let mut settled_lines = Vec::new();
+        for b in &bills {
+            if left == 0 {
+                break;
+            }
+            let cents = left.min(b.amount_cents - b.paid_cents);
+            left -= cents;
+            write.payments.push(BillPayment { bill_id: b.id, expected_version: b.version, cents });
+            paid.applied.push((b.period.clone(), cents));
+            if b.paid_cents + cents == b.amount_cents {
+                settled_lines.push(b.line_id);
+            }
+        }
+        let mut entries = Vec::new();
+        let applied = amount.cents() - left;
+        let with_ref = |mut e: EntryWrite| {
+            e.provider = Some(provider.clone());
+            e.provider_ref = Some(txn.to_string());
+            e.actor = provider.clone();
+            e
+        };
+        if applied > 0 {
+            entries.push(with_ref(entry(EntryKind::Payment, Bucket::Receivable, -applied, keys[0].clone())));
+        }
+        if left > 0 {
+            entries.push(with_ref(entry(EntryKind::Payment, Bucket::Prepaid, left, keys[1].clone())));
+        }
+        paid.to_prepaid = Money::from_cents(left);
+        write.ledger =
+            Some(LedgerWrite { account_email: account.to_string(), entries, draw: None, coupon: None, at: now });
+        // A gated line comes back once none of its bills is owed any more.
+        for line_id in settled_lines {
+            let still_owed = bills.iter().any(|b| {
+                b.line_id == line_id
+                    && !write.payments.iter().any(|p| p.bill_id == b.id && b.paid_cents + p.cents == b.amount_cents)
+            });
+            let Some(line) = app.store.credit_line(line_id).await? else { continue };
+            if still_owed || !["grace", "paused", "reduced"].contains(&line.state.as_str()) {
+                continue;
+            }
+            let fire = Fire::new(line.id, "payment_confirmed", &provider).reason(&format!("paid by {provider} {txn}"));
+            write.transition = Some(plan(app, &line, &fire).await?);
+            paid.restored = Some(line.id.to_string());
+            break;
+        }
+        match app.store.commit_cycle(&write).await {
+            Ok(_) => return Ok(paid),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(StoreError::Duplicate(_)) => return Ok(Paid { replayed: true, ..Paid::default() }),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(CycleError::Invalid("the account's bills kept changing during the payment; try again".into()))
+}
+
+/// The last completed calendar month at `now`.
+pub fn last_closed_period(now: DateTime<Utc>) -> Option<Period> {
+    Period::containing(now).previous()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::SubjectId;
+    use chrono::TimeZone;
+
+    fn bill(period: &str, amount: i64, paid: i64, due: DateTime<Utc>, paid_at: Option<DateTime<Utc>>) -> BillRecord {
+        BillRecord {
+            id: uuid::Uuid::now_v7(),
+            line_id: SubjectId(uuid::Uuid::nil()),
+            account_email: "a@b.io".into(),
+            period: period.into(),
+            amount_cents: amount,
+            paid_cents: paid,
+            due_at: due,
+            issued_at: due,
+            paid_at,
+            version: 1,
+        }
+    }
+
+    fn line() -> CreditLineRecord {
+        CreditLineRecord {
+            id: SubjectId(uuid::Uuid::nil()),
+            account_email: "a@b.io".into(),
+            application_id: crate::domain::ApplicationId(uuid::Uuid::nil()),
+            monthly_limit_cents: 20_000,
+            approved_by: "r".into(),
+            second_approver: None,
+            state: "active".into(),
+            version: 1,
+            opened_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn the_oldest_overdue_unpaid_bill_is_gated_with_the_history_of_the_year() {
+        let now = Utc.with_ymd_and_hms(2027, 3, 20, 0, 0, 0).unwrap();
+        let due = |m| Utc.with_ymd_and_hms(2027, m, 10, 0, 0, 0).unwrap();
+        let bills = vec![
+            bill("2026-12", 5000, 5000, due(1), Some(due(1) + Duration::days(3))),
+            bill("2027-01", 5000, 0, due(2), None),
+            bill("2027-02", 4000, 1000, due(3), None),
+        ];
+        let input = gating_input(&line(), &bills, now).unwrap();
+        assert_eq!((input.bill_amount_cents, input.paid_cents), (5000, 0), "the oldest unpaid first");
+        assert_eq!(input.days_overdue, 38);
+        assert_eq!((input.late_cycles_12m, input.missed_cycles_12m), (1, 1));
+        let paid = vec![bill("2027-02", 4000, 4000, due(3), Some(due(3)))];
+        assert!(gating_input(&line(), &paid, now).is_none());
+        let not_due = vec![bill("2027-02", 4000, 0, now + Duration::days(1), None)];
+        assert!(gating_input(&line(), &not_due, now).is_none());
+    }
+
+    #[test]
+    fn the_last_closed_period_is_the_previous_calendar_month() {
+        let now = Utc.with_ymd_and_hms(2027, 1, 1, 0, 30, 0).unwrap();
+        assert_eq!(last_closed_period(now).unwrap().to_string(), "2026-12");
+    }
+}

@@ -1,0 +1,200 @@
+//! Monthly billing cycles with a controlled clock, on both stores: 14 months of accounts that
+//! pay on time, late, partly and never (their line states, bills and emails month by month),
+//! and a cycle close stopped after k lines and run again (every line billed exactly once).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use common::{TestStore, open_credit_line, repo};
+use creditline::app::App;
+use creditline::config::Config;
+use creditline::domain::{EmailAddress, Money, Period, SubjectId};
+use creditline::services::ManualClock;
+use creditline::services::cycles::{close, gate, pay};
+use creditline::services::ledger::Ledger;
+
+fn app(t: &TestStore, clock: Arc<ManualClock>) -> Arc<App> {
+    let config = Config {
+        rules_dir: repo().join("rules"),
+        workflows_dir: repo().join("workflows"),
+        templates_dir: repo().join("templates"),
+        ..Default::default()
+    };
+    App::assemble(config, t.store.clone(), clock).unwrap()
+}
+
+fn day(year: i32, month: u32, d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(year, month, d, 12, 0, 0).unwrap()
+}
+
+async fn state(app: &App, line: SubjectId) -> String {
+    app.store.credit_line(line).await.unwrap().unwrap().state
+}
+
+async fn emails(app: &App, line: SubjectId) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for o in app.store.outbox_for(line).await.unwrap() {
+        if o.kind == "email" {
+            *out.entry(o.name).or_default() += 1;
+        }
+    }
+    out
+}
+
+async fn owed(app: &App, account: &str) -> i64 {
+    app.store.unpaid_bills(account).await.unwrap().iter().map(|b| b.amount_cents - b.paid_cents).sum()
+}
+
+const ACCOUNTS: [&str; 4] = ["ontime@acme.io", "late@acme.io", "partly@acme.io", "never@acme.io"];
+
+async fn fourteen_months_of_paying_on_time_late_partly_and_never(t: TestStore) {
+    let clock = Arc::new(ManualClock::new(day(2027, 1, 1)));
+    let app = app(&t, clock.clone());
+    let mut lines = BTreeMap::new();
+    for a in ACCOUNTS {
+        lines.insert(a, open_credit_line(&app, a, 20_000).await);
+    }
+    let who = |a: &str| EmailAddress::parse(a).unwrap();
+    let mut history: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let (mut year, mut month) = (2027, 1);
+    for m in 0..14 {
+        let period = Period::new(year, month).unwrap();
+        // Day 1: close last month (twice: the second run bills nothing).
+        clock.set(day(year, month, 1));
+        if m > 0 {
+            let previous = period.previous().unwrap();
+            let first = close(&app, previous, None).await.unwrap();
+            let again = close(&app, previous, None).await.unwrap();
+            assert_eq!(again.billed, 0, "{previous}: a second close bills nothing");
+            assert!(first.billed <= ACCOUNTS.len(), "{first:?}");
+        }
+        // Day 2: each account uses $150 (refused where the line does not allow it).
+        clock.set(day(year, month, 2));
+        for a in ACCOUNTS {
+            let _ = Ledger::new(&app).debit(&who(a), Money::from_cents(15_000), &format!("{a}:{period}")).await;
+        }
+        // Day 5: on time pays everything owed; "partly" pays half of it.
+        clock.set(day(year, month, 5));
+        let due = owed(&app, "ontime@acme.io").await;
+        if due > 0 {
+            pay(&app, &who("ontime@acme.io"), Money::from_cents(due), "stripe", &format!("ot-{period}")).await.unwrap();
+        }
+        let due = owed(&app, "partly@acme.io").await;
+        if due > 1 {
+            pay(&app, &who("partly@acme.io"), Money::from_cents(due / 2), "stripe", &format!("pt-{period}"))
+                .await
+                .unwrap();
+        }
+        // Day 12 and 20: gating (bills are due on the 10th). Day 14: "late" pays.
+        for d in [12, 14, 20, 28] {
+            clock.set(day(year, month, d));
+            if d == 14 {
+                let due = owed(&app, "late@acme.io").await;
+                if due > 0 {
+                    pay(&app, &who("late@acme.io"), Money::from_cents(due), "paypal", &format!("lt-{period}"))
+                        .await
+                        .unwrap();
+                }
+            } else {
+                gate(&app).await.unwrap();
+            }
+            for a in ACCOUNTS {
+                history.entry(a).or_default().push(format!("{}-{:02}:{}", period, d, state(&app, lines[a]).await));
+            }
+        }
+        (year, month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    }
+    let at = |a: &str, when: &str| {
+        history[a]
+            .iter()
+            .find(|h| h.starts_with(when))
+            .unwrap_or_else(|| panic!("{a} {when}: {:?}", history[a]))
+            .clone()
+    };
+
+    // On time: never gated, a bill every month, all paid, one bill email per bill.
+    assert!(history["ontime@acme.io"].iter().all(|h| h.ends_with(":active")), "{:?}", history["ontime@acme.io"]);
+    let bills = app.store.bills_for_line(lines["ontime@acme.io"]).await.unwrap();
+    assert_eq!(bills.len(), 13, "January 2027 to January 2028");
+    assert!(bills.iter().all(|b| b.amount_cents == 15_000 && b.paid_cents == 15_000 && b.paid_at.unwrap() < b.due_at));
+    let e = emails(&app, lines["ontime@acme.io"]).await;
+    assert_eq!(e.get("bill_issued"), Some(&13), "{e:?}");
+    assert_eq!(e.get("payment_reminder"), None, "{e:?}");
+
+    // Late: grace (a reminder) after the due date, restored by the payment, every month.
+    assert_eq!(at("late@acme.io", "2027-02-12"), "2027-02-12:grace");
+    assert_eq!(at("late@acme.io", "2027-02-14"), "2027-02-14:active");
+    assert!(history["late@acme.io"].last().unwrap().ends_with(":active"));
+    let e = emails(&app, lines["late@acme.io"]).await;
+    assert_eq!(e.get("payment_reminder"), Some(&13), "{e:?}");
+    assert_eq!(e.get("line_restored"), Some(&13), "{e:?}");
+    assert_eq!(owed(&app, "late@acme.io").await, 0);
+
+    // Partly: grace first, then reduced in proportion to what was paid (half: $100).
+    assert_eq!(at("partly@acme.io", "2027-02-12"), "2027-02-12:grace");
+    assert_eq!(at("partly@acme.io", "2027-02-20"), "2027-02-20:reduced");
+    let line = app.store.credit_line(lines["partly@acme.io"]).await.unwrap().unwrap();
+    assert!(line.monthly_limit_cents <= 10_000, "{line:?}");
+    assert!(emails(&app, lines["partly@acme.io"]).await.contains_key("line_reduced"));
+
+    // Never: grace, paused (credit refused, prepaid still works), then closed once the first
+    // bill (due 11 February) is more than 60 days overdue.
+    assert_eq!(at("never@acme.io", "2027-02-12"), "2027-02-12:grace");
+    assert_eq!(at("never@acme.io", "2027-02-20"), "2027-02-20:paused");
+    assert_eq!(at("never@acme.io", "2027-04-12"), "2027-04-12:paused", "{:?}", history["never@acme.io"]);
+    assert_eq!(at("never@acme.io", "2027-04-20"), "2027-04-20:closed", "{:?}", history["never@acme.io"]);
+    let e = emails(&app, lines["never@acme.io"]).await;
+    assert_eq!((e.get("line_paused"), e.get("line_closed")), (Some(&1), Some(&1)), "{e:?}");
+    let never = who("never@acme.io");
+    assert!(Ledger::new(&app).debit(&never, Money::from_cents(100), "after-close").await.is_err());
+    Ledger::new(&app).top_up(&never, Money::from_cents(5_000), "stripe", "pi_never").await.unwrap();
+    let d = Ledger::new(&app).debit(&never, Money::from_cents(100), "after-close-2").await.unwrap();
+    assert_eq!((d.prepaid.cents(), d.credit.cents()), (100, 0), "prepaid access stays after the line is closed");
+    // The closed line is billed no more: January 2027 to March 2027 only.
+    let months: Vec<String> =
+        app.store.bills_for_line(lines["never@acme.io"]).await.unwrap().into_iter().map(|b| b.period).collect();
+    assert_eq!(months, ["2027-01", "2027-02", "2027-03"]);
+
+    let problems = Ledger::new(&app).verify().await.unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+async fn a_close_stopped_midway_and_rerun_bills_every_line_exactly_once(t: TestStore) {
+    let clock = Arc::new(ManualClock::new(day(2027, 3, 3)));
+    let app = app(&t, clock.clone());
+    let mut lines = Vec::new();
+    for i in 0..30 {
+        let a = format!("acct{i}@firm{i}.io");
+        let line = open_credit_line(&app, &a, 20_000).await;
+        if i % 3 != 0 {
+            Ledger::new(&app).debit(&EmailAddress::parse(&a).unwrap(), Money::from_cents(1000 + i), "m").await.unwrap();
+        }
+        lines.push(line);
+    }
+    let period = Period::new(2027, 3).unwrap();
+    assert!(close(&app, period, None).await.is_err(), "March cannot be closed before it ends");
+    clock.set(day(2027, 4, 1));
+    let first = close(&app, period, Some(7)).await.unwrap();
+    assert!(first.stopped && first.billed == 7, "{first:?}");
+    // The rerun, and a second worker closing at the same moment, finish the rest.
+    let (a, b) = tokio::join!(close(&app, period, None), close(&app, period, None));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(first.billed + a.billed + b.billed, 30, "{a:?} {b:?}");
+    for (i, line) in lines.iter().enumerate() {
+        let bills = app.store.bills_for_line(*line).await.unwrap();
+        assert_eq!(bills.len(), 1, "line {i}");
+        let expected = if i % 3 == 0 { 0 } else { 1000 + i as i64 };
+        assert_eq!(bills[0].amount_cents, expected);
+        let mails = emails(&app, *line).await;
+        assert_eq!(mails.get("bill_issued").copied().unwrap_or(0), usize::from(expected > 0), "line {i}: {mails:?}");
+        assert_eq!(bills[0].due_at, Utc.with_ymd_and_hms(2027, 4, 11, 0, 0, 0).unwrap(), "due 10 days after the month");
+    }
+}
+
+store_suite!(
+    fourteen_months_of_paying_on_time_late_partly_and_never,
+    a_close_stopped_midway_and_rerun_bills_every_line_exactly_once,
+);
