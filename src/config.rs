@@ -48,6 +48,24 @@ pub struct Config {
     pub reminders: ReminderConfig,
     /// Monthly billing cycles.
     pub billing: BillingConfig,
+    /// Payment providers' webhooks.
+    pub payments: PaymentsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentsConfig {
+    /// The Stripe endpoint's signing secret (`whsec_...`); without it the Stripe webhook
+    /// answers 404.
+    pub stripe_webhook_secret: Option<String>,
+    /// A signature older (or newer) than this many seconds is refused.
+    pub tolerance_seconds: u64,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        PaymentsConfig { stripe_webhook_secret: None, tolerance_seconds: 300 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -210,6 +228,7 @@ impl Default for Config {
             workers: WorkerConfig::default(),
             reminders: ReminderConfig::default(),
             billing: BillingConfig::default(),
+            payments: PaymentsConfig::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod folders;
 pub mod http;
 pub mod intake;
 pub mod jobs;
+pub mod payments;
 pub mod rules;
 pub mod services;
 pub mod store;

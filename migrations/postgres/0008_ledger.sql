@@ -73,3 +73,12 @@ CREATE TABLE bills (
     UNIQUE (line_id, period)
 );
 CREATE INDEX bills_account ON bills (account_email, period);
+
+-- Webhook events handled, by provider and event id: a redelivery is answered as a duplicate.
+CREATE TABLE webhook_events (
+    provider    TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    outcome     TEXT NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (provider, event_id)
+);

@@ -11,6 +11,7 @@ mod openapi;
 mod records;
 mod request;
 mod tasks;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(decisions::router())
         .merge(audit::router())
         .merge(records::router())
+        .merge(webhooks::router())
         .merge(openapi::router())
         // Errors are problem+json everywhere, not only in the handlers: an unknown path and a
         // method a path does not take (axum keeps the Allow header on the 405).

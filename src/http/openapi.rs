@@ -42,6 +42,7 @@ use crate::app::App;
         super::audit::list,
         super::admin::reload_rules,
         super::admin::post_event,
+        super::webhooks::receive,
         openapi,
     ),
     modifiers(&BearerAuth, &ProblemJson),
@@ -52,6 +53,7 @@ use crate::app::App;
         (name = "audit", description = "Every API mutation"),
         (name = "admin", description = "Rules reload, hand-posted workflow events"),
         (name = "inbox", description = "Raw support-inbox messages"),
+        (name = "payments", description = "Payment-provider webhooks, authenticated by their signatures"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]

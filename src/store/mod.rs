@@ -250,6 +250,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// An account's bills not paid in full, oldest first.
     async fn unpaid_bills(&self, account_email: &str) -> StoreResult<Vec<BillRecord>>;
+
+    /// The outcome recorded for a provider's webhook event, if it was handled.
+    async fn webhook_outcome(&self, provider: &str, event_id: &str) -> StoreResult<Option<String>>;
+
+    /// Records a handled webhook event; false when it was recorded already.
+    async fn record_webhook(
+        &self,
+        provider: &str,
+        event_id: &str,
+        outcome: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<bool>;
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created if missing) or

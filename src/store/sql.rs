@@ -1626,6 +1626,34 @@ macro_rules! impl_store {
                 Ok(rows.iter().map(rows::bill).collect::<Result<_, _>>()?)
             }
 
+            async fn webhook_outcome(&self, provider: &str, event_id: &str) -> crate::store::StoreResult<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT outcome FROM webhook_events WHERE provider = $1 AND event_id = $2")
+                    .bind(provider)
+                    .bind(event_id)
+                    .fetch_optional(self.pool())
+                    .await?)
+            }
+
+            async fn record_webhook(
+                &self,
+                provider: &str,
+                event_id: &str,
+                outcome: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> crate::store::StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO webhook_events (provider, event_id, outcome, received_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (provider, event_id) DO NOTHING",
+                )
+                .bind(provider)
+                .bind(event_id)
+                .bind(outcome)
+                .bind(at)
+                .execute(self.pool())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn unpaid_bills(&self, account_email: &str) -> crate::store::StoreResult<Vec<crate::store::BillRecord>> {
                 let rows = sqlx::query(
                     "SELECT * FROM bills WHERE account_email = $1 AND paid_cents < amount_cents ORDER BY period, id",

@@ -1,0 +1,62 @@
+//! `POST /api/v1/webhooks/{provider}`: payment providers report payments here. No bearer
+//! token: each request is authenticated by the provider's signature over the raw body.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+
+use super::error::{ApiError, Problem};
+use crate::app::App;
+use crate::payments::{WebhookError, providers};
+use crate::services::payments::{self, PaymentError, WebhookOutcome};
+
+/// Provider events are small; anything larger is not one.
+const MAX_WEBHOOK_BODY: usize = 256 * 1024;
+
+pub fn router() -> Router<Arc<App>> {
+    Router::new().route("/api/v1/webhooks/{provider}", post(receive)).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
+}
+
+/// 200 once the event is handled (or was before: `duplicate`); providers retry anything else.
+#[utoipa::path(post, path = "/api/v1/webhooks/{provider}", tag = "payments",
+    params(("provider" = String, Path, description = "stripe (others plug in)")),
+    request_body(content = inline(serde_json::Value), content_type = "application/json", description = "The provider's event, signed (Stripe: the Stripe-Signature header)"),
+    responses((status = 200, body = WebhookOutcome),
+              (status = 400, body = Problem, description = "Signed, but not an event that can be read"),
+              (status = 401, body = Problem, description = "Missing, stale or wrong signature"),
+              (status = 404, body = Problem, description = "No such provider configured"),
+              (status = 413, body = Problem),
+              (status = 422, body = Problem, description = "The payment cannot be recorded")))]
+async fn receive(
+    State(app): State<Arc<App>>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<WebhookOutcome>, ApiError> {
+    let configured = providers(&app.config.payments);
+    let Some(p) = configured.get(provider.as_str()) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_provider",
+            format!("no payment provider {provider:?} is configured"),
+        ));
+    };
+    let body = super::request::body(body)?;
+    let event = p.verify(&headers, &body, app.workflow.clock().now()).map_err(|e| match e {
+        WebhookError::Signature(m) => ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", m),
+        WebhookError::Payload(m) => ApiError::new(StatusCode::BAD_REQUEST, "bad_payload", m),
+    })?;
+    match payments::handle(&app, p.name(), event).await {
+        Ok(outcome) => Ok(Json(outcome)),
+        Err(PaymentError::Invalid(m)) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "payment_refused", m)),
+        Err(PaymentError::Other(e)) => {
+            tracing::error!(error = %e, "webhook");
+            Err(ApiError::internal())
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Payment providers: each turns its webhook (headers and raw body) into a verified
+//! [`ProviderEvent`], or says why not. Stripe is built in; PayPal, WeChat Pay, Alipay and
+//! Naver Pay plug in by implementing [`PaymentProvider`] and joining [`providers`].
+
+pub mod stripe;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::{EmailAddress, Money};
+
+/// What a payment is for, as the checkout that created it said (its metadata).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// Prepaid credits.
+    TopUp,
+    /// A credit-line bill (oldest unpaid first; any rest becomes prepaid credit).
+    BillPayment,
+    /// A deposit held as guarantee for a large line.
+    Deposit,
+}
+
+/// A verified event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderEvent {
+    Payment {
+        event_id: String,
+        account: EmailAddress,
+        amount: Money,
+        transaction: String,
+        purpose: Purpose,
+    },
+    /// A verified event of a type we do not act on (acknowledged, not retried).
+    Ignored {
+        event_id: String,
+        kind: String,
+    },
+}
+
+impl ProviderEvent {
+    pub fn event_id(&self) -> &str {
+        match self {
+            ProviderEvent::Payment { event_id, .. } | ProviderEvent::Ignored { event_id, .. } => event_id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// Missing, malformed, stale or wrong signature: the sender is not the provider.
+    #[error("signature: {0}")]
+    Signature(String),
+    /// Signed, but not an event we can read; the message names the field.
+    #[error("payload: {0}")]
+    Payload(String),
+}
+
+pub trait PaymentProvider: Send + Sync {
+    /// The name in the webhook path and in ledger entries (`stripe`).
+    fn name(&self) -> &'static str;
+    fn verify(
+        &self,
+        headers: &axum::http::HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<ProviderEvent, WebhookError>;
+}
+
+/// The providers configured, by name.
+pub fn providers(config: &crate::config::PaymentsConfig) -> BTreeMap<&'static str, Arc<dyn PaymentProvider>> {
+    let mut out: BTreeMap<&'static str, Arc<dyn PaymentProvider>> = BTreeMap::new();
+    if let Some(secret) = &config.stripe_webhook_secret {
+        let p = stripe::Stripe::new(secret.clone(), config.tolerance_seconds);
+        out.insert(p.name(), Arc::new(p));
+    }
+    out
+}

@@ -1,0 +1,179 @@
+//! Stripe webhooks: `Stripe-Signature: t=<unix time>,v1=<hex HMAC-SHA256>` over
+//! `"<t>.<raw body>"` with the endpoint's signing secret; several `v1` values may be present
+//! (secret rotation). Older than the tolerance is refused, so a captured request cannot be
+//! replayed later. Payments are `payment_intent.succeeded` with the account and purpose in
+//! the intent's metadata; amounts are USD cents.
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use super::{PaymentProvider, ProviderEvent, Purpose, WebhookError};
+use crate::domain::{EmailAddress, Money};
+
+pub struct Stripe {
+    secret: String,
+    tolerance_seconds: i64,
+}
+
+impl Stripe {
+    pub fn new(secret: String, tolerance_seconds: u64) -> Stripe {
+        Stripe { secret, tolerance_seconds: i64::try_from(tolerance_seconds).unwrap_or(i64::MAX) }
+    }
+
+    /// The header value Stripe would send for `body` at `t` (for tests and local tools).
+    pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
+        format!("t={t},v1={}", hex::encode(mac(secret, t, body)))
+    }
+}
+
+fn mac(secret: &str, t: i64, body: &[u8]) -> Vec<u8> {
+    // HMAC accepts keys of any length.
+    let mut m = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!());
+    m.update(t.to_string().as_bytes());
+    m.update(b".");
+    m.update(body);
+    m.finalize().into_bytes().to_vec()
+}
+
+#[derive(Deserialize)]
+struct Event {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    data: Data,
+}
+
+#[derive(Deserialize)]
+struct Data {
+    object: Intent,
+}
+
+#[derive(Deserialize)]
+struct Intent {
+    id: String,
+    #[serde(default)]
+    amount_received: Option<i64>,
+    #[serde(default)]
+    amount: Option<i64>,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    metadata: std::collections::BTreeMap<String, String>,
+}
+
+impl PaymentProvider for Stripe {
+    fn name(&self) -> &'static str {
+        "stripe"
+    }
+
+    fn verify(
+        &self,
+        headers: &axum::http::HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<ProviderEvent, WebhookError> {
+        let sig = |m: &str| WebhookError::Signature(m.to_string());
+        let header = headers
+            .get("stripe-signature")
+            .ok_or_else(|| sig("no Stripe-Signature header"))?
+            .to_str()
+            .map_err(|_| sig("Stripe-Signature is not text"))?;
+        let mut t = None;
+        let mut v1 = Vec::new();
+        for part in header.split(',') {
+            match part.trim().split_once('=') {
+                Some(("t", v)) => t = v.parse::<i64>().ok(),
+                Some(("v1", v)) => v1.extend(hex::decode(v).ok()),
+                _ => {}
+            }
+        }
+        let t = t.ok_or_else(|| sig("no timestamp (t=)"))?;
+        if (now.timestamp() - t).abs() > self.tolerance_seconds {
+            return Err(sig("timestamp outside the tolerance"));
+        }
+        let expected = mac(&self.secret, t, body);
+        if !v1.iter().any(|s| bool::from(s.as_slice().ct_eq(&expected))) {
+            return Err(sig("no v1 signature matches"));
+        }
+        let event: Event = serde_json::from_slice(body).map_err(|e| WebhookError::Payload(e.to_string()))?;
+        if event.kind != "payment_intent.succeeded" {
+            return Ok(ProviderEvent::Ignored { event_id: event.id, kind: event.kind });
+        }
+        let intent = event.data.object;
+        let payload = |m: String| WebhookError::Payload(m);
+        if intent.currency.as_deref().is_some_and(|c| !c.eq_ignore_ascii_case("usd")) {
+            return Err(payload(format!("data.object.currency: only usd is accepted, not {:?}", intent.currency)));
+        }
+        let cents =
+            intent.amount_received.or(intent.amount).ok_or_else(|| payload("data.object.amount: missing".into()))?;
+        if cents <= 0 {
+            return Err(payload(format!("data.object.amount: must be positive, not {cents}")));
+        }
+        let account = intent
+            .metadata
+            .get("account_email")
+            .ok_or_else(|| payload("data.object.metadata.account_email: missing".into()))?;
+        let account =
+            EmailAddress::parse(account).map_err(|e| payload(format!("data.object.metadata.account_email: {e}")))?;
+        let purpose = match intent.metadata.get("purpose").map(String::as_str).unwrap_or("top_up") {
+            "top_up" => Purpose::TopUp,
+            "bill_payment" => Purpose::BillPayment,
+            "deposit" => Purpose::Deposit,
+            other => return Err(payload(format!("data.object.metadata.purpose: unknown {other:?}"))),
+        };
+        Ok(ProviderEvent::Payment {
+            event_id: event.id,
+            account,
+            amount: Money::from_cents(cents),
+            transaction: intent.id,
+            purpose,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(v: &str) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert("stripe-signature", v.parse().unwrap());
+        h
+    }
+
+    const BODY: &[u8] = br#"{"id":"evt_1","type":"payment_intent.succeeded","data":{"object":{"id":"pi_1","amount":5000,"currency":"usd","metadata":{"account_email":"Ana@Acme.io","purpose":"top_up"}}}}"#;
+
+    #[test]
+    fn a_signed_payment_is_read_and_anything_else_is_refused() {
+        let s = Stripe::new("whsec_test".into(), 300);
+        let now = Utc::now();
+        let ok = s.verify(&headers(&Stripe::sign("whsec_test", now.timestamp(), BODY)), BODY, now).unwrap();
+        let ProviderEvent::Payment { event_id, account, amount, transaction, purpose } = ok else { panic!("{ok:?}") };
+        assert_eq!(
+            (event_id.as_str(), account.as_str(), amount.cents(), transaction.as_str(), purpose),
+            ("evt_1", "ana@acme.io", 5000, "pi_1", Purpose::TopUp)
+        );
+
+        let wrong_secret = Stripe::sign("whsec_other", now.timestamp(), BODY);
+        assert!(matches!(s.verify(&headers(&wrong_secret), BODY, now), Err(WebhookError::Signature(_))));
+        let stale = Stripe::sign("whsec_test", now.timestamp() - 301, BODY);
+        assert!(matches!(s.verify(&headers(&stale), BODY, now), Err(WebhookError::Signature(_))));
+        let tampered = BODY.iter().map(|b| if *b == b'5' { b'9' } else { *b }).collect::<Vec<_>>();
+        let good = Stripe::sign("whsec_test", now.timestamp(), BODY);
+        assert!(matches!(s.verify(&headers(&good), &tampered, now), Err(WebhookError::Signature(_))));
+        assert!(matches!(s.verify(&axum::http::HeaderMap::new(), BODY, now), Err(WebhookError::Signature(_))));
+        // A rotated secret: one of several v1 values matches.
+        let rotated = format!("{},v1=00ff", Stripe::sign("whsec_test", now.timestamp(), BODY));
+        assert!(s.verify(&headers(&rotated), BODY, now).is_ok());
+
+        let other = br#"{"id":"evt_2","type":"charge.refunded","data":{"object":{"id":"ch_1"}}}"#;
+        let r = s.verify(&headers(&Stripe::sign("whsec_test", now.timestamp(), other)), other, now).unwrap();
+        assert_eq!(r, ProviderEvent::Ignored { event_id: "evt_2".into(), kind: "charge.refunded".into() });
+        let eur = br#"{"id":"evt_3","type":"payment_intent.succeeded","data":{"object":{"id":"pi_3","amount":5,"currency":"eur","metadata":{"account_email":"a@b.io"}}}}"#;
+        let e = s.verify(&headers(&Stripe::sign("whsec_test", now.timestamp(), eur)), eur, now).unwrap_err();
+        assert!(e.to_string().contains("currency"), "{e}");
+    }
+}

@@ -1,0 +1,112 @@
+//! `POST /api/v1/webhooks/stripe` over real HTTP, on SQLite and PostgreSQL: a signed payment
+//! is credited once however often (and however concurrently) it is delivered; a bad, stale or
+//! missing signature is 401, an unreadable event 400, an unknown provider 404.
+
+mod common;
+
+use common::{Api, Response, run, stdout};
+use creditline::payments::stripe::Stripe;
+use serde_json::{Value, json};
+
+const SECRET: &str = "whsec_creditline_test";
+
+fn with_secret(dir: &tempfile::TempDir) {
+    let path = dir.path().join("creditline.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+    text.push_str(&format!("\n[payments]\nstripe_webhook_secret = {SECRET:?}\n"));
+    std::fs::write(path, text).unwrap();
+}
+
+fn event(id: &str, intent: &str, cents: i64, account: &str, purpose: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "id": id,
+        "type": "payment_intent.succeeded",
+        "data": { "object": { "id": intent, "amount": cents, "currency": "usd",
+                              "metadata": { "account_email": account, "purpose": purpose } } }
+    }))
+    .unwrap()
+}
+
+fn deliver(api: &Api, body: &[u8], signature: &str) -> Response {
+    let headers = [("Content-Type", "application/json"), ("Stripe-Signature", signature)];
+    common::http(&api.server.addr, "POST", "/api/v1/webhooks/stripe", &headers, body)
+}
+
+fn signed(body: &[u8]) -> String {
+    Stripe::sign(SECRET, chrono::Utc::now().timestamp(), body)
+}
+
+fn prepaid(dir: &std::path::Path, account: &str) -> i64 {
+    let o = run(dir, &["ledger", "balance", account, "--json"]);
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    v["prepaid_cents"].as_i64().unwrap()
+}
+
+fn a_signed_payment_is_credited_once_however_often_it_arrives(dir: tempfile::TempDir) {
+    with_secret(&dir);
+    let path = dir.path().to_path_buf();
+    let api = Api::start(dir);
+    let body = event("evt_1", "pi_1", 5000, "Ana@Acme.io", "top_up");
+    let r = deliver(&api, &body, &signed(&body));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json(), json!({ "event_id": "evt_1", "duplicate": false, "outcome": "top_up" }));
+    let again = deliver(&api, &body, &signed(&body));
+    assert_eq!(again.json()["duplicate"], true);
+    // The same payment inside another event (a provider resend) still counts once.
+    let other = event("evt_2", "pi_1", 5000, "ana@acme.io", "top_up");
+    assert_eq!(deliver(&api, &other, &signed(&other)).json()["outcome"], "already_recorded");
+    // A new payment delivered eight times at once: credited once.
+    let burst = event("evt_3", "pi_3", 1234, "ana@acme.io", "top_up");
+    let sig = signed(&burst);
+    let answers: Vec<u16> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..8).map(|_| s.spawn(|| deliver(&api, &burst, &sig).status)).collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(answers.iter().all(|s| *s == 200), "{answers:?}");
+    assert_eq!(prepaid(&path, "ana@acme.io"), 6234);
+    // A bill payment with nothing owed becomes prepaid credit.
+    let bill = event("evt_4", "pi_4", 100, "ana@acme.io", "bill_payment");
+    assert_eq!(deliver(&api, &bill, &signed(&bill)).json()["outcome"], "bill_payment");
+    assert_eq!(prepaid(&path, "ana@acme.io"), 6334);
+    let o = run(&path, &["ledger", "verify"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+}
+
+fn bad_signatures_and_payloads_are_refused_and_change_nothing(dir: tempfile::TempDir) {
+    with_secret(&dir);
+    let path = dir.path().to_path_buf();
+    let api = Api::start(dir);
+    let body = event("evt_9", "pi_9", 5000, "bob@acme.io", "top_up");
+    let problem = |r: &Response, status: u16, code: &str| {
+        assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.header("content-type"), Some("application/problem+json"));
+        assert_eq!(r.json()["code"], code);
+    };
+    problem(
+        &deliver(&api, &body, &Stripe::sign("whsec_wrong", chrono::Utc::now().timestamp(), &body)),
+        401,
+        "bad_signature",
+    );
+    problem(
+        &deliver(&api, &body, &Stripe::sign(SECRET, chrono::Utc::now().timestamp() - 3600, &body)),
+        401,
+        "bad_signature",
+    );
+    let headers = [("Content-Type", "application/json")];
+    problem(&common::http(&api.server.addr, "POST", "/api/v1/webhooks/stripe", &headers, &body), 401, "bad_signature");
+    let junk = b"{not json";
+    problem(&deliver(&api, junk, &signed(junk)), 400, "bad_payload");
+    let no_account =
+        br#"{"id":"e","type":"payment_intent.succeeded","data":{"object":{"id":"pi","amount":5,"currency":"usd"}}}"#;
+    let r = deliver(&api, no_account, &signed(no_account));
+    problem(&r, 400, "bad_payload");
+    assert!(r.json()["detail"].as_str().unwrap().contains("account_email"));
+    let r = common::http(&api.server.addr, "POST", "/api/v1/webhooks/paypal", &headers, &body);
+    problem(&r, 404, "unknown_provider");
+    assert_eq!(prepaid(&path, "bob@acme.io"), 0, "nothing was credited");
+}
+
+black_box_suite!(
+    a_signed_payment_is_credited_once_however_often_it_arrives,
+    bad_signatures_and_payloads_are_refused_and_change_nothing,
+);
