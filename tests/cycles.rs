@@ -14,6 +14,7 @@ use creditline::config::Config;
 use creditline::domain::{EmailAddress, Money, Period, SubjectId};
 use creditline::services::ManualClock;
 use creditline::services::cycles::{close, gate, pay};
+use creditline::services::escalation;
 use creditline::services::ledger::Ledger;
 
 fn app(t: &TestStore, clock: Arc<ManualClock>) -> Arc<App> {
@@ -48,7 +49,7 @@ async fn owed(app: &App, account: &str) -> i64 {
     app.store.unpaid_bills(account).await.unwrap().iter().map(|b| b.amount_cents - b.paid_cents).sum()
 }
 
-const ACCOUNTS: [&str; 4] = ["ontime@acme.io", "late@acme.io", "partly@acme.io", "never@acme.io"];
+const ACCOUNTS: [&str; 5] = ["ontime@acme.io", "late@acme.io", "partly@acme.io", "never@acme.io", "grower@scale.io"];
 
 async fn fourteen_months_of_paying_on_time_late_partly_and_never(t: TestStore) {
     let clock = Arc::new(ManualClock::new(day(2027, 1, 1)));
@@ -59,6 +60,7 @@ async fn fourteen_months_of_paying_on_time_late_partly_and_never(t: TestStore) {
     }
     let who = |a: &str| EmailAddress::parse(a).unwrap();
     let mut history: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut limits: Vec<i64> = Vec::new();
     let (mut year, mut month) = (2027, 1);
     for m in 0..14 {
         let period = Period::new(year, month).unwrap();
@@ -73,11 +75,38 @@ async fn fourteen_months_of_paying_on_time_late_partly_and_never(t: TestStore) {
         }
         // Day 2: each account uses $150 (refused where the line does not allow it).
         clock.set(day(year, month, 2));
-        for a in ACCOUNTS {
+        for a in ACCOUNTS.iter().filter(|a| !a.starts_with("grower")) {
             let _ = Ledger::new(&app).debit(&who(a), Money::from_cents(15_000), &format!("{a}:{period}")).await;
         }
-        // Day 5: on time pays everything owed; "partly" pays half of it.
+        // The grower buys $4,000 of prepaid credit a month and uses it all, and its whole line.
+        let grower = who("grower@scale.io");
+        let limit = app.store.credit_line(lines["grower@scale.io"]).await.unwrap().unwrap().monthly_limit_cents;
+        Ledger::new(&app).top_up(&grower, Money::from_cents(400_000), "stripe", &format!("gr-{period}")).await.unwrap();
+        Ledger::new(&app).debit(&grower, Money::from_cents(400_000 + limit), &format!("gr-{period}")).await.unwrap();
+        limits.push(limit);
+        // Day 3: a reviewer approves what is in review; a deposit asked for is paid and held.
+        clock.set(day(year, month, 3));
+        for (inc, st) in app.store.increases_for_line(lines["grower@scale.io"]).await.unwrap() {
+            if st == "awaiting_deposit" {
+                Ledger::new(&app)
+                    .hold_deposit(&grower, Money::from_cents(inc.deposit_cents), "bank", &format!("wire-{period}"))
+                    .await
+                    .unwrap();
+                let r = escalation::scan(&app).await.unwrap();
+                assert_eq!(r.deposits_recorded, 1, "{r:?}");
+            }
+        }
+        for (inc, st) in app.store.increases_for_line(lines["grower@scale.io"]).await.unwrap() {
+            if st == "pending_review" {
+                escalation::approve(&app, inc.id, "reviewer:sam").await.unwrap();
+            }
+        }
+        // Day 5: on time (and the grower) pay everything owed; "partly" pays half of it.
         clock.set(day(year, month, 5));
+        let due = owed(&app, "grower@scale.io").await;
+        if due > 0 {
+            pay(&app, &grower, Money::from_cents(due), "stripe", &format!("gp-{period}")).await.unwrap();
+        }
         let due = owed(&app, "ontime@acme.io").await;
         if due > 0 {
             pay(&app, &who("ontime@acme.io"), Money::from_cents(due), "stripe", &format!("ot-{period}")).await.unwrap();
@@ -157,6 +186,36 @@ async fn fourteen_months_of_paying_on_time_late_partly_and_never(t: TestStore) {
     let months: Vec<String> =
         app.store.bills_for_line(lines["never@acme.io"]).await.unwrap().into_iter().map(|b| b.period).collect();
     assert_eq!(months, ["2027-01", "2027-02", "2027-03"]);
+
+    // The grower climbs the ladder, $200 -> $500 -> $1,000 -> $2,000, each step proposed at a
+    // cycle close and approved by a reviewer; $5,000 only after its deposit was held (and in
+    // the last month $10,000, after a deposit of $10,000 more).
+    let mut steps = limits.clone();
+    steps.dedup();
+    assert_eq!(steps, [20_000, 50_000, 100_000, 200_000, 500_000], "{limits:?}");
+    let increases = app.store.increases_for_line(lines["grower@scale.io"]).await.unwrap();
+    let approved: Vec<i64> =
+        increases.iter().filter(|(_, s)| s == "approved").map(|(r, _)| r.next_limit_cents).collect();
+    assert_eq!(approved, [50_000, 100_000, 200_000, 500_000, 1_000_000], "{increases:?}");
+    let (big, _) = increases.iter().find(|(r, _)| r.next_limit_cents == 500_000).unwrap();
+    assert_eq!(big.deposit_cents, 500_000);
+    let path: Vec<String> = app.store.events(big.id).await.unwrap().into_iter().map(|e| e.to_state).collect();
+    assert_eq!(path, ["proposed", "awaiting_deposit", "pending_review", "approved"]);
+    let mails: Vec<String> = app.store.outbox_for(big.id).await.unwrap().into_iter().map(|o| o.name).collect();
+    assert!(
+        mails.contains(&"deposit_required".to_string()) && mails.contains(&"limit_increase_approved".to_string()),
+        "{mails:?}"
+    );
+    assert_eq!(
+        app.store.balances("grower@scale.io").await.unwrap().deposit_cents,
+        1_500_000,
+        "deposits are held, not spent"
+    );
+    // Nobody else was proposed anything: on time uses 75% of its line but its volume is too
+    // small for $500; the others are not healthy.
+    for a in ["ontime@acme.io", "late@acme.io", "partly@acme.io", "never@acme.io"] {
+        assert!(app.store.increases_for_line(lines[a]).await.unwrap().is_empty(), "{a}");
+    }
 
     let problems = Ledger::new(&app).verify().await.unwrap();
     assert!(problems.is_empty(), "{problems:#?}");

@@ -82,3 +82,16 @@ CREATE TABLE webhook_events (
     received_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (provider, event_id)
 );
+
+-- Limit increases: what was proposed for which line; the state is the limit_increase
+-- workflow instance of the same id.
+CREATE TABLE limit_increases (
+    id                  UUID PRIMARY KEY,
+    line_id             UUID NOT NULL,
+    account_email       TEXT NOT NULL,
+    current_limit_cents BIGINT NOT NULL,
+    next_limit_cents    BIGINT NOT NULL CHECK (next_limit_cents > current_limit_cents),
+    deposit_cents       BIGINT NOT NULL DEFAULT 0 CHECK (deposit_cents >= 0),
+    created_at          TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX limit_increases_line ON limit_increases (line_id);

@@ -85,3 +85,16 @@ CREATE TABLE webhook_events (
     received_at TEXT NOT NULL,
     PRIMARY KEY (provider, event_id)
 ) STRICT;
+
+-- Limit increases: what was proposed for which line; the state is the limit_increase
+-- workflow instance of the same id.
+CREATE TABLE limit_increases (
+    id                  BLOB PRIMARY KEY NOT NULL,
+    line_id             BLOB NOT NULL,
+    account_email       TEXT NOT NULL,
+    current_limit_cents INTEGER NOT NULL,
+    next_limit_cents    INTEGER NOT NULL CHECK (next_limit_cents > current_limit_cents),
+    deposit_cents       INTEGER NOT NULL DEFAULT 0 CHECK (deposit_cents >= 0),
+    created_at          TEXT NOT NULL
+) STRICT;
+CREATE INDEX limit_increases_line ON limit_increases (line_id);

@@ -45,6 +45,8 @@ pub struct CloseReport {
     pub zero: usize,
     /// Stopped early on request (`stop_after`), as a crash would.
     pub stopped: bool,
+    /// The limit increases proposed once every line was billed.
+    pub escalation: super::escalation::EscalationReport,
 }
 
 /// Bills every line for `period`, in batches; stops after `stop_after` bills when given.
@@ -58,6 +60,8 @@ pub async fn close(app: &App, period: Period, stop_after: Option<usize>) -> Resu
     loop {
         let lines = app.store.lines_to_bill(period, batch).await?;
         if lines.is_empty() {
+            // Every line is billed: healthy ones may be proposed a higher limit now.
+            report.escalation = super::escalation::scan(app).await?;
             return Ok(report);
         }
         for line in &lines {
@@ -105,7 +109,7 @@ async fn bill_line(app: &App, line: &CreditLineRecord, period: Period) -> Result
                 .data("amount_cents", used)
                 .data("due_date", due_at.date_naive().to_string())
                 .data("period", period.to_string());
-            write.transition = Some(plan(app, line, &fire).await?);
+            write.transitions.push(plan(app, line, &fire).await?);
         }
         match app.store.commit_cycle(&write).await {
             Ok(done) => return Ok(done),
@@ -116,7 +120,11 @@ async fn bill_line(app: &App, line: &CreditLineRecord, period: Period) -> Result
     Err(CycleError::Invalid(format!("line {}: kept changing while it was billed", line.id)))
 }
 
-async fn plan(app: &App, line: &CreditLineRecord, fire: &Fire) -> Result<crate::store::TransitionWrite, CycleError> {
+pub(crate) async fn plan(
+    app: &App,
+    line: &CreditLineRecord,
+    fire: &Fire,
+) -> Result<crate::store::TransitionWrite, CycleError> {
     let instance = app
         .store
         .instance(line.id)
@@ -187,14 +195,14 @@ pub async fn gate(app: &App) -> Result<GateReport, CycleError> {
                 .decision("cycle_gating", &decision.outcome, record.id)
                 .reason(&reason);
             let mut write = CycleWrite { decisions: vec![record], at: now, ..CycleWrite::default() };
-            write.transition = match plan(app, line, &fire).await {
-                Ok(t) => Some(t),
+            match plan(app, line, &fire).await {
+                Ok(t) => write.transitions.push(t),
                 Err(CycleError::Service(ServiceError::Engine(e))) => {
                     tracing::warn!(line = %line.id, error = %e, "gating step not allowed by the credit_line workflow");
                     continue;
                 }
                 Err(e) => return Err(e),
-            };
+            }
             if let CycleGating::Reduce { new_limit } = outcome {
                 write.new_limit = Some((line.id, new_limit.cents()));
             }
@@ -310,7 +318,7 @@ pub async fn pay(
                 continue;
             }
             let fire = Fire::new(line.id, "payment_confirmed", &provider).reason(&format!("paid by {provider} {txn}"));
-            write.transition = Some(plan(app, &line, &fire).await?);
+            write.transitions.push(plan(app, &line, &fire).await?);
             paid.restored = Some(line.id.to_string());
             break;
         }

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod cycles;
 pub mod decisions;
 pub mod delivery;
+pub mod escalation;
 pub mod ledger;
 pub mod payments;
 pub mod reminders;

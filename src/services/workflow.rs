@@ -290,7 +290,7 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    fn created(i: &NewInstance) -> Cursor {
+    pub fn created(i: &NewInstance) -> Cursor {
         Cursor {
             subject: i.id,
             workflow: i.workflow.clone(),

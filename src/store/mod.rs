@@ -251,6 +251,9 @@ pub trait Store: Send + Sync + 'static {
     /// An account's bills not paid in full, oldest first.
     async fn unpaid_bills(&self, account_email: &str) -> StoreResult<Vec<BillRecord>>;
 
+    /// A line's limit increases with their workflow states, oldest first.
+    async fn increases_for_line(&self, line: SubjectId) -> StoreResult<Vec<(IncreaseRecord, String)>>;
+
     /// The outcome recorded for a provider's webhook event, if it was handled.
     async fn webhook_outcome(&self, provider: &str, event_id: &str) -> StoreResult<Option<String>>;
 

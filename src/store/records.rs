@@ -519,8 +519,26 @@ pub struct CycleWrite {
     pub bill: Option<BillWrite>,
     pub payments: Vec<BillPayment>,
     pub ledger: Option<LedgerWrite>,
-    pub transition: Option<TransitionWrite>,
+    /// A workflow instance to open first (a limit increase), with its row.
+    pub new_instance: Option<NewInstance>,
+    pub increase: Option<IncreaseRecord>,
+    /// Workflow steps, in order (an instance opened above may be stepped here).
+    pub transitions: Vec<TransitionWrite>,
     pub new_limit: Option<(SubjectId, i64)>,
     pub decisions: Vec<crate::rules::DecisionRecord>,
     pub at: DateTime<Utc>,
+}
+
+/// A proposed or requested higher limit for a credit line (its state is the
+/// `limit_increase` workflow instance with the same id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct IncreaseRecord {
+    pub id: SubjectId,
+    pub line_id: SubjectId,
+    pub account_email: String,
+    pub current_limit_cents: i64,
+    pub next_limit_cents: i64,
+    /// The deposit to hold first (0 below the deposit tier).
+    pub deposit_cents: i64,
+    pub created_at: DateTime<Utc>,
 }

@@ -1584,7 +1584,25 @@ macro_rules! impl_store {
                     Self::ledger_in(&mut tx, l).await?;
                 }
                 let mut w = Writer::immediate();
-                if let Some(t) = &c.transition {
+                if let Some(i) = &c.new_instance {
+                    Self::insert_instance(&mut tx, &mut w, i, None).await?;
+                }
+                if let Some(r) = &c.increase {
+                    sqlx::query(
+                        "INSERT INTO limit_increases (id, line_id, account_email, current_limit_cents, next_limit_cents, \
+                         deposit_cents, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(r.id.0)
+                    .bind(r.line_id.0)
+                    .bind(&r.account_email)
+                    .bind(r.current_limit_cents)
+                    .bind(r.next_limit_cents)
+                    .bind(r.deposit_cents)
+                    .bind(r.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for t in &c.transitions {
                     Self::transition_in(&mut tx, &mut w, t).await?;
                 }
                 if let Some((line, cents)) = c.new_limit {
@@ -1624,6 +1642,33 @@ macro_rules! impl_store {
             async fn bills_for_line(&self, line: crate::domain::SubjectId) -> crate::store::StoreResult<Vec<crate::store::BillRecord>> {
                 let rows = sqlx::query("SELECT * FROM bills WHERE line_id = $1 ORDER BY period").bind(line.0).fetch_all(self.pool()).await?;
                 Ok(rows.iter().map(rows::bill).collect::<Result<_, _>>()?)
+            }
+
+            async fn increases_for_line(&self, line: crate::domain::SubjectId) -> crate::store::StoreResult<Vec<(crate::store::IncreaseRecord, String)>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT x.*, i.state FROM limit_increases x JOIN workflow_instances i ON i.id = x.id \
+                     WHERE x.line_id = $1 ORDER BY x.id",
+                )
+                .bind(line.0)
+                .fetch_all(self.pool())
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    out.push((
+                        crate::store::IncreaseRecord {
+                            id: crate::domain::SubjectId(r.try_get("id")?),
+                            line_id: crate::domain::SubjectId(r.try_get("line_id")?),
+                            account_email: r.try_get("account_email")?,
+                            current_limit_cents: r.try_get("current_limit_cents")?,
+                            next_limit_cents: r.try_get("next_limit_cents")?,
+                            deposit_cents: r.try_get("deposit_cents")?,
+                            created_at: r.try_get("created_at")?,
+                        },
+                        r.try_get("state")?,
+                    ));
+                }
+                Ok(out)
             }
 
             async fn webhook_outcome(&self, provider: &str, event_id: &str) -> crate::store::StoreResult<Option<String>> {
