@@ -75,11 +75,13 @@ pub struct BillingConfig {
     pub due_days: u32,
     /// Lines read per batch by a cycle close.
     pub close_batch: i64,
+    /// How often each worker runs the scheduled job (close the last month, gate, re-review).
+    pub tick_seconds: u64,
 }
 
 impl Default for BillingConfig {
     fn default() -> Self {
-        BillingConfig { due_days: 10, close_batch: 500 }
+        BillingConfig { due_days: 10, close_batch: 500, tick_seconds: 3600 }
     }
 }
 

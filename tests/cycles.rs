@@ -13,9 +13,9 @@ use creditline::app::App;
 use creditline::config::Config;
 use creditline::domain::{EmailAddress, Money, Period, SubjectId};
 use creditline::services::ManualClock;
-use creditline::services::cycles::{close, gate, pay};
-use creditline::services::escalation;
+use creditline::services::cycles::{close, gate, pay, scheduled};
 use creditline::services::ledger::Ledger;
+use creditline::services::{escalation, rereview};
 
 fn app(t: &TestStore, clock: Arc<ManualClock>) -> Arc<App> {
     let config = Config {
@@ -253,7 +253,62 @@ async fn a_close_stopped_midway_and_rerun_bills_every_line_exactly_once(t: TestS
     }
 }
 
+async fn the_scheduled_job_catches_up_missed_months_once_on_every_worker(t: TestStore) {
+    let clock = Arc::new(ManualClock::new(day(2027, 1, 3)));
+    let app = app(&t, clock.clone());
+    let line = open_credit_line(&app, "ops@tick.io", 20_000).await;
+    let who = EmailAddress::parse("ops@tick.io").unwrap();
+    Ledger::new(&app).debit(&who, Money::from_cents(1_000), "jan").await.unwrap();
+    // The workers were down from January to April: the first tick closes January, February
+    // and March, oldest first; two workers ticking at once bill nothing twice.
+    clock.set(day(2027, 4, 2));
+    let (a, b) = tokio::join!(scheduled(&app), scheduled(&app));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let months: Vec<String> = app.store.bills_for_line(line).await.unwrap().into_iter().map(|b| b.period).collect();
+    assert_eq!(months, ["2027-01", "2027-02", "2027-03"]);
+    let billed: usize = a.closed.iter().chain(&b.closed).map(|c| c.billed).sum();
+    assert_eq!(billed, 3, "{a:?} {b:?}");
+    let again = scheduled(&app).await.unwrap();
+    assert!(again.closed.is_empty(), "{again:?}");
+    for p in ["2027-01", "2027-02", "2027-03"] {
+        assert!(app.store.cycle_closed(p.parse().unwrap()).await.unwrap(), "{p} recorded as closed");
+    }
+}
+
+async fn a_deferred_applicant_with_a_stable_prepaid_history_gets_a_re_review(t: TestStore) {
+    let clock = Arc::new(ManualClock::new(day(2027, 1, 3)));
+    let app = app(&t, clock.clone());
+    let raw = std::fs::read(repo().join("tests/corpus/14-quoted-reply-ignored.eml")).unwrap();
+    let report = creditline::intake::ingest(&app, "14", &raw).await.unwrap();
+    let id: creditline::domain::ApplicationId = report.application_id.unwrap().parse().unwrap();
+    clock.set(day(2027, 1, 20));
+    creditline::services::reminders::scan(&app).await.unwrap();
+    let application = app.store.application(id).await.unwrap().unwrap();
+    assert_eq!(application.state, "deferred");
+    let account = EmailAddress::parse(&application.account_email).unwrap();
+    // Not eligible yet: no prepaid history.
+    assert_eq!(rereview::scan(&app).await.unwrap().reopened, 0);
+    for (m, d) in [(2, 1), (3, 1), (4, 1)] {
+        clock.set(day(2027, m, d));
+        Ledger::new(&app).top_up(&account, Money::from_cents(10_000), "stripe", &format!("t{m}")).await.unwrap();
+        Ledger::new(&app).debit(&account, Money::from_cents(6_000), &format!("u{m}")).await.unwrap();
+    }
+    let r = rereview::scan(&app).await.unwrap();
+    assert_eq!(r.reopened, 1, "{r:?}");
+    assert_eq!(app.store.application(id).await.unwrap().unwrap().state, "pending_review");
+    let events = app.store.events(id.into()).await.unwrap();
+    assert_eq!(events.last().unwrap().event, "re_review");
+    assert_eq!(events.last().unwrap().decision_ids.len(), 1, "the rule's decision is recorded with the step");
+    let filter =
+        creditline::store::TaskFilter { kind: Some("application_review".into()), limit: 100, ..Default::default() };
+    let tasks = app.store.list_tasks(&filter).await.unwrap();
+    assert!(tasks.iter().any(|t| t.subject_id == Some(id.into()) && t.state == "open"), "{tasks:?}");
+    assert_eq!(rereview::scan(&app).await.unwrap().reopened, 0, "once");
+}
+
 store_suite!(
     fourteen_months_of_paying_on_time_late_partly_and_never,
     a_close_stopped_midway_and_rerun_bills_every_line_exactly_once,
+    the_scheduled_job_catches_up_missed_months_once_on_every_worker,
+    a_deferred_applicant_with_a_stable_prepaid_history_gets_a_re_review,
 );

@@ -95,3 +95,10 @@ CREATE TABLE limit_increases (
     created_at          TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX limit_increases_line ON limit_increases (line_id);
+
+-- The scheduler's idempotency key per closed month: once a close has billed every line,
+-- later ticks (on any worker) skip the month.
+CREATE TABLE cycle_runs (
+    period    TEXT PRIMARY KEY NOT NULL,
+    closed_at TIMESTAMPTZ NOT NULL
+);

@@ -220,7 +220,24 @@ async fn tick_loop(app: Arc<App>, mut queue: Queue, mut stop: watch::Receiver<bo
     let every = Duration::from_millis(app.config.workers.tick_ms);
     let scan_every = Duration::from_secs(app.config.reminders.scan_interval_seconds.max(1));
     let mut last_scan: Option<tokio::time::Instant> = None;
+    let cycle_every = Duration::from_secs(app.config.billing.tick_seconds.max(1));
+    let mut last_cycle: Option<tokio::time::Instant> = None;
     loop {
+        if last_cycle.is_none_or(|t| t.elapsed() >= cycle_every) {
+            last_cycle = Some(tokio::time::Instant::now());
+            match crate::services::cycles::scheduled(&app).await {
+                Ok(r) => {
+                    for c in &r.closed {
+                        tracing::info!(period = %c.period, billed = c.billed, "cycle closed");
+                    }
+                    app.metrics.job_done("billing_cycle");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "billing cycle");
+                    app.metrics.job_error("billing_cycle");
+                }
+            }
+        }
         if let Err(e) = relay(&app, &mut queue).await {
             tracing::warn!(error = %e, "outbox relay");
             app.metrics.job_error("relay");

@@ -332,6 +332,48 @@ pub async fn pay(
     Err(CycleError::Invalid("the account's bills kept changing during the payment; try again".into()))
 }
 
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct ScheduleReport {
+    /// Months closed by this tick (more than one when ticks were missed).
+    pub closed: Vec<CloseReport>,
+    pub gating: GateReport,
+    pub re_review: super::rereview::ReReviewReport,
+}
+
+/// How far back a tick looks for months nobody closed (workers down for a while).
+const CATCH_UP_MONTHS: usize = 24;
+
+/// The scheduled job (every worker, every `billing.tick_seconds`): closes every completed
+/// month not yet recorded as closed, oldest first (so missed ticks are caught up), gates
+/// overdue lines, and runs the re-review scan. Each month's record is its idempotency key;
+/// bills are unique per line and month, so workers running this at once bill nothing twice.
+pub async fn scheduled(app: &App) -> Result<ScheduleReport, CycleError> {
+    let now = app.workflow.clock().now();
+    let mut report = ScheduleReport::default();
+    if let Some(last) = last_closed_period(now) {
+        let mut periods = vec![last];
+        while periods.len() < CATCH_UP_MONTHS {
+            match periods.last().and_then(|p| p.previous()) {
+                Some(p) => periods.push(p),
+                None => break,
+            }
+        }
+        for period in periods.into_iter().rev() {
+            if app.store.cycle_closed(period).await? {
+                continue;
+            }
+            let r = close(app, period, None).await?;
+            app.store.mark_cycle_closed(period, now).await?;
+            if r.billed > 0 {
+                report.closed.push(r);
+            }
+        }
+    }
+    report.gating = gate(app).await?;
+    report.re_review = super::rereview::scan(app).await?;
+    Ok(report)
+}
+
 /// The last completed calendar month at `now`.
 pub fn last_closed_period(now: DateTime<Utc>) -> Option<Period> {
     Period::containing(now).previous()

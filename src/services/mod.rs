@@ -12,6 +12,7 @@ pub mod escalation;
 pub mod ledger;
 pub mod payments;
 pub mod reminders;
+pub mod rereview;
 pub mod tasks;
 pub mod views;
 pub mod workflow;

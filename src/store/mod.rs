@@ -254,6 +254,16 @@ pub trait Store: Send + Sync + 'static {
     /// A line's limit increases with their workflow states, oldest first.
     async fn increases_for_line(&self, line: SubjectId) -> StoreResult<Vec<(IncreaseRecord, String)>>;
 
+    /// Whether the scheduler recorded `period` as closed.
+    async fn cycle_closed(&self, period: crate::domain::Period) -> StoreResult<bool>;
+
+    /// Records `period` as closed (a second record is ignored).
+    async fn mark_cycle_closed(
+        &self,
+        period: crate::domain::Period,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<()>;
+
     /// The outcome recorded for a provider's webhook event, if it was handled.
     async fn webhook_outcome(&self, provider: &str, event_id: &str) -> StoreResult<Option<String>>;
 

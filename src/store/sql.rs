@@ -1671,6 +1671,27 @@ macro_rules! impl_store {
                 Ok(out)
             }
 
+            async fn cycle_closed(&self, period: crate::domain::Period) -> crate::store::StoreResult<bool> {
+                let found: Option<String> = sqlx::query_scalar("SELECT period FROM cycle_runs WHERE period = $1")
+                    .bind(period.to_string())
+                    .fetch_optional(self.pool())
+                    .await?;
+                Ok(found.is_some())
+            }
+
+            async fn mark_cycle_closed(
+                &self,
+                period: crate::domain::Period,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> crate::store::StoreResult<()> {
+                sqlx::query("INSERT INTO cycle_runs (period, closed_at) VALUES ($1, $2) ON CONFLICT (period) DO NOTHING")
+                    .bind(period.to_string())
+                    .bind(at)
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+
             async fn webhook_outcome(&self, provider: &str, event_id: &str) -> crate::store::StoreResult<Option<String>> {
                 Ok(sqlx::query_scalar("SELECT outcome FROM webhook_events WHERE provider = $1 AND event_id = $2")
                     .bind(provider)

@@ -401,7 +401,7 @@ pub async fn open_credit_line(app: &creditline::app::App, account: &str, limit: 
             version_after: Some(1),
             request_id: "test".into(),
             detail: serde_json::json!({}),
-            at: chrono::Utc::now(),
+            at: app.workflow.clock().now(),
         },
         idempotency: None,
     };

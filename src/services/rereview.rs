@@ -1,0 +1,76 @@
+//! Re-review: declined or deferred applicants keep prepaid access, and once their prepaid
+//! history is stable the `re_review` rule may find them eligible; the application then goes
+//! back to review with a reviewer task (the workflow's `re_review` step), never to approval.
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+use serde::Serialize;
+
+use crate::app::App;
+use crate::rules::inputs::ReReviewInput;
+use crate::store::{ApplicationFilter, EntryRecord, EventRecord};
+
+use super::workflow::{Fire, ServiceError};
+
+const ACTOR: &str = "system:re_review";
+
+/// The rule's input from the application's events and the account's entries (pure).
+pub fn input(state: &str, events: &[EventRecord], entries: &[EntryRecord], now: DateTime<Utc>) -> ReReviewInput {
+    let decided = events.iter().rev().find(|e| e.to_state == state).map_or(now, |e| e.occurred_at);
+    let year = now - Duration::days(365);
+    let half = now - Duration::days(182);
+    let topups = entries.iter().filter(|e| e.kind == "top_up" && e.created_at > year).count();
+    let usage: Vec<&EntryRecord> = entries.iter().filter(|e| e.kind == "usage" && e.bucket == "prepaid").collect();
+    let mut months: Vec<(i32, u32)> =
+        usage.iter().filter(|e| e.created_at > year).map(|e| (e.created_at.year(), e.created_at.month())).collect();
+    months.sort_unstable();
+    months.dedup();
+    ReReviewInput {
+        previous_outcome: state.to_string(),
+        days_since_decision: (now - decided).num_days(),
+        prepaid_months_active: i64::try_from(months.len()).unwrap_or(0),
+        topups_12m: i64::try_from(topups).unwrap_or(0),
+        prepaid_spend_6m_cents: usage.iter().filter(|e| e.created_at > half).map(|e| -e.amount_cents).sum(),
+        failed_payments_6m: 0,
+        chargebacks: 0,
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct ReReviewReport {
+    pub reopened: usize,
+}
+
+/// One pass over declined and deferred applications.
+pub async fn scan(app: &App) -> Result<ReReviewReport, ServiceError> {
+    let now = app.workflow.clock().now();
+    let mut report = ReReviewReport::default();
+    for state in ["declined", "deferred"] {
+        let mut after = None;
+        loop {
+            let filter = ApplicationFilter { state: Some(state.into()), account_email: None, after, limit: 500 };
+            let apps = app.store.list_applications(&filter).await?;
+            let Some(last) = apps.last() else { break };
+            after = Some(last.id);
+            for a in &apps {
+                let events = app.store.events(a.id.into()).await?;
+                let entries = app.store.ledger_entries(&a.account_email).await?;
+                let input = input(state, &events, &entries, now);
+                let (decision, record) = app.rules.evaluate_async("re_review", input, Some(a.id.into())).await;
+                if decision.outcome != "eligible" {
+                    continue;
+                }
+                app.store.record_decision(&record).await?;
+                let fire = Fire::new(a.id, "re_review", ACTOR)
+                    .decision("re_review", &decision.outcome, record.id)
+                    .reason(&decision.reasons.join("; "))
+                    .at_version(a.version);
+                match app.workflow.fire(fire).await {
+                    Ok(_) => report.reopened += 1,
+                    Err(e) if e.is_conflict() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(report)
+}
