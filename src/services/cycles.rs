@@ -64,23 +64,34 @@ pub async fn close(app: &App, period: Period, stop_after: Option<usize>) -> Resu
             report.escalation = super::escalation::scan(app).await?;
             return Ok(report);
         }
-        for line in &lines {
-            if stop_after.is_some_and(|k| report.billed >= k) {
-                report.stopped = true;
-                return Ok(report);
+        // PostgreSQL serves several writers at once and each bill is a few round trips: bill a
+        // handful of lines concurrently. SQLite has one writer; more would only queue.
+        let width = if app.store.backend() == "postgres" { app.config.billing.close_concurrency.max(1) } else { 1 };
+        let mut i = 0;
+        while i < lines.len() {
+            let mut n = width.min(lines.len() - i);
+            if let Some(k) = stop_after {
+                if report.billed >= k {
+                    report.stopped = true;
+                    return Ok(report);
+                }
+                n = n.min(k - report.billed);
             }
-            if bill_line(app, line, period).await? {
-                report.billed += 1;
-                if app.store.credit_used(line.id, period).await? == 0 {
-                    report.zero += 1;
+            let results =
+                futures_util::future::join_all(lines[i..i + n].iter().map(|l| bill_line(app, l, period))).await;
+            for r in results {
+                if let Some(amount) = r? {
+                    report.billed += 1;
+                    report.zero += usize::from(amount == 0);
                 }
             }
+            i += n;
         }
     }
 }
 
-/// Issues one line's bill; false when it had one already.
-async fn bill_line(app: &App, line: &CreditLineRecord, period: Period) -> Result<bool, CycleError> {
+/// Issues one line's bill and returns its amount; `None` when it had one already.
+async fn bill_line(app: &App, line: &CreditLineRecord, period: Period) -> Result<Option<i64>, CycleError> {
     let due_at = period.end() + Duration::days(i64::from(app.config.billing.due_days));
     for _ in 0..TRIES {
         let used = app.store.credit_used(line.id, period).await?;
@@ -112,7 +123,7 @@ async fn bill_line(app: &App, line: &CreditLineRecord, period: Period) -> Result
             write.transitions.push(plan(app, line, &fire).await?);
         }
         match app.store.commit_cycle(&write).await {
-            Ok(done) => return Ok(done),
+            Ok(done) => return Ok(done.then_some(used)),
             Err(StoreError::Conflict { .. }) => continue,
             Err(e) => return Err(e.into()),
         }
