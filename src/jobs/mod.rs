@@ -184,31 +184,25 @@ pub async fn run(app: Arc<App>, shutdown: impl Future<Output = ()> + Send + 'sta
     };
     let monitor = Monitor::new().shutdown_timeout(Duration::from_secs(cfg.shutdown_seconds));
     tracing::info!(worker = %name, concurrency = cfg.concurrency, "workers started");
+    // The two storages have different types, so the same worker is stamped out per arm.
+    macro_rules! run_on {
+        ($storage:expr) => {{
+            let storage = $storage;
+            monitor
+                .register(move |_| {
+                    WorkerBuilder::new(name.as_str())
+                        .backend(storage.clone().poll_with_interval(poll))
+                        .concurrency(cfg.concurrency)
+                        .data(ctx.clone())
+                        .build(send_email)
+                })
+                .run_with_signal(signal)
+                .await
+        }};
+    }
     let result = match queue {
-        Queue::Sqlite(storage) => {
-            monitor
-                .register(move |_| {
-                    WorkerBuilder::new(name.as_str())
-                        .backend(storage.clone().poll_with_interval(poll))
-                        .concurrency(cfg.concurrency)
-                        .data(ctx.clone())
-                        .build(send_email)
-                })
-                .run_with_signal(signal)
-                .await
-        }
-        Queue::Postgres(storage) => {
-            monitor
-                .register(move |_| {
-                    WorkerBuilder::new(name.as_str())
-                        .backend(storage.clone().poll_with_interval(poll))
-                        .concurrency(cfg.concurrency)
-                        .data(ctx.clone())
-                        .build(send_email)
-                })
-                .run_with_signal(signal)
-                .await
-        }
+        Queue::Sqlite(storage) => run_on!(storage),
+        Queue::Postgres(storage) => run_on!(storage),
     };
     let _ = ticker.await;
     tracing::info!("workers stopped");

@@ -147,19 +147,7 @@ pub(crate) async fn plan(
 }
 
 fn entry(kind: EntryKind, bucket: Bucket, cents: i64, key: String) -> EntryWrite {
-    EntryWrite {
-        id: uuid::Uuid::now_v7(),
-        kind,
-        bucket,
-        amount_cents: cents,
-        line_id: None,
-        period: None,
-        idempotency_key: key,
-        provider: None,
-        provider_ref: None,
-        actor: ACTOR.to_string(),
-        reason: None,
-    }
+    EntryWrite::new(kind, bucket, cents, key, ACTOR)
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]

@@ -76,19 +76,7 @@ impl<'a> Ledger<'a> {
     }
 
     fn entry(kind: EntryKind, bucket: Bucket, cents: i64, key: String, actor: &str) -> EntryWrite {
-        EntryWrite {
-            id: uuid::Uuid::now_v7(),
-            kind,
-            bucket,
-            amount_cents: cents,
-            line_id: None,
-            period: None,
-            idempotency_key: key,
-            provider: None,
-            provider_ref: None,
-            actor: actor.to_string(),
-            reason: None,
-        }
+        EntryWrite::new(kind, bucket, cents, key, actor)
     }
 
     /// Writes `entries` (and the coupon); a key already used returns the entries recorded then.

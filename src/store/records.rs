@@ -412,6 +412,31 @@ pub struct EntryWrite {
     pub reason: Option<String>,
 }
 
+impl EntryWrite {
+    /// An entry with a fresh id and nothing but its essentials; callers add the rest.
+    pub fn new(
+        kind: crate::domain::EntryKind,
+        bucket: crate::domain::Bucket,
+        amount_cents: i64,
+        idempotency_key: String,
+        actor: &str,
+    ) -> EntryWrite {
+        EntryWrite {
+            id: uuid::Uuid::now_v7(),
+            kind,
+            bucket,
+            amount_cents,
+            line_id: None,
+            period: None,
+            idempotency_key,
+            provider: None,
+            provider_ref: None,
+            actor: actor.to_string(),
+            reason: None,
+        }
+    }
+}
+
 /// Credit drawn on a line for one period, against the period's limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CreditDraw {
