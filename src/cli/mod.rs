@@ -4,6 +4,7 @@
 mod applications;
 mod cycle;
 mod inbox;
+mod increases;
 mod ingest;
 mod ledger;
 mod rules;
@@ -79,6 +80,11 @@ pub enum Command {
         #[command(subcommand)]
         cmd: cycle::CycleCommand,
     },
+    /// Limit increases waiting for a reviewer: list, approve.
+    Increases {
+        #[command(subcommand)]
+        cmd: increases::IncreasesCommand,
+    },
     /// Poll the support mailbox over IMAP.
     Inbox {
         #[command(subcommand)]
@@ -116,6 +122,7 @@ impl Cli {
             Command::Inbox { cmd } => cmd.run(config).await,
             Command::Ledger { cmd } => cmd.run(config).await,
             Command::Cycle { cmd } => cmd.run(config).await,
+            Command::Increases { cmd } => cmd.run(config).await,
         }
     }
 }

@@ -1,0 +1,55 @@
+//! `creditline increases list|approve`: limit increases waiting for a reviewer.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::domain::SubjectId;
+use crate::services::cycles::CycleError;
+use crate::services::escalation;
+use crate::store::CreditLineFilter;
+
+#[derive(Debug, Subcommand)]
+pub enum IncreasesCommand {
+    /// Every limit increase of an account's lines with its state, as JSON lines.
+    List { account: String },
+    /// Approve an increase in review: the line's limit is raised in the same transaction.
+    Approve {
+        id: SubjectId,
+        /// The reviewer approving (recorded on the events).
+        #[arg(long)]
+        by: String,
+    },
+}
+
+impl IncreasesCommand {
+    pub async fn run(self, config: Config) -> anyhow::Result<ExitCode> {
+        let app = App::build(config, true).await?;
+        match self {
+            IncreasesCommand::List { account } => {
+                let filter = CreditLineFilter { account_email: Some(account), state: None, after: None, limit: 100 };
+                for line in app.store.list_credit_lines(&filter).await? {
+                    for (record, state) in app.store.increases_for_line(line.id).await? {
+                        println!("{}", serde_json::json!({ "increase": record, "state": state }));
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            IncreasesCommand::Approve { id, by } => {
+                match escalation::approve(&app, id, &format!("reviewer:{by}")).await {
+                    Ok(r) => {
+                        println!("{}", serde_json::to_string(&r)?);
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Err(e @ (CycleError::Invalid(_) | CycleError::Service(_))) => {
+                        eprintln!("error: {e}");
+                        Ok(ExitCode::from(2))
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    }
+}
