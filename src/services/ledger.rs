@@ -408,6 +408,15 @@ pub fn problems(sums: &LedgerSums) -> Vec<String> {
             ));
         }
     }
+    for (account, owed, receivable) in &sums.receivables {
+        if owed != receivable {
+            out.push(format!(
+                "{account}: {} owed on bills but its bill and payment entries leave {}",
+                Money::from_cents(*owed),
+                Money::from_cents(*receivable)
+            ));
+        }
+    }
     for account in &sums.orphans {
         out.push(format!("{account}: entries without a balance"));
     }
@@ -449,12 +458,14 @@ mod tests {
             accounts: vec![("a@x.io".into(), 500, 0, 500, 0), ("b@x.io".into(), 100, 50, 90, 50)],
             usage: vec![(line, "2026-10".into(), 300, 200, 300)],
             orphans: vec!["c@x.io".into()],
+            receivables: vec![("d@x.io".into(), 100, 100), ("e@x.io".into(), 100, 0)],
         };
         let p = problems(&sums);
-        assert_eq!(p.len(), 3, "{p:#?}");
+        assert_eq!(p.len(), 4, "{p:#?}");
         assert!(p[0].contains("b@x.io") && p[0].contains("$0.90"), "{p:#?}");
         assert!(p[1].contains("over its limit"), "{p:#?}");
-        assert!(p[2].contains("c@x.io"), "{p:#?}");
+        assert!(p[2].contains("e@x.io") && p[2].contains("owed on bills"), "{p:#?}");
+        assert!(p[3].contains("c@x.io"), "{p:#?}");
         assert!(problems(&LedgerSums::default()).is_empty());
     }
 

@@ -501,6 +501,8 @@ pub struct LedgerSums {
     pub usage: Vec<(SubjectId, String, i64, i64, i64)>,
     /// Accounts with entries but no balance row.
     pub orphans: Vec<String>,
+    /// (account, owed on its bills, sum of its receivable entries)
+    pub receivables: Vec<(String, i64, i64)>,
 }
 
 /// A bill to issue: the credit used on a line in a period.

@@ -1833,7 +1833,16 @@ macro_rules! impl_store {
                 )
                 .fetch_all(self.pool())
                 .await?;
+                let receivables: Vec<(String, i64, i64)> = sqlx::query_as(
+                    "SELECT b.account_email, CAST(SUM(b.amount_cents - b.paid_cents) AS BIGINT), \
+                     CAST(COALESCE((SELECT SUM(e.amount_cents) FROM ledger_entries e \
+                       WHERE e.account_email = b.account_email AND e.bucket = 'receivable'), 0) AS BIGINT) \
+                     FROM bills b GROUP BY b.account_email ORDER BY b.account_email",
+                )
+                .fetch_all(self.pool())
+                .await?;
                 Ok(crate::store::LedgerSums {
+                    receivables,
                     accounts,
                     usage: usage.into_iter().map(|(l, p, u, lim, s)| (crate::domain::SubjectId(l), p, u, lim, s)).collect(),
                     orphans,
