@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
@@ -27,17 +27,18 @@ pub fn router() -> Router<Arc<App>> {
     params(("provider" = String, Path, description = "stripe (others plug in)")),
     request_body(content = inline(serde_json::Value), content_type = "application/json", description = "The provider's event, signed (Stripe: the Stripe-Signature header)"),
     responses((status = 200, body = WebhookOutcome),
-              (status = 400, body = Problem, description = "Signed, but not an event that can be read"),
+              (status = 400, body = Problem, description = "Signed, but not an event that can be read; or a malformed path"),
               (status = 401, body = Problem, description = "Missing, stale or wrong signature"),
               (status = 404, body = Problem, description = "No such provider configured"),
               (status = 413, body = Problem),
               (status = 422, body = Problem, description = "The payment cannot be recorded")))]
 async fn receive(
     State(app): State<Arc<App>>,
-    Path(provider): Path<String>,
+    provider: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<WebhookOutcome>, ApiError> {
+    let provider = super::request::path(provider, "unknown_provider")?;
     let configured = providers(&app.config.payments);
     let Some(p) = configured.get(provider.as_str()) else {
         return Err(ApiError::new(
