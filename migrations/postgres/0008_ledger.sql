@@ -16,6 +16,8 @@ CREATE TABLE ledger_entries (
     UNIQUE (provider, provider_ref, bucket)
 );
 CREATE INDEX ledger_entries_account ON ledger_entries (account_email, id);
+-- `ledger verify` sums the credit drawn per line and month.
+CREATE INDEX ledger_entries_line ON ledger_entries (line_id, period);
 CREATE FUNCTION ledger_entries_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'ledger_entries is append-only'; END $$;
 CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE ON ledger_entries

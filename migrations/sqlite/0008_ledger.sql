@@ -18,6 +18,8 @@ CREATE TABLE ledger_entries (
     UNIQUE (provider, provider_ref, bucket)
 ) STRICT;
 CREATE INDEX ledger_entries_account ON ledger_entries (account_email, id);
+-- `ledger verify` sums the credit drawn per line and month.
+CREATE INDEX ledger_entries_line ON ledger_entries (line_id, period);
 CREATE TRIGGER ledger_entries_no_update BEFORE UPDATE ON ledger_entries
 BEGIN SELECT RAISE(ABORT, 'ledger_entries is append-only'); END;
 CREATE TRIGGER ledger_entries_no_delete BEFORE DELETE ON ledger_entries
