@@ -11,8 +11,7 @@ use serde::Serialize;
 use crate::app::App;
 use crate::domain::{Bucket, DebitError, EmailAddress, EntryKind, Money, Period, Refused, SubjectId, split_debit};
 use crate::store::{
-    CouponRecord, CreditDraw, CreditLineFilter, CreditLineRecord, EntryRecord, EntryWrite, LedgerSums, LedgerWrite,
-    StoreError,
+    CouponRecord, CreditDraw, CreditLineRecord, EntryRecord, EntryWrite, LedgerSums, LedgerWrite, StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -248,10 +247,14 @@ impl<'a> Ledger<'a> {
 
     /// The credit line `account` can draw on now, if any.
     pub async fn usable_line(&self, account: &EmailAddress) -> Result<Option<CreditLineRecord>, LedgerError> {
-        let filter =
-            CreditLineFilter { account_email: Some(account.to_string()), state: None, after: None, limit: 100 };
-        let lines = self.app.store.list_credit_lines(&filter).await?;
-        Ok(lines.into_iter().rev().find(|l| USABLE_LINE_STATES.contains(&l.state.as_str())))
+        // By the account's workflow instances (indexed by account and workflow), newest first:
+        // this runs on every debit, and a line listing filtered by account can end up walking
+        // every line in id order.
+        let instances = self.app.store.instances_for_account(account.as_str(), "credit_line").await?;
+        match instances.into_iter().find(|i| USABLE_LINE_STATES.contains(&i.state.as_str())) {
+            Some(i) => Ok(self.app.store.credit_line(i.id).await?),
+            None => Ok(None),
+        }
     }
 
     /// What `account` could spend right now: prepaid credits and the line's rest for this month.
