@@ -174,10 +174,10 @@ pub async fn gate(app: &App) -> Result<GateReport, CycleError> {
     let mut report = GateReport::default();
     let mut after = None;
     loop {
-        let filter = CreditLineFilter { account_email: None, state: None, after, limit: 500 };
-        let lines = app.store.list_credit_lines(&filter).await?;
-        let Some(last) = lines.last() else { return Ok(report) };
-        after = Some(last.id);
+        let lines = next_lines(app, &mut after).await?;
+        if lines.is_empty() {
+            return Ok(report);
+        }
         for line in lines.iter().filter(|l| l.state != "closed") {
             let bills = app.store.bills_for_line(line.id).await?;
             let Some(input) = gating_input(line, &bills, now) else { continue };
@@ -218,6 +218,20 @@ pub async fn gate(app: &App) -> Result<GateReport, CycleError> {
             }
         }
     }
+}
+
+/// The next page of every credit line in id order, advancing `after`; empty at the end.
+/// The scans over all lines (gating, escalation) read them this way.
+pub(crate) async fn next_lines(
+    app: &App,
+    after: &mut Option<crate::domain::SubjectId>,
+) -> Result<Vec<CreditLineRecord>, StoreError> {
+    let filter = CreditLineFilter { account_email: None, state: None, after: *after, limit: 500 };
+    let lines = app.store.list_credit_lines(&filter).await?;
+    if let Some(last) = lines.last() {
+        *after = Some(last.id);
+    }
+    Ok(lines)
 }
 
 /// The rule's input for a line's oldest overdue unpaid bill; `None` when nothing is overdue.

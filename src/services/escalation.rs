@@ -13,7 +13,7 @@ use crate::rules::inputs::LimitIncreaseInput;
 use crate::rules::typed::LimitIncrease;
 use crate::store::{BillRecord, CreditLineFilter, CreditLineRecord, CycleWrite, IncreaseRecord, StoreError};
 
-use super::cycles::{CycleError, plan};
+use super::cycles::{CycleError, next_lines, plan};
 use super::workflow::{Cursor, Fire};
 
 const ACTOR: &str = "system:escalation";
@@ -69,10 +69,10 @@ pub async fn scan(app: &App) -> Result<EscalationReport, CycleError> {
     let mut report = EscalationReport::default();
     let mut after = None;
     loop {
-        let filter = CreditLineFilter { account_email: None, state: None, after, limit: 500 };
-        let lines = app.store.list_credit_lines(&filter).await?;
-        let Some(last) = lines.last() else { return Ok(report) };
-        after = Some(last.id);
+        let lines = next_lines(app, &mut after).await?;
+        if lines.is_empty() {
+            return Ok(report);
+        }
         for line in &lines {
             let increases = app.store.increases_for_line(line.id).await?;
             let deposit = app.store.balances(&line.account_email).await?.deposit_cents;
