@@ -19,6 +19,8 @@ pub struct App {
     pub workflow: WorkflowService,
     /// This process's job and email counters (`GET /metrics`).
     pub metrics: Arc<crate::jobs::metrics::Metrics>,
+    /// Usage debits waiting to be posted together.
+    pub debits: Arc<crate::services::ledger::DebitQueue>,
 }
 
 impl App {
@@ -33,7 +35,16 @@ impl App {
             store.migrate().await?;
         }
         let workflow = WorkflowService::new(store.clone(), workflows.clone(), Arc::new(SystemClock));
-        Ok(Arc::new(App { config, store, workflows, rules, templates, workflow, metrics: Arc::default() }))
+        Ok(Arc::new(App {
+            config,
+            store,
+            workflows,
+            rules,
+            templates,
+            workflow,
+            metrics: Arc::default(),
+            debits: Arc::default(),
+        }))
     }
 
     /// An app over a store that is already open, with its own clock (tests, benchmarks and
@@ -43,7 +54,16 @@ impl App {
         let rules = Arc::new(load_rules(&config)?);
         let templates = Arc::new(load_templates(&config)?);
         let workflow = WorkflowService::new(store.clone(), workflows.clone(), clock);
-        Ok(Arc::new(App { config, store, workflows, rules, templates, workflow, metrics: Arc::default() }))
+        Ok(Arc::new(App {
+            config,
+            store,
+            workflows,
+            rules,
+            templates,
+            workflow,
+            metrics: Arc::default(),
+            debits: Arc::default(),
+        }))
     }
 }
 

@@ -306,9 +306,87 @@ async fn a_deferred_applicant_with_a_stable_prepaid_history_gets_a_re_review(t: 
     assert_eq!(rereview::scan(&app).await.unwrap().reopened, 0, "once");
 }
 
+/// An emailed request for a higher limit, as the support inbox receives it.
+fn increase_request(n: u32, account: &str, to: &str) -> Vec<u8> {
+    format!(
+        "Message-ID: <raise-{n}@ledgerly.io>\r\nDate: Mon, 16 Nov 2026 10:00:00 +0000\r\nFrom: {account}\r\n\
+         To: support@wavespeed.ai\r\nSubject: Increase our credit line\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\nCould you raise our credit line for {account} to {to}/month?\r\n"
+    )
+    .into_bytes()
+}
+
+async fn an_emailed_increase_request_goes_through_the_limit_increase_rule(t: TestStore) {
+    let clock = Arc::new(ManualClock::new(day(2027, 1, 1)));
+    let app = app(&t, clock.clone());
+    let account = "ops@ledgerly.io";
+    let line = open_credit_line(&app, account, 20_000).await;
+    let who = EmailAddress::parse(account).unwrap();
+    let increase_of = |report: &creditline::intake::Report| {
+        assert_eq!(report.outcome, "limit_increase_request", "{report:?}");
+        report.state.clone().unwrap_or_default()
+    };
+    // Asked in the first month: no history yet, so the rule declines it with its reasons (an
+    // email says so) and the line stays at $200.
+    clock.set(day(2027, 1, 5));
+    let early = creditline::intake::ingest(&app, "early", &increase_request(1, account, "$500")).await.unwrap();
+    assert_eq!(increase_of(&early), "declined");
+    assert!(early.findings.contains(&"limit_increase_hold".to_string()), "{early:?}");
+    let increases = app.store.increases_for_line(line).await.unwrap();
+    assert_eq!(increases.len(), 1);
+    let events = app.store.events(increases[0].0.id).await.unwrap();
+    let assessed = events.iter().find(|e| e.event == "assessed").unwrap();
+    assert_eq!(assessed.decision_ids.len(), 1, "the rule's decision is recorded with the step");
+    assert!(assessed.reason.as_deref().unwrap_or_default().contains("month(s) on the line"), "{assessed:?}");
+    let declined = app.store.outbox_for(increases[0].0.id).await.unwrap();
+    assert!(declined.iter().any(|o| o.name == "limit_increase_declined"), "{declined:?}");
+    // Three months of light use ($50 of $200, too little for the cycle to propose more on its
+    // own), paid on time, and $1,000 of prepaid credit bought.
+    Ledger::new(&app).top_up(&who, Money::from_cents(100_000), "stripe", "prepaid-1").await.unwrap();
+    for m in 1..=3u32 {
+        clock.set(day(2027, m, 2));
+        let prepaid = app.store.balances(account).await.unwrap().prepaid_cents;
+        Ledger::new(&app).debit(&who, Money::from_cents(prepaid + 5_000), &format!("use-{m}")).await.unwrap();
+        clock.set(day(2027, m + 1, 1));
+        let r = close(&app, Period::new(2027, m).unwrap(), None).await.unwrap();
+        assert_eq!((r.escalation.proposed, r.escalation.awaiting_deposit), (0, 0), "{r:?}");
+        clock.set(day(2027, m + 1, 4));
+        pay(&app, &who, Money::from_cents(owed(&app, account).await), "stripe", &format!("pay-{m}")).await.unwrap();
+        if m == 1 {
+            Ledger::new(&app).top_up(&who, Money::from_cents(100_000), "stripe", "prepaid-2").await.unwrap();
+        }
+    }
+    // Now the same request is supported: a reviewer task, never an automatic raise.
+    clock.set(day(2027, 4, 6));
+    let asked = creditline::intake::ingest(&app, "asked", &increase_request(2, account, "$500")).await.unwrap();
+    assert_eq!(increase_of(&asked), "pending_review");
+    assert!(asked.findings.contains(&"limit_increase_propose".to_string()), "{asked:?}");
+    let (open, state) = app.store.increases_for_line(line).await.unwrap().pop().unwrap();
+    assert_eq!((state.as_str(), open.next_limit_cents, open.current_limit_cents), ("pending_review", 50_000, 20_000));
+    let filter =
+        creditline::store::TaskFilter { kind: Some("limit_increase_review".into()), limit: 100, ..Default::default() };
+    let tasks = app.store.list_tasks(&filter).await.unwrap();
+    assert!(tasks.iter().any(|t| t.subject_id == Some(open.id) && t.state == "open"), "{tasks:?}");
+    assert_eq!(app.store.credit_line(line).await.unwrap().unwrap().monthly_limit_cents, 20_000);
+    // A second request while this one is open joins it instead of opening another.
+    let again = creditline::intake::ingest(&app, "again", &increase_request(3, account, "$1,000")).await.unwrap();
+    assert!(again.findings.contains(&"limit_increase_already_open".to_string()), "{again:?}");
+    assert_eq!(app.store.increases_for_line(line).await.unwrap().len(), 2);
+    // The reviewer approves: the line is raised to $500, for the month in progress too.
+    Ledger::new(&app).debit(&who, Money::from_cents(1_000), "april-1").await.unwrap();
+    escalation::approve(&app, open.id, "reviewer:sam").await.unwrap();
+    assert_eq!(app.store.credit_line(line).await.unwrap().unwrap().monthly_limit_cents, 50_000);
+    let d = Ledger::new(&app).debit(&who, Money::from_cents(49_000), "april-2").await.unwrap();
+    assert_eq!(d.credit.cents(), 49_000, "{d:?}");
+    assert!(Ledger::new(&app).debit(&who, Money::from_cents(1), "april-3").await.is_err(), "$500 and no more");
+    let approved = app.store.outbox_for(open.id).await.unwrap();
+    assert!(approved.iter().any(|o| o.name == "limit_increase_approved"), "{approved:?}");
+}
+
 store_suite!(
     fourteen_months_of_paying_on_time_late_partly_and_never,
     a_close_stopped_midway_and_rerun_bills_every_line_exactly_once,
     the_scheduled_job_catches_up_missed_months_once_on_every_worker,
     a_deferred_applicant_with_a_stable_prepaid_history_gets_a_re_review,
+    an_emailed_increase_request_goes_through_the_limit_increase_rule,
 );

@@ -146,7 +146,38 @@ async fn concurrent_debits_on_one_account_never_overspend(t: TestStore) {
     assert_sound(&app).await;
 }
 
+async fn debits_arriving_together_are_posted_once_each(t: TestStore) {
+    let app: Arc<App> = t.app();
+    let twice = who("twice@busy.io");
+    Ledger::new(&app).top_up(&twice, usd(10_000), "stripe", "pi_t").await.unwrap();
+    let others: Vec<EmailAddress> = (0..32).map(|i| who(&format!("o{i}@many.io"))).collect();
+    for (i, o) in others.iter().enumerate() {
+        Ledger::new(&app).top_up(o, usd(100), "stripe", &format!("pi_o{i}")).await.unwrap();
+    }
+    // One debit delivered 32 times at once, among 32 other accounts' debits (queued together,
+    // so batches hold the same key more than once).
+    let mut tasks = Vec::new();
+    for o in &others {
+        let (first, second, a, o) = (app.clone(), app.clone(), twice.clone(), o.clone());
+        tasks.push(tokio::spawn(async move { Ledger::new(&first).debit(&a, usd(300), "once").await }));
+        tasks.push(tokio::spawn(async move { Ledger::new(&second).debit(&o, usd(100), "mine").await }));
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        let d = t.await.unwrap().unwrap();
+        fresh += usize::from(!d.replayed);
+        assert_eq!(d.prepaid.cents() + d.credit.cents(), if d.prepaid == usd(300) { 300 } else { 100 });
+    }
+    assert_eq!(fresh, 1 + 32, "the repeated debit once, every other account's once");
+    assert_eq!(app.store.balances("twice@busy.io").await.unwrap().prepaid_cents, 9_700);
+    for o in &others {
+        assert_eq!(app.store.balances(o.as_str()).await.unwrap().prepaid_cents, 0, "{o}");
+    }
+    assert_sound(&app).await;
+}
+
 store_suite!(
+    debits_arriving_together_are_posted_once_each,
     top_ups_count_once_per_provider_transaction,
     coupons_have_a_limit_an_expiry_and_count_once_per_account,
     debits_take_prepaid_first_then_the_line_and_never_more,

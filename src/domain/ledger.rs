@@ -143,6 +143,33 @@ pub fn split_debit(amount: Money, prepaid: Money, credit_available: Money) -> Re
     Ok(Split { prepaid: Money::from_cents(from_prepaid), credit: Money::from_cents(amount.cents() - from_prepaid) })
 }
 
+/// The states in which a credit line can be drawn on.
+pub const USABLE_LINE_STATES: [&str; 3] = ["active", "grace", "reduced"];
+
+/// What an account can still spend while a batch of debits is planned in order: each debit
+/// draws from the funds the ones before it left.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Funds {
+    pub prepaid_cents: i64,
+    /// The usable line's limit and what was drawn on it this period.
+    pub line_limit_cents: i64,
+    pub line_used_cents: i64,
+}
+
+impl Funds {
+    /// Plans one debit and takes it from the funds; a refused one leaves them as they were.
+    pub fn draw(&mut self, amount: Money) -> Result<Split, DebitError> {
+        let split = split_debit(
+            amount,
+            Money::from_cents(self.prepaid_cents),
+            Money::from_cents(self.line_limit_cents - self.line_used_cents),
+        )?;
+        self.prepaid_cents -= split.prepaid.cents();
+        self.line_used_cents += split.credit.cents();
+        Ok(split)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

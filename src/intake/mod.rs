@@ -910,27 +910,43 @@ async fn limit_increase(
         "subject": mail.subject,
         "excerpt": excerpt(&mail.body),
     });
-    match line {
-        Some(line) => {
-            // The line's history (for the limit_increase rule) lives with billing; the
-            // request opens the increase workflow and a reviewer task with what was asked.
-            let subject = SubjectId::new();
-            let (instance, _) = app.workflow.plan_start("limit_increase", subject, Some(account.as_str()), ACTOR)?;
-            p.write.new_instances.push((instance, None));
-            p.report.state = Some("proposed".into());
-            let title = format!(
-                "Limit increase request from {account} to {}",
-                requested.map(|c| Money::from_cents(c).to_string()).unwrap_or_else(|| "an unstated amount".into())
-            );
-            let mut details = details;
-            details["credit_line"] = json!(line.id);
-            details["limit_increase"] = json!(subject);
-            p.task("limit_increase_review", Some(subject), title, details);
-        }
-        None => {
-            p.report.findings.push("no_credit_line_for_account".into());
-            p.task("triage", None, format!("Limit increase request from {account}, who has no credit line"), details);
-        }
+    let line = match line {
+        Some(l) => app.store.credit_line(l.id).await?,
+        None => None,
+    };
+    let Some(line) = line else {
+        p.report.findings.push("no_credit_line_for_account".into());
+        p.task("triage", None, format!("Limit increase request from {account}, who has no credit line"), details);
+        return Ok(p.finish(outcome::LIMIT_INCREASE));
+    };
+    if let Some(open) = crate::services::escalation::open_increase_of(app, line.id).await? {
+        // One increase at a time: the request joins the open one for its reviewer.
+        p.report.findings.push("limit_increase_already_open".into());
+        p.report.state = Some("open".into());
+        let mut details = details;
+        details["limit_increase"] = json!(open.id);
+        details["credit_line"] = json!(line.id);
+        let title = format!("Limit increase request from {account} while increase {} is open", open.id);
+        p.task("triage", Some(open.id), title, details);
+        return Ok(p.finish(outcome::LIMIT_INCREASE));
     }
+    // The same rule as the cycle's proposals, with what was asked: a supported request goes to
+    // a reviewer (or waits for its deposit), one the history does not support yet is declined
+    // with the rule's reasons. Never granted here.
+    let input = crate::services::escalation::line_input(app, &line, requested.unwrap_or(0)).await?;
+    let (decision, record) = app.rules.evaluate("limit_increase", &input, Some(line.id));
+    let write = crate::services::escalation::open_increase(
+        app,
+        &line,
+        &decision,
+        record,
+        Some((requested.unwrap_or(0), details)),
+    )?;
+    p.report.findings.push(format!("limit_increase_{}", decision.outcome));
+    p.report.state = write.transitions.last().map(|t| t.to_state.clone());
+    p.write.new_instances.extend(write.new_instance.map(|i| (i, None)));
+    p.write.increases.extend(write.increase);
+    p.write.transitions.extend(write.transitions);
+    p.write.decisions.extend(write.decisions);
     Ok(p.finish(outcome::LIMIT_INCREASE))
 }

@@ -211,6 +211,31 @@ impl Rules {
     }
 
     /// Evaluates on the blocking pool, so a slow script never holds an async worker thread.
+    /// Evaluates `rule` for many inputs in one blocking task (a scan over many lines would
+    /// otherwise pay a thread hand-off per line). Results come back in input order.
+    pub async fn evaluate_many_async<I: Serialize + Send + 'static>(
+        &self,
+        rule: &str,
+        inputs: Vec<(I, Option<SubjectId>)>,
+    ) -> Vec<(Decision, DecisionRecord)> {
+        let set = self.current();
+        let name = rule.to_string();
+        let subjects: Vec<Option<SubjectId>> = inputs.iter().map(|(_, s)| *s).collect();
+        let run = move || inputs.iter().map(|(input, subject)| set.evaluate(&name, input, *subject)).collect();
+        match tokio::task::spawn_blocking(run).await {
+            Ok(results) => results,
+            Err(e) => subjects
+                .into_iter()
+                .map(|subject| {
+                    let d = Decision::manual_review(rule, &format!("evaluation aborted: {e}"));
+                    let record =
+                        record_of(&d, String::new(), serde_json::Value::Null, serde_json::Value::Null, 0, subject);
+                    (d, record)
+                })
+                .collect(),
+        }
+    }
+
     pub async fn evaluate_async<I: Serialize + Send + 'static>(
         &self,
         rule: &str,

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::app::App;
-use crate::domain::{Bucket, EmailAddress, EntryKind, Money, Period};
+use crate::domain::{Bucket, EmailAddress, EntryKind, Money, Period, SubjectId};
 use crate::rules::inputs::CycleGatingInput;
 use crate::rules::typed::CycleGating;
 use crate::store::{
@@ -57,71 +57,88 @@ pub async fn close(app: &App, period: Period, stop_after: Option<usize>) -> Resu
     }
     let batch = app.config.billing.close_batch.max(1);
     let mut report = CloseReport { period: period.to_string(), ..CloseReport::default() };
+    let mut after = None;
     loop {
-        let lines = app.store.lines_to_bill(period, batch).await?;
-        if lines.is_empty() {
+        let mut lines = app.store.lines_to_bill(period, after, batch).await?;
+        if let Some(k) = stop_after {
+            if report.billed >= k {
+                report.stopped = true;
+                return Ok(report);
+            }
+            lines.truncate(k - report.billed);
+        }
+        let Some((last, _)) = lines.last() else {
             // Every line is billed: healthy ones may be proposed a higher limit now.
             report.escalation = super::escalation::scan(app).await?;
             return Ok(report);
-        }
-        // PostgreSQL serves several writers at once and each bill is a few round trips: bill a
-        // handful of lines concurrently. SQLite has one writer; more would only queue.
-        let width = if app.store.backend() == "postgres" { app.config.billing.close_concurrency.max(1) } else { 1 };
-        let mut i = 0;
-        while i < lines.len() {
-            let mut n = width.min(lines.len() - i);
-            if let Some(k) = stop_after {
-                if report.billed >= k {
-                    report.stopped = true;
-                    return Ok(report);
+        };
+        after = Some(last.id);
+        let writes =
+            lines.iter().map(|(line, used)| bill_write(app, line, *used, period)).collect::<Result<Vec<_>, _>>()?;
+        // The whole batch in one transaction; when a line moved since it was read (a payment,
+        // a gating step) the batch is given up and its lines are billed one by one.
+        let billed = match app.store.commit_bills(&writes).await {
+            Ok(billed) => writes.iter().zip(billed).filter(|(_, b)| *b).map(|(w, _)| bill_cents(w)).collect(),
+            Err(StoreError::Conflict { .. }) => {
+                let mut billed = Vec::new();
+                for (line, _) in &lines {
+                    billed.extend(bill_line(app, line, period).await?);
                 }
-                n = n.min(k - report.billed);
+                billed
             }
-            let results =
-                futures_util::future::join_all(lines[i..i + n].iter().map(|l| bill_line(app, l, period))).await;
-            for r in results {
-                if let Some(amount) = r? {
-                    report.billed += 1;
-                    report.zero += usize::from(amount == 0);
-                }
-            }
-            i += n;
-        }
+            Err(e) => return Err(e.into()),
+        };
+        report.billed += billed.len();
+        report.zero += billed.iter().filter(|c| **c == 0).count();
     }
 }
 
-/// Issues one line's bill and returns its amount; `None` when it had one already.
-async fn bill_line(app: &App, line: &CreditLineRecord, period: Period) -> Result<Option<i64>, CycleError> {
+fn bill_cents(w: &CycleWrite) -> i64 {
+    w.bill.as_ref().map_or(0, |b| b.amount_cents)
+}
+
+/// A line's bill for the credit it used: the bill, its receivable entry and the
+/// `bill_issued` step with the email, or the bill alone for a line that used nothing.
+fn bill_write(app: &App, line: &CreditLineRecord, used: i64, period: Period) -> Result<CycleWrite, CycleError> {
     let due_at = period.end() + Duration::days(i64::from(app.config.billing.due_days));
-    for _ in 0..TRIES {
-        let used = app.store.credit_used(line.id, period).await?;
-        let now = app.workflow.clock().now();
-        let mut write = CycleWrite {
-            bill: Some(BillWrite {
-                id: uuid::Uuid::now_v7(),
-                line_id: line.id,
-                account_email: line.account_email.clone(),
-                period,
-                amount_cents: used,
-                due_at,
-            }),
+    let now = app.workflow.clock().now();
+    let mut write = CycleWrite {
+        bill: Some(BillWrite {
+            id: uuid::Uuid::now_v7(),
+            line_id: line.id,
+            account_email: line.account_email.clone(),
+            period,
+            amount_cents: used,
+            due_at,
+        }),
+        at: now,
+        ..CycleWrite::default()
+    };
+    if used > 0 {
+        write.ledger = Some(LedgerWrite {
+            account_email: line.account_email.clone(),
+            entries: vec![entry(EntryKind::Bill, Bucket::Receivable, used, format!("bill:{}:{period}", line.id))],
+            draw: None,
+            coupon: None,
             at: now,
-            ..CycleWrite::default()
-        };
-        if used > 0 {
-            write.ledger = Some(LedgerWrite {
-                account_email: line.account_email.clone(),
-                entries: vec![entry(EntryKind::Bill, Bucket::Receivable, used, format!("bill:{}:{period}", line.id))],
-                draw: None,
-                coupon: None,
-                at: now,
-            });
-            let fire = Fire::new(line.id, "bill_issued", ACTOR)
-                .data("amount_cents", used)
-                .data("due_date", due_at.date_naive().to_string())
-                .data("period", period.to_string());
-            write.transitions.push(plan(app, line, &fire).await?);
-        }
+        });
+        let fire = Fire::new(line.id, "bill_issued", ACTOR)
+            .data("amount_cents", used)
+            .data("due_date", due_at.date_naive().to_string())
+            .data("period", period.to_string());
+        let (step, _) = app.workflow.plan(&mut Cursor::from(line), &fire)?;
+        write.transitions.push(step);
+    }
+    Ok(write)
+}
+
+/// Issues one line's bill, re-reading it after a lost race; returns its amount, `None` when
+/// it had one already.
+async fn bill_line(app: &App, line: &CreditLineRecord, period: Period) -> Result<Option<i64>, CycleError> {
+    for _ in 0..TRIES {
+        let Some(fresh) = app.store.credit_line(line.id).await? else { return Ok(None) };
+        let used = app.store.credit_used(line.id, period).await?;
+        let write = bill_write(app, &fresh, used, period)?;
         match app.store.commit_cycle(&write).await {
             Ok(done) => return Ok(done.then_some(used)),
             Err(StoreError::Conflict { .. }) => continue,
@@ -131,18 +148,13 @@ async fn bill_line(app: &App, line: &CreditLineRecord, period: Period) -> Result
     Err(CycleError::Invalid(format!("line {}: kept changing while it was billed", line.id)))
 }
 
-pub(crate) async fn plan(
+/// The step `fire` makes on a line, from the state and version it was read with.
+pub(crate) fn plan(
     app: &App,
     line: &CreditLineRecord,
     fire: &Fire,
 ) -> Result<crate::store::TransitionWrite, CycleError> {
-    let instance = app
-        .store
-        .instance(line.id)
-        .await?
-        .ok_or_else(|| CycleError::Invalid(format!("credit line {} has no workflow instance", line.id)))?;
-    let mut cursor = Cursor::from(&instance);
-    let (write, _) = app.workflow.plan(&mut cursor, fire)?;
+    let (write, _) = app.workflow.plan(&mut Cursor::from(line), fire)?;
     Ok(write)
 }
 
@@ -178,9 +190,14 @@ pub async fn gate(app: &App) -> Result<GateReport, CycleError> {
         if lines.is_empty() {
             return Ok(report);
         }
-        for line in lines.iter().filter(|l| l.state != "closed") {
-            let bills = app.store.bills_for_line(line.id).await?;
-            let Some(input) = gating_input(line, &bills, now) else { continue };
+        let open: Vec<&CreditLineRecord> = lines.iter().filter(|l| l.state != "closed").collect();
+        let mut bills: std::collections::HashMap<SubjectId, Vec<BillRecord>> = std::collections::HashMap::new();
+        for b in app.store.bills_for_lines(&open.iter().map(|l| l.id).collect::<Vec<_>>()).await? {
+            bills.entry(b.line_id).or_default().push(b);
+        }
+        for line in open {
+            let history = bills.get(&line.id).map(Vec::as_slice).unwrap_or_default();
+            let Some(input) = gating_input(line, history, now) else { continue };
             let (decision, record) = app.rules.evaluate_async("cycle_gating", input, Some(line.id)).await;
             let outcome = CycleGating::try_from(&decision).unwrap_or(CycleGating::ManualReview);
             let to = target(outcome);
@@ -194,7 +211,7 @@ pub async fn gate(app: &App) -> Result<GateReport, CycleError> {
                 .decision("cycle_gating", &decision.outcome, record.id)
                 .reason(&reason);
             let mut write = CycleWrite { decisions: vec![record], at: now, ..CycleWrite::default() };
-            match plan(app, line, &fire).await {
+            match plan(app, line, &fire) {
                 Ok(t) => write.transitions.push(t),
                 Err(CycleError::Service(ServiceError::Engine(e))) => {
                     tracing::warn!(line = %line.id, error = %e, "gating step not allowed by the credit_line workflow");
@@ -331,7 +348,7 @@ pub async fn pay(
                 continue;
             }
             let fire = Fire::new(line.id, "payment_confirmed", &provider).reason(&format!("paid by {provider} {txn}"));
-            write.transitions.push(plan(app, &line, &fire).await?);
+            write.transitions.push(plan(app, &line, &fire)?);
             paid.restored = Some(line.id.to_string());
             break;
         }
@@ -395,7 +412,6 @@ pub fn last_closed_period(now: DateTime<Utc>) -> Option<Period> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::SubjectId;
     use chrono::TimeZone;
 
     fn bill(period: &str, amount: i64, paid: i64, due: DateTime<Utc>, paid_at: Option<DateTime<Utc>>) -> BillRecord {

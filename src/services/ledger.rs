@@ -5,13 +5,16 @@
 //! [`LedgerWrite`]: entries and balances in one transaction, guarded in the database, so
 //! concurrent debits can never overspend and a repeated request changes nothing.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::app::App;
 use crate::domain::{Bucket, DebitError, EmailAddress, EntryKind, Money, Period, Refused, SubjectId, split_debit};
 use crate::store::{
-    CouponRecord, CreditDraw, CreditLineRecord, EntryRecord, EntryWrite, LedgerSums, LedgerWrite, StoreError,
+    CouponRecord, CreditDraw, CreditLineRecord, DebitRequest, DebitResult, EntryRecord, EntryWrite, LedgerSums,
+    LedgerWrite, Store, StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -37,8 +40,7 @@ impl From<StoreError> for LedgerError {
     }
 }
 
-/// The states in which a credit line can be drawn on.
-pub const USABLE_LINE_STATES: [&str; 3] = ["active", "grace", "reduced"];
+pub use crate::domain::USABLE_LINE_STATES;
 /// Concurrent writers on one account make a guarded write miss; it is planned again from fresh
 /// numbers. Each miss means another write to the account committed, so this bounds how many
 /// concurrent writers one debit can lose to before it gives up.
@@ -272,15 +274,45 @@ impl<'a> Ledger<'a> {
 
     /// A usage debit under the caller's idempotency key: prepaid credits first, then the
     /// credit line for the current month. The same key again returns the first outcome.
+    ///
+    /// Debits arriving together are posted together ([`DebitQueue`]): one transaction for all
+    /// of them, planned in order under the write lock. A batch that cannot be written (another
+    /// process moved a balance first) is posted debit by debit instead.
     pub async fn debit(&self, account: &EmailAddress, amount: Money, key: &str) -> Result<Debited, LedgerError> {
         if key.is_empty() || key.len() > 200 {
             return Err(LedgerError::Invalid("an idempotency key of 1 to 200 characters is required".into()));
         }
         // Keys are the caller's, per account: two accounts may both send "req-1".
         let keys = [format!("usage:{account}:{key}:prepaid"), format!("usage:{account}:{key}:credit")];
+        let now = self.now();
+        let request = DebitRequest {
+            account_email: account.to_string(),
+            amount,
+            keys: keys.clone(),
+            period: Period::containing(now),
+            at: now,
+        };
+        match self.app.debits.submit(&self.app.store, request).await {
+            Some(DebitResult::Posted { split, line_id }) => {
+                Ok(Debited { prepaid: split.prepaid, credit: split.credit, line_id, replayed: false })
+            }
+            Some(DebitResult::Existing(entries)) => Self::replayed(account, amount, &keys, &entries),
+            Some(DebitResult::Refused(e)) => Err(e.into()),
+            Some(DebitResult::Alone) | None => self.debit_alone(account, amount, &keys).await,
+        }
+    }
+
+    /// One debit in its own transaction, planned again whenever a guarded write misses.
+    async fn debit_alone(
+        &self,
+        account: &EmailAddress,
+        amount: Money,
+        keys: &[String; 2],
+    ) -> Result<Debited, LedgerError> {
         for _ in 0..DEBIT_TRIES {
-            if let Some(done) = self.replay(account, amount, &keys).await? {
-                return Ok(done);
+            let done = self.app.store.entries_by_keys(keys).await?;
+            if !done.is_empty() {
+                return Self::replayed(account, amount, keys, &done);
             }
             let now = self.now();
             let period = Period::containing(now);
@@ -342,16 +374,14 @@ impl<'a> Ledger<'a> {
         .into())
     }
 
-    async fn replay(
-        &self,
+    /// The first outcome of a debit whose keys were used before; a different amount or
+    /// account under the same key is an error.
+    fn replayed(
         account: &EmailAddress,
         amount: Money,
         keys: &[String; 2],
-    ) -> Result<Option<Debited>, LedgerError> {
-        let done = self.app.store.entries_by_keys(keys).await?;
-        if done.is_empty() {
-            return Ok(None);
-        }
+        done: &[EntryRecord],
+    ) -> Result<Debited, LedgerError> {
         let part = |b: &str| done.iter().filter(|e| e.bucket == b).map(|e| -e.amount_cents).sum::<i64>();
         let (prepaid, credit) = (part("prepaid"), part("credit"));
         if prepaid + credit != amount.cents() || done.iter().any(|e| e.account_email != account.as_str()) {
@@ -359,17 +389,98 @@ impl<'a> Ledger<'a> {
                 keys[0].trim_start_matches("usage:").trim_end_matches(":prepaid").to_string(),
             ));
         }
-        Ok(Some(Debited {
+        Ok(Debited {
             prepaid: Money::from_cents(prepaid),
             credit: Money::from_cents(credit),
             line_id: done.iter().find_map(|e| e.line_id),
             replayed: true,
-        }))
+        })
     }
 
     /// Every stored balance against the sum of its entries; the problems found (none: sound).
     pub async fn verify(&self) -> Result<Vec<String>, LedgerError> {
         Ok(problems(&self.app.store.ledger_sums().await?))
+    }
+}
+
+/// Group commit for usage debits. The first debit to arrive while none is being written
+/// starts a drain task; debits arriving meanwhile queue up and go into the next transaction
+/// together, so a hot account (or a busy database) pays one commit per batch instead of one
+/// per debit. Nothing waits for a batch to fill: a lone debit is written at once.
+#[derive(Default)]
+pub struct DebitQueue {
+    waiting: std::sync::Mutex<Waiting>,
+}
+
+#[derive(Default)]
+struct Waiting {
+    queue: Vec<(DebitRequest, tokio::sync::oneshot::Sender<DebitResult>)>,
+    draining: bool,
+}
+
+/// Debits one transaction takes at most.
+const DEBIT_BATCH: usize = 512;
+
+impl DebitQueue {
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        // The lock guards a plain queue: a panic elsewhere leaves it consistent.
+        self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queues a debit; its result once its batch is written, `None` when the batch could not
+    /// be (the caller then posts it on its own; its keys make that safe either way).
+    pub async fn submit(self: &Arc<Self>, store: &Arc<dyn Store>, request: DebitRequest) -> Option<DebitResult> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut w = self.waiting();
+            w.queue.push((request, tx));
+            !std::mem::replace(&mut w.draining, true)
+        };
+        if start {
+            // A task of its own: a caller that gives up waiting cannot strand the others.
+            tokio::spawn(Arc::clone(self).drain(Arc::clone(store)));
+        }
+        rx.await.ok()
+    }
+
+    async fn drain(self: Arc<Self>, store: Arc<dyn Store>) {
+        // Should the task die mid-batch, the queue is released and every waiting debit is
+        // answered `None` (its sender dropped), so each goes on alone.
+        struct Release<'a>(&'a DebitQueue, bool);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                if self.1 {
+                    let mut w = self.0.waiting();
+                    w.queue.clear();
+                    w.draining = false;
+                }
+            }
+        }
+        let mut release = Release(&self, true);
+        loop {
+            let batch: Vec<_> = {
+                let mut w = self.waiting();
+                if w.queue.is_empty() {
+                    w.draining = false;
+                    release.1 = false;
+                    return;
+                }
+                let n = w.queue.len().min(DEBIT_BATCH);
+                w.queue.drain(..n).collect()
+            };
+            let (requests, replies): (Vec<DebitRequest>, Vec<_>) = batch.into_iter().unzip();
+            match store.post_debits(&requests).await {
+                Ok(results) => {
+                    for (result, reply) in results.into_iter().zip(replies) {
+                        // A caller that stopped waiting has its debit posted all the same.
+                        let _ = reply.send(result);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, debits = requests.len(), "batch not written; each debit goes alone")
+                }
+            }
+        }
     }
 }
 

@@ -301,6 +301,19 @@ impl Cursor {
     }
 }
 
+/// A credit line carries its instance's state and version (read in the same query).
+impl From<&crate::store::CreditLineRecord> for Cursor {
+    fn from(l: &crate::store::CreditLineRecord) -> Cursor {
+        Cursor {
+            subject: l.id,
+            workflow: "credit_line".into(),
+            state: l.state.clone(),
+            version: l.version,
+            account_email: Some(l.account_email.clone()),
+        }
+    }
+}
+
 impl From<&Instance> for Cursor {
     fn from(i: &Instance) -> Cursor {
         Cursor {

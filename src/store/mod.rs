@@ -219,6 +219,13 @@ pub trait Store: Send + Sync + 'static {
 
     async fn balances(&self, account_email: &str) -> StoreResult<Balances>;
 
+    /// Posts many usage debits in one transaction, planned in order under the write lock
+    /// (each takes prepaid credits first, then its account's usable line for its period, from
+    /// what the debits before it left). The balance updates stay guarded in the statements: a
+    /// writer outside the batch that got there first makes the whole batch `Conflict`, with
+    /// nothing written.
+    async fn post_debits(&self, requests: &[DebitRequest]) -> StoreResult<Vec<DebitResult>>;
+
     /// Credit drawn on a line in a period (0 when nothing was).
     async fn credit_used(&self, line: SubjectId, period: crate::domain::Period) -> StoreResult<i64>;
 
@@ -241,9 +248,22 @@ pub trait Store: Send + Sync + 'static {
     /// `Conflict`.
     async fn commit_cycle(&self, write: &CycleWrite) -> StoreResult<bool>;
 
-    /// Up to `limit` credit lines, not closed and opened before the period ended, that have no
-    /// bill for it yet, in id order (what a cycle close still has to do).
-    async fn lines_to_bill(&self, period: crate::domain::Period, limit: i64) -> StoreResult<Vec<CreditLineRecord>>;
+    /// Writes many bill steps (each a bill, its receivable entries, its workflow step) in one
+    /// transaction with multi-row statements: what a cycle close does per batch. Says, per
+    /// write, whether its bill was new; a line billed already is skipped with nothing written.
+    /// A moved instance is `Conflict` and nothing of the batch is written. Writes of any
+    /// other shape are `Refused` (they go through [`Store::commit_cycle`]).
+    async fn commit_bills(&self, writes: &[CycleWrite]) -> StoreResult<Vec<bool>>;
+
+    /// Up to `limit` credit lines after `after` (in id order), not closed and opened before the
+    /// period ended, that have no bill for it yet (what a cycle close still has to do), each
+    /// with the credit it used in the period.
+    async fn lines_to_bill(
+        &self,
+        period: crate::domain::Period,
+        after: Option<SubjectId>,
+        limit: i64,
+    ) -> StoreResult<Vec<(CreditLineRecord, i64)>>;
 
     /// A line's bills, oldest period first.
     async fn bills_for_line(&self, line: SubjectId) -> StoreResult<Vec<BillRecord>>;
@@ -253,6 +273,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// A line's limit increases with their workflow states, oldest first.
     async fn increases_for_line(&self, line: SubjectId) -> StoreResult<Vec<(IncreaseRecord, String)>>;
+
+    /// The limit increases of these lines with their workflow states, oldest first.
+    async fn increases_for_lines(&self, lines: &[SubjectId]) -> StoreResult<Vec<(IncreaseRecord, String)>>;
+
+    /// One limit increase with its workflow state.
+    async fn increase(&self, id: SubjectId) -> StoreResult<Option<(IncreaseRecord, String)>>;
+
+    /// The bills of these lines, by line, oldest period first.
+    async fn bills_for_lines(&self, lines: &[SubjectId]) -> StoreResult<Vec<BillRecord>>;
+
+    /// Balances and prepaid bought since `topups_since` of these accounts (those with a
+    /// ledger account; the others have neither).
+    async fn account_figures(
+        &self,
+        accounts: &[String],
+        topups_since: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<AccountFigures>>;
 
     /// Whether the scheduler recorded `period` as closed.
     async fn cycle_closed(&self, period: crate::domain::Period) -> StoreResult<bool>;

@@ -264,6 +264,8 @@ pub struct IntakeWrite {
     pub evidence: Vec<(ApplicationId, EvidenceWrite)>,
     pub attachments: Vec<AttachmentWrite>,
     pub tasks: Vec<TaskWrite>,
+    /// Limit increases requested by the message (their instances are in `new_instances`).
+    pub increases: Vec<IncreaseRecord>,
 }
 
 /// A message of an application's email thread.
@@ -480,6 +482,39 @@ pub struct EntryRecord {
 pub struct Balances {
     pub prepaid_cents: i64,
     pub deposit_cents: i64,
+}
+
+/// One usage debit of a batch ([`Store::post_debits`](crate::store::Store::post_debits)).
+#[derive(Debug, Clone)]
+pub struct DebitRequest {
+    pub account_email: String,
+    pub amount: crate::domain::Money,
+    /// The idempotency keys of its prepaid and its credit entry.
+    pub keys: [String; 2],
+    pub period: crate::domain::Period,
+    pub at: DateTime<Utc>,
+}
+
+/// What became of one debit of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DebitResult {
+    Posted {
+        split: crate::domain::Split,
+        line_id: Option<SubjectId>,
+    },
+    /// Its keys were used before: the entries recorded then.
+    Existing(Vec<EntryRecord>),
+    Refused(crate::domain::DebitError),
+    /// Its keys appear twice in the batch: to be posted on its own.
+    Alone,
+}
+
+/// What an account holds and what it bought lately, read for many accounts at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountFigures {
+    pub account_email: String,
+    pub balances: Balances,
+    pub topups_cents: i64,
 }
 
 /// A coupon code.
