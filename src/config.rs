@@ -73,17 +73,15 @@ impl Default for PaymentsConfig {
 pub struct BillingConfig {
     /// A bill is due this many days after its month ends.
     pub due_days: u32,
-    /// Lines read per batch by a cycle close.
+    /// Lines a cycle close bills per transaction.
     pub close_batch: i64,
     /// How often each worker runs the scheduled job (close the last month, gate, re-review).
     pub tick_seconds: u64,
-    /// Lines billed at once on PostgreSQL (SQLite bills one at a time: it has one writer).
-    pub close_concurrency: usize,
 }
 
 impl Default for BillingConfig {
     fn default() -> Self {
-        BillingConfig { due_days: 10, close_batch: 500, tick_seconds: 3600, close_concurrency: 8 }
+        BillingConfig { due_days: 10, close_batch: 500, tick_seconds: 3600 }
     }
 }
 

@@ -1604,58 +1604,54 @@ macro_rules! impl_store {
                 let mut accounts: Vec<&str> = requests.iter().map(|r| r.account_email.as_str()).collect();
                 accounts.sort_unstable();
                 accounts.dedup();
+                let mut periods: Vec<String> = requests.iter().map(|r| r.period.to_string()).collect();
+                periods.sort_unstable();
+                periods.dedup();
                 let mut prepaid: HashMap<String, i64> = HashMap::new();
-                // Each account's usable line: the newest credit line in a state that draws.
+                // Each account's usable line (the newest credit line in a state that draws)
+                // and what it drew in the batch's periods, with the prepaid balance: one query.
                 let mut lines: HashMap<String, (crate::domain::SubjectId, i64)> = HashMap::new();
+                let mut used: HashMap<(uuid::Uuid, String), i64> = HashMap::new();
                 for chunk in accounts.chunks(400) {
-                    let mut q = Builder::new("SELECT account_email, prepaid_cents FROM ledger_accounts WHERE account_email IN (");
-                    let mut list = q.separated(", ");
-                    for a in chunk {
-                        list.push_bind(a.to_string());
-                    }
-                    q.push(")");
-                    for r in &q.build().fetch_all(&mut *tx).await? {
-                        prepaid.insert(r.try_get("account_email")?, r.try_get("prepaid_cents")?);
-                    }
-                    let mut q = Builder::new(
-                        "SELECT l.id, i.account_email, l.monthly_limit_cents FROM workflow_instances i \
-                         JOIN credit_lines l ON l.id = i.id WHERE i.workflow = 'credit_line' AND i.state IN (",
+                    let mut q = Builder::new("WITH a (email) AS (");
+                    q.push_values(chunk, |mut b, a| {
+                        b.push_bind(a.to_string());
+                    });
+                    q.push(
+                        "), x AS (SELECT a.email, (SELECT i.id FROM workflow_instances i WHERE i.account_email = a.email \
+                         AND i.workflow = 'credit_line' AND i.state IN (",
                     );
                     let mut list = q.separated(", ");
                     for st in USABLE_LINE_STATES {
                         list.push_bind(st);
                     }
-                    q.push(") AND i.account_email IN (");
-                    let mut list = q.separated(", ");
-                    for a in chunk {
-                        list.push_bind(a.to_string());
-                    }
-                    q.push(") ORDER BY i.id DESC");
-                    for r in &q.build().fetch_all(&mut *tx).await? {
-                        let email: String = r.try_get("account_email")?;
-                        let id = crate::domain::SubjectId(r.try_get("id")?);
-                        lines.entry(email).or_insert((id, r.try_get("monthly_limit_cents")?));
-                    }
-                }
-                let mut used: HashMap<(uuid::Uuid, String), i64> = HashMap::new();
-                let line_ids: Vec<uuid::Uuid> = lines.values().map(|(id, _)| id.0).collect();
-                let mut periods: Vec<String> = requests.iter().map(|r| r.period.to_string()).collect();
-                periods.sort_unstable();
-                periods.dedup();
-                for chunk in line_ids.chunks(400) {
-                    let mut q = Builder::new("SELECT line_id, period, used_cents FROM credit_usage WHERE line_id IN (");
-                    let mut list = q.separated(", ");
-                    for id in chunk {
-                        list.push_bind(*id);
-                    }
-                    q.push(") AND period IN (");
+                    q.push(
+                        ") ORDER BY i.id DESC LIMIT 1) AS line_id FROM a) \
+                         SELECT x.email, acc.prepaid_cents, x.line_id, l.monthly_limit_cents, u.period, u.used_cents \
+                         FROM x LEFT JOIN ledger_accounts acc ON acc.account_email = x.email \
+                         LEFT JOIN credit_lines l ON l.id = x.line_id \
+                         LEFT JOIN credit_usage u ON u.line_id = x.line_id AND u.period IN (",
+                    );
                     let mut list = q.separated(", ");
                     for p in &periods {
                         list.push_bind(p.clone());
                     }
                     q.push(")");
                     for r in &q.build().fetch_all(&mut *tx).await? {
-                        used.insert((r.try_get("line_id")?, r.try_get("period")?), r.try_get("used_cents")?);
+                        let email: String = r.try_get("email")?;
+                        if let Some(cents) = r.try_get::<Option<i64>, _>("prepaid_cents")? {
+                            prepaid.insert(email.clone(), cents);
+                        }
+                        let line: Option<uuid::Uuid> = r.try_get("line_id")?;
+                        let limit: Option<i64> = r.try_get("monthly_limit_cents")?;
+                        if let (Some(id), Some(limit)) = (line, limit) {
+                            lines.insert(email, (crate::domain::SubjectId(id), limit));
+                            if let (Some(period), Some(cents)) =
+                                (r.try_get::<Option<String>, _>("period")?, r.try_get::<Option<i64>, _>("used_cents")?)
+                            {
+                                used.insert((id, period), cents);
+                            }
+                        }
                     }
                 }
                 // Plan in order, each debit from what the ones before it left.
@@ -1704,30 +1700,36 @@ macro_rules! impl_store {
                     return Ok(results);
                 }
                 let at = requests.iter().map(|r| r.at).max().unwrap_or_default();
+                // The planned writes go in as one call on SQLite (a fusing writer, see above).
+                // They need no guard in their WHERE: the plan was made under the write lock, and
+                // the tables' CHECKs (balances >= 0, used <= limit) abort the transaction should
+                // anything have moved anyway (another process on PostgreSQL); the batch is then
+                // given up and each debit goes alone.
+                let mut w = Writer::fusing();
                 for chunk in runs(&entries, 500, |(a, e)| 200 + a.len() + e.idempotency_key.len()) {
-                    let mut q = Builder::new(
-                        "INSERT INTO ledger_entries (id, account_email, kind, bucket, amount_cents, line_id, period, \
-                         idempotency_key, provider, provider_ref, actor, reason, created_at) ",
-                    );
-                    q.push_values(chunk, |mut b, (a, e)| {
-                        b.push_bind(e.id)
-                            .push_bind(a.to_string())
-                            .push_bind(e.kind.as_str())
-                            .push_bind(e.bucket.as_str())
-                            .push_bind(e.amount_cents)
-                            .push_bind(e.line_id.map(|l| l.0))
-                            .push_bind(e.period.map(|p| p.to_string()))
-                            .push_bind(e.idempotency_key.clone())
-                            .push_bind(None::<String>)
-                            .push_bind(None::<String>)
-                            .push_bind(e.actor.clone())
-                            .push_bind(None::<String>)
-                            .push_bind(at);
-                    });
-                    q.build().execute(&mut *tx).await?;
+                    w.run(&mut tx, |q| {
+                        q.push(
+                            "INSERT INTO ledger_entries (id, account_email, kind, bucket, amount_cents, line_id, period, \
+                             idempotency_key, provider, provider_ref, actor, reason, created_at) ",
+                        );
+                        q.push_values(chunk, |mut b, (a, e)| {
+                            b.push_bind(e.id)
+                                .push_bind(a.to_string())
+                                .push_bind(e.kind.as_str())
+                                .push_bind(e.bucket.as_str())
+                                .push_bind(e.amount_cents)
+                                .push_bind(e.line_id.map(|l| l.0))
+                                .push_bind(e.period.map(|p| p.to_string()))
+                                .push_bind(e.idempotency_key.clone())
+                                .push_bind(None::<String>)
+                                .push_bind(None::<String>)
+                                .push_bind(e.actor.clone())
+                                .push_bind(None::<String>)
+                                .push_bind(at);
+                        });
+                    })
+                    .await?;
                 }
-                // The balance moves, one per account and one per line and period, each guarded
-                // as a single debit's are: all of them apply, or the batch is given up.
                 let mut prepaid_moves: HashMap<&str, i64> = HashMap::new();
                 let mut credit_moves: HashMap<(uuid::Uuid, String), (&str, i64, i64)> = HashMap::new();
                 for (a, e) in &entries {
@@ -1745,54 +1747,65 @@ macro_rules! impl_store {
                 touched.sort_unstable();
                 touched.dedup();
                 for chunk in runs(&touched, 500, |a| 60 + a.len()) {
-                    let mut q = Builder::new(
-                        "INSERT INTO ledger_accounts (account_email, prepaid_cents, deposit_cents, version, updated_at) ",
-                    );
-                    q.push_values(chunk, |mut b, a| {
-                        b.push_bind(a.to_string()).push_bind(0i64).push_bind(0i64).push_bind(1i64).push_bind(at);
-                    });
-                    q.push(" ON CONFLICT (account_email) DO NOTHING");
-                    q.build().execute(&mut *tx).await?;
+                    w.run(&mut tx, |q| {
+                        q.push("INSERT INTO ledger_accounts (account_email, prepaid_cents, deposit_cents, version, updated_at) ");
+                        q.push_values(chunk, |mut b, a| {
+                            b.push_bind(a.to_string()).push_bind(0i64).push_bind(0i64).push_bind(1i64).push_bind(at);
+                        });
+                        q.push(" ON CONFLICT (account_email) DO NOTHING");
+                    })
+                    .await?;
                 }
+                let moved = |done: Option<u64>, n: usize| match done {
+                    Some(d) if d != n as u64 => Err(StoreError::Conflict { expected: 0, actual: -1 }),
+                    _ => Ok(()),
+                };
                 let prepaid_moves: Vec<(&str, i64)> = prepaid_moves.into_iter().collect();
                 for chunk in runs(&prepaid_moves, 500, |(a, _)| 60 + a.len()) {
-                    let mut q = Builder::new("WITH v (vemail, vdelta, vat) AS (");
-                    q.push_values(chunk, |mut b, (a, d)| {
-                        b.push_bind(a.to_string()).push_bind(*d).push_bind(at);
-                    });
-                    q.push(
-                        ") UPDATE ledger_accounts SET prepaid_cents = prepaid_cents + v.vdelta, version = version + 1, \
-                         updated_at = v.vat FROM v WHERE ledger_accounts.account_email = v.vemail \
-                         AND ledger_accounts.prepaid_cents + v.vdelta >= 0",
-                    );
-                    if q.build().execute(&mut *tx).await?.rows_affected() != chunk.len() as u64 {
-                        return Err(StoreError::Conflict { expected: 0, actual: -1 });
-                    }
+                    let done = w
+                        .run(&mut tx, |q| {
+                            q.push("WITH v (vemail, vdelta, vat) AS (");
+                            q.push_values(chunk, |mut b, (a, d)| {
+                                b.push_bind(a.to_string()).push_bind(*d).push_bind(at);
+                            });
+                            q.push(
+                                ") UPDATE ledger_accounts SET prepaid_cents = prepaid_cents + v.vdelta, version = version + 1, \
+                                 updated_at = v.vat FROM v WHERE ledger_accounts.account_email = v.vemail",
+                            );
+                        })
+                        .await?;
+                    moved(done, chunk.len())?;
                 }
                 let credit_moves: Vec<((uuid::Uuid, String), (&str, i64, i64))> = credit_moves.into_iter().collect();
                 for chunk in runs(&credit_moves, 500, |((_, p), (a, _, _))| 80 + p.len() + a.len()) {
-                    let mut q = Builder::new(
-                        "INSERT INTO credit_usage (line_id, period, account_email, limit_cents, used_cents, version) ",
-                    );
-                    q.push_values(chunk, |mut b, ((line, period), (a, limit, _))| {
-                        b.push_bind(*line).push_bind(period.clone()).push_bind(a.to_string()).push_bind(*limit)
-                            .push_bind(0i64).push_bind(1i64);
-                    });
-                    q.push(" ON CONFLICT (line_id, period) DO NOTHING");
-                    q.build().execute(&mut *tx).await?;
-                    let mut q = Builder::new("WITH v (vline, vperiod, vdelta) AS (");
-                    q.push_values(chunk, |mut b, ((line, period), (_, _, d))| {
-                        b.push_bind(*line).push_bind(period.clone()).push_bind(*d);
-                    });
-                    q.push(
-                        ") UPDATE credit_usage SET used_cents = used_cents + v.vdelta, version = version + 1 FROM v \
-                         WHERE credit_usage.line_id = v.vline AND credit_usage.period = v.vperiod \
-                         AND credit_usage.used_cents + v.vdelta <= credit_usage.limit_cents",
-                    );
-                    if q.build().execute(&mut *tx).await?.rows_affected() != chunk.len() as u64 {
-                        return Err(StoreError::Conflict { expected: 0, actual: -1 });
-                    }
+                    w.run(&mut tx, |q| {
+                        q.push("INSERT INTO credit_usage (line_id, period, account_email, limit_cents, used_cents, version) ");
+                        q.push_values(chunk, |mut b, ((line, period), (a, limit, _))| {
+                            b.push_bind(*line)
+                                .push_bind(period.clone())
+                                .push_bind(a.to_string())
+                                .push_bind(*limit)
+                                .push_bind(0i64)
+                                .push_bind(1i64);
+                        });
+                        q.push(" ON CONFLICT (line_id, period) DO NOTHING");
+                    })
+                    .await?;
+                    let done = w
+                        .run(&mut tx, |q| {
+                            q.push("WITH v (vline, vperiod, vdelta) AS (");
+                            q.push_values(chunk, |mut b, ((line, period), (_, _, d))| {
+                                b.push_bind(*line).push_bind(period.clone()).push_bind(*d);
+                            });
+                            q.push(
+                                ") UPDATE credit_usage SET used_cents = used_cents + v.vdelta, version = version + 1 FROM v \
+                                 WHERE credit_usage.line_id = v.vline AND credit_usage.period = v.vperiod",
+                            );
+                        })
+                        .await?;
+                    moved(done, chunk.len())?;
                 }
+                w.flush(&mut tx).await?;
                 tx.commit().await?;
                 Ok(results)
             }
