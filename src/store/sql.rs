@@ -1618,7 +1618,7 @@ macro_rules! impl_store {
                         b.push_bind(a.to_string());
                     });
                     q.push(
-                        "), x AS (SELECT a.email, (SELECT i.id FROM workflow_instances i WHERE i.account_email = a.email \
+                        "), x AS MATERIALIZED (SELECT a.email, (SELECT i.id FROM workflow_instances i WHERE i.account_email = a.email \
                          AND i.workflow = 'credit_line' AND i.state IN (",
                     );
                     let mut list = q.separated(", ");
