@@ -27,24 +27,15 @@ impl App {
     /// Loads and validates the workflows (start-up errors name file and line), then opens
     /// the database. Migrations run only when `migrate` is true.
     pub async fn build(config: Config, migrate: bool) -> anyhow::Result<Arc<App>> {
-        let workflows = Arc::new(load_workflows(&config)?);
-        let rules = Arc::new(load_rules(&config)?);
-        let templates = Arc::new(load_templates(&config)?);
+        // The files first: a broken workflow, rule or template fails before any connection.
+        load_workflows(&config)?;
+        load_rules(&config)?;
+        load_templates(&config)?;
         let store = store::connect(&config.database_url).await?;
         if migrate {
             store.migrate().await?;
         }
-        let workflow = WorkflowService::new(store.clone(), workflows.clone(), Arc::new(SystemClock));
-        Ok(Arc::new(App {
-            config,
-            store,
-            workflows,
-            rules,
-            templates,
-            workflow,
-            metrics: Arc::default(),
-            debits: Arc::default(),
-        }))
+        App::assemble(config, store, Arc::new(SystemClock))
     }
 
     /// An app over a store that is already open, with its own clock (tests, benchmarks and

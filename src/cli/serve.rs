@@ -23,10 +23,12 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
     let app = App::build(config, true).await?;
     let listener = tokio::net::TcpListener::bind(app.config.listen).await?;
     let addr = listener.local_addr()?;
+    // Listening for SIGHUP before saying we are up: until then its default action ends the
+    // process, and a reload sent right after start-up must not.
+    reload_on_sighup(app.clone())?;
     tracing::info!(%addr, database = app.store.backend(), "creditline serving");
     // One plain line on stdout so scripts and tests can find the port that was picked.
     println!("listening on http://{addr}");
-    spawn_reload_on_sighup(app.clone());
     // One signal stops both halves: HTTP finishes its requests, the workers their jobs.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -64,17 +66,20 @@ pub(super) async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-/// SIGHUP recompiles the rules without a restart.
-fn spawn_reload_on_sighup(app: std::sync::Arc<App>) {
+/// SIGHUP recompiles the rules without a restart (the handler is in place on return).
+fn reload_on_sighup(app: std::sync::Arc<App>) -> std::io::Result<()> {
     #[cfg(unix)]
-    tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
-        while hup.recv().await.is_some() {
-            let app = app.clone();
-            // Compiling is CPU work: keep it off the async workers.
-            let _ = tokio::task::spawn_blocking(move || app.reload_rules()).await;
-        }
-    });
+    {
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                let app = app.clone();
+                // Compiling is CPU work: keep it off the async workers.
+                let _ = tokio::task::spawn_blocking(move || app.reload_rules()).await;
+            }
+        });
+    }
     #[cfg(not(unix))]
     let _ = app;
+    Ok(())
 }

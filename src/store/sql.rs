@@ -397,6 +397,27 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            /// The rows `head` + a list of line ids + `tail` selects, 500 ids a query (the
+            /// ORDER BY in `tail` holds within each 500).
+            async fn rows_of_lines(
+                &self,
+                head: &str,
+                lines: &[crate::domain::SubjectId],
+                tail: &str,
+            ) -> Result<Vec<<$db as sqlx::Database>::Row>, sqlx::Error> {
+                let mut out = Vec::new();
+                for chunk in lines.chunks(500) {
+                    let mut q = Builder::new(head);
+                    let mut list = q.separated(", ");
+                    for l in chunk {
+                        list.push_bind(l.0);
+                    }
+                    q.push(tail);
+                    out.extend(q.build().fetch_all(self.pool()).await?);
+                }
+                Ok(out)
+            }
+
             /// Why a transition would not apply: a newer version, or no such instance.
             async fn transition_refused(tx: &mut Tx, t: &crate::store::TransitionWrite) -> crate::store::StoreError {
                 let actual: Result<Option<i64>, sqlx::Error> =
@@ -2105,21 +2126,9 @@ macro_rules! impl_store {
                 &self,
                 lines: &[crate::domain::SubjectId],
             ) -> crate::store::StoreResult<Vec<(crate::store::IncreaseRecord, String)>> {
-                let mut out = Vec::new();
-                for chunk in lines.chunks(500) {
-                    let mut q = Builder::new(
-                        "SELECT x.*, i.state FROM limit_increases x JOIN workflow_instances i ON i.id = x.id WHERE x.line_id IN (",
-                    );
-                    let mut list = q.separated(", ");
-                    for l in chunk {
-                        list.push_bind(l.0);
-                    }
-                    q.push(") ORDER BY x.id");
-                    for r in &q.build().fetch_all(self.pool()).await? {
-                        out.push(rows::increase(r)?);
-                    }
-                }
-                Ok(out)
+                let head = "SELECT x.*, i.state FROM limit_increases x JOIN workflow_instances i ON i.id = x.id WHERE x.line_id IN (";
+                let found = self.rows_of_lines(head, lines, ") ORDER BY x.id").await?;
+                Ok(found.iter().map(rows::increase).collect::<Result<_, _>>()?)
             }
 
             async fn increase(
@@ -2137,19 +2146,8 @@ macro_rules! impl_store {
                 &self,
                 lines: &[crate::domain::SubjectId],
             ) -> crate::store::StoreResult<Vec<crate::store::BillRecord>> {
-                let mut out = Vec::new();
-                for chunk in lines.chunks(500) {
-                    let mut q = Builder::new("SELECT * FROM bills WHERE line_id IN (");
-                    let mut list = q.separated(", ");
-                    for l in chunk {
-                        list.push_bind(l.0);
-                    }
-                    q.push(") ORDER BY line_id, period");
-                    for r in &q.build().fetch_all(self.pool()).await? {
-                        out.push(rows::bill(r)?);
-                    }
-                }
-                Ok(out)
+                let found = self.rows_of_lines("SELECT * FROM bills WHERE line_id IN (", lines, ") ORDER BY line_id, period").await?;
+                Ok(found.iter().map(rows::bill).collect::<Result<_, _>>()?)
             }
 
             async fn account_figures(
