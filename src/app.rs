@@ -28,24 +28,25 @@ impl App {
     /// the database. Migrations run only when `migrate` is true.
     pub async fn build(config: Config, migrate: bool) -> anyhow::Result<Arc<App>> {
         // The files first: a broken workflow, rule or template fails before any connection.
-        load_workflows(&config)?;
-        load_rules(&config)?;
-        load_templates(&config)?;
+        let files = Files::load(&config)?;
         let store = store::connect(&config.database_url).await?;
         if migrate {
             store.migrate().await?;
         }
-        App::assemble(config, store, Arc::new(SystemClock))
+        Ok(App::from_parts(config, store, files, Arc::new(SystemClock)))
     }
 
     /// An app over a store that is already open, with its own clock (tests, benchmarks and
     /// simulations that control time).
     pub fn assemble(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<App>> {
-        let workflows = Arc::new(load_workflows(&config)?);
-        let rules = Arc::new(load_rules(&config)?);
-        let templates = Arc::new(load_templates(&config)?);
+        let files = Files::load(&config)?;
+        Ok(App::from_parts(config, store, files, clock))
+    }
+
+    fn from_parts(config: Config, store: Arc<dyn Store>, files: Files, clock: Arc<dyn Clock>) -> Arc<App> {
+        let Files { workflows, rules, templates } = files;
         let workflow = WorkflowService::new(store.clone(), workflows.clone(), clock);
-        Ok(Arc::new(App {
+        Arc::new(App {
             config,
             store,
             workflows,
@@ -54,7 +55,24 @@ impl App {
             workflow,
             metrics: Arc::default(),
             debits: Arc::default(),
-        }))
+        })
+    }
+}
+
+/// The workflows, rules and templates, compiled and checked.
+struct Files {
+    workflows: Arc<Workflows>,
+    rules: Arc<Rules>,
+    templates: Arc<Templates>,
+}
+
+impl Files {
+    fn load(config: &Config) -> anyhow::Result<Files> {
+        Ok(Files {
+            workflows: Arc::new(load_workflows(config)?),
+            rules: Arc::new(load_rules(config)?),
+            templates: Arc::new(load_templates(config)?),
+        })
     }
 }
 

@@ -45,19 +45,6 @@ async fn two_workers_share_a_thousand_jobs_each_done_once_on_postgres() {
     let pool = pg.pool().clone();
     let store: Arc<dyn Store> = Arc::new(pg);
 
-    // 1,000 applications, each with its "application received" email in the outbox.
-    let service = WorkflowService::new(store.clone(), workflows(), Arc::new(SystemClock));
-    for i in 0..JOBS {
-        let input = NewApplicationInput {
-            account_email: EmailAddress::parse(&format!("ops{i}@company{i}.com")).unwrap(),
-            applicant_kind: None,
-            requested_limit: None,
-            details: serde_json::json!({}),
-        };
-        service.open_application(input, "test").await.unwrap();
-    }
-    assert_eq!(store.outbox_counts().await.unwrap(), vec![("pending".to_string(), JOBS as i64)]);
-
     let dir = tempfile::tempdir().unwrap();
     let sep = if url.contains('?') { '&' } else { '?' };
     let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
@@ -80,6 +67,31 @@ async fn two_workers_share_a_thousand_jobs_each_done_once_on_postgres() {
             .unwrap()
     };
     let mut workers = Killed(vec![spawn(1), spawn(2)]);
+    // Both workers up before there is any work: a worker that starts late (migrations, a busy
+    // machine) would otherwise find the other one done with everything.
+    let started = |n: usize| {
+        std::fs::read_to_string(dir.path().join(format!("worker{n}.log")))
+            .unwrap_or_default()
+            .contains("workers started")
+    };
+    let up = Instant::now() + Duration::from_secs(120);
+    while !(started(1) && started(2)) {
+        assert!(Instant::now() < up, "the workers did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Then 1,000 applications, each with its "application received" email in the outbox.
+    let service = WorkflowService::new(store.clone(), workflows(), Arc::new(SystemClock));
+    for i in 0..JOBS {
+        let input = NewApplicationInput {
+            account_email: EmailAddress::parse(&format!("ops{i}@company{i}.com")).unwrap(),
+            applicant_kind: None,
+            requested_limit: None,
+            details: serde_json::json!({}),
+        };
+        service.open_application(input, "test").await.unwrap();
+    }
+    let queued: i64 = store.outbox_counts().await.unwrap().iter().map(|(_, n)| n).sum();
+    assert_eq!(queued, JOBS as i64, "one email per application");
 
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
