@@ -179,6 +179,23 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_of_draws_takes_each_from_what_the_ones_before_left() {
+        let mut f = Funds { prepaid_cents: 500, line_limit_cents: 1000, line_used_cents: 200 };
+        assert_eq!(f.draw(m(300)).unwrap(), Split { prepaid: m(300), credit: m(0) });
+        assert_eq!(f.draw(m(400)).unwrap(), Split { prepaid: m(200), credit: m(200) });
+        let before = f;
+        let e = f.draw(m(601)).unwrap_err();
+        assert_eq!(
+            e,
+            DebitError::Refused(Refused { requested: m(601), available: m(600), prepaid: m(0), credit: m(600) })
+        );
+        assert_eq!(f, before, "a refused draw takes nothing");
+        assert_eq!(f.draw(m(600)).unwrap().credit, m(600));
+        assert_eq!((f.prepaid_cents, f.line_used_cents), (0, 1000));
+        assert!(f.draw(m(1)).is_err());
+    }
+
+    #[test]
     fn prepaid_first_then_the_line_never_more_than_both() {
         assert_eq!(split_debit(m(300), m(500), m(1000)).unwrap(), Split { prepaid: m(300), credit: m(0) });
         assert_eq!(split_debit(m(800), m(500), m(1000)).unwrap(), Split { prepaid: m(500), credit: m(300) });
