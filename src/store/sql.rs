@@ -476,6 +476,62 @@ macro_rules! impl_store {
                 Ok(version)
             }
 
+            /// Ledger entries as multi-row statements: (account, entry, time) each.
+            async fn insert_entries(
+                tx: &mut Tx,
+                w: &mut Writer,
+                rows: &[(&str, &crate::store::EntryWrite, chrono::DateTime<chrono::Utc>)],
+            ) -> Result<(), sqlx::Error> {
+                let size = |(a, e, _): &(&str, &crate::store::EntryWrite, chrono::DateTime<chrono::Utc>)| {
+                    200 + a.len() + e.idempotency_key.len() + e.actor.len() + e.reason.as_ref().map_or(0, String::len)
+                };
+                for chunk in crate::store::sql::runs(rows, 500, size) {
+                    w.run(tx, |q| {
+                        q.push(
+                            "INSERT INTO ledger_entries (id, account_email, kind, bucket, amount_cents, line_id, period, \
+                             idempotency_key, provider, provider_ref, actor, reason, created_at) ",
+                        );
+                        q.push_values(chunk, |mut b, (a, e, at)| {
+                            b.push_bind(e.id)
+                                .push_bind(a.to_string())
+                                .push_bind(e.kind.as_str())
+                                .push_bind(e.bucket.as_str())
+                                .push_bind(e.amount_cents)
+                                .push_bind(e.line_id.map(|l| l.0))
+                                .push_bind(e.period.map(|p| p.to_string()))
+                                .push_bind(e.idempotency_key.clone())
+                                .push_bind(e.provider.clone())
+                                .push_bind(e.provider_ref.clone())
+                                .push_bind(e.actor.clone())
+                                .push_bind(e.reason.clone())
+                                .push_bind(*at);
+                        });
+                    })
+                    .await?;
+                }
+                Ok(())
+            }
+
+            /// A zero balance row for each account that has none yet.
+            async fn ensure_accounts(
+                tx: &mut Tx,
+                w: &mut Writer,
+                accounts: &[&str],
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), sqlx::Error> {
+                for chunk in crate::store::sql::runs(accounts, 500, |a| 60 + a.len()) {
+                    w.run(tx, |q| {
+                        q.push("INSERT INTO ledger_accounts (account_email, prepaid_cents, deposit_cents, version, updated_at) ");
+                        q.push_values(chunk, |mut b, a| {
+                            b.push_bind(a.to_string()).push_bind(0i64).push_bind(0i64).push_bind(1i64).push_bind(at);
+                        });
+                        q.push(" ON CONFLICT (account_email) DO NOTHING");
+                    })
+                    .await?;
+                }
+                Ok(())
+            }
+
             async fn insert_increase(tx: &mut Tx, w: &mut Writer, r: &crate::store::IncreaseRecord) -> Result<(), sqlx::Error> {
                 w.run(tx, |q| {
                     q.push(
@@ -530,38 +586,12 @@ macro_rules! impl_store {
             async fn ledger_in(tx: &mut Tx, w: &crate::store::LedgerWrite) -> crate::store::StoreResult<()> {
                 use crate::domain::Bucket;
                 use crate::store::StoreError;
-                for e in &w.entries {
-                    sqlx::query(
-                        "INSERT INTO ledger_entries (id, account_email, kind, bucket, amount_cents, line_id, period, \
-                         idempotency_key, provider, provider_ref, actor, reason, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                    )
-                    .bind(e.id)
-                    .bind(&w.account_email)
-                    .bind(e.kind.as_str())
-                    .bind(e.bucket.as_str())
-                    .bind(e.amount_cents)
-                    .bind(e.line_id.map(|l| l.0))
-                    .bind(e.period.map(|p| p.to_string()))
-                    .bind(&e.idempotency_key)
-                    .bind(&e.provider)
-                    .bind(&e.provider_ref)
-                    .bind(&e.actor)
-                    .bind(&e.reason)
-                    .bind(w.at)
-                    .execute(&mut **tx)
-                    .await?;
-                }
+                let mut out = Writer::immediate();
+                let rows: Vec<_> = w.entries.iter().map(|e| (w.account_email.as_str(), e, w.at)).collect();
+                Self::insert_entries(tx, &mut out, &rows).await?;
                 let delta = |b: Bucket| w.entries.iter().filter(|e| e.bucket == b).map(|e| e.amount_cents).sum::<i64>();
                 let (prepaid, deposit) = (delta(Bucket::Prepaid), delta(Bucket::Deposit));
-                sqlx::query(
-                    "INSERT INTO ledger_accounts (account_email, prepaid_cents, deposit_cents, version, updated_at) \
-                     VALUES ($1, 0, 0, 1, $2) ON CONFLICT (account_email) DO NOTHING",
-                )
-                .bind(&w.account_email)
-                .bind(w.at)
-                .execute(&mut **tx)
-                .await?;
+                Self::ensure_accounts(tx, &mut out, &[w.account_email.as_str()], w.at).await?;
                 if prepaid != 0 || deposit != 0 {
                     // Guarded in the statement: a concurrent debit that got there first makes
                     // this one match no row instead of going below zero.
@@ -1727,30 +1757,8 @@ macro_rules! impl_store {
                 // anything have moved anyway (another process on PostgreSQL); the batch is then
                 // given up and each debit goes alone.
                 let mut w = Writer::fusing();
-                for chunk in runs(&entries, 500, |(a, e)| 200 + a.len() + e.idempotency_key.len()) {
-                    w.run(&mut tx, |q| {
-                        q.push(
-                            "INSERT INTO ledger_entries (id, account_email, kind, bucket, amount_cents, line_id, period, \
-                             idempotency_key, provider, provider_ref, actor, reason, created_at) ",
-                        );
-                        q.push_values(chunk, |mut b, (a, e)| {
-                            b.push_bind(e.id)
-                                .push_bind(a.to_string())
-                                .push_bind(e.kind.as_str())
-                                .push_bind(e.bucket.as_str())
-                                .push_bind(e.amount_cents)
-                                .push_bind(e.line_id.map(|l| l.0))
-                                .push_bind(e.period.map(|p| p.to_string()))
-                                .push_bind(e.idempotency_key.clone())
-                                .push_bind(None::<String>)
-                                .push_bind(None::<String>)
-                                .push_bind(e.actor.clone())
-                                .push_bind(None::<String>)
-                                .push_bind(at);
-                        });
-                    })
-                    .await?;
-                }
+                let rows: Vec<_> = entries.iter().map(|(a, e)| (*a, e, at)).collect();
+                Self::insert_entries(&mut tx, &mut w, &rows).await?;
                 let mut prepaid_moves: HashMap<&str, i64> = HashMap::new();
                 let mut credit_moves: HashMap<(uuid::Uuid, String), (&str, i64, i64)> = HashMap::new();
                 for (a, e) in &entries {
@@ -1767,16 +1775,7 @@ macro_rules! impl_store {
                 let mut touched: Vec<&str> = entries.iter().map(|(a, _)| *a).collect();
                 touched.sort_unstable();
                 touched.dedup();
-                for chunk in runs(&touched, 500, |a| 60 + a.len()) {
-                    w.run(&mut tx, |q| {
-                        q.push("INSERT INTO ledger_accounts (account_email, prepaid_cents, deposit_cents, version, updated_at) ");
-                        q.push_values(chunk, |mut b, a| {
-                            b.push_bind(a.to_string()).push_bind(0i64).push_bind(0i64).push_bind(1i64).push_bind(at);
-                        });
-                        q.push(" ON CONFLICT (account_email) DO NOTHING");
-                    })
-                    .await?;
-                }
+                Self::ensure_accounts(&mut tx, &mut w, &touched, at).await?;
                 let moved = |done: Option<u64>, n: usize| match done {
                     Some(d) if d != n as u64 => Err(StoreError::Conflict { expected: 0, actual: -1 }),
                     _ => Ok(()),
@@ -1970,44 +1969,13 @@ macro_rules! impl_store {
                     .filter_map(|c| c.ledger.as_ref())
                     .flat_map(|l| l.entries.iter().map(move |e| (l, e)))
                     .collect();
-                for chunk in runs(&entries, ROWS, |(l, e)| {
-                    200 + l.account_email.len() + e.idempotency_key.len() + e.actor.len() + e.reason.as_ref().map_or(0, String::len)
-                }) {
-                    let mut q = Builder::new(
-                        "INSERT INTO ledger_entries (id, account_email, kind, bucket, amount_cents, line_id, period, \
-                         idempotency_key, provider, provider_ref, actor, reason, created_at) ",
-                    );
-                    q.push_values(chunk, |mut r, (l, e)| {
-                        r.push_bind(e.id)
-                            .push_bind(l.account_email.clone())
-                            .push_bind(e.kind.as_str())
-                            .push_bind(e.bucket.as_str())
-                            .push_bind(e.amount_cents)
-                            .push_bind(e.line_id.map(|l| l.0))
-                            .push_bind(e.period.map(|p| p.to_string()))
-                            .push_bind(e.idempotency_key.clone())
-                            .push_bind(e.provider.clone())
-                            .push_bind(e.provider_ref.clone())
-                            .push_bind(e.actor.clone())
-                            .push_bind(e.reason.clone())
-                            .push_bind(l.at);
-                    });
-                    q.build().execute(&mut *tx).await?;
-                }
-                let mut accounts: Vec<(&str, chrono::DateTime<chrono::Utc>)> =
-                    kept.iter().filter_map(|c| c.ledger.as_ref()).map(|l| (l.account_email.as_str(), l.at)).collect();
-                accounts.sort_by(|a, b| a.0.cmp(b.0));
-                accounts.dedup_by(|a, b| a.0 == b.0);
-                for chunk in runs(&accounts, ROWS, |(email, _)| 80 + email.len()) {
-                    let mut q = Builder::new(
-                        "INSERT INTO ledger_accounts (account_email, prepaid_cents, deposit_cents, version, updated_at) ",
-                    );
-                    q.push_values(chunk, |mut r, (email, at)| {
-                        r.push_bind(email.to_string()).push_bind(0i64).push_bind(0i64).push_bind(1i64).push_bind(*at);
-                    });
-                    q.push(" ON CONFLICT (account_email) DO NOTHING");
-                    q.build().execute(&mut *tx).await?;
-                }
+                let mut w = Writer::immediate();
+                let rows: Vec<_> = entries.iter().map(|(l, e)| (l.account_email.as_str(), *e, l.at)).collect();
+                Self::insert_entries(&mut tx, &mut w, &rows).await?;
+                let mut accounts: Vec<&str> = entries.iter().map(|(l, _)| l.account_email.as_str()).collect();
+                accounts.sort_unstable();
+                accounts.dedup();
+                Self::ensure_accounts(&mut tx, &mut w, &accounts, kept.iter().map(|c| c.at).max().unwrap_or_default()).await?;
                 let steps: Vec<&crate::store::TransitionWrite> = kept.iter().flat_map(|c| c.transitions.iter()).collect();
                 let mut seen = std::collections::HashSet::new();
                 if steps.iter().any(|t| !seen.insert(t.instance_id)) {
@@ -2071,7 +2039,6 @@ macro_rules! impl_store {
                         q.build().execute(&mut *tx).await?;
                     }
                 }
-                let mut w = Writer::immediate();
                 let decisions: Vec<&crate::rules::DecisionRecord> = kept.iter().flat_map(|c| c.decisions.iter()).collect();
                 for chunk in decisions.chunks(ROWS / 4) {
                     Self::insert_decisions(&mut tx, &mut w, chunk).await?;
