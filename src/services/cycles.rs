@@ -126,8 +126,7 @@ fn bill_write(app: &App, line: &CreditLineRecord, used: i64, period: Period) -> 
             .data("amount_cents", used)
             .data("due_date", due_at.date_naive().to_string())
             .data("period", period.to_string());
-        let (step, _) = app.workflow.plan(&mut Cursor::from(line), &fire)?;
-        write.transitions.push(step);
+        write.transitions.push(plan(app, line, &fire)?);
     }
     Ok(write)
 }
@@ -191,10 +190,7 @@ pub async fn gate(app: &App) -> Result<GateReport, CycleError> {
             return Ok(report);
         }
         let open: Vec<&CreditLineRecord> = lines.iter().filter(|l| l.state != "closed").collect();
-        let mut bills: std::collections::HashMap<SubjectId, Vec<BillRecord>> = std::collections::HashMap::new();
-        for b in app.store.bills_for_lines(&open.iter().map(|l| l.id).collect::<Vec<_>>()).await? {
-            bills.entry(b.line_id).or_default().push(b);
-        }
+        let bills = bills_by_line(app, open.iter().copied()).await?;
         for line in open {
             let history = bills.get(&line.id).map(Vec::as_slice).unwrap_or_default();
             let Some(input) = gating_input(line, history, now) else { continue };
@@ -235,6 +231,19 @@ pub async fn gate(app: &App) -> Result<GateReport, CycleError> {
             }
         }
     }
+}
+
+/// The bills of these lines, grouped by line (oldest period first), read in one go.
+pub(crate) async fn bills_by_line<'a>(
+    app: &App,
+    lines: impl Iterator<Item = &'a CreditLineRecord>,
+) -> Result<std::collections::HashMap<SubjectId, Vec<BillRecord>>, StoreError> {
+    let ids: Vec<SubjectId> = lines.map(|l| l.id).collect();
+    let mut bills: std::collections::HashMap<SubjectId, Vec<BillRecord>> = std::collections::HashMap::new();
+    for b in app.store.bills_for_lines(&ids).await? {
+        bills.entry(b.line_id).or_default().push(b);
+    }
+    Ok(bills)
 }
 
 /// The next page of every credit line in id order, advancing `after`; empty at the end.

@@ -4,6 +4,8 @@
 //! waits in `awaiting_deposit` until a deposit of at least the new limit is held, then goes
 //! to review. Approving raises the line's limit in the same transaction.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -11,11 +13,9 @@ use crate::app::App;
 use crate::domain::SubjectId;
 use crate::rules::inputs::LimitIncreaseInput;
 use crate::rules::typed::LimitIncrease;
-use std::collections::HashMap;
-
 use crate::store::{AccountFigures, BillRecord, CreditLineRecord, CycleWrite, IncreaseRecord, StoreError};
 
-use super::cycles::{CycleError, next_lines, plan};
+use super::cycles::{CycleError, bills_by_line, next_lines, plan};
 use super::workflow::{Cursor, Fire, ServiceError};
 
 const ACTOR: &str = "system:escalation";
@@ -107,11 +107,7 @@ pub async fn scan(app: &App) -> Result<EscalationReport, CycleError> {
                 assess.push(line);
             }
         }
-        let assessed: Vec<SubjectId> = assess.iter().map(|l| l.id).collect();
-        let mut bills: HashMap<SubjectId, Vec<BillRecord>> = HashMap::new();
-        for b in app.store.bills_for_lines(&assessed).await? {
-            bills.entry(b.line_id).or_default().push(b);
-        }
+        let bills = bills_by_line(app, assess.iter().copied()).await?;
         let inputs = assess
             .iter()
             .map(|l| {
