@@ -52,7 +52,7 @@ async fn two_workers_share_a_thousand_jobs_each_done_once_on_postgres() {
         dir.path().join("creditline.toml"),
         format!(
             "database_url = {scoped:?}\nlog_level = \"info,apalis_core=warn,sqlx=warn\"\n\
-             [workers]\nqueue = {schema:?}\ntick_ms = 100\npoll_ms = 50\nbatch = 100\nconcurrency = 4\n"
+             [workers]\nqueue = {schema:?}\ntick_ms = 100\npoll_ms = 50\nbatch = 10\nconcurrency = 4\n"
         ),
     )
     .unwrap();
