@@ -50,6 +50,19 @@ pub struct Config {
     pub billing: BillingConfig,
     /// Payment providers' webhooks.
     pub payments: PaymentsConfig,
+    /// Inbound mail: what intake trusts.
+    pub intake: IntakeConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeConfig {
+    /// The `authserv-id` our own receiving mail server writes into `Authentication-Results`
+    /// (e.g. `mx.wavespeed.ai`). Only that header is trusted: any other may be forged by the
+    /// sender. With it, a domain or account confirmation counts only when DMARC (or DKIM or
+    /// SPF aligned with the domain) passed; without it, a confirmation carries the finding
+    /// `sender_not_authenticated` for the reviewer.
+    pub authserv_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -231,6 +244,7 @@ impl Default for Config {
             reminders: ReminderConfig::default(),
             billing: BillingConfig::default(),
             payments: PaymentsConfig::default(),
+            intake: IntakeConfig::default(),
         }
     }
 }
@@ -295,6 +309,10 @@ impl Config {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
         if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
             return invalid(format!("mail.from: {:?} is not an email address", self.mail.from));
+        }
+        if self.intake.authserv_id.as_deref().is_some_and(|id| id.trim().is_empty() || id.contains(char::is_whitespace))
+        {
+            return invalid(format!("intake.authserv_id: {:?} is not a host name", self.intake.authserv_id));
         }
         if self.mail.max_attempts == 0 {
             return invalid("mail.max_attempts: at least 1".into());

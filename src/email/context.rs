@@ -45,6 +45,11 @@ pub fn context(payload: &Value, reference: Option<&str>) -> Value {
         }
         ctx.insert("account_email".into(), json!(to));
     }
+    // A step that writes to someone other than the account (the sender who named it) says
+    // which account it is about.
+    if let Some(a) = text("account_email") {
+        ctx.insert("account_email".into(), json!(a));
+    }
     if let Some(d) = text("company_domain") {
         ctx.insert("company_domain".into(), json!(d));
     }

@@ -60,6 +60,9 @@ pub struct Mail {
     pub body: String,
     pub forwarded: bool,
     pub attachments: Vec<Attachment>,
+    /// The raw values of this message's `Authentication-Results` headers, top first (who
+    /// may be trusted is decided later, against the configured `authserv-id`).
+    pub authentication_results: Vec<String>,
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -91,7 +94,7 @@ fn parse_unguarded(raw: &[u8]) -> Result<Mail, MailError> {
 
     let message_id = message
         .message_id()
-        .map(|s| s.trim().trim_matches(['<', '>']).to_string())
+        .map(|s| strip_nul(s).trim().trim_matches(['<', '>']).to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| format!("{sha256}@no-message-id.invalid"));
     let (from, from_name) = sender(&message);
@@ -118,7 +121,7 @@ fn parse_unguarded(raw: &[u8]) -> Result<Mail, MailError> {
     let attachments = message.attachments().filter(|p| p.message().is_none()).map(attachment).collect();
     let envelope_from = from.clone();
     let (from, from_name) = if forwarded && forwarded_from.0.is_some() { forwarded_from } else { (from, from_name) };
-    Ok(Mail {
+    let mail = Mail {
         message_id,
         sha256,
         from,
@@ -132,7 +135,49 @@ fn parse_unguarded(raw: &[u8]) -> Result<Mail, MailError> {
         body,
         forwarded,
         attachments,
-    })
+        authentication_results: authentication_results(&message),
+    };
+    Ok(mail.without_nul())
+}
+
+/// `text` without NUL characters. PostgreSQL's `text` and `jsonb` cannot hold U+0000 (the
+/// whole statement fails), and no person writes one: a NUL in mail is damage or an attack.
+pub fn strip_nul(text: &str) -> String {
+    text.replace('\0', "")
+}
+
+impl Mail {
+    /// Every text field with NUL removed, so nothing read from a message can make a store
+    /// refuse the write that records its outcome (the raw bytes are kept as they came).
+    fn without_nul(self) -> Mail {
+        let opt = |o: Option<String>| o.map(|s| strip_nul(&s));
+        let list = |l: Vec<String>| l.iter().map(|s| strip_nul(s)).filter(|s| !s.is_empty()).collect();
+        Mail {
+            message_id: strip_nul(&self.message_id),
+            sha256: self.sha256,
+            from: opt(self.from),
+            from_name: opt(self.from_name),
+            envelope_from: opt(self.envelope_from),
+            subject: strip_nul(&self.subject),
+            date: self.date,
+            in_reply_to: list(self.in_reply_to),
+            references: list(self.references),
+            auto_reply: opt(self.auto_reply),
+            body: strip_nul(&self.body),
+            forwarded: self.forwarded,
+            authentication_results: list(self.authentication_results),
+            attachments: self
+                .attachments
+                .into_iter()
+                .map(|a| Attachment {
+                    filename: a.filename.map(|f| strip_nul(&f)),
+                    content_type: strip_nul(&a.content_type),
+                    csv: a.csv.map(|c| strip_nul(&c)),
+                    ..a
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The text a person reads: the text/plain body, or for HTML-only mail the HTML turned into
@@ -193,6 +238,20 @@ fn sender(message: &Message<'_>) -> (Option<String>, Option<String>) {
     (address, name)
 }
 
+/// Most `Authentication-Results` headers kept: each hop may add one, a message has a few.
+const MAX_AUTH_RESULTS: usize = 16;
+
+fn authentication_results(message: &Message<'_>) -> Vec<String> {
+    message
+        .headers()
+        .iter()
+        .filter(|h| h.name.as_str().eq_ignore_ascii_case("authentication-results"))
+        .filter_map(|h| message.raw_message.get(h.offset_start as usize..h.offset_end as usize))
+        .map(|raw| String::from_utf8_lossy(raw).trim().to_string())
+        .take(MAX_AUTH_RESULTS)
+        .collect()
+}
+
 fn ids(value: &mail_parser::HeaderValue<'_>) -> Vec<String> {
     let list: Vec<String> = match value {
         mail_parser::HeaderValue::Text(t) => vec![t.to_string()],
@@ -223,6 +282,14 @@ fn auto_reply_signal(message: &Message<'_>, subject: &str, from: Option<&str>) -
         && ["bulk", "junk", "list", "auto_reply"].contains(&v.as_str())
     {
         return Some(format!("Precedence: {v}"));
+    }
+    // RFC 3834 section 2: never answer a message with a null reverse path (bounces and other
+    // automatic mail) or one sent through a mailing list.
+    if header("Return-Path").is_some_and(|v| v.trim_matches(['<', '>', ' ']).is_empty()) {
+        return Some("Return-Path: <>".into());
+    }
+    if let Some(v) = header("List-Id") {
+        return Some(format!("List-Id: {v}"));
     }
     if let Some(from) = from {
         let local = from.split('@').next().unwrap_or_default();

@@ -4,6 +4,7 @@
 //! (workflow steps, decisions, extracted fields with provenance, evidence, tasks, outbox)
 //! commits in one transaction with the message's outcome, so a rerun never doubles it.
 
+pub mod authres;
 pub mod billing_csv;
 pub mod classify;
 pub mod extract;
@@ -60,12 +61,15 @@ const ACTOR: &str = "intake";
 /// States in which an application is still open: a new message from its account updates it.
 const OPEN_STATES: &[&str] = &[
     "received",
+    AWAITING_ACCOUNT,
     "awaiting_materials",
     "awaiting_domain_confirmation",
     "business_verification",
     "aws_history_check",
     "pending_review",
+    "awaiting_second_approval",
 ];
+const AWAITING_ACCOUNT: &str = "awaiting_account_confirmation";
 const CONFIRMATION: &str = "company_domain_confirmation";
 const DOMAIN_CONFIRMED_FIELD: &str = "domain_confirmed";
 
@@ -86,7 +90,7 @@ pub fn header_message_id(raw: &[u8]) -> Option<String> {
             value.push_str(next.trim());
             lines.next();
         }
-        let id = value.trim().trim_matches(['<', '>']).trim().to_string();
+        let id = mail::strip_nul(&value).trim().trim_matches(['<', '>']).trim().to_string();
         return (!id.is_empty() && id.len() <= 998).then_some(id);
     }
     None
@@ -180,6 +184,16 @@ async fn commit_one(
                 return Ok(duplicate(blank.clone(), &report));
             }
             Err(StoreError::Conflict { .. }) => planned = plan_parsed(app, &kept.sha256, parsed, blank, now).await?,
+            Err(e) if e.is_data_fault() => {
+                // Something in this message's outcome cannot be stored. It is recorded as
+                // rejected with the reason, so it cannot hold back the messages after it
+                // (and a rerun does not meet it again).
+                tracing::error!(error = %e, message_id = %blank.message_id, "intake outcome could not be stored; rejected");
+                let why = format!("the outcome could not be stored: {}", mail::strip_nul(&e.to_string()));
+                let (write, report) = rejected(&kept.sha256, blank.clone(), why, now);
+                app.store.commit_intake(&write).await?;
+                return Ok(report);
+            }
             Err(e) => return Err(e),
         }
     }
@@ -308,7 +322,14 @@ impl Batch {
         }
         match work.app.store.commit_intakes(&self.writes).await {
             Ok(()) => Ok(self.pending.into_iter().map(|p| (p.index, p.report)).collect()),
-            Err(StoreError::Duplicate(_) | StoreError::Conflict { .. }) => {
+            Err(e @ (StoreError::Duplicate(_) | StoreError::Conflict { .. } | StoreError::Database(_))) => {
+                if let StoreError::Database(_) = e
+                    && !e.is_data_fault()
+                {
+                    return Err(e);
+                }
+                // One message's write spoils the batch: each goes on its own, so only that
+                // one is rejected (or planned again on a conflict).
                 let mut out = Vec::with_capacity(self.writes.len());
                 for (write, p) in self.writes.into_iter().zip(self.pending) {
                     let (kept, blank) = (&work.raws[p.index], &work.blanks[p.index]);
@@ -388,6 +409,9 @@ struct Plan<'a> {
     mail: &'a Mail,
     write: IntakeWrite,
     report: Report,
+    /// Where this message's answers go when that is not the account's address: the sender,
+    /// who may only have named the account.
+    reply_to: Option<String>,
 }
 
 impl<'a> Plan<'a> {
@@ -406,7 +430,7 @@ impl<'a> Plan<'a> {
             .collect();
         let write =
             IntakeWrite { message_sha256: mail.sha256.clone(), processed_at: now, attachments, ..Default::default() };
-        Plan { app, mail, write, report }
+        Plan { app, mail, write, report, reply_to: None }
     }
 
     fn finish(mut self, outcome: &str) -> (IntakeWrite, Report) {
@@ -419,17 +443,63 @@ impl<'a> Plan<'a> {
         (self.write, self.report)
     }
 
-    fn evaluate<I: Serialize>(&mut self, rule: &str, input: &I, subject: Option<SubjectId>) -> Decision {
-        let (decision, record): (Decision, DecisionRecord) = self.app.rules.evaluate(rule, input, subject);
+    /// Evaluates a rule on the blocking pool: a slow script must not stall the async workers
+    /// that serve HTTP and other messages.
+    async fn evaluate<I: Serialize>(&mut self, rule: &str, input: &I, subject: Option<SubjectId>) -> Decision {
+        let input = serde_json::to_value(input).unwrap_or(serde_json::Value::Null);
+        let (decision, record): (Decision, DecisionRecord) = self.app.rules.evaluate_async(rule, input, subject).await;
         self.write.decisions.push(record);
         decision
     }
 
     fn fire(&mut self, cursor: &mut Cursor, fire: Fire) -> Result<(), ServiceError> {
-        let (write, _) = self.app.workflow.plan(cursor, &fire)?;
+        let (mut write, _) = self.app.workflow.plan(cursor, &fire)?;
+        self.address(&mut write.outbox);
         self.write.transitions.push(write);
         self.report.state = Some(cursor.state.clone());
         Ok(())
+    }
+
+    /// Sends this message's answers to `reply_to`, when set.
+    fn address(&self, outbox: &mut [crate::store::OutboxWrite]) {
+        if let Some(to) = &self.reply_to {
+            for row in outbox {
+                row.payload["to"] = json!(to);
+            }
+        }
+    }
+
+    /// Whether our receiving server vouches for this message's sender at `domain`, recorded
+    /// as evidence the reviewer sees (and as a finding when it does not).
+    fn authenticate(&mut self, subject: ApplicationId, domain: &Domain) -> SenderCheck {
+        let check = sender_check(self.app, self.mail, domain);
+        let (verdict, detail) = match &check {
+            SenderCheck::Authenticated(d) => ("authenticated", d.clone()),
+            SenderCheck::Failed(d) => ("failed", d.clone()),
+            SenderCheck::NotConfigured => (
+                "not_checked",
+                "intake.authserv_id is not configured: no Authentication-Results header is trusted".to_string(),
+            ),
+        };
+        match check {
+            SenderCheck::Authenticated(_) => {}
+            SenderCheck::Failed(_) => self.report.findings.push("sender_authentication_failed".into()),
+            SenderCheck::NotConfigured => self.report.findings.push("sender_not_authenticated".into()),
+        }
+        self.write.evidence.push((
+            subject,
+            EvidenceWrite {
+                kind: "sender_authentication".into(),
+                data: json!({
+                    "sender": self.mail.envelope_from,
+                    "domain": domain.as_str(),
+                    "verdict": verdict,
+                    "detail": detail,
+                }),
+                message_id: self.mail.message_id.clone(),
+            },
+        ));
+        check
     }
 
     fn task(&mut self, kind: &str, subject: Option<SubjectId>, title: String, details: serde_json::Value) {
@@ -486,6 +556,61 @@ fn excerpt(body: &str) -> String {
     body.chars().take(500).collect()
 }
 
+/// What our receiving mail server found about a message's sender (see [`authres`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SenderCheck {
+    /// Our server's `Authentication-Results` vouch for the sender's domain.
+    Authenticated(String),
+    /// They do not (or our server's header is missing); says what was found.
+    Failed(String),
+    /// No `intake.authserv_id`: nothing in the message can be trusted to say.
+    NotConfigured,
+}
+
+fn sender_check(app: &App, mail: &Mail, domain: &Domain) -> SenderCheck {
+    let Some(authserv_id) = app.config.intake.authserv_id.as_deref() else { return SenderCheck::NotConfigured };
+    match authres::trusted(mail.authentication_results.iter().map(String::as_str), authserv_id) {
+        None => SenderCheck::Failed(format!("no Authentication-Results header from {authserv_id}")),
+        Some(results) => match authres::verdict(&results, domain) {
+            authres::Verdict::Pass(d) => SenderCheck::Authenticated(d),
+            authres::Verdict::Fail(d) => SenderCheck::Failed(d),
+        },
+    }
+}
+
+/// Mail from our own support address is our own mail coming back (a loop through a
+/// forwarding rule or a misaddressed copy): never answered.
+fn from_ourselves(app: &App, mail: &Mail) -> Option<String> {
+    let ours = app.config.mail.from.parse::<lettre::message::Mailbox>().ok()?;
+    let ours = ours.email.to_string().to_lowercase();
+    [&mail.envelope_from, &mail.from]
+        .into_iter()
+        .flatten()
+        .any(|a| a.eq_ignore_ascii_case(&ours))
+        .then(|| format!("sent from our own address {ours}"))
+}
+
+/// How the account an email names relates to its sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Named {
+    /// The sender's own address (or no other was named).
+    Sender,
+    /// Another address at the company's own domain (the website's), e.g. a colleague naming
+    /// the billing account: answered at the sender, noted for the reviewer.
+    Colleague,
+    /// Any other address: its owner must confirm from it before anything is reviewed.
+    Unconfirmed,
+}
+
+fn named_account(sender: &EmailAddress, account: &EmailAddress, x: &Extracted) -> Named {
+    if sender == account {
+        return Named::Sender;
+    }
+    let company = x.get(field::WEBSITE).and_then(|w| Domain::from_url(w).ok()).map(|d| d.registrable());
+    let same = |a: &EmailAddress| Some(a.domain().registrable()) == company;
+    if same(sender) && same(account) { Named::Colleague } else { Named::Unconfirmed }
+}
+
 async fn plan(
     app: &App,
     mail: &Mail,
@@ -495,7 +620,7 @@ async fn plan(
 ) -> Result<(IntakeWrite, Report), PlanError> {
     let thread = thread_application(app, mail).await?;
 
-    if let Some(why) = &mail.auto_reply {
+    if let Some(why) = mail.auto_reply.clone().or_else(|| from_ourselves(app, mail)) {
         let mut p = Plan::new(app, mail, report, now);
         if let Some(a) = &thread {
             p.report.application_id = Some(a.id.to_string());
@@ -508,10 +633,12 @@ async fn plan(
     if let Some(a) = thread {
         return update_application(app, mail, report, now, a, x).await;
     }
-    let account = x.get(field::ACCOUNT_EMAIL).map(str::to_string).or_else(|| mail.from.clone());
-    let Some(account) = account.and_then(|a| EmailAddress::parse(&a).ok()) else {
-        return Ok(triage(app, mail, report, now, "no sender or account address"));
+    // Answers go to the sender (of the forwarded message, for a forward), never to an address
+    // the message only names.
+    let Some(sender) = mail.from.as_deref().and_then(|f| EmailAddress::parse(f).ok()) else {
+        return Ok(triage(app, mail, report, now, "no sender address to answer"));
     };
+    let account = x.get(field::ACCOUNT_EMAIL).and_then(|a| EmailAddress::parse(a).ok()).unwrap_or(sender.clone());
     match classify::intent(&mail.subject, &mail.body, &x) {
         Intent::InvoiceRequest => {
             let mut p = Plan::new(app, mail, report, now);
@@ -531,6 +658,24 @@ async fn plan(
             );
             Ok(p.finish(outcome::INVOICE))
         }
+        Intent::LimitIncrease if account != sender => {
+            // A change to someone else's line: a person checks who is asking.
+            let mut p = Plan::new(app, mail, report, now);
+            p.report.findings.push("account_email_mismatch".into());
+            p.task(
+                "triage",
+                None,
+                format!("Limit increase for {account} requested by {sender}"),
+                json!({
+                    "account_email": account.as_str(),
+                    "from": mail.from,
+                    "reason": "the request names an account other than its sender",
+                    "subject": mail.subject,
+                    "excerpt": excerpt(&mail.body),
+                }),
+            );
+            Ok(p.finish(outcome::TRIAGE))
+        }
         Intent::LimitIncrease => Ok(limit_increase(app, mail, report, now, &account, &x).await?),
         intent => {
             if let Some(open) = open_application(app, &account, mail.from.as_deref()).await? {
@@ -539,7 +684,7 @@ async fn plan(
             if intent == Intent::Unknown {
                 return Ok(triage(app, mail, report, now, "not recognised as an application or request"));
             }
-            Ok(new_application(app, mail, report, now, account, x)?)
+            Ok(new_application(app, mail, report, now, (sender, account), x).await?)
         }
     }
 }
@@ -587,32 +732,46 @@ fn details_of(x: &Extracted) -> serde_json::Value {
     serde_json::Value::Object(x.fields.iter().map(|(k, f)| (k.clone(), json!(f.value))).collect())
 }
 
-fn new_application(
+async fn new_application(
     app: &App,
     mail: &Mail,
     report: Report,
     now: DateTime<Utc>,
-    account: EmailAddress,
+    (sender, account): (EmailAddress, EmailAddress),
     mut x: Extracted,
 ) -> Result<(IntakeWrite, Report), ServiceError> {
+    let named = named_account(&sender, &account, &x);
     // The policy names email as a contact method: an application that names no other channel
     // is answered at the address it came from rather than asked for a contact.
     if let Some(from) = &mail.from {
         x.set(field::BUSINESS_CONTACT, format!("email {from}"), &format!("From: {from}"));
     }
     let input = NewApplicationInput {
-        account_email: account,
+        account_email: account.clone(),
         applicant_kind: None,
         requested_limit: x.cents(field::REQUESTED_LIMIT).map(Money::from_cents),
         details: details_of(&x),
     };
-    let (instance, new_app, mut cursor) = app.workflow.plan_application(input, ACTOR)?;
+    let (mut instance, new_app, mut cursor) = app.workflow.plan_application(input, ACTOR)?;
     let id = ApplicationId(cursor.subject.0);
     let mut p = Plan::new(app, mail, report, now);
     p.report.application_id = Some(id.to_string());
     p.report.state = Some(cursor.state.clone());
     p.record_fields(id, &x);
-    let kind = drive(&mut p, &mut cursor, &x, &new_app.account_email)?;
+    if named != Named::Sender {
+        p.reply_to = Some(sender.to_string());
+        p.report.findings.push("account_email_mismatch".into());
+        p.address(&mut instance.outbox);
+    }
+    if named == Named::Unconfirmed {
+        let fire = Fire::new(cursor.subject, "account_unconfirmed", ACTOR)
+            .reason(&format!("the email from {sender} names the account {account}"))
+            .data("account_email", account.as_str());
+        p.fire(&mut cursor, fire)?;
+        p.write.new_instances.push((instance, Some(new_app)));
+        return Ok(p.finish(outcome::CREATED));
+    }
+    let kind = drive(&mut p, &mut cursor, &x, &new_app.account_email).await?;
     let mut new_app = new_app;
     new_app.applicant_kind = kind;
     p.write.new_instances.push((instance, Some(new_app)));
@@ -640,10 +799,49 @@ async fn update_application(
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("workflow instance of application {}", record.id)))?;
     let mut cursor = Cursor::from(&instance);
+    let account = EmailAddress::parse(&record.account_email).ok();
+    let sender = mail.from.as_deref().and_then(|f| EmailAddress::parse(f).ok());
+    if let (Some(s), Some(a)) = (&sender, &account)
+        && s != a
+    {
+        p.reply_to = Some(s.to_string());
+    }
 
     let mut outcome_name = outcome::UPDATED;
+    if cursor.state == AWAITING_ACCOUNT {
+        // Only the account's own address confirms it (the address this message came from,
+        // not one a forward quotes).
+        let writer = mail.envelope_from.as_deref().and_then(|f| EmailAddress::parse(f).ok());
+        match account.as_ref().filter(|a| writer.as_ref() == Some(*a)) {
+            Some(a) => {
+                if let SenderCheck::Failed(detail) = p.authenticate(record.id, &a.domain()) {
+                    authentication_task(&mut p, record.id, "Account confirmation", a, &detail);
+                } else {
+                    p.reply_to = None;
+                    let fire =
+                        Fire::new(cursor.subject, "account_confirmed", ACTOR).reason(&format!("confirmed by {a}"));
+                    p.fire(&mut cursor, fire)?;
+                }
+            }
+            None => p.report.findings.push("account_not_confirmed".into()),
+        }
+    }
     if cursor.state == "awaiting_domain_confirmation" {
-        if confirms_company_domain(&mut p, &record, &merged) {
+        let confirmed = match confirms_company_domain(&mut p, &record, &merged).await {
+            Some(domain) => match p.authenticate(record.id, &domain) {
+                SenderCheck::Failed(detail) => {
+                    let writer = mail.envelope_from.clone().unwrap_or_default();
+                    authentication_task(&mut p, record.id, "Domain confirmation", &writer, &detail);
+                    false
+                }
+                _ => true,
+            },
+            None => {
+                p.report.findings.push("confirmation_not_from_company_domain".into());
+                false
+            }
+        };
+        if confirmed {
             outcome_name = outcome::DOMAIN_CONFIRMED;
             p.write.fields.push((
                 record.id,
@@ -657,17 +855,15 @@ async fn update_application(
             let reason = format!("confirmed by {}", mail.from.as_deref().unwrap_or_default());
             let fire = Fire::new(cursor.subject, "domain_confirmed", ACTOR).reason(&reason);
             p.fire(&mut cursor, fire)?;
-            verify(&mut p, &mut cursor, &merged, &record.account_email)?;
-        } else {
-            p.report.findings.push("confirmation_not_from_company_domain".into());
+            verify(&mut p, &mut cursor, &merged, &record.account_email).await?;
         }
     }
     let mut kind = None;
     if ["received", "awaiting_materials"].contains(&cursor.state.as_str()) {
-        kind = drive(&mut p, &mut cursor, &with_confirmation(merged.clone(), &earlier), &record.account_email)?;
+        kind = drive(&mut p, &mut cursor, &with_confirmation(merged.clone(), &earlier), &record.account_email).await?;
     } else if outcome_name == outcome::UPDATED {
         // Not waiting for materials: record them (the reviewer sees them) and report the checks.
-        assess(&mut p, &merged, &record.account_email, Some(cursor.subject));
+        assess(&mut p, &merged, &record.account_email, Some(cursor.subject)).await;
     }
     let mut details = record.details.clone();
     if let (Some(obj), serde_json::Value::Object(new)) = (details.as_object_mut(), details_of(&x)) {
@@ -698,11 +894,26 @@ async fn stored_extraction(app: &App, id: ApplicationId) -> Result<Extracted, St
     Ok(x)
 }
 
-/// A confirmation counts when it comes from the company's registrable domain (the
-/// website's, or the account address's) and that domain is not free mail.
-fn confirms_company_domain(p: &mut Plan<'_>, record: &ApplicationRecord, x: &Extracted) -> bool {
-    let Some(from) = p.mail.from.clone() else { return false };
-    let Ok(from) = EmailAddress::parse(&from) else { return false };
+/// A reviewer looks at a confirmation our mail server could not vouch for: the reply may
+/// have been forged.
+fn authentication_task(p: &mut Plan<'_>, id: ApplicationId, what: &str, writer: &dyn std::fmt::Display, detail: &str) {
+    let details = json!({
+        "application_id": id,
+        "from": p.mail.envelope_from,
+        "subject": p.mail.subject,
+        "reason": "sender_authentication_failed",
+        "authentication": detail,
+        "authentication_results": p.mail.authentication_results,
+        "excerpt": excerpt(&p.mail.body),
+    });
+    p.task("triage", Some(id.into()), format!("{what} from {writer} failed sender authentication"), details);
+}
+
+/// The company domain a confirmation comes from: the registrable domain of the address
+/// that sent it (not one a forward quotes), when that is the company's (the website's, or
+/// the account address's) and not free mail.
+async fn confirms_company_domain(p: &mut Plan<'_>, record: &ApplicationRecord, x: &Extracted) -> Option<Domain> {
+    let from = EmailAddress::parse(p.mail.envelope_from.as_deref()?).ok()?;
     let sender = from.domain().registrable();
     let mut company: Vec<Domain> = Vec::new();
     if let Some(w) = x.get(field::WEBSITE).and_then(|w| Domain::from_url(w).ok()) {
@@ -717,9 +928,9 @@ fn confirms_company_domain(p: &mut Plan<'_>, record: &ApplicationRecord, x: &Ext
         website: x.get(field::WEBSITE).unwrap_or_default().to_string(),
         ..Default::default()
     };
-    let d = p.evaluate("business_verification", &input, Some(record.id.into()));
+    let d = p.evaluate("business_verification", &input, Some(record.id.into())).await;
     let free_mail = d.findings.iter().any(|f| f == "free_mail_domain");
-    !free_mail && company.contains(&sender)
+    (!free_mail && company.contains(&sender)).then_some(sender)
 }
 
 fn applicant_input(x: &Extracted, account: &str) -> ApplicantTypeInput {
@@ -781,8 +992,8 @@ fn aws_input(p: &Plan<'_>, x: &Extracted) -> AwsHistoryInput {
 
 /// Runs the checks for the report (and the reviewer): applicant type, business
 /// verification, and AWS history when the message says anything about AWS.
-fn assess(p: &mut Plan<'_>, x: &Extracted, account: &str, subject: Option<SubjectId>) -> (Decision, DecisionId) {
-    let applicant = p.evaluate("applicant_type", &applicant_input(x, account), subject);
+async fn assess(p: &mut Plan<'_>, x: &Extracted, account: &str, subject: Option<SubjectId>) -> (Decision, DecisionId) {
+    let applicant = p.evaluate("applicant_type", &applicant_input(x, account), subject).await;
     let applicant_id = last_decision_id(p);
     let kind = match ApplicantType::try_from(&applicant) {
         Ok(ApplicantType::Known { kind, .. }) => kind.as_str().to_string(),
@@ -797,11 +1008,11 @@ fn assess(p: &mut Plan<'_>, x: &Extracted, account: &str, subject: Option<Subjec
         app_link: x.get(field::APP_LINK).unwrap_or_default().to_string(),
         other_links: x.list(field::OTHER_LINKS),
     };
-    let business = p.evaluate("business_verification", &verification, subject);
+    let business = p.evaluate("business_verification", &verification, subject).await;
     p.report.findings.extend(business.findings.iter().cloned());
     if x.get(field::AWS_ACCOUNT).is_some() || x.get(field::AWS_ACCOUNT_AGE_MONTHS).is_some() {
         let input = aws_input(p, x);
-        let aws = p.evaluate("aws_history", &input, subject);
+        let aws = p.evaluate("aws_history", &input, subject).await;
         p.report.findings.extend(aws.findings.iter().cloned());
     }
     (applicant, applicant_id)
@@ -809,8 +1020,13 @@ fn assess(p: &mut Plan<'_>, x: &Extracted, account: &str, subject: Option<Subjec
 
 /// From `received` or `awaiting_materials`: classify, ask for what is missing, or move on
 /// to confirmation and verification. Returns the applicant kind to record.
-fn drive(p: &mut Plan<'_>, cursor: &mut Cursor, x: &Extracted, account: &str) -> Result<Option<String>, ServiceError> {
-    let (applicant, applicant_id) = assess(p, x, account, Some(cursor.subject));
+async fn drive(
+    p: &mut Plan<'_>,
+    cursor: &mut Cursor,
+    x: &Extracted,
+    account: &str,
+) -> Result<Option<String>, ServiceError> {
+    let (applicant, applicant_id) = assess(p, x, account, Some(cursor.subject)).await;
     let decided = |f: Fire| f.decision("applicant_type", &applicant.outcome, applicant_id);
     let typed = ApplicantType::try_from(&applicant).unwrap_or(ApplicantType::ManualReview);
     let subject = cursor.subject;
@@ -832,7 +1048,7 @@ fn drive(p: &mut Plan<'_>, cursor: &mut Cursor, x: &Extracted, account: &str) ->
                 p.fire(cursor, Fire::new(subject, "domain_confirmed", ACTOR).reason("confirmed earlier"))?;
             }
             if cursor.state == "business_verification" {
-                verify(p, cursor, x, account)?;
+                verify(p, cursor, x, account).await?;
             }
             Ok(Some(kind.as_str().to_string()))
         }
@@ -855,7 +1071,7 @@ fn last_decision_id(p: &Plan<'_>) -> DecisionId {
 /// `business_verification` then `aws_history`, each firing its workflow step; ends in
 /// `pending_review` (with the initial-limit suggestion recorded) or back in
 /// `awaiting_materials` when verification failed.
-fn verify(p: &mut Plan<'_>, cursor: &mut Cursor, x: &Extracted, account: &str) -> Result<(), ServiceError> {
+async fn verify(p: &mut Plan<'_>, cursor: &mut Cursor, x: &Extracted, account: &str) -> Result<(), ServiceError> {
     let subject = cursor.subject;
     let kind = p.report.applicant_type.clone().unwrap_or_default();
     let input = BusinessVerificationInput {
@@ -865,7 +1081,7 @@ fn verify(p: &mut Plan<'_>, cursor: &mut Cursor, x: &Extracted, account: &str) -
         app_link: x.get(field::APP_LINK).unwrap_or_default().to_string(),
         other_links: x.list(field::OTHER_LINKS),
     };
-    let business = p.evaluate("business_verification", &input, Some(subject));
+    let business = p.evaluate("business_verification", &input, Some(subject)).await;
     p.report.findings.extend(business.findings.iter().cloned());
     let id = last_decision_id(p);
     let fire = Fire::new(subject, "verified", ACTOR)
@@ -876,7 +1092,7 @@ fn verify(p: &mut Plan<'_>, cursor: &mut Cursor, x: &Extracted, account: &str) -
         return Ok(());
     }
     let aws_in = aws_input(p, x);
-    let aws = p.evaluate("aws_history", &aws_in, Some(subject));
+    let aws = p.evaluate("aws_history", &aws_in, Some(subject)).await;
     p.report.findings.extend(aws.findings.iter().cloned());
     let id = last_decision_id(p);
     p.fire(cursor, Fire::new(subject, "aws_checked", ACTOR).decision("aws_history", &aws.outcome, id))?;
@@ -887,7 +1103,7 @@ fn verify(p: &mut Plan<'_>, cursor: &mut Cursor, x: &Extracted, account: &str) -
         business_verification: business.outcome.clone(),
         aws_history: Check::aws_history(&aws).map(|_| aws.outcome.clone()).unwrap_or_default(),
     };
-    p.evaluate("initial_limit", &limit, Some(subject));
+    p.evaluate("initial_limit", &limit, Some(subject)).await;
     Ok(())
 }
 
@@ -934,7 +1150,7 @@ async fn limit_increase(
     // a reviewer (or waits for its deposit), one the history does not support yet is declined
     // with the rule's reasons. Never granted here.
     let input = crate::services::escalation::line_input(app, &line, requested.unwrap_or(0)).await?;
-    let (decision, record) = app.rules.evaluate("limit_increase", &input, Some(line.id));
+    let (decision, record) = app.rules.evaluate_async("limit_increase", input, Some(line.id)).await;
     let write = crate::services::escalation::open_increase(
         app,
         &line,

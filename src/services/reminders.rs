@@ -13,7 +13,7 @@ use crate::store::{EventRecord, Instance};
 use super::workflow::{Fire, ServiceError};
 
 /// The states that wait for the applicant.
-pub const WAITING: [&str; 2] = ["awaiting_materials", "awaiting_domain_confirmation"];
+pub const WAITING: [&str; 3] = ["awaiting_materials", "awaiting_domain_confirmation", "awaiting_account_confirmation"];
 const WORKFLOW: &str = "credit_line_application";
 const ACTOR: &str = "system:reminders";
 

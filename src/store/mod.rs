@@ -50,6 +50,31 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+impl StoreError {
+    /// The database refused this write for what it holds (a value it cannot store, a check
+    /// it breaks), not because it is unreachable, busy or lost a race: writing the same
+    /// thing again would fail again, while other writes would not.
+    pub fn is_data_fault(&self) -> bool {
+        let StoreError::Database(e) = self else { return false };
+        match e {
+            sqlx::Error::Encode(_) => true,
+            sqlx::Error::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                if code.len() == 5 {
+                    // PostgreSQL SQLSTATE: 22 data exception (a NUL byte, a value out of
+                    // range), 23 integrity constraint (a CHECK).
+                    code.starts_with("22") || code.starts_with("23")
+                } else {
+                    // SQLite result codes (the low byte of an extended code): TOOBIG,
+                    // CONSTRAINT, MISMATCH, RANGE.
+                    code.parse::<i64>().is_ok_and(|c| [18, 19, 20, 25].contains(&(c & 0xff)))
+                }
+            }
+            _ => false,
+        }
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the services need from a database.
