@@ -235,3 +235,35 @@ fn wrong_password_and_remote_hosts_are_refused() {
     assert!(stderr(&o).contains("login as support failed"), "{}", stderr(&o));
     assert_eq!(dovecot.unseen_count(), 1, "nothing was touched");
 }
+
+/// Issue 15, finding 1: a NUL in a header (as an encoded word, which survives IMAP) once made
+/// PostgreSQL refuse the outcome, so the poller stopped at that message on every poll.
+fn a_nul_byte_in_a_message_does_not_stall_the_poller(postgres: bool) {
+    let Some(dovecot) = Dovecot::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    if postgres && !common::use_postgres(work.path()) {
+        eprintln!("CREDITLINE_TEST_DATABASE_URL not set: PostgreSQL run skipped");
+        return;
+    }
+    dovecot.deliver(
+        "1.m",
+        b"Message-ID: <imap-nul@example.com>\r\nFrom: ann@nul-one.com\r\nSubject: =?utf-8?q?credit=00line?=\r\n\r\nA credit line, please.\r\n",
+    );
+    dovecot.deliver("2.m", &corpus("02-base64-individual.eml"));
+    let polled = reports(&dovecot.poll(work.path()));
+    let outcomes: Vec<&str> = polled.iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes.len(), 2, "{polled:?}");
+    assert!(!outcomes[0].is_empty());
+    assert_eq!(outcomes[1], "created_application");
+    assert_eq!(dovecot.unseen_count(), 0, "both messages have their outcome");
+}
+
+#[test]
+fn a_nul_byte_does_not_stall_the_poller_on_sqlite() {
+    a_nul_byte_in_a_message_does_not_stall_the_poller(false);
+}
+
+#[test]
+fn a_nul_byte_does_not_stall_the_poller_on_postgres() {
+    a_nul_byte_in_a_message_does_not_stall_the_poller(true);
+}

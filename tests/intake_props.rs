@@ -1,9 +1,12 @@
 //! Whatever arrives in the inbox, parsing and extraction never panic: arbitrary bytes,
 //! mail-shaped bytes with broken structure, and arbitrary text.
 
+mod common;
+
 use chrono::NaiveDate;
-use creditline::intake::{billing_csv, classify, extract, mail, text};
+use creditline::intake::{self, billing_csv, classify, extract, mail, text};
 use proptest::prelude::*;
+use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 16).expect("valid date")
@@ -110,4 +113,62 @@ fn empty_forwarded_parts_in_a_multipart_do_not_crash_the_parser() {
     let raw = b"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n\
                 --b\r\nContent-Type: message/rfc822\r\n\r\n--b\r\n\r\n--b--\r\n";
     read_everything(raw);
+}
+
+/// A message of random pieces, NUL bytes among them, mostly with a sender and a subject so
+/// that it gets as far as the database.
+fn hostile_message() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        4 => fragment(),
+        1 => Just(b"\0".to_vec()),
+        1 => Just(b"Subject: =?utf-8?q?credit=00line?=\r\n".to_vec()),
+        1 => Just(b"Account email: a\0b@example.com\r\nWebsite: https://ex\0ample.com\r\n".to_vec()),
+    ];
+    (any::<bool>(), any::<u16>(), proptest::collection::vec(piece, 0..24)).prop_map(|(headed, n, pieces)| {
+        let mut raw = Vec::new();
+        if headed {
+            raw.extend_from_slice(format!("From: user{n}@ex\0ample.com\r\nSubject: credit line {n}\0\r\n").as_bytes());
+        }
+        raw.extend(pieces.concat());
+        raw
+    })
+}
+
+/// Issue 15: whatever bytes arrive, NUL included, a batch never fails and every message gets
+/// an outcome, on the store given.
+fn arbitrary_bytes_never_stop_a_batch(postgres: bool) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let store = rt.block_on(async { if postgres { common::postgres().await } else { Some(common::sqlite().await) } });
+    let Some(store) = store else {
+        eprintln!("CREDITLINE_TEST_DATABASE_URL not set: PostgreSQL run skipped");
+        return;
+    };
+    let app = store.app();
+    let mut runner = TestRunner::new(RunnerConfig { cases: 24, failure_persistence: None, ..RunnerConfig::default() });
+    let batches = proptest::collection::vec(hostile_message(), 1..8);
+    let result = runner.run(&batches, |batch| {
+        let named: Vec<(String, Vec<u8>)> = batch.into_iter().enumerate().map(|(i, r)| (format!("p{i}"), r)).collect();
+        let reports = rt.block_on(intake::ingest_many(&app, &named)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(reports.len(), named.len());
+        for r in &reports {
+            prop_assert!(!r.outcome.is_empty(), "no outcome: {:?}", r);
+        }
+        let single =
+            rt.block_on(intake::ingest(&app, "single", &named[0].1)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(single.outcome, "duplicate");
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn arbitrary_bytes_never_stop_a_batch_on_sqlite() {
+    arbitrary_bytes_never_stop_a_batch(false);
+}
+
+#[test]
+fn arbitrary_bytes_never_stop_a_batch_on_postgres() {
+    arbitrary_bytes_never_stop_a_batch(true);
 }
