@@ -212,7 +212,7 @@ async fn amounts_over_the_maximum_never_enter_the_ledger(t: TestStore) {
 
 /// The app over `t` with `ledger.max_amount_cents` set to `max`.
 fn app_with_max(t: &TestStore, max: i64) -> Arc<App> {
-    let mut config = (*t.app()).config.clone();
+    let mut config = t.app().config.clone();
     config.ledger.max_amount_cents = max;
     App::assemble(config, t.store.clone(), Arc::new(creditline::services::SystemClock)).unwrap()
 }
