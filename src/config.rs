@@ -50,6 +50,8 @@ pub struct Config {
     pub billing: BillingConfig,
     /// Payment providers' webhooks.
     pub payments: PaymentsConfig,
+    /// Bounds on the money the ledger takes in.
+    pub ledger: LedgerConfig,
     /// Inbound mail: what intake trusts.
     pub intake: IntakeConfig,
 }
@@ -63,6 +65,26 @@ pub struct IntakeConfig {
     /// SPF aligned with the domain) passed; without it, a confirmation carries the finding
     /// `sender_not_authenticated` for the reviewer.
     pub authserv_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LedgerConfig {
+    /// The most one ledger operation may move (a top-up, payment, deposit, release, coupon
+    /// credit, adjustment of either sign, debit, or a webhook's amount). Default $1,000,000.
+    pub max_amount_cents: i64,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig { max_amount_cents: 100_000_000 }
+    }
+}
+
+impl LedgerConfig {
+    pub fn max_amount(&self) -> crate::domain::Money {
+        crate::domain::Money::from_cents(self.max_amount_cents)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -245,6 +267,7 @@ impl Default for Config {
             billing: BillingConfig::default(),
             payments: PaymentsConfig::default(),
             intake: IntakeConfig::default(),
+            ledger: LedgerConfig::default(),
         }
     }
 }
@@ -336,6 +359,10 @@ impl Config {
             || !self.workers.queue.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
             return invalid(format!("workers.queue: {:?}: letters, digits, '-', '_' and '.' only", self.workers.queue));
+        }
+        let max = crate::domain::MAX_BALANCE;
+        if self.ledger.max_amount_cents <= 0 || self.ledger.max_amount_cents > max.cents() {
+            return invalid(format!("ledger.max_amount_cents: from 1 to {} ({max})", max.cents()));
         }
         let r = &self.reminders;
         if r.remind_after_days == 0 || r.remind_after_days >= r.time_out_after_days {

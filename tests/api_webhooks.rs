@@ -28,8 +28,18 @@ fn event(id: &str, intent: &str, cents: i64, account: &str, purpose: &str) -> Ve
 }
 
 fn deliver(api: &Api, body: &[u8], signature: &str) -> Response {
+    deliver_to(&api.server.addr, body, signature)
+}
+
+fn deliver_to(addr: &str, body: &[u8], signature: &str) -> Response {
     let headers = [("Content-Type", "application/json"), ("Stripe-Signature", signature)];
-    common::http(&api.server.addr, "POST", "/api/v1/webhooks/stripe", &headers, body)
+    common::http(addr, "POST", "/api/v1/webhooks/stripe", &headers, body)
+}
+
+fn assert_problem(r: &Response, status: u16, code: &str) {
+    assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    assert_eq!(r.json()["code"], code, "{}", String::from_utf8_lossy(&r.body));
 }
 
 fn signed(body: &[u8]) -> String {
@@ -106,7 +116,77 @@ fn bad_signatures_and_payloads_are_refused_and_change_nothing(dir: tempfile::Tem
     assert_eq!(prepaid(&path, "bob@acme.io"), 0, "nothing was credited");
 }
 
+/// Providers retry a 5xx for days: an event that can never be recorded must be a 400.
+fn out_of_range_amounts_and_control_characters_are_400_and_change_nothing(dir: tempfile::TempDir) {
+    with_secret(&dir);
+    let server = common::serve(dir.path());
+    let send = |body: &[u8]| deliver_to(&server.addr, body, &signed(body));
+    for purpose in ["top_up", "bill_payment", "deposit"] {
+        for cents in [i64::MAX, 100_000_001, 0, -1, i64::MIN] {
+            let body = event(
+                &format!("evt_{purpose}_{cents}"),
+                &format!("pi_{purpose}_{cents}"),
+                cents,
+                "eve@acme.io",
+                purpose,
+            );
+            let r = send(&body);
+            assert_problem(&r, 400, "amount_out_of_range");
+            assert!(r.json()["detail"].as_str().unwrap().contains("$1,000,000.00") || cents <= 0, "{}", r.json());
+        }
+    }
+    for amount in ["9223372036854775808", "-9223372036854775809", "1e30", "12.5"] {
+        let body = format!(
+            r#"{{"id":"evt_n","type":"payment_intent.succeeded","data":{{"object":{{"id":"pi_n","amount":{amount},"currency":"usd","metadata":{{"account_email":"eve@acme.io"}}}}}}}}"#
+        );
+        assert_problem(&send(body.as_bytes()), 400, "amount_out_of_range");
+    }
+    // NUL (and other control characters) cannot be stored as PostgreSQL text.
+    let nul = |id: &str, kind: &str, intent: &str| {
+        serde_json::to_vec(&json!({
+            "id": id, "type": kind,
+            "data": { "object": { "id": intent, "amount": 500, "currency": "usd",
+                                  "metadata": { "account_email": "eve@acme.io" } } }
+        }))
+        .unwrap()
+    };
+    for (body, field) in [
+        (nul("evt_\u{0}1", "payment_intent.succeeded", "pi_a"), "event id"),
+        (nul("evt_a", "payment_intent.succeeded", "pi_\u{0}"), "transaction id"),
+        (nul("evt_b", "charge.\u{0}refunded", "ch_b"), "event type"),
+        (nul("evt_\u{0}2", "charge.refunded", "ch_c"), "event id"),
+        (nul("evt_c", "payment_intent.succeeded", "pi_\r\n"), "transaction id"),
+        (nul("", "payment_intent.succeeded", "pi_d"), "event id"),
+        (nul(&"e".repeat(201), "payment_intent.succeeded", "pi_e"), "event id"),
+    ] {
+        let r = send(&body);
+        assert_problem(&r, 400, "bad_payload");
+        assert!(r.json()["detail"].as_str().unwrap().starts_with(field), "{}", r.json());
+    }
+    // The maximum itself is an amount like any other.
+    let max = event("evt_max", "pi_max", 100_000_000, "eve@acme.io", "top_up");
+    assert_eq!(send(&max).json()["outcome"], "top_up");
+    assert_eq!(prepaid(dir.path(), "eve@acme.io"), 100_000_000);
+    let o = run(dir.path(), &["ledger", "verify"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+}
+
+/// `(now - t).abs()` wrapped for t = now - 2^63, so a signature that old passed the check.
+fn a_signature_from_2_63_seconds_ago_is_refused(dir: tempfile::TempDir) {
+    with_secret(&dir);
+    let server = common::serve(dir.path());
+    let body = event("evt_old", "pi_old", 5000, "old@acme.io", "top_up");
+    for t in [chrono::Utc::now().timestamp() + i64::MIN, i64::MIN, i64::MAX] {
+        let r = deliver_to(&server.addr, &body, &Stripe::sign(SECRET, t, &body));
+        assert_problem(&r, 401, "bad_signature");
+        assert!(r.json()["detail"].as_str().unwrap().contains("tolerance"), "{}", r.json());
+    }
+    assert_eq!(prepaid(dir.path(), "old@acme.io"), 0, "nothing was credited");
+}
+
 black_box_suite!(
     a_signed_payment_is_credited_once_however_often_it_arrives,
     bad_signatures_and_payloads_are_refused_and_change_nothing,
+    out_of_range_amounts_and_control_characters_are_400_and_change_nothing,
+    a_signature_from_2_63_seconds_ago_is_refused,
 );

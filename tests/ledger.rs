@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use common::TestStore;
 use creditline::app::App;
-use creditline::domain::{DebitError, EmailAddress, Money};
+use creditline::domain::{BoundError, DebitError, EmailAddress, Money};
 use creditline::services::ledger::{Ledger, LedgerError};
 
 fn who(s: &str) -> EmailAddress {
@@ -176,7 +176,84 @@ async fn debits_arriving_together_are_posted_once_each(t: TestStore) {
     assert_sound(&app).await;
 }
 
+/// Refused in the domain's words: never accepted, never a database error.
+fn over_the_maximum<T: std::fmt::Debug, E: std::fmt::Display>(r: Result<T, E>) {
+    let e = r.expect_err("an amount over the maximum is refused");
+    assert!(e.to_string().contains("is over the maximum of $1,000,000.00"), "{e}");
+}
+
+async fn amounts_over_the_maximum_never_enter_the_ledger(t: TestStore) {
+    let app = t.app();
+    let l = Ledger::new(&app);
+    let a = who("max@acme.io");
+    l.hold_deposit(&a, usd(100), "bank", "wire-0").await.unwrap();
+    for (i, cents) in [100_000_001, i64::MAX].into_iter().enumerate() {
+        let amount = usd(cents);
+        over_the_maximum(l.top_up(&a, amount, "stripe", &format!("pi_{i}")).await);
+        over_the_maximum(l.hold_deposit(&a, amount, "bank", &format!("wire-{i}")).await);
+        over_the_maximum(l.release_deposit(&a, amount, "admin:finance", "probe", &format!("rel-{i}")).await);
+        over_the_maximum(l.adjust(&a, cents, "admin:finance", "probe", &format!("adj-{i}")).await);
+        over_the_maximum(l.adjust(&a, -cents, "admin:finance", "probe", &format!("neg-{i}")).await);
+        over_the_maximum(l.debit(&a, amount, &format!("use-{i}")).await);
+        over_the_maximum(l.create_coupon(&format!("big-{i}"), amount, 1, Utc::now() + Duration::days(1)).await);
+        over_the_maximum(creditline::services::cycles::pay(&app, &a, amount, "stripe", &format!("pay-{i}")).await);
+    }
+    over_the_maximum(l.adjust(&a, i64::MIN, "admin:finance", "probe", "min").await);
+    let e = l.adjust(&a, i64::MAX, "admin:finance", "probe", "max").await.unwrap_err();
+    assert_eq!(e.to_string(), "amount $92,233,720,368,547,758.07 is over the maximum of $1,000,000.00");
+    // The maximum itself is an amount like any other.
+    l.top_up(&a, usd(100_000_000), "stripe", "pi_max").await.unwrap();
+    l.adjust(&a, -100_000_000, "admin:finance", "refund", "adj-max").await.unwrap();
+    let b = app.store.balances("max@acme.io").await.unwrap();
+    assert_eq!((b.prepaid_cents, b.deposit_cents), (0, 100));
+    assert!(app.store.ledger_entries("max@acme.io").await.unwrap().len() == 3, "nothing else was written");
+    assert_sound(&app).await;
+}
+
+/// The app over `t` with `ledger.max_amount_cents` set to `max`.
+fn app_with_max(t: &TestStore, max: i64) -> Arc<App> {
+    let mut config = t.app().config.clone();
+    config.ledger.max_amount_cents = max;
+    App::assemble(config, t.store.clone(), Arc::new(creditline::services::SystemClock)).unwrap()
+}
+
+async fn no_balance_grows_past_what_an_account_can_hold(t: TestStore) {
+    let ceiling = creditline::domain::MAX_BALANCE;
+    let app = app_with_max(&t, ceiling.cents());
+    let l = Ledger::new(&app);
+    let a = who("whale@acme.io");
+    l.adjust(&a, ceiling.cents(), "admin:finance", "probe", "fill").await.unwrap();
+    l.hold_deposit(&a, ceiling, "bank", "wire-1").await.unwrap();
+    let full = |r: Result<_, LedgerError>, bucket: &str| {
+        let e = r.expect_err("a full balance takes nothing more");
+        assert!(matches!(e, LedgerError::Bound(BoundError::Balance { .. })), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!("the {bucket} balance would exceed $10,000,000,000,000.00, the most an account can hold")
+        );
+    };
+    full(l.top_up(&a, usd(1), "stripe", "pi_1").await, "prepaid");
+    assert!(l.hold_deposit(&a, ceiling, "bank", "wire-1").await.unwrap().replayed, "a replay is still a replay");
+    full(l.adjust(&a, 1, "admin:finance", "probe", "one").await, "prepaid");
+    full(l.hold_deposit(&a, usd(1), "bank", "wire-2").await, "deposit");
+    full(l.release_deposit(&a, usd(1), "admin:finance", "probe", "rel").await, "prepaid");
+    l.create_coupon("one-more", usd(1), 1, Utc::now() + Duration::days(1)).await.unwrap();
+    full(l.redeem(&a, "one-more").await, "prepaid");
+    let e = creditline::services::cycles::pay(&app, &a, usd(1), "stripe", "pay-1").await.unwrap_err();
+    assert!(e.to_string().contains("the prepaid balance would exceed"), "{e}");
+    // What it can spend is still a sum that fits, and spending works.
+    let (prepaid, credit) = l.available(&a).await.unwrap();
+    assert_eq!(creditline::services::ledger::sum(prepaid, credit).unwrap(), ceiling);
+    l.debit(&a, usd(1), "use-1").await.unwrap();
+    // A coupon made under a higher maximum is held to today's.
+    l.create_coupon("jumbo", usd(200_000_000), 5, Utc::now() + Duration::days(1)).await.unwrap();
+    over_the_maximum(Ledger::new(&t.app()).redeem(&who("small@acme.io"), "jumbo").await);
+    assert_sound(&app).await;
+}
+
 store_suite!(
+    amounts_over_the_maximum_never_enter_the_ledger,
+    no_balance_grows_past_what_an_account_can_hold,
     debits_arriving_together_are_posted_once_each,
     top_ups_count_once_per_provider_transaction,
     coupons_have_a_limit_an_expiry_and_count_once_per_account,
@@ -220,4 +297,112 @@ fn the_ledger_commands_record_money_once_and_verify_catches_a_tampered_balance()
         "{}",
         common::stdout(&bad)
     );
+}
+
+/// `ledger adjust --cents 9223372036854775807` was accepted; `balance --json` then showed a
+/// wrapped `spendable_cents` and the next adjustment failed with a database error.
+fn huge_amounts_are_refused_by_the_cli_and_balances_stay_sane(dir: &std::path::Path) {
+    let run = |args: &[&str]| common::run(dir, args);
+    let refused = |args: &[&str], message: &str| {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}{}", common::stdout(&o), common::stderr(&o));
+        assert_eq!(common::stderr(&o).trim(), format!("error: {message}"), "{args:?}");
+    };
+    let ok = |args: &[&str]| {
+        let o = run(args);
+        assert!(o.status.success(), "{args:?}: {}", common::stderr(&o));
+        common::stdout(&o)
+    };
+    let balance = |account: &str| -> serde_json::Value {
+        serde_json::from_str(ok(&["ledger", "balance", account, "--json"]).trim()).unwrap()
+    };
+    fn adjust<'a>(cents: &'a str, key: &'a str) -> [&'a str; 9] {
+        ["ledger", "adjust", "ana@acme.io", "--cents", cents, "--reason", "probe", "--key", key]
+    }
+    let over = "amount $92,233,720,368,547,758.07 is over the maximum of $1,000,000.00";
+    refused(&adjust("9223372036854775807", "k1"), over);
+    refused(
+        &adjust("-9223372036854775808", "k2"),
+        "amount -$92,233,720,368,547,758.08 is over the maximum of $1,000,000.00",
+    );
+    let huge = "$92,233,720,368,547,758.07";
+    for cmd in [
+        &["ledger", "top-up", "ana@acme.io", "--amount", huge, "--provider", "bank", "--txn", "t1"][..],
+        &["ledger", "pay", "ana@acme.io", "--amount", huge, "--provider", "bank", "--txn", "t2"],
+        &["ledger", "deposit", "ana@acme.io", "--amount", huge, "--provider", "bank", "--reference", "r1"],
+        &["ledger", "release", "ana@acme.io", "--amount", huge, "--reason", "probe", "--key", "k3"],
+        &["ledger", "debit", "ana@acme.io", "--amount", huge, "--key", "k4"],
+        &[
+            "ledger",
+            "coupon-create",
+            "HUGE",
+            "--credit",
+            huge,
+            "--max-redemptions",
+            "1",
+            "--expires-at",
+            "2099-01-01T00:00:00Z",
+        ],
+    ] {
+        refused(cmd, over);
+    }
+    refused(
+        &["ledger", "top-up", "ana@acme.io", "--amount", "$1,000,000.01", "--provider", "bank", "--txn", "t3"],
+        "amount $1,000,000.01 is over the maximum of $1,000,000.00",
+    );
+    let b = balance("ana@acme.io");
+    assert_eq!((b["prepaid_cents"].as_i64(), b["spendable_cents"].as_i64()), (Some(0), Some(0)), "{b}");
+    // The maximum itself goes in, and the next adjustment is an ordinary one.
+    ok(&adjust("100000000", "k5"));
+    ok(&adjust("-1", "k6"));
+    let b = balance("ana@acme.io");
+    assert_eq!((b["prepaid_cents"].as_i64(), b["spendable_cents"].as_i64()), (Some(99_999_999), Some(99_999_999)));
+
+    // Configured up to the ceiling: a full balance refuses more in words, and still adds up.
+    let generous = |args: &[&str]| {
+        common::creditline(dir)
+            .env("CREDITLINE_LEDGER__MAX_AMOUNT_CENTS", "1000000000000000")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o =
+        generous(&["ledger", "adjust", "bob@acme.io", "--cents", "1000000000000000", "--reason", "p", "--key", "b1"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let o = generous(&["ledger", "adjust", "bob@acme.io", "--cents", "1", "--reason", "p", "--key", "b2"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        common::stderr(&o).trim(),
+        "error: the prepaid balance would exceed $10,000,000,000,000.00, the most an account can hold"
+    );
+    let b = balance("bob@acme.io");
+    assert_eq!(b["spendable_cents"].as_i64(), Some(1_000_000_000_000_000), "{b}");
+    ok(&["ledger", "verify"]);
+
+    // The maximum is checked when the configuration loads.
+    for bad in ["0", "-1", "1000000000000001"] {
+        let o = common::creditline(dir)
+            .env("CREDITLINE_LEDGER__MAX_AMOUNT_CENTS", bad)
+            .args(["ledger", "verify"])
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{bad}");
+        assert!(common::stderr(&o).contains("ledger.max_amount_cents"), "{bad}: {}", common::stderr(&o));
+    }
+}
+
+#[test]
+fn huge_amounts_are_refused_by_the_cli_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    huge_amounts_are_refused_by_the_cli_and_balances_stay_sane(dir.path());
+}
+
+#[test]
+fn huge_amounts_are_refused_by_the_cli_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    if common::use_postgres(dir.path()) {
+        huge_amounts_are_refused_by_the_cli_and_balances_stay_sane(dir.path());
+    } else {
+        eprintln!("CREDITLINE_TEST_DATABASE_URL not set: PostgreSQL run skipped");
+    }
 }

@@ -7,7 +7,7 @@ use clap::Subcommand;
 use crate::app::App;
 use crate::config::Config;
 use crate::domain::{EmailAddress, Money};
-use crate::services::ledger::{Ledger, LedgerError};
+use crate::services::ledger::{self, Ledger, LedgerError};
 
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
@@ -122,13 +122,26 @@ impl LedgerCommand {
             }
             LedgerCommand::Balance { account, json } => {
                 let b = app.store.balances(account.as_str()).await?;
-                let (prepaid, credit) = l.available(&account).await?;
+                let figures = match l.available(&account).await {
+                    Ok((prepaid, credit)) => {
+                        ledger::sum(prepaid, credit).map(|s| (prepaid, credit, s)).map_err(Into::into)
+                    }
+                    Err(e) => Err(e),
+                };
+                let (prepaid, credit, spendable) = match figures {
+                    Ok(f) => f,
+                    Err(e @ LedgerError::Debit(_)) => {
+                        eprintln!("error: {account}: {e}");
+                        return Ok(ExitCode::from(2));
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 let v = serde_json::json!({
                     "account": account,
                     "prepaid_cents": b.prepaid_cents,
                     "deposit_held_cents": b.deposit_cents,
                     "credit_available_cents": credit.cents(),
-                    "spendable_cents": prepaid.cents() + credit.cents(),
+                    "spendable_cents": spendable.cents(),
                 });
                 if json {
                     println!("{v}");
@@ -184,6 +197,7 @@ impl LedgerCommand {
             }
             Err(
                 e @ (LedgerError::Debit(_)
+                | LedgerError::Bound(_)
                 | LedgerError::Invalid(_)
                 | LedgerError::Refused(_)
                 | LedgerError::KeyReused(_)),

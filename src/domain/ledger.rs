@@ -119,6 +119,9 @@ pub enum DebitError {
     NotPositive(Money),
     #[error(transparent)]
     Refused(#[from] Refused),
+    /// The funds read are beyond what arithmetic on cents can hold (a damaged balance).
+    #[error("the balances of this account are out of range")]
+    OutOfRange,
 }
 
 /// Prepaid credits first, then the credit line's available amount, never more than both
@@ -139,8 +142,41 @@ pub fn split_debit(amount: Money, prepaid: Money, credit_available: Money) -> Re
         }
         .into());
     }
+    // 0 <= from_prepaid <= amount: the rest cannot overflow.
     let from_prepaid = amount.cents().min(prepaid);
     Ok(Split { prepaid: Money::from_cents(from_prepaid), credit: Money::from_cents(amount.cents() - from_prepaid) })
+}
+
+/// The most one account's balance may hold: $10 trillion. No real account comes near it, and
+/// it leaves room for the sum of every bucket of an account (and for writes racing past the
+/// check of [`grown`]) within an `i64`.
+pub const MAX_BALANCE: Money = Money::from_cents(1_000_000_000_000_000);
+
+/// Why an amount may not enter the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BoundError {
+    /// The most one entry may move is configured (`ledger.max_amount_cents`).
+    #[error("amount {amount} is over the maximum of {max}")]
+    Amount { amount: Money, max: Money },
+    #[error("the {bucket} balance would exceed {}, the most an account can hold", MAX_BALANCE)]
+    Balance { bucket: &'static str },
+}
+
+/// `amount` (of either sign) is at most `max` in size.
+pub fn within(amount: Money, max: Money) -> Result<Money, BoundError> {
+    if amount.cents().unsigned_abs() > max.cents().unsigned_abs() {
+        return Err(BoundError::Amount { amount, max });
+    }
+    Ok(amount)
+}
+
+/// `balance` moved by `delta`, refused above [`MAX_BALANCE`]. Below zero is left to the
+/// store, whose guarded update refuses it against the balance it holds at that moment.
+pub fn grown(bucket: Bucket, balance: Money, delta: Money) -> Result<Money, BoundError> {
+    match balance.checked_add(delta) {
+        Ok(b) if b <= MAX_BALANCE => Ok(b),
+        _ => Err(BoundError::Balance { bucket: bucket.as_str() }),
+    }
 }
 
 /// The states in which a credit line can be drawn on.
@@ -159,13 +195,11 @@ pub struct Funds {
 impl Funds {
     /// Plans one debit and takes it from the funds; a refused one leaves them as they were.
     pub fn draw(&mut self, amount: Money) -> Result<Split, DebitError> {
-        let split = split_debit(
-            amount,
-            Money::from_cents(self.prepaid_cents),
-            Money::from_cents(self.line_limit_cents - self.line_used_cents),
-        )?;
-        self.prepaid_cents -= split.prepaid.cents();
-        self.line_used_cents += split.credit.cents();
+        let line_left = self.line_limit_cents.checked_sub(self.line_used_cents).ok_or(DebitError::OutOfRange)?;
+        let split = split_debit(amount, Money::from_cents(self.prepaid_cents), Money::from_cents(line_left))?;
+        let prepaid = self.prepaid_cents.checked_sub(split.prepaid.cents()).ok_or(DebitError::OutOfRange)?;
+        let used = self.line_used_cents.checked_add(split.credit.cents()).ok_or(DebitError::OutOfRange)?;
+        (self.prepaid_cents, self.line_used_cents) = (prepaid, used);
         Ok(split)
     }
 }
@@ -193,6 +227,26 @@ mod tests {
         assert_eq!(f.draw(m(600)).unwrap().credit, m(600));
         assert_eq!((f.prepaid_cents, f.line_used_cents), (0, 1000));
         assert!(f.draw(m(1)).is_err());
+    }
+
+    #[test]
+    fn amounts_and_balances_are_bounded_without_wrapping() {
+        let max = m(100_000_000);
+        assert_eq!(within(m(100_000_000), max), Ok(m(100_000_000)));
+        assert_eq!(within(m(-100_000_000), max), Ok(m(-100_000_000)));
+        let e = within(m(i64::MAX), max).unwrap_err();
+        assert_eq!(e.to_string(), "amount $92,233,720,368,547,758.07 is over the maximum of $1,000,000.00");
+        assert!(within(m(i64::MIN), max).is_err(), "i64::MIN has no positive counterpart");
+        assert_eq!(grown(Bucket::Prepaid, m(5), m(-7)), Ok(m(-2)), "below zero is the store's to refuse");
+        assert_eq!(grown(Bucket::Prepaid, MAX_BALANCE, m(0)), Ok(MAX_BALANCE));
+        let e = grown(Bucket::Deposit, MAX_BALANCE, m(1)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the deposit balance would exceed $10,000,000,000,000.00, the most an account can hold"
+        );
+        assert!(grown(Bucket::Prepaid, m(i64::MAX), m(i64::MAX)).is_err(), "overflow is refused, not wrapped");
+        let mut f = Funds { prepaid_cents: 0, line_limit_cents: i64::MAX, line_used_cents: -1 };
+        assert_eq!(f.draw(m(1)), Err(DebitError::OutOfRange));
     }
 
     #[test]

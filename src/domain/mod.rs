@@ -13,6 +13,9 @@ pub use access::{BearerToken, Role, RoleError, TOKEN_RANDOM_BYTES};
 pub use address::{AddressError, Domain, EmailAddress};
 pub use applicant::{ApplicantKind, ApplicantKindError};
 pub use ids::{ApplicationId, DecisionId, EventId, OutboxId, SubjectId, TaskId};
-pub use ledger::{Bucket, DebitError, EntryKind, Funds, Refused, Split, USABLE_LINE_STATES, split_debit};
+pub use ledger::{
+    BoundError, Bucket, DebitError, EntryKind, Funds, MAX_BALANCE, Refused, Split, USABLE_LINE_STATES, grown,
+    split_debit, within,
+};
 pub use money::{Money, MoneyError};
 pub use period::{Period, PeriodError};

@@ -27,7 +27,7 @@ pub fn router() -> Router<Arc<App>> {
     params(("provider" = String, Path, description = "stripe (others plug in)")),
     request_body(content = inline(serde_json::Value), content_type = "application/json", description = "The provider's event, signed (Stripe: the Stripe-Signature header)"),
     responses((status = 200, body = WebhookOutcome),
-              (status = 400, body = Problem, description = "Signed, but not an event that can be read; or a malformed path"),
+              (status = 400, body = Problem, description = "Signed, but not an event that can be read (`bad_payload`: the detail names the field; ids and types must be short printable text), an amount that is not whole cents from $0.01 to `ledger.max_amount_cents` (`amount_out_of_range`), or a malformed path"),
               (status = 401, body = Problem, description = "Missing, stale or wrong signature"),
               (status = 404, body = Problem, description = "No such provider configured"),
               (status = 413, body = Problem),
@@ -48,10 +48,14 @@ async fn receive(
         ));
     };
     let body = super::request::body(body)?;
-    let event = p.verify(&headers, &body, app.workflow.clock().now()).map_err(|e| match e {
-        WebhookError::Signature(m) => ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", m),
-        WebhookError::Payload(m) => ApiError::new(StatusCode::BAD_REQUEST, "bad_payload", m),
-    })?;
+    let event = p
+        .verify(&headers, &body, app.workflow.clock().now())
+        .and_then(|event| event.check(app.config.ledger.max_amount()).map(|()| event))
+        .map_err(|e| match e {
+            WebhookError::Signature(m) => ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", m),
+            WebhookError::Payload(m) => ApiError::new(StatusCode::BAD_REQUEST, "bad_payload", m),
+            WebhookError::Amount(m) => ApiError::new(StatusCode::BAD_REQUEST, "amount_out_of_range", m),
+        })?;
     match payments::handle(&app, p.name(), event).await {
         Ok(outcome) => Ok(Json(outcome)),
         Err(PaymentError::Invalid(m)) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "payment_refused", m)),

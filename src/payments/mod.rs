@@ -57,6 +57,46 @@ pub enum WebhookError {
     /// Signed, but not an event we can read; the message names the field.
     #[error("payload: {0}")]
     Payload(String),
+    /// Signed and readable, but its amount is not one the ledger takes (not a whole positive
+    /// number of cents, or over `ledger.max_amount_cents`).
+    #[error("amount: {0}")]
+    Amount(String),
+}
+
+/// Provider ids are short tokens (`evt_…`, `pi_…`); the ledger keeps references of at most this.
+const MAX_ID_CHARS: usize = 200;
+
+impl ProviderEvent {
+    /// What every provider's event must satisfy before it reaches the store, whatever the
+    /// provider parsed: an amount the ledger takes, and ids and types that are short, printable
+    /// text (PostgreSQL text cannot hold NUL, and providers retry forever on a 500).
+    pub fn check(&self, max: Money) -> Result<(), WebhookError> {
+        let text = |field: &str, value: &str| {
+            if value.is_empty() || value.chars().count() > MAX_ID_CHARS || value.chars().any(char::is_control) {
+                Err(WebhookError::Payload(format!(
+                    "{field}: must be 1 to {MAX_ID_CHARS} characters without control characters"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            ProviderEvent::Payment { event_id, amount, transaction, .. } => {
+                text("event id", event_id)?;
+                text("transaction id", transaction)?;
+                if amount.cents() <= 0 || *amount > max {
+                    return Err(WebhookError::Amount(format!(
+                        "{amount} is out of range: from $0.01 to the maximum of {max}"
+                    )));
+                }
+            }
+            ProviderEvent::Ignored { event_id, kind } => {
+                text("event id", event_id)?;
+                text("event type", kind)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 pub trait PaymentProvider: Send + Sync {

@@ -15,12 +15,12 @@ use crate::domain::{EmailAddress, Money};
 
 pub struct Stripe {
     secret: String,
-    tolerance_seconds: i64,
+    tolerance_seconds: u64,
 }
 
 impl Stripe {
     pub fn new(secret: String, tolerance_seconds: u64) -> Stripe {
-        Stripe { secret, tolerance_seconds: i64::try_from(tolerance_seconds).unwrap_or(i64::MAX) }
+        Stripe { secret, tolerance_seconds }
     }
 
     /// The header value Stripe would send for `body` at `t` (for tests and local tools).
@@ -54,10 +54,12 @@ struct Data {
 #[derive(Deserialize)]
 struct Intent {
     id: String,
+    // Read as any JSON number, so that one outside i64 (or with a fraction) is refused as an
+    // amount, not as an unreadable event.
     #[serde(default)]
-    amount_received: Option<i64>,
+    amount_received: Option<serde_json::Number>,
     #[serde(default)]
-    amount: Option<i64>,
+    amount: Option<serde_json::Number>,
     #[serde(default)]
     currency: Option<String>,
     #[serde(default)]
@@ -91,7 +93,8 @@ impl PaymentProvider for Stripe {
             }
         }
         let t = t.ok_or_else(|| sig("no timestamp (t=)"))?;
-        if (now.timestamp() - t).abs() > self.tolerance_seconds {
+        // `abs_diff` cannot overflow: `(now - t).abs()` wrapped for t = now - 2^63 and let it in.
+        if now.timestamp().abs_diff(t) > self.tolerance_seconds {
             return Err(sig("timestamp outside the tolerance"));
         }
         let expected = mac(&self.secret, t, body);
@@ -107,11 +110,12 @@ impl PaymentProvider for Stripe {
         if intent.currency.as_deref().is_some_and(|c| !c.eq_ignore_ascii_case("usd")) {
             return Err(payload(format!("data.object.currency: only usd is accepted, not {:?}", intent.currency)));
         }
-        let cents =
+        let number =
             intent.amount_received.or(intent.amount).ok_or_else(|| payload("data.object.amount: missing".into()))?;
-        if cents <= 0 {
-            return Err(payload(format!("data.object.amount: must be positive, not {cents}")));
-        }
+        let cents = number
+            .as_i64()
+            .filter(|c| *c > 0)
+            .ok_or_else(|| WebhookError::Amount(format!("{number} is not a positive whole number of cents")))?;
         let account = intent
             .metadata
             .get("account_email")
@@ -161,6 +165,14 @@ mod tests {
         assert!(matches!(s.verify(&headers(&wrong_secret), BODY, now), Err(WebhookError::Signature(_))));
         let stale = Stripe::sign("whsec_test", now.timestamp() - 301, BODY);
         assert!(matches!(s.verify(&headers(&stale), BODY, now), Err(WebhookError::Signature(_))));
+        // now - t is 2^63 seconds here, one more than i64 holds.
+        for t in [now.timestamp() + i64::MIN, i64::MIN, i64::MAX] {
+            let ancient = Stripe::sign("whsec_test", t, BODY);
+            let e = s.verify(&headers(&ancient), BODY, now).unwrap_err();
+            assert_eq!(e, WebhookError::Signature("timestamp outside the tolerance".into()), "t={t}");
+        }
+        let patient = Stripe::new("whsec_test".into(), u64::MAX);
+        assert!(patient.verify(&headers(&Stripe::sign("whsec_test", i64::MIN, BODY)), BODY, now).is_ok());
         let tampered = BODY.iter().map(|b| if *b == b'5' { b'9' } else { *b }).collect::<Vec<_>>();
         let good = Stripe::sign("whsec_test", now.timestamp(), BODY);
         assert!(matches!(s.verify(&headers(&good), &tampered, now), Err(WebhookError::Signature(_))));
@@ -175,5 +187,19 @@ mod tests {
         let eur = br#"{"id":"evt_3","type":"payment_intent.succeeded","data":{"object":{"id":"pi_3","amount":5,"currency":"eur","metadata":{"account_email":"a@b.io"}}}}"#;
         let e = s.verify(&headers(&Stripe::sign("whsec_test", now.timestamp(), eur)), eur, now).unwrap_err();
         assert!(e.to_string().contains("currency"), "{e}");
+    }
+
+    #[test]
+    fn amounts_outside_whole_positive_cents_are_amount_errors() {
+        let s = Stripe::new("whsec_test".into(), 300);
+        let now = Utc::now();
+        for amount in ["0", "-5", "12.5", "9223372036854775808", "1e30", "-9223372036854775809"] {
+            let body = format!(
+                r#"{{"id":"evt","type":"payment_intent.succeeded","data":{{"object":{{"id":"pi","amount":{amount},"metadata":{{"account_email":"a@b.io"}}}}}}}}"#
+            );
+            let body = body.as_bytes();
+            let r = s.verify(&headers(&Stripe::sign("whsec_test", now.timestamp(), body)), body, now);
+            assert!(matches!(r, Err(WebhookError::Amount(_))), "{amount}: {r:?}");
+        }
     }
 }

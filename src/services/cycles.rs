@@ -301,6 +301,12 @@ pub async fn pay(
     if amount.cents() <= 0 {
         return Err(CycleError::Invalid(format!("a payment must be more than $0.00, not {amount}")));
     }
+    let ledger = super::ledger::Ledger::new(app);
+    let refused = |e: super::ledger::LedgerError| match e {
+        super::ledger::LedgerError::Store(e) => CycleError::Store(e),
+        e => CycleError::Invalid(e.to_string()),
+    };
+    ledger.bounded(amount).map_err(refused)?;
     let provider = provider.trim().to_ascii_lowercase();
     let txn = txn.trim();
     if provider.is_empty() || txn.is_empty() || txn.len() > 200 {
@@ -360,6 +366,9 @@ pub async fn pay(
             write.transitions.push(plan(app, &line, &fire)?);
             paid.restored = Some(line.id.to_string());
             break;
+        }
+        if let Some(l) = &write.ledger {
+            ledger.room_for(account, &l.entries).await.map_err(refused)?;
         }
         match app.store.commit_cycle(&write).await {
             Ok(_) => return Ok(paid),

@@ -11,7 +11,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::app::App;
-use crate::domain::{Bucket, DebitError, EmailAddress, EntryKind, Money, Period, Refused, SubjectId, split_debit};
+use crate::domain::{
+    BoundError, Bucket, DebitError, EmailAddress, EntryKind, Money, Period, Refused, SubjectId, grown, split_debit,
+    within,
+};
 use crate::store::{
     CouponRecord, CreditDraw, CreditLineRecord, DebitRequest, DebitResult, EntryRecord, EntryWrite, LedgerSums,
     LedgerWrite, Store, StoreError,
@@ -21,6 +24,9 @@ use crate::store::{
 pub enum LedgerError {
     #[error(transparent)]
     Debit(#[from] DebitError),
+    /// An amount over `ledger.max_amount_cents`, or a balance it would take out of range.
+    #[error(transparent)]
+    Bound(#[from] BoundError),
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -80,6 +86,31 @@ impl<'a> Ledger<'a> {
         EntryWrite::new(kind, bucket, cents, key, actor)
     }
 
+    /// `amount` within `ledger.max_amount_cents` (in size: adjustments go either way).
+    pub fn bounded(&self, amount: Money) -> Result<Money, LedgerError> {
+        Ok(within(amount, self.app.config.ledger.max_amount())?)
+    }
+
+    /// Refuses entries that would take a balance of `account` above what it may hold, in the
+    /// domain's words, before the database would fail on (or wrap) the sum. Falling below zero
+    /// stays the store's guard.
+    pub async fn room_for(&self, account: &EmailAddress, entries: &[EntryWrite]) -> Result<(), LedgerError> {
+        let growing = |b: Bucket| entries.iter().any(|e| e.bucket == b && e.amount_cents > 0);
+        if !growing(Bucket::Prepaid) && !growing(Bucket::Deposit) {
+            return Ok(());
+        }
+        let balances = self.app.store.balances(account.as_str()).await?;
+        for (bucket, balance) in [(Bucket::Prepaid, balances.prepaid_cents), (Bucket::Deposit, balances.deposit_cents)]
+        {
+            let delta = Money::checked_sum(
+                entries.iter().filter(|e| e.bucket == bucket).map(|e| Money::from_cents(e.amount_cents)),
+            )
+            .map_err(|_| BoundError::Balance { bucket: bucket.as_str() })?;
+            grown(bucket, Money::from_cents(balance), delta)?;
+        }
+        Ok(())
+    }
+
     /// Writes `entries` (and the coupon); a key already used returns the entries recorded then.
     async fn post(
         &self,
@@ -88,6 +119,11 @@ impl<'a> Ledger<'a> {
         coupon: Option<String>,
     ) -> Result<Posted, LedgerError> {
         let keys: Vec<String> = entries.iter().map(|e| e.idempotency_key.clone()).collect();
+        if let Err(e) = self.room_for(account, &entries).await {
+            // A request recorded before is still answered as such on a full balance.
+            let done = self.app.store.entries_by_keys(&keys).await?;
+            return if done.is_empty() { Err(e) } else { Ok(Posted { entries: done, replayed: true }) };
+        }
         let write = LedgerWrite { account_email: account.to_string(), entries, draw: None, coupon, at: self.now() };
         match self.app.store.post_ledger(&write).await {
             Ok(()) => Ok(Posted { entries: self.app.store.entries_by_keys(&keys).await?, replayed: false }),
@@ -114,6 +150,7 @@ impl<'a> Ledger<'a> {
         txn: &str,
     ) -> Result<Posted, LedgerError> {
         positive(amount)?;
+        self.bounded(amount)?;
         let provider = provider.trim().to_ascii_lowercase();
         let txn = txn.trim();
         if provider.is_empty() || txn.is_empty() || txn.len() > 200 {
@@ -141,6 +178,7 @@ impl<'a> Ledger<'a> {
         expires_at: DateTime<Utc>,
     ) -> Result<CouponRecord, LedgerError> {
         positive(credit)?;
+        self.bounded(credit)?;
         let code = normalize_code(code)?;
         if max_redemptions <= 0 {
             return Err(LedgerError::Invalid("max_redemptions: at least 1".into()));
@@ -158,6 +196,8 @@ impl<'a> Ledger<'a> {
         let code = normalize_code(code)?;
         let coupon =
             self.app.store.coupon(&code).await?.ok_or_else(|| LedgerError::Refused(format!("no coupon {code}")))?;
+        // A coupon created under a higher maximum than today's is held to today's.
+        self.bounded(Money::from_cents(coupon.credit_cents))?;
         let e = Self::entry(
             EntryKind::Coupon,
             Bucket::Prepaid,
@@ -183,6 +223,7 @@ impl<'a> Ledger<'a> {
         reference: &str,
     ) -> Result<Posted, LedgerError> {
         positive(amount)?;
+        self.bounded(amount)?;
         let provider = provider.trim().to_ascii_lowercase();
         if provider.is_empty() || reference.trim().is_empty() {
             return Err(LedgerError::Invalid("a deposit needs a provider and its reference".into()));
@@ -209,6 +250,7 @@ impl<'a> Ledger<'a> {
         key: &str,
     ) -> Result<Posted, LedgerError> {
         positive(amount)?;
+        self.bounded(amount)?;
         let reason = required_reason(reason)?;
         let mut out = Self::entry(
             EntryKind::DepositRelease,
@@ -241,6 +283,7 @@ impl<'a> Ledger<'a> {
         if amount_cents == 0 {
             return Err(LedgerError::Invalid("an adjustment of $0.00 changes nothing".into()));
         }
+        self.bounded(Money::from_cents(amount_cents))?;
         let mut e =
             Self::entry(EntryKind::Adjustment, Bucket::Prepaid, amount_cents, format!("adjustment:{key}"), actor);
         e.reason = Some(required_reason(reason)?);
@@ -265,7 +308,7 @@ impl<'a> Ledger<'a> {
         let credit = match self.usable_line(account).await? {
             Some(line) => {
                 let used = self.app.store.credit_used(line.id, Period::containing(self.now())).await?;
-                (line.monthly_limit_cents - used).max(0)
+                line_left(line.monthly_limit_cents, used)?.max(0)
             }
             None => 0,
         };
@@ -282,6 +325,8 @@ impl<'a> Ledger<'a> {
         if key.is_empty() || key.len() > 200 {
             return Err(LedgerError::Invalid("an idempotency key of 1 to 200 characters is required".into()));
         }
+        // A debit of $0.00 or less is the domain's to refuse (`DebitError::NotPositive`).
+        self.bounded(amount)?;
         // Keys are the caller's, per account: two accounts may both send "req-1".
         let keys = [format!("usage:{account}:{key}:prepaid"), format!("usage:{account}:{key}:credit")];
         let now = self.now();
@@ -322,7 +367,8 @@ impl<'a> Ledger<'a> {
                 Some(l) => (l.monthly_limit_cents, self.app.store.credit_used(l.id, period).await?),
                 None => (0, 0),
             };
-            let split = split_debit(amount, Money::from_cents(prepaid), Money::from_cents(line_limit - used))?;
+            let split =
+                split_debit(amount, Money::from_cents(prepaid), Money::from_cents(line_left(line_limit, used)?))?;
             let mut entries = Vec::new();
             if split.prepaid.cents() > 0 {
                 entries.push(Self::entry(
@@ -365,13 +411,8 @@ impl<'a> Ledger<'a> {
             }
         }
         let (prepaid, credit) = self.available(account).await?;
-        Err(DebitError::Refused(Refused {
-            requested: amount,
-            available: Money::from_cents(prepaid.cents() + credit.cents()),
-            prepaid,
-            credit,
-        })
-        .into())
+        Err(DebitError::Refused(Refused { requested: amount, available: sum(prepaid, credit)?, prepaid, credit })
+            .into())
     }
 
     /// The first outcome of a debit whose keys were used before; a different amount or
@@ -382,19 +423,18 @@ impl<'a> Ledger<'a> {
         keys: &[String; 2],
         done: &[EntryRecord],
     ) -> Result<Debited, LedgerError> {
-        let part = |b: &str| done.iter().filter(|e| e.bucket == b).map(|e| -e.amount_cents).sum::<i64>();
-        let (prepaid, credit) = (part("prepaid"), part("credit"));
-        if prepaid + credit != amount.cents() || done.iter().any(|e| e.account_email != account.as_str()) {
+        let part = |b: &str| {
+            Money::checked_sum(done.iter().filter(|e| e.bucket == b).map(|e| Money::from_cents(e.amount_cents)))
+                .and_then(Money::checked_neg)
+                .map_err(|_| DebitError::OutOfRange)
+        };
+        let (prepaid, credit) = (part("prepaid")?, part("credit")?);
+        if sum(prepaid, credit)? != amount || done.iter().any(|e| e.account_email != account.as_str()) {
             return Err(LedgerError::KeyReused(
                 keys[0].trim_start_matches("usage:").trim_end_matches(":prepaid").to_string(),
             ));
         }
-        Ok(Debited {
-            prepaid: Money::from_cents(prepaid),
-            credit: Money::from_cents(credit),
-            line_id: done.iter().find_map(|e| e.line_id),
-            replayed: true,
-        })
+        Ok(Debited { prepaid, credit, line_id: done.iter().find_map(|e| e.line_id), replayed: true })
     }
 
     /// Every stored balance against the sum of its entries; the problems found (none: sound).
@@ -543,6 +583,16 @@ fn positive(m: Money) -> Result<(), LedgerError> {
     } else {
         Ok(())
     }
+}
+
+/// What is left of a line's monthly limit after `used`.
+fn line_left(limit_cents: i64, used_cents: i64) -> Result<i64, DebitError> {
+    limit_cents.checked_sub(used_cents).ok_or(DebitError::OutOfRange)
+}
+
+/// Two amounts together, or the debit-side refusal when they cannot be added.
+pub fn sum(a: Money, b: Money) -> Result<Money, DebitError> {
+    a.checked_add(b).map_err(|_| DebitError::OutOfRange)
 }
 
 fn required_reason(reason: &str) -> Result<String, LedgerError> {

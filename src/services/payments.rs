@@ -57,6 +57,7 @@ pub async fn handle(app: &App, provider: &str, event: ProviderEvent) -> Result<W
                 Err(LedgerError::Refused(m)) if m.contains("already recorded") => "already_recorded".to_string(),
                 Err(
                     e @ (LedgerError::Invalid(_)
+                    | LedgerError::Bound(_)
                     | LedgerError::Refused(_)
                     | LedgerError::Debit(_)
                     | LedgerError::KeyReused(_)),
