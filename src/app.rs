@@ -21,6 +21,8 @@ pub struct App {
     pub metrics: Arc<crate::jobs::metrics::Metrics>,
     /// Usage debits waiting to be posted together.
     pub debits: Arc<crate::services::ledger::DebitQueue>,
+    /// Idempotency keys being worked on in this process (one request per key at a time).
+    pub idempotency: crate::services::actions::InFlight,
 }
 
 impl App {
@@ -55,6 +57,7 @@ impl App {
             workflow,
             metrics: Arc::default(),
             debits: Arc::default(),
+            idempotency: Default::default(),
         })
     }
 }

@@ -359,6 +359,130 @@ fn an_admin_posts_a_workflow_event_by_hand_through_the_engine(dir: tempfile::Tem
     problem(&r, 409, "application_moved");
 }
 
+/// The email the server's workers delivered for outbox row `row` (file transport), once sent.
+fn delivered(api: &Api, task: &Value, name: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let app = application(api, task);
+        let row = app["outbox"].as_array().unwrap().iter().rev().find(|o| o["name"] == name).cloned();
+        let row = row.unwrap_or_else(|| panic!("no {name} email queued: {app}"));
+        let file = api.dir().join("mail-out").join(format!("{}.eml", row["id"].as_str().unwrap()));
+        if row["status"] == "sent"
+            && let Ok(raw) = std::fs::read_to_string(&file)
+        {
+            return raw;
+        }
+        assert!(std::time::Instant::now() < deadline, "{name} was not sent: {row}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+fn parts(raw: &str) -> (String, String) {
+    let m = mail_parser::MessageParser::default().parse(raw.as_bytes()).expect("a message");
+    (m.body_text(0).unwrap().into_owned(), m.body_html(0).unwrap().into_owned())
+}
+
+fn a_reviewers_markup_reaches_the_applicant_escaped_in_html(dir: tempfile::TempDir) {
+    let api = Api::start(dir);
+    let tasks = reviews(&api);
+    let attack = "<img src=x onerror=alert(1)>";
+    ok(&decide(&api, &api.reviewer, &tasks[0], "decline", json!({ "reason_code": "other", "message": attack })));
+    let script = "<script>alert(document.cookie)</script>";
+    ok(&decide(&api, &api.reviewer, &tasks[1], "request-info", json!({ "items": [script, "a website"] })));
+
+    let (text, html) = parts(&delivered(&api, &tasks[0], "application_declined"));
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{html}");
+    assert!(!html.contains("<img"), "{html}");
+    assert!(text.contains(attack), "the text part keeps the message as written: {text}");
+    let (text, html) = parts(&delivered(&api, &tasks[1], "materials_requested"));
+    assert!(html.contains("&lt;script&gt;"), "{html}");
+    assert!(!html.contains("<script"), "{html}");
+    assert!(text.contains(script), "{text}");
+}
+
+/// Ten identical approvals with one key at the same moment: one decision, one answer.
+fn parallel_approvals_with_one_idempotency_key_get_the_same_answer(dir: tempfile::TempDir) {
+    let api = Api::start(dir);
+    for task in reviews(&api).iter().take(2) {
+        let path = format!("/api/v1/tasks/{}/approve", id(task));
+        let body = json!({ "monthly_limit_cents": suggestion(&api, task) });
+        let key = format!("approve-{}", id(task));
+        let tokens = [api.reviewer.as_str(); 10];
+        let answers = api.race(&tokens, |t| api.post(&path, t, &[("Idempotency-Key", &key)], &body));
+        let done: Vec<&Value> = answers.iter().filter(|(s, _)| *s == 200).map(|(_, b)| b).collect();
+        for (status, answer) in &answers {
+            let waiting = *status == 409 && answer["code"] == "idempotency_in_progress";
+            assert!(*status == 200 || waiting, "{status}: {answer}");
+        }
+        assert!(!done.is_empty(), "{answers:?}");
+        assert!(done.iter().all(|b| *b == done[0]), "one answer for one key: {answers:?}");
+        assert_eq!(done[0]["application"]["state"], "approved");
+        let app = application(&api, task);
+        assert_eq!(events(&app).iter().filter(|e| *e == "approve").count(), 1, "one event");
+        assert_eq!(emails(&app).iter().filter(|e| *e == "application_approved").count(), 1, "one email");
+        assert_eq!(app["credit_lines"].as_array().unwrap().len(), 1, "one line");
+    }
+}
+
+/// A hand-posted event's `data` cannot redirect an email or invent an amount: recipients,
+/// amounts and references come from the records, and an event that needs a record the
+/// request cannot make (a bill) is the system's to post.
+fn a_hand_posted_event_cannot_choose_the_recipient_or_the_amount(dir: tempfile::TempDir) {
+    let api = Api::start(dir);
+    let tasks = reviews(&api);
+    let subject = tasks[0]["subject_id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/admin/workflows/{subject}/events");
+    let before = application(&api, &tasks[0]);
+    let account = before["application"]["account_email"].as_str().unwrap().to_string();
+
+    for (key, value) in [
+        ("to", json!("evil@attacker.example")),
+        ("reference", json!("CL-EVIL0000")),
+        ("monthly_limit_cents", json!(123_456_789)),
+        ("name", json!("Mallory")),
+    ] {
+        let body = json!({ "event": "withdraw", "reason": "by phone", "data": { key: value } });
+        let p = problem(&api.post(&path, &api.admin, &[], &body), 400, "invalid_body");
+        assert!(p["detail"].as_str().unwrap().starts_with(&format!("data.{key}:")), "{p}");
+    }
+    let blank = json!({ "event": "withdraw", "reason": "by phone", "data": { "message": " " } });
+    problem(&api.post(&path, &api.admin, &[], &blank), 400, "invalid_body");
+    assert_eq!(events(&application(&api, &tasks[0])), events(&before), "nothing was written");
+
+    // A note for the applicant is fine; the email goes to the account, whatever was asked.
+    let body = json!({ "event": "withdraw", "reason": "by phone", "data": { "message": "As discussed." } });
+    ok(&api.post(&path, &api.admin, &[], &body));
+    let app = application(&api, &tasks[0]);
+    let email = app["outbox"].as_array().unwrap().iter().find(|o| o["name"] == "application_withdrawn").unwrap();
+    assert_eq!(email["payload"]["to"], account.as_str());
+    assert_eq!(email["payload"]["message"], "As discussed.");
+    let raw = delivered(&api, &tasks[0], "application_withdrawn");
+    assert!(raw.contains(&format!("To: {account}")), "{raw}");
+
+    // On a credit line no bill can be made up: not with an amount, not without one.
+    let approved = ok(&decide(
+        &api,
+        &api.reviewer,
+        &tasks[1],
+        "approve",
+        json!({ "monthly_limit_cents": suggestion(&api, &tasks[1]) }),
+    ));
+    let line = approved["credit_line"]["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/admin/workflows/{line}/events");
+    let forged = json!({ "event": "bill_issued", "reason": "x", "data": { "amount_cents": 123_456_789 } });
+    let p = problem(&api.post(&path, &api.admin, &[], &forged), 400, "invalid_body");
+    assert!(p["detail"].as_str().unwrap().starts_with("data.amount_cents:"), "{p}");
+    let bare = json!({ "event": "bill_issued", "reason": "x" });
+    let p = problem(&api.post(&path, &api.admin, &[], &bare), 422, "system_event");
+    assert!(p["detail"].as_str().unwrap().contains("bill_issued"), "{p}");
+    let view = api.get(&format!("/api/v1/credit-lines/{line}"), &api.admin);
+    assert!(view["events"].as_array().unwrap().iter().all(|e| e["event"] != "bill_issued"), "{view}");
+
+    // What the records supply is fine: closing the line quotes the line as it is.
+    let close = json!({ "event": "close", "reason": "closed at the customer's request" });
+    ok(&api.post(&path, &api.admin, &[], &close));
+}
+
 fn the_read_endpoints_list_and_find_applications_accounts_and_lines(dir: tempfile::TempDir) {
     let api = Api::start(dir);
     let all = api.get("/api/v1/applications?limit=500", &api.reviewer)["items"].as_array().unwrap().clone();
@@ -574,6 +698,9 @@ black_box_suite!(
     two_reviewers_approving_the_same_task_at_once_one_wins,
     four_eyes_approval_needs_a_second_different_senior_reviewer,
     an_admin_posts_a_workflow_event_by_hand_through_the_engine,
+    a_reviewers_markup_reaches_the_applicant_escaped_in_html,
+    parallel_approvals_with_one_idempotency_key_get_the_same_answer,
+    a_hand_posted_event_cannot_choose_the_recipient_or_the_amount,
     the_read_endpoints_list_and_find_applications_accounts_and_lines,
     every_endpoint_answers_401_403_or_allows_by_role,
 );

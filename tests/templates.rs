@@ -119,3 +119,42 @@ async fn every_queued_email_renders(t: TestStore) {
 }
 
 store_suite!(every_queued_email_renders);
+
+/// A reviewer's words are text: in the HTML part markup arrives escaped, in the subject and
+/// the text part exactly as written.
+#[test]
+fn markup_from_a_reviewer_is_escaped_in_html_and_kept_in_text() {
+    let templates = creditline::email::Templates::load(&common::repo().join("templates")).unwrap();
+    let attack = "<img src=x onerror=alert(1)>";
+    let payload = serde_json::json!({ "to": "ops@acme-render.com", "reason": "other", "message": attack });
+    let r = templates.render("application_declined", &context(&payload, Some("CL-4K7Q2M9X"))).unwrap();
+    assert!(r.html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{}", r.html);
+    assert!(!r.html.contains("<img"), "{}", r.html);
+    assert!(r.html.contains("<p>Hello there,</p>"), "the template's own markup stays: {}", r.html);
+    assert!(r.text.contains(attack), "{}", r.text);
+    assert!(r.subject.ends_with("[CL-4K7Q2M9X]"), "{}", r.subject);
+
+    let script = "<script>alert(\"x\")</script>";
+    let payload = serde_json::json!({ "to": "ops@acme-render.com", "missing": [script, "a website"] });
+    let r = templates.render("materials_requested", &context(&payload, Some("CL-4K7Q2M9X"))).unwrap();
+    assert!(!r.html.contains("<script"), "{}", r.html);
+    assert!(r.html.contains("<li>&lt;script&gt;alert(&quot;x&quot;)&lt;&#x2f;script&gt;</li>"), "{}", r.html);
+    assert!(r.html.contains("<li>a website</li>"), "{}", r.html);
+    assert!(r.text.contains(&format!("  - {script}")), "{}", r.text);
+
+    // The CLI preview renders the same way.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.json");
+    std::fs::write(
+        &data,
+        serde_json::json!({ "to": "ops@acme-render.com", "message": attack, "reference": "CL-4K7Q2M9X" }).to_string(),
+    )
+    .unwrap();
+    let o =
+        run(dir.path(), &["templates", "render", "application_declined", "--data", data.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(r["html"].as_str().unwrap().contains("&lt;img"), "{r}");
+    assert!(!r["html"].as_str().unwrap().contains("<img"), "{r}");
+    assert!(r["text"].as_str().unwrap().contains(attack), "{r}");
+}

@@ -77,7 +77,9 @@ pub struct EventBody {
     pub reason: String,
     /// The instance version this was decided on (or send If-Match).
     pub version: Option<i64>,
-    /// Facts for the effects' emails, e.g. `{"payment_reference": "..."}`.
+    /// Only `message`: a note for the applicant, shown in the step's email where it has a
+    /// message. Any other key is refused (400 naming it): recipients, amounts and references
+    /// come from the records.
     #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Map<String, serde_json::Value>>,
 }
@@ -107,11 +109,18 @@ impl From<EventError> for ApiError {
             EventError::NotFound(id) => {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no workflow instance {id}"))
             }
+            e @ EventError::Data { .. } => ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()),
+            e @ EventError::SystemEvent { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "system_event", e.to_string())
+            }
             EventError::Action(ActionError::KeyReused(k)) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
                 format!("Idempotency-Key {k:?} was already used for a different request"),
             ),
+            EventError::Action(e @ ActionError::InProgress(_)) => {
+                ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string())
+            }
             EventError::Action(ActionError::Store(s)) | EventError::Store(s) => s.into(),
             EventError::Service(s) => service(&s),
         }

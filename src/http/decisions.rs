@@ -174,6 +174,7 @@ impl From<DecisionError> for ApiError {
             DecisionError::NotReviewable(..) | DecisionError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             DecisionError::Forbidden(_) => StatusCode::FORBIDDEN,
             DecisionError::Replay(ActionError::KeyReused(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+            DecisionError::Replay(ActionError::InProgress(_)) => StatusCode::CONFLICT,
             DecisionError::Replay(ActionError::Store(_)) => return internal(&e),
             DecisionError::Service(_) | DecisionError::Store(_) => return internal(&e),
         };

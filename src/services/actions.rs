@@ -3,13 +3,18 @@
 //! gets the first answer and causes nothing twice). Also the admin's hand-posted workflow
 //! event, which goes through the same engine as everything else.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 pub use super::tasks::Actor;
 use crate::app::App;
-use crate::domain::SubjectId;
+use crate::domain::{ApplicationId, SubjectId};
+use crate::email::context::context;
 use crate::services::workflow::{Cursor, Fire, ServiceError};
-use crate::store::{ActionWrite, AuditRecord, IdempotentResponse, Store, StoreError};
+use crate::store::{ActionWrite, AuditRecord, IdempotentResponse, Instance, Store, StoreError, TransitionWrite};
 
 /// A client's idempotency key and the fingerprint of the request it came with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +38,8 @@ pub struct Outcome {
 pub enum ActionError {
     #[error("Idempotency-Key {0:?} was already used for a different request")]
     KeyReused(String),
+    #[error("a request with Idempotency-Key {0:?} is still being processed; retry for its answer")]
+    InProgress(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -41,7 +48,58 @@ impl ActionError {
     pub fn code(&self) -> &'static str {
         match self {
             ActionError::KeyReused(_) => "idempotency_key_reused",
+            ActionError::InProgress(_) => "idempotency_in_progress",
             ActionError::Store(_) => "internal",
+        }
+    }
+}
+
+/// How long a request waits for another one with its key to finish before it answers
+/// `idempotency_in_progress`. A decision takes milliseconds; this only bounds a stuck one.
+pub const IN_PROGRESS_WAIT: Duration = Duration::from_secs(10);
+
+/// The idempotency keys this process is working on, one turn at a time per caller and key:
+/// a second request with a key waits for the first to finish, then replays its answer.
+/// (Across processes the kept answer settles it: see [`settle`].)
+#[derive(Debug, Default)]
+pub struct InFlight {
+    keys: Mutex<Slots>,
+}
+
+/// One lock per caller and key being worked on.
+type Slots = HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>;
+
+/// A request's turn with its key; the next one waiting gets it when this is dropped.
+pub struct Turn<'a> {
+    owner: &'a InFlight,
+    slot: (String, String),
+    lock: Arc<tokio::sync::Mutex<()>>,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl InFlight {
+    /// Waits up to `wait` for the caller's `key` to be free.
+    pub async fn enter(&self, caller: &str, key: &str, wait: Duration) -> Result<Turn<'_>, ActionError> {
+        let slot = (caller.to_string(), key.to_string());
+        let lock = self.slots().entry(slot.clone()).or_default().clone();
+        let guard = tokio::time::timeout(wait, lock.clone().lock_owned())
+            .await
+            .map_err(|_| ActionError::InProgress(key.to_string()))?;
+        Ok(Turn { owner: self, slot, lock, _guard: guard })
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
+        // The map holds no invariant a panicking holder could have broken halfway.
+        self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut slots = self.owner.slots();
+        // The map, this turn and its guard hold the lock; anyone else is waiting for it.
+        if Arc::strong_count(&self.lock) <= 3 {
+            slots.remove(&self.slot);
         }
     }
 }
@@ -73,21 +131,46 @@ pub fn record(actor: &Actor<'_>, key: Option<&IdempotencyKey>, outcome: &Outcome
     })
 }
 
-/// Settles `result`; when it lost a race against a request with the same key (a version
-/// conflict or the key's unique row, found by `store_error`), answers as the winner did.
+/// Runs `mutation` once for its idempotency key: waits for this process's other requests
+/// with the key (up to [`IN_PROGRESS_WAIT`], then `InProgress`), replays a kept answer,
+/// else runs it and settles the result.
+pub async fn once<E, Fut>(
+    app: &App,
+    actor: &Actor<'_>,
+    key: Option<&IdempotencyKey>,
+    mutation: impl FnOnce() -> Fut,
+) -> Result<Outcome, E>
+where
+    E: From<ActionError>,
+    Fut: std::future::Future<Output = Result<Outcome, E>>,
+{
+    let _turn = match key {
+        Some(k) => Some(app.idempotency.enter(&actor.caller.name, &k.key, IN_PROGRESS_WAIT).await?),
+        None => None,
+    };
+    let store = app.store.as_ref();
+    if let Some(done) = replay(store, actor, key).await? {
+        return Ok(done);
+    }
+    let result = mutation().await;
+    settle(store, actor, key, result).await
+}
+
+/// Settles `result`. A failure with a key whose answer is kept by now lost to a request with
+/// the same key (in another process, or one that committed between our replay check and our
+/// read: then we saw its effect as "task closed" or "application moved"): the answer is the
+/// winner's, never that failure.
 pub async fn settle<E>(
     store: &dyn Store,
     actor: &Actor<'_>,
     key: Option<&IdempotencyKey>,
     result: Result<Outcome, E>,
-    store_error: impl Fn(&E) -> Option<&StoreError>,
 ) -> Result<Outcome, E>
 where
     E: From<ActionError>,
 {
-    let lost_race = |e: &E| matches!(store_error(e), Some(StoreError::Conflict { .. } | StoreError::Duplicate(_)));
     match result {
-        Err(e) if key.is_some() && lost_race(&e) => match replay(store, actor, key).await? {
+        Err(e) if key.is_some() => match replay(store, actor, key).await? {
             Some(done) => Ok(done),
             None => Err(e),
         },
@@ -105,25 +188,31 @@ pub struct ManualEvent {
     pub data: serde_json::Map<String, Value>,
 }
 
+/// The one fact a hand-posted event may add: a note for the applicant, shown in its email
+/// where the template has a message. Recipients, amounts and references are never taken
+/// from the request: they come from the records.
+pub const MANUAL_DATA: &[&str] = &["message"];
+
+/// The longest `message` a hand-posted event may carry (as a reviewer's decline message).
+const MAX_MESSAGE: usize = 2000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
     #[error("no workflow instance {0}")]
     NotFound(SubjectId),
+    /// A `data` key a hand-posted event may not carry, or a bad value (names the key).
+    #[error("data.{key}: {problem}")]
+    Data { key: String, problem: String },
+    /// The step's email needs facts only the system's own records carry (a bill's amount
+    /// and due date, ...): the event is the system's to fire.
+    #[error("{event} cannot be posted by hand: {detail}")]
+    SystemEvent { event: String, detail: String },
     #[error(transparent)]
     Action(#[from] ActionError),
     #[error(transparent)]
     Service(#[from] ServiceError),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl EventError {
-    fn store_error(&self) -> Option<&StoreError> {
-        match self {
-            EventError::Store(s) | EventError::Service(ServiceError::Store(s)) => Some(s),
-            _ => None,
-        }
-    }
 }
 
 /// Posts `e` through the workflow engine, as the admin: state, event, effects, audit entry
@@ -135,12 +224,77 @@ pub async fn post_event(
     e: ManualEvent,
     key: Option<&IdempotencyKey>,
 ) -> Result<Outcome, EventError> {
-    let store = app.store.as_ref();
-    if let Some(done) = replay(store, actor, key).await? {
-        return Ok(done);
+    check_data(&e.data)?;
+    once(app, actor, key, || write_event(app, actor, &e, key)).await
+}
+
+fn check_data(data: &serde_json::Map<String, Value>) -> Result<(), EventError> {
+    let refuse = |key: &str, problem: String| Err(EventError::Data { key: key.to_string(), problem });
+    for (key, value) in data {
+        if !MANUAL_DATA.contains(&key.as_str()) {
+            return refuse(
+                key,
+                format!(
+                    "not accepted on a hand-posted event: recipients, amounts and references come from the \
+                     records (allowed: {})",
+                    MANUAL_DATA.join(", ")
+                ),
+            );
+        }
+        match value.as_str() {
+            Some(v) if v.trim().is_empty() => return refuse(key, "must not be blank".into()),
+            Some(v) if v.chars().count() > MAX_MESSAGE => {
+                return refuse(key, format!("at most {MAX_MESSAGE} characters"));
+            }
+            Some(_) => {}
+            None => return refuse(key, "must be a string".into()),
+        }
     }
-    let result = write_event(app, actor, &e, key).await;
-    settle(store, actor, key, result, EventError::store_error).await
+    Ok(())
+}
+
+/// The facts of the subject's own record its emails quote (a line's limit, ...): a
+/// hand-posted step says what the records say, as the system's own steps do.
+async fn record_facts(app: &App, instance: &Instance) -> Result<serde_json::Map<String, Value>, EventError> {
+    let mut facts = serde_json::Map::new();
+    match instance.subject_kind.as_str() {
+        "credit_line" => {
+            if let Some(line) = app.store.credit_line(instance.id).await? {
+                facts.insert("monthly_limit_cents".into(), json!(line.monthly_limit_cents));
+            }
+        }
+        "limit_increase" => {
+            if let Some((increase, _)) = app.store.increase(instance.id).await? {
+                facts.insert("monthly_limit_cents".into(), json!(increase.next_limit_cents));
+                facts.insert("deposit_cents".into(), json!(increase.deposit_cents));
+            }
+        }
+        _ => {}
+    }
+    Ok(facts)
+}
+
+/// Refuses a step whose email cannot be written from the records and the request: rendered
+/// here as the worker would, a variable left undefined means the fact comes only with the
+/// system's own step (a bill with `bill_issued`).
+async fn check_emails(app: &App, instance: &Instance, event: &str, write: &TransitionWrite) -> Result<(), EventError> {
+    let reference = match instance.subject_kind.as_str() {
+        "application" => app.store.application(ApplicationId(instance.id.0)).await?.map(|a| a.reference),
+        _ => None,
+    };
+    for row in write.outbox.iter().filter(|o| o.kind == "email") {
+        let data = context(&row.payload, reference.as_deref());
+        if let Err(e) = app.templates.render(&row.name, &data) {
+            return Err(EventError::SystemEvent {
+                event: event.to_string(),
+                detail: format!(
+                    "its email {} needs facts that only the system's own records carry, e.g. a bill ({e})",
+                    row.name
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 async fn write_event(
@@ -157,8 +311,10 @@ async fn write_event(
     }
     let mut fire = Fire::new(e.subject, &e.event, &actor.caller.name).reason(&e.reason);
     fire.data = e.data.clone();
+    fire.data.extend(record_facts(app, &instance).await?);
     let mut cursor = Cursor::from(&instance);
     let (write, fired) = app.workflow.plan(&mut cursor, &fire)?;
+    check_emails(app, &instance, &e.event, &write).await?;
     let outcome = Outcome {
         status: 200,
         etag: Some(fired.version),
@@ -197,4 +353,30 @@ async fn write_event(
     app.store.commit_action(&action).await?;
     tracing::info!(instance = %instance.id, event = %e.event, actor = %actor.caller.name, "workflow event posted by hand");
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_second_request_with_a_key_waits_its_turn_and_gives_up_after_the_wait() {
+        let inflight = InFlight::default();
+        let wait = Duration::from_millis(20);
+        let first = inflight.enter("rita", "k", wait).await.unwrap();
+        let Err(e) = inflight.enter("rita", "k", wait).await else { panic!("two turns at once") };
+        assert!(matches!(&e, ActionError::InProgress(k) if k == "k"), "{e}");
+        assert_eq!(e.code(), "idempotency_in_progress");
+        assert!(inflight.enter("rob", "k", wait).await.is_ok(), "keys belong to their caller");
+
+        // A waiter gets its turn as soon as the first finishes.
+        let waiter = inflight.enter("rita", "k", Duration::from_secs(5));
+        let release = async {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            drop(first);
+        };
+        let (second, ()) = tokio::join!(waiter, release);
+        drop(second.unwrap());
+        assert!(inflight.slots().is_empty(), "finished keys are forgotten");
+    }
 }

@@ -121,16 +121,8 @@ pub async fn decide(
     decision: Decision,
     key: Option<&IdempotencyKey>,
 ) -> Result<Outcome, DecisionError> {
-    if let Some(done) = actions::replay(app.store.as_ref(), actor, key).await? {
-        return Ok(done);
-    }
-    let result = plan_and_write(app, actor, id, expected, &decision, key).await;
-    // A concurrent request with the same key may have won the race: answer as it did.
-    actions::settle(app.store.as_ref(), actor, key, result, |e| match e {
-        DecisionError::Store(s) | DecisionError::Service(ServiceError::Store(s)) => Some(s),
-        _ => None,
-    })
-    .await
+    // A concurrent request with the same key waits for it, or finds its kept answer.
+    actions::once(app, actor, key, || plan_and_write(app, actor, id, expected, &decision, key)).await
 }
 
 async fn plan_and_write(

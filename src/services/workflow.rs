@@ -53,7 +53,7 @@ pub struct Fire {
     /// check still protects against a writer that slips in between read and write).
     pub expected_version: Option<i64>,
     /// Extra facts for the effects (the missing materials an email must list, ...), merged
-    /// into each outbox payload.
+    /// into each outbox payload; the step's own fields (recipient, event, state, reason) win.
     pub data: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -343,17 +343,18 @@ fn outbox_rows(
     effects
         .iter()
         .map(|e| {
-            let mut payload = json!({
-                "workflow": def.name,
-                "subject_id": subject,
-                "event": event,
-                "state": state,
-                "to": account_email,
-                "reason": reason,
-            });
-            if let Some(map) = payload.as_object_mut() {
-                map.extend(data.iter().map(|(k, v)| (k.clone(), v.clone())));
-            }
+            // The step's own facts are written last: no extra fact may redirect the email
+            // (`to`) or restate the step.
+            let mut payload = data.clone();
+            payload.extend([
+                ("workflow".into(), json!(def.name)),
+                ("subject_id".into(), json!(subject)),
+                ("event".into(), json!(event)),
+                ("state".into(), json!(state)),
+                ("to".into(), json!(account_email)),
+                ("reason".into(), json!(reason)),
+            ]);
+            let payload = serde_json::Value::Object(payload);
             OutboxWrite {
                 id: OutboxId::new(),
                 kind: e.kind().to_string(),
@@ -372,4 +373,41 @@ pub fn reference_for(id: ApplicationId) -> String {
     let bits = id.0.as_u128();
     let code: String = (0..8).map(|i| ALPHABET[((bits >> (i * 5)) & 31) as usize] as char).collect();
     format!("CL-{code}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::Catalog;
+
+    #[test]
+    fn extra_facts_never_override_the_steps_own_recipient_or_reason() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let catalog = Catalog::scan(&root.join("rules"), &root.join("templates")).unwrap();
+        let workflows = Workflows::load(&root.join("workflows"), &catalog).unwrap();
+        let def = workflows.get("credit_line_application").unwrap();
+        let mut data = serde_json::Map::new();
+        data.insert("to".into(), json!("evil@attacker.example"));
+        data.insert("reason".into(), json!("forged"));
+        data.insert("event".into(), json!("approve"));
+        data.insert("missing".into(), json!(["website"]));
+        let effects = [Effect::Email("application_withdrawn".into())];
+        let subject = SubjectId::new();
+        let rows = outbox_rows(
+            def,
+            subject,
+            EventId::new(),
+            "withdraw",
+            "withdrawn",
+            Some("ops@acme.io"),
+            Some("by phone"),
+            &effects,
+            &data,
+        );
+        let payload = &rows[0].payload;
+        assert_eq!(payload["to"], "ops@acme.io");
+        assert_eq!(payload["reason"], "by phone");
+        assert_eq!(payload["event"], "withdraw");
+        assert_eq!(payload["missing"], json!(["website"]), "other facts still travel");
+    }
 }

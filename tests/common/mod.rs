@@ -312,6 +312,11 @@ impl Api {
         }
     }
 
+    /// The server's working directory (its `mail-out/` holds the emails it sent).
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
+    }
+
     /// A request with an optional bearer token and an empty body.
     pub fn call(&self, method: &str, path: &str, token: Option<&str>, headers: &[(&str, &str)]) -> Response {
         self.send(method, path, token, headers, b"")
