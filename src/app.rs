@@ -80,7 +80,7 @@ impl Files {
 }
 
 fn load_rules(config: &Config) -> anyhow::Result<Rules> {
-    Rules::load(&config.rules_dir)
+    Rules::load_with(&config.rules_dir, (&config.rules).into())
         .map_err(|errors| anyhow::anyhow!("{}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))
 }
 

@@ -28,6 +28,8 @@ pub struct Config {
     /// Address the HTTP server listens on.
     pub listen: SocketAddr,
     pub rules_dir: PathBuf,
+    /// Limits on each rule evaluation.
+    pub rules: RulesConfig,
     pub workflows_dir: PathBuf,
     pub templates_dir: PathBuf,
     pub log_format: LogFormat,
@@ -84,6 +86,23 @@ impl Default for LedgerConfig {
 impl LedgerConfig {
     pub fn max_amount(&self) -> crate::domain::Money {
         crate::domain::Money::from_cents(self.max_amount_cents)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Wall-clock milliseconds one rule evaluation may run; past it the rule is stopped and
+    /// the decision goes to a person (`rule_budget_exceeded`).
+    pub budget_ms: u64,
+    /// The highest monthly limit (and deposit) a rule may return, in cents; anything above
+    /// goes to a person. Default $100,000/month.
+    pub max_limit_cents: i64,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig { budget_ms: 50, max_limit_cents: 10_000_000 }
     }
 }
 
@@ -254,6 +273,7 @@ impl Default for Config {
             database_url: "sqlite://creditline.db".to_string(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             rules_dir: PathBuf::from("rules"),
+            rules: RulesConfig::default(),
             workflows_dir: PathBuf::from("workflows"),
             templates_dir: PathBuf::from("templates"),
             log_format: LogFormat::Text,
@@ -363,6 +383,12 @@ impl Config {
         let max = crate::domain::MAX_BALANCE;
         if self.ledger.max_amount_cents <= 0 || self.ledger.max_amount_cents > max.cents() {
             return invalid(format!("ledger.max_amount_cents: from 1 to {} ({max})", max.cents()));
+        }
+        if !(1..=60_000).contains(&self.rules.budget_ms) {
+            return invalid(format!("rules.budget_ms: {} is not between 1 and 60000", self.rules.budget_ms));
+        }
+        if self.rules.max_limit_cents < 1 {
+            return invalid(format!("rules.max_limit_cents: {} is not at least 1", self.rules.max_limit_cents));
         }
         let r = &self.reminders;
         if r.remind_after_days == 0 || r.remind_after_days >= r.time_out_after_days {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use creditline::rules::inputs::InitialLimitInput;
-use creditline::rules::{RuleSet, Rules, RulesError, fixtures};
+use creditline::rules::{Limits, RuleSet, Rules, RulesError, fixtures};
 use serde_json::json;
 
 fn shipped() -> PathBuf {
@@ -92,7 +92,7 @@ async fn a_runaway_script_does_not_stall_the_runtime() {
     let evals: Vec<_> = (0..8)
         .map(|_| {
             let h = handle.clone();
-            tokio::spawn(async move { h.evaluate_async("runaway", json!({}), None).await })
+            tokio::spawn(async move { h.evaluate_async("runaway", &json!({}), None).await })
         })
         .collect();
     assert_eq!(ticker.await.unwrap(), 5);
@@ -240,4 +240,158 @@ fn helpers_compute_dates_domains_and_money() {
         ["29", "1", "12", "example.co.uk", "acme.io", "true", "true", "true", "$5,000.00", "true"],
         "{d:?}"
     );
+}
+
+#[test]
+fn a_helper_refuses_an_oversized_input_instead_of_running_long() {
+    // The probe of issue 15: parse_money on a 16,000-character string in a loop ran 1.7 s,
+    // the operation limit not counting the time inside the helper.
+    let (_dir, rules) = copy();
+    std::fs::write(
+        rules.join("slow_money.rhai"),
+        "let s = \"1\";\nwhile s.len() < 16000 { s += s; }\nlet n = 0;\nloop { if parse_money(s) == () { n += 1; } }\n",
+    )
+    .unwrap();
+    let (d, record) = load(&rules).evaluate("slow_money", &json!({}), None);
+    assert_eq!(d.outcome, "manual_review");
+    assert!(d.reasons[0].starts_with("rule_error:"), "{:?}", d.reasons);
+    assert!(d.reasons[0].contains("parse_money: input of 16384 bytes is over the 64-byte limit"), "{:?}", d.reasons);
+    assert_eq!(record.reasons, d.reasons);
+
+    // Every helper that takes text caps it.
+    for call in [
+        "days_between(s, \"2026-01-01\")",
+        "months_between(\"2026-01-01\", s)",
+        "registrable_domain(s)",
+        "host_of(s)",
+        "is_free_mail_domain(s)",
+        "is_generic_platform_host(s)",
+        "is_tool_directory_host(s)",
+    ] {
+        let (_dir, rules) = copy();
+        let name = call.split('(').next().unwrap();
+        let src =
+            format!("let s = \"a\";\nwhile s.len() < 4096 {{ s += s; }}\n{call};\n#{{ outcome: \"x\", reasons: [] }}");
+        std::fs::write(rules.join("capped.rhai"), src).unwrap();
+        let (d, _) = load(&rules).evaluate("capped", &json!({}), None);
+        assert!(d.is_rule_error(), "{call}: {d:?}");
+        assert!(d.reasons[0].contains(&format!("{name}: input of 4096 bytes is over")), "{call}: {:?}", d.reasons);
+    }
+}
+
+#[test]
+fn a_rule_over_its_time_budget_is_stopped_and_recorded_with_its_reason() {
+    let (_dir, rules) = copy();
+    // Every call is within the helpers' caps and each step is cheap, but together they run
+    // far longer than the budget (the operation limit would stop it only much later).
+    std::fs::write(
+        rules.join("slow.rhai"),
+        "let big = \"0123456789abcdef\";\nwhile big.len() < 8192 { big += big; }\n\
+         let n = 0;\nloop { n += parse_money(\"USD 1,234,567.89 per month\"); big.index_of(\"z\"); }\n",
+    )
+    .unwrap();
+    let limits = Limits { budget: Duration::from_millis(1), ..Limits::default() };
+    let set = RuleSet::load_with(&rules, limits).unwrap_or_else(|e| panic!("{e:?}"));
+    let subject = creditline::domain::SubjectId::new();
+    let (d, record) = set.evaluate("slow", &json!({}), Some(subject));
+    assert_eq!(d.outcome, "manual_review");
+    assert!(d.reasons[0].starts_with("rule_error: rule_budget_exceeded:"), "{:?}", d.reasons);
+    assert_eq!(
+        (record.outcome.as_str(), &record.reasons, record.subject),
+        ("manual_review", &d.reasons, Some(subject))
+    );
+
+    // Stopped inside a function of the script, the reason is the same.
+    std::fs::write(
+        rules.join("slow_fn.rhai"),
+        "fn spin(s) { let big = s; while big.len() < 8192 { big += big; } loop { big.index_of(\"z\"); } }\nspin(\"ab\")\n",
+    )
+    .unwrap();
+    let set = RuleSet::load_with(&rules, limits).unwrap_or_else(|e| panic!("{e:?}"));
+    let (d, _) = set.evaluate("slow_fn", &json!({}), None);
+    assert!(d.reasons[0].starts_with("rule_error: rule_budget_exceeded:"), "{:?}", d.reasons);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_slow_rule_runs_off_the_async_runtime_and_stops_at_its_budget() {
+    let (_dir, rules) = copy();
+    std::fs::write(
+        rules.join("slow.rhai"),
+        "let big = \"0123456789abcdef\";\nwhile big.len() < 8192 { big += big; }\nloop { big.index_of(\"z\"); }\n",
+    )
+    .unwrap();
+    // The operation limit would stop this script only after about ten times the budget.
+    let limits = Limits { budget: Duration::from_millis(10), ..Limits::default() };
+    let handle = std::sync::Arc::new(Rules::load_with(&rules, limits).unwrap());
+    let h = handle.clone();
+    let slow = tokio::spawn(async move { h.evaluate_async("slow", &json!({}), None).await });
+    // On this single-threaded runtime, a task only gets to run while the evaluation is in
+    // flight if the evaluation is not holding the thread.
+    tokio::task::yield_now().await;
+    assert!(!slow.is_finished(), "the evaluation ended before anything else could run");
+    let (d, _) = slow.await.unwrap();
+    assert!(d.reasons[0].starts_with("rule_error: rule_budget_exceeded:"), "{:?}", d.reasons);
+}
+
+#[test]
+fn out_of_range_rule_outputs_fail_closed_naming_field_and_value() {
+    for (value, shown) in [("-5", "-5"), ("9223372036854775807", "9223372036854775807"), ("0", "0")] {
+        let (_dir, rules) = copy();
+        std::fs::write(
+            rules.join("initial_limit.rhai"),
+            format!("#{{ outcome: \"offer\", limit_cents: {value}, reasons: [\"r\"] }}"),
+        )
+        .unwrap();
+        let input = InitialLimitInput { applicant_type: "enterprise".into(), ..Default::default() };
+        let (d, record) = load(&rules).evaluate("initial_limit", &input, None);
+        assert_eq!(d.outcome, "manual_review", "{value}");
+        assert!(d.reasons[0].contains("rule_output_out_of_range"), "{:?}", d.reasons);
+        assert!(d.reasons[0].contains(&format!("`limit_cents` = {shown}")), "{:?}", d.reasons);
+        assert!(d.fields.is_empty(), "no limit is offered: {d:?}");
+        // The script's answer stays on the record for the audit; the record says manual review.
+        assert_eq!(record.outcome, "manual_review");
+        assert_eq!(record.output["limit_cents"].to_string(), shown);
+        assert_eq!(record.decision(Limits::default().max_limit_cents).unwrap().outcome, "manual_review");
+    }
+    // The maximum is configurable.
+    let (_dir, rules) = copy();
+    let input = InitialLimitInput { applicant_type: "enterprise".into(), ..Default::default() };
+    let low = Limits { max_limit_cents: 10_000, ..Limits::default() };
+    let (d, _) = RuleSet::load_with(&rules, low).unwrap().evaluate("initial_limit", &input, None);
+    assert!(d.reasons[0].contains("`limit_cents` = 20000 is outside 1..=10000"), "{:?}", d.reasons);
+}
+
+#[test]
+fn the_cli_evaluates_with_the_configured_budget_and_maximum() {
+    let (dir, rules) = copy();
+    std::fs::write(rules.join("spin.rhai"), "loop { \"0123456789abcdef\".index_of(\"z\"); }\n").unwrap();
+    let input = dir.path().join("input.json");
+    std::fs::write(&input, r#"{"applicant_type": "enterprise"}"#).unwrap();
+    let eval = |rule: &str, key: &str, value: &str| {
+        let o = common::creditline(dir.path())
+            .env("CREDITLINE_RULES_DIR", &rules)
+            .env(key, value)
+            .args(["rules", "eval", rule, "--input", input.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        serde_json::from_str::<serde_json::Value>(&common::stdout(&o)).unwrap()
+    };
+    let d = eval("spin", "CREDITLINE_RULES__BUDGET_MS", "1");
+    assert_eq!(d["outcome"], "manual_review");
+    assert!(
+        d["reasons"][0].as_str().unwrap().starts_with("rule_error: rule_budget_exceeded: stopped after its 1 ms"),
+        "{d}"
+    );
+    let d = eval("initial_limit", "CREDITLINE_RULES__MAX_LIMIT_CENTS", "15000");
+    assert_eq!(d["outcome"], "manual_review");
+    assert!(d["reasons"][0].as_str().unwrap().contains("`limit_cents` = 20000 is outside 1..=15000"), "{d}");
+
+    let o = common::creditline(dir.path())
+        .env("CREDITLINE_RULES__BUDGET_MS", "0")
+        .args(["rules", "check"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(common::stderr(&o).contains("rules.budget_ms"), "{}", common::stderr(&o));
 }

@@ -114,7 +114,11 @@ impl Cli {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Workflows { cmd } => cmd.run(&config),
-            Command::Rules { cmd } => cmd.run(&config.rules_dir),
+            // Compiling and evaluating rules is synchronous work: off the async workers.
+            Command::Rules { cmd } => {
+                let (dir, limits) = (config.rules_dir.clone(), (&config.rules).into());
+                tokio::task::spawn_blocking(move || cmd.run(&dir, limits)).await?
+            }
             Command::Templates { cmd } => cmd.run(&config),
             Command::Ingest(args) => ingest::run(config, args).await,
             Command::Applications { cmd } => cmd.run(config).await,

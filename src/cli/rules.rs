@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::rules::{RuleSet, fixtures, inputs};
+use crate::rules::{Limits, RuleSet, fixtures, inputs};
 
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
@@ -21,8 +21,8 @@ pub enum RulesCommand {
     Test,
 }
 
-fn load(dir: &Path) -> Result<RuleSet, ExitCode> {
-    RuleSet::load(dir).map_err(|errors| {
+fn load(dir: &Path, limits: Limits) -> Result<RuleSet, ExitCode> {
+    RuleSet::load_with(dir, limits).map_err(|errors| {
         for e in errors {
             eprintln!("{e}");
         }
@@ -31,8 +31,9 @@ fn load(dir: &Path) -> Result<RuleSet, ExitCode> {
 }
 
 impl RulesCommand {
-    pub fn run(self, dir: &Path) -> anyhow::Result<ExitCode> {
-        let rules = match load(dir) {
+    /// Synchronous: evaluations run on this thread (the caller puts it on the blocking pool).
+    pub fn run(self, dir: &Path, limits: Limits) -> anyhow::Result<ExitCode> {
+        let rules = match load(dir, limits) {
             Ok(r) => r,
             Err(code) => return Ok(code),
         };

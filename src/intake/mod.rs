@@ -445,8 +445,7 @@ impl<'a> Plan<'a> {
 
     /// Evaluates a rule on the blocking pool: a slow script must not stall the async workers
     /// that serve HTTP and other messages.
-    async fn evaluate<I: Serialize>(&mut self, rule: &str, input: &I, subject: Option<SubjectId>) -> Decision {
-        let input = serde_json::to_value(input).unwrap_or(serde_json::Value::Null);
+    async fn evaluate<I: Serialize + Sync>(&mut self, rule: &str, input: &I, subject: Option<SubjectId>) -> Decision {
         let (decision, record): (Decision, DecisionRecord) = self.app.rules.evaluate_async(rule, input, subject).await;
         self.write.decisions.push(record);
         decision
@@ -1150,7 +1149,7 @@ async fn limit_increase(
     // a reviewer (or waits for its deposit), one the history does not support yet is declined
     // with the rule's reasons. Never granted here.
     let input = crate::services::escalation::line_input(app, &line, requested.unwrap_or(0)).await?;
-    let (decision, record) = app.rules.evaluate_async("limit_increase", input, Some(line.id)).await;
+    let (decision, record) = app.rules.evaluate_async("limit_increase", &input, Some(line.id)).await;
     let write = crate::services::escalation::open_increase(
         app,
         &line,

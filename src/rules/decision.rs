@@ -65,13 +65,57 @@ pub struct DecisionRecord {
     pub subject: Option<SubjectId>,
 }
 
-/// Outcomes a rule set may return, with the fields each outcome must carry.
+impl DecisionRecord {
+    /// The decision this record holds, its output checked again against the contract. A
+    /// record of a failed evaluation is manual review whatever its output says: the output is
+    /// kept for the audit (an out-of-range offer, say), never to be acted on.
+    pub fn decision(&self, max_limit_cents: i64) -> Result<Decision, String> {
+        if self.outcome == MANUAL_REVIEW {
+            return Ok(Decision {
+                rule: self.rule.clone(),
+                outcome: MANUAL_REVIEW.to_string(),
+                reasons: self.reasons.clone(),
+                findings: Vec::new(),
+                missing: Vec::new(),
+                fields: Map::new(),
+            });
+        }
+        decode(&self.rule, &self.output, max_limit_cents)
+    }
+}
+
+/// How a number a rule returns is bounded. A rule is data an operator edits, so a slip (a
+/// sign, a digit too many, an overflow) must reach a person rather than a customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Number {
+    /// A monthly limit: more than 0, at most the configured maximum (`rules.max_limit_cents`).
+    Limit,
+    /// An amount of money: 0 or more, at most the configured maximum.
+    Amount,
+}
+
+impl Number {
+    fn range(self, max_limit_cents: i64) -> std::ops::RangeInclusive<i64> {
+        match self {
+            Number::Limit => 1..=max_limit_cents,
+            Number::Amount => 0..=max_limit_cents,
+        }
+    }
+}
+
+/// The numeric fields an outcome must carry, each with its bound.
+pub type Numbers = &'static [(&'static str, Number)];
+
+/// Outcomes a rule set may return, with the numeric fields each outcome must carry.
 pub struct Contract {
     pub rule: &'static str,
-    pub outcomes: &'static [(&'static str, &'static [&'static str])],
+    pub outcomes: &'static [(&'static str, Numbers)],
     /// Lists every outcome must carry.
     pub lists: &'static [&'static str],
 }
+
+/// What a rule's output breaching its contract's bounds says: the reason carries this code.
+pub const OUT_OF_RANGE: &str = "rule_output_out_of_range";
 
 pub const CONTRACTS: &[Contract] = &[
     Contract {
@@ -90,12 +134,16 @@ pub const CONTRACTS: &[Contract] = &[
         lists: &["findings"],
     },
     Contract { rule: "aws_history", outcomes: &[("pass", &[]), ("concern", &[]), ("fail", &[])], lists: &["findings"] },
-    Contract { rule: "initial_limit", outcomes: &[("offer", &["limit_cents"]), ("not_available", &[])], lists: &[] },
+    Contract {
+        rule: "initial_limit",
+        outcomes: &[("offer", &[("limit_cents", Number::Limit)]), ("not_available", &[])],
+        lists: &[],
+    },
     Contract {
         rule: "limit_increase",
         outcomes: &[
-            ("propose", &["next_limit_cents"]),
-            ("deposit_required", &["next_limit_cents", "deposit_cents"]),
+            ("propose", &[("next_limit_cents", Number::Limit)]),
+            ("deposit_required", &[("next_limit_cents", Number::Limit), ("deposit_cents", Number::Amount)]),
             ("hold", &[]),
             ("decline", &[]),
         ],
@@ -107,7 +155,7 @@ pub const CONTRACTS: &[Contract] = &[
             ("continue", &[]),
             ("grace", &[]),
             ("pause", &[]),
-            ("reduce", &["new_limit_cents"]),
+            ("reduce", &[("new_limit_cents", Number::Limit)]),
             ("decline", &[]),
         ],
         lists: &[],
@@ -127,9 +175,10 @@ fn strings(map: &Map<String, Value>, key: &str, required: bool) -> Result<Vec<St
     }
 }
 
-/// Checks a script's returned map against its rule's contract. Rules without a contract
-/// (added by operators) may return any outcome.
-pub fn decode(rule: &str, output: &Value) -> Result<Decision, String> {
+/// Checks a script's returned map against its rule's contract, numbers within their bounds
+/// (`max_limit_cents` tops limits and amounts). Rules without a contract (added by
+/// operators) may return any outcome.
+pub fn decode(rule: &str, output: &Value, max_limit_cents: i64) -> Result<Decision, String> {
     let Value::Object(map) = output else { return Err(format!("rule must return a map, got {output}")) };
     let outcome = match map.get("outcome") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -143,9 +192,17 @@ pub fn decode(rule: &str, output: &Value) -> Result<Decision, String> {
             let known: Vec<&str> = c.outcomes.iter().map(|(o, _)| *o).collect();
             return Err(format!("unknown outcome {outcome:?} (expected one of {})", known.join(", ")));
         };
-        for field in *required {
-            if !map.get(*field).is_some_and(Value::is_i64) {
+        for (field, number) in *required {
+            let Some(value) = map.get(*field).and_then(Value::as_i64) else {
                 return Err(format!("outcome {outcome:?} needs integer field `{field}`"));
+            };
+            let range = number.range(max_limit_cents);
+            if !range.contains(&value) {
+                return Err(format!(
+                    "{OUT_OF_RANGE}: `{field}` = {value} is outside {}..={}",
+                    range.start(),
+                    range.end()
+                ));
             }
         }
     }
@@ -158,4 +215,100 @@ pub fn decode(rule: &str, output: &Value) -> Result<Decision, String> {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     Ok(Decision { rule: rule.to_string(), outcome, reasons, findings, missing, fields })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const MAX: i64 = 10_000_000;
+
+    /// Every outcome that carries numbers, with each number in range.
+    fn numeric_outcomes() -> Vec<(&'static str, &'static str, Numbers)> {
+        CONTRACTS
+            .iter()
+            .flat_map(|c| c.outcomes.iter().filter(|(_, f)| !f.is_empty()).map(move |(o, f)| (c.rule, *o, *f)))
+            .collect()
+    }
+
+    fn output(outcome: &str, fields: &[(&str, Number)], set: Option<(&str, i64)>) -> Value {
+        let mut map = json!({ "outcome": outcome, "reasons": [] });
+        for (field, _) in fields {
+            map[*field] = json!(1000);
+        }
+        if let Some((field, value)) = set {
+            map[field] = json!(value);
+        }
+        map
+    }
+
+    #[test]
+    fn every_number_a_contract_names_is_bounded() {
+        let outcomes = numeric_outcomes();
+        let rules: Vec<&str> = outcomes.iter().map(|(r, _, _)| *r).collect();
+        for rule in ["initial_limit", "limit_increase", "cycle_gating"] {
+            assert!(rules.contains(&rule), "{rule} has no bounded number");
+        }
+        for (rule, outcome, fields) in outcomes {
+            assert!(decode(rule, &output(outcome, fields, None), MAX).is_ok(), "{rule}/{outcome}");
+            for (field, number) in fields {
+                let at_max = output(outcome, fields, Some((field, MAX)));
+                assert!(decode(rule, &at_max, MAX).is_ok(), "{rule}/{outcome}: {field} at the maximum");
+                let mut bad = vec![-5, MAX + 1, i64::MAX, i64::MIN];
+                if *number == Number::Limit {
+                    bad.push(0);
+                }
+                for value in bad {
+                    let e = decode(rule, &output(outcome, fields, Some((field, value))), MAX)
+                        .expect_err(&format!("{rule}/{outcome}: {field} = {value} accepted"));
+                    assert!(e.contains(OUT_OF_RANGE), "{e}");
+                    assert!(e.contains(&format!("`{field}` = {value}")), "{e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_deposit_of_nothing_is_an_amount_but_a_limit_of_nothing_is_not() {
+        let deposit =
+            json!({"outcome": "deposit_required", "next_limit_cents": 500000, "deposit_cents": 0, "reasons": []});
+        assert!(decode("limit_increase", &deposit, MAX).is_ok());
+        let offer = json!({"outcome": "offer", "limit_cents": 0, "reasons": []});
+        assert!(decode("initial_limit", &offer, MAX).unwrap_err().contains("`limit_cents` = 0"));
+    }
+
+    #[test]
+    fn the_maximum_is_the_configured_one() {
+        let offer = json!({"outcome": "offer", "limit_cents": 30000, "reasons": []});
+        assert!(decode("initial_limit", &offer, 30000).is_ok());
+        assert!(decode("initial_limit", &offer, 29999).unwrap_err().contains("outside 1..=29999"));
+    }
+
+    #[test]
+    fn a_recorded_failure_is_manual_review_whatever_its_output_says() {
+        let record = DecisionRecord {
+            id: DecisionId::new(),
+            rule: "initial_limit".into(),
+            version: String::new(),
+            input: Value::Null,
+            output: json!({"outcome": "offer", "limit_cents": -5, "reasons": []}),
+            outcome: MANUAL_REVIEW.into(),
+            reasons: vec!["rule_error: rule_output_out_of_range: `limit_cents` = -5 is outside 1..=10000000".into()],
+            duration_us: 1,
+            decided_at: Utc::now(),
+            subject: None,
+        };
+        let d = record.decision(MAX).unwrap();
+        assert_eq!(d.outcome, MANUAL_REVIEW);
+        assert!(d.fields.is_empty());
+        assert_eq!(d.reasons, record.reasons);
+        let offered = DecisionRecord {
+            outcome: "offer".into(),
+            output: json!({"outcome": "offer", "limit_cents": 15000, "reasons": []}),
+            ..record
+        };
+        assert_eq!(offered.decision(MAX).unwrap().cents("limit_cents"), Some(15000));
+    }
 }

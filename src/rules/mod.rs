@@ -4,6 +4,10 @@
 //! `#{ outcome: "...", reasons: [...], ... }` that is checked against its rule set's contract
 //! ([`decision::CONTRACTS`]). Any error, limit hit or contract breach fails closed: the
 //! decision becomes `manual_review` with a `rule_error: ...` reason, never an approval.
+//!
+//! An evaluation is synchronous and may take up to its time budget, so async code calls
+//! [`Rules::evaluate_async`] (or [`Rules::evaluate_many_async`]), which run it on the
+//! blocking pool.
 
 pub mod decision;
 pub mod fixtures;
@@ -15,10 +19,10 @@ pub mod typed;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{SubsecRound, Utc};
-use rhai::{AST, Dynamic, Engine, Scope};
+use rhai::{AST, Dynamic, Engine, EvalAltResult, Scope};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -37,6 +41,27 @@ pub enum RulesError {
     UnknownRule(String),
 }
 
+/// What one evaluation may take and return (`[rules]` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time one evaluation may run before it is stopped.
+    pub budget: Duration,
+    /// The highest monthly limit or amount a rule may return.
+    pub max_limit_cents: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::from(&crate::config::RulesConfig::default())
+    }
+}
+
+impl From<&crate::config::RulesConfig> for Limits {
+    fn from(c: &crate::config::RulesConfig) -> Self {
+        Limits { budget: Duration::from_millis(c.budget_ms), max_limit_cents: c.max_limit_cents }
+    }
+}
+
 struct CompiledRule {
     version: String,
     ast: AST,
@@ -46,6 +71,7 @@ struct CompiledRule {
 pub struct RuleSet {
     engine: Engine,
     rules: BTreeMap<String, CompiledRule>,
+    limits: Limits,
 }
 
 /// A scope with `input` declared, so strict variables accept scripts that read it.
@@ -56,9 +82,14 @@ fn scope_with_input(input: Dynamic) -> Scope<'static> {
 }
 
 impl RuleSet {
+    /// Compiles `dir/*.rhai` with the host lists of `dir/data/` and the default limits.
+    pub fn load(dir: &Path) -> Result<RuleSet, Vec<RulesError>> {
+        RuleSet::load_with(dir, Limits::default())
+    }
+
     /// Compiles `dir/*.rhai` with the host lists of `dir/data/`. Every compile error is
     /// reported, each with file, line and column.
-    pub fn load(dir: &Path) -> Result<RuleSet, Vec<RulesError>> {
+    pub fn load_with(dir: &Path, limits: Limits) -> Result<RuleSet, Vec<RulesError>> {
         let io = |p: &Path, e: String| vec![RulesError::Io { path: p.display().to_string(), message: e }];
         let lists = HostLists::load(&dir.join("data")).map_err(|e| io(&dir.join("data"), e))?;
         let engine = sandbox::engine(Arc::new(lists));
@@ -91,7 +122,7 @@ impl RuleSet {
                 }
             }
         }
-        if errors.is_empty() { Ok(RuleSet { engine, rules }) } else { Err(errors) }
+        if errors.is_empty() { Ok(RuleSet { engine, rules, limits }) } else { Err(errors) }
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -102,7 +133,8 @@ impl RuleSet {
         self.rules.get(rule).map(|r| r.version.as_str())
     }
 
-    /// Runs one rule. Never fails: errors become a `manual_review` decision.
+    /// Runs one rule, on this thread, for up to the time budget. Never fails: errors become
+    /// a `manual_review` decision. Async code calls [`Rules::evaluate_async`] instead.
     pub fn evaluate<I: Serialize + ?Sized>(
         &self,
         rule: &str,
@@ -138,15 +170,24 @@ impl RuleSet {
             Err(e) => return (Decision::manual_review(rule, &format!("input: {e}")), serde_json::Value::Null),
         };
         let mut scope = scope_with_input(dynamic);
-        let result = match self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &compiled.ast) {
+        let budget = self.limits.budget;
+        let evaluated =
+            sandbox::with_budget(budget, || self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &compiled.ast));
+        let result = match evaluated {
             Ok(r) => r,
+            // Through any function-call wrapper: the stop is ours wherever the script was.
+            Err(e) if matches!(e.unwrap_inner(), EvalAltResult::ErrorTerminated(..)) => {
+                tracing::warn!(rule, budget_ms = budget.as_millis(), "rule stopped at its time budget");
+                let why = format!("{}: stopped after its {} ms budget", sandbox::BUDGET_EXCEEDED, budget.as_millis());
+                return (Decision::manual_review(rule, &why), serde_json::Value::Null);
+            }
             Err(e) => return (Decision::manual_review(rule, &e.to_string()), serde_json::Value::Null),
         };
         let output: serde_json::Value = match rhai::serde::from_dynamic(&result) {
             Ok(v) => v,
             Err(e) => return (Decision::manual_review(rule, &format!("output: {e}")), serde_json::Value::Null),
         };
-        match decision::decode(rule, &output) {
+        match decision::decode(rule, &output, self.limits.max_limit_cents) {
             Ok(d) => (d, output),
             Err(e) => (Decision::manual_review(rule, &e), output),
         }
@@ -179,13 +220,18 @@ fn record_of(
 /// The rules in force, swappable at run time (SIGHUP) without a restart.
 pub struct Rules {
     dir: PathBuf,
+    limits: Limits,
     current: RwLock<Arc<RuleSet>>,
 }
 
 impl Rules {
     pub fn load(dir: &Path) -> Result<Rules, Vec<RulesError>> {
-        let set = RuleSet::load(dir)?;
-        Ok(Rules { dir: dir.to_path_buf(), current: RwLock::new(Arc::new(set)) })
+        Rules::load_with(dir, Limits::default())
+    }
+
+    pub fn load_with(dir: &Path, limits: Limits) -> Result<Rules, Vec<RulesError>> {
+        let set = RuleSet::load_with(dir, limits)?;
+        Ok(Rules { dir: dir.to_path_buf(), limits, current: RwLock::new(Arc::new(set)) })
     }
 
     pub fn current(&self) -> Arc<RuleSet> {
@@ -195,12 +241,13 @@ impl Rules {
     /// Recompiles the folder. A version that fails to compile is rejected and the rules in
     /// force stay; the error is returned (and logged by the caller).
     pub fn reload(&self) -> Result<Vec<(String, String)>, Vec<RulesError>> {
-        let set = RuleSet::load(&self.dir)?;
+        let set = RuleSet::load_with(&self.dir, self.limits)?;
         let versions = set.rules.iter().map(|(n, r)| (n.clone(), r.version.clone())).collect();
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
         Ok(versions)
     }
 
+    /// Evaluates on this thread: for synchronous code only (a CLI command, a blocking task).
     pub fn evaluate<I: Serialize + ?Sized>(
         &self,
         rule: &str,
@@ -211,6 +258,30 @@ impl Rules {
     }
 
     /// Evaluates on the blocking pool, so a slow script never holds an async worker thread.
+    /// The input is serialized here; only the copy moves to the blocking thread.
+    pub async fn evaluate_async<I: Serialize + ?Sized>(
+        &self,
+        rule: &str,
+        input: &I,
+        subject: Option<SubjectId>,
+    ) -> (Decision, DecisionRecord) {
+        let aborted = |why: String| {
+            let d = Decision::manual_review(rule, &why);
+            let record = record_of(&d, String::new(), serde_json::Value::Null, serde_json::Value::Null, 0, subject);
+            (d, record)
+        };
+        let input = match serde_json::to_value(input) {
+            Ok(v) => v,
+            Err(e) => return aborted(format!("input: {e}")),
+        };
+        let set = self.current();
+        let name = rule.to_string();
+        match tokio::task::spawn_blocking(move || set.evaluate(&name, &input, subject)).await {
+            Ok(result) => result,
+            Err(e) => aborted(format!("evaluation aborted: {e}")),
+        }
+    }
+
     /// Evaluates `rule` for many inputs in one blocking task (a scan over many lines would
     /// otherwise pay a thread hand-off per line). Results come back in input order.
     pub async fn evaluate_many_async<I: Serialize + Send + 'static>(
@@ -233,24 +304,6 @@ impl Rules {
                     (d, record)
                 })
                 .collect(),
-        }
-    }
-
-    pub async fn evaluate_async<I: Serialize + Send + 'static>(
-        &self,
-        rule: &str,
-        input: I,
-        subject: Option<SubjectId>,
-    ) -> (Decision, DecisionRecord) {
-        let set = self.current();
-        let name = rule.to_string();
-        match tokio::task::spawn_blocking(move || set.evaluate(&name, &input, subject)).await {
-            Ok(result) => result,
-            Err(e) => {
-                let d = Decision::manual_review(rule, &format!("evaluation aborted: {e}"));
-                let record = record_of(&d, String::new(), serde_json::Value::Null, serde_json::Value::Null, 0, subject);
-                (d, record)
-            }
         }
     }
 }

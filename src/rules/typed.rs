@@ -1,7 +1,8 @@
 //! Typed views of the seven rule sets' decisions, so Rust callers match on variants instead
-//! of comparing outcome strings. A decision was already checked against its contract when it
-//! was decoded ([`super::decision::decode`]); converting it here fails only when it belongs to
-//! another rule or its outcome is not in the contract.
+//! of comparing outcome strings. A decision was already checked against its contract (and its
+//! numbers against their bounds) when it was decoded ([`super::decision::decode`]); converting
+//! it here fails only when it belongs to another rule, its outcome is not in the contract, or
+//! an amount is negative (a decision built by hand rather than decoded).
 
 use super::decision::{Decision, MANUAL_REVIEW};
 use crate::domain::{ApplicantKind, Money};
@@ -24,7 +25,7 @@ fn mismatch(d: &Decision, expected: &'static str) -> TypedError {
 }
 
 fn money(d: &Decision, field: &str, expected: &'static str) -> Result<Money, TypedError> {
-    d.cents(field).map(Money::from_cents).ok_or_else(|| mismatch(d, expected))
+    d.cents(field).filter(|c| *c >= 0).map(Money::from_cents).ok_or_else(|| mismatch(d, expected))
 }
 
 /// `applicant_type`: who applies and what is still missing.
@@ -206,7 +207,7 @@ mod tests {
     use crate::rules::decision::decode;
 
     fn decided(rule: &str, output: serde_json::Value) -> Decision {
-        match decode(rule, &output) {
+        match decode(rule, &output, crate::rules::Limits::default().max_limit_cents) {
             Ok(d) => d,
             Err(e) => panic!("{rule}: {e}"),
         }
@@ -239,5 +240,12 @@ mod tests {
         assert_eq!(CycleGating::try_from(&d), Ok(CycleGating::ManualReview));
         assert!(ReReview::try_from(&d).is_err());
         assert!(Check::aws_history(&d).is_err());
+    }
+
+    #[test]
+    fn a_negative_amount_built_by_hand_is_refused() {
+        let mut d = decided("cycle_gating", json!({"outcome": "reduce", "new_limit_cents": 5000, "reasons": []}));
+        d.fields.insert("new_limit_cents".into(), json!(-5000));
+        assert!(CycleGating::try_from(&d).is_err());
     }
 }

@@ -194,7 +194,7 @@ pub async fn gate(app: &App) -> Result<GateReport, CycleError> {
         for line in open {
             let history = bills.get(&line.id).map(Vec::as_slice).unwrap_or_default();
             let Some(input) = gating_input(line, history, now) else { continue };
-            let (decision, record) = app.rules.evaluate_async("cycle_gating", input, Some(line.id)).await;
+            let (decision, record) = app.rules.evaluate_async("cycle_gating", &input, Some(line.id)).await;
             let outcome = CycleGating::try_from(&decision).unwrap_or(CycleGating::ManualReview);
             let to = target(outcome);
             // Grace is a first step from an active line; a line already paused or reduced

@@ -10,7 +10,6 @@ use super::actions::{self, Actor, IdempotencyKey, Outcome};
 use crate::app::App;
 use crate::domain::{ApplicationId, Money, Role, SubjectId, TaskId};
 use crate::rules::DecisionRecord;
-use crate::rules::decision::decode;
 use crate::rules::inputs::InitialLimitInput;
 use crate::rules::typed::InitialLimit;
 use crate::services::workflow::{Cursor, Fire, ServiceError};
@@ -236,7 +235,7 @@ async fn approve_first(
     note: &Option<String>,
 ) -> Result<(), DecisionError> {
     let (suggestion, decision) = suggestion(app, &plan.application).await?;
-    let suggested = match InitialLimit::try_from(&decode_record(&decision)?) {
+    let suggested = match InitialLimit::try_from(&decode_record(app, &decision)?) {
         Ok(InitialLimit::Offer { limit }) => Some(limit),
         Ok(InitialLimit::ManualReview) => None,
         Ok(InitialLimit::NotAvailable) | Err(_) => {
@@ -383,12 +382,15 @@ async fn suggestion(app: &App, a: &ApplicationRecord) -> Result<(Suggestion, Dec
         business_verification: latest("business_verification"),
         aws_history: latest("aws_history"),
     };
-    let (_, record) = app.rules.evaluate("initial_limit", &input, Some(a.id.into()));
+    let (_, record) = app.rules.evaluate_async("initial_limit", &input, Some(a.id.into())).await;
     Ok((Suggestion::EvaluatedNow, record))
 }
 
-fn decode_record(d: &DecisionRecord) -> Result<crate::rules::decision::Decision, DecisionError> {
-    decode(&d.rule, &d.output).map_err(|e| StoreError::Corrupt(format!("decision {}: {e}", d.id)).into())
+/// A failed evaluation stays manual review, whatever output it recorded (an out-of-range
+/// offer is kept for the audit, never suggested).
+fn decode_record(app: &App, d: &DecisionRecord) -> Result<crate::rules::decision::Decision, DecisionError> {
+    d.decision(app.config.rules.max_limit_cents)
+        .map_err(|e| StoreError::Corrupt(format!("decision {}: {e}", d.id)).into())
 }
 
 /// What a decision will write, gathered before the one transaction.

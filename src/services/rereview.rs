@@ -55,7 +55,7 @@ pub async fn scan(app: &App) -> Result<ReReviewReport, ServiceError> {
                 let events = app.store.events(a.id.into()).await?;
                 let entries = app.store.ledger_entries(&a.account_email).await?;
                 let input = input(state, &events, &entries, now);
-                let (decision, record) = app.rules.evaluate_async("re_review", input, Some(a.id.into())).await;
+                let (decision, record) = app.rules.evaluate_async("re_review", &input, Some(a.id.into())).await;
                 if decision.outcome != "eligible" {
                     continue;
                 }
