@@ -234,12 +234,12 @@ fn nul_messages(dir: &std::path::Path) -> std::path::PathBuf {
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(
         folder.join("1-encoded-nul.eml"),
-        b"Message-ID: <cli-nul-1@example.com>\r\nFrom: ann@nul-one.com\r\nSubject: =?utf-8?q?credit=00line?=\r\n\r\nplease, a credit line\r\n",
+        b"Message-ID: <cli-nul-1@example.com>\r\nFrom: ann@nul-one.com\r\nSubject: =?utf-8?q?a=00question?=\r\n\r\nWhat do your models cost?\r\n",
     )
     .unwrap();
     std::fs::write(
         folder.join("2-raw-nul.eml"),
-        b"Message-ID: <cli-nul-2@example.com>\r\nFrom: bo@nul-two.com\r\nSubject: credit\0line\r\n\r\nhello\0world credit line\r\n",
+        b"Message-ID: <cli-nul-2@exa\0mple.com>\r\nFrom: bo@nul-two.com\r\nSubject: credit\0line\r\n\r\nhello\0world credit line\r\n",
     )
     .unwrap();
     std::fs::copy(common::repo().join("tests/corpus/02-base64-individual.eml"), folder.join("3-good.eml")).unwrap();
@@ -259,7 +259,7 @@ fn nul_bytes_through_the_cli_and_the_inbox_endpoint(dir: tempfile::TempDir) {
     let token = common::stdout(&o).trim().to_string();
     let server = common::serve_with(common::creditline(dir.path()));
     let auth = format!("Bearer {token}");
-    let raw = b"Message-ID: <api-nul@example.com>\r\nFrom: cy@nul-three.com\r\nSubject: =?utf-8?q?credit=00line?=\r\n\r\nx\0y credit line\r\n";
+    let raw = b"Message-ID: <api-nul@example.com>\r\nFrom: cy@nul-three.com\r\nSubject: =?utf-8?q?a=00question?=\r\n\r\nWhat do your models cost?\r\n";
     let r = common::http(
         &server.addr,
         "POST",

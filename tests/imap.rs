@@ -247,7 +247,7 @@ fn a_nul_byte_in_a_message_does_not_stall_the_poller(postgres: bool) {
     }
     dovecot.deliver(
         "1.m",
-        b"Message-ID: <imap-nul@example.com>\r\nFrom: ann@nul-one.com\r\nSubject: =?utf-8?q?credit=00line?=\r\n\r\nA credit line, please.\r\n",
+        b"Message-ID: <imap-nul@example.com>\r\nFrom: ann@nul-one.com\r\nSubject: =?utf-8?q?a=00question?=\r\n\r\nWhat do your models cost?\r\n",
     );
     dovecot.deliver("2.m", &corpus("02-base64-individual.eml"));
     let polled = reports(&dovecot.poll(work.path()));
