@@ -170,7 +170,8 @@ impl From<DecisionError> for ApiError {
             DecisionError::TaskNotFound(_) => StatusCode::NOT_FOUND,
             DecisionError::TaskClosed(..)
             | DecisionError::ClaimedByOther { .. }
-            | DecisionError::ApplicationMoved(..) => StatusCode::CONFLICT,
+            | DecisionError::ApplicationMoved(..)
+            | DecisionError::LineRefused(..) => StatusCode::CONFLICT,
             DecisionError::NotReviewable(..) | DecisionError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             DecisionError::Forbidden(_) => StatusCode::FORBIDDEN,
             DecisionError::Replay(ActionError::KeyReused(_)) => StatusCode::UNPROCESSABLE_ENTITY,

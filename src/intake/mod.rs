@@ -683,6 +683,28 @@ async fn plan(
             if intent == Intent::Unknown {
                 return Ok(triage(app, mail, report, now, "not recognised as an application or request"));
             }
+            // One line per account: an application from an account that has one (or owes on
+            // a closed one) goes to that line's people, not into a second application.
+            let standing = crate::services::standing::standing(app, account.as_str()).await?;
+            if let (Some(line), Some(code), Some(why)) =
+                (standing.line(), standing.code(), standing.refusal(account.as_str()))
+            {
+                let mut p = Plan::new(app, mail, report, now);
+                p.report.findings.push(code.into());
+                let details = json!({
+                    "account_email": account.as_str(),
+                    "credit_line": line,
+                    "reason": why,
+                    "from": mail.from,
+                    "subject": mail.subject,
+                    "excerpt": excerpt(&mail.body),
+                });
+                p.task("triage", Some(line), format!("Application from {account}: {why}"), details);
+                return Ok(p.finish(outcome::TRIAGE));
+            }
+            if let Some(decided) = decided_application(app, &account).await? {
+                return reapplication(app, mail, report, now, decided, x).await;
+            }
             Ok(new_application(app, mail, report, now, (sender, account), x).await?)
         }
     }
@@ -725,6 +747,70 @@ async fn open_application(
         }
     }
     Ok(None)
+}
+
+/// The account's latest declined or deferred application, if any.
+async fn decided_application(app: &App, account: &EmailAddress) -> Result<Option<ApplicationRecord>, StoreError> {
+    let decided = app
+        .store
+        .instances_for_account(account.as_str(), "credit_line_application")
+        .await?
+        .into_iter()
+        .filter(|i| ["declined", "deferred"].contains(&i.state.as_str()))
+        .max_by_key(|i| i.id.0);
+    match decided {
+        Some(i) => app.store.application(ApplicationId(i.id.0)).await,
+        None => Ok(None),
+    }
+}
+
+/// A declined or deferred applicant writes again: the `re_review` rule decides, as the
+/// periodic scan would, whether the application goes back to review now; otherwise a person
+/// sees the message on the existing application (never a second application beside it).
+async fn reapplication(
+    app: &App,
+    mail: &Mail,
+    report: Report,
+    now: DateTime<Utc>,
+    record: ApplicationRecord,
+    x: Extracted,
+) -> Result<(IntakeWrite, Report), PlanError> {
+    let instance = app
+        .store
+        .instance(record.id.into())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("workflow instance of application {}", record.id)))?;
+    let events = app.store.events(record.id.into()).await?;
+    let entries = app.store.ledger_entries(&record.account_email).await?;
+    let input = crate::services::rereview::input(&instance.state, &events, &entries, now);
+    let mut p = Plan::new(app, mail, report, now);
+    p.report.application_id = Some(record.id.to_string());
+    p.report.state = Some(instance.state.clone());
+    p.report.applicant_type = record.applicant_kind.clone();
+    p.record_fields(record.id, &x);
+    let decision = p.evaluate("re_review", &input, Some(record.id.into())).await;
+    let mut cursor = Cursor::from(&instance);
+    if decision.outcome == "eligible" {
+        let fire = Fire::new(cursor.subject, "re_review", ACTOR)
+            .decision("re_review", &decision.outcome, last_decision_id(&p))
+            .reason(&decision.reasons.join("; "));
+        p.fire(&mut cursor, fire)?;
+    } else {
+        p.report.findings.push("reapplied_before_re_review".into());
+        let details = json!({
+            "application_id": record.id,
+            "reference": record.reference,
+            "state": instance.state,
+            "re_review": { "outcome": decision.outcome, "reasons": decision.reasons },
+            "from": mail.from,
+            "subject": mail.subject,
+            "excerpt": excerpt(&mail.body),
+        });
+        let title =
+            format!("{} wrote again about {} application {}", record.account_email, instance.state, record.reference);
+        p.task("triage", Some(record.id.into()), title, details);
+    }
+    Ok(p.finish(outcome::UPDATED))
 }
 
 fn details_of(x: &Extracted) -> serde_json::Value {

@@ -76,6 +76,9 @@ pub enum DecisionError {
     Forbidden(String),
     #[error("{0}")]
     Refused(String),
+    /// The account already has a line, or owes on a closed one (`code` says which).
+    #[error("{1}")]
+    LineRefused(&'static str, String),
     #[error(transparent)]
     Replay(#[from] actions::ActionError),
     #[error(transparent)]
@@ -94,6 +97,7 @@ impl DecisionError {
             DecisionError::ApplicationMoved(..) => "application_moved",
             DecisionError::Forbidden(_) => "decision_forbidden",
             DecisionError::Refused(_) => "decision_refused",
+            DecisionError::LineRefused(code, _) => code,
             DecisionError::Replay(e) => e.code(),
             DecisionError::Service(_) | DecisionError::Store(_) => "internal",
         }
@@ -179,6 +183,12 @@ async fn plan_and_write(
 
     match decision {
         Decision::Approve { monthly_limit, override_reason, note } => {
+            // One line per account, none while a closed line's bills are unpaid; checked on
+            // the first approval too, so four-eyes never starts on a line that cannot open.
+            let standing = super::standing::standing(app, &application.account_email).await?;
+            if let (Some(code), Some(why)) = (standing.code(), standing.refusal(&application.account_email)) {
+                return Err(DecisionError::LineRefused(code, why));
+            }
             if second {
                 approve_second(app, actor, &mut plan, &mut cursor, *monthly_limit)?;
             } else {
@@ -214,7 +224,14 @@ async fn plan_and_write(
     }
     let outcome = plan.outcome(decision.name());
     let write = plan.into_write(actor, decision.name(), &instance, key, &outcome)?;
-    store.commit_action(&write).await?;
+    store.commit_action(&write).await.map_err(|e| {
+        if super::standing::is_second_line(&e) {
+            let why = format!("{} had another line approved at the same moment", application.account_email);
+            DecisionError::LineRefused("line_exists", why)
+        } else {
+            e.into()
+        }
+    })?;
     tracing::info!(
         task = %id, application = %application.reference, decision = decision.name(),
         to = %outcome.body["application"]["state"], actor = %actor.caller.name, "decision recorded"

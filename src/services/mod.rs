@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod payments;
 pub mod reminders;
 pub mod rereview;
+pub mod standing;
 pub mod tasks;
 pub mod views;
 pub mod workflow;
