@@ -112,9 +112,41 @@ const LABELS: &[(&str, &[&str])] = &[
             "帳號",
             "アカウント",
             "계정",
+            "correo de la cuenta",
+            "cuenta",
+            "e-mail da conta",
+            "email da conta",
+            "conta",
+            "compte",
+            "e-mail du compte",
+            "adresse du compte",
+            "konto",
+            "konto-e-mail",
+            "kontoe-mail",
+            "アカウントメール",
+            "계정 이메일",
         ],
     ),
-    (APPLICANT_TYPE, &["applicant type", "type", "applying as", "applicant", "申请类型", "申请人类型"]),
+    (
+        APPLICANT_TYPE,
+        &[
+            "applicant type",
+            "type",
+            "applying as",
+            "applicant",
+            "申请类型",
+            "申请人类型",
+            "tipo de solicitante",
+            "tipo",
+            "type de demandeur",
+            "antragsteller",
+            "art",
+            "申請者区分",
+            "申請区分",
+            "신청자 유형",
+            "유형",
+        ],
+    ),
     (
         LEGAL_COMPANY_NAME,
         &[
@@ -135,6 +167,23 @@ const LABELS: &[(&str, &[&str])] = &[
             "会社名",
             "회사",
             "회사명",
+            "razón social",
+            "nombre de la empresa",
+            "empresa",
+            "razão social",
+            "nome da empresa",
+            "raison sociale",
+            "nom de l entreprise",
+            "entreprise",
+            "unternehmen",
+            "firmenname",
+            "会社",
+            "法人名",
+            "商号",
+            "企業名",
+            "公司名",
+            "회사 이름",
+            "법인명",
         ],
     ),
     (
@@ -157,6 +206,14 @@ const LABELS: &[(&str, &[&str])] = &[
             "国家",
             "国",
             "국가",
+            "país de registro",
+            "país de registo",
+            "pays d enregistrement",
+            "registrierungsland",
+            "sitz",
+            "登記国",
+            "所在国",
+            "등록 국가",
         ],
     ),
     (
@@ -174,11 +231,37 @@ const LABELS: &[(&str, &[&str])] = &[
             "ウェブサイト",
             "웹사이트",
             "webseite",
+            "sitio web",
+            "página web",
+            "site web",
+            "sitio",
+            "página",
+            "웹 사이트",
+            "홈페이지",
+            "ホームページ",
+            "サイト",
         ],
     ),
     (
         PRODUCT,
-        &["product", "product name", "product information", "project", "产品", "產品", "製品", "제품", "produkt"],
+        &[
+            "product",
+            "product name",
+            "product information",
+            "project",
+            "产品",
+            "產品",
+            "製品",
+            "제품",
+            "produkt",
+            "producto",
+            "produto",
+            "produit",
+            "プロダクト",
+            "サービス",
+            "服务",
+            "서비스",
+        ],
     ),
     (
         USE_CASE,
@@ -192,6 +275,16 @@ const LABELS: &[(&str, &[&str])] = &[
             "使用场景",
             "使用目的",
             "용도",
+            "caso de uso",
+            "uso previsto",
+            "finalidade",
+            "cas d usage",
+            "utilisation",
+            "verwendungszweck",
+            "anwendungsfall",
+            "利用目的",
+            "ユースケース",
+            "사용 사례",
         ],
     ),
     (AWS_ACCOUNT, &["aws account", "aws account id", "aws id", "aws"]),
@@ -211,6 +304,21 @@ const LABELS: &[(&str, &[&str])] = &[
             "预计月用量",
             "预计月消费",
             "月用量",
+            "uso mensual estimado",
+            "gasto mensual",
+            "gasto mensual estimado",
+            "uso mensal estimado",
+            "gasto mensal",
+            "consommation mensuelle",
+            "dépense mensuelle",
+            "monatliche nutzung",
+            "erwartete monatliche nutzung",
+            "monatliches volumen",
+            "月間利用額",
+            "予想月額",
+            "예상 월 사용량",
+            "예상 사용량",
+            "월 사용량",
         ],
     ),
     (
@@ -226,6 +334,21 @@ const LABELS: &[(&str, &[&str])] = &[
             "申请额度",
             "额度",
             "希望額度",
+            "línea de crédito solicitada",
+            "límite solicitado",
+            "linha de crédito solicitada",
+            "limite solicitado",
+            "ligne de crédit demandée",
+            "limite demandée",
+            "gewünschte kreditlinie",
+            "kreditlinie",
+            "kreditrahmen",
+            "希望与信枠",
+            "希望限度額",
+            "希望額",
+            "요청 한도",
+            "신청 한도",
+            "申请信用额度",
         ],
     ),
     (
@@ -239,6 +362,13 @@ const LABELS: &[(&str, &[&str])] = &[
             "联系方式",
             "連絡先",
             "연락처",
+            "contacto",
+            "contato",
+            "contact professionnel",
+            "kontakt",
+            "ansprechpartner",
+            "担当者",
+            "담당자",
         ],
     ),
     (APP_LINK, &["app download", "app link", "download", "app store", "play store", "demo", "app"]),
@@ -276,7 +406,15 @@ static AWS_ID: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b(\d{4})[- ]?(\d{4})[- ]?(\d{4})\b").expect("static regex"));
 static COMPANY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"\b(?P<name>[A-Z][\w&'\-]*(?:\s+[A-Z0-9][\w&'\-]*){0,5}\s+(?:Inc\.?|Incorporated|Ltd\.?|Limited|LLC|GmbH|AG|SAS|SARL|S\.A\.|B\.V\.|Pty\.?\s+Ltd\.?|Pte\.?\s+Ltd\.?|Co\.,?\s+Ltd\.?|Corp\.?|Corporation|K\.K\.|Oy|AB|ApS|S\.r\.l\.|S\.p\.A\.))(?:\s*\((?P<where>[^)]{2,60})\))?",
+        r"\b(?P<name>[A-Z][\w&'\-]*(?:\s+[A-Z0-9][\w&'\-]*){0,5}\s+(?:Inc\.?|Incorporated|Ltd\.?|Limited|LLC|GmbH|AG|SAS|SARL|S\.A\.|B\.V\.|Pty\.?\s+Ltd\.?|Pte\.?\s+Ltd\.?|Co\.,?\s+Ltd\.?|Corp\.?|Corporation|K\.K\.|Oy|AB|ApS|S\.r\.l\.|S\.p\.A\.|S\.L\.U?\.?|S\.A\.S\.|SAS|SA|Ltda\.?|S/A|EIRELI|UG|KG|e\.K\.|N\.V\.|Sp\.\s?z\s?o\.o\.))(?:\W|$)(?:\s*\((?P<where>[^)]{2,60})\))?",
+    )
+    .expect("static regex")
+});
+/// Company names with a Chinese, Japanese or Korean legal form, before or after the name
+/// (深圳星图科技有限公司, 株式会社ミライ, 주식회사 한빛, ㈜한빛).
+static CJK_COMPANY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?P<name>[\p{Han}\p{Katakana}\p{Hiragana}ー\p{Hangul}A-Za-z0-9]{1,30}(?:股份有限公司|有限责任公司|有限責任公司|有限公司|株式会社|合同会社|有限会社)|(?:株式会社|合同会社|有限会社)[\p{Han}\p{Katakana}\p{Hiragana}ーA-Za-z0-9]{1,30}|(?:주식회사|유한회사|㈜|\(주\))\s?[\p{Hangul}A-Za-z0-9]{1,30}|[\p{Hangul}A-Za-z0-9]{1,30}\s?(?:주식회사|유한회사))",
     )
     .expect("static regex")
 });
@@ -397,11 +535,43 @@ fn all_amounts(text: &str) -> Vec<i64> {
 
 fn declared_type(value: &str) -> Option<&'static str> {
     let v = value.to_lowercase();
-    if ["enterprise", "company", "business", "corporate", "企业", "公司", "法人", "기업"].iter().any(|w| v.contains(w))
-    {
+    const ENTERPRISE: &[&str] = &[
+        "enterprise",
+        "company",
+        "business",
+        "corporate",
+        "empresa",
+        "entreprise",
+        "société",
+        "unternehmen",
+        "firma",
+        "企业",
+        "公司",
+        "法人",
+        "企業",
+        "기업",
+        "법인",
+    ];
+    const INDIVIDUAL: &[&str] = &[
+        "individual",
+        "personal",
+        "developer",
+        "freelance",
+        "particular",
+        "autónomo",
+        "pessoa física",
+        "particulier",
+        "indépendant",
+        "privatperson",
+        "einzelperson",
+        "freiberuf",
+        "个人",
+        "個人",
+        "개인",
+    ];
+    if ENTERPRISE.iter().any(|w| v.contains(w)) {
         Some("enterprise")
-    } else if ["individual", "personal", "developer", "freelance", "个人", "個人", "개인"].iter().any(|w| v.contains(w))
-    {
+    } else if INDIVIDUAL.iter().any(|w| v.contains(w)) {
         Some("individual")
     } else {
         None
@@ -541,6 +711,9 @@ fn unlabelled(x: &mut Extracted, subject: &str, body: &str, today: NaiveDate) {
             if let Some(w) = c.name("where") {
                 x.set(REGISTRATION_COUNTRY, w.as_str(), line);
             }
+        }
+        if let Some(c) = CJK_COMPANY.captures(line) {
+            x.set(LEGAL_COMPANY_NAME, c["name"].trim(), line);
         }
         if let Some(i) = l.find("registered in").or_else(|| l.find("incorporated in")) {
             let rest = line.get(i..).unwrap_or_default().splitn(3, ' ').nth(2).unwrap_or_default();

@@ -563,6 +563,96 @@ write("40-unknown-charset.eml", hdr("c40@lumina-kids.com", "lumina@lumina-kids.c
       b"Content-Type: text/plain; charset=x-no-such-charset\r\n\r\n" + body40,
       outcome="created_application", applicant_type="individual_with_product")
 
+# 41-48: applications in the customers' languages, several from free mail with a company legal
+# form in the text (issue 17, item 7): recognised as applications, fields extracted, and the
+# legal form counting toward enterprise. Non-ASCII names and subjects as RFC 2047 words.
+def u(text):
+    return Header(text, "utf-8").encode()
+
+def who(name, addr):
+    return f"{u(name)} <{addr}>"
+
+text_msg("41-spanish-enterprise-free-mail.eml", "c41@gmail.com", who("Lucía Ortega", "lucia.ortega.sv@gmail.com"),
+         u("Solicitud de línea de crédito mensual"),
+         "Hola equipo de WaveSpeedAI:\n\nQueremos solicitar una línea de crédito mensual para nuestra empresa.\n\n"
+         "Correo de la cuenta: lucia.ortega.sv@gmail.com\nRazón social: Soluciones Visuales Ortega S.L.\n"
+         "País de registro: España\nSitio web: https://solucionesvisuales.es\n"
+         "Producto: catálogo de fotos de producto para tiendas en línea\nCaso de uso: generación de imágenes por lotes\n"
+         "Gasto mensual estimado: 150 USD\nLímite solicitado: 200 USD al mes\nContacto: WhatsApp +34 600 000 000\n\nGracias,\nLucía\n",
+         cte="quoted-printable",
+         outcome="created_application", applicant_type="enterprise",
+         field={"legal_company_name": "Soluciones Visuales Ortega S.L.", "requested_limit_cents": "20000",
+                "website": "https://solucionesvisuales.es"})
+
+text_msg("42-portuguese-enterprise-hotmail.eml", "c42@hotmail.com", who("Rafael Souza", "rafa.souza.estudio@hotmail.com"),
+         u("Pedido de linha de crédito"),
+         "Olá,\n\nGostaríamos de pedir uma linha de crédito mensal.\n\nE-mail da conta: rafa.souza.estudio@hotmail.com\n"
+         "Razão social: Estúdio Aurora Criativo Ltda.\nPaís de registro: Brasil\nSite: https://estudioaurora.com.br\n"
+         "Produto: ilustrações sob demanda para editoras\nFinalidade: geração de imagens e vídeos curtos\n"
+         "Gasto mensal: US$ 180\nLimite solicitado: US$ 200 por mês\nContato: Telegram @rafasouza\n\nObrigado,\nRafael\n",
+         charset="iso-8859-1", cte="quoted-printable",
+         outcome="created_application", applicant_type="enterprise",
+         field={"legal_company_name": "Estúdio Aurora Criativo Ltda.", "registration_country": "Brasil"})
+
+text_msg("43-french-individual-app.eml", "c43@orange.fr", who("Camille Durand", "camille.durand@orange.fr"),
+         u("Demande de crédit mensuel"),
+         "Bonjour,\n\nJe suis développeuse indépendante et je souhaite une ligne de crédit.\n\n"
+         "Compte : camille.durand@orange.fr\nType de demandeur : particulier\n"
+         "Produit : Croquis Vivant, une application iOS qui anime les dessins d'enfants\n"
+         "Application : https://apps.apple.com/fr/app/croquis-vivant/id6501234567\n"
+         "Consommation mensuelle : 90 USD\nLimite demandée : 150 USD par mois\nContact : Discord camille#4410\n\nMerci !\n",
+         cte="quoted-printable",
+         outcome="created_application", applicant_type="individual_with_product",
+         field={"app_link": "https://apps.apple.com/fr/app/croquis-vivant/id6501234567", "requested_limit_cents": "15000"})
+
+text_msg("44-german-gmbh-free-mail.eml", "c44@gmx.de", who("Tobias Weber", "tobias.weber@gmx.de"),
+         u("Anfrage Kreditrahmen"),
+         "Guten Tag,\n\nwir, die Bildwerk Nord GmbH aus Hamburg, möchten einen monatlichen Kreditrahmen beantragen.\n"
+         "Unsere Webseite ist https://bildwerk-nord.de und wir erzeugen Produktbilder für Onlinehändler.\n\n"
+         "Konto: tobias.weber@gmx.de\nErwartete monatliche Nutzung: 160 USD\nGewünschte Kreditlinie: 200 USD\n"
+         "Ansprechpartner: Tobias Weber, Microsoft Teams\n\nViele Grüße\nTobias Weber\n",
+         charset="iso-8859-1", cte="quoted-printable",
+         outcome="created_application", applicant_type="enterprise",
+         field={"legal_company_name": "Bildwerk Nord GmbH", "expected_monthly_spend_cents": "16000"})
+
+text_msg("45-japanese-kabushiki-gaisha-gmail.eml", "c45@gmail.com", who("Sato Haruka", "haruka.sato.mirai@gmail.com"),
+         u("クレジットラインの申請"),
+         "WaveSpeedAI ご担当者様\n\n月額のクレジットライン（与信枠）を申請いたします。\n\n"
+         "アカウントメール：haruka.sato.mirai@gmail.com\n会社名：株式会社ミライ画像研究所\n所在国：日本\n"
+         "ウェブサイト：https://mirai-gazo.jp\n製品：ECサイト向け商品画像の自動生成サービス\n利用目的：画像生成APIの本番利用\n"
+         "予想月額：150 USD\n希望額：200 USD\n連絡先：Slack（mirai-gazo.slack.com）\n\nよろしくお願いいたします。\n",
+         charset="iso-2022-jp", cte="7bit",
+         outcome="created_application", applicant_type="enterprise",
+         field={"legal_company_name": "株式会社ミライ画像研究所", "website": "https://mirai-gazo.jp", "requested_limit_cents": "20000"})
+
+text_msg("46-korean-jusikhoesa-naver.eml", "c46@naver.com", who("김민준", "minjun.kim.hanbit@naver.com"),
+         u("월 신용 한도 신청"),
+         "안녕하세요,\n\n저희 회사의 월 신용 한도를 신청합니다.\n\n계정 이메일: minjun.kim.hanbit@naver.com\n"
+         "회사명: 주식회사 한빛그래픽스\n등록 국가: 대한민국\n홈페이지: https://hanbit-graphics.kr\n"
+         "제품: 웹툰 배경 자동 생성 도구\n사용 사례: 이미지 생성 API 연동\n예상 월 사용량: 170 USD\n요청 한도: 200 USD\n"
+         "담당자: 김민준, 카카오톡\n\n감사합니다.\n",
+         charset="euc-kr", cte="base64",
+         outcome="created_application", applicant_type="enterprise",
+         field={"legal_company_name": "주식회사 한빛그래픽스", "requested_limit_cents": "20000"})
+
+text_msg("47-chinese-youxian-gongsi-qq.eml", "c47@qq.com", who("陈思远", "1849201733@qq.com"),
+         u("申请月度信用额度"),
+         "您好！\n\n我们是深圳星图视觉科技有限公司，想为我们的账号申请每月的信用额度。\n"
+         "官网 https://xingtu-vision.cn ，主要做电商商品图和短视频的批量生成。\n\n"
+         "账号邮箱：1849201733@qq.com\n预计月用量：150美元\n申请额度：200美元\n联系方式：微信 chensiyuan_xt\n\n谢谢！\n",
+         charset="gbk", cte="base64",
+         outcome="created_application", applicant_type="enterprise",
+         field={"legal_company_name": "深圳星图视觉科技有限公司", "requested_limit_cents": "20000"})
+
+text_msg("48-portuguese-individual-product.eml", "c48@gmail.com", who("Ana Lima", "ana.lima.dev@gmail.com"),
+         u("linha de credito para desenvolvedora"),
+         "Oi! Sou desenvolvedora autônoma e uso a API todo mês; gostaria de uma linha de crédito.\n\n"
+         "Conta: ana.lima.dev@gmail.com\nTipo: pessoa física\nProduto: Fotinha, app Android que cria figurinhas\n"
+         "App: https://play.google.com/store/apps/details?id=br.fotinha.app\nGasto mensal: US$ 60\n"
+         "Limite solicitado: US$ 100\nContato: este e-mail\n",
+         outcome="created_application", applicant_type="individual_with_product",
+         field={"app_link": "https://play.google.com/store/apps/details?id=br.fotinha.app"})
+
 with open(os.path.join(out, "expected.json"), "w") as f:
     json.dump(cases, f, ensure_ascii=False, indent=1)
 print(len(cases))
