@@ -100,6 +100,39 @@ const MATERIALS: &[&str] = &[
     field::AWS_ACCOUNT,
 ];
 
+/// "Please withdraw my application" in the customers' languages.
+const WITHDRAW: &[&str] = &[
+    "withdraw my application",
+    "withdraw our application",
+    "withdraw the application",
+    "cancel my application",
+    "cancel our application",
+    "cancel the application",
+    "no longer need the credit line",
+    "no longer need a credit line",
+    "retirer ma demande",
+    "annuler ma demande",
+    "antrag zurückziehen",
+    "antrag zurück",
+    "retirar mi solicitud",
+    "cancelar mi solicitud",
+    "cancelar meu pedido",
+    "cancelar o pedido",
+    "撤回申请",
+    "取消申请",
+    "申請を取り下げ",
+    "申請を取消",
+    "신청을 철회",
+    "신청 취소",
+];
+
+/// Whether the applicant asks to withdraw their application (checked on messages that
+/// reach an open application).
+pub fn withdraws(subject: &str, body: &str) -> bool {
+    let text = format!("{}\n{}", subject.to_lowercase(), body.to_lowercase());
+    any(&text, WITHDRAW)
+}
+
 pub fn intent(subject: &str, body: &str, x: &Extracted) -> Intent {
     let s = subject.to_lowercase();
     let text = format!("{s}\n{}", body.to_lowercase());
@@ -136,5 +169,13 @@ mod tests {
         assert_eq!(of("Raise our line", "Could you raise our credit line from $500 to $5,000?"), Intent::LimitIncrease);
         assert_eq!(of("can I get credit?", "can you give me a credit line?"), Intent::Application);
         assert_eq!(of("Cheap watches", "Best replica watches, click here"), Intent::Unknown);
+    }
+
+    #[test]
+    fn withdrawals() {
+        assert!(withdraws("Re: your application [CL-X]", "Please withdraw my application, thanks."));
+        assert!(withdraws("撤回", "您好，我们想撤回申请。"));
+        assert!(withdraws("", "Bitte den Antrag zurückziehen."));
+        assert!(!withdraws("Re: materials", "Here is our website: https://acme.com"));
     }
 }

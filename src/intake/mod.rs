@@ -749,6 +749,42 @@ async fn open_application(
     Ok(None)
 }
 
+/// Only the account itself, or a message in the application's own thread (a reply to what we
+/// sent), may withdraw it: a stranger naming the reference may not.
+fn may_withdraw(mail: &Mail, account: Option<&EmailAddress>) -> bool {
+    let sender = mail.envelope_from.as_deref().and_then(|f| EmailAddress::parse(f).ok());
+    (sender.is_some() && sender.as_ref() == account) || !mail.in_reply_to.is_empty()
+}
+
+/// A message about an application that is over (approved, withdrawn, closed to the prepaid
+/// path or never confirmed): kept on it, and a person is told.
+fn closed_reply(
+    app: &App,
+    mail: &Mail,
+    report: Report,
+    now: DateTime<Utc>,
+    record: &ApplicationRecord,
+    x: &Extracted,
+) -> (IntakeWrite, Report) {
+    let mut p = Plan::new(app, mail, report, now);
+    p.report.application_id = Some(record.id.to_string());
+    p.report.state = Some(record.state.clone());
+    p.report.applicant_type = record.applicant_kind.clone();
+    p.record_fields(record.id, x);
+    p.report.findings.push("reply_to_closed_application".into());
+    let details = json!({
+        "application_id": record.id,
+        "reference": record.reference,
+        "state": record.state,
+        "from": mail.from,
+        "subject": mail.subject,
+        "excerpt": excerpt(&mail.body),
+    });
+    let title = format!("Message from {} on {} application {}", record.account_email, record.state, record.reference);
+    p.task("triage", Some(record.id.into()), title, details);
+    p.finish(outcome::UPDATED)
+}
+
 /// The account's latest declined or deferred application, if any.
 async fn decided_application(app: &App, account: &EmailAddress) -> Result<Option<ApplicationRecord>, StoreError> {
     let decided = app
@@ -873,6 +909,13 @@ async fn update_application(
 ) -> Result<(IntakeWrite, Report), PlanError> {
     let earlier = stored_extraction(app, record.id).await?;
     let merged = x.clone().merged_over(&earlier);
+    match record.state.as_str() {
+        // A declined or deferred applicant writing back: re_review decides now, or a person
+        // sees the message (never stored with no one told).
+        "declined" | "deferred" => return reapplication(app, mail, report, now, record, x).await,
+        state if !OPEN_STATES.contains(&state) => return Ok(closed_reply(app, mail, report, now, &record, &x)),
+        _ => {}
+    }
     let mut p = Plan::new(app, mail, report, now);
     p.report.application_id = Some(record.id.to_string());
     p.report.state = Some(record.state.clone());
@@ -893,6 +936,13 @@ async fn update_application(
     }
 
     let mut outcome_name = outcome::UPDATED;
+    if classify::withdraws(&mail.subject, &mail.body) && may_withdraw(mail, account.as_ref()) {
+        let writer = mail.from.clone().unwrap_or_default();
+        let fire = Fire::new(cursor.subject, "withdraw", ACTOR).reason(&format!("withdrawn by email from {writer}"));
+        p.fire(&mut cursor, fire)?;
+        p.report.findings.push("withdrawn_by_applicant".into());
+        return Ok(p.finish(outcome::UPDATED));
+    }
     if cursor.state == AWAITING_ACCOUNT {
         // Only the account's own address confirms it (the address this message came from,
         // not one a forward quotes).
