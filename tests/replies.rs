@@ -107,7 +107,34 @@ async fn a_reply_to_an_approved_application_reaches_a_person(t: TestStore) {
     assert_eq!(triage_on(&app, &id).await.len(), 1, "a person answers the question");
 }
 
+async fn after_a_request_for_information_only_the_requested_items_send_it_back_to_review(t: TestStore) {
+    let app = t.app();
+    let first = ingest(&app, &sample()).await;
+    let id = first.application_id.clone().unwrap();
+    let items = vec!["website".to_string(), "product".to_string()];
+    review(&app, Decision::RequestInfo { items, message: Some("Please send both.".into()) }).await;
+
+    // A reply with only one of the two: the applicant hears what is still missing.
+    let partial = ingest(&app, &reply("r1@gmail.com", "dpark.dev@gmail.com", "Product: Sketchloop for iPad")).await;
+    assert_eq!(partial.state.as_deref(), Some("awaiting_materials"), "{partial:?}");
+    assert_eq!(partial.missing, vec!["website".to_string()], "{partial:?}");
+    let subject = SubjectId(id.parse().unwrap());
+    let rows = app.store.outbox_for(subject).await.unwrap();
+    let asked: Vec<&serde_json::Value> =
+        rows.iter().filter(|o| o.name == "materials_requested").map(|o| &o.payload["missing"]).collect();
+    assert_eq!(asked.last().map(|m| m.to_string()), Some(r#"["website"]"#.to_string()), "{asked:?}");
+
+    // A reply with nothing the extraction can read does not send it back either.
+    let thanks = ingest(&app, &reply("r2@gmail.com", "dpark.dev@gmail.com", "Thanks, will do tomorrow.")).await;
+    assert_eq!(thanks.state.as_deref(), Some("awaiting_materials"), "{thanks:?}");
+
+    // The rest arrives: back to review.
+    let done = ingest(&app, &reply("r3@gmail.com", "dpark.dev@gmail.com", "Website: https://sketchloop.app")).await;
+    assert_eq!(done.state.as_deref(), Some("pending_review"), "{done:?}");
+}
+
 store_suite!(
+    after_a_request_for_information_only_the_requested_items_send_it_back_to_review,
     an_applicant_withdraws_by_email,
     a_stranger_naming_the_reference_cannot_withdraw,
     a_reply_to_a_declined_application_reaches_a_person,

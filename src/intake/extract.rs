@@ -374,6 +374,12 @@ const LABELS: &[(&str, &[&str])] = &[
     (APP_LINK, &["app download", "app link", "download", "app store", "play store", "demo", "app"]),
 ];
 
+/// The field a reviewer's requested item names ("website", "legal company name",
+/// "aws_account"), read with the same wordings as labels; `None` for free text.
+pub fn material_field(item: &str) -> Option<&'static str> {
+    label_field(&item.replace('_', " "))
+}
+
 fn label_field(label: &str) -> Option<&'static str> {
     let norm: String = label
         .to_lowercase()

@@ -749,6 +749,54 @@ async fn open_application(
     Ok(None)
 }
 
+/// When the application waits because a reviewer asked for information: the items asked for
+/// that no message since brought, as far as the extraction can tell (an item it cannot read,
+/// such as free text, counts as brought by any message that brings a field or a file).
+/// `None` when the wait is not a reviewer's request.
+async fn still_requested(
+    app: &App,
+    p: &Plan<'_>,
+    record: &ApplicationRecord,
+    x: &Extracted,
+) -> Result<Option<Vec<String>>, StoreError> {
+    let subject: SubjectId = record.id.into();
+    let events = app.store.events(subject).await?;
+    let entered = events
+        .iter()
+        .rev()
+        .find(|e| e.to_state == "awaiting_materials" && e.from_state.as_deref() != Some("awaiting_materials"));
+    let Some(asked) = entered.filter(|e| e.event == "request_info") else { return Ok(None) };
+    let items: Vec<String> = app
+        .store
+        .outbox_for(subject)
+        .await?
+        .into_iter()
+        .filter(|o| o.event_id == asked.id)
+        .find_map(|o| o.payload.get("missing").and_then(|m| m.as_array()).cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|i| i.as_str().map(str::to_string))
+        .collect();
+    let mut brought: std::collections::BTreeSet<String> = x.fields.keys().cloned().collect();
+    for f in app.store.application_fields(record.id).await? {
+        if f.recorded_at >= asked.occurred_at {
+            brought.insert(f.field);
+        }
+    }
+    let files = !p.mail.attachments.is_empty();
+    let billing = p.write.evidence.iter().any(|(_, e)| e.kind == "aws_billing");
+    let anything = files || !x.fields.is_empty();
+    let remaining = items
+        .into_iter()
+        .filter(|item| match extract::material_field(item) {
+            Some(f) => !brought.contains(f),
+            None if item.to_lowercase().contains("billing") => !billing,
+            None => !anything,
+        })
+        .collect();
+    Ok(Some(remaining))
+}
+
 /// Only the account itself, or a message in the application's own thread (a reply to what we
 /// sent), may withdraw it: a stranger naming the reference may not.
 fn may_withdraw(mail: &Mail, account: Option<&EmailAddress>) -> bool {
@@ -994,7 +1042,24 @@ async fn update_application(
         }
     }
     let mut kind = None;
-    if ["received", "awaiting_materials"].contains(&cursor.state.as_str()) {
+    let mut asked_again = false;
+    if cursor.state == "awaiting_materials"
+        && let Some(remaining) = still_requested(app, &p, &record, &x).await?
+        && !remaining.is_empty()
+    {
+        // A reviewer asked for these and this reply does not bring them: the applicant gets
+        // the list of what is still missing, and the application stays out of review.
+        p.report.missing = remaining.clone();
+        p.report.findings.push("requested_items_missing".into());
+        let fire = Fire::new(cursor.subject, "materials_missing", ACTOR)
+            .reason("the reply does not bring everything the reviewer asked for")
+            .data("missing", &remaining);
+        p.fire(&mut cursor, fire)?;
+        asked_again = true;
+    }
+    if asked_again {
+        // Recorded above; nothing else to decide until the items arrive.
+    } else if ["received", "awaiting_materials"].contains(&cursor.state.as_str()) {
         kind = drive(&mut p, &mut cursor, &with_confirmation(merged.clone(), &earlier), &record.account_email).await?;
     } else if outcome_name == outcome::UPDATED {
         // Not waiting for materials: record them (the reviewer sees them) and report the checks.
