@@ -27,7 +27,45 @@ pub const VARIABLES: &[&str] = &[
     "period",
     // A deposit required before a limit at or above the deposit tier.
     "deposit",
+    // A deferral: the date it lasts until, and what would change the answer.
+    "until",
+    "condition",
 ];
+
+/// A material the applicant is asked for, in the applicant's words (reviewers' free-text
+/// items stay as written).
+pub fn material_words(item: &str) -> String {
+    let words = match item {
+        "account_email" => "the email address of your WaveSpeedAI account",
+        "applicant_type" => "whether you apply as a company or as an individual",
+        "legal_company_name" => "your legal company name",
+        "registration_country" => "the country or region where the company is registered",
+        "website" => "your company or product website, on a domain of your own",
+        "product" => "what your product or project is",
+        "use_case" => "how you plan to use WaveSpeedAI",
+        "app_link" => "an app download link or other material we can check (a repository, a demo)",
+        "aws_account" => "your AWS account and recent AWS billing records",
+        "expected_monthly_spend" => "your expected monthly usage",
+        "requested_limit" => "the monthly credit line you ask for",
+        "business_contact" => "a business contact (email, Slack, Discord or similar)",
+        "main_business_activity" => "your main business activity",
+        "company_domain_confirmation" => "a confirmation reply from an address at your company's domain",
+        // Why a website did not verify, and what would.
+        "generic_platform_website" => {
+            "a website on your own domain: a page on a deployment platform (such as vercel.app) is not enough by itself"
+        }
+        "tool_directory_website" => {
+            "your own company or product website: a profile on a tool directory is not enough by itself"
+        }
+        "invalid_website" => "a website address we can open",
+        "missing_website" => "your company or product website",
+        "email_website_domain_mismatch" => {
+            "a reply from an address at your website's domain (or a website on your email's domain)"
+        }
+        other => return other.to_string(),
+    };
+    words.to_string()
+}
 
 /// Template data for `payload`. `reference` is the application's token when the row belongs
 /// to one (looked up by the caller; the payload of a creation step does not carry it).
@@ -66,7 +104,16 @@ pub fn context(payload: &Value, reference: Option<&str>) -> Value {
     if let Some(m) = text("message").or_else(|| text("reason")) {
         ctx.insert("message".into(), json!(m));
     }
-    for key in ["missing", "due_date", "period"] {
+    if let Some(items) = payload.get("missing").and_then(Value::as_array) {
+        let words: Vec<String> = items.iter().filter_map(Value::as_str).map(material_words).collect();
+        ctx.insert("missing".into(), json!(words));
+    }
+    for key in ["until", "condition"] {
+        if let Some(v) = text(key).filter(|v| !v.trim().is_empty()) {
+            ctx.insert(key.into(), json!(v));
+        }
+    }
+    for key in ["due_date", "period"] {
         if let Some(v) = payload.get(key).filter(|v| !v.is_null()) {
             ctx.insert(key.into(), v.clone());
         }
@@ -94,7 +141,7 @@ mod tests {
         assert_eq!(ctx["message"], "We could not verify the website.");
         assert_eq!(ctx["company_domain"], "acme-render.co.uk");
         assert_eq!(ctx["name"], "there");
-        assert_eq!(ctx["missing"], json!(["website"]));
+        assert_eq!(ctx["missing"], json!(["your company or product website, on a domain of your own"]));
         for key in ctx.as_object().unwrap().keys() {
             assert!(VARIABLES.contains(&key.as_str()), "{key} is not a template variable");
         }

@@ -70,6 +70,14 @@ const OPEN_STATES: &[&str] = &[
     "awaiting_second_approval",
 ];
 const AWAITING_ACCOUNT: &str = "awaiting_account_confirmation";
+/// `business_verification` findings about the website that a materials request explains.
+const WEBSITE_FINDINGS: &[&str] = &[
+    "missing_website",
+    "invalid_website",
+    "generic_platform_website",
+    "tool_directory_website",
+    "email_website_domain_mismatch",
+];
 const CONFIRMATION: &str = "company_domain_confirmation";
 const DOMAIN_CONFIRMED_FIELD: &str = "domain_confirmed";
 
@@ -459,11 +467,16 @@ impl<'a> Plan<'a> {
         Ok(())
     }
 
-    /// Sends this message's answers to `reply_to`, when set.
+    /// Sends this message's answers to `reply_to`, when set, greeting the sender by name.
     fn address(&self, outbox: &mut [crate::store::OutboxWrite]) {
-        if let Some(to) = &self.reply_to {
-            for row in outbox {
+        for row in outbox {
+            if let Some(to) = &self.reply_to {
                 row.payload["to"] = json!(to);
+            }
+            if let Some(name) = &self.mail.from_name
+                && row.payload.get("name").is_none_or(|n| n.is_null())
+            {
+                row.payload["name"] = json!(name);
             }
         }
     }
@@ -930,8 +943,8 @@ async fn new_application(
     if named != Named::Sender {
         p.reply_to = Some(sender.to_string());
         p.report.findings.push("account_email_mismatch".into());
-        p.address(&mut instance.outbox);
     }
+    p.address(&mut instance.outbox);
     if named == Named::Unconfirmed {
         let fire = Fire::new(cursor.subject, "account_unconfirmed", ACTOR)
             .reason(&format!("the email from {sender} names the account {account}"))
@@ -1059,7 +1072,10 @@ async fn update_application(
     }
     if asked_again {
         // Recorded above; nothing else to decide until the items arrive.
-    } else if ["received", "awaiting_materials"].contains(&cursor.state.as_str()) {
+    } else if outcome_name == outcome::UPDATED && ["received", "awaiting_materials"].contains(&cursor.state.as_str()) {
+        // (A confirmation that led to a failed verification has been answered already: the
+        // same message is not read again as materials, which would ask for the confirmation
+        // it just gave.)
         kind = drive(&mut p, &mut cursor, &with_confirmation(merged.clone(), &earlier), &record.account_email).await?;
     } else if outcome_name == outcome::UPDATED {
         // Not waiting for materials: record them (the reviewer sees them) and report the checks.
@@ -1243,7 +1259,13 @@ async fn drive(
                 p.fire(cursor, fire)?;
                 return Ok(Some(kind.as_str().to_string()));
             }
-            p.fire(cursor, decided(Fire::new(subject, "materials_complete", ACTOR)))?;
+            // The confirmation must come from the company's domain: its website's, which the
+            // email names (never the applicant's free-mail domain).
+            let mut complete = decided(Fire::new(subject, "materials_complete", ACTOR));
+            if let Some(domain) = x.get(field::WEBSITE).and_then(|w| Domain::from_url(w).ok()) {
+                complete = complete.data("company_domain", domain.registrable().as_str());
+            }
+            p.fire(cursor, complete)?;
             if cursor.state == "awaiting_domain_confirmation" && x.flag(DOMAIN_CONFIRMED_FIELD) {
                 p.fire(cursor, Fire::new(subject, "domain_confirmed", ACTOR).reason("confirmed earlier"))?;
             }
@@ -1284,9 +1306,14 @@ async fn verify(p: &mut Plan<'_>, cursor: &mut Cursor, x: &Extracted, account: &
     let business = p.evaluate("business_verification", &input, Some(subject)).await;
     p.report.findings.extend(business.findings.iter().cloned());
     let id = last_decision_id(p);
+    // When the website does not verify, the email says why and what would do instead.
+    let website: Vec<String> =
+        business.findings.iter().filter(|f| WEBSITE_FINDINGS.contains(&f.as_str())).cloned().collect();
+    let missing = if website.is_empty() { vec![field::WEBSITE.to_string()] } else { website };
     let fire = Fire::new(subject, "verified", ACTOR)
         .decision("business_verification", &business.outcome, id)
-        .data("findings", &business.findings);
+        .data("findings", &business.findings)
+        .data("missing", &missing);
     p.fire(cursor, fire)?;
     if cursor.state != "aws_history_check" {
         return Ok(());

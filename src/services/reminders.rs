@@ -57,10 +57,14 @@ pub async fn scan(app: &App) -> Result<ScanReport, ServiceError> {
         let fire = match due(&instance.state, &events, now, cfg.remind_after_days, cfg.time_out_after_days) {
             Due::Nothing => continue,
             Due::Reminder => reminder(app, &instance).await?,
-            Due::TimeOut => Fire::new(instance.id, "timed_out", ACTOR).reason(&format!(
-                "no answer within {} days; the application can be reopened by replying",
-                cfg.time_out_after_days
-            )),
+            Due::TimeOut => Fire::new(instance.id, "timed_out", ACTOR)
+                .reason(&format!("no answer within {} days", cfg.time_out_after_days))
+                // What intake does with a reply to a deferred application: `re_review`, or a
+                // person sees it (never a promise the system does not keep).
+                .data(
+                    "condition",
+                    "reply to this email with what was asked, and a reviewer will look at the application again",
+                ),
         };
         let event = fire.event.clone();
         match app.workflow.fire(fire.at_version(instance.version)).await {
@@ -87,6 +91,17 @@ async fn reminder(app: &App, instance: &Instance) -> Result<Fire, ServiceError> 
             .find_map(|o| o.payload.get("missing").filter(|m| m.is_array()).cloned())
             .unwrap_or(Value::Array(Vec::new()));
         fire = fire.data("missing", missing);
+    }
+    if instance.state == "awaiting_domain_confirmation"
+        && let Some(domain) = app
+            .store
+            .outbox_for(instance.id)
+            .await?
+            .into_iter()
+            .rev()
+            .find_map(|o| o.payload.get("company_domain").and_then(Value::as_str).map(str::to_string))
+    {
+        fire = fire.data("company_domain", domain);
     }
     Ok(fire)
 }
