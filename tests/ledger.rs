@@ -286,10 +286,17 @@ async fn gating_sees_pending_payments_and_chargebacks(t: TestStore) {
     close(&app, Period::new(2027, 1).unwrap(), None).await.unwrap();
     // A transfer on its way for the whole bill; a token one that covers little of it.
     clock.set(noon(2027, 2, 5));
-    let announced =
-        payments::announce(&app, &who("waiting@acme.io"), usd(15_000), "bank", "WIRE-77", Some("MT103 seen"), "admin:cli")
-            .await
-            .unwrap();
+    let announced = payments::announce(
+        &app,
+        &who("waiting@acme.io"),
+        usd(15_000),
+        "bank",
+        "WIRE-77",
+        Some("MT103 seen"),
+        "admin:cli",
+    )
+    .await
+    .unwrap();
     assert_eq!((announced.payment.state.as_str(), announced.replayed), ("pending", false));
     payments::announce(&app, &who("slow@acme.io"), usd(100), "bank", "WIRE-78", None, "admin:cli").await.unwrap();
     assert_eq!(app.store.balances("waiting@acme.io").await.unwrap().prepaid_cents, 0, "pending credits nothing");
@@ -370,9 +377,18 @@ async fn a_chargeback_stops_increases_and_re_review(t: TestStore) {
     )
     .await
     .unwrap();
-    payments::report_incident(&app, &who("disputed@grow.io"), "failed_payment", "stripe", "pi_f", None, "card declined", "admin:cli")
-        .await
-        .unwrap();
+    payments::report_incident(
+        &app,
+        &who("disputed@grow.io"),
+        "failed_payment",
+        "stripe",
+        "pi_f",
+        None,
+        "card declined",
+        "admin:cli",
+    )
+    .await
+    .unwrap();
     // Three months using the whole line, paid before the due date.
     let mut proposed = 0;
     for m in 1..=3u32 {

@@ -263,9 +263,9 @@ impl LedgerCommand {
                 let r = payments::announce(&app, &account, amount, &provider, &reference, note.as_deref(), actor).await;
                 domain(r.map(|o| serde_json::to_value(o).ok()))?
             }
-            LedgerCommand::PendingConfirm { reference, provider, amount } => {
-                domain(payments::confirm(&app, &provider, &reference, amount).await.map(|o| serde_json::to_value(o).ok()))?
-            }
+            LedgerCommand::PendingConfirm { reference, provider, amount } => domain(
+                payments::confirm(&app, &provider, &reference, amount).await.map(|o| serde_json::to_value(o).ok()),
+            )?,
             LedgerCommand::PendingDrop { reference, provider, reason } => {
                 let r = payments::drop_pending(&app, &provider, &reference, &reason).await;
                 domain(r.map(|o| serde_json::to_value(o).ok()))?

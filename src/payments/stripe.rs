@@ -142,8 +142,8 @@ fn reason_text(text: Option<&str>, otherwise: &str) -> String {
 fn intent_event(event_id: String, kind: &str, object: serde_json::Value) -> Result<ProviderEvent, WebhookError> {
     let intent: Intent = serde_json::from_value(object).map_err(|e| payload(format!("data.object: {e}")))?;
     usd_only(intent.currency.as_deref())?;
-    let account = account_of(&intent.metadata)?
-        .ok_or_else(|| payload("data.object.metadata.account_email: missing".into()))?;
+    let account =
+        account_of(&intent.metadata)?.ok_or_else(|| payload("data.object.metadata.account_email: missing".into()))?;
     let purpose = match intent.metadata.get("purpose").map(String::as_str).unwrap_or("top_up") {
         "top_up" => Purpose::TopUp,
         "bill_payment" => Purpose::BillPayment,
@@ -171,7 +171,15 @@ fn intent_event(event_id: String, kind: &str, object: serde_json::Value) -> Resu
             } else {
                 reason_text(intent.cancellation_reason.as_deref(), "canceled")
             };
-            ProviderEvent::Unpaid { event_id, account, amount: cents(intent.amount)?, transaction, purpose, failed, reason }
+            ProviderEvent::Unpaid {
+                event_id,
+                account,
+                amount: cents(intent.amount)?,
+                transaction,
+                purpose,
+                failed,
+                reason,
+            }
         }
     })
 }
@@ -285,6 +293,51 @@ mod tests {
         let eur = br#"{"id":"evt_3","type":"payment_intent.succeeded","data":{"object":{"id":"pi_3","amount":5,"currency":"eur","metadata":{"account_email":"a@b.io"}}}}"#;
         let e = s.verify(&headers(&Stripe::sign("whsec_test", now.timestamp(), eur)), eur, now).unwrap_err();
         assert!(e.to_string().contains("currency"), "{e}");
+    }
+
+    #[test]
+    fn processing_failed_canceled_and_disputes_are_read() {
+        let s = Stripe::new("whsec_test".into(), 300);
+        let now = Utc::now();
+        let read = |body: &[u8]| s.verify(&headers(&Stripe::sign("whsec_test", now.timestamp(), body)), body, now);
+        let intent = |kind: &str, extra: &str| {
+            format!(
+                r#"{{"id":"evt","type":"{kind}","data":{{"object":{{"id":"pi_7","amount":900,"amount_received":0,"currency":"usd"{extra},"metadata":{{"account_email":"a@b.io","purpose":"bill_payment"}}}}}}}}"#
+            )
+        };
+        let pending = read(intent("payment_intent.processing", "").as_bytes()).unwrap();
+        assert!(
+            matches!(&pending, ProviderEvent::Processing { amount, purpose: Purpose::BillPayment, .. } if amount.cents() == 900),
+            "{pending:?}"
+        );
+        let failed = read(
+            intent(
+                "payment_intent.payment_failed",
+                r#","last_payment_error":{"code":"card_declined","message":"Declined\n"}"#,
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert!(
+            matches!(&failed, ProviderEvent::Unpaid { failed: true, reason, .. } if reason == "Declined"),
+            "{failed:?}"
+        );
+        let canceled = read(intent("payment_intent.canceled", "").as_bytes()).unwrap();
+        assert!(matches!(&canceled, ProviderEvent::Unpaid { failed: false, reason, .. } if reason == "canceled"));
+        let dispute = br#"{"id":"evt_d","type":"charge.dispute.created","data":{"object":{"id":"dp_1","amount":900,"currency":"usd","payment_intent":"pi_7","reason":"fraudulent"}}}"#;
+        assert_eq!(
+            read(dispute).unwrap(),
+            ProviderEvent::Chargeback {
+                event_id: "evt_d".into(),
+                dispute: "dp_1".into(),
+                transaction: Some("pi_7".into()),
+                account: None,
+                amount: Money::from_cents(900),
+                reason: "fraudulent".into(),
+            }
+        );
+        let no_amount = br#"{"id":"evt_e","type":"charge.dispute.created","data":{"object":{"id":"dp_2"}}}"#;
+        assert!(matches!(read(no_amount), Err(WebhookError::Payload(m)) if m.contains("amount")));
     }
 
     #[test]

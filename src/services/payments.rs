@@ -79,8 +79,16 @@ pub async fn handle(app: &App, provider: &str, event: ProviderEvent) -> Result<W
         }
         ProviderEvent::Unpaid { account, amount, transaction, purpose, failed, reason, .. } => {
             if failed {
-                let incident =
-                    incident_record(&account, "failed_payment", provider, &transaction, amount.cents(), &reason, provider, now);
+                let incident = incident_record(
+                    &account,
+                    "failed_payment",
+                    provider,
+                    &transaction,
+                    amount.cents(),
+                    &reason,
+                    provider,
+                    now,
+                );
                 app.store.record_incident(&incident).await?;
             }
             // Dropped if it was announced; recorded as dropped otherwise, for a late `processing`.
@@ -104,7 +112,8 @@ pub async fn handle(app: &App, provider: &str, event: ProviderEvent) -> Result<W
                 Some(t) => format!("{reason} (payment {t})"),
                 None => reason,
             };
-            let incident = incident_record(&account, "chargeback", provider, &dispute, amount.cents(), &reason, provider, now);
+            let incident =
+                incident_record(&account, "chargeback", provider, &dispute, amount.cents(), &reason, provider, now);
             if app.store.record_incident(&incident).await? { "chargeback".into() } else { "already_recorded".into() }
         }
     };
@@ -303,9 +312,10 @@ pub async fn announce(
     if app.store.add_pending_payment(&record).await? {
         return Ok(PendingOutcome { payment: record, credited: None, replayed: false });
     }
-    let known = app.store.pending_payment(&provider, &reference_id).await?.ok_or_else(|| {
-        PaymentError::Other(anyhow::anyhow!("pending payment {provider} {reference_id} vanished"))
-    })?;
+    let known =
+        app.store.pending_payment(&provider, &reference_id).await?.ok_or_else(|| {
+            PaymentError::Other(anyhow::anyhow!("pending payment {provider} {reference_id} vanished"))
+        })?;
     if known.account_email == record.account_email && known.amount_cents == record.amount_cents {
         return Ok(PendingOutcome { payment: known, credited: None, replayed: true });
     }
