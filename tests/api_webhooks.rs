@@ -184,7 +184,122 @@ fn a_signature_from_2_63_seconds_ago_is_refused(dir: tempfile::TempDir) {
     assert_eq!(prepaid(dir.path(), "old@acme.io"), 0, "nothing was credited");
 }
 
+fn intent_event(id: &str, kind: &str, intent: &str, cents: i64, account: &str, purpose: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "id": id,
+        "type": kind,
+        "data": { "object": { "id": intent, "amount": cents, "amount_received": 0, "currency": "usd",
+                              "last_payment_error": { "code": "card_declined", "message": "Your card was declined." },
+                              "metadata": { "account_email": account, "purpose": purpose } } }
+    }))
+    .unwrap()
+}
+
+fn dispute_event(id: &str, dispute: &str, intent: Option<&str>, cents: i64) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "id": id,
+        "type": "charge.dispute.created",
+        "data": { "object": { "id": dispute, "object": "dispute", "amount": cents, "currency": "usd",
+                              "charge": "ch_1", "payment_intent": intent, "reason": "fraudulent", "metadata": {} } }
+    }))
+    .unwrap()
+}
+
+fn balance(dir: &std::path::Path, account: &str) -> Value {
+    let o = run(dir, &["ledger", "balance", account, "--json"]);
+    serde_json::from_str(stdout(&o).trim()).unwrap()
+}
+
+/// Policy: "WaveSpeedAI may pause, reduce, or decline the next month's credit line if the
+/// previous bill is unpaid or payment cannot be confirmed." `payment_intent.processing` records
+/// a pending payment that credits nothing; `succeeded` confirms it (credited once, by the
+/// ordinary path); `payment_failed` and `canceled` drop it, in whatever order they arrive.
+fn a_processing_payment_is_pending_until_the_provider_settles_it(dir: tempfile::TempDir) {
+    with_secret(&dir);
+    let path = dir.path().to_path_buf();
+    let server = common::serve(dir.path());
+    let send = |body: &[u8]| deliver_to(&server.addr, body, &signed(body));
+    let a = "ana@acme.io";
+    let processing = intent_event("evt_p1", "payment_intent.processing", "pi_p1", 15_000, a, "bill_payment");
+    let r = send(&processing);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json(), json!({ "event_id": "evt_p1", "duplicate": false, "outcome": "payment_pending" }));
+    assert_eq!(send(&processing).json()["duplicate"], true);
+    let b = balance(&path, a);
+    assert_eq!((b["prepaid_cents"].as_i64(), b["pending_bill_payments_cents"].as_i64()), (Some(0), Some(15_000)));
+    // It succeeds: credited once (no bill is owed, so as prepaid credit), no longer pending.
+    let succeeded = event("evt_p2", "pi_p1", 15_000, a, "bill_payment");
+    assert_eq!(send(&succeeded).json()["outcome"], "bill_payment");
+    let b = balance(&path, a);
+    assert_eq!((b["prepaid_cents"].as_i64(), b["pending_bill_payments_cents"].as_i64()), (Some(15_000), Some(0)));
+    // Another one fails: dropped, counted as a failed payment, nothing credited.
+    let second = intent_event("evt_p3", "payment_intent.processing", "pi_p2", 9_000, a, "bill_payment");
+    assert_eq!(send(&second).json()["outcome"], "payment_pending");
+    let failed = intent_event("evt_p4", "payment_intent.payment_failed", "pi_p2", 9_000, a, "bill_payment");
+    assert_eq!(send(&failed).json()["outcome"], "payment_failed");
+    // A third is canceled before its `processing` arrives: the late event leaves nothing pending.
+    let canceled = intent_event("evt_p5", "payment_intent.canceled", "pi_p3", 7_000, a, "bill_payment");
+    assert_eq!(send(&canceled).json()["outcome"], "payment_canceled");
+    let late = intent_event("evt_p6", "payment_intent.processing", "pi_p3", 7_000, a, "bill_payment");
+    assert_eq!(send(&late).json()["outcome"], "already_recorded");
+    let b = balance(&path, a);
+    assert_eq!(
+        (b["prepaid_cents"].as_i64(), b["pending_bill_payments_cents"].as_i64(), b["failed_payments_6m"].as_i64()),
+        (Some(15_000), Some(0), Some(1)),
+        "{b}"
+    );
+    let o = run(&path, &["ledger", "payments", a]);
+    let states: Vec<String> = stdout(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["payment"]["state"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(states, ["confirmed", "dropped", "dropped"]);
+    // A `processing` amount the ledger could never take is refused like a payment's.
+    let huge = intent_event("evt_p7", "payment_intent.processing", "pi_p4", 100_000_001, a, "bill_payment");
+    assert_problem(&send(&huge), 400, "amount_out_of_range");
+    let o = run(&path, &["ledger", "verify"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+}
+
+/// Policy: "WaveSpeedAI may use recent monthly transaction volume, payment history, and account
+/// usage as review factors". A dispute (`charge.dispute.created`) is a chargeback against the
+/// account the disputed payment was credited to, once per dispute however it is delivered; it
+/// moves no money, so the ledger still verifies.
+fn a_dispute_is_a_chargeback_recorded_once(dir: tempfile::TempDir) {
+    with_secret(&dir);
+    let path = dir.path().to_path_buf();
+    let server = common::serve(dir.path());
+    let send = |body: &[u8]| deliver_to(&server.addr, body, &signed(body));
+    let paid = event("evt_d1", "pi_d1", 5_000, "bob@acme.io", "top_up");
+    assert_eq!(send(&paid).json()["outcome"], "top_up");
+    let dispute = dispute_event("evt_d2", "dp_1", Some("pi_d1"), 5_000);
+    let r = send(&dispute);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["outcome"], "chargeback");
+    assert_eq!(send(&dispute).json()["duplicate"], true);
+    let resent = dispute_event("evt_d3", "dp_1", Some("pi_d1"), 5_000);
+    assert_eq!(send(&resent).json()["outcome"], "already_recorded");
+    let b = balance(&path, "bob@acme.io");
+    assert_eq!((b["chargebacks"].as_i64(), b["prepaid_cents"].as_i64()), (Some(1), Some(5_000)), "{b}");
+    // A dispute of a payment never recorded, naming no account, cannot be attributed.
+    let unknown = dispute_event("evt_d4", "dp_2", Some("pi_nobody"), 5_000);
+    let r = send(&unknown);
+    assert_problem(&r, 422, "payment_refused");
+    assert!(r.json()["detail"].as_str().unwrap().contains("pi_nobody"), "{}", r.json());
+    let eur = serde_json::to_vec(&json!({ "id": "evt_d5", "type": "charge.dispute.created",
+        "data": { "object": { "id": "dp_3", "amount": 5, "currency": "eur", "payment_intent": "pi_d1" } } }))
+    .unwrap();
+    assert_problem(&send(&eur), 400, "bad_payload");
+    let o = run(&path, &["ledger", "payments", "bob@acme.io"]);
+    assert!(stdout(&o).contains("\"record\":\"chargeback\""), "{}", stdout(&o));
+    let o = run(&path, &["ledger", "verify"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+}
+
 black_box_suite!(
+    a_processing_payment_is_pending_until_the_provider_settles_it,
+    a_dispute_is_a_chargeback_recorded_once,
     a_signed_payment_is_credited_once_however_often_it_arrives,
     bad_signatures_and_payloads_are_refused_and_change_nothing,
     out_of_range_amounts_and_control_characters_are_400_and_change_nothing,

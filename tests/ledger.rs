@@ -8,11 +8,13 @@ mod common;
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, TimeZone, Utc};
 use common::TestStore;
 use creditline::app::App;
-use creditline::domain::{BoundError, DebitError, EmailAddress, Money};
+use creditline::domain::{BoundError, DebitError, EmailAddress, Money, Period};
+use creditline::services::cycles::{close, gate, pay};
 use creditline::services::ledger::{Ledger, LedgerError};
+use creditline::services::{Clock, ManualClock, escalation, payments, rereview};
 
 fn who(s: &str) -> EmailAddress {
     EmailAddress::parse(s).unwrap()
@@ -251,7 +253,180 @@ async fn no_balance_grows_past_what_an_account_can_hold(t: TestStore) {
     assert_sound(&app).await;
 }
 
+/// The app over `t` with a clock the test moves.
+fn app_at(t: &TestStore, clock: Arc<ManualClock>) -> Arc<App> {
+    App::assemble(t.app().config.clone(), t.store.clone(), clock).unwrap()
+}
+
+fn noon(year: i32, month: u32, d: u32) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(year, month, d, 12, 0, 0).unwrap()
+}
+
+/// The input the latest decision of `rule` about `subject` was given.
+async fn last_input(app: &App, subject: creditline::domain::SubjectId, rule: &str) -> serde_json::Value {
+    let decisions = app.store.decisions_for(subject).await.unwrap();
+    decisions.iter().rev().find(|d| d.rule == rule).map(|d| d.input.clone()).unwrap_or_default()
+}
+
+/// Policy: "WaveSpeedAI may pause, reduce, or decline the next month's credit line if the
+/// previous bill is unpaid or payment cannot be confirmed." A bank transfer finance announced
+/// reaches `cycle_gating` as `payment_pending` (a longer grace), credits nothing until it is
+/// confirmed through the ordinary payment path, and a chargeback in six months leaves no grace.
+async fn gating_sees_pending_payments_and_chargebacks(t: TestStore) {
+    let clock = Arc::new(ManualClock::new(noon(2027, 1, 2)));
+    let app = app_at(&t, clock.clone());
+    let l = Ledger::new(&app);
+    let accounts = ["waiting@acme.io", "silent@acme.io", "disputed@acme.io", "slow@acme.io"];
+    let mut lines = Vec::new();
+    for a in accounts {
+        lines.push(common::open_credit_line(&app, a, 20_000).await);
+        l.debit(&who(a), usd(15_000), "jan").await.unwrap();
+    }
+    clock.set(noon(2027, 2, 1));
+    close(&app, Period::new(2027, 1).unwrap(), None).await.unwrap();
+    // A transfer on its way for the whole bill; a token one that covers little of it.
+    clock.set(noon(2027, 2, 5));
+    let announced = payments::announce(
+        &app,
+        &who("waiting@acme.io"),
+        usd(15_000),
+        "bank",
+        "WIRE-77",
+        Some("MT103 seen"),
+        "admin:cli",
+    )
+    .await
+    .unwrap();
+    assert_eq!((announced.payment.state.as_str(), announced.replayed), ("pending", false));
+    payments::announce(&app, &who("slow@acme.io"), usd(100), "bank", "WIRE-78", None, "admin:cli").await.unwrap();
+    assert_eq!(app.store.balances("waiting@acme.io").await.unwrap().prepaid_cents, 0, "pending credits nothing");
+    assert_eq!(owed_by(&app, "waiting@acme.io").await, 15_000, "pending pays nothing");
+    payments::report_incident(
+        &app,
+        &who("disputed@acme.io"),
+        "chargeback",
+        "stripe",
+        "dp_1",
+        Some(usd(5_000)),
+        "fraudulent",
+        "admin:cli",
+    )
+    .await
+    .unwrap();
+    // Three days overdue: grace, except for the account with a chargeback.
+    clock.set(noon(2027, 2, 13));
+    gate(&app).await.unwrap();
+    let states = |app: Arc<App>, lines: Vec<creditline::domain::SubjectId>| async move {
+        let mut out = Vec::new();
+        for id in lines {
+            out.push(app.store.credit_line(id).await.unwrap().unwrap().state);
+        }
+        out
+    };
+    assert_eq!(states(app.clone(), lines.clone()).await, ["grace", "grace", "paused", "grace"]);
+    let disputed = last_input(&app, lines[2], "cycle_gating").await;
+    assert_eq!((disputed["chargebacks_6m"].as_i64(), disputed["failed_payments_6m"].as_i64()), (Some(1), Some(0)));
+    // Twelve days overdue: the pending transfer keeps its line in grace; the others pause.
+    clock.set(noon(2027, 2, 22));
+    gate(&app).await.unwrap();
+    assert_eq!(states(app.clone(), lines.clone()).await, ["grace", "paused", "paused", "paused"]);
+    assert_eq!(last_input(&app, lines[0], "cycle_gating").await["payment_pending"], true);
+    assert_eq!(last_input(&app, lines[3], "cycle_gating").await["payment_pending"], false, "$1 of $150 buys no grace");
+    // The money arrives: the ordinary payment pays the bill and restores the line.
+    let confirmed = payments::confirm(&app, "bank", "WIRE-77", None).await.unwrap();
+    assert_eq!(confirmed.payment.state, "confirmed");
+    assert_eq!(confirmed.credited.as_deref(), Some("bill_payment"));
+    assert_eq!(owed_by(&app, "waiting@acme.io").await, 0);
+    assert_eq!(app.store.credit_line(lines[0]).await.unwrap().unwrap().state, "active");
+    assert!(payments::confirm(&app, "bank", "WIRE-77", None).await.unwrap().replayed, "once");
+    let dropped = payments::drop_pending(&app, "bank", "WIRE-78", "returned by the bank").await.unwrap();
+    assert_eq!(dropped.payment.state, "dropped");
+    assert!(payments::confirm(&app, "bank", "WIRE-78", None).await.is_err(), "a dropped payment is never credited");
+    let standing = payments::standing(&app, "slow@acme.io", clock.now()).await.unwrap();
+    assert_eq!(standing.pending_bill_cents, 0);
+    assert_sound(&app).await;
+}
+
+async fn owed_by(app: &App, account: &str) -> i64 {
+    app.store.unpaid_bills(account).await.unwrap().iter().map(|b| b.amount_cents - b.paid_cents).sum()
+}
+
+/// Policy: "WaveSpeedAI may use recent monthly transaction volume, payment history, and account
+/// usage as review factors" and "If the account later builds a stable usage and payment
+/// history ... WaveSpeedAI may review the account again". Failed payments and chargebacks
+/// reach `limit_increase` (the cycle's proposals and an emailed request's input) and
+/// `re_review`: a chargeback in six months means no increase and no re-review.
+async fn a_chargeback_stops_increases_and_re_review(t: TestStore) {
+    let clock = Arc::new(ManualClock::new(noon(2027, 1, 2)));
+    let app = app_at(&t, clock.clone());
+    let l = Ledger::new(&app);
+    let clean = common::open_credit_line(&app, "clean@grow.io", 20_000).await;
+    let disputed = common::open_credit_line(&app, "disputed@grow.io", 20_000).await;
+    for a in ["clean@grow.io", "disputed@grow.io"] {
+        l.top_up(&who(a), usd(100_000), "stripe", &format!("pi_{a}")).await.unwrap();
+    }
+    payments::report_incident(
+        &app,
+        &who("disputed@grow.io"),
+        "chargeback",
+        "stripe",
+        "dp_9",
+        Some(usd(100_000)),
+        "fraudulent",
+        "admin:cli",
+    )
+    .await
+    .unwrap();
+    payments::report_incident(
+        &app,
+        &who("disputed@grow.io"),
+        "failed_payment",
+        "stripe",
+        "pi_f",
+        None,
+        "card declined",
+        "admin:cli",
+    )
+    .await
+    .unwrap();
+    // Three months using the whole line, paid before the due date.
+    let mut proposed = 0;
+    for m in 1..=3u32 {
+        clock.set(noon(2027, m, 2));
+        for a in ["clean@grow.io", "disputed@grow.io"] {
+            let prepaid = app.store.balances(a).await.unwrap().prepaid_cents;
+            l.debit(&who(a), usd(prepaid + 20_000), &format!("use-{m}")).await.unwrap();
+        }
+        clock.set(noon(2027, m + 1, 1));
+        proposed += close(&app, Period::new(2027, m).unwrap(), None).await.unwrap().escalation.proposed;
+        clock.set(noon(2027, m + 1, 4));
+        for a in ["clean@grow.io", "disputed@grow.io"] {
+            pay(&app, &who(a), usd(owed_by(&app, a).await), "stripe", &format!("pay-{a}-{m}")).await.unwrap();
+        }
+    }
+    assert_eq!(proposed, 1, "the clean account only");
+    assert_eq!(app.store.increases_for_line(clean).await.unwrap().len(), 1);
+    assert!(app.store.increases_for_line(disputed).await.unwrap().is_empty(), "no increase with a chargeback");
+    let line = app.store.credit_line(disputed).await.unwrap().unwrap();
+    let input = escalation::line_input(&app, &line, 50_000).await.unwrap();
+    assert_eq!((input.chargebacks_6m, input.failed_payments_6m), (1, 1));
+    let (decision, _) = app.rules.evaluate("limit_increase", &input, None);
+    assert_eq!(decision.outcome, "decline", "{decision:?}");
+
+    // Re-review reads the same standing.
+    let standing = payments::standing(&app, "disputed@grow.io", clock.now()).await.unwrap();
+    let entries = app.store.ledger_entries("disputed@grow.io").await.unwrap();
+    let input = rereview::input("declined", &[], &entries, &standing, clock.now() + Duration::days(100));
+    assert_eq!((input.chargebacks, input.failed_payments_6m), (1, 1));
+    let (decision, _) = app.rules.evaluate("re_review", &input, None);
+    assert_eq!(decision.outcome, "not_eligible");
+    assert!(decision.reasons.iter().any(|r| r.contains("1 chargeback(s)")), "{decision:?}");
+    assert_sound(&app).await;
+}
+
 store_suite!(
+    gating_sees_pending_payments_and_chargebacks,
+    a_chargeback_stops_increases_and_re_review,
     amounts_over_the_maximum_never_enter_the_ledger,
     no_balance_grows_past_what_an_account_can_hold,
     debits_arriving_together_are_posted_once_each,
@@ -402,6 +577,88 @@ fn huge_amounts_are_refused_by_the_cli_on_postgres() {
     let dir = tempfile::tempdir().unwrap();
     if common::use_postgres(dir.path()) {
         huge_amounts_are_refused_by_the_cli_and_balances_stay_sane(dir.path());
+    } else {
+        eprintln!("CREDITLINE_TEST_DATABASE_URL not set: PostgreSQL run skipped");
+    }
+}
+
+/// Policy: "WaveSpeedAI may pause, reduce, or decline the next month's credit line if the
+/// previous bill is unpaid or payment cannot be confirmed." Finance announces a bank transfer
+/// (pending: credits nothing), then confirms it (a real payment, once) or drops it; failed
+/// payments and chargebacks are recorded once per reference and shown with the account.
+fn pending_payments_failures_and_chargebacks_by_command(dir: &std::path::Path) {
+    let run = |args: &[&str]| common::run(dir, args);
+    let ok = |args: &[&str]| {
+        let o = run(args);
+        assert!(o.status.success(), "{args:?}: {}", common::stderr(&o));
+        common::stdout(&o)
+    };
+    let refused = |args: &[&str], message: &str| {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}{}", common::stdout(&o), common::stderr(&o));
+        assert!(common::stderr(&o).contains(message), "{args:?}: {}", common::stderr(&o));
+    };
+    let balance = |account: &str| -> serde_json::Value {
+        serde_json::from_str(ok(&["ledger", "balance", account, "--json"]).trim()).unwrap()
+    };
+    let a = "ana@acme.io";
+    let announced = ok(&["ledger", "pending", a, "--amount", "$150", "--reference", "WIRE-1", "--note", "MT103 seen"]);
+    assert!(announced.contains("\"state\":\"pending\""), "{announced}");
+    let again = ok(&["ledger", "pending", a, "--amount", "$150", "--reference", "WIRE-1"]);
+    assert!(again.contains("\"replayed\":true"), "{again}");
+    refused(&["ledger", "pending", "bob@acme.io", "--amount", "$150", "--reference", "WIRE-1"], "already used");
+    refused(&["ledger", "pending", a, "--amount", "$0", "--reference", "WIRE-2"], "more than $0.00");
+    refused(&["ledger", "pending", a, "--amount", "$1,000,000.01", "--reference", "WIRE-2"], "over the maximum");
+    let b = balance(a);
+    assert_eq!((b["prepaid_cents"].as_i64(), b["pending_bill_payments_cents"].as_i64()), (Some(0), Some(15_000)));
+    // Confirmed: a payment through `ledger pay`'s path (no bill here, so prepaid credit), once.
+    let confirmed = ok(&["ledger", "pending-confirm", "WIRE-1"]);
+    assert!(confirmed.contains("\"credited\":\"bill_payment\""), "{confirmed}");
+    assert!(ok(&["ledger", "pending-confirm", "WIRE-1"]).contains("\"replayed\":true"));
+    refused(&["ledger", "pending-drop", "WIRE-1", "--reason", "typo"], "confirmed already");
+    let b = balance(a);
+    assert_eq!((b["prepaid_cents"].as_i64(), b["pending_bill_payments_cents"].as_i64()), (Some(15_000), Some(0)));
+    // Dropped: never credited.
+    ok(&["ledger", "pending", a, "--amount", "$80", "--reference", "WIRE-3"]);
+    ok(&["ledger", "pending-drop", "WIRE-3", "--reason", "returned by the bank"]);
+    refused(&["ledger", "pending-confirm", "WIRE-3"], "was dropped (returned by the bank)");
+    refused(&["ledger", "pending-confirm", "WIRE-404"], "no pending payment WIRE-404 from bank");
+    assert_eq!(balance(a)["prepaid_cents"].as_i64(), Some(15_000));
+
+    // Failed payments and chargebacks: once per reference, beside the ledger.
+    ok(&["ledger", "pending", a, "--amount", "$20", "--reference", "WIRE-4"]);
+    let failed = ok(&["ledger", "payment-failed", a, "--reference", "WIRE-4", "--reason", "account closed"]);
+    assert!(failed.contains("\"replayed\":false"), "{failed}");
+    ok(&["ledger", "payment-failed", a, "--reference", "WIRE-4", "--reason", "account closed"]);
+    let first = ok(&["ledger", "chargeback", a, "--amount", "$50", "--reference", "dp_1", "--provider", "stripe"]);
+    assert!(first.contains("\"replayed\":false"), "{first}");
+    let second = ok(&["ledger", "chargeback", a, "--amount", "$50", "--reference", "dp_1", "--provider", "stripe"]);
+    assert!(second.contains("\"replayed\":true"), "{second}");
+    refused(&["ledger", "chargeback", a, "--amount", "$50", "--reference", ""], "a provider and a reference");
+    let b = balance(a);
+    assert_eq!((b["failed_payments_6m"].as_i64(), b["chargebacks"].as_i64()), (Some(1), Some(1)), "{b}");
+    assert_eq!(b["pending_bill_payments_cents"].as_i64(), Some(0), "the failed transfer is no longer pending");
+    let text = ok(&["ledger", "balance", a]);
+    assert!(text.contains("failed payments in 6 months 1, chargebacks 1"), "{text}");
+    let listed: Vec<serde_json::Value> =
+        ok(&["ledger", "payments", a]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let kinds: Vec<&str> = listed.iter().map(|v| v["record"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["pending_payment", "pending_payment", "pending_payment", "failed_payment", "chargeback"]);
+    assert_eq!(listed[4]["incident"]["amount_cents"], 5_000);
+    ok(&["ledger", "verify"]);
+}
+
+#[test]
+fn pending_payments_failures_and_chargebacks_by_command_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    pending_payments_failures_and_chargebacks_by_command(dir.path());
+}
+
+#[test]
+fn pending_payments_failures_and_chargebacks_by_command_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    if common::use_postgres(dir.path()) {
+        pending_payments_failures_and_chargebacks_by_command(dir.path());
     } else {
         eprintln!("CREDITLINE_TEST_DATABASE_URL not set: PostgreSQL run skipped");
     }

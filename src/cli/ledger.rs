@@ -8,6 +8,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::domain::{EmailAddress, Money};
 use crate::services::ledger::{self, Ledger, LedgerError};
+use crate::services::payments::{self, PaymentError};
 
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
@@ -89,6 +90,66 @@ pub enum LedgerCommand {
         #[arg(long)]
         txn: String,
     },
+    /// Announce a bill payment on its way (a bank transfer): pending, it credits nothing until
+    /// `pending-confirm`; `cycle_gating` sees it when it covers the unpaid bill.
+    Pending {
+        account: EmailAddress,
+        #[arg(long)]
+        amount: Money,
+        /// The transfer's reference, unique per provider.
+        #[arg(long)]
+        reference: String,
+        #[arg(long, default_value = "bank")]
+        provider: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// The announced payment arrived: record it as a payment (as `ledger pay` does).
+    PendingConfirm {
+        reference: String,
+        #[arg(long, default_value = "bank")]
+        provider: String,
+        /// What arrived, when it differs from what was announced.
+        #[arg(long)]
+        amount: Option<Money>,
+    },
+    /// The announced payment will not arrive.
+    PendingDrop {
+        reference: String,
+        #[arg(long, default_value = "bank")]
+        provider: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Record a failed payment (once per provider reference); drops a pending payment of the
+    /// same reference.
+    PaymentFailed {
+        account: EmailAddress,
+        #[arg(long)]
+        reference: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, default_value = "bank")]
+        provider: String,
+        #[arg(long)]
+        amount: Option<Money>,
+    },
+    /// Record a chargeback (a disputed payment; once per provider reference). It is kept
+    /// beside the ledger and moves no money.
+    Chargeback {
+        account: EmailAddress,
+        #[arg(long)]
+        amount: Money,
+        #[arg(long)]
+        reference: String,
+        #[arg(long, default_value = "bank")]
+        provider: String,
+        #[arg(long, default_value = "chargeback reported by finance")]
+        reason: String,
+    },
+    /// An account's pending payments, failed payments and chargebacks, oldest first, as JSON
+    /// lines.
+    Payments { account: EmailAddress },
     /// Record usage: prepaid credits first, then this month's credit line.
     Debit {
         account: EmailAddress,
@@ -136,12 +197,16 @@ impl LedgerCommand {
                     }
                     Err(e) => return Err(e.into()),
                 };
+                let standing = payments::standing(&app, account.as_str(), app.workflow.clock().now()).await?;
                 let v = serde_json::json!({
                     "account": account,
                     "prepaid_cents": b.prepaid_cents,
                     "deposit_held_cents": b.deposit_cents,
                     "credit_available_cents": credit.cents(),
                     "spendable_cents": spendable.cents(),
+                    "pending_bill_payments_cents": standing.pending_bill_cents,
+                    "failed_payments_6m": standing.failed_payments_6m,
+                    "chargebacks": standing.chargebacks,
                 });
                 if json {
                     println!("{v}");
@@ -152,6 +217,14 @@ impl LedgerCommand {
                         Money::from_cents(b.deposit_cents),
                         credit
                     );
+                    if standing != payments::PaymentStanding::default() {
+                        println!(
+                            "  pending bill payments {}, failed payments in 6 months {}, chargebacks {}",
+                            Money::from_cents(standing.pending_bill_cents),
+                            standing.failed_payments_6m,
+                            standing.chargebacks
+                        );
+                    }
                 }
                 return Ok(ExitCode::SUCCESS);
             }
@@ -186,6 +259,55 @@ impl LedgerCommand {
                     Err(e) => return Err(e.into()),
                 }
             }
+            LedgerCommand::Pending { account, amount, reference, provider, note } => {
+                let r = payments::announce(&app, &account, amount, &provider, &reference, note.as_deref(), actor).await;
+                domain(r.map(|o| serde_json::to_value(o).ok()))?
+            }
+            LedgerCommand::PendingConfirm { reference, provider, amount } => domain(
+                payments::confirm(&app, &provider, &reference, amount).await.map(|o| serde_json::to_value(o).ok()),
+            )?,
+            LedgerCommand::PendingDrop { reference, provider, reason } => {
+                let r = payments::drop_pending(&app, &provider, &reference, &reason).await;
+                domain(r.map(|o| serde_json::to_value(o).ok()))?
+            }
+            LedgerCommand::PaymentFailed { account, reference, reason, provider, amount } => {
+                let r = payments::report_incident(
+                    &app,
+                    &account,
+                    "failed_payment",
+                    &provider,
+                    &reference,
+                    amount,
+                    &reason,
+                    actor,
+                )
+                .await;
+                domain(r.map(|o| serde_json::to_value(o).ok()))?
+            }
+            LedgerCommand::Chargeback { account, amount, reference, provider, reason } => {
+                let r = payments::report_incident(
+                    &app,
+                    &account,
+                    "chargeback",
+                    &provider,
+                    &reference,
+                    Some(amount),
+                    &reason,
+                    actor,
+                )
+                .await;
+                domain(r.map(|o| serde_json::to_value(o).ok()))?
+            }
+            LedgerCommand::Payments { account } => {
+                let accounts = [account.to_string()];
+                for p in app.store.pending_payments(&accounts, false).await? {
+                    println!("{}", serde_json::json!({ "record": "pending_payment", "payment": p }));
+                }
+                for i in app.store.payment_incidents(&accounts).await? {
+                    println!("{}", serde_json::json!({ "record": i.kind, "incident": i }));
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             LedgerCommand::Debit { account, amount, key } => {
                 l.debit(&account, amount, &key).await.map(|d| serde_json::to_value(d).ok())
             }
@@ -207,5 +329,16 @@ impl LedgerCommand {
             }
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// A payment command's refusal as the ledger commands report theirs (exit status 2).
+fn domain(
+    r: Result<Option<serde_json::Value>, PaymentError>,
+) -> anyhow::Result<Result<Option<serde_json::Value>, LedgerError>> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(PaymentError::Invalid(m)) => Ok(Err(LedgerError::Invalid(m))),
+        Err(PaymentError::Other(e)) => Err(e),
     }
 }

@@ -1,5 +1,6 @@
-//! `POST /api/v1/webhooks/{provider}`: payment providers report payments here. No bearer
-//! token: each request is authenticated by the provider's signature over the raw body.
+//! `POST /api/v1/webhooks/{provider}`: payment providers report payments here (and payments
+//! pending, failed or canceled, and disputes). No bearer token: each request is authenticated
+//! by the provider's signature over the raw body.
 
 use std::sync::Arc;
 
@@ -31,7 +32,7 @@ pub fn router() -> Router<Arc<App>> {
               (status = 401, body = Problem, description = "Missing, stale or wrong signature"),
               (status = 404, body = Problem, description = "No such provider configured"),
               (status = 413, body = Problem),
-              (status = 422, body = Problem, description = "The payment cannot be recorded")))]
+              (status = 422, body = Problem, description = "The payment cannot be recorded, or a dispute names no payment or account known here")))]
 async fn receive(
     State(app): State<Arc<App>>,
     provider: Result<Path<String>, PathRejection>,

@@ -34,6 +34,38 @@ pub enum ProviderEvent {
         transaction: String,
         purpose: Purpose,
     },
+    /// A payment the provider has started but not completed (Stripe
+    /// `payment_intent.processing`): recorded as pending, it credits nothing.
+    Processing {
+        event_id: String,
+        account: EmailAddress,
+        amount: Money,
+        transaction: String,
+        purpose: Purpose,
+    },
+    /// A payment that did not go through: `failed` for an attempt that failed (Stripe
+    /// `payment_intent.payment_failed`, counted as a failed payment), otherwise given up
+    /// (`payment_intent.canceled`). A pending payment of the same transaction is dropped.
+    Unpaid {
+        event_id: String,
+        account: EmailAddress,
+        amount: Money,
+        transaction: String,
+        purpose: Purpose,
+        failed: bool,
+        reason: String,
+    },
+    /// A dispute opened on a payment (Stripe `charge.dispute.created`). The account is the one
+    /// the disputed payment was recorded for, or the dispute's own metadata.
+    Chargeback {
+        event_id: String,
+        dispute: String,
+        /// The disputed payment (Stripe: its payment intent), when the provider names it.
+        transaction: Option<String>,
+        account: Option<EmailAddress>,
+        amount: Money,
+        reason: String,
+    },
     /// A verified event of a type we do not act on (acknowledged, not retried).
     Ignored {
         event_id: String,
@@ -44,7 +76,11 @@ pub enum ProviderEvent {
 impl ProviderEvent {
     pub fn event_id(&self) -> &str {
         match self {
-            ProviderEvent::Payment { event_id, .. } | ProviderEvent::Ignored { event_id, .. } => event_id,
+            ProviderEvent::Payment { event_id, .. }
+            | ProviderEvent::Processing { event_id, .. }
+            | ProviderEvent::Unpaid { event_id, .. }
+            | ProviderEvent::Chargeback { event_id, .. }
+            | ProviderEvent::Ignored { event_id, .. } => event_id,
         }
     }
 }
@@ -80,15 +116,28 @@ impl ProviderEvent {
                 Ok(())
             }
         };
+        let amount_in_range = |amount: &Money| {
+            if amount.cents() <= 0 || *amount > max {
+                Err(WebhookError::Amount(format!("{amount} is out of range: from $0.01 to the maximum of {max}")))
+            } else {
+                Ok(())
+            }
+        };
         match self {
-            ProviderEvent::Payment { event_id, amount, transaction, .. } => {
+            ProviderEvent::Payment { event_id, amount, transaction, .. }
+            | ProviderEvent::Processing { event_id, amount, transaction, .. }
+            | ProviderEvent::Unpaid { event_id, amount, transaction, .. } => {
                 text("event id", event_id)?;
                 text("transaction id", transaction)?;
-                if amount.cents() <= 0 || *amount > max {
-                    return Err(WebhookError::Amount(format!(
-                        "{amount} is out of range: from $0.01 to the maximum of {max}"
-                    )));
+                amount_in_range(amount)?;
+            }
+            ProviderEvent::Chargeback { event_id, dispute, transaction, amount, .. } => {
+                text("event id", event_id)?;
+                text("dispute id", dispute)?;
+                if let Some(t) = transaction {
+                    text("transaction id", t)?;
                 }
+                amount_in_range(amount)?;
             }
             ProviderEvent::Ignored { event_id, kind } => {
                 text("event id", event_id)?;

@@ -2,7 +2,9 @@
 //! `"<t>.<raw body>"` with the endpoint's signing secret; several `v1` values may be present
 //! (secret rotation). Older than the tolerance is refused, so a captured request cannot be
 //! replayed later. Payments are `payment_intent.succeeded` with the account and purpose in
-//! the intent's metadata; amounts are USD cents.
+//! the intent's metadata; `payment_intent.processing` announces one (pending),
+//! `payment_intent.payment_failed` and `payment_intent.canceled` say it did not happen, and
+//! `charge.dispute.created` is a chargeback. Amounts are USD cents.
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -48,7 +50,8 @@ struct Event {
 
 #[derive(Deserialize)]
 struct Data {
-    object: Intent,
+    // Read by the event's type: a payment intent, or a dispute.
+    object: serde_json::Value,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +67,134 @@ struct Intent {
     currency: Option<String>,
     #[serde(default)]
     metadata: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    last_payment_error: Option<PaymentErrorObject>,
+    #[serde(default)]
+    cancellation_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PaymentErrorObject {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Dispute {
+    id: String,
+    #[serde(default)]
+    amount: Option<serde_json::Number>,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    payment_intent: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    metadata: std::collections::BTreeMap<String, String>,
+}
+
+fn payload(m: String) -> WebhookError {
+    WebhookError::Payload(m)
+}
+
+fn usd_only(currency: Option<&str>) -> Result<(), WebhookError> {
+    match currency {
+        Some(c) if !c.eq_ignore_ascii_case("usd") => {
+            Err(payload(format!("data.object.currency: only usd is accepted, not {c:?}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn cents(number: Option<serde_json::Number>) -> Result<Money, WebhookError> {
+    let number = number.ok_or_else(|| payload("data.object.amount: missing".into()))?;
+    number
+        .as_i64()
+        .filter(|c| *c > 0)
+        .map(Money::from_cents)
+        .ok_or_else(|| WebhookError::Amount(format!("{number} is not a positive whole number of cents")))
+}
+
+fn account_of(metadata: &std::collections::BTreeMap<String, String>) -> Result<Option<EmailAddress>, WebhookError> {
+    metadata
+        .get("account_email")
+        .map(|a| EmailAddress::parse(a).map_err(|e| payload(format!("data.object.metadata.account_email: {e}"))))
+        .transpose()
+}
+
+/// A provider's free text (a decline message, a dispute reason) as one short printable line:
+/// it is stored and shown, never acted on, so it is cleaned rather than refused.
+fn reason_text(text: Option<&str>, otherwise: &str) -> String {
+    let cleaned: String = text
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect::<String>()
+        .trim()
+        .to_string();
+    if cleaned.is_empty() { otherwise.to_string() } else { cleaned }
+}
+
+fn intent_event(event_id: String, kind: &str, object: serde_json::Value) -> Result<ProviderEvent, WebhookError> {
+    let intent: Intent = serde_json::from_value(object).map_err(|e| payload(format!("data.object: {e}")))?;
+    usd_only(intent.currency.as_deref())?;
+    let account =
+        account_of(&intent.metadata)?.ok_or_else(|| payload("data.object.metadata.account_email: missing".into()))?;
+    let purpose = match intent.metadata.get("purpose").map(String::as_str).unwrap_or("top_up") {
+        "top_up" => Purpose::TopUp,
+        "bill_payment" => Purpose::BillPayment,
+        "deposit" => Purpose::Deposit,
+        other => return Err(payload(format!("data.object.metadata.purpose: unknown {other:?}"))),
+    };
+    let transaction = intent.id;
+    Ok(match kind {
+        "payment_intent.succeeded" => ProviderEvent::Payment {
+            event_id,
+            account,
+            amount: cents(intent.amount_received.or(intent.amount))?,
+            transaction,
+            purpose,
+        },
+        // Nothing is received yet: the amount is what the intent is for.
+        "payment_intent.processing" => {
+            ProviderEvent::Processing { event_id, account, amount: cents(intent.amount)?, transaction, purpose }
+        }
+        _ => {
+            let failed = kind == "payment_intent.payment_failed";
+            let reason = if failed {
+                let e = intent.last_payment_error.as_ref();
+                reason_text(e.and_then(|e| e.message.as_deref().or(e.code.as_deref())), "payment failed")
+            } else {
+                reason_text(intent.cancellation_reason.as_deref(), "canceled")
+            };
+            ProviderEvent::Unpaid {
+                event_id,
+                account,
+                amount: cents(intent.amount)?,
+                transaction,
+                purpose,
+                failed,
+                reason,
+            }
+        }
+    })
+}
+
+fn dispute_event(event_id: String, object: serde_json::Value) -> Result<ProviderEvent, WebhookError> {
+    let dispute: Dispute = serde_json::from_value(object).map_err(|e| payload(format!("data.object: {e}")))?;
+    usd_only(dispute.currency.as_deref())?;
+    Ok(ProviderEvent::Chargeback {
+        event_id,
+        account: account_of(&dispute.metadata)?,
+        amount: cents(dispute.amount)?,
+        transaction: dispute.payment_intent,
+        reason: reason_text(dispute.reason.as_deref(), "disputed"),
+        dispute: dispute.id,
+    })
 }
 
 impl PaymentProvider for Stripe {
@@ -102,39 +233,14 @@ impl PaymentProvider for Stripe {
             return Err(sig("no v1 signature matches"));
         }
         let event: Event = serde_json::from_slice(body).map_err(|e| WebhookError::Payload(e.to_string()))?;
-        if event.kind != "payment_intent.succeeded" {
-            return Ok(ProviderEvent::Ignored { event_id: event.id, kind: event.kind });
+        match event.kind.as_str() {
+            "payment_intent.succeeded"
+            | "payment_intent.processing"
+            | "payment_intent.payment_failed"
+            | "payment_intent.canceled" => intent_event(event.id, &event.kind, event.data.object),
+            "charge.dispute.created" => dispute_event(event.id, event.data.object),
+            _ => Ok(ProviderEvent::Ignored { event_id: event.id, kind: event.kind }),
         }
-        let intent = event.data.object;
-        let payload = |m: String| WebhookError::Payload(m);
-        if intent.currency.as_deref().is_some_and(|c| !c.eq_ignore_ascii_case("usd")) {
-            return Err(payload(format!("data.object.currency: only usd is accepted, not {:?}", intent.currency)));
-        }
-        let number =
-            intent.amount_received.or(intent.amount).ok_or_else(|| payload("data.object.amount: missing".into()))?;
-        let cents = number
-            .as_i64()
-            .filter(|c| *c > 0)
-            .ok_or_else(|| WebhookError::Amount(format!("{number} is not a positive whole number of cents")))?;
-        let account = intent
-            .metadata
-            .get("account_email")
-            .ok_or_else(|| payload("data.object.metadata.account_email: missing".into()))?;
-        let account =
-            EmailAddress::parse(account).map_err(|e| payload(format!("data.object.metadata.account_email: {e}")))?;
-        let purpose = match intent.metadata.get("purpose").map(String::as_str).unwrap_or("top_up") {
-            "top_up" => Purpose::TopUp,
-            "bill_payment" => Purpose::BillPayment,
-            "deposit" => Purpose::Deposit,
-            other => return Err(payload(format!("data.object.metadata.purpose: unknown {other:?}"))),
-        };
-        Ok(ProviderEvent::Payment {
-            event_id: event.id,
-            account,
-            amount: Money::from_cents(cents),
-            transaction: intent.id,
-            purpose,
-        })
     }
 }
 
@@ -187,6 +293,51 @@ mod tests {
         let eur = br#"{"id":"evt_3","type":"payment_intent.succeeded","data":{"object":{"id":"pi_3","amount":5,"currency":"eur","metadata":{"account_email":"a@b.io"}}}}"#;
         let e = s.verify(&headers(&Stripe::sign("whsec_test", now.timestamp(), eur)), eur, now).unwrap_err();
         assert!(e.to_string().contains("currency"), "{e}");
+    }
+
+    #[test]
+    fn processing_failed_canceled_and_disputes_are_read() {
+        let s = Stripe::new("whsec_test".into(), 300);
+        let now = Utc::now();
+        let read = |body: &[u8]| s.verify(&headers(&Stripe::sign("whsec_test", now.timestamp(), body)), body, now);
+        let intent = |kind: &str, extra: &str| {
+            format!(
+                r#"{{"id":"evt","type":"{kind}","data":{{"object":{{"id":"pi_7","amount":900,"amount_received":0,"currency":"usd"{extra},"metadata":{{"account_email":"a@b.io","purpose":"bill_payment"}}}}}}}}"#
+            )
+        };
+        let pending = read(intent("payment_intent.processing", "").as_bytes()).unwrap();
+        assert!(
+            matches!(&pending, ProviderEvent::Processing { amount, purpose: Purpose::BillPayment, .. } if amount.cents() == 900),
+            "{pending:?}"
+        );
+        let failed = read(
+            intent(
+                "payment_intent.payment_failed",
+                r#","last_payment_error":{"code":"card_declined","message":"Declined\n"}"#,
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert!(
+            matches!(&failed, ProviderEvent::Unpaid { failed: true, reason, .. } if reason == "Declined"),
+            "{failed:?}"
+        );
+        let canceled = read(intent("payment_intent.canceled", "").as_bytes()).unwrap();
+        assert!(matches!(&canceled, ProviderEvent::Unpaid { failed: false, reason, .. } if reason == "canceled"));
+        let dispute = br#"{"id":"evt_d","type":"charge.dispute.created","data":{"object":{"id":"dp_1","amount":900,"currency":"usd","payment_intent":"pi_7","reason":"fraudulent"}}}"#;
+        assert_eq!(
+            read(dispute).unwrap(),
+            ProviderEvent::Chargeback {
+                event_id: "evt_d".into(),
+                dispute: "dp_1".into(),
+                transaction: Some("pi_7".into()),
+                account: None,
+                amount: Money::from_cents(900),
+                reason: "fraudulent".into(),
+            }
+        );
+        let no_amount = br#"{"id":"evt_e","type":"charge.dispute.created","data":{"object":{"id":"dp_2"}}}"#;
+        assert!(matches!(read(no_amount), Err(WebhookError::Payload(m)) if m.contains("amount")));
     }
 
     #[test]

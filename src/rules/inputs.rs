@@ -88,6 +88,10 @@ pub struct LimitIncreaseInput {
     pub recent_monthly_volume_cents: i64,
     /// Deposit already held as guarantee, cents.
     pub deposit_held_cents: i64,
+    /// Payments that failed in the last six months (provider events and finance's reports).
+    pub failed_payments_6m: i64,
+    /// Chargebacks (disputed payments) in the last six months.
+    pub chargebacks_6m: i64,
 }
 
 /// `cycle_gating`: the previous bill, at or after its due date.
@@ -98,11 +102,16 @@ pub struct CycleGatingInput {
     pub paid_cents: i64,
     /// Days since the due date; 0 or less when not yet due.
     pub days_overdue: i64,
-    /// A payment was reported but not yet confirmed by the provider.
+    /// A payment was reported but not yet confirmed (a bank transfer finance announced, a
+    /// provider's `processing` event), and the bill payments announced cover what is owed.
     pub payment_pending: bool,
     pub late_cycles_12m: i64,
     pub missed_cycles_12m: i64,
     pub current_limit_cents: i64,
+    /// Payments that failed in the last six months.
+    pub failed_payments_6m: i64,
+    /// Chargebacks (disputed payments) in the last six months.
+    pub chargebacks_6m: i64,
 }
 
 /// `re_review`: a declined or deferred account's prepaid history since.
@@ -115,7 +124,9 @@ pub struct ReReviewInput {
     pub prepaid_months_active: i64,
     pub topups_12m: i64,
     pub prepaid_spend_6m_cents: i64,
+    /// Payments that failed in the last six months.
     pub failed_payments_6m: i64,
+    /// Every chargeback on record for the account.
     pub chargebacks: i64,
 }
 

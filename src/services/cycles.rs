@@ -191,9 +191,10 @@ pub async fn gate(app: &App) -> Result<GateReport, CycleError> {
         }
         let open: Vec<&CreditLineRecord> = lines.iter().filter(|l| l.state != "closed").collect();
         let bills = bills_by_line(app, open.iter().copied()).await?;
+        let standings = super::payments::standings(app, open.iter().map(|l| &l.account_email), now).await?;
         for line in open {
             let history = bills.get(&line.id).map(Vec::as_slice).unwrap_or_default();
-            let Some(input) = gating_input(line, history, now) else { continue };
+            let Some(input) = gating_input(line, history, &standings.of(&line.account_email), now) else { continue };
             let (decision, record) = app.rules.evaluate_async("cycle_gating", &input, Some(line.id)).await;
             let outcome = CycleGating::try_from(&decision).unwrap_or(CycleGating::ManualReview);
             let to = target(outcome);
@@ -261,7 +262,13 @@ pub(crate) async fn next_lines(
 }
 
 /// The rule's input for a line's oldest overdue unpaid bill; `None` when nothing is overdue.
-pub fn gating_input(line: &CreditLineRecord, bills: &[BillRecord], now: DateTime<Utc>) -> Option<CycleGatingInput> {
+/// `payments`: the account's pending payments, failed payments and chargebacks.
+pub fn gating_input(
+    line: &CreditLineRecord,
+    bills: &[BillRecord],
+    payments: &super::payments::PaymentStanding,
+    now: DateTime<Utc>,
+) -> Option<CycleGatingInput> {
     let bill = bills.iter().find(|b| b.paid_cents < b.amount_cents && b.due_at < now)?;
     let year_ago = now - Duration::days(365);
     let others = bills.iter().filter(|b| b.id != bill.id && b.due_at > year_ago && b.due_at < now);
@@ -271,10 +278,12 @@ pub fn gating_input(line: &CreditLineRecord, bills: &[BillRecord], now: DateTime
         bill_amount_cents: bill.amount_cents,
         paid_cents: bill.paid_cents,
         days_overdue: (now - bill.due_at).num_days().max(1),
-        payment_pending: false,
+        payment_pending: payments.pending_covers(bill.amount_cents - bill.paid_cents),
         late_cycles_12m: i64::try_from(late).unwrap_or(i64::MAX),
         missed_cycles_12m: i64::try_from(missed).unwrap_or(i64::MAX),
         current_limit_cents: line.monthly_limit_cents,
+        failed_payments_6m: payments.failed_payments_6m,
+        chargebacks_6m: payments.chargebacks_6m,
     })
 }
 
@@ -471,14 +480,14 @@ mod tests {
             bill("2027-01", 5000, 0, due(2), None),
             bill("2027-02", 4000, 1000, due(3), None),
         ];
-        let input = gating_input(&line(), &bills, now).unwrap();
+        let input = gating_input(&line(), &bills, &Default::default(), now).unwrap();
         assert_eq!((input.bill_amount_cents, input.paid_cents), (5000, 0), "the oldest unpaid first");
         assert_eq!(input.days_overdue, 38);
         assert_eq!((input.late_cycles_12m, input.missed_cycles_12m), (1, 1));
         let paid = vec![bill("2027-02", 4000, 4000, due(3), Some(due(3)))];
-        assert!(gating_input(&line(), &paid, now).is_none());
+        assert!(gating_input(&line(), &paid, &Default::default(), now).is_none());
         let not_due = vec![bill("2027-02", 4000, 0, now + Duration::days(1), None)];
-        assert!(gating_input(&line(), &not_due, now).is_none());
+        assert!(gating_input(&line(), &not_due, &Default::default(), now).is_none());
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub fn increase_input(
         utilization_percent: utilization.clamp(0, 100),
         recent_monthly_volume_cents: billed / n + topups_90d_cents / 3,
         deposit_held_cents: deposit_cents,
+        // From the account's payment standing, which the callers read (`fill_increase`).
+        failed_payments_6m: 0,
+        chargebacks_6m: 0,
     }
 }
 
@@ -96,6 +99,7 @@ pub async fn scan(app: &App) -> Result<EscalationReport, CycleError> {
             .map(|f| (f.account_email.clone(), f))
             .collect();
         let figures_of = |l: &CreditLineRecord| figures.get(&l.account_email).cloned().unwrap_or_default();
+        let standings = super::payments::standings(app, &accounts, now).await?;
         let mut assess = Vec::new();
         for line in &lines {
             if let Some((increase, state)) = open.get(&line.id) {
@@ -113,7 +117,9 @@ pub async fn scan(app: &App) -> Result<EscalationReport, CycleError> {
             .map(|l| {
                 let f = figures_of(l);
                 let history = bills.get(&l.id).map(Vec::as_slice).unwrap_or_default();
-                (increase_input(l, history, f.topups_cents, f.balances.deposit_cents, now), Some(l.id))
+                let mut input = increase_input(l, history, f.topups_cents, f.balances.deposit_cents, now);
+                standings.of(&l.account_email).fill_increase(&mut input);
+                (input, Some(l.id))
             })
             .collect();
         let results = app.rules.evaluate_many_async("limit_increase", inputs).await;
@@ -151,6 +157,7 @@ pub async fn line_input(app: &App, line: &CreditLineRecord, requested: i64) -> R
         .unwrap_or_default();
     let mut input = increase_input(line, &bills, figures.topups_cents, figures.balances.deposit_cents, now);
     input.requested_limit_cents = requested;
+    super::payments::standing(app, &line.account_email, now).await?.fill_increase(&mut input);
     Ok(input)
 }
 

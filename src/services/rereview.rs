@@ -9,12 +9,20 @@ use crate::app::App;
 use crate::rules::inputs::ReReviewInput;
 use crate::store::{ApplicationFilter, EntryRecord, EventRecord};
 
+use super::payments::PaymentStanding;
 use super::workflow::{Fire, ServiceError};
 
 const ACTOR: &str = "system:re_review";
 
-/// The rule's input from the application's events and the account's entries (pure).
-pub fn input(state: &str, events: &[EventRecord], entries: &[EntryRecord], now: DateTime<Utc>) -> ReReviewInput {
+/// The rule's input from the application's events, the account's entries and its payment
+/// standing (failed payments, chargebacks) (pure).
+pub fn input(
+    state: &str,
+    events: &[EventRecord],
+    entries: &[EntryRecord],
+    payments: &PaymentStanding,
+    now: DateTime<Utc>,
+) -> ReReviewInput {
     let decided = events.iter().rev().find(|e| e.to_state == state).map_or(now, |e| e.occurred_at);
     let year = now - Duration::days(365);
     let half = now - Duration::days(182);
@@ -30,8 +38,8 @@ pub fn input(state: &str, events: &[EventRecord], entries: &[EntryRecord], now: 
         prepaid_months_active: i64::try_from(months.len()).unwrap_or(0),
         topups_12m: i64::try_from(topups).unwrap_or(0),
         prepaid_spend_6m_cents: usage.iter().filter(|e| e.created_at > half).map(|e| -e.amount_cents).sum(),
-        failed_payments_6m: 0,
-        chargebacks: 0,
+        failed_payments_6m: payments.failed_payments_6m,
+        chargebacks: payments.chargebacks,
     }
 }
 
@@ -54,7 +62,8 @@ pub async fn scan(app: &App) -> Result<ReReviewReport, ServiceError> {
             for a in &apps {
                 let events = app.store.events(a.id.into()).await?;
                 let entries = app.store.ledger_entries(&a.account_email).await?;
-                let input = input(state, &events, &entries, now);
+                let payments = super::payments::standing(app, &a.account_email, now).await?;
+                let input = input(state, &events, &entries, &payments, now);
                 let (decision, record) = app.rules.evaluate_async("re_review", &input, Some(a.id.into())).await;
                 if decision.outcome != "eligible" {
                     continue;

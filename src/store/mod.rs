@@ -337,6 +337,38 @@ pub trait Store: Send + Sync + 'static {
         outcome: &str,
         at: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<bool>;
+
+    /// Records an announced payment; false (nothing written) when its provider reference is
+    /// known already, in any state.
+    async fn add_pending_payment(&self, payment: &PendingPaymentRecord) -> StoreResult<bool>;
+
+    /// The announced payment with this provider reference, in any state.
+    async fn pending_payment(&self, provider: &str, reference: &str) -> StoreResult<Option<PendingPaymentRecord>>;
+
+    /// Moves an announced payment that is still `pending` to `state` (`confirmed` or
+    /// `dropped`); false when it is not pending (settled already, or unknown).
+    async fn settle_pending_payment(
+        &self,
+        provider: &str,
+        reference: &str,
+        state: &str,
+        reason: Option<&str>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<bool>;
+
+    /// The announced payments of these accounts, oldest first; only those still pending when
+    /// `open_only`.
+    async fn pending_payments(&self, accounts: &[String], open_only: bool) -> StoreResult<Vec<PendingPaymentRecord>>;
+
+    /// Records a failed payment or a chargeback; false when one of its kind with this provider
+    /// reference is recorded already.
+    async fn record_incident(&self, incident: &IncidentRecord) -> StoreResult<bool>;
+
+    /// The failed payments and chargebacks of these accounts, oldest first.
+    async fn payment_incidents(&self, accounts: &[String]) -> StoreResult<Vec<IncidentRecord>>;
+
+    /// The ledger entries of a provider's transaction, oldest first.
+    async fn entries_by_provider_ref(&self, provider: &str, reference: &str) -> StoreResult<Vec<EntryRecord>>;
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created if missing) or

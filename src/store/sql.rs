@@ -2200,6 +2200,132 @@ macro_rules! impl_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn add_pending_payment(&self, p: &crate::store::PendingPaymentRecord) -> crate::store::StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO pending_payments (id, account_email, provider, reference, amount_cents, purpose, state, \
+                     actor, note, reason, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                     ON CONFLICT (provider, reference) DO NOTHING",
+                )
+                .bind(p.id)
+                .bind(&p.account_email)
+                .bind(&p.provider)
+                .bind(&p.reference)
+                .bind(p.amount_cents)
+                .bind(&p.purpose)
+                .bind(&p.state)
+                .bind(&p.actor)
+                .bind(&p.note)
+                .bind(&p.reason)
+                .bind(p.created_at)
+                .bind(p.updated_at)
+                .execute(self.pool())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn pending_payment(
+                &self,
+                provider: &str,
+                reference: &str,
+            ) -> crate::store::StoreResult<Option<crate::store::PendingPaymentRecord>> {
+                Ok(sqlx::query_as("SELECT * FROM pending_payments WHERE provider = $1 AND reference = $2")
+                    .bind(provider)
+                    .bind(reference)
+                    .fetch_optional(self.pool())
+                    .await?)
+            }
+
+            async fn settle_pending_payment(
+                &self,
+                provider: &str,
+                reference: &str,
+                state: &str,
+                reason: Option<&str>,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> crate::store::StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE pending_payments SET state = $1, reason = COALESCE($2, reason), updated_at = $3 \
+                     WHERE provider = $4 AND reference = $5 AND state = 'pending'",
+                )
+                .bind(state)
+                .bind(reason)
+                .bind(at)
+                .bind(provider)
+                .bind(reference)
+                .execute(self.pool())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn pending_payments(
+                &self,
+                accounts: &[String],
+                open_only: bool,
+            ) -> crate::store::StoreResult<Vec<crate::store::PendingPaymentRecord>> {
+                let mut out = Vec::new();
+                for chunk in accounts.chunks(500) {
+                    let mut q = Builder::new("SELECT * FROM pending_payments WHERE account_email IN (");
+                    let mut list = q.separated(", ");
+                    for a in chunk {
+                        list.push_bind(a.clone());
+                    }
+                    q.push(")");
+                    if open_only {
+                        q.push(" AND state = 'pending'");
+                    }
+                    q.push(" ORDER BY created_at, id");
+                    out.extend(q.build_query_as::<crate::store::PendingPaymentRecord>().fetch_all(self.pool()).await?);
+                }
+                Ok(out)
+            }
+
+            async fn record_incident(&self, i: &crate::store::IncidentRecord) -> crate::store::StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO payment_incidents (id, account_email, kind, provider, reference, amount_cents, reason, \
+                     actor, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (kind, provider, reference) DO NOTHING",
+                )
+                .bind(i.id)
+                .bind(&i.account_email)
+                .bind(&i.kind)
+                .bind(&i.provider)
+                .bind(&i.reference)
+                .bind(i.amount_cents)
+                .bind(&i.reason)
+                .bind(&i.actor)
+                .bind(i.occurred_at)
+                .execute(self.pool())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn payment_incidents(&self, accounts: &[String]) -> crate::store::StoreResult<Vec<crate::store::IncidentRecord>> {
+                let mut out = Vec::new();
+                for chunk in accounts.chunks(500) {
+                    let mut q = Builder::new("SELECT * FROM payment_incidents WHERE account_email IN (");
+                    let mut list = q.separated(", ");
+                    for a in chunk {
+                        list.push_bind(a.clone());
+                    }
+                    q.push(") ORDER BY occurred_at, id");
+                    out.extend(q.build_query_as::<crate::store::IncidentRecord>().fetch_all(self.pool()).await?);
+                }
+                Ok(out)
+            }
+
+            async fn entries_by_provider_ref(
+                &self,
+                provider: &str,
+                reference: &str,
+            ) -> crate::store::StoreResult<Vec<crate::store::EntryRecord>> {
+                let rows = sqlx::query("SELECT * FROM ledger_entries WHERE provider = $1 AND provider_ref = $2 ORDER BY id")
+                    .bind(provider)
+                    .bind(reference)
+                    .fetch_all(self.pool())
+                    .await?;
+                Ok(rows.iter().map(rows::entry).collect::<Result<_, _>>()?)
+            }
+
             async fn unpaid_bills(&self, account_email: &str) -> crate::store::StoreResult<Vec<crate::store::BillRecord>> {
                 let rows = sqlx::query(
                     "SELECT * FROM bills WHERE account_email = $1 AND paid_cents < amount_cents ORDER BY period, id",
