@@ -25,8 +25,14 @@ pub const VARIABLES: &[&str] = &[
     "amount",
     "due_date",
     "period",
-    // A deposit required before a limit at or above the deposit tier.
+    // What is still to pay (the shortfall) before a limit at or above the deposit tier, the
+    // guarantee held in all, what is already held, and the tier itself (from the rules).
     "deposit",
+    "guarantee",
+    "held",
+    "deposit_tier",
+    // What an account asked for, when it was not what is offered.
+    "requested",
 ];
 
 /// Template data for `payload`. `reference` is the application's token when the row belongs
@@ -58,6 +64,10 @@ pub fn context(payload: &Value, reference: Option<&str>) -> Value {
         ("limit_cents", "limit"),
         ("amount_cents", "amount"),
         ("deposit_cents", "deposit"),
+        ("guarantee_cents", "guarantee"),
+        ("held_cents", "held"),
+        ("deposit_tier_cents", "deposit_tier"),
+        ("offered_below_cents", "requested"),
     ] {
         if let Some(m) = money(key) {
             ctx.insert(var.into(), json!(m));
