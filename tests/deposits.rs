@@ -91,7 +91,9 @@ async fn assert_sound(app: &App) {
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
-/// Issue 16, "increases that never get stuck": an increase in review whose line was paused,
+/// Policy: "Approved credit accounts may be reviewed for a higher monthly credit line after a
+/// healthy usage and repayment history" (issue 16, "increases that never get stuck"): an
+/// increase in review whose line was paused,
 /// reduced or closed meanwhile is closed with a reason and an email, so the next increase can
 /// be proposed; approving it never fails on a line state.
 async fn an_increase_whose_line_moved_on_is_closed_and_the_next_can_be_proposed(t: TestStore) {
@@ -244,8 +246,8 @@ async fn a_senior_approval_at_the_deposit_tier_waits_for_the_guarantee(t: TestSt
     assert_sound(&app).await;
 }
 
-/// Issue 16: the deposit tier is written once, in the rules' data; the rules, the approval
-/// path and the emails all follow it.
+/// Policy: "For special requests such as $5,000/month or more ... as a guarantee": the tier is
+/// written once, in the rules' data; the rules, the approval path and the emails follow it.
 async fn the_deposit_tier_is_read_from_the_rules(t: TestStore) {
     let dir = tempfile::tempdir().unwrap();
     common::copy_dir(&repo().join("rules"), dir.path());
