@@ -259,11 +259,22 @@ pub struct ReminderConfig {
     pub time_out_after_days: u32,
     /// How often the scan runs.
     pub scan_interval_seconds: u64,
+    /// Days a limit increase (or an application at the deposit tier) waits for its guarantee
+    /// before the one reminder of the shortfall goes out.
+    pub deposit_remind_after_days: u32,
+    /// Days it waits for its guarantee before it expires (declined or deferred, by email).
+    pub deposit_time_out_after_days: u32,
 }
 
 impl Default for ReminderConfig {
     fn default() -> Self {
-        ReminderConfig { remind_after_days: 5, time_out_after_days: 14, scan_interval_seconds: 3600 }
+        ReminderConfig {
+            remind_after_days: 5,
+            time_out_after_days: 14,
+            scan_interval_seconds: 3600,
+            deposit_remind_after_days: 7,
+            deposit_time_out_after_days: 30,
+        }
     }
 }
 
@@ -395,6 +406,12 @@ impl Config {
             return invalid(format!(
                 "reminders.remind_after_days ({}) must be at least 1 and less than reminders.time_out_after_days ({})",
                 r.remind_after_days, r.time_out_after_days
+            ));
+        }
+        if r.deposit_remind_after_days == 0 || r.deposit_remind_after_days >= r.deposit_time_out_after_days {
+            return invalid(format!(
+                "reminders.deposit_remind_after_days ({}) must be at least 1 and less than reminders.deposit_time_out_after_days ({})",
+                r.deposit_remind_after_days, r.deposit_time_out_after_days
             ));
         }
         Ok(())

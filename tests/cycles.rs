@@ -89,7 +89,12 @@ async fn fourteen_months_of_paying_on_time_late_partly_and_never(t: TestStore) {
         for (inc, st) in app.store.increases_for_line(lines["grower@scale.io"]).await.unwrap() {
             if st == "awaiting_deposit" {
                 Ledger::new(&app)
-                    .hold_deposit(&grower, Money::from_cents(inc.deposit_cents), "bank", &format!("wire-{period}"))
+                    .hold_deposit(
+                        &grower,
+                        Money::from_cents(asked(&app, inc.id).await),
+                        "bank",
+                        &format!("wire-{period}"),
+                    )
                     .await
                     .unwrap();
                 let r = escalation::scan(&app).await.unwrap();
@@ -206,10 +211,14 @@ async fn fourteen_months_of_paying_on_time_late_partly_and_never(t: TestStore) {
         mails.contains(&"deposit_required".to_string()) && mails.contains(&"limit_increase_approved".to_string()),
         "{mails:?}"
     );
+    // The $10,000 rung needs a guarantee of $10,000, of which $5,000 was held: only the
+    // shortfall was asked.
+    let (ten, _) = increases.iter().find(|(r, _)| r.next_limit_cents == 1_000_000).unwrap();
+    assert_eq!((ten.deposit_cents, asked(&app, ten.id).await), (1_000_000, 500_000));
     assert_eq!(
         app.store.balances("grower@scale.io").await.unwrap().deposit_cents,
-        1_500_000,
-        "deposits are held, not spent"
+        1_000_000,
+        "deposits are held, not spent, and never asked twice"
     );
     // Nobody else was proposed anything: on time uses 75% of its line but its volume is too
     // small for $500; the others are not healthy.
@@ -219,6 +228,13 @@ async fn fourteen_months_of_paying_on_time_late_partly_and_never(t: TestStore) {
 
     let problems = Ledger::new(&app).verify().await.unwrap();
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// What the `deposit_required` email of `subject` asked to pay (the shortfall).
+async fn asked(app: &App, subject: SubjectId) -> i64 {
+    let mails = app.store.outbox_for(subject).await.unwrap();
+    let mail = mails.iter().rev().find(|o| o.name == "deposit_required").expect("a deposit_required email");
+    mail.payload["deposit_cents"].as_i64().unwrap()
 }
 
 async fn a_close_stopped_midway_and_rerun_bills_every_line_exactly_once(t: TestStore) {
@@ -383,10 +399,72 @@ async fn an_emailed_increase_request_goes_through_the_limit_increase_rule(t: Tes
     assert!(approved.iter().any(|o| o.name == "limit_increase_approved"), "{approved:?}");
 }
 
+/// Policy: "For special requests such as $5,000/month or more, WaveSpeedAI may require the
+/// applicant to first deposit or top up the corresponding amount as a guarantee before granting
+/// that level of credit." A line climbing to the deposit tier with part of the guarantee
+/// already held (prepaid credit it asked to hold) is asked only for the shortfall; once the
+/// rest is deposited the increase goes to review, and the deposit cannot be released under it.
+async fn a_deposit_tier_climb_with_part_of_the_guarantee_held_asks_only_for_the_shortfall(t: TestStore) {
+    let clock = Arc::new(ManualClock::new(day(2027, 1, 1)));
+    let app = app(&t, clock.clone());
+    let account = "climber@vault.io";
+    let who = EmailAddress::parse(account).unwrap();
+    let line = open_credit_line(&app, account, 200_000).await;
+    let l = Ledger::new(&app);
+    let mut reports = Vec::new();
+    for m in 1..=3u32 {
+        let period = Period::new(2027, m).unwrap();
+        clock.set(day(2027, m, 2));
+        // $3,000 of prepaid credit bought a month, all used, and the whole $2,000 line.
+        l.top_up(&who, Money::from_cents(300_000), "stripe", &format!("pp-{period}")).await.unwrap();
+        if m == 2 {
+            // The account asks that $1,500 of its prepaid credit be held as a guarantee.
+            l.hold_prepaid(&who, Money::from_cents(150_000), "admin:finance", "held at the account's request", "h1")
+                .await
+                .unwrap();
+        }
+        let prepaid = app.store.balances(account).await.unwrap().prepaid_cents;
+        l.debit(&who, Money::from_cents(prepaid + 200_000), &format!("use-{period}")).await.unwrap();
+        clock.set(day(2027, m + 1, 1));
+        reports.push(close(&app, period, None).await.unwrap().escalation);
+        clock.set(day(2027, m + 1, 5));
+        pay(&app, &who, Money::from_cents(owed(&app, account).await), "stripe", &format!("pay-{period}"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(reports.last().unwrap().awaiting_deposit, 1, "{reports:?}");
+    let (increase, state) = app.store.increases_for_line(line).await.unwrap().pop().unwrap();
+    assert_eq!((state.as_str(), increase.next_limit_cents), ("awaiting_deposit", 500_000));
+    assert_eq!(increase.deposit_cents, 500_000, "the guarantee waited for is the whole new limit");
+    assert_eq!(asked(&app, increase.id).await, 350_000, "only the shortfall is asked");
+    let mail = app.store.outbox_for(increase.id).await.unwrap().into_iter().find(|o| o.name == "deposit_required");
+    let data = creditline::email::context::context(&mail.unwrap().payload, None);
+    let text = app.templates.render("deposit_required", &data).unwrap().text;
+    for says in
+        ["$5,000.00/month or more", "already\nhold $1,500.00", "Amount still needed: $3,500.00", "hold $3,500.00"]
+    {
+        assert!(text.contains(says), "{says:?} in {text}");
+    }
+    // The rest is deposited: the increase goes to review at the next scan and is approved.
+    clock.set(day(2027, 4, 6));
+    l.hold_deposit(&who, Money::from_cents(350_000), "bank", "wire-1").await.unwrap();
+    let r = creditline::services::reminders::scan(&app).await.unwrap();
+    assert_eq!(r.deposits_recorded, 1, "{r:?}");
+    let approval = escalation::approve(&app, increase.id, "reviewer:sam").await.unwrap();
+    assert_eq!(approval.state, "approved");
+    assert_eq!(app.store.credit_line(line).await.unwrap().unwrap().monthly_limit_cents, 500_000);
+    assert_eq!(app.store.balances(account).await.unwrap().deposit_cents, 500_000);
+    let e = l.release_deposit(&who, Money::from_cents(1), "admin:finance", "asked back", "r1").await.unwrap_err();
+    assert!(e.to_string().contains("relies on a guarantee of $5,000.00"), "{e}");
+    let problems = l.verify().await.unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
 store_suite!(
     fourteen_months_of_paying_on_time_late_partly_and_never,
     a_close_stopped_midway_and_rerun_bills_every_line_exactly_once,
     the_scheduled_job_catches_up_missed_months_once_on_every_worker,
     a_deferred_applicant_with_a_stable_prepaid_history_gets_a_re_review,
     an_emailed_increase_request_goes_through_the_limit_increase_rule,
+    a_deposit_tier_climb_with_part_of_the_guarantee_held_asks_only_for_the_shortfall,
 );

@@ -424,6 +424,65 @@ async fn a_chargeback_stops_increases_and_re_review(t: TestStore) {
     assert_sound(&app).await;
 }
 
+/// Policy: "For special requests such as $5,000/month or more, WaveSpeedAI may require the
+/// applicant to first deposit or top up the corresponding amount as a guarantee before granting
+/// that level of credit." Prepaid credit can be held as the guarantee (an explicit entry with
+/// its reason); a deposit is not released while a line of the deposit tier relies on it or a
+/// bill is unpaid; once the line closed unpaid, an admin applies it to the bills and the rest
+/// is released.
+async fn a_deposit_guarantees_its_line_and_bills_until_applied_to_them(t: TestStore) {
+    use chrono::TimeZone;
+    let clock = Arc::new(creditline::services::ManualClock::new(Utc.with_ymd_and_hms(2027, 1, 2, 12, 0, 0).unwrap()));
+    let app = App::assemble(t.app().config.clone(), t.store.clone(), clock.clone()).unwrap();
+    let l = Ledger::new(&app);
+    let a = who("cfo@vault.io");
+    let line = common::open_credit_line(&app, "cfo@vault.io", 500_000).await;
+    l.top_up(&a, usd(300_000), "stripe", "pi_v").await.unwrap();
+    l.hold_deposit(&a, usd(200_000), "bank", "wire-1").await.unwrap();
+
+    // Prepaid credit held as the guarantee, once per key, never more than there is.
+    let held = l.hold_prepaid(&a, usd(300_000), "admin:fin", "held at the account's request", "h1").await.unwrap();
+    assert!(held.entries.iter().all(|e| e.kind == "prepaid_held" && e.reason.is_some()), "{held:?}");
+    assert!(l.hold_prepaid(&a, usd(300_000), "admin:fin", "again", "h1").await.unwrap().replayed);
+    let short = l.hold_prepaid(&a, usd(1), "admin:fin", "more", "h2").await.unwrap_err();
+    assert!(matches!(&short, LedgerError::Refused(m) if m.contains("$0.00 of prepaid credit")), "{short}");
+    assert!(matches!(l.hold_prepaid(&a, usd(1), "admin:fin", " ", "h3").await, Err(LedgerError::Invalid(_))));
+    let b = app.store.balances("cfo@vault.io").await.unwrap();
+    assert_eq!((b.prepaid_cents, b.deposit_cents), (0, 500_000));
+
+    // The $5,000 line relies on all of it: nothing leaves but what is held beyond it.
+    let e = l.release_deposit(&a, usd(1), "admin:fin", "asked back", "r1").await.unwrap_err();
+    assert!(matches!(&e, LedgerError::Refused(m) if m.contains("at most $0.00 can be released")), "{e}");
+    l.hold_deposit(&a, usd(50_000), "bank", "wire-2").await.unwrap();
+    l.release_deposit(&a, usd(50_000), "admin:fin", "the excess", "r2").await.unwrap();
+
+    // January's $3,500 on the line (after $500 of prepaid) is billed and not paid: the deposit
+    // guarantees it.
+    let d = l.debit(&a, usd(400_000), "jan").await.unwrap();
+    assert_eq!((d.prepaid, d.credit), (usd(50_000), usd(350_000)), "prepaid first");
+    clock.set(Utc.with_ymd_and_hms(2027, 2, 1, 12, 0, 0).unwrap());
+    creditline::services::cycles::close(&app, creditline::domain::Period::new(2027, 1).unwrap(), None).await.unwrap();
+    let e = l.release_deposit(&a, usd(1), "admin:fin", "asked back", "r3").await.unwrap_err();
+    assert!(matches!(&e, LedgerError::Refused(m) if m.contains("owes $3,500.00 on unpaid bills")), "{e}");
+    let e = l.apply_deposit(&a, "admin:fin", "closed unpaid", "ad1").await.unwrap_err();
+    assert!(matches!(&e, LedgerError::Refused(m) if m.contains("still guarantees it")), "{e}");
+
+    // The line closes unpaid: the deposit pays the bill and the rest is released, once.
+    let close = creditline::services::Fire::new(line, "close", "admin:fin").reason("unpaid");
+    app.workflow.fire(close).await.unwrap();
+    let applied = l.apply_deposit(&a, "admin:fin", "closed unpaid", "ad1").await.unwrap();
+    assert_eq!((applied.applied, applied.released), (usd(350_000), usd(150_000)), "{applied:?}");
+    assert_eq!(applied.bills, [("2027-01".to_string(), 350_000)]);
+    assert!(l.apply_deposit(&a, "admin:fin", "closed unpaid", "ad1").await.unwrap().replayed);
+    let b = app.store.balances("cfo@vault.io").await.unwrap();
+    assert_eq!((b.prepaid_cents, b.deposit_cents), (150_000, 0), "the rest released into prepaid");
+    assert!(app.store.unpaid_bills("cfo@vault.io").await.unwrap().is_empty());
+    let kinds: Vec<String> =
+        app.store.ledger_entries("cfo@vault.io").await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert!(kinds.contains(&"deposit_applied".to_string()), "{kinds:?}");
+    assert_sound(&app).await;
+}
+
 store_suite!(
     gating_sees_pending_payments_and_chargebacks,
     a_chargeback_stops_increases_and_re_review,
@@ -435,6 +494,7 @@ store_suite!(
     debits_take_prepaid_first_then_the_line_and_never_more,
     a_paused_line_refuses_credit_while_prepaid_keeps_working,
     concurrent_debits_on_one_account_never_overspend,
+    a_deposit_guarantees_its_line_and_bills_until_applied_to_them,
 );
 
 #[test]
@@ -472,6 +532,34 @@ fn the_ledger_commands_record_money_once_and_verify_catches_a_tampered_balance()
         "{}",
         common::stdout(&bad)
     );
+}
+
+/// The guarantee's commands: prepaid credit held as a deposit with its reason, and the deposit
+/// applied (nothing owed: all of it released) once no line relies on it.
+#[test]
+fn the_guarantee_commands_hold_prepaid_credit_and_apply_the_deposit() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| common::run(dir.path(), args);
+    let ok = |args: &[&str]| {
+        let o = run(args);
+        assert!(o.status.success(), "{args:?}: {}", common::stderr(&o));
+        common::stdout(&o)
+    };
+    ok(&["ledger", "top-up", "ana@acme.io", "--amount", "$50", "--provider", "stripe", "--txn", "pi_1"]);
+    let hold =
+        ["ledger", "hold-prepaid", "ana@acme.io", "--amount", "$30", "--reason", "asked by email", "--key", "h1"];
+    assert!(ok(&hold).contains("prepaid_held"));
+    assert!(ok(&hold).contains("\"replayed\":true"));
+    let too_much = run(&["ledger", "hold-prepaid", "ana@acme.io", "--amount", "$30", "--reason", "x", "--key", "h2"]);
+    assert_eq!(too_much.status.code(), Some(2));
+    assert!(common::stderr(&too_much).contains("$20.00 of prepaid credit"), "{}", common::stderr(&too_much));
+    let balance = ok(&["ledger", "balance", "ana@acme.io", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(balance.trim()).unwrap();
+    assert_eq!((v["prepaid_cents"].as_i64(), v["deposit_held_cents"].as_i64()), (Some(2000), Some(3000)));
+    let applied: serde_json::Value =
+        serde_json::from_str(ok(&["ledger", "apply-deposit", "ana@acme.io", "--key", "a1"]).trim()).unwrap();
+    assert_eq!((applied["applied"].as_i64(), applied["released"].as_i64()), (Some(0), Some(3000)), "{applied}");
+    ok(&["ledger", "verify"]);
 }
 
 /// `ledger adjust --cents 9223372036854775807` was accepted; `balance --json` then showed a

@@ -22,7 +22,12 @@ fn app(t: &TestStore, clock: Arc<ManualClock>) -> Arc<App> {
         rules_dir: repo().join("rules"),
         workflows_dir: repo().join("workflows"),
         templates_dir: repo().join("templates"),
-        reminders: ReminderConfig { remind_after_days: 5, time_out_after_days: 14, scan_interval_seconds: 60 },
+        reminders: ReminderConfig {
+            remind_after_days: 5,
+            time_out_after_days: 14,
+            scan_interval_seconds: 60,
+            ..Default::default()
+        },
         ..Default::default()
     };
     App::assemble(config, t.store.clone(), clock).unwrap()

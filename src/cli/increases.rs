@@ -15,7 +15,9 @@ use crate::store::CreditLineFilter;
 pub enum IncreasesCommand {
     /// Every limit increase of an account's lines with its state, as JSON lines.
     List { account: String },
-    /// Approve an increase in review: the line's limit is raised in the same transaction.
+    /// Approve an increase in review: the line's limit is raised in the same transaction. When
+    /// the line was paused, reduced, closed or re-limited meanwhile, the increase is closed
+    /// instead (`"state": "closed"` with the reason; the account is emailed).
     Approve {
         id: SubjectId,
         /// The reviewer approving (recorded on the events).
@@ -40,6 +42,9 @@ impl IncreasesCommand {
             IncreasesCommand::Approve { id, by } => {
                 match escalation::approve(&app, id, &format!("reviewer:{by}")).await {
                     Ok(r) => {
+                        if let Some(why) = &r.reason {
+                            eprintln!("increase {id} closed, not approved: {why}");
+                        }
                         println!("{}", serde_json::to_string(&r)?);
                         Ok(ExitCode::SUCCESS)
                     }

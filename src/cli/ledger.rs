@@ -45,12 +45,35 @@ pub enum LedgerCommand {
         #[arg(long)]
         reference: String,
     },
-    /// Release (part of) a held deposit into prepaid credits.
+    /// Release (part of) a held deposit into prepaid credits: refused while a bill is unpaid
+    /// or a line of the deposit tier relies on it.
     Release {
         account: EmailAddress,
         #[arg(long)]
         amount: Money,
         #[arg(long)]
+        reason: String,
+        /// Makes a repeated command harmless.
+        #[arg(long)]
+        key: String,
+    },
+    /// Hold prepaid credit the account already bought as its guarantee, at its request
+    /// (prepaid -> deposit, with the reason).
+    HoldPrepaid {
+        account: EmailAddress,
+        #[arg(long)]
+        amount: Money,
+        #[arg(long)]
+        reason: String,
+        /// Makes a repeated command harmless.
+        #[arg(long)]
+        key: String,
+    },
+    /// Once the account's line is closed unpaid: apply the held deposit to the unpaid bills it
+    /// guarantees (oldest first) and release the rest into prepaid credits.
+    ApplyDeposit {
+        account: EmailAddress,
+        #[arg(long, default_value = "the credit line closed with bills unpaid")]
         reason: String,
         /// Makes a repeated command harmless.
         #[arg(long)]
@@ -242,6 +265,12 @@ impl LedgerCommand {
             }
             LedgerCommand::Release { account, amount, reason, key } => {
                 l.release_deposit(&account, amount, actor, &reason, &key).await.map(|p| serde_json::to_value(p).ok())
+            }
+            LedgerCommand::HoldPrepaid { account, amount, reason, key } => {
+                l.hold_prepaid(&account, amount, actor, &reason, &key).await.map(|p| serde_json::to_value(p).ok())
+            }
+            LedgerCommand::ApplyDeposit { account, reason, key } => {
+                l.apply_deposit(&account, actor, &reason, &key).await.map(|a| serde_json::to_value(a).ok())
             }
             LedgerCommand::Adjust { account, cents, reason, key } => {
                 l.adjust(&account, cents, actor, &reason, &key).await.map(|p| serde_json::to_value(p).ok())

@@ -26,10 +26,15 @@ pub enum EntryKind {
     Bill,
     /// A payment of bills (-receivable; anything beyond what is owed becomes +prepaid).
     Payment,
+    /// Prepaid credit the account asked to hold as its guarantee (-prepaid, then +deposit).
+    PrepaidHeld,
+    /// A held deposit applied by an admin to the unpaid bills it guarantees once the line
+    /// closed unpaid (-deposit, then -receivable).
+    DepositApplied,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 8] = [
+    pub const ALL: [EntryKind; 10] = [
         EntryKind::TopUp,
         EntryKind::Coupon,
         EntryKind::Deposit,
@@ -38,6 +43,8 @@ impl EntryKind {
         EntryKind::Adjustment,
         EntryKind::Bill,
         EntryKind::Payment,
+        EntryKind::PrepaidHeld,
+        EntryKind::DepositApplied,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +57,8 @@ impl EntryKind {
             EntryKind::Adjustment => "adjustment",
             EntryKind::Bill => "bill",
             EntryKind::Payment => "payment",
+            EntryKind::PrepaidHeld => "prepaid_held",
+            EntryKind::DepositApplied => "deposit_applied",
         }
     }
 }

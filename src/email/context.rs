@@ -25,11 +25,17 @@ pub const VARIABLES: &[&str] = &[
     "amount",
     "due_date",
     "period",
-    // A deposit required before a limit at or above the deposit tier.
+    // What is still to pay (the shortfall) before a limit at or above the deposit tier, the
+    // guarantee held in all, what is already held, and the tier itself (from the rules).
     "deposit",
     // A deferral: the date it lasts until, and what would change the answer.
     "until",
     "condition",
+    "guarantee",
+    "held",
+    "deposit_tier",
+    // What an account asked for, when it was not what is offered.
+    "requested",
 ];
 
 /// A material the applicant is asked for, in the applicant's words (reviewers' free-text
@@ -96,6 +102,10 @@ pub fn context(payload: &Value, reference: Option<&str>) -> Value {
         ("limit_cents", "limit"),
         ("amount_cents", "amount"),
         ("deposit_cents", "deposit"),
+        ("guarantee_cents", "guarantee"),
+        ("held_cents", "held"),
+        ("deposit_tier_cents", "deposit_tier"),
+        ("offered_below_cents", "requested"),
     ] {
         if let Some(m) = money(key) {
             ctx.insert(var.into(), json!(m));

@@ -879,7 +879,8 @@ async fn reapplication(
         .ok_or_else(|| StoreError::NotFound(format!("workflow instance of application {}", record.id)))?;
     let events = app.store.events(record.id.into()).await?;
     let entries = app.store.ledger_entries(&record.account_email).await?;
-    let input = crate::services::rereview::input(&instance.state, &events, &entries, now);
+    let payments = crate::services::payments::standing(app, &record.account_email, now).await?;
+    let input = crate::services::rereview::input(&instance.state, &events, &entries, &payments, now);
     let mut p = Plan::new(app, mail, report, now);
     p.report.application_id = Some(record.id.to_string());
     p.report.state = Some(instance.state.clone());

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::domain::Domain;
+use crate::domain::{Domain, Money};
 
 #[derive(Debug, Clone, Default)]
 pub struct HostList(BTreeSet<Domain>);
@@ -43,22 +43,45 @@ pub struct HostLists {
     pub free_mail: HostList,
     pub generic_platforms: HostList,
     pub tool_directories: HostList,
+    /// The monthly limit from which a line needs a deposit guarantee first (policy: "For
+    /// special requests such as $5,000/month or more ... deposit or top up the corresponding
+    /// amount as a guarantee"). Written once, in `deposit_tier.txt`: the rules read it with
+    /// `deposit_tier_cents()`, the code and the emails through them.
+    pub deposit_tier: Money,
+}
+
+/// The one amount of `deposit_tier.txt` (`#` starts a comment), above $0.00.
+pub fn parse_deposit_tier(text: &str) -> Result<Money, String> {
+    let mut amounts = text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty());
+    let (Some(amount), None) = (amounts.next(), amounts.next()) else {
+        return Err("one amount expected (e.g. $5,000)".into());
+    };
+    match Money::parse(amount) {
+        Ok(m) if m.cents() > 0 => Ok(m),
+        _ => Err(format!("{amount:?} is not an amount above $0.00")),
+    }
 }
 
 impl HostLists {
     pub const FILES: [&'static str; 3] =
         ["free_mail_domains.txt", "generic_platform_hosts.txt", "tool_directory_hosts.txt"];
+    pub const DEPOSIT_TIER_FILE: &'static str = "deposit_tier.txt";
 
     pub fn load(data_dir: &Path) -> Result<HostLists, String> {
-        let read = |name: &str| {
+        let text = |name: &str| {
             let path = data_dir.join(name);
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            HostList::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+            std::fs::read_to_string(&path).map(|t| (t, path.clone())).map_err(|e| format!("{}: {e}", path.display()))
         };
+        let read = |name: &str| {
+            let (t, path) = text(name)?;
+            HostList::parse(&t).map_err(|e| format!("{}: {e}", path.display()))
+        };
+        let (tier, path) = text(Self::DEPOSIT_TIER_FILE)?;
         Ok(HostLists {
             free_mail: read(Self::FILES[0])?,
             generic_platforms: read(Self::FILES[1])?,
             tool_directories: read(Self::FILES[2])?,
+            deposit_tier: parse_deposit_tier(&tier).map_err(|e| format!("{}: {e}", path.display()))?,
         })
     }
 }
@@ -77,5 +100,14 @@ mod tests {
         assert!(!l.matches(&d("notvercel.app")));
         assert!(!l.matches(&d("vercel.app.example.com")));
         assert_eq!(l.len(), 2);
+    }
+
+    #[test]
+    fn the_deposit_tier_is_one_amount_above_zero() {
+        assert_eq!(parse_deposit_tier("# tier\n$5,000 # a month\n").unwrap().cents(), 500_000);
+        assert!(parse_deposit_tier("$5,000\n$10,000\n").is_err());
+        assert!(parse_deposit_tier("# nothing\n").is_err());
+        assert!(parse_deposit_tier("$0").is_err());
+        assert!(parse_deposit_tier("five thousand").is_err());
     }
 }

@@ -72,6 +72,7 @@ pub struct RuleSet {
     engine: Engine,
     rules: BTreeMap<String, CompiledRule>,
     limits: Limits,
+    deposit_tier: crate::domain::Money,
 }
 
 /// A scope with `input` declared, so strict variables accept scripts that read it.
@@ -92,6 +93,7 @@ impl RuleSet {
     pub fn load_with(dir: &Path, limits: Limits) -> Result<RuleSet, Vec<RulesError>> {
         let io = |p: &Path, e: String| vec![RulesError::Io { path: p.display().to_string(), message: e }];
         let lists = HostLists::load(&dir.join("data")).map_err(|e| io(&dir.join("data"), e))?;
+        let deposit_tier = lists.deposit_tier;
         let engine = sandbox::engine(Arc::new(lists));
         let paths = crate::folders::files_with_extension(dir, "rhai").map_err(|e| io(dir, e.to_string()))?;
         let mut rules = BTreeMap::new();
@@ -122,7 +124,7 @@ impl RuleSet {
                 }
             }
         }
-        if errors.is_empty() { Ok(RuleSet { engine, rules, limits }) } else { Err(errors) }
+        if errors.is_empty() { Ok(RuleSet { engine, rules, limits, deposit_tier }) } else { Err(errors) }
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -131,6 +133,11 @@ impl RuleSet {
 
     pub fn version(&self, rule: &str) -> Option<&str> {
         self.rules.get(rule).map(|r| r.version.as_str())
+    }
+
+    /// The monthly limit from which a line needs a deposit guarantee (`data/deposit_tier.txt`).
+    pub fn deposit_tier(&self) -> crate::domain::Money {
+        self.deposit_tier
     }
 
     /// Runs one rule, on this thread, for up to the time budget. Never fails: errors become
@@ -236,6 +243,11 @@ impl Rules {
 
     pub fn current(&self) -> Arc<RuleSet> {
         self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The deposit tier of the rules in force: the one the rules themselves apply.
+    pub fn deposit_tier(&self) -> crate::domain::Money {
+        self.current().deposit_tier()
     }
 
     /// Recompiles the folder. A version that fails to compile is rejected and the rules in

@@ -130,6 +130,9 @@ fn register_helpers(engine: &mut Engine, lists: Arc<HostLists>) {
         Ok(Money::parse(s).map(|m| Dynamic::from_int(m.cents())).unwrap_or(Dynamic::UNIT))
     });
     engine.register_fn("format_money", |cents: i64| Money::from_cents(cents).to_string());
+    // The deposit tier of `data/deposit_tier.txt`, so no script writes its own copy.
+    let tier = lists.deposit_tier.cents();
+    engine.register_fn("deposit_tier_cents", move || tier);
 
     engine.register_fn("days_between", |a: &str, b: &str| -> Result<i64, Box<EvalAltResult>> {
         Ok((date("days_between", b)? - date("days_between", a)?).num_days())

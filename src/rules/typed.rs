@@ -123,8 +123,16 @@ impl TryFrom<&Decision> for InitialLimit {
 /// `limit_increase`: the next step up the ladder, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitIncrease {
-    Propose { next: Money },
-    DepositRequired { next: Money, deposit: Money },
+    Propose {
+        next: Money,
+    },
+    /// `deposit` is what is asked (the shortfall); `guarantee` what must be held in all (the
+    /// new limit when the rule does not say).
+    DepositRequired {
+        next: Money,
+        deposit: Money,
+        guarantee: Money,
+    },
     Hold,
     Decline,
     ManualReview,
@@ -137,10 +145,14 @@ impl TryFrom<&Decision> for LimitIncrease {
         check(d, RULE)?;
         Ok(match d.outcome.as_str() {
             "propose" => LimitIncrease::Propose { next: money(d, "next_limit_cents", RULE)? },
-            "deposit_required" => LimitIncrease::DepositRequired {
-                next: money(d, "next_limit_cents", RULE)?,
-                deposit: money(d, "deposit_cents", RULE)?,
-            },
+            "deposit_required" => {
+                let next = money(d, "next_limit_cents", RULE)?;
+                let guarantee = match d.fields.get("guarantee_cents") {
+                    Some(_) => money(d, "guarantee_cents", RULE)?,
+                    None => next,
+                };
+                LimitIncrease::DepositRequired { next, deposit: money(d, "deposit_cents", RULE)?, guarantee }
+            }
             "hold" => LimitIncrease::Hold,
             "decline" => LimitIncrease::Decline,
             MANUAL_REVIEW => LimitIncrease::ManualReview,
@@ -223,7 +235,11 @@ mod tests {
         );
         assert_eq!(
             LimitIncrease::try_from(&d),
-            Ok(LimitIncrease::DepositRequired { next: Money::from_cents(500000), deposit: Money::from_cents(500000) })
+            Ok(LimitIncrease::DepositRequired {
+                next: Money::from_cents(500000),
+                deposit: Money::from_cents(500000),
+                guarantee: Money::from_cents(500000)
+            })
         );
         let d = decided("applicant_type", json!({"outcome": "enterprise", "reasons": [], "missing": ["website"]}));
         assert_eq!(

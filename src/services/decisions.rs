@@ -17,10 +17,6 @@ use crate::store::{
     ActionWrite, ApplicationRecord, AuditRecord, CreditLineRecord, CreditLineWrite, StoreError, TaskRecord, TaskUpdate,
 };
 
-/// Initial lines start below the deposit tier: $5,000/month and more is reached only through
-/// an increase backed by a deposit guarantee (policy; `limit_increase` rule).
-pub const DEPOSIT_TIER: Money = Money::from_cents(500_000);
-
 /// The task kind reviewers decide on here; other kinds are worked elsewhere.
 const REVIEW_TASK: &str = "application_review";
 
@@ -240,8 +236,9 @@ async fn plan_and_write(
 }
 
 /// The approval by the first reviewer: within the rule's suggestion (or above it with a
-/// senior's reason), below the deposit tier; at or above the four-eyes limit it waits for a
-/// second senior reviewer instead of opening the line.
+/// senior's reason); at the deposit tier it first waits for the guarantee (`awaiting_deposit`);
+/// at or above the four-eyes limit it waits for a second senior reviewer instead of opening
+/// the line.
 async fn approve_first(
     app: &App,
     actor: &Actor<'_>,
@@ -262,11 +259,6 @@ async fn approve_first(
             )));
         }
     };
-    if limit >= DEPOSIT_TIER {
-        return Err(DecisionError::Refused(format!(
-            "monthly_limit: {limit}/month is at the deposit tier ({DEPOSIT_TIER}); initial lines start below it"
-        )));
-    }
     let above = suggested.is_none_or(|s| limit > s);
     if above {
         let shown = suggested.map(|s| s.to_string()).unwrap_or_else(|| "no suggestion".into());
@@ -280,6 +272,37 @@ async fn approve_first(
                 "override_reason: required to approve {limit}/month above the rule's suggestion ({shown})"
             )));
         }
+    }
+    // The deposit tier (the rules' `data/deposit_tier.txt`): the line waits until a guarantee
+    // of the limit is held, asking only for the shortfall (policy: "first deposit or top up the
+    // corresponding amount as a guarantee"); once held, the application is decided again.
+    let tier = app.rules.deposit_tier();
+    let held = store_deposit(app, &plan.application.account_email).await?;
+    if limit >= tier && held < limit.cents() {
+        let asked = limit.cents() - held;
+        plan.detail = json!({
+            "monthly_limit_cents": limit.cents(),
+            "suggested_limit_cents": suggested.map(Money::cents),
+            "override_reason": override_reason,
+            "note": note,
+            "deposit_cents": asked,
+            "guarantee_cents": limit.cents(),
+        });
+        let mut fire = plan
+            .fire("deposit_required")
+            .decision("initial_limit", &decision.outcome, decision.id)
+            .reason(&format!("{limit}/month is at the deposit tier ({tier}): a guarantee of {limit} is held first"))
+            .data("monthly_limit_cents", limit.cents())
+            .data("deposit_cents", asked)
+            .data("guarantee_cents", limit.cents())
+            .data("deposit_tier_cents", tier.cents());
+        if held > 0 {
+            fire = fire.data("held_cents", held);
+        }
+        if suggestion == Suggestion::EvaluatedNow {
+            plan.write_decisions.push(decision.clone());
+        }
+        return plan.step(app, cursor, fire, "done");
     }
     let reason = override_reason.clone().or_else(|| note.clone());
     let four_eyes = limit.cents() >= app.config.four_eyes_from_cents;
@@ -348,6 +371,11 @@ fn approve_second(
         .data("monthly_limit_cents", limit.cents());
     plan.step(app, cursor, fire, "done")?;
     open_line(app, plan, limit, &first.by, Some(&actor.caller.name))
+}
+
+/// The deposit `account` holds as a guarantee.
+async fn store_deposit(app: &App, account: &str) -> Result<i64, DecisionError> {
+    Ok(app.store.balances(account).await?.deposit_cents)
 }
 
 /// The credit line an approval opens: its own workflow instance and row.

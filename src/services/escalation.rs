@@ -1,8 +1,10 @@
 //! Limit increases. After a cycle close, every active line without an open increase is
 //! assessed by the `limit_increase` rule from its repayment history; a proposal opens the
-//! `limit_increase` workflow for a reviewer (never automatic). At $5,000/month or more it
-//! waits in `awaiting_deposit` until a deposit of at least the new limit is held, then goes
-//! to review. Approving raises the line's limit in the same transaction.
+//! `limit_increase` workflow for a reviewer (never automatic). From the deposit tier
+//! (`rules/data/deposit_tier.txt`) it waits in `awaiting_deposit` until a guarantee of the new
+//! limit is held, asking only for the shortfall, then goes to review. Approving raises the
+//! line's limit in the same transaction. An open increase whose line was paused, reduced,
+//! closed or re-limited meanwhile is closed (`line_changed`), never left to block the next.
 
 use std::collections::HashMap;
 
@@ -10,6 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::app::App;
+use crate::domain::Money;
 use crate::domain::SubjectId;
 use crate::rules::inputs::LimitIncreaseInput;
 use crate::rules::typed::LimitIncrease;
@@ -64,6 +67,8 @@ pub struct EscalationReport {
     pub proposed: usize,
     pub awaiting_deposit: usize,
     pub deposits_recorded: usize,
+    /// Open increases closed because their line changed meanwhile.
+    pub closed: usize,
 }
 
 /// Assesses every active line without an open increase; moves increases waiting for a
@@ -104,7 +109,9 @@ pub async fn scan(app: &App) -> Result<EscalationReport, CycleError> {
         for line in &lines {
             if let Some((increase, state)) = open.get(&line.id) {
                 let deposit = figures_of(line).balances.deposit_cents;
-                if state == "awaiting_deposit" && deposit >= increase.deposit_cents {
+                if let Some(why) = line_moved(increase, line) {
+                    report.closed += usize::from(close_increase(app, increase, line, &why).await?);
+                } else if state == "awaiting_deposit" && deposit >= increase.deposit_cents {
                     report.deposits_recorded += usize::from(deposit_recorded(app, increase, deposit).await?);
                 }
             } else if line.state == "active" {
@@ -167,8 +174,61 @@ pub async fn open_increase_of(app: &App, line: SubjectId) -> Result<Option<Incre
     Ok(increases.into_iter().find(|(_, s)| OPEN.contains(&s.as_str())).map(|(r, _)| r))
 }
 
+/// Why an open increase can no longer be approved as it was assessed: its line is not active
+/// (paused, reduced, closed, in grace) or its limit is no longer the one the increase starts
+/// from. `None`: it still stands.
+pub fn line_moved(increase: &IncreaseRecord, line: &CreditLineRecord) -> Option<String> {
+    if line.state != "active" {
+        return Some(format!(
+            "the credit line was {} while the increase was open; a new increase can be proposed once it is active again",
+            line.state
+        ));
+    }
+    if line.monthly_limit_cents != increase.current_limit_cents {
+        return Some(format!(
+            "the credit line's limit changed from {} to {} while the increase was open",
+            Money::from_cents(increase.current_limit_cents),
+            Money::from_cents(line.monthly_limit_cents)
+        ));
+    }
+    None
+}
+
+/// Closes an open increase whose line moved on (`line_changed`, with the reason and the
+/// `limit_increase_closed` email). False when another step took it first.
+pub async fn close_increase(
+    app: &App,
+    increase: &IncreaseRecord,
+    line: &CreditLineRecord,
+    why: &str,
+) -> Result<bool, CycleError> {
+    let write = closing(app, increase, line, why).await?;
+    match app.store.commit_cycle(&write).await {
+        Ok(_) => Ok(true),
+        Err(StoreError::Conflict { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn closing(
+    app: &App,
+    increase: &IncreaseRecord,
+    line: &CreditLineRecord,
+    why: &str,
+) -> Result<CycleWrite, CycleError> {
+    let instance = app
+        .store
+        .instance(increase.id)
+        .await?
+        .ok_or_else(|| CycleError::Invalid(format!("increase {} has no instance", increase.id)))?;
+    let fire =
+        Fire::new(increase.id, "line_changed", ACTOR).reason(why).data("monthly_limit_cents", line.monthly_limit_cents);
+    let (t, _) = app.workflow.plan(&mut Cursor::from(&instance), &fire)?;
+    Ok(CycleWrite { transitions: vec![t], at: app.workflow.clock().now(), ..CycleWrite::default() })
+}
+
 /// An increase waiting for its deposit goes to review once the deposit is held.
-async fn deposit_recorded(app: &App, increase: &IncreaseRecord, deposit: i64) -> Result<bool, CycleError> {
+pub async fn deposit_recorded(app: &App, increase: &IncreaseRecord, deposit: i64) -> Result<bool, CycleError> {
     let fire = Fire::new(increase.id, "deposit_recorded", ACTOR)
         .data("deposit_cents", deposit)
         .data("monthly_limit_cents", increase.next_limit_cents);
@@ -197,10 +257,13 @@ pub fn open_increase(
     requested: Option<(i64, serde_json::Value)>,
 ) -> Result<CycleWrite, ServiceError> {
     let now = app.workflow.clock().now();
-    let (next, deposit_needed) = match LimitIncrease::try_from(decision) {
-        Ok(LimitIncrease::Propose { next }) => (next.cents(), 0),
-        Ok(LimitIncrease::DepositRequired { next, deposit }) => (next.cents(), deposit.cents()),
-        _ => (requested.as_ref().map_or(line.monthly_limit_cents, |(c, _)| *c), 0),
+    // What is asked is the shortfall; what the increase waits for is the whole guarantee.
+    let (next, asked, guarantee) = match LimitIncrease::try_from(decision) {
+        Ok(LimitIncrease::Propose { next }) => (next.cents(), 0, 0),
+        Ok(LimitIncrease::DepositRequired { next, deposit, guarantee }) => {
+            (next.cents(), deposit.cents(), guarantee.cents())
+        }
+        _ => (requested.as_ref().map_or(line.monthly_limit_cents, |(c, _)| *c), 0, 0),
     };
     let id = SubjectId::new();
     let (instance, _) = app.workflow.plan_start("limit_increase", id, Some(&line.account_email), ACTOR)?;
@@ -209,10 +272,22 @@ pub fn open_increase(
         .decision("limit_increase", &decision.outcome, record.id)
         .reason(&decision.reasons.join("; "))
         .data("monthly_limit_cents", next)
-        .data("deposit_cents", deposit_needed)
+        .data("deposit_cents", asked)
         .data("credit_line", line.id);
+    if guarantee > 0 {
+        let tier = decision.cents("deposit_tier_cents").unwrap_or_else(|| app.rules.deposit_tier().cents());
+        fire = fire.data("guarantee_cents", guarantee).data("deposit_tier_cents", tier);
+        let held = guarantee.saturating_sub(asked);
+        if held > 0 {
+            fire = fire.data("held_cents", held);
+        }
+    }
     if let Some((cents, request)) = &requested {
         fire = fire.data("requested_limit_cents", cents).data("request", request);
+        // Offered less than asked (between rungs): the email says so.
+        if *cents > next {
+            fire = fire.data("offered_below_cents", cents);
+        }
     }
     let (t, _) = app.workflow.plan(&mut cursor, &fire)?;
     Ok(CycleWrite {
@@ -223,7 +298,7 @@ pub fn open_increase(
             account_email: line.account_email.clone(),
             current_limit_cents: line.monthly_limit_cents,
             next_limit_cents: next,
-            deposit_cents: deposit_needed,
+            deposit_cents: guarantee,
             created_at: now,
         }),
         transitions: vec![t],
@@ -233,9 +308,21 @@ pub fn open_increase(
     })
 }
 
+/// What approving an increase did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Approval {
+    pub increase: IncreaseRecord,
+    /// `approved`: the line's limit was raised; `closed`: its line had moved on, so the
+    /// increase was closed instead (with `reason` and an email).
+    pub state: &'static str,
+    pub reason: Option<String>,
+}
+
 /// A reviewer approves an increase in review: the increase is approved and the line's limit
-/// raised (with the `limit_increase_approved` email) in one transaction.
-pub async fn approve(app: &App, increase: SubjectId, reviewer: &str) -> Result<IncreaseRecord, CycleError> {
+/// raised (with the `limit_increase_approved` email) in one transaction. A line that was
+/// paused, reduced, closed or re-limited meanwhile never makes this fail: the increase is
+/// closed with the reason instead, so the next one can be proposed.
+pub async fn approve(app: &App, increase: SubjectId, reviewer: &str) -> Result<Approval, CycleError> {
     let instance = app
         .store
         .instance(increase)
@@ -254,6 +341,27 @@ pub async fn approve(app: &App, increase: SubjectId, reviewer: &str) -> Result<I
         .credit_line(record.line_id)
         .await?
         .ok_or_else(|| CycleError::Invalid(format!("limit increase {increase} has no credit line")))?;
+    if instance.state != "pending_review" {
+        return Err(CycleError::Invalid(format!(
+            "limit increase {increase} is {}, not waiting for a reviewer",
+            instance.state
+        )));
+    }
+    if let Some(why) = line_moved(&record, &line) {
+        let write = closing(app, &record, &line, &why).await?;
+        app.store.commit_cycle(&write).await?;
+        return Ok(Approval { increase: record, state: "closed", reason: Some(why) });
+    }
+    if record.deposit_cents > 0 {
+        let held = app.store.balances(&record.account_email).await?.deposit_cents;
+        if held < record.deposit_cents {
+            return Err(CycleError::Invalid(format!(
+                "limit increase {increase} needs a guarantee of {} held, but {} is held now",
+                Money::from_cents(record.deposit_cents),
+                Money::from_cents(held)
+            )));
+        }
+    }
     let fire = Fire::new(increase, "approve", reviewer).data("monthly_limit_cents", record.next_limit_cents);
     let (t, _) = app.workflow.plan(&mut Cursor::from(&instance), &fire)?;
     let raised = Fire::new(line.id, "limit_increased", reviewer).data("monthly_limit_cents", record.next_limit_cents);
@@ -264,5 +372,5 @@ pub async fn approve(app: &App, increase: SubjectId, reviewer: &str) -> Result<I
         ..CycleWrite::default()
     };
     app.store.commit_cycle(&write).await?;
-    Ok(record)
+    Ok(Approval { increase: record, state: "approved", reason: None })
 }

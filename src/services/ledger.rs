@@ -16,8 +16,8 @@ use crate::domain::{
     within,
 };
 use crate::store::{
-    CouponRecord, CreditDraw, CreditLineRecord, DebitRequest, DebitResult, EntryRecord, EntryWrite, LedgerSums,
-    LedgerWrite, Store, StoreError,
+    BillPayment, CouponRecord, CreditDraw, CreditLineFilter, CreditLineRecord, CycleWrite, DebitRequest, DebitResult,
+    EntryRecord, EntryWrite, LedgerSums, LedgerWrite, Store, StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +47,33 @@ impl From<StoreError> for LedgerError {
 }
 
 pub use crate::domain::USABLE_LINE_STATES;
+/// Applying a deposit is planned again this many times when a payment moves a bill first.
+const APPLY_TRIES: usize = 8;
+
+/// What applying a deposit did: how much went to which bill, and what was released.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Applied {
+    pub applied: Money,
+    pub released: Money,
+    /// (period, cents) per bill paid from the deposit, oldest first.
+    pub bills: Vec<(String, i64)>,
+    pub replayed: bool,
+}
+
+impl Applied {
+    fn replayed(done: &[EntryRecord]) -> Applied {
+        let sum = |kind: &str, bucket: &str| {
+            done.iter().filter(|e| e.kind == kind && e.bucket == bucket).map(|e| e.amount_cents.saturating_abs()).sum()
+        };
+        Applied {
+            applied: Money::from_cents(sum("deposit_applied", "deposit")),
+            released: Money::from_cents(sum("deposit_release", "deposit")),
+            bills: Vec::new(),
+            replayed: true,
+        }
+    }
+}
+
 /// Concurrent writers on one account make a guarded write miss; it is planned again from fresh
 /// numbers. Each miss means another write to the account committed, so this bounds how many
 /// concurrent writers one debit can lose to before it gives up.
@@ -213,8 +240,8 @@ impl<'a> Ledger<'a> {
         }
     }
 
-    /// Money held as a guarantee (for a line of $5,000/month or more): it sits in the deposit
-    /// bucket, which usage never draws on.
+    /// Money held as a guarantee (for a line at the deposit tier, `rules/data/deposit_tier.txt`):
+    /// it sits in the deposit bucket, which usage never draws on.
     pub async fn hold_deposit(
         &self,
         account: &EmailAddress,
@@ -240,7 +267,10 @@ impl<'a> Ledger<'a> {
         self.post(account, vec![e], None).await
     }
 
-    /// An admin releases (part of) a held deposit back into prepaid credits.
+    /// An admin releases (part of) a held deposit back into prepaid credits. Refused while a
+    /// bill is unpaid or a line of the deposit tier relies on it (policy: the deposit is "a
+    /// guarantee before granting that level of credit"): only what is held beyond the
+    /// guarantee of the account's open lines may leave.
     pub async fn release_deposit(
         &self,
         account: &EmailAddress,
@@ -252,23 +282,180 @@ impl<'a> Ledger<'a> {
         positive(amount)?;
         self.bounded(amount)?;
         let reason = required_reason(reason)?;
-        let mut out = Self::entry(
-            EntryKind::DepositRelease,
-            Bucket::Deposit,
-            -amount.cents(),
-            format!("release:{key}:deposit"),
-            actor,
-        );
-        let mut into = Self::entry(
-            EntryKind::DepositRelease,
-            Bucket::Prepaid,
-            amount.cents(),
-            format!("release:{key}:prepaid"),
-            actor,
-        );
+        let keys = [format!("release:{key}:deposit"), format!("release:{key}:prepaid")];
+        // A release recorded before is answered as such, whatever is held or owed now.
+        let done = self.app.store.entries_by_keys(&keys).await?;
+        if !done.is_empty() {
+            return Ok(Posted { entries: done, replayed: true });
+        }
+        self.releasable(account, amount).await?;
+        let [out_key, into_key] = keys;
+        let mut out = Self::entry(EntryKind::DepositRelease, Bucket::Deposit, -amount.cents(), out_key, actor);
+        let mut into = Self::entry(EntryKind::DepositRelease, Bucket::Prepaid, amount.cents(), into_key, actor);
         out.reason = Some(reason.clone());
         into.reason = Some(reason);
         self.post(account, vec![out, into], None).await
+    }
+
+    /// Refuses releasing `amount` of the deposit while it guarantees something.
+    async fn releasable(&self, account: &EmailAddress, amount: Money) -> Result<(), LedgerError> {
+        let owed = owed_on(&self.app.store.unpaid_bills(account.as_str()).await?)?;
+        if owed > 0 {
+            return Err(LedgerError::Refused(format!(
+                "{account} owes {} on unpaid bills, which the deposit guarantees: it cannot be released \
+                 (once the line is closed, `ledger apply-deposit` applies it to them and releases the rest)",
+                Money::from_cents(owed)
+            )));
+        }
+        let tier = self.app.rules.deposit_tier();
+        let relying = self
+            .lines_of(account)
+            .await?
+            .into_iter()
+            .filter(|l| l.state != "closed" && l.monthly_limit_cents >= tier.cents())
+            .max_by_key(|l| l.monthly_limit_cents);
+        let Some(line) = relying else { return Ok(()) };
+        let held = self.app.store.balances(account.as_str()).await?.deposit_cents;
+        let free = held.saturating_sub(line.monthly_limit_cents).max(0);
+        if amount.cents() > free {
+            return Err(LedgerError::Refused(format!(
+                "line {} of {}/month relies on a guarantee of {}: {} is held, so at most {} can be released",
+                line.id,
+                Money::from_cents(line.monthly_limit_cents),
+                Money::from_cents(line.monthly_limit_cents),
+                Money::from_cents(held),
+                Money::from_cents(free)
+            )));
+        }
+        Ok(())
+    }
+
+    async fn lines_of(&self, account: &EmailAddress) -> Result<Vec<CreditLineRecord>, LedgerError> {
+        let filter =
+            CreditLineFilter { account_email: Some(account.to_string()), state: None, after: None, limit: 100 };
+        Ok(self.app.store.list_credit_lines(&filter).await?)
+    }
+
+    /// Prepaid credit the account already bought, held as its guarantee at its request
+    /// (policy: "first deposit or top up the corresponding amount as a guarantee"): moved from
+    /// prepaid to the deposit by an explicit pair of entries with the admin and the reason, and
+    /// never spent on usage from then on. The same key again changes nothing.
+    pub async fn hold_prepaid(
+        &self,
+        account: &EmailAddress,
+        amount: Money,
+        actor: &str,
+        reason: &str,
+        key: &str,
+    ) -> Result<Posted, LedgerError> {
+        positive(amount)?;
+        self.bounded(amount)?;
+        let reason = required_reason(reason)?;
+        let key = required_key(key)?;
+        let keys = [format!("hold_prepaid:{account}:{key}:prepaid"), format!("hold_prepaid:{account}:{key}:deposit")];
+        let done = self.app.store.entries_by_keys(&keys).await?;
+        if !done.is_empty() {
+            return Ok(Posted { entries: done, replayed: true });
+        }
+        let prepaid = self.app.store.balances(account.as_str()).await?.prepaid_cents;
+        if prepaid < amount.cents() {
+            return Err(LedgerError::Refused(format!(
+                "{account} has {} of prepaid credit, less than the {amount} to hold as guarantee",
+                Money::from_cents(prepaid)
+            )));
+        }
+        let [from_key, to_key] = keys;
+        let mut from = Self::entry(EntryKind::PrepaidHeld, Bucket::Prepaid, -amount.cents(), from_key, actor);
+        let mut to = Self::entry(EntryKind::PrepaidHeld, Bucket::Deposit, amount.cents(), to_key, actor);
+        from.reason = Some(reason.clone());
+        to.reason = Some(reason);
+        self.post(account, vec![from, to], None).await
+    }
+
+    /// Once the account's line is closed with bills unpaid, an admin applies the held deposit
+    /// to the bills it guarantees (oldest first) and releases the rest into prepaid credits, in
+    /// one transaction of explicit entries with the admin and the reason. Refused while a line
+    /// of the account is still open: the deposit guarantees it.
+    pub async fn apply_deposit(
+        &self,
+        account: &EmailAddress,
+        actor: &str,
+        reason: &str,
+        key: &str,
+    ) -> Result<Applied, LedgerError> {
+        let reason = required_reason(reason)?;
+        let key = required_key(key)?;
+        let keys = ["deposit", "receivable", "release_deposit", "release_prepaid"]
+            .map(|part| format!("apply_deposit:{account}:{key}:{part}"));
+        for _ in 0..APPLY_TRIES {
+            let done = self.app.store.entries_by_keys(&keys).await?;
+            if !done.is_empty() {
+                return Ok(Applied::replayed(&done));
+            }
+            if let Some(open) = self.lines_of(account).await?.into_iter().find(|l| l.state != "closed") {
+                return Err(LedgerError::Refused(format!(
+                    "line {} of {account} is {}: the deposit still guarantees it (close the line first)",
+                    open.id, open.state
+                )));
+            }
+            let held = self.app.store.balances(account.as_str()).await?.deposit_cents;
+            if held <= 0 {
+                return Err(LedgerError::Refused(format!("{account} holds no deposit")));
+            }
+            let bills = self.app.store.unpaid_bills(account.as_str()).await?;
+            let mut left = held;
+            let mut out = Applied::default();
+            let mut payments = Vec::new();
+            for b in &bills {
+                let owed = b.amount_cents.checked_sub(b.paid_cents).ok_or(DebitError::OutOfRange)?;
+                let cents = left.min(owed);
+                if cents <= 0 {
+                    continue;
+                }
+                left -= cents;
+                payments.push(BillPayment { bill_id: b.id, expected_version: b.version, cents });
+                out.bills.push((b.period.clone(), cents));
+            }
+            let applied = held - left;
+            let mut entries = Vec::new();
+            let [k_deposit, k_receivable, k_release, k_prepaid] = keys.clone();
+            if applied > 0 {
+                entries.push(Self::entry(EntryKind::DepositApplied, Bucket::Deposit, -applied, k_deposit, actor));
+                entries.push(Self::entry(EntryKind::DepositApplied, Bucket::Receivable, -applied, k_receivable, actor));
+            }
+            if left > 0 {
+                entries.push(Self::entry(EntryKind::DepositRelease, Bucket::Deposit, -left, k_release, actor));
+                entries.push(Self::entry(EntryKind::DepositRelease, Bucket::Prepaid, left, k_prepaid, actor));
+            }
+            for e in &mut entries {
+                e.reason = Some(reason.clone());
+            }
+            self.room_for(account, &entries).await?;
+            let now = self.now();
+            let write = CycleWrite {
+                payments,
+                ledger: Some(LedgerWrite {
+                    account_email: account.to_string(),
+                    entries,
+                    draw: None,
+                    coupon: None,
+                    at: now,
+                }),
+                at: now,
+                ..CycleWrite::default()
+            };
+            match self.app.store.commit_cycle(&write).await {
+                Ok(_) => {
+                    out.applied = Money::from_cents(applied);
+                    out.released = Money::from_cents(left);
+                    return Ok(out);
+                }
+                // A payment or another admin moved a bill or the balance first: plan again.
+                Err(StoreError::Conflict { .. } | StoreError::Refused(_) | StoreError::Duplicate(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(LedgerError::Refused("the account's bills kept changing; try again".into()))
     }
 
     /// An admin's correction of prepaid credits, either way, with a reason; never below zero.
@@ -593,6 +780,21 @@ fn line_left(limit_cents: i64, used_cents: i64) -> Result<i64, DebitError> {
 /// Two amounts together, or the debit-side refusal when they cannot be added.
 pub fn sum(a: Money, b: Money) -> Result<Money, DebitError> {
     a.checked_add(b).map_err(|_| DebitError::OutOfRange)
+}
+
+/// What is still owed on `bills`.
+fn owed_on(bills: &[crate::store::BillRecord]) -> Result<i64, LedgerError> {
+    bills.iter().try_fold(0i64, |sum, b| {
+        b.amount_cents.checked_sub(b.paid_cents).and_then(|o| sum.checked_add(o)).ok_or(DebitError::OutOfRange.into())
+    })
+}
+
+fn required_key(key: &str) -> Result<&str, LedgerError> {
+    let k = key.trim();
+    if k.is_empty() || k.len() > 200 {
+        return Err(LedgerError::Invalid("an idempotency key of 1 to 200 characters is required".into()));
+    }
+    Ok(k)
 }
 
 fn required_reason(reason: &str) -> Result<String, LedgerError> {

@@ -3,11 +3,17 @@
 //! `time_out_after_days`, both through the workflow (`reminder_due`, `timed_out`), so they
 //! are recorded and mailed like any step. Safe to run from every worker at once: each step is
 //! fired at the version the scan saw, and a second scanner gets a conflict and moves on.
+//!
+//! The same for a guarantee waited for in `awaiting_deposit` (a limit increase, or an
+//! application approved at the deposit tier): it moves on as soon as the guarantee is held,
+//! gets one reminder after `deposit_remind_after_days` and expires (with an email) after
+//! `deposit_time_out_after_days`. An increase whose line changed meanwhile is closed.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::app::App;
+use crate::domain::{ApplicationId, Money};
 use crate::store::{EventRecord, Instance};
 
 use super::workflow::{Fire, ServiceError};
@@ -16,6 +22,9 @@ use super::workflow::{Fire, ServiceError};
 pub const WAITING: [&str; 3] = ["awaiting_materials", "awaiting_domain_confirmation", "awaiting_account_confirmation"];
 const WORKFLOW: &str = "credit_line_application";
 const ACTOR: &str = "system:reminders";
+const AWAITING_DEPOSIT: &str = "awaiting_deposit";
+/// The states of an open limit increase: each is closed once its line moved on.
+const OPEN_INCREASE: [&str; 3] = ["proposed", AWAITING_DEPOSIT, "pending_review"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Due {
@@ -45,6 +54,10 @@ pub struct ScanReport {
     pub timed_out: usize,
     /// Steps another scanner (or a reply) took first.
     pub conflicts: usize,
+    /// Waits for a guarantee that ended because it is held now.
+    pub deposits_recorded: usize,
+    /// Increases closed because their line changed while they waited.
+    pub increases_closed: usize,
 }
 
 /// One pass over every waiting application.
@@ -66,15 +79,96 @@ pub async fn scan(app: &App) -> Result<ScanReport, ServiceError> {
                     "reply to this email with what was asked, and a reviewer will look at the application again",
                 ),
         };
-        let event = fire.event.clone();
-        match app.workflow.fire(fire.at_version(instance.version)).await {
-            Ok(_) if event == "timed_out" => report.timed_out += 1,
-            Ok(_) => report.reminded += 1,
-            Err(e) if e.is_conflict() => report.conflicts += 1,
-            Err(e) => return Err(e),
+        fired(app, fire.at_version(instance.version), &mut report).await?;
+    }
+    let increases = app.store.waiting_instances("limit_increase", &OPEN_INCREASE).await?;
+    let applications = app.store.waiting_instances(WORKFLOW, &[AWAITING_DEPOSIT]).await?;
+    for instance in increases.into_iter().chain(applications) {
+        if let Some(fire) = deposit_wait(app, &instance, now).await? {
+            fired(app, fire.at_version(instance.version), &mut report).await?;
         }
     }
     Ok(report)
+}
+
+async fn fired(app: &App, fire: Fire, report: &mut ScanReport) -> Result<(), ServiceError> {
+    let event = fire.event.clone();
+    match app.workflow.fire(fire).await {
+        Ok(_) => match event.as_str() {
+            "timed_out" => report.timed_out += 1,
+            "deposit_recorded" => report.deposits_recorded += 1,
+            "line_changed" => report.increases_closed += 1,
+            _ => report.reminded += 1,
+        },
+        Err(e) if e.is_conflict() => report.conflicts += 1,
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+/// What an open increase or a wait for a guarantee is due for: nothing, closing (its line moved
+/// on), the next step once the guarantee is held, a reminder of the shortfall, or its time-out.
+async fn deposit_wait(app: &App, instance: &Instance, now: DateTime<Utc>) -> Result<Option<Fire>, ServiceError> {
+    let cfg = &app.config.reminders;
+    // The limit waited for and the guarantee it needs, and the limit an expired increase leaves.
+    let (account, limit, guarantee, stays) = if instance.workflow == "limit_increase" {
+        let Some((increase, _)) = app.store.increase(instance.id).await? else { return Ok(None) };
+        let Some(line) = app.store.credit_line(increase.line_id).await? else { return Ok(None) };
+        if let Some(why) = super::escalation::line_moved(&increase, &line) {
+            let fire = Fire::new(instance.id, "line_changed", ACTOR)
+                .reason(&why)
+                .data("monthly_limit_cents", line.monthly_limit_cents);
+            return Ok(Some(fire));
+        }
+        if instance.state != AWAITING_DEPOSIT {
+            return Ok(None);
+        }
+        (increase.account_email, increase.next_limit_cents, increase.deposit_cents, Some(line.monthly_limit_cents))
+    } else {
+        let Some(application) = app.store.application(ApplicationId(instance.id.0)).await? else { return Ok(None) };
+        // What the deposit_required step asked, as its email recorded it.
+        let asked = app
+            .store
+            .outbox_for(instance.id)
+            .await?
+            .into_iter()
+            .rev()
+            .find_map(|o| o.payload.get("guarantee_cents").and_then(Value::as_i64).map(|g| (o.payload, g)));
+        let Some((payload, guarantee)) = asked else { return Ok(None) };
+        let limit = payload.get("monthly_limit_cents").and_then(Value::as_i64).unwrap_or(guarantee);
+        (application.account_email, limit, guarantee, None)
+    };
+    let held = app.store.balances(&account).await?.deposit_cents;
+    if held >= guarantee {
+        let fire = Fire::new(instance.id, "deposit_recorded", ACTOR)
+            .data("deposit_cents", held)
+            .data("monthly_limit_cents", limit);
+        return Ok(Some(fire));
+    }
+    let events = app.store.events(instance.id).await?;
+    let shortfall = guarantee - held;
+    Ok(match due(AWAITING_DEPOSIT, &events, now, cfg.deposit_remind_after_days, cfg.deposit_time_out_after_days) {
+        Due::Nothing => None,
+        Due::Reminder => Some(
+            Fire::new(instance.id, "reminder_due", ACTOR)
+                .data("monthly_limit_cents", limit)
+                .data("deposit_cents", shortfall),
+        ),
+        Due::TimeOut => {
+            let why = format!(
+                "the guarantee of {} for {}/month was not held within {} days ({} still missing); you can ask again at any time",
+                Money::from_cents(guarantee),
+                Money::from_cents(limit),
+                cfg.deposit_time_out_after_days,
+                Money::from_cents(shortfall)
+            );
+            let fire = Fire::new(instance.id, "timed_out", ACTOR).reason(&why);
+            Some(match stays {
+                Some(current) => fire.data("monthly_limit_cents", current),
+                None => fire,
+            })
+        }
+    })
 }
 
 /// The reminder repeats what was asked: the materials still missing, as the last request
