@@ -143,7 +143,7 @@ fn rules_commands_check_eval_and_test() {
     let dir = tempfile::tempdir().unwrap();
     let o = run(dir.path(), &["rules", "check"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o).lines().count(), 7, "{}", stdout(&o));
+    assert_eq!(stdout(&o).lines().count(), 8, "{}", stdout(&o));
 
     let input = dir.path().join("input.json");
     std::fs::write(&input, r#"{"applicant_type": "enterprise", "requested_limit_cents": 15000}"#).unwrap();

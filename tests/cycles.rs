@@ -1,6 +1,8 @@
 //! Monthly billing cycles with a controlled clock, on both stores: 14 months of accounts that
 //! pay on time, late, partly and never (their line states, bills and emails month by month),
-//! and a cycle close stopped after k lines and run again (every line billed exactly once).
+//! and a cycle close stopped after k lines and run again (every line billed exactly once);
+//! the days a line may draw while its bill is paid come from `cycle_gating`, and a reduced
+//! line paid up gets the limit `line_restore` gives it.
 
 mod common;
 
@@ -49,8 +51,25 @@ async fn owed(app: &App, account: &str) -> i64 {
     app.store.unpaid_bills(account).await.unwrap().iter().map(|b| b.amount_cents - b.paid_cents).sum()
 }
 
+/// Policy: "To receive or continue a credit line for the next month, the account must complete
+/// payment for the previous month's bill." What a line's account owes on bills plus what the line
+/// drew in the month in progress (billed or not) never exceeds one month of its limit plus its
+/// limit pro rata for the days `cycle_gating` lets it draw while a bill is paid (checked after
+/// the month's close); `worst` keeps the highest seen.
+async fn exposure(app: &App, line: SubjectId, period: Period, worst: &mut i64) {
+    let l = app.store.credit_line(line).await.unwrap().unwrap();
+    let days = Ledger::new(app).draw_days();
+    let total = owed(app, &l.account_email).await + app.store.credit_used(line, period).await.unwrap();
+    let bound = l.monthly_limit_cents + l.monthly_limit_cents * days / period.days();
+    assert!(total <= bound, "{} in {period}: owes and drew {total}, more than {bound}", l.account_email);
+    *worst = (*worst).max(total);
+}
+
 const ACCOUNTS: [&str; 5] = ["ontime@acme.io", "late@acme.io", "partly@acme.io", "never@acme.io", "grower@scale.io"];
 
+/// Policy: "To receive or continue a credit line for the next month, the account must complete
+/// payment for the previous month's bill. WaveSpeedAI may pause, reduce, or decline the next
+/// month's credit line if the previous bill is unpaid or payment cannot be confirmed."
 async fn fourteen_months_of_paying_on_time_late_partly_and_never(t: TestStore) {
     let clock = Arc::new(ManualClock::new(day(2027, 1, 1)));
     let app = app(&t, clock.clone());
@@ -59,6 +78,8 @@ async fn fourteen_months_of_paying_on_time_late_partly_and_never(t: TestStore) {
         lines.insert(a, open_credit_line(&app, a, 20_000).await);
     }
     let who = |a: &str| EmailAddress::parse(a).unwrap();
+    let grower_of = || who("grower@scale.io");
+    let mut worst = 0;
     let mut history: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut limits: Vec<i64> = Vec::new();
     let (mut year, mut month) = (2027, 1);
@@ -73,17 +94,41 @@ async fn fourteen_months_of_paying_on_time_late_partly_and_never(t: TestStore) {
             assert_eq!(again.billed, 0, "{previous}: a second close bills nothing");
             assert!(first.billed <= ACCOUNTS.len(), "{first:?}");
         }
-        // Day 2: each account uses $150 (refused where the line does not allow it).
+        // Day 1, before the close ran: "never" tries to draw on the new month at once.
+        if m > 0 {
+            clock.set(day(year, month, 1) - chrono::Duration::hours(11));
+            let _ = Ledger::new(&app)
+                .debit(&who("never@acme.io"), Money::from_cents(1_000), &format!("early:{period}"))
+                .await;
+        }
+        // Day 2: on time (and the grower) pay everything owed; "partly" pays half of it.
+        clock.set(day(year, month, 2) - chrono::Duration::hours(1));
+        let due = owed(&app, "grower@scale.io").await;
+        if due > 0 {
+            pay(&app, &grower_of(), Money::from_cents(due), "stripe", &format!("gp-{period}")).await.unwrap();
+        }
+        let due = owed(&app, "ontime@acme.io").await;
+        if due > 0 {
+            pay(&app, &who("ontime@acme.io"), Money::from_cents(due), "stripe", &format!("ot-{period}")).await.unwrap();
+        }
+        let due = owed(&app, "partly@acme.io").await;
+        if due > 1 {
+            pay(&app, &who("partly@acme.io"), Money::from_cents(due / 2), "stripe", &format!("pt-{period}"))
+                .await
+                .unwrap();
+        }
+        // Then each account uses $150 (refused where the line does not allow it: a bill unpaid).
         clock.set(day(year, month, 2));
         for a in ACCOUNTS.iter().filter(|a| !a.starts_with("grower")) {
             let _ = Ledger::new(&app).debit(&who(a), Money::from_cents(15_000), &format!("{a}:{period}")).await;
         }
         // The grower buys $4,000 of prepaid credit a month and uses it all, and its whole line.
-        let grower = who("grower@scale.io");
+        let grower = grower_of();
         let limit = app.store.credit_line(lines["grower@scale.io"]).await.unwrap().unwrap().monthly_limit_cents;
         Ledger::new(&app).top_up(&grower, Money::from_cents(400_000), "stripe", &format!("gr-{period}")).await.unwrap();
         Ledger::new(&app).debit(&grower, Money::from_cents(400_000 + limit), &format!("gr-{period}")).await.unwrap();
         limits.push(limit);
+        exposure(&app, lines["never@acme.io"], period, &mut worst).await;
         // Day 3: a reviewer approves what is in review; a deposit asked for is paid and held.
         clock.set(day(year, month, 3));
         for (inc, st) in app.store.increases_for_line(lines["grower@scale.io"]).await.unwrap() {
@@ -106,22 +151,6 @@ async fn fourteen_months_of_paying_on_time_late_partly_and_never(t: TestStore) {
                 escalation::approve(&app, inc.id, "reviewer:sam").await.unwrap();
             }
         }
-        // Day 5: on time (and the grower) pay everything owed; "partly" pays half of it.
-        clock.set(day(year, month, 5));
-        let due = owed(&app, "grower@scale.io").await;
-        if due > 0 {
-            pay(&app, &grower, Money::from_cents(due), "stripe", &format!("gp-{period}")).await.unwrap();
-        }
-        let due = owed(&app, "ontime@acme.io").await;
-        if due > 0 {
-            pay(&app, &who("ontime@acme.io"), Money::from_cents(due), "stripe", &format!("ot-{period}")).await.unwrap();
-        }
-        let due = owed(&app, "partly@acme.io").await;
-        if due > 1 {
-            pay(&app, &who("partly@acme.io"), Money::from_cents(due / 2), "stripe", &format!("pt-{period}"))
-                .await
-                .unwrap();
-        }
         // Day 12 and 20: gating (bills are due on the 10th). Day 14: "late" pays.
         for d in [12, 14, 20, 28] {
             clock.set(day(year, month, d));
@@ -132,12 +161,16 @@ async fn fourteen_months_of_paying_on_time_late_partly_and_never(t: TestStore) {
                         .await
                         .unwrap();
                 }
+                // Paid, "late" has its line back for the rest of the month.
+                let late = who("late@acme.io");
+                let _ = Ledger::new(&app).debit(&late, Money::from_cents(15_000), &format!("late-15:{period}")).await;
             } else {
                 gate(&app).await.unwrap();
             }
             for a in ACCOUNTS {
                 history.entry(a).or_default().push(format!("{}-{:02}:{}", period, d, state(&app, lines[a]).await));
             }
+            exposure(&app, lines["never@acme.io"], period, &mut worst).await;
         }
         (year, month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
     }
@@ -182,15 +215,17 @@ async fn fourteen_months_of_paying_on_time_late_partly_and_never(t: TestStore) {
     assert_eq!(at("never@acme.io", "2027-04-20"), "2027-04-20:closed", "{:?}", history["never@acme.io"]);
     let e = emails(&app, lines["never@acme.io"]).await;
     assert_eq!((e.get("line_paused"), e.get("line_closed")), (Some(&1), Some(&1)), "{e:?}");
+    // It used $150 in January and nothing after: the gate shut the line from 1 February on.
+    assert_eq!(worst, 15_000, "the most \"never\" ever owed or drew");
     let never = who("never@acme.io");
     assert!(Ledger::new(&app).debit(&never, Money::from_cents(100), "after-close").await.is_err());
     Ledger::new(&app).top_up(&never, Money::from_cents(5_000), "stripe", "pi_never").await.unwrap();
     let d = Ledger::new(&app).debit(&never, Money::from_cents(100), "after-close-2").await.unwrap();
     assert_eq!((d.prepaid.cents(), d.credit.cents()), (100, 0), "prepaid access stays after the line is closed");
     // The closed line is billed no more: January 2027 to March 2027 only.
-    let months: Vec<String> =
-        app.store.bills_for_line(lines["never@acme.io"]).await.unwrap().into_iter().map(|b| b.period).collect();
-    assert_eq!(months, ["2027-01", "2027-02", "2027-03"]);
+    let bills = app.store.bills_for_line(lines["never@acme.io"]).await.unwrap();
+    let months: Vec<(String, i64)> = bills.into_iter().map(|b| (b.period, b.amount_cents)).collect();
+    assert_eq!(months, [("2027-01".into(), 15_000), ("2027-02".into(), 0), ("2027-03".into(), 0)]);
 
     // The grower climbs the ladder, $200 -> $500 -> $1,000 -> $2,000, each step proposed at a
     // cycle close and approved by a reviewer; $5,000 only after its deposit was held (and in
@@ -460,6 +495,123 @@ async fn a_deposit_tier_climb_with_part_of_the_guarantee_held_asks_only_for_the_
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
+/// Policy: "To receive or continue a credit line for the next month, the account must complete
+/// payment for the previous month's bill." How long a line may keep drawing while its bill is
+/// paid is `cycle_gating`'s `draw_days_while_unpaid()`, not Rust's: set to 3, the line draws
+/// at most three days' worth of its limit from the end of the month, then nothing until paid,
+/// so a non-payer owes at most a month of its limit plus those days. A value out of range
+/// refuses the rules.
+async fn the_days_a_line_may_draw_while_its_bill_is_paid_are_the_cycle_gating_rules(t: TestStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    common::copy_dir(&repo().join("rules"), &rules);
+    let script = rules.join("cycle_gating.rhai");
+    let text = std::fs::read_to_string(&script).unwrap();
+    assert!(text.contains("fn draw_days_while_unpaid() { 0 }"), "the shipped rule allows no days");
+    std::fs::write(&script, text.replace("fn draw_days_while_unpaid() { 0 }", "fn draw_days_while_unpaid() { 40 }"))
+        .unwrap();
+    let e = creditline::rules::RuleSet::load(&rules).err().expect("40 days is out of range");
+    assert!(format!("{e:?}").contains("draw_days_while_unpaid() returns 40, outside 0..=31"), "{e:?}");
+    std::fs::write(&script, text.replace("fn draw_days_while_unpaid() { 0 }", "fn draw_days_while_unpaid() { 3 }"))
+        .unwrap();
+
+    let clock = Arc::new(ManualClock::new(day(2027, 3, 10)));
+    let config = Config {
+        rules_dir: rules,
+        workflows_dir: repo().join("workflows"),
+        templates_dir: repo().join("templates"),
+        ..Default::default()
+    };
+    let app = App::assemble(config, t.store.clone(), clock.clone()).unwrap();
+    assert_eq!(Ledger::new(&app).draw_days(), 3);
+    let line = open_credit_line(&app, "ops@three.io", 30_000).await;
+    let who = EmailAddress::parse("ops@three.io").unwrap();
+    Ledger::new(&app).debit(&who, Money::from_cents(30_000), "march").await.unwrap();
+    // April has 30 days: three of them are $30.00 of a $300.00 line.
+    clock.set(day(2027, 4, 1) - chrono::Duration::hours(11));
+    let e = Ledger::new(&app).debit(&who, Money::from_cents(3_001), "april-1").await.unwrap_err();
+    assert!(e.to_string().contains("$30.00 on the credit line"), "{e}");
+    Ledger::new(&app).debit(&who, Money::from_cents(3_000), "april-2").await.unwrap();
+    clock.set(day(2027, 4, 3));
+    close(&app, Period::new(2027, 3).unwrap(), None).await.unwrap();
+    assert!(Ledger::new(&app).debit(&who, Money::from_cents(1), "april-3").await.is_err(), "allowance used");
+    // From 4 April on, nothing.
+    clock.set(day(2027, 4, 4) - chrono::Duration::hours(12));
+    let e = Ledger::new(&app).debit(&who, Money::from_cents(1), "april-4").await.unwrap_err();
+    assert!(e.to_string().contains("the bill for March 2027, $300.00, is unpaid"), "{e}");
+    let mut worst = 0;
+    exposure(&app, line, Period::new(2027, 4).unwrap(), &mut worst).await;
+    assert_eq!(worst, 33_000, "a month of the limit and three days of it");
+    let problems = Ledger::new(&app).verify().await.unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// Policy: "WaveSpeedAI may pause, reduce, or decline the next month's credit line if the
+/// previous bill is unpaid." A reduced line whose bills are paid is active again; whether it
+/// gets its old limit back is the `line_restore` rule's decision (recorded with the step): a
+/// first late cycle restores it, a second one in a year keeps the reduced limit.
+async fn a_reduced_line_paid_up_is_active_again_at_the_limit_the_line_restore_rule_gives(t: TestStore) {
+    let clock = Arc::new(ManualClock::new(day(2027, 1, 5)));
+    let app = app(&t, clock.clone());
+    let first = open_credit_line(&app, "first@slip.io", 50_000).await;
+    let again = open_credit_line(&app, "again@slip.io", 50_000).await;
+    let (f, a) = (EmailAddress::parse("first@slip.io").unwrap(), EmailAddress::parse("again@slip.io").unwrap());
+    let limit = |line| {
+        let app = app.clone();
+        async move { app.store.credit_line(line).await.unwrap().unwrap().monthly_limit_cents }
+    };
+    Ledger::new(&app).debit(&f, Money::from_cents(20_000), "jan").await.unwrap();
+    Ledger::new(&app).debit(&a, Money::from_cents(20_000), "jan").await.unwrap();
+    // "again" slips once already: January's bill paid on 14 February, four days late.
+    clock.set(day(2027, 2, 1));
+    close(&app, Period::new(2027, 1).unwrap(), None).await.unwrap();
+    clock.set(day(2027, 2, 2));
+    pay(&app, &f, Money::from_cents(10_000), "stripe", "f-half").await.unwrap();
+    clock.set(day(2027, 2, 14));
+    pay(&app, &a, Money::from_cents(20_000), "stripe", "a-jan").await.unwrap();
+    clock.set(day(2027, 2, 15));
+    Ledger::new(&app).debit(&a, Money::from_cents(20_000), "feb").await.unwrap();
+    // "first" is reduced in proportion to what it paid of January: half of $500.
+    clock.set(day(2027, 2, 20));
+    gate(&app).await.unwrap();
+    assert_eq!((state(&app, first).await, limit(first).await), ("reduced".to_string(), 25_000));
+    clock.set(day(2027, 2, 25));
+    let paid = pay(&app, &f, Money::from_cents(10_000), "stripe", "f-rest").await.unwrap();
+    assert_eq!(paid.restored, Some(first.to_string()));
+    assert_eq!((state(&app, first).await, limit(first).await), ("active".to_string(), 50_000), "restored in full");
+    let events = app.store.events(first).await.unwrap();
+    let step = events.last().unwrap();
+    assert_eq!((step.event.as_str(), step.decision_ids.len()), ("payment_confirmed", 1), "{step:?}");
+    let decided = app.store.decisions_for(first).await.unwrap();
+    let restore = decided.iter().find(|d| d.id == step.decision_ids[0]).unwrap();
+    assert_eq!((restore.rule.as_str(), restore.outcome.as_str()), ("line_restore", "restore"));
+    assert_eq!(restore.input["limit_before_cents"], 50_000);
+    let mail = app.store.outbox_for(first).await.unwrap().into_iter().rfind(|o| o.name == "line_restored").unwrap();
+    assert_eq!(mail.payload["limit_cents"], 50_000, "the email states the limit restored");
+    let d = Ledger::new(&app).debit(&f, Money::from_cents(50_000), "feb-full").await.unwrap();
+    assert_eq!(d.credit.cents(), 50_000, "the month in progress draws on the restored limit");
+
+    // "again": February's bill half paid, reduced, then paid: its second late cycle in a year.
+    clock.set(day(2027, 3, 1));
+    close(&app, Period::new(2027, 2).unwrap(), None).await.unwrap();
+    clock.set(day(2027, 3, 2));
+    pay(&app, &a, Money::from_cents(10_000), "stripe", "a-half").await.unwrap();
+    clock.set(day(2027, 3, 20));
+    gate(&app).await.unwrap();
+    assert_eq!((state(&app, again).await, limit(again).await), ("reduced".to_string(), 25_000));
+    clock.set(day(2027, 3, 22));
+    pay(&app, &a, Money::from_cents(10_000), "stripe", "a-rest").await.unwrap();
+    assert_eq!((state(&app, again).await, limit(again).await), ("active".to_string(), 25_000), "kept reduced");
+    let decided = app.store.decisions_for(again).await.unwrap();
+    let keep = decided.iter().rfind(|d| d.rule == "line_restore").unwrap();
+    assert_eq!(keep.outcome, "keep", "{keep:?}");
+    assert!(keep.reasons.iter().any(|r| r.contains("2 late cycle(s)")), "{keep:?}");
+    let d = Ledger::new(&app).debit(&a, Money::from_cents(25_001), "mar").await;
+    assert!(d.is_err(), "the reduced limit holds");
+    let problems = Ledger::new(&app).verify().await.unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
 store_suite!(
     fourteen_months_of_paying_on_time_late_partly_and_never,
     a_close_stopped_midway_and_rerun_bills_every_line_exactly_once,
@@ -467,4 +619,6 @@ store_suite!(
     a_deferred_applicant_with_a_stable_prepaid_history_gets_a_re_review,
     an_emailed_increase_request_goes_through_the_limit_increase_rule,
     a_deposit_tier_climb_with_part_of_the_guarantee_held_asks_only_for_the_shortfall,
+    the_days_a_line_may_draw_while_its_bill_is_paid_are_the_cycle_gating_rules,
+    a_reduced_line_paid_up_is_active_again_at_the_limit_the_line_restore_rule_gives,
 );

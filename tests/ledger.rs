@@ -2,7 +2,8 @@
 //! concurrently), coupons (limit, expiry, once per account), deposits held and never spent,
 //! usage debits (prepaid first, then this month's line, never more than both; refusals say
 //! what is available), idempotent debits, concurrent debits that never overspend, a paused
-//! line refusing credit while prepaid keeps working, and `verify` over all of it.
+//! line refusing credit while prepaid keeps working, the billing-cycle gate (no credit from
+//! the end of a month that used some until its bill is paid), and `verify` over all of it.
 
 mod common;
 
@@ -483,9 +484,80 @@ async fn a_deposit_guarantees_its_line_and_bills_until_applied_to_them(t: TestSt
     assert_sound(&app).await;
 }
 
+/// Policy: "To receive or continue a credit line for the next month, the account must complete
+/// payment for the previous month's bill." From the first instant of November, before the
+/// scheduler has closed October, a line that used credit in October draws nothing until
+/// October's bill is paid in full, through the batched debit path and the single write alike
+/// (the store's guarded write refuses it whatever the caller planned); prepaid credits keep
+/// working, and a line that used nothing in October is not gated.
+async fn a_line_draws_nothing_from_the_end_of_a_month_that_used_credit_until_its_bill_is_paid(t: TestStore) {
+    use creditline::domain::{Bucket, EntryKind, Period};
+    use creditline::store::{CreditDraw, DebitRequest, DebitResult, EntryWrite, LedgerWrite};
+    let clock = Arc::new(creditline::services::ManualClock::new(noon(2026, 10, 15)));
+    let app = app_at(&t, clock.clone());
+    let l = Ledger::new(&app);
+    let (a, idle) = (who("ops@gated.io"), who("ops@idle.io"));
+    let line = common::open_credit_line(&app, "ops@gated.io", 20_000).await;
+    common::open_credit_line(&app, "ops@idle.io", 20_000).await;
+    assert_eq!(l.debit(&a, usd(15_000), "oct").await.unwrap().credit, usd(15_000));
+
+    // One second into November: October is not closed, let alone billed.
+    let november = noon(2026, 11, 1) - Duration::hours(12) + Duration::seconds(1);
+    clock.set(november);
+    let refused = l.debit(&a, usd(100), "nov-1").await.unwrap_err();
+    assert!(matches!(refused, LedgerError::Debit(DebitError::Gated(_))), "{refused}");
+    assert!(refused.to_string().contains("the bill for October 2026, $150.00, is unpaid"), "{refused}");
+    assert_eq!(l.available(&a).await.unwrap().1, usd(0), "no credit available");
+    assert_eq!(l.debit(&idle, usd(100), "nov-1").await.unwrap().credit, usd(100), "a $0 month gates nothing");
+    l.top_up(&a, usd(500), "stripe", "pi_g1").await.unwrap();
+    let d = l.debit(&a, usd(500), "nov-2").await.unwrap();
+    assert_eq!((d.prepaid, d.credit), (usd(500), usd(0)), "prepaid credits keep working");
+
+    // The store refuses a draw planned as if the line were open: the single write...
+    let period = Period::containing(november);
+    let mut e =
+        EntryWrite::new(EntryKind::Usage, Bucket::Credit, -100, "usage:ops@gated.io:forged:credit".into(), "usage");
+    (e.line_id, e.period) = (Some(line), Some(period));
+    let draw =
+        CreditDraw { line_id: line, period, limit_cents: 20_000, cents: 100, cap_cents: 20_000, paid_before: period };
+    let write =
+        LedgerWrite { account_email: a.to_string(), entries: vec![e], draw: Some(draw), coupon: None, at: november };
+    let e = app.store.post_ledger(&write).await.unwrap_err();
+    assert!(matches!(e, creditline::store::StoreError::Refused(_)), "{e}");
+    // ... and the batch, which says why.
+    let request = DebitRequest {
+        account_email: a.to_string(),
+        amount: usd(100),
+        keys: ["usage:ops@gated.io:b:prepaid".into(), "usage:ops@gated.io:b:credit".into()],
+        period,
+        at: november,
+        draw_days: 0,
+    };
+    match app.store.post_debits(&[request]).await.unwrap().as_slice() {
+        [DebitResult::Refused(DebitError::Gated(g))] => {
+            assert_eq!((g.unpaid.period.to_string(), g.unpaid.owed), ("2026-10".to_string(), usd(15_000)));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Billed, partly paid, paid: the line draws again only once nothing of October is owed.
+    clock.set(noon(2026, 11, 1));
+    creditline::services::cycles::close(&app, "2026-10".parse().unwrap(), None).await.unwrap();
+    assert!(l.debit(&a, usd(100), "nov-3").await.unwrap_err().to_string().contains("$150.00, is unpaid"));
+    creditline::services::cycles::pay(&app, &a, usd(10_000), "stripe", "pi_p1").await.unwrap();
+    let e = l.debit(&a, usd(100), "nov-4").await.unwrap_err();
+    assert!(e.to_string().contains("the bill for October 2026, $50.00, is unpaid"), "{e}");
+    creditline::services::cycles::pay(&app, &a, usd(5_000), "stripe", "pi_p2").await.unwrap();
+    let d = l.debit(&a, usd(100), "nov-5").await.unwrap();
+    assert_eq!((d.credit, d.line_id), (usd(100), Some(line)));
+    assert_eq!(app.store.credit_line(line).await.unwrap().unwrap().state, "active", "the gate is not a state");
+    assert_sound(&app).await;
+}
+
 store_suite!(
     gating_sees_pending_payments_and_chargebacks,
     a_chargeback_stops_increases_and_re_review,
+    a_line_draws_nothing_from_the_end_of_a_month_that_used_credit_until_its_bill_is_paid,
     amounts_over_the_maximum_never_enter_the_ledger,
     no_balance_grows_past_what_an_account_can_hold,
     debits_arriving_together_are_posted_once_each,

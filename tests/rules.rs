@@ -40,6 +40,7 @@ fn every_fixture_case_passes_and_there_are_enough_of_them() {
         "limit_increase",
         "cycle_gating",
         "re_review",
+        "line_restore",
     ] {
         assert!(results.iter().filter(|r| r.rule == rule).count() >= 7, "{rule} has too few cases");
     }

@@ -64,6 +64,15 @@ impl Period {
     pub fn days(self) -> i64 {
         (self.end() - self.start()).num_days()
     }
+
+    /// The month as people write it: "October 2026".
+    pub fn name(self) -> String {
+        let month = u8::try_from(self.month).ok().and_then(|m| chrono::Month::try_from(m).ok());
+        match month {
+            Some(m) => format!("{} {}", m.name(), self.year),
+            None => self.to_string(),
+        }
+    }
 }
 
 fn first_instant(year: i32, month: u32) -> DateTime<Utc> {
@@ -117,6 +126,7 @@ mod tests {
         assert_eq!(p.end().to_rfc3339(), "2027-01-01T00:00:00+00:00");
         assert_eq!("2028-02".parse::<Period>().unwrap().days(), 29);
         assert!(Period::new(9999, 12).unwrap().next().is_none());
+        assert_eq!("2026-10".parse::<Period>().unwrap().name(), "October 2026");
     }
 
     #[test]

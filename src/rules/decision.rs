@@ -161,6 +161,7 @@ pub const CONTRACTS: &[Contract] = &[
         lists: &[],
     },
     Contract { rule: "re_review", outcomes: &[("eligible", &[]), ("not_eligible", &[])], lists: &[] },
+    Contract { rule: "line_restore", outcomes: &[("restore", &[]), ("keep", &[])], lists: &[] },
 ];
 
 fn strings(map: &Map<String, Value>, key: &str, required: bool) -> Result<Vec<String>, String> {

@@ -114,6 +114,20 @@ pub struct CycleGatingInput {
     pub chargebacks_6m: i64,
 }
 
+/// `line_restore`: a line reduced by `cycle_gating` whose bills are now paid in full.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LineRestoreInput {
+    /// The limit before the reduction (0 when unknown).
+    pub limit_before_cents: i64,
+    /// The reduced limit the line has now.
+    pub current_limit_cents: i64,
+    /// Days after its due date that the last bill was paid in full (0: on time).
+    pub days_late: i64,
+    /// Bills of the last 12 months paid in full after their due date, this one included.
+    pub late_cycles_12m: i64,
+}
+
 /// `re_review`: a declined or deferred account's prepaid history since.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -146,6 +160,7 @@ pub fn normalize(rule: &str, input: serde_json::Value) -> Result<serde_json::Val
         "limit_increase" => typed::<LimitIncreaseInput>(input),
         "cycle_gating" => typed::<CycleGatingInput>(input),
         "re_review" => typed::<ReReviewInput>(input),
+        "line_restore" => typed::<LineRestoreInput>(input),
         _ => Ok(input),
     }
 }

@@ -39,7 +39,31 @@ pub enum RulesError {
     Io { path: String, message: String },
     #[error("no rule named {0:?}")]
     UnknownRule(String),
+    /// A number Rust reads from a rule ([`Constant`]) is missing, fails or is out of range.
+    #[error("{file}: {message}")]
+    Constant { file: String, message: String },
 }
+
+/// A number Rust reads from a rule: a function of no arguments in the rule's script, so the
+/// policy states it once, in the rule, and Rust never repeats it. It is read when the rules
+/// are loaded (and reloaded); a value outside its range, or a function that fails, refuses
+/// the rule set like a compile error does. A rule without the function gets the fallback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Constant {
+    pub rule: &'static str,
+    pub function: &'static str,
+    pub range: std::ops::RangeInclusive<i64>,
+    /// What is used while the rule or its function is missing: the strictest value.
+    pub fallback: i64,
+}
+
+/// `cycle_gating`'s `fn draw_days_while_unpaid()`: for how many days after a month ends its
+/// credit line may keep drawing while that month's bill is unpaid (the billing-cycle gate).
+pub const DRAW_DAYS_WHILE_UNPAID: Constant =
+    Constant { rule: "cycle_gating", function: "draw_days_while_unpaid", range: 0..=31, fallback: 0 };
+
+/// Every number Rust reads from the rules.
+pub const CONSTANTS: &[Constant] = &[DRAW_DAYS_WHILE_UNPAID];
 
 /// What one evaluation may take and return (`[rules]` in the configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +97,8 @@ pub struct RuleSet {
     rules: BTreeMap<String, CompiledRule>,
     limits: Limits,
     deposit_tier: crate::domain::Money,
+    /// The [`CONSTANTS`] of the loaded rules, by function name.
+    constants: BTreeMap<&'static str, i64>,
 }
 
 /// A scope with `input` declared, so strict variables accept scripts that read it.
@@ -124,7 +150,61 @@ impl RuleSet {
                 }
             }
         }
-        if errors.is_empty() { Ok(RuleSet { engine, rules, limits, deposit_tier }) } else { Err(errors) }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let mut set = RuleSet { engine, rules, limits, deposit_tier, constants: BTreeMap::new() };
+        for c in CONSTANTS {
+            match set.read_constant(c) {
+                Ok(Some(v)) => {
+                    set.constants.insert(c.function, v);
+                }
+                Ok(None) => {}
+                Err(message) => errors.push(RulesError::Constant {
+                    file: dir.join(format!("{}.rhai", c.rule)).display().to_string(),
+                    message,
+                }),
+            }
+        }
+        if errors.is_empty() { Ok(set) } else { Err(errors) }
+    }
+
+    /// Calls the constant's function (without running the rest of the script); `None` when
+    /// the rule or the function is missing.
+    fn read_constant(&self, c: &Constant) -> Result<Option<i64>, String> {
+        let Some(rule) = self.rules.get(c.rule) else { return Ok(None) };
+        let options = rhai::CallFnOptions::new().eval_ast(false).rewind_scope(true);
+        let called = sandbox::with_budget(self.limits.budget, || {
+            self.engine.call_fn_with_options::<i64>(options, &mut Scope::new(), &rule.ast, c.function, ())
+        });
+        let value = match called {
+            Ok(v) => v,
+            // A rule without the function gets the strictest value, and says so in the log.
+            Err(e) if matches!(&*e, EvalAltResult::ErrorFunctionNotFound(sig, _) if sig.starts_with(c.function)) => {
+                tracing::warn!(
+                    rule = c.rule,
+                    function = c.function,
+                    value = c.fallback,
+                    "rule states no value; the strictest applies"
+                );
+                return Ok(None);
+            }
+            Err(e) => return Err(format!("fn {}(), which Rust reads: {e}", c.function)),
+        };
+        if !c.range.contains(&value) {
+            return Err(format!(
+                "fn {}() returns {value}, outside {}..={}",
+                c.function,
+                c.range.start(),
+                c.range.end()
+            ));
+        }
+        Ok(Some(value))
+    }
+
+    /// The value of a [`Constant`] in these rules (its fallback when the rule does not state it).
+    pub fn constant(&self, c: &Constant) -> i64 {
+        self.constants.get(c.function).copied().unwrap_or(c.fallback)
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {

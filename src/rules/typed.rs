@@ -1,4 +1,4 @@
-//! Typed views of the seven rule sets' decisions, so Rust callers match on variants instead
+//! Typed views of the rule sets' decisions, so Rust callers match on variants instead
 //! of comparing outcome strings. A decision was already checked against its contract (and its
 //! numbers against their bounds) when it was decoded ([`super::decision::decode`]); converting
 //! it here fails only when it belongs to another rule, its outcome is not in the contract, or
@@ -206,6 +206,28 @@ impl TryFrom<&Decision> for ReReview {
             "eligible" => ReReview::Eligible,
             "not_eligible" => ReReview::NotEligible,
             MANUAL_REVIEW => ReReview::ManualReview,
+            _ => return Err(mismatch(d, RULE)),
+        })
+    }
+}
+
+/// `line_restore`: whether a reduced line, paid up, gets its limit from before the reduction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineRestore {
+    Restore,
+    Keep,
+    ManualReview,
+}
+
+impl TryFrom<&Decision> for LineRestore {
+    type Error = TypedError;
+    fn try_from(d: &Decision) -> Result<Self, TypedError> {
+        const RULE: &str = "line_restore";
+        check(d, RULE)?;
+        Ok(match d.outcome.as_str() {
+            "restore" => LineRestore::Restore,
+            "keep" => LineRestore::Keep,
+            MANUAL_REVIEW => LineRestore::ManualReview,
             _ => return Err(mismatch(d, RULE)),
         })
     }

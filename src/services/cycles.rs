@@ -4,15 +4,15 @@
 //! decides, from the due date on, what an unpaid bill means for the line (the `cycle_gating`
 //! rule: continue, grace, pause, reduce, decline) and moves the `credit_line` workflow. `pay`
 //! applies a payment to the oldest unpaid bills and restores a gated line once nothing is
-//! owed. Each step is one [`CycleWrite`]: bill, entries, workflow step and decision together.
+//! owed (a reduced one at the limit the `line_restore` rule gives it). Each step is one [`CycleWrite`]: bill, entries, workflow step and decision together.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::app::App;
 use crate::domain::{Bucket, EmailAddress, EntryKind, Money, Period, SubjectId};
-use crate::rules::inputs::CycleGatingInput;
-use crate::rules::typed::CycleGating;
+use crate::rules::inputs::{CycleGatingInput, LineRestoreInput};
+use crate::rules::typed::{CycleGating, LineRestore};
 use crate::store::{
     BillPayment, BillRecord, BillWrite, CreditLineFilter, CreditLineRecord, CycleWrite, EntryWrite, LedgerWrite,
     StoreError,
@@ -371,8 +371,18 @@ pub async fn pay(
             if still_owed || !["grace", "paused", "reduced"].contains(&line.state.as_str()) {
                 continue;
             }
-            let fire = Fire::new(line.id, "payment_confirmed", &provider).reason(&format!("paid by {provider} {txn}"));
-            write.transitions.push(plan(app, &line, &fire)?);
+            let mut fire =
+                Fire::new(line.id, "payment_confirmed", &provider).reason(&format!("paid by {provider} {txn}"));
+            let mut limit = line.monthly_limit_cents;
+            if let Some((restore, record)) = restore_limit(app, &line, &bills, now).await? {
+                fire = fire.decision("line_restore", &record.outcome, record.id);
+                if let Some(before) = restore {
+                    write.new_limit = Some((line.id, before));
+                    limit = before;
+                }
+                write.decisions.push(record);
+            }
+            write.transitions.push(plan(app, &line, &fire.data("limit_cents", limit))?);
             paid.restored = Some(line.id.to_string());
             break;
         }
@@ -387,6 +397,62 @@ pub async fn pay(
         }
     }
     Err(CycleError::Invalid("the account's bills kept changing during the payment; try again".into()))
+}
+
+/// The limit a line reduced by `cycle_gating` gets back now that its bills are paid, as the
+/// `line_restore` rule decides: `None` when the line was not reduced since it was last active;
+/// otherwise the decision to record with the step and the limit from before the reduction when
+/// the rule restores it (a rule failure keeps the reduced limit: a person can raise it).
+/// `unpaid` are the account's bills this payment settles or pays towards.
+async fn restore_limit(
+    app: &App,
+    line: &CreditLineRecord,
+    unpaid: &[BillRecord],
+    now: DateTime<Utc>,
+) -> Result<Option<(Option<i64>, crate::rules::DecisionRecord)>, CycleError> {
+    let Some(before) = limit_before_reduction(app, line).await? else { return Ok(None) };
+    let year_ago = now - Duration::days(365);
+    let settling: Vec<&BillRecord> = unpaid.iter().filter(|b| b.line_id == line.id).collect();
+    let late = app
+        .store
+        .bills_for_line(line.id)
+        .await?
+        .iter()
+        .filter(|b| b.due_at > year_ago && b.amount_cents > 0)
+        .filter(|b| {
+            if settling.iter().any(|s| s.id == b.id) { now > b.due_at } else { b.paid_at.is_some_and(|p| p > b.due_at) }
+        })
+        .count();
+    let days_late = settling.iter().map(|b| (now - b.due_at).num_days().max(0)).max().unwrap_or(0);
+    let input = LineRestoreInput {
+        limit_before_cents: before,
+        current_limit_cents: line.monthly_limit_cents,
+        days_late,
+        late_cycles_12m: i64::try_from(late).unwrap_or(i64::MAX),
+    };
+    let (decision, record) = app.rules.evaluate_async("line_restore", &input, Some(line.id)).await;
+    let restore = match LineRestore::try_from(&decision) {
+        Ok(LineRestore::Restore) if before > line.monthly_limit_cents => Some(before),
+        _ => None,
+    };
+    Ok(Some((restore, record)))
+}
+
+/// The limit a line had before `cycle_gating` last reduced it, if it was reduced since it was
+/// last active: read from the recorded decision that reduced it (its input's limit).
+async fn limit_before_reduction(app: &App, line: &CreditLineRecord) -> Result<Option<i64>, CycleError> {
+    let events = app.store.events(line.id).await?;
+    let reduction = |e: &&crate::store::EventRecord| e.event == "gated" && e.to_state == "reduced";
+    let Some(reduced) = events.iter().rev().take_while(|e| e.to_state != "active").find(reduction) else {
+        return Ok(None);
+    };
+    let records = app.store.decisions_for(line.id).await?;
+    let before = records
+        .iter()
+        .filter(|r| r.rule == "cycle_gating" && reduced.decision_ids.contains(&r.id))
+        .find_map(|r| r.input.get("current_limit_cents").and_then(serde_json::Value::as_i64));
+    // A reduction without its record (written by hand) restores nothing: the rule sees 0.
+    Ok(Some(before.unwrap_or(0)))
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Serialize)]

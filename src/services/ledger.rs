@@ -1,7 +1,8 @@
 //! Money in and out of an account: prepaid top-ups (once per provider transaction), coupon
 //! credits (once per account, within the code's limit and expiry), deposits held as a
 //! guarantee, admin releases and adjustments, and usage debits (prepaid first, then the
-//! credit line of the current calendar month, never more than both). Every operation is one
+//! credit line of the current calendar month, never more than both, and nothing from a line
+//! whose last month's bill is unpaid: the billing-cycle gate, [`Gate`]). Every operation is one
 //! [`LedgerWrite`]: entries and balances in one transaction, guarded in the database, so
 //! concurrent debits can never overspend and a repeated request changes nothing.
 
@@ -12,8 +13,8 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::domain::{
-    BoundError, Bucket, DebitError, EmailAddress, EntryKind, Money, Period, Refused, SubjectId, grown, split_debit,
-    within,
+    BoundError, Bucket, DebitError, EmailAddress, EntryKind, Gate, Money, Period, Refused, SubjectId, grown,
+    paid_before, plan_debit, within,
 };
 use crate::store::{
     BillPayment, CouponRecord, CreditDraw, CreditLineFilter, CreditLineRecord, CycleWrite, DebitRequest, DebitResult,
@@ -489,13 +490,30 @@ impl<'a> Ledger<'a> {
         }
     }
 
-    /// What `account` could spend right now: prepaid credits and the line's rest for this month.
+    /// `cycle_gating`'s `draw_days_while_unpaid()`: the days a line keeps drawing after a month
+    /// ends while that month's bill is unpaid. Read from the rules in force, never from Rust.
+    pub fn draw_days(&self) -> i64 {
+        self.app.rules.current().constant(&crate::rules::DRAW_DAYS_WHILE_UNPAID)
+    }
+
+    /// The billing-cycle gate of `line` for a debit at `now` (policy: "To receive or continue
+    /// a credit line for the next month, the account must complete payment for the previous
+    /// month's bill").
+    pub async fn gate(&self, line: &CreditLineRecord, now: DateTime<Utc>) -> Result<Gate, LedgerError> {
+        let owing: Vec<_> = self.app.store.owed_months(&[line.id]).await?.into_iter().map(|(_, u)| u).collect();
+        Ok(Gate::of(&owing, Period::containing(now), now, self.draw_days(), line.monthly_limit_cents))
+    }
+
+    /// What `account` could spend right now: prepaid credits and what the gate leaves of the
+    /// line's limit for this month.
     pub async fn available(&self, account: &EmailAddress) -> Result<(Money, Money), LedgerError> {
         let prepaid = self.app.store.balances(account.as_str()).await?.prepaid_cents;
         let credit = match self.usable_line(account).await? {
             Some(line) => {
-                let used = self.app.store.credit_used(line.id, Period::containing(self.now())).await?;
-                line_left(line.monthly_limit_cents, used)?.max(0)
+                let now = self.now();
+                let used = self.app.store.credit_used(line.id, Period::containing(now)).await?;
+                let cap = self.gate(&line, now).await?.cap(line.monthly_limit_cents);
+                line_left(cap, used)?.max(0)
             }
             None => 0,
         };
@@ -523,6 +541,7 @@ impl<'a> Ledger<'a> {
             keys: keys.clone(),
             period: Period::containing(now),
             at: now,
+            draw_days: self.draw_days(),
         };
         match self.app.debits.submit(&self.app.store, request).await {
             Some(DebitResult::Posted { split, line_id }) => {
@@ -550,12 +569,13 @@ impl<'a> Ledger<'a> {
             let period = Period::containing(now);
             let prepaid = self.app.store.balances(account.as_str()).await?.prepaid_cents;
             let line = self.usable_line(account).await?;
-            let (line_limit, used) = match &line {
-                Some(l) => (l.monthly_limit_cents, self.app.store.credit_used(l.id, period).await?),
-                None => (0, 0),
+            let (line_limit, used, gate) = match &line {
+                Some(l) => {
+                    (l.monthly_limit_cents, self.app.store.credit_used(l.id, period).await?, self.gate(l, now).await?)
+                }
+                None => (0, 0, Gate::Open),
             };
-            let split =
-                split_debit(amount, Money::from_cents(prepaid), Money::from_cents(line_left(line_limit, used)?))?;
+            let split = plan_debit(amount, Money::from_cents(prepaid), line_limit, used, gate)?;
             let mut entries = Vec::new();
             if split.prepaid.cents() > 0 {
                 entries.push(Self::entry(
@@ -580,6 +600,8 @@ impl<'a> Ledger<'a> {
                     period,
                     limit_cents: l.monthly_limit_cents,
                     cents: split.credit.cents(),
+                    cap_cents: gate.cap(l.monthly_limit_cents),
+                    paid_before: paid_before(now, self.draw_days()),
                 });
             }
             let write = LedgerWrite { account_email: account.to_string(), entries, draw, coupon: None, at: now };

@@ -254,6 +254,11 @@ pub trait Store: Send + Sync + 'static {
     /// Credit drawn on a line in a period (0 when nothing was).
     async fn credit_used(&self, line: SubjectId, period: crate::domain::Period) -> StoreResult<i64>;
 
+    /// What these lines owe, by month: each bill not paid in full (what is left of it), and
+    /// each month that used credit and has no bill yet (what it used, the month in progress
+    /// included). The billing-cycle gate ([`crate::domain::Gate`]) is made of these.
+    async fn owed_months(&self, lines: &[SubjectId]) -> StoreResult<Vec<(SubjectId, crate::domain::Unpaid)>>;
+
     /// An account's entries, oldest first.
     async fn ledger_entries(&self, account_email: &str) -> StoreResult<Vec<EntryRecord>>;
 

@@ -439,13 +439,20 @@ impl EntryWrite {
     }
 }
 
-/// Credit drawn on a line for one period, against the period's limit.
+/// Credit drawn on a line for one period, against the period's limit and the billing-cycle
+/// gate ([`crate::domain::Gate`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CreditDraw {
     pub line_id: SubjectId,
     pub period: crate::domain::Period,
     pub limit_cents: i64,
     pub cents: i64,
+    /// The most the period may have drawn after this draw: the limit, or less while a closed
+    /// month's bill is being paid (`Gate::cap`).
+    pub cap_cents: i64,
+    /// Every month of the line before this one that used credit must be billed and paid in
+    /// full (`domain::paid_before`); the store refuses the draw otherwise.
+    pub paid_before: crate::domain::Period,
 }
 
 /// Everything one ledger operation writes, in one transaction: the entries, the balances they
@@ -493,6 +500,8 @@ pub struct DebitRequest {
     pub keys: [String; 2],
     pub period: crate::domain::Period,
     pub at: DateTime<Utc>,
+    /// `cycle_gating`'s `draw_days_while_unpaid()`, for the billing-cycle gate.
+    pub draw_days: i64,
 }
 
 /// What became of one debit of a batch.

@@ -582,6 +582,46 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            /// [`crate::store::Store::owed_months`] on the caller's connection.
+            async fn owed_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                lines: &[crate::domain::SubjectId],
+            ) -> crate::store::StoreResult<Vec<(crate::domain::SubjectId, crate::domain::Unpaid)>> {
+                use sqlx::Row;
+                let mut out = Vec::new();
+                for chunk in lines.chunks(400) {
+                    let mut q = Builder::new(
+                        "SELECT line_id, period, amount_cents - paid_cents AS owed FROM bills \
+                         WHERE paid_cents < amount_cents AND line_id IN (",
+                    );
+                    let mut list = q.separated(", ");
+                    for l in chunk {
+                        list.push_bind(l.0);
+                    }
+                    q.push(
+                        ") UNION ALL SELECT u.line_id, u.period, u.used_cents AS owed FROM credit_usage u \
+                         WHERE u.used_cents > 0 AND NOT EXISTS (SELECT 1 FROM bills b WHERE b.line_id = u.line_id AND b.period = u.period) \
+                         AND u.line_id IN (",
+                    );
+                    let mut list = q.separated(", ");
+                    for l in chunk {
+                        list.push_bind(l.0);
+                    }
+                    q.push(")");
+                    for r in &q.build().fetch_all(&mut *conn).await? {
+                        let period: String = r.try_get("period")?;
+                        let period = period.parse().map_err(|e| crate::store::StoreError::Corrupt(format!("{e}")))?;
+                        let unpaid = crate::domain::Unpaid {
+                            period,
+                            owed: crate::domain::Money::from_cents(r.try_get("owed")?),
+                        };
+                        out.push((crate::domain::SubjectId(r.try_get("line_id")?), unpaid));
+                    }
+                }
+                out.sort_by_key(|(line, u)| (line.0, u.period));
+                Ok(out)
+            }
+
             /// The entries and the balances they move, inside the caller's transaction.
             async fn ledger_in(tx: &mut Tx, w: &crate::store::LedgerWrite) -> crate::store::StoreResult<()> {
                 use crate::domain::Bucket;
@@ -621,17 +661,29 @@ macro_rules! impl_store {
                     .bind(d.limit_cents)
                     .execute(&mut **tx)
                     .await?;
+                    // The billing-cycle gate, checked against what the tables hold now: a month
+                    // before `paid_before` that used credit and is unbilled, or billed and not paid
+                    // in full, shuts the line whatever the caller planned from.
                     let done = sqlx::query(
                         "UPDATE credit_usage SET used_cents = used_cents + $3, version = version + 1 \
-                         WHERE line_id = $1 AND period = $2 AND used_cents + $3 >= 0 AND used_cents + $3 <= limit_cents",
+                         WHERE line_id = $1 AND period = $2 AND used_cents + $3 >= 0 AND used_cents + $3 <= limit_cents \
+                         AND ($3 <= 0 OR (used_cents + $3 <= $4 \
+                         AND NOT EXISTS (SELECT 1 FROM bills b WHERE b.line_id = $1 AND b.period < $5 AND b.paid_cents < b.amount_cents) \
+                         AND NOT EXISTS (SELECT 1 FROM credit_usage o WHERE o.line_id = $1 AND o.period < $5 AND o.used_cents > 0 \
+                         AND NOT EXISTS (SELECT 1 FROM bills c WHERE c.line_id = o.line_id AND c.period = o.period))))",
                     )
                     .bind(d.line_id.0)
                     .bind(d.period.to_string())
                     .bind(d.cents)
+                    .bind(d.cap_cents)
+                    .bind(d.paid_before.to_string())
                     .execute(&mut **tx)
                     .await?;
                     if done.rows_affected() != 1 {
-                        return Err(StoreError::Refused(format!("the credit line's limit for {} is reached", d.period)));
+                        return Err(StoreError::Refused(format!(
+                            "the credit line's limit for {} is reached, or a month before {} is unpaid",
+                            d.period, d.paid_before
+                        )));
                     }
                 }
                 if let Some(code) = &w.coupon {
@@ -1705,6 +1757,15 @@ macro_rules! impl_store {
                         }
                     }
                 }
+                // The billing-cycle gate of each line: what it owes for closed months.
+                let ids: Vec<crate::domain::SubjectId> = lines.values().map(|(id, _)| *id).collect();
+                let mut owing: HashMap<uuid::Uuid, Vec<crate::domain::Unpaid>> = HashMap::new();
+                for (line, unpaid) in Self::owed_in(&mut tx, &ids).await? {
+                    owing.entry(line.0).or_default().push(unpaid);
+                }
+                // Per line and period drawn on: the highest cap and the earliest month that had
+                // to be paid among its debits, for the guard of the write below.
+                let mut gates: HashMap<(uuid::Uuid, String), (i64, crate::domain::Period)> = HashMap::new();
                 // Plan in order, each debit from what the ones before it left.
                 let mut funds: HashMap<(String, String), Funds> = HashMap::new();
                 let mut seen: HashSet<&str> = HashSet::new();
@@ -1727,7 +1788,13 @@ macro_rules! impl_store {
                         prepaid_cents: prepaid.get(&r.account_email).copied().unwrap_or(0),
                         line_limit_cents: line.map_or(0, |(_, limit)| limit),
                         line_used_cents: line.map_or(0, |(id, _)| used.get(&(id.0, period.clone())).copied().unwrap_or(0)),
+                        gate: crate::domain::Gate::Open,
                     });
+                    f.gate = line.map_or(crate::domain::Gate::Open, |(id, limit)| {
+                        let months = owing.get(&id.0).map(Vec::as_slice).unwrap_or_default();
+                        crate::domain::Gate::of(months, r.period, r.at, r.draw_days, limit)
+                    });
+                    let cap = f.gate.cap(f.line_limit_cents);
                     match f.draw(r.amount) {
                         Ok(split) => {
                             if split.prepaid.cents() > 0 {
@@ -1736,6 +1803,11 @@ macro_rules! impl_store {
                             }
                             let line_id = (split.credit.cents() > 0).then(|| line.map(|(id, _)| id)).flatten();
                             if let Some(id) = line_id {
+                                // A later debit of the batch in a later month sees this one owed.
+                                owing.entry(id.0).or_default().push(crate::domain::Unpaid { period: r.period, owed: split.credit });
+                                let before = crate::domain::paid_before(r.at, r.draw_days);
+                                let g = gates.entry((id.0, period.clone())).or_insert((cap, before));
+                                *g = (g.0.max(cap), g.1.min(before));
                                 let mut e = EntryWrite::new(EntryKind::Usage, Bucket::Credit, -split.credit.cents(), r.keys[1].clone(), "usage");
                                 e.line_id = Some(id);
                                 e.period = Some(r.period);
@@ -1797,7 +1869,7 @@ macro_rules! impl_store {
                     moved(done, chunk.len())?;
                 }
                 let credit_moves: Vec<((uuid::Uuid, String), (&str, i64, i64))> = credit_moves.into_iter().collect();
-                for chunk in runs(&credit_moves, 500, |((_, p), (a, _, _))| 80 + p.len() + a.len()) {
+                for chunk in runs(&credit_moves, 500, |((_, p), (a, _, _))| 120 + 2 * p.len() + a.len()) {
                     w.run(&mut tx, |q| {
                         q.push("INSERT INTO credit_usage (line_id, period, account_email, limit_cents, used_cents, version) ");
                         q.push_values(chunk, |mut b, ((line, period), (a, limit, _))| {
@@ -1813,13 +1885,22 @@ macro_rules! impl_store {
                     .await?;
                     let done = w
                         .run(&mut tx, |q| {
-                            q.push("WITH v (vline, vperiod, vdelta) AS (");
-                            q.push_values(chunk, |mut b, ((line, period), (_, _, d))| {
-                                b.push_bind(*line).push_bind(period.clone()).push_bind(*d);
+                            q.push("WITH v (vline, vperiod, vdelta, vcap, vbefore) AS (");
+                            q.push_values(chunk, |mut b, ((line, period), (_, limit, d))| {
+                                // Every draw was planned with its gate; a move without one is held to the strictest.
+                                let (cap, before) = gates.get(&(*line, period.clone())).map_or((*limit, period.clone()), |(c, b)| (*c, b.to_string()));
+                                b.push_bind(*line).push_bind(period.clone()).push_bind(*d).push_bind(cap).push_bind(before);
                             });
+                            // The gate guards the write as it guards a single debit: should a month
+                            // before have become owed since the plan, no row matches and the batch
+                            // is given up.
                             q.push(
                                 ") UPDATE credit_usage SET used_cents = used_cents + v.vdelta, version = version + 1 FROM v \
-                                 WHERE credit_usage.line_id = v.vline AND credit_usage.period = v.vperiod",
+                                 WHERE credit_usage.line_id = v.vline AND credit_usage.period = v.vperiod \
+                                 AND credit_usage.used_cents + v.vdelta <= v.vcap \
+                                 AND NOT EXISTS (SELECT 1 FROM bills b WHERE b.line_id = v.vline AND b.period < v.vbefore AND b.paid_cents < b.amount_cents) \
+                                 AND NOT EXISTS (SELECT 1 FROM credit_usage o WHERE o.line_id = v.vline AND o.period < v.vbefore AND o.used_cents > 0 \
+                                 AND NOT EXISTS (SELECT 1 FROM bills c WHERE c.line_id = o.line_id AND c.period = o.period))",
                             );
                         })
                         .await?;
@@ -2357,6 +2438,14 @@ macro_rules! impl_store {
                     .fetch_optional(self.pool())
                     .await?;
                 Ok(used.unwrap_or(0))
+            }
+
+            async fn owed_months(
+                &self,
+                lines: &[crate::domain::SubjectId],
+            ) -> crate::store::StoreResult<Vec<(crate::domain::SubjectId, crate::domain::Unpaid)>> {
+                let mut conn = self.pool().acquire().await?;
+                Self::owed_in(&mut conn, lines).await
             }
 
             async fn ledger_entries(&self, account_email: &str) -> crate::store::StoreResult<Vec<crate::store::EntryRecord>> {
