@@ -445,8 +445,9 @@ fn sigterm_lets_the_send_in_flight_finish_before_the_worker_exits() {
     let Some(py) = Smtpd::available() else { return };
     let port = free_port();
     let site = Site::new(port, "");
-    // The answer to the first message comes 2 s late: SIGTERM arrives while it is in flight.
-    let smtpd = Smtpd::start(&py, port, &site.path().join("maildir"), &["--hold", "2"]);
+    // The answer to the first message comes 5 s late: SIGTERM arrives while it is in flight
+    // (2 s was too short under a loaded parallel run: the send had finished before the check).
+    let smtpd = Smtpd::start(&py, port, &site.path().join("maildir"), &["--hold", "5"]);
     site.ingest(&["03-individual-no-product.eml"]);
     let worker = site.worker();
     wait_until("the send is in flight", 30, || !smtpd.messages().is_empty());
