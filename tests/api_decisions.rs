@@ -687,7 +687,52 @@ async fn an_action_is_written_whole_or_not_at_all(t: common::TestStore) {
 
 store_suite!(an_action_is_written_whole_or_not_at_all);
 
+/// Issue 16, item 4 (policy: one monthly credit line per reviewed account): a second
+/// application for an account that already has a line cannot be approved: 409 `line_exists`.
+fn approving_a_second_line_for_an_account_is_409(dir: tempfile::TempDir) {
+    let api = Api::start(dir);
+    const ACCOUNT: &str = "lena.dev@gmail.com";
+    let task = reviews(&api)
+        .into_iter()
+        .find(|t| application(&api, t)["application"]["account_email"] == ACCOUNT)
+        .expect("the corpus's individual applicant is in review");
+    let limit = suggestion(&api, &task);
+    ok(&decide(&api, &api.reviewer, &task, "approve", json!({ "monthly_limit_cents": limit })));
+
+    // A second application for the account, opened by hand and completed by its own email.
+    let o = common::run(api.dir(), &["applications", "create", "--account-email", ACCOUNT]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let reference = common::stdout(&o).split_whitespace().nth(1).expect("id and reference").to_string();
+    let raw = std::fs::read(common::repo().join("tests/corpus/02-base64-individual.eml")).unwrap();
+    let raw = String::from_utf8(raw)
+        .unwrap()
+        .replacen("Message-ID: <c02@mail.gmail.com>", "Message-ID: <c02-again@mail.gmail.com>", 1)
+        .replacen("Subject: credit line for my app", &format!("Subject: [{reference}] credit line for my app"), 1);
+    let r = api.send(
+        "POST",
+        "/api/v1/inbox/messages",
+        Some(&api.inbox),
+        &[("Content-Type", "message/rfc822")],
+        raw.as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["state"], "pending_review", "{}", String::from_utf8_lossy(&r.body));
+    let second = reviews(&api)
+        .into_iter()
+        .find(|t| application(&api, t)["application"]["account_email"] == ACCOUNT)
+        .expect("the second application is in review");
+    let p = problem(
+        &decide(&api, &api.reviewer, &second, "approve", json!({ "monthly_limit_cents": limit })),
+        409,
+        "line_exists",
+    );
+    assert!(p["detail"].as_str().unwrap().contains("already has credit line"), "{p}");
+    let lines = api.get(&format!("/api/v1/credit-lines?account_email={ACCOUNT}"), &api.admin);
+    assert_eq!(lines["items"].as_array().unwrap().len(), 1, "{lines}");
+}
+
 black_box_suite!(
+    approving_a_second_line_for_an_account_is_409,
     approving_opens_a_credit_line_within_the_rules_suggestion,
     decline_defer_and_request_info_move_the_application_and_queue_the_email,
     a_stale_version_is_refused_and_an_idempotency_key_replays_the_first_answer,
