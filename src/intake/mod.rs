@@ -846,6 +846,11 @@ fn closed_reply(
     p.finish(outcome::UPDATED)
 }
 
+async fn instance_of(app: &App, id: ApplicationId) -> Result<crate::store::Instance, StoreError> {
+    let instance = app.store.instance(id.into()).await?;
+    instance.ok_or_else(|| StoreError::NotFound(format!("workflow instance of application {id}")))
+}
+
 /// The account's latest declined or deferred application, if any.
 async fn decided_application(app: &App, account: &EmailAddress) -> Result<Option<ApplicationRecord>, StoreError> {
     let decided = app
@@ -872,11 +877,7 @@ async fn reapplication(
     record: ApplicationRecord,
     x: Extracted,
 ) -> Result<(IntakeWrite, Report), PlanError> {
-    let instance = app
-        .store
-        .instance(record.id.into())
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("workflow instance of application {}", record.id)))?;
+    let instance = instance_of(app, record.id).await?;
     let events = app.store.events(record.id.into()).await?;
     let entries = app.store.ledger_entries(&record.account_email).await?;
     let payments = crate::services::payments::standing(app, &record.account_email, now).await?;
@@ -983,11 +984,7 @@ async fn update_application(
     p.report.state = Some(record.state.clone());
     p.report.applicant_type = record.applicant_kind.clone();
     p.record_fields(record.id, &x);
-    let instance = app
-        .store
-        .instance(record.id.into())
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("workflow instance of application {}", record.id)))?;
+    let instance = instance_of(app, record.id).await?;
     let mut cursor = Cursor::from(&instance);
     let account = EmailAddress::parse(&record.account_email).ok();
     let sender = mail.from.as_deref().and_then(|f| EmailAddress::parse(f).ok());
