@@ -8,7 +8,11 @@ use std::collections::BTreeMap;
 use creditline::workflow::{Catalog, EngineError, Outcomes, Problem, Workflows, mermaid, parse_definition, step};
 
 fn catalog() -> Catalog {
-    Catalog { rules: ["applicant_type".to_string()].into(), templates: ["hello".to_string(), "bye".to_string()].into() }
+    Catalog {
+        rules: ["applicant_type".to_string()].into(),
+        templates: ["hello".to_string(), "bye".to_string()].into(),
+        ..Catalog::default()
+    }
 }
 
 const GOOD: &str = r#"
