@@ -253,7 +253,8 @@ fn an_email_needing_a_variable_the_transition_does_not_declare_is_an_error() {
     assert!(text.starts_with(&format!("workflows/demo.toml:{}:", line_of(GOOD, "event = \"finish\"") - 2)), "{text}");
     assert!(text.contains("event \"finish\", from \"middle\"") && text.contains("email:bye"), "{text}");
     assert!(text.contains("`limit`"), "{text}");
-    let declared = GOOD.replace("effects = [\"email:bye\"]", "data = [\"monthly_limit_cents\"]\neffects = [\"email:bye\"]");
+    let declared =
+        GOOD.replace("effects = [\"email:bye\"]", "data = [\"monthly_limit_cents\"]\neffects = [\"email:bye\"]");
     parse_definition("workflows/demo.toml", "demo", &declared, &cat).expect("declared");
     cat.template_needs.insert("bye".into(), ["message".to_string()].into());
     let reasoned = GOOD.replace("effects = [\"email:bye\"]", "reason_required = true\neffects = [\"email:bye\"]");

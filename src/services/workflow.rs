@@ -26,9 +26,7 @@ pub enum ServiceError {
     NotFound(String),
     /// The code firing a step did not pass a fact its transition declares (`data = [...]`):
     /// its email could not be written, so nothing is.
-    #[error(
-        "workflow {workflow}: event {event:?} from {from:?} declares data {key:?}, which the step was not given"
-    )]
+    #[error("workflow {workflow}: event {event:?} from {from:?} declares data {key:?}, which the step was not given")]
     MissingData { workflow: String, event: String, from: String, key: String },
 }
 

@@ -7,9 +7,7 @@ use std::fmt;
 
 use toml::Spanned;
 
-use super::definition::{
-    Definition, Effect, RawDefinition, RawTransition, State, SubjectKind, TaskKind, Transition,
-};
+use super::definition::{Definition, Effect, RawDefinition, RawTransition, State, SubjectKind, TaskKind, Transition};
 use crate::email::context::{ALWAYS, variable_for};
 
 /// Names a workflow may refer to: rule scripts and email templates.
@@ -32,13 +30,20 @@ pub struct WorkflowError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
     Syntax(String),
-    NameMismatch { name: String, expected: String },
+    NameMismatch {
+        name: String,
+        expected: String,
+    },
     DuplicateWorkflow(String),
     UnknownState(String),
     UnreachableState(String),
     NoWayOut(String),
     TerminalWithExit(String),
-    DuplicateTransition { from: String, event: String, first_line: usize },
+    DuplicateTransition {
+        from: String,
+        event: String,
+        first_line: usize,
+    },
     UnknownRule(String),
     UnknownTemplate(String),
     UnknownTaskKind(String),
@@ -47,7 +52,12 @@ pub enum Problem {
     EmptyGuard(String),
     NoStates,
     /// An `email:T` effect whose template uses a variable the transition's data does not give.
-    MissingVariable { event: String, from: String, template: String, variable: String },
+    MissingVariable {
+        event: String,
+        from: String,
+        template: String,
+        variable: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -348,7 +358,8 @@ pub fn parse_definition(
         .collect();
     ck.state_ref(&states, &raw.initial);
     let initial_effects = ck.effects(&raw.initial_effects, catalog);
-    let transitions: Vec<Transition> = raw.transitions.iter().map(|t| ck.transition(t, &states, catalog, *raw.subject.get_ref())).collect();
+    let transitions: Vec<Transition> =
+        raw.transitions.iter().map(|t| ck.transition(t, &states, catalog, *raw.subject.get_ref())).collect();
     ck.duplicates(&transitions);
     let def = Definition {
         name: raw.name.get_ref().clone(),
