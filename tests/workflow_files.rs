@@ -259,6 +259,11 @@ fn an_email_needing_a_variable_the_transition_does_not_declare_is_an_error() {
     cat.template_needs.insert("bye".into(), ["message".to_string()].into());
     let reasoned = GOOD.replace("effects = [\"email:bye\"]", "reason_required = true\neffects = [\"email:bye\"]");
     parse_definition("workflows/demo.toml", "demo", &reasoned, &cat).expect("a required reason is the message");
+    // The creation step's emails get no data at all.
+    cat.template_needs.insert("hello".into(), ["limit".to_string()].into());
+    let errors = parse_definition("workflows/demo.toml", "demo", &reasoned, &cat).expect_err("no limit at creation");
+    let text = errors[0].to_string();
+    assert!(text.contains("event \"created\"") && text.contains("email:hello") && text.contains("`limit`"), "{text}");
 }
 
 /// `creditline workflows check` (and start-up) fails when a transition's declared data no

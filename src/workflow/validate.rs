@@ -358,6 +358,18 @@ pub fn parse_definition(
         .collect();
     ck.state_ref(&states, &raw.initial);
     let initial_effects = ck.effects(&raw.initial_effects, catalog);
+    // The creation step's emails get only what every payload has: no data, no reason.
+    let creation = Transition {
+        from: vec!["(start)".to_string()],
+        event: "created".to_string(),
+        to: Some(raw.initial.get_ref().clone()),
+        guard: None,
+        effects: initial_effects.clone(),
+        reason_required: false,
+        data: Vec::new(),
+        line: raw.initial_effects.first().map_or(1, |e| line_at(source, e.span().start)),
+    };
+    ck.email_data(&creation, catalog, *raw.subject.get_ref());
     let transitions: Vec<Transition> =
         raw.transitions.iter().map(|t| ck.transition(t, &states, catalog, *raw.subject.get_ref())).collect();
     ck.duplicates(&transitions);
