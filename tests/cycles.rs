@@ -587,7 +587,7 @@ async fn a_reduced_line_paid_up_is_active_again_at_the_limit_the_line_restore_ru
     assert_eq!((restore.rule.as_str(), restore.outcome.as_str()), ("line_restore", "restore"));
     assert_eq!(restore.input["limit_before_cents"], 50_000);
     let mail = app.store.outbox_for(first).await.unwrap().into_iter().rfind(|o| o.name == "line_restored").unwrap();
-    assert_eq!(mail.payload["limit_cents"], 50_000, "the email states the limit restored");
+    assert_eq!(mail.payload["monthly_limit_cents"], 50_000, "the email states the limit restored");
     let d = Ledger::new(&app).debit(&f, Money::from_cents(50_000), "feb-full").await.unwrap();
     assert_eq!(d.credit.cents(), 50_000, "the month in progress draws on the restored limit");
 

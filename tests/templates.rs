@@ -1,5 +1,7 @@
 //! Email templates: checked at start-up, previewed from the CLI, and able to render every
-//! email the workflows actually queue (from intake and from reviewer decisions).
+//! email the workflows actually queue (from intake, reviewer decisions and the billing cycle),
+//! and every email of every transition, fired through the service with the data its
+//! transition declares.
 
 mod common;
 
@@ -118,7 +120,11 @@ async fn every_queued_email_renders(t: TestStore) {
     }
 }
 
-store_suite!(every_queued_email_renders);
+store_suite!(
+    every_queued_email_renders,
+    every_email_of_every_transition_renders,
+    every_email_the_billing_cycle_queues_renders,
+);
 
 /// A reviewer's words are text: in the HTML part markup arrives escaped, in the subject and
 /// the text part exactly as written.
@@ -157,4 +163,203 @@ fn markup_from_a_reviewer_is_escaped_in_html_and_kept_in_text() {
     assert!(r["html"].as_str().unwrap().contains("&lt;img"), "{r}");
     assert!(!r["html"].as_str().unwrap().contains("<img"), "{r}");
     assert!(r["text"].as_str().unwrap().contains(attack), "{r}");
+}
+
+/// A value of the kind the code firing a step gives for a declared data key.
+fn sample(key: &str) -> serde_json::Value {
+    use serde_json::json;
+    match key {
+        k if k.ends_with("_cents") => json!(20_000),
+        "missing" => json!(["website", "aws_account"]),
+        "due_date" => json!("2026-11-10"),
+        "period" => json!("2026-10"),
+        _ => json!(format!("sample {key}")),
+    }
+}
+
+/// The firing of `t` from `from`: the guard's first outcome decided, a reason only where one
+/// is required, and exactly the declared data (minus `without`).
+fn fire_for(
+    subject: creditline::domain::SubjectId,
+    t: &creditline::workflow::Transition,
+    without: Option<&str>,
+) -> creditline::services::Fire {
+    let mut fire = creditline::services::Fire::new(subject, &t.event, "test");
+    if let Some(g) = &t.guard {
+        fire = fire.decision(&g.rule, &g.outcomes[0], creditline::domain::DecisionId::new());
+    }
+    if t.reason_required {
+        fire = fire.reason("the reason given");
+    }
+    for key in t.data.iter().filter(|k| Some(k.as_str()) != without) {
+        fire = fire.data(key, sample(key));
+    }
+    fire
+}
+
+/// No email can fail to render: every transition of every workflow that sends an email is
+/// fired, from each of its source states, through the workflow service on a real store (the
+/// instance walked there by the shortest path of transitions, fired the same way), with only
+/// the data its transition declares; every queued email then renders as the delivery worker
+/// renders it. Leaving out any declared key is refused before anything is written, so the
+/// declarations cannot drift from the code that fires the steps.
+async fn every_email_of_every_transition_renders(t: TestStore) {
+    use creditline::domain::{EmailAddress, SubjectId};
+    use creditline::services::{NewApplicationInput, ServiceError};
+    use creditline::workflow::{Definition, Transition};
+
+    /// The transitions that lead from the initial state to `to`, shortest first found.
+    fn path_to<'a>(def: &'a Definition, to: &str) -> Vec<(&'a Transition, String)> {
+        let mut came: std::collections::BTreeMap<String, (&Transition, String)> = Default::default();
+        let mut queue = std::collections::VecDeque::from([def.initial.clone()]);
+        let mut seen = std::collections::BTreeSet::from([def.initial.clone()]);
+        while let Some(s) = queue.pop_front() {
+            for t in def.transitions.iter().filter(|t| t.from.contains(&s)) {
+                let next = t.target(&s).to_string();
+                if seen.insert(next.clone()) {
+                    came.insert(next.clone(), (t, s.clone()));
+                    queue.push_back(next);
+                }
+            }
+        }
+        let mut path = Vec::new();
+        let mut at = to.to_string();
+        while let Some((t, from)) = came.get(&at) {
+            path.push((*t, from.clone()));
+            at = from.clone();
+        }
+        path.reverse();
+        path
+    }
+
+    let app = t.app();
+    let service = &app.workflow;
+    let mut rendered = std::collections::BTreeSet::new();
+    let mut fired = 0;
+    for def in app.workflows.iter() {
+        for tr in def.transitions.iter().filter(|t| t.effects.iter().any(|e| e.kind() == "email")) {
+            for from in &tr.from {
+                // One open instance per account and workflow: each walk has its own account.
+                let account = format!("ops{fired}-{}@acme-render.com", def.name.replace('_', "-"));
+                let account = account.as_str();
+                let (subject, reference) = if def.name == "credit_line_application" {
+                    let input = NewApplicationInput {
+                        account_email: EmailAddress::parse(account).unwrap(),
+                        applicant_kind: None,
+                        requested_limit: None,
+                        details: serde_json::json!({}),
+                    };
+                    let a = service.open_application(input, "test").await.unwrap();
+                    (SubjectId::from(a.id), Some(a.reference))
+                } else {
+                    let id = SubjectId::new();
+                    service.start(&def.name, id, Some(account), "test").await.unwrap();
+                    (id, None)
+                };
+                for (step, _) in path_to(def, from) {
+                    service.fire(fire_for(subject, step, None)).await.unwrap_or_else(|e| {
+                        panic!("{} {} on the way to {from}: {e}", def.name, step.event);
+                    });
+                }
+                for key in &tr.data {
+                    let e = service.fire(fire_for(subject, tr, Some(key))).await.unwrap_err();
+                    assert!(
+                        matches!(&e, ServiceError::MissingData { key: k, .. } if k == key),
+                        "{} {} from {from} without {key}: {e}",
+                        def.name,
+                        tr.event
+                    );
+                }
+                service.fire(fire_for(subject, tr, None)).await.unwrap_or_else(|e| {
+                    panic!("{} {} from {from}: {e}", def.name, tr.event);
+                });
+                fired += 1;
+                let rows = app.store.outbox_for(subject).await.unwrap();
+                for row in rows.iter().filter(|r| r.kind == "email") {
+                    let data = context(&row.payload, reference.as_deref());
+                    let r = app.templates.render(&row.name, &data).unwrap_or_else(|e| {
+                        panic!("{} {} from {from}: {}: {e}\n{}", def.name, tr.event, row.name, row.payload)
+                    });
+                    assert!(!r.subject.is_empty() && !r.text.trim().is_empty(), "{}", row.name);
+                    rendered.insert(row.name.clone());
+                }
+            }
+        }
+    }
+    assert!(fired > 40, "{fired} transitions fired");
+    // Every template a transition names was rendered at least once.
+    for def in app.workflows.iter() {
+        for effect in def.transitions.iter().flat_map(|t| &t.effects).chain(&def.initial_effects) {
+            if effect.kind() == "email" {
+                assert!(rendered.contains(effect.name()), "{} never rendered", effect.name());
+            }
+        }
+    }
+}
+
+/// Policy: "WaveSpeedAI may pause, reduce, or decline the next month's credit line if the
+/// previous bill is unpaid or payment cannot be confirmed." Every email the real billing
+/// cycle sends (bill, reminder in grace, pause, reduction, closing, restoration) renders with
+/// what the cycle put in its row, and names the bill or the limit it is about.
+async fn every_email_the_billing_cycle_queues_renders(t: TestStore) {
+    use chrono::TimeZone;
+    use creditline::domain::{EmailAddress, Period};
+    use creditline::services::ManualClock;
+    use creditline::services::cycles::{close, gate, pay};
+    use creditline::services::ledger::Ledger;
+
+    let day = |m: u32, d: u32| chrono::Utc.with_ymd_and_hms(2027, m, d, 12, 0, 0).unwrap();
+    let clock = std::sync::Arc::new(ManualClock::new(day(1, 5)));
+    let config = creditline::config::Config {
+        rules_dir: common::repo().join("rules"),
+        workflows_dir: common::repo().join("workflows"),
+        templates_dir: common::repo().join("templates"),
+        ..Default::default()
+    };
+    let app = creditline::app::App::assemble(config, t.store.clone(), clock.clone()).unwrap();
+    let accounts = ["late@render.io", "partly@render.io", "never@render.io"];
+    let mut lines = Vec::new();
+    for a in accounts {
+        lines.push(common::open_credit_line(&app, a, 50_000).await);
+        Ledger::new(&app).debit(&EmailAddress::parse(a).unwrap(), Money::from_cents(20_000), "jan").await.unwrap();
+    }
+    let [late, partly, _never] = accounts.map(|a| EmailAddress::parse(a).unwrap());
+    clock.set(day(2, 1));
+    close(&app, Period::new(2027, 1).unwrap(), None).await.unwrap();
+    clock.set(day(2, 2));
+    pay(&app, &partly, Money::from_cents(10_000), "stripe", "partly-half").await.unwrap();
+    // A few days overdue: grace and a reminder; later: paused, reduced; much later: closed.
+    clock.set(day(2, 14));
+    gate(&app).await.unwrap();
+    clock.set(day(2, 25));
+    gate(&app).await.unwrap();
+    clock.set(day(2, 26));
+    pay(&app, &late, Money::from_cents(20_000), "stripe", "late-jan").await.unwrap();
+    pay(&app, &partly, Money::from_cents(10_000), "stripe", "partly-rest").await.unwrap();
+    clock.set(day(4, 20));
+    gate(&app).await.unwrap();
+
+    let mut rendered: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for line in &lines {
+        for row in app.store.outbox_for(*line).await.unwrap().iter().filter(|r| r.kind == "email") {
+            let r = app
+                .templates
+                .render(&row.name, &context(&row.payload, None))
+                .unwrap_or_else(|e| panic!("{}: {e}\n{}", row.name, row.payload));
+            rendered.entry(row.name.clone()).or_default().push(r.text);
+        }
+    }
+    for name in ["bill_issued", "payment_reminder", "line_paused", "line_reduced", "line_restored", "line_closed"] {
+        assert!(rendered.contains_key(name), "{name} was queued and rendered: {:?}", rendered.keys());
+    }
+    let says = |name: &str, words: &[&str]| {
+        let texts = &rendered[name];
+        assert!(texts.iter().any(|t| words.iter().all(|w| t.contains(w))), "{name} says {words:?}: {texts:#?}");
+    };
+    says("payment_reminder", &["$200.00", "2027-01"]);
+    says("line_paused", &["2027-01"]);
+    says("line_reduced", &["$250.00"]);
+    says("line_restored", &["$500.00"]);
+    let problems = Ledger::new(&app).verify().await.unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
 }

@@ -8,7 +8,11 @@ use std::collections::BTreeMap;
 use creditline::workflow::{Catalog, EngineError, Outcomes, Problem, Workflows, mermaid, parse_definition, step};
 
 fn catalog() -> Catalog {
-    Catalog { rules: ["applicant_type".to_string()].into(), templates: ["hello".to_string(), "bye".to_string()].into() }
+    Catalog {
+        rules: ["applicant_type".to_string()].into(),
+        templates: ["hello".to_string(), "bye".to_string()].into(),
+        ..Catalog::default()
+    }
 }
 
 const GOOD: &str = r#"
@@ -233,4 +237,62 @@ fn graphs_are_mermaid_state_diagrams() {
     assert!(g.starts_with("stateDiagram-v2\n    [*] --> received\n"), "{g}");
     assert!(g.contains("pending_review --> approved: approve"), "{g}");
     assert!(g.contains("    approved --> [*]"), "{g}");
+}
+
+/// An email effect whose template uses a variable neither every payload nor the declared data
+/// gives is an error naming the transition and the variable; declaring the key (or a required
+/// reason, for `message`) satisfies it.
+#[test]
+fn an_email_needing_a_variable_the_transition_does_not_declare_is_an_error() {
+    let mut cat = catalog();
+    cat.template_needs.insert("bye".into(), ["name".to_string(), "limit".to_string()].into());
+    cat.template_needs.insert("hello".into(), ["reference".to_string(), "account_email".to_string()].into());
+    let errors = parse_definition("workflows/demo.toml", "demo", GOOD, &cat).expect_err("limit is not given");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let text = errors[0].to_string();
+    assert!(text.starts_with(&format!("workflows/demo.toml:{}:", line_of(GOOD, "event = \"finish\"") - 2)), "{text}");
+    assert!(text.contains("event \"finish\", from \"middle\"") && text.contains("email:bye"), "{text}");
+    assert!(text.contains("`limit`"), "{text}");
+    let declared =
+        GOOD.replace("effects = [\"email:bye\"]", "data = [\"monthly_limit_cents\"]\neffects = [\"email:bye\"]");
+    parse_definition("workflows/demo.toml", "demo", &declared, &cat).expect("declared");
+    cat.template_needs.insert("bye".into(), ["message".to_string()].into());
+    let reasoned = GOOD.replace("effects = [\"email:bye\"]", "reason_required = true\neffects = [\"email:bye\"]");
+    parse_definition("workflows/demo.toml", "demo", &reasoned, &cat).expect("a required reason is the message");
+    // The creation step's emails get no data at all.
+    cat.template_needs.insert("hello".into(), ["limit".to_string()].into());
+    let errors = parse_definition("workflows/demo.toml", "demo", &reasoned, &cat).expect_err("no limit at creation");
+    let text = errors[0].to_string();
+    assert!(text.contains("event \"created\"") && text.contains("email:hello") && text.contains("`limit`"), "{text}");
+}
+
+/// `creditline workflows check` (and start-up) fails when a transition's declared data no
+/// longer covers its email: here the gating step that pauses a line stops declaring `period`.
+#[test]
+fn workflows_check_names_the_transition_and_the_variable_a_payload_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    common::copy_dir(&common::repo().join("workflows"), &workflows);
+    let path = workflows.join("credit_line.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let needle = "data = [\"period\"]\neffects = [\"email:line_paused\"]";
+    assert!(text.contains(needle), "the shipped file declares it");
+    std::fs::write(&path, text.replace(needle, "effects = [\"email:line_paused\"]")).unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = common::creditline(dir.path());
+        cmd.env("CREDITLINE_WORKFLOWS_DIR", &workflows).args(args);
+        cmd.output().unwrap()
+    };
+    let o = run(&["workflows", "check"]);
+    let err = common::stderr(&o);
+    assert!(!o.status.success(), "{}", common::stdout(&o));
+    assert!(err.contains("credit_line.toml:"), "{err}");
+    assert!(err.contains("event \"gated\"") && err.contains("email:line_paused") && err.contains("`period`"), "{err}");
+    assert_eq!(err.lines().count(), 1, "only that transition: {err}");
+    let o = run(&["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!o.status.success(), "serve must refuse to start");
+    assert!(common::stderr(&o).contains("`period`"), "{}", common::stderr(&o));
+
+    let o = common::run(dir.path(), &["workflows", "check"]);
+    assert!(o.status.success(), "the shipped files pass: {}", common::stderr(&o));
 }

@@ -38,6 +38,41 @@ pub const VARIABLES: &[&str] = &[
     "requested",
 ];
 
+/// Variables every email's data has whatever the step supplied: a greeting name ("there"
+/// when none is known) and the instance's address with its domain (from the payload's `to`).
+pub const ALWAYS: &[&str] = &["name", "account_email", "company_domain"];
+
+/// Which template variable each payload key becomes in [`context`] (a `Fire`'s data key on
+/// the left). Workflow files declare the keys their firing code supplies (`data = [...]`);
+/// this table turns them into the variables an `email:T` effect may rely on. The unit test
+/// below keeps it in step with [`context`].
+pub const PAYLOAD_KEYS: &[(&str, &str)] = &[
+    ("name", "name"),
+    ("reference", "reference"),
+    ("account_email", "account_email"),
+    ("company_domain", "company_domain"),
+    ("monthly_limit_cents", "limit"),
+    ("limit_cents", "limit"),
+    ("amount_cents", "amount"),
+    ("deposit_cents", "deposit"),
+    ("guarantee_cents", "guarantee"),
+    ("held_cents", "held"),
+    ("deposit_tier_cents", "deposit_tier"),
+    ("offered_below_cents", "requested"),
+    ("message", "message"),
+    ("reason", "message"),
+    ("missing", "missing"),
+    ("until", "until"),
+    ("condition", "condition"),
+    ("due_date", "due_date"),
+    ("period", "period"),
+];
+
+/// The template variable a payload key becomes, if any.
+pub fn variable_for(key: &str) -> Option<&'static str> {
+    PAYLOAD_KEYS.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
 /// A material the applicant is asked for, in the applicant's words (reviewers' free-text
 /// items stay as written).
 pub fn material_words(item: &str) -> String {
@@ -154,6 +189,26 @@ mod tests {
         assert_eq!(ctx["missing"], json!(["your company or product website, on a domain of your own"]));
         for key in ctx.as_object().unwrap().keys() {
             assert!(VARIABLES.contains(&key.as_str()), "{key} is not a template variable");
+        }
+    }
+
+    /// Every declared payload key really becomes its variable, so a workflow file's `data`
+    /// says what the template will see.
+    #[test]
+    fn each_payload_key_becomes_the_variable_the_table_names() {
+        for (key, var) in PAYLOAD_KEYS {
+            let value = match *key {
+                "missing" => json!(["website"]),
+                k if k.ends_with("_cents") => json!(12345),
+                _ => json!("x"),
+            };
+            let ctx = context(&json!({ *key: value }), None);
+            assert!(ctx.get(*var).is_some(), "{key} does not become {var}: {ctx}");
+            assert!(VARIABLES.contains(var), "{var} is not a template variable");
+        }
+        let bare = context(&json!({ "to": "ops@acme.io" }), None);
+        for var in ALWAYS {
+            assert!(bare.get(*var).is_some(), "{var} is always there: {bare}");
         }
     }
 

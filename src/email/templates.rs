@@ -139,6 +139,34 @@ impl Templates {
     }
 }
 
+/// The variables a template cannot render without: every variable it uses, except those it
+/// only reads behind `{% if x is defined %}` (optional by the templates' convention: any
+/// variable named in an `is defined` test counts as optional everywhere in that file).
+/// `None` when the source does not compile ([`Templates::load`] reports that).
+pub fn required_variables(source: &str) -> Option<BTreeSet<String>> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.add_template_owned("t", source.to_string()).ok()?;
+    let used = env.get_template("t").ok()?.undeclared_variables(false);
+    let optional = optional_variables(source);
+    Some(used.into_iter().filter(|v| !optional.contains(v)).collect())
+}
+
+/// Names tested with `is defined` (`x is defined`, `x is not defined`).
+fn optional_variables(source: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (at, _) in source.match_indices(" is defined").chain(source.match_indices(" is not defined")) {
+        let before = &source[..at];
+        let name: String =
+            before.chars().rev().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>();
+        let name: String = name.chars().rev().collect();
+        if !name.is_empty() {
+            out.insert(name);
+        }
+    }
+    out
+}
+
 /// Renders template `name` of `env` with `data`, then takes what `read` makes of its blocks.
 fn blocks<T>(
     env: &Environment<'static>,
@@ -199,6 +227,16 @@ mod tests {
         let e = t.render("hello", &json!({ "name": "Ana", "reference": "CL-1" })).unwrap_err();
         assert!(matches!(e, TemplateError::Render { .. }), "{e}");
         assert!(matches!(t.render("nope", &json!({})), Err(TemplateError::NotFound(_))));
+    }
+
+    #[test]
+    fn a_variable_read_only_behind_is_defined_is_optional() {
+        let source = "{% block subject %}{{ name }}{% endblock %}{% block text %}{% if until is defined %}\
+                      {{ until }}{% endif %}{% for m in missing %}{{ m }}{% endfor %}{% endblock %}\
+                      {% block html %}{% endblock %}";
+        let needs = required_variables(source).unwrap();
+        assert_eq!(needs, ["missing".to_string(), "name".to_string()].into(), "{needs:?}");
+        assert!(required_variables("{{ broken").is_none());
     }
 
     #[test]

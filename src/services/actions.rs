@@ -313,7 +313,13 @@ async fn write_event(
     fire.data = e.data.clone();
     fire.data.extend(record_facts(app, &instance).await?);
     let mut cursor = Cursor::from(&instance);
-    let (write, fired) = app.workflow.plan(&mut cursor, &fire)?;
+    let (write, fired) = app.workflow.plan(&mut cursor, &fire).map_err(|err| match err {
+        ServiceError::MissingData { key, .. } => EventError::SystemEvent {
+            event: e.event.clone(),
+            detail: format!("its step needs {key:?}, which only the system's own records carry, e.g. a bill"),
+        },
+        other => other.into(),
+    })?;
     check_emails(app, &instance, &e.event, &write).await?;
     let outcome = Outcome {
         status: 200,

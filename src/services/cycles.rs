@@ -204,9 +204,22 @@ pub async fn gate(app: &App) -> Result<GateReport, CycleError> {
                 continue;
             }
             let reason = decision.reasons.join("; ");
-            let fire = Fire::new(line.id, "gated", ACTOR)
+            // The bill the rule judged and the limit the line goes on with: the reminder,
+            // pause and reduction emails quote them (credit_line.toml declares which).
+            let limit = match outcome {
+                CycleGating::Reduce { new_limit } => new_limit.cents(),
+                _ => line.monthly_limit_cents,
+            };
+            let mut fire = Fire::new(line.id, "gated", ACTOR)
                 .decision("cycle_gating", &decision.outcome, record.id)
-                .reason(&reason);
+                .reason(&reason)
+                .data("monthly_limit_cents", limit);
+            if let Some(bill) = overdue_bill(history, now) {
+                fire = fire
+                    .data("amount_cents", bill.amount_cents - bill.paid_cents)
+                    .data("due_date", bill.due_at.date_naive().to_string())
+                    .data("period", &bill.period);
+            }
             let mut write = CycleWrite { decisions: vec![record], at: now, ..CycleWrite::default() };
             match plan(app, line, &fire) {
                 Ok(t) => write.transitions.push(t),
@@ -261,6 +274,11 @@ pub(crate) async fn next_lines(
     Ok(lines)
 }
 
+/// A line's oldest overdue unpaid bill (`bills` oldest first).
+fn overdue_bill(bills: &[BillRecord], now: DateTime<Utc>) -> Option<&BillRecord> {
+    bills.iter().find(|b| b.paid_cents < b.amount_cents && b.due_at < now)
+}
+
 /// The rule's input for a line's oldest overdue unpaid bill; `None` when nothing is overdue.
 /// `payments`: the account's pending payments, failed payments and chargebacks.
 pub fn gating_input(
@@ -269,7 +287,7 @@ pub fn gating_input(
     payments: &super::payments::PaymentStanding,
     now: DateTime<Utc>,
 ) -> Option<CycleGatingInput> {
-    let bill = bills.iter().find(|b| b.paid_cents < b.amount_cents && b.due_at < now)?;
+    let bill = overdue_bill(bills, now)?;
     let year_ago = now - Duration::days(365);
     let others = bills.iter().filter(|b| b.id != bill.id && b.due_at > year_ago && b.due_at < now);
     let late = others.clone().filter(|b| b.paid_at.is_some_and(|p| p > b.due_at)).count();
@@ -382,7 +400,7 @@ pub async fn pay(
                 }
                 write.decisions.push(record);
             }
-            write.transitions.push(plan(app, &line, &fire.data("limit_cents", limit))?);
+            write.transitions.push(plan(app, &line, &fire.data("monthly_limit_cents", limit))?);
             paid.restored = Some(line.id.to_string());
             break;
         }

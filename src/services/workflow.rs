@@ -24,6 +24,10 @@ pub enum ServiceError {
     UnknownWorkflow(String),
     #[error("not found: {0}")]
     NotFound(String),
+    /// The code firing a step did not pass a fact its transition declares (`data = [...]`):
+    /// its email could not be written, so nothing is.
+    #[error("workflow {workflow}: event {event:?} from {from:?} declares data {key:?}, which the step was not given")]
+    MissingData { workflow: String, event: String, from: String, key: String },
 }
 
 impl ServiceError {
@@ -248,6 +252,14 @@ impl WorkflowService {
         let def = self.definition(&cursor.workflow)?;
         let outcomes: Outcomes = req.decisions.iter().map(|d| (d.rule.clone(), d.outcome.clone())).collect();
         let s = step(def, &cursor.state, &req.event, &outcomes, req.reason.as_deref())?;
+        if let Some(key) = s.data.iter().find(|k| req.data.get(k.as_str()).is_none_or(serde_json::Value::is_null)) {
+            return Err(ServiceError::MissingData {
+                workflow: def.name.clone(),
+                event: s.event.clone(),
+                from: s.from.clone(),
+                key: key.clone(),
+            });
+        }
         let event_id = EventId::new();
         let write = TransitionWrite {
             instance_id: cursor.subject,

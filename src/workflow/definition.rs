@@ -138,6 +138,9 @@ pub struct Transition {
     pub guard: Option<Guard>,
     pub effects: Vec<Effect>,
     pub reason_required: bool,
+    /// The `Fire` data keys the code firing this transition supplies (`data = [...]`): the
+    /// loader checks its emails need nothing else, the service refuses a step without them.
+    pub data: Vec<String>,
     /// 1-based line in the workflow file, for error messages.
     pub line: usize,
 }
@@ -219,4 +222,6 @@ pub(crate) struct RawTransition {
     pub effects: Vec<Spanned<String>>,
     #[serde(default)]
     pub reason_required: bool,
+    #[serde(default)]
+    pub data: Vec<String>,
 }

@@ -18,6 +18,8 @@ pub struct Step {
     pub effects: Vec<Effect>,
     /// Line of the transition taken, so an event can be traced back to the file.
     pub transition_line: usize,
+    /// The data keys the transition declares its firing code supplies.
+    pub data: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,5 +78,6 @@ pub fn step(
         event: event.to_string(),
         effects: t.effects.clone(),
         transition_line: t.line,
+        data: t.data.clone(),
     })
 }

@@ -66,8 +66,21 @@ impl Workflows {
 
 impl Catalog {
     /// Rule names from `rules/*.rhai` and template names from `templates/email/*.j2`.
+    /// With each template's required variables, so the loader can check every email effect.
     pub fn scan(rules_dir: &Path, templates_dir: &Path) -> Result<Catalog, LoadError> {
-        Ok(Catalog { rules: stems(rules_dir, "rhai")?, templates: stems(&templates_dir.join("email"), "j2")? })
+        let dir = templates_dir.join("email");
+        let templates = stems(&dir, "j2")?;
+        let mut template_needs = BTreeMap::new();
+        for name in &templates {
+            let path = dir.join(format!("{name}.j2"));
+            let source = std::fs::read_to_string(&path)
+                .map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
+            // A template that does not compile is the template check's to report.
+            if let Some(needs) = crate::email::templates::required_variables(&source) {
+                template_needs.insert(name.clone(), needs);
+            }
+        }
+        Ok(Catalog { rules: stems(rules_dir, "rhai")?, templates, template_needs })
     }
 }
 

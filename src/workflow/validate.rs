@@ -7,13 +7,17 @@ use std::fmt;
 
 use toml::Spanned;
 
-use super::definition::{Definition, Effect, RawDefinition, RawTransition, State, TaskKind, Transition};
+use super::definition::{Definition, Effect, RawDefinition, RawTransition, State, SubjectKind, TaskKind, Transition};
+use crate::email::context::{ALWAYS, variable_for};
 
 /// Names a workflow may refer to: rule scripts and email templates.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     pub rules: BTreeSet<String>,
     pub templates: BTreeSet<String>,
+    /// For each template, the variables it cannot render without (see
+    /// `email::templates::required_variables`). A template absent here is not checked.
+    pub template_needs: BTreeMap<String, BTreeSet<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,13 +30,20 @@ pub struct WorkflowError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
     Syntax(String),
-    NameMismatch { name: String, expected: String },
+    NameMismatch {
+        name: String,
+        expected: String,
+    },
     DuplicateWorkflow(String),
     UnknownState(String),
     UnreachableState(String),
     NoWayOut(String),
     TerminalWithExit(String),
-    DuplicateTransition { from: String, event: String, first_line: usize },
+    DuplicateTransition {
+        from: String,
+        event: String,
+        first_line: usize,
+    },
     UnknownRule(String),
     UnknownTemplate(String),
     UnknownTaskKind(String),
@@ -40,6 +51,13 @@ pub enum Problem {
     DuplicateEffect(String),
     EmptyGuard(String),
     NoStates,
+    /// An `email:T` effect whose template uses a variable the transition's data does not give.
+    MissingVariable {
+        event: String,
+        from: String,
+        template: String,
+        variable: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -71,6 +89,12 @@ impl fmt::Display for Problem {
             Problem::DuplicateEffect(e) => write!(f, "effect {e:?} is listed twice in one transition"),
             Problem::EmptyGuard(r) => write!(f, "guard on rule {r:?} lists no outcomes"),
             Problem::NoStates => write!(f, "workflow declares no states"),
+            Problem::MissingVariable { event, from, template, variable } => write!(
+                f,
+                "transition (event {event:?}, from {from:?}) sends email:{template}, which uses `{variable}`, \
+                 but the transition's data does not supply it: declare the payload key in `data = [...]` \
+                 and make the code that fires it pass it"
+            ),
         }
     }
 }
@@ -174,6 +198,7 @@ impl Checker<'_> {
         raw: &Spanned<RawTransition>,
         states: &BTreeMap<String, State>,
         catalog: &Catalog,
+        subject: SubjectKind,
     ) -> Transition {
         let line = line_at(self.source, raw.span().start);
         let t = raw.get_ref();
@@ -198,14 +223,44 @@ impl Checker<'_> {
             inner.clone()
         });
         let effects = self.effects(&t.effects, catalog);
-        Transition {
+        let transition = Transition {
             from,
             event: t.event.get_ref().clone(),
             to: t.to.as_ref().map(|s| s.get_ref().clone()),
             guard,
             effects,
             reason_required: t.reason_required,
+            data: t.data.clone(),
             line,
+        };
+        self.email_data(&transition, catalog, subject);
+        transition
+    }
+
+    /// Every variable each email of `t` uses must come from what every payload has, the
+    /// declared data, or (`message`) a required reason.
+    fn email_data(&mut self, t: &Transition, catalog: &Catalog, subject: SubjectKind) {
+        let mut given: BTreeSet<&str> = ALWAYS.iter().copied().collect();
+        given.extend(t.data.iter().filter_map(|k| variable_for(k)));
+        // The delivery worker looks an application's reference up for every row it sends.
+        if subject == SubjectKind::Application {
+            given.insert("reference");
+        }
+        if t.reason_required {
+            given.insert("message");
+        }
+        for effect in &t.effects {
+            let Effect::Email(template) = effect else { continue };
+            let Some(needs) = catalog.template_needs.get(template) else { continue };
+            for variable in needs.iter().filter(|v| !given.contains(v.as_str())) {
+                let problem = Problem::MissingVariable {
+                    event: t.event.clone(),
+                    from: t.from.join("|"),
+                    template: template.clone(),
+                    variable: variable.clone(),
+                };
+                self.at(t.line, problem);
+            }
         }
     }
 
@@ -303,7 +358,20 @@ pub fn parse_definition(
         .collect();
     ck.state_ref(&states, &raw.initial);
     let initial_effects = ck.effects(&raw.initial_effects, catalog);
-    let transitions: Vec<Transition> = raw.transitions.iter().map(|t| ck.transition(t, &states, catalog)).collect();
+    // The creation step's emails get only what every payload has: no data, no reason.
+    let creation = Transition {
+        from: vec!["(start)".to_string()],
+        event: "created".to_string(),
+        to: Some(raw.initial.get_ref().clone()),
+        guard: None,
+        effects: initial_effects.clone(),
+        reason_required: false,
+        data: Vec::new(),
+        line: raw.initial_effects.first().map_or(1, |e| line_at(source, e.span().start)),
+    };
+    ck.email_data(&creation, catalog, *raw.subject.get_ref());
+    let transitions: Vec<Transition> =
+        raw.transitions.iter().map(|t| ck.transition(t, &states, catalog, *raw.subject.get_ref())).collect();
     ck.duplicates(&transitions);
     let def = Definition {
         name: raw.name.get_ref().clone(),
