@@ -82,7 +82,13 @@ async fn rendered(app: &App, id: SubjectId, template: &str) -> String {
 }
 
 async fn gate(app: &App, line: SubjectId, outcome: &str) {
-    let fire = Fire::new(line, "gated", "system:cycle").decision("cycle_gating", outcome, DecisionId::new());
+    // The data a real gating step carries (the overdue bill, the limit it continues at).
+    let fire = Fire::new(line, "gated", "system:cycle")
+        .decision("cycle_gating", outcome, DecisionId::new())
+        .data("period", "2027-01")
+        .data("amount_cents", 15_000)
+        .data("due_date", "2027-02-10")
+        .data("monthly_limit_cents", 10_000);
     app.workflow.fire(fire.reason("test")).await.unwrap();
 }
 
@@ -114,7 +120,8 @@ async fn an_increase_whose_line_moved_on_is_closed_and_the_next_can_be_proposed(
     assert!(escalation::open_increase_of(&app, line).await.unwrap().is_none(), "nothing left open");
 
     // Back to active: the next increase opens; reduced meanwhile, the scan closes it.
-    app.workflow.fire(Fire::new(line, "payment_confirmed", "stripe").reason("paid")).await.unwrap();
+    let paid = Fire::new(line, "payment_confirmed", "stripe").reason("paid").data("monthly_limit_cents", 50_000);
+    app.workflow.fire(paid).await.unwrap();
     let second = increase(&app, line, 0, 0).await;
     assert_eq!(state_of(&app, second.id).await, "pending_review");
     gate(&app, line, "reduce").await;
@@ -125,7 +132,8 @@ async fn an_increase_whose_line_moved_on_is_closed_and_the_next_can_be_proposed(
 
     // Closed: an increase waiting for its deposit ends too, and approving an ended one is a
     // clear refusal, never a raise.
-    app.workflow.fire(Fire::new(line, "payment_confirmed", "stripe").reason("paid")).await.unwrap();
+    let paid = Fire::new(line, "payment_confirmed", "stripe").reason("paid").data("monthly_limit_cents", 50_000);
+    app.workflow.fire(paid).await.unwrap();
     let third = increase(&app, line, 500_000, 0).await;
     assert_eq!(state_of(&app, third.id).await, "awaiting_deposit");
     app.workflow.fire(Fire::new(line, "close", "admin:ops").reason("closed by an admin")).await.unwrap();
