@@ -1,0 +1,248 @@
+//! Finishing every task kind over `POST /api/v1/tasks/{id}/resolve` against a running
+//! `creditline serve` (the corpus makes triage and invoice tasks; increases are opened in
+//! the same database by the service, as the cycle job does), and `creditline tasks resolve`.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use common::{Api, open_credit_line, repo, run, stderr, stdout};
+use creditline::app::App;
+use creditline::config::Config;
+use creditline::domain::SubjectId;
+use creditline::rules::inputs::LimitIncreaseInput;
+use creditline::services::escalation;
+use creditline::store::IncreaseRecord;
+use serde_json::{Value, json};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+/// The service over the server's own database (SQLite file or PostgreSQL schema).
+async fn app_of(dir: &Path) -> Arc<App> {
+    let file = dir.join("creditline.toml");
+    let mut config = if file.exists() {
+        Config::load_from(Some(&file), Vec::<(String, String)>::new()).expect("config")
+    } else {
+        Config { database_url: format!("sqlite://{}", dir.join("creditline.db").display()), ..Config::default() }
+    };
+    config.rules_dir = repo().join("rules");
+    config.workflows_dir = repo().join("workflows");
+    config.templates_dir = repo().join("templates");
+    App::build(config, false).await.expect("app")
+}
+
+/// An increase in review for a new line of `limit`, as the cycle job opens it.
+async fn increase(app: &App, account: &str, limit: i64, requested: i64) -> (SubjectId, IncreaseRecord) {
+    let line = open_credit_line(app, account, limit).await;
+    let record = app.store.credit_line(line).await.unwrap().unwrap();
+    let input = LimitIncreaseInput {
+        current_limit_cents: limit,
+        requested_limit_cents: requested,
+        line_state: "active".into(),
+        months_on_line: 6,
+        consecutive_on_time_payments: 6,
+        utilization_percent: 90,
+        recent_monthly_volume_cents: 1_000_000,
+        ..Default::default()
+    };
+    let (decision, rec) = app.rules.evaluate_async("limit_increase", &input, Some(line)).await;
+    let request = (requested > 0).then(|| (requested, json!({})));
+    let write = escalation::open_increase(app, &record, &decision, rec, request).unwrap();
+    app.store.commit_cycle(&write).await.unwrap();
+    (line, write.increase.unwrap())
+}
+
+fn task_of(api: &Api, kind: &str, subject: Option<SubjectId>) -> Value {
+    let items = api.get(&format!("/api/v1/tasks?kind={kind}&limit=500"), &api.reviewer)["items"].clone();
+    items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| subject.is_none_or(|s| t["subject_id"] == s.to_string()))
+        .unwrap_or_else(|| panic!("no open {kind} task"))
+        .clone()
+}
+
+fn resolve(api: &Api, token: &str, id: &str, body: Value) -> common::Response {
+    api.post(&format!("/api/v1/tasks/{id}/resolve"), token, &[], &body)
+}
+
+fn problem(r: &common::Response, status: u16, code: &str) {
+    assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    assert_eq!(r.json()["code"], code, "{}", String::from_utf8_lossy(&r.body));
+}
+
+/// A triaged message is attached to an application or closed with a note; each is audited,
+/// answered once per Idempotency-Key, and the task takes nothing more.
+fn triage_tasks_are_attached_or_closed_with_a_note(dir: tempfile::TempDir) {
+    let api = Api::start(dir);
+    let task = task_of(&api, "triage", None);
+    let id = task["id"].as_str().unwrap();
+    // Actions of other kinds, and a close without its note, are refused.
+    problem(&resolve(&api, &api.reviewer, id, json!({ "action": "approve" })), 422, "action_not_allowed");
+    problem(&resolve(&api, &api.reviewer, id, json!({ "action": "close" })), 422, "invalid_field");
+    problem(&resolve(&api, &api.reviewer, id, json!({ "action": "attach" })), 422, "action_refused");
+    problem(&resolve(&api, &api.admin, id, json!({ "action": "close", "note": "x" })), 403, "forbidden");
+    problem(
+        &resolve(&api, &api.reviewer, id, json!({ "action": "attach", "application": "CL-0000-000000" })),
+        422,
+        "action_refused",
+    );
+    let reference = api.get("/api/v1/applications?limit=1", &api.reviewer)["items"][0]["reference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = json!({ "action": "attach", "application": reference, "note": "same company", "version": task["version"] });
+    let key = [("Idempotency-Key", "attach-1")];
+    let first = api.post(&format!("/api/v1/tasks/{id}/resolve"), &api.reviewer, &key, &body);
+    assert_eq!(first.status, 200, "{}", String::from_utf8_lossy(&first.body));
+    let done = first.json();
+    assert_eq!(done["task"]["state"], "done");
+    assert_eq!(done["task"]["details"]["attached_to"]["reference"], reference.as_str());
+    let again = api.post(&format!("/api/v1/tasks/{id}/resolve"), &api.reviewer, &key, &body);
+    assert_eq!(again.status, 200);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.json(), done);
+    problem(&resolve(&api, &api.reviewer, id, json!({ "action": "close", "note": "again" })), 409, "task_closed");
+    let audit = api.get(&format!("/api/v1/audit?target=task:{id}"), &api.senior)["items"].clone();
+    assert!(audit.as_array().unwrap().iter().any(|a| a["action"] == "task.attach" && a["actor"] == "rita"), "{audit}");
+
+    let other = task_of(&api, "triage", None);
+    let r = resolve(&api, &api.senior, other["id"].as_str().unwrap(), json!({ "action": "close", "note": "spam" }));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["task"]["state"], "done");
+}
+
+/// An invoice request is marked sent with a note and the invoice's reference.
+fn invoice_requests_are_marked_sent(dir: tempfile::TempDir) {
+    let api = Api::start(dir);
+    let task = task_of(&api, "invoice_request", None);
+    let id = task["id"].as_str().unwrap();
+    problem(&resolve(&api, &api.reviewer, id, json!({ "action": "mark_sent" })), 422, "invalid_field");
+    problem(&resolve(&api, &api.reviewer, id, json!({ "action": "retry" })), 422, "action_not_allowed");
+    let r = resolve(
+        &api,
+        &api.reviewer,
+        id,
+        json!({ "action": "mark_sent", "note": "sent by email", "invoice_reference": "INV-2026-0001" }),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["task"]["state"], "done");
+    assert_eq!(r.json()["task"]["details"]["invoice_reference"], "INV-2026-0001");
+}
+
+/// Policy: "Approved credit accounts may be reviewed for a higher monthly credit line": a
+/// reviewer approves an increase (four-eyes from `four_eyes_from_cents`: a different senior
+/// reviewer confirms), declines one with a reason, or asks for information; an increase
+/// decided meanwhile by another path leaves its task obsolete, closed on the next try.
+fn limit_increase_reviews_are_approved_with_four_eyes_declined_or_asked_about(dir: tempfile::TempDir) {
+    let api = Api::start(dir);
+    let rt = rt();
+    let app = rt.block_on(app_of(api.dir()));
+    let (line, inc) = rt.block_on(increase(&app, "ops@steady.io", 50_000, 0));
+    assert!(inc.next_limit_cents >= 100_000, "at the four-eyes amount: {inc:?}");
+    let task = task_of(&api, "limit_increase_review", Some(inc.id));
+    let id = task["id"].as_str().unwrap();
+    problem(&resolve(&api, &api.reviewer, id, json!({ "action": "close", "note": "x" })), 422, "action_not_allowed");
+    problem(&resolve(&api, &api.reviewer, id, json!({ "action": "decline" })), 422, "invalid_field");
+
+    let r = resolve(&api, &api.reviewer, id, json!({ "action": "request_info", "message": "What changed?" }));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["task"]["state"], "open", "the review waits for the answer");
+    assert_eq!(r.json()["event"]["event"], "request_info");
+
+    let first = resolve(&api, &api.reviewer, id, json!({ "action": "approve", "note": "steady payer" }));
+    assert_eq!(first.status, 200, "{}", String::from_utf8_lossy(&first.body));
+    assert_eq!(first.json()["task"]["state"], "awaiting_second_approval");
+    let before = api.get(&format!("/api/v1/credit-lines/{line}"), &api.reviewer);
+    assert_eq!(before["credit_line"]["monthly_limit_cents"], 50_000, "{before}");
+    problem(&resolve(&api, &api.reviewer2, id, json!({ "action": "approve" })), 403, "decision_forbidden");
+    let second = resolve(&api, &api.senior, id, json!({ "action": "approve" }));
+    assert_eq!(second.status, 200, "{}", String::from_utf8_lossy(&second.body));
+    assert_eq!(second.json()["task"]["state"], "done");
+    let after = api.get(&format!("/api/v1/credit-lines/{line}"), &api.reviewer);
+    assert_eq!(after["credit_line"]["monthly_limit_cents"], inc.next_limit_cents, "{after}");
+
+    // Declined with a reason: the increase ends, with its email.
+    let (_, declined) = rt.block_on(increase(&app, "ops@second.io", 50_000, 0));
+    let t = task_of(&api, "limit_increase_review", Some(declined.id));
+    let r = resolve(&api, &api.senior, t["id"].as_str().unwrap(), json!({ "action": "decline", "reason": "too soon" }));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["event"]["to"], "declined");
+    let mails = rt.block_on(app.store.outbox_for(declined.id)).unwrap();
+    assert!(mails.iter().any(|o| o.name == "limit_increase_declined"), "{mails:?}");
+
+    // Approved by another path (the CLI's `increases approve`): the task is obsolete.
+    let (_, elsewhere) = rt.block_on(increase(&app, "ops@third.io", 20_000, 0));
+    let t = task_of(&api, "limit_increase_review", Some(elsewhere.id));
+    let tid = t["id"].as_str().unwrap();
+    assert_eq!(rt.block_on(escalation::approve(&app, elsewhere.id, "reviewer:cli")).unwrap().state, "approved");
+    problem(&resolve(&api, &api.reviewer, tid, json!({ "action": "approve" })), 409, "task_obsolete");
+    let view = api.get(&format!("/api/v1/tasks/{tid}"), &api.reviewer);
+    assert_eq!(view["task"]["state"], "obsolete", "{view}");
+}
+
+/// Policy: "may require the applicant to first deposit or top up the corresponding amount as a
+/// guarantee": a deposit confirmation is confirmed only once the guarantee is held, or
+/// rejected with a note (the increase is declined).
+fn deposit_confirmations_are_confirmed_when_held_or_rejected(dir: tempfile::TempDir) {
+    let api = Api::start(dir);
+    let rt = rt();
+    let app = rt.block_on(app_of(api.dir()));
+    let (_, inc) = rt.block_on(increase(&app, "ops@big.io", 400_000, 500_000));
+    assert!(inc.deposit_cents > 0, "at the deposit tier: {inc:?}");
+    // Recorded as held (the scan does this once the ledger holds it): the task opens.
+    assert!(rt.block_on(escalation::deposit_recorded(&app, &inc, inc.deposit_cents)).unwrap());
+    let task = task_of(&api, "deposit_confirmation", Some(inc.id));
+    let id = task["id"].as_str().unwrap();
+    // Nothing is held in the ledger: confirming is refused (after the first approval).
+    let first = resolve(&api, &api.senior, id, json!({ "action": "confirm" }));
+    assert_eq!(first.status, 200, "{}", String::from_utf8_lossy(&first.body));
+    assert_eq!(first.json()["task"]["state"], "awaiting_second_approval");
+    problem(&resolve(&api, &api.senior, id, json!({ "action": "confirm" })), 403, "decision_forbidden");
+    problem(&resolve(&api, &api.senior2, id, json!({ "action": "confirm" })), 422, "action_refused");
+    problem(&resolve(&api, &api.senior2, id, json!({ "action": "reject" })), 422, "invalid_field");
+    let r = resolve(&api, &api.senior2, id, json!({ "action": "reject", "note": "the transfer bounced" }));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["task"]["state"], "done");
+    assert_eq!(r.json()["event"]["to"], "declined");
+}
+
+/// The CLI finishes a task with a token's role, and refuses an unknown token.
+fn the_cli_lists_shows_and_resolves_tasks(dir: tempfile::TempDir) {
+    let api = Api::start(dir);
+    let o = run(api.dir(), &["tasks", "list", "--kind", "invoice_request"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first: Value = serde_json::from_str(stdout(&o).lines().next().expect("a task")).unwrap();
+    let id = first["id"].as_str().unwrap();
+    let o = run(api.dir(), &["tasks", "show", id]);
+    assert!(o.status.success() && stdout(&o).contains(id), "{}", stderr(&o));
+    let o = run(api.dir(), &["tasks", "resolve", id, "--action", "close", "--note", "dup", "--token", "clt_nope"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = run(api.dir(), &["tasks", "resolve", id, "--action", "close", "--token", &api.reviewer]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--note"), "{}", stderr(&o));
+    let o = run(api.dir(), &["tasks", "resolve", id, "--action", "close", "--note", "duplicate", "--token", &api.admin]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("decision_forbidden"), "{}", stderr(&o));
+    let o = run(api.dir(), &["tasks", "resolve", id, "--action", "close", "--note", "duplicate", "--token", &api.reviewer]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(out["task"]["state"], "done");
+    let view = api.get(&format!("/api/v1/tasks/{id}"), &api.reviewer);
+    assert_eq!(view["task"]["state"], "done");
+    let o = run(api.dir(), &["tasks", "resolve", "--help"]);
+    assert!(stdout(&o).contains("email_failure"), "{}", stdout(&o));
+}
+
+black_box_suite!(
+    triage_tasks_are_attached_or_closed_with_a_note,
+    invoice_requests_are_marked_sent,
+    limit_increase_reviews_are_approved_with_four_eyes_declined_or_asked_about,
+    deposit_confirmations_are_confirmed_when_held_or_rejected,
+    the_cli_lists_shows_and_resolves_tasks,
+);
