@@ -239,6 +239,73 @@ fn the_cli_lists_shows_and_resolves_tasks(dir: tempfile::TempDir) {
     assert!(stdout(&o).contains("email_failure"), "{}", stdout(&o));
 }
 
+/// A failed email (its task opened when the row was marked failed, as delivery does) is sent
+/// again after a fix: the row is queued with a fresh count of attempts and the task is done;
+/// the same Idempotency-Key answers the same, and an email-failure task can also be closed.
+async fn a_failed_email_is_queued_again_or_its_task_closed(t: common::TestStore) {
+    use creditline::domain::{Role, TaskId};
+    use creditline::services::access::Caller;
+    use creditline::services::actions::{Actor, IdempotencyKey};
+    use creditline::services::task_actions::{TaskAction, resolve};
+    use creditline::store::{DeliveryOutcome, TaskWrite};
+
+    let app = t.app();
+    let (_, inc) = increase(&app, "ops@mailfail.io", 50_000, 0).await;
+    // The decline's email is the one that fails.
+    let caller = Caller { token_id: "t1".into(), name: "rita".into(), role: Role::Reviewer };
+    let actor = Actor { caller: &caller, request_id: "r1", now: app.workflow.clock().now() };
+    let review = app.store.list_tasks(&creditline::store::TaskFilter {
+        kind: Some("limit_increase_review".into()), state: None, assignee: None, created_before: None, after: None, limit: 10,
+    }).await.unwrap().into_iter().find(|t| t.subject_id == Some(inc.id)).unwrap();
+    resolve(&app, &actor, review.id, None, TaskAction::Decline { reason: "not yet".into() }, None).await.unwrap();
+    let mut failed = Vec::new();
+    for job in app.store.queue_outbox(actor.now, 100).await.unwrap() {
+        let row = app.store.claim_outbox(&job, actor.now + chrono::Duration::minutes(5)).await.unwrap().unwrap();
+        let task = TaskWrite {
+            id: TaskId::new(),
+            kind: "email_failure".into(),
+            subject_id: Some(row.instance_id),
+            message_sha256: None,
+            title: format!("Email {} could not be delivered", row.name),
+            details: json!({ "outbox_id": row.id, "template": row.name, "error": "550 no such user" }),
+            idempotency_key: format!("email_failure:{}", row.id),
+        };
+        let outcome = DeliveryOutcome::Failed { error: "550 no such user".into(), task };
+        assert!(app.store.finish_outbox(row.id, row.attempts, &outcome, actor.now).await.unwrap());
+        failed.push(row.id);
+    }
+    assert!(failed.len() >= 2, "the emails of the steps above: {failed:?}");
+    let tasks = app.store.list_tasks(&creditline::store::TaskFilter {
+        kind: Some("email_failure".into()), state: Some("open".into()), assignee: None, created_before: None, after: None, limit: 10,
+    }).await.unwrap();
+    assert_eq!(tasks.len(), failed.len());
+
+    let retried = &tasks[0];
+    let key = IdempotencyKey { key: "retry-1".into(), request_hash: "h".into() };
+    let retry = TaskAction::Retry { note: Some("address fixed".into()) };
+    let first = resolve(&app, &actor, retried.id, Some(retried.version), retry.clone(), Some(&key)).await.unwrap();
+    assert_eq!(first.body["task"]["state"], "done");
+    assert_eq!(first.body["detail"]["requeued"], true);
+    let outbox: creditline::domain::OutboxId = serde_json::from_value(retried.details["outbox_id"].clone()).unwrap();
+    let row = app.store.outbox_row(outbox).await.unwrap().unwrap();
+    assert_eq!((row.status.as_str(), row.attempts), ("pending", 0), "queued again: {row:?}");
+    assert!(!app.store.queue_outbox(actor.now, 100).await.unwrap().is_empty(), "the worker sends it again");
+    let again = resolve(&app, &actor, retried.id, Some(retried.version), retry, Some(&key)).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.body, first.body);
+
+    let closed = &tasks[1];
+    let note = TaskAction::Close { note: "the account was closed".into() };
+    let r = resolve(&app, &actor, closed.id, None, note, None).await.unwrap();
+    assert_eq!(r.body["task"]["state"], "done");
+    let audit = app.store.list_audit(&creditline::store::AuditFilter {
+        actor: Some("rita".into()), action: Some("task.retry".into()), target: None, after: None, limit: 10,
+    }).await.unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+}
+
+store_suite!(a_failed_email_is_queued_again_or_its_task_closed);
+
 black_box_suite!(
     triage_tasks_are_attached_or_closed_with_a_note,
     invoice_requests_are_marked_sent,
