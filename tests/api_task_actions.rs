@@ -306,7 +306,36 @@ async fn a_failed_email_is_queued_again_or_its_task_closed(t: common::TestStore)
 
 store_suite!(a_failed_email_is_queued_again_or_its_task_closed);
 
+/// A review task whose application moved on by another path (withdrawn by hand) closes
+/// itself: a decision answers 409 `application_moved` and the task is `obsolete`, and a
+/// reader sees it closed, never open.
+fn a_review_task_whose_application_moved_on_closes_itself(dir: tempfile::TempDir) {
+    let api = Api::start(dir);
+    let tasks = api.get("/api/v1/tasks?kind=application_review&limit=500", &api.reviewer)["items"].clone();
+    let tasks = tasks.as_array().unwrap();
+    assert!(tasks.len() >= 2, "the corpus has applications in review");
+    for (t, decide) in tasks.iter().take(2).zip([true, false]) {
+        let subject = t["subject_id"].as_str().unwrap();
+        let r = api.post(
+            &format!("/api/v1/admin/workflows/{subject}/events"),
+            &api.admin,
+            &[],
+            &json!({ "event": "withdraw", "reason": "withdrawn by phone" }),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let id = t["id"].as_str().unwrap();
+        if decide {
+            let body = json!({ "reason_code": "other", "message": "no" });
+            problem(&api.post(&format!("/api/v1/tasks/{id}/decline"), &api.reviewer, &[], &body), 409, "application_moved");
+        }
+        let view = api.get(&format!("/api/v1/tasks/{id}"), &api.reviewer);
+        assert_eq!(view["task"]["state"], "obsolete", "{view}");
+        assert!(view["task"]["details"]["obsolete_reason"].as_str().unwrap().contains("withdrawn"), "{view}");
+    }
+}
+
 black_box_suite!(
+    a_review_task_whose_application_moved_on_closes_itself,
     triage_tasks_are_attached_or_closed_with_a_note,
     invoice_requests_are_marked_sent,
     limit_increase_reviews_are_approved_with_four_eyes_declined_or_asked_about,

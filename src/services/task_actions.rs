@@ -266,8 +266,35 @@ async fn open_increase(
     Ok((increase, line, Cursor::from(&instance)))
 }
 
+/// Why an open task's subject no longer waits for it (an increase or application decided,
+/// closed or timed out by another path), if it moved on.
+pub async fn moved_on(app: &App, task: &TaskRecord) -> Result<Option<String>, StoreError> {
+    let waits: &[&str] = match task.kind.parse::<TaskKind>() {
+        Ok(TaskKind::LimitIncreaseReview | TaskKind::DepositConfirmation) => &["pending_review"],
+        Ok(TaskKind::ApplicationReview) => &["pending_review", "awaiting_second_approval"],
+        _ => return Ok(None),
+    };
+    if !matches!(task.state.as_str(), "open" | "awaiting_second_approval") {
+        return Ok(None);
+    }
+    let Some(subject) = task.subject_id else { return Ok(None) };
+    let Some(instance) = app.store.instance(subject).await? else { return Ok(None) };
+    Ok((!waits.contains(&instance.state.as_str()))
+        .then(|| format!("its {} is {}, no longer waiting for this task", instance.workflow.replace('_', " "), instance.state)))
+}
+
+/// The task as it is now: one whose subject moved on is closed as `obsolete` first (so a
+/// reader never sees a task that can no longer be finished as open).
+pub async fn settled(app: &App, task: TaskRecord) -> Result<TaskRecord, StoreError> {
+    let Some(why) = moved_on(app, &task).await? else { return Ok(task) };
+    match obsolete(app, &task, why).await {
+        ResolveError::Store(e) => Err(e),
+        _ => Ok(app.store.task(task.id).await?.unwrap_or(task)),
+    }
+}
+
 /// Closes `task` as obsolete (recorded in the audit log) and answers why.
-async fn obsolete(app: &App, task: &TaskRecord, why: String) -> ResolveError {
+pub async fn obsolete(app: &App, task: &TaskRecord, why: String) -> ResolveError {
     let entry = AuditRecord {
         id: uuid::Uuid::now_v7(),
         actor: "system:tasks".into(),
