@@ -92,11 +92,10 @@ fn triage_tasks_are_attached_or_closed_with_a_note(dir: tempfile::TempDir) {
         422,
         "action_refused",
     );
-    let reference = api.get("/api/v1/applications?limit=1", &api.reviewer)["items"][0]["reference"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let body = json!({ "action": "attach", "application": reference, "note": "same company", "version": task["version"] });
+    let reference =
+        api.get("/api/v1/applications?limit=1", &api.reviewer)["items"][0]["reference"].as_str().unwrap().to_string();
+    let body =
+        json!({ "action": "attach", "application": reference, "note": "same company", "version": task["version"] });
     let key = [("Idempotency-Key", "attach-1")];
     let first = api.post(&format!("/api/v1/tasks/{id}/resolve"), &api.reviewer, &key, &body);
     assert_eq!(first.status, 200, "{}", String::from_utf8_lossy(&first.body));
@@ -226,10 +225,12 @@ fn the_cli_lists_shows_and_resolves_tasks(dir: tempfile::TempDir) {
     let o = run(api.dir(), &["tasks", "resolve", id, "--action", "close", "--token", &api.reviewer]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--note"), "{}", stderr(&o));
-    let o = run(api.dir(), &["tasks", "resolve", id, "--action", "close", "--note", "duplicate", "--token", &api.admin]);
+    let o =
+        run(api.dir(), &["tasks", "resolve", id, "--action", "close", "--note", "duplicate", "--token", &api.admin]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("decision_forbidden"), "{}", stderr(&o));
-    let o = run(api.dir(), &["tasks", "resolve", id, "--action", "close", "--note", "duplicate", "--token", &api.reviewer]);
+    let o =
+        run(api.dir(), &["tasks", "resolve", id, "--action", "close", "--note", "duplicate", "--token", &api.reviewer]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(out["task"]["state"], "done");
@@ -254,9 +255,21 @@ async fn a_failed_email_is_queued_again_or_its_task_closed(t: common::TestStore)
     // The decline's email is the one that fails.
     let caller = Caller { token_id: "t1".into(), name: "rita".into(), role: Role::Reviewer };
     let actor = Actor { caller: &caller, request_id: "r1", now: app.workflow.clock().now() };
-    let review = app.store.list_tasks(&creditline::store::TaskFilter {
-        kind: Some("limit_increase_review".into()), state: None, assignee: None, created_before: None, after: None, limit: 10,
-    }).await.unwrap().into_iter().find(|t| t.subject_id == Some(inc.id)).unwrap();
+    let review = app
+        .store
+        .list_tasks(&creditline::store::TaskFilter {
+            kind: Some("limit_increase_review".into()),
+            state: None,
+            assignee: None,
+            created_before: None,
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.subject_id == Some(inc.id))
+        .unwrap();
     resolve(&app, &actor, review.id, None, TaskAction::Decline { reason: "not yet".into() }, None).await.unwrap();
     let mut failed = Vec::new();
     for job in app.store.queue_outbox(actor.now, 100).await.unwrap() {
@@ -275,9 +288,18 @@ async fn a_failed_email_is_queued_again_or_its_task_closed(t: common::TestStore)
         failed.push(row.id);
     }
     assert!(failed.len() >= 2, "the emails of the steps above: {failed:?}");
-    let tasks = app.store.list_tasks(&creditline::store::TaskFilter {
-        kind: Some("email_failure".into()), state: Some("open".into()), assignee: None, created_before: None, after: None, limit: 10,
-    }).await.unwrap();
+    let tasks = app
+        .store
+        .list_tasks(&creditline::store::TaskFilter {
+            kind: Some("email_failure".into()),
+            state: Some("open".into()),
+            assignee: None,
+            created_before: None,
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
     assert_eq!(tasks.len(), failed.len());
 
     let retried = &tasks[0];
@@ -298,9 +320,17 @@ async fn a_failed_email_is_queued_again_or_its_task_closed(t: common::TestStore)
     let note = TaskAction::Close { note: "the account was closed".into() };
     let r = resolve(&app, &actor, closed.id, None, note, None).await.unwrap();
     assert_eq!(r.body["task"]["state"], "done");
-    let audit = app.store.list_audit(&creditline::store::AuditFilter {
-        actor: Some("rita".into()), action: Some("task.retry".into()), target: None, after: None, limit: 10,
-    }).await.unwrap();
+    let audit = app
+        .store
+        .list_audit(&creditline::store::AuditFilter {
+            actor: Some("rita".into()),
+            action: Some("task.retry".into()),
+            target: None,
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
     assert_eq!(audit.len(), 1, "{audit:?}");
 }
 
@@ -326,7 +356,11 @@ fn a_review_task_whose_application_moved_on_closes_itself(dir: tempfile::TempDir
         let id = t["id"].as_str().unwrap();
         if decide {
             let body = json!({ "reason_code": "other", "message": "no" });
-            problem(&api.post(&format!("/api/v1/tasks/{id}/decline"), &api.reviewer, &[], &body), 409, "application_moved");
+            problem(
+                &api.post(&format!("/api/v1/tasks/{id}/decline"), &api.reviewer, &[], &body),
+                409,
+                "application_moved",
+            );
         }
         let view = api.get(&format!("/api/v1/tasks/{id}"), &api.reviewer);
         assert_eq!(view["task"]["state"], "obsolete", "{view}");

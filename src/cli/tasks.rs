@@ -175,9 +175,7 @@ impl TasksCommand {
                         println!("{}", serde_json::to_string_pretty(&outcome.body)?);
                         Ok(ExitCode::SUCCESS)
                     }
-                    Err(e @ (ResolveError::Service(_) | ResolveError::Store(StoreError::Database(_)))) => {
-                        Err(e.into())
-                    }
+                    Err(e @ (ResolveError::Service(_) | ResolveError::Store(StoreError::Database(_)))) => Err(e.into()),
                     Err(e) => {
                         eprintln!("error ({}): {e}", e.code());
                         Ok(ExitCode::from(2))

@@ -4,20 +4,22 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::post;
-use axum::Router;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::decisions::{respond, service};
 use super::error::{ApiError, Problem};
-use super::request::{self, MAX_JSON_BODY, RequestId, expected_version, idempotency_key, invalid, json_body, path, text};
+use super::request::{
+    self, MAX_JSON_BODY, RequestId, expected_version, idempotency_key, invalid, json_body, path, text,
+};
 use super::tasks::task_id;
 use crate::app::App;
 use crate::domain::{Role, SubjectId};

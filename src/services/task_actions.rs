@@ -279,8 +279,9 @@ pub async fn moved_on(app: &App, task: &TaskRecord) -> Result<Option<String>, St
     }
     let Some(subject) = task.subject_id else { return Ok(None) };
     let Some(instance) = app.store.instance(subject).await? else { return Ok(None) };
-    Ok((!waits.contains(&instance.state.as_str()))
-        .then(|| format!("its {} is {}, no longer waiting for this task", instance.workflow.replace('_', " "), instance.state)))
+    Ok((!waits.contains(&instance.state.as_str())).then(|| {
+        format!("its {} is {}, no longer waiting for this task", instance.workflow.replace('_', " "), instance.state)
+    }))
 }
 
 /// The task as it is now: one whose subject moved on is closed as `obsolete` first (so a

@@ -232,7 +232,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Puts a failed email back in the queue with a fresh count of attempts (a reviewer fixed
     /// its cause). False when the row is not failed.
-    async fn requeue_outbox(&self, id: crate::domain::OutboxId, now: chrono::DateTime<chrono::Utc>) -> StoreResult<bool>;
+    async fn requeue_outbox(
+        &self,
+        id: crate::domain::OutboxId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<bool>;
 
     /// Email outbox rows per status.
     async fn outbox_counts(&self) -> StoreResult<Vec<(String, i64)>>;
