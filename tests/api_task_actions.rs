@@ -209,6 +209,28 @@ fn deposit_confirmations_are_confirmed_when_held_or_rejected(dir: tempfile::Temp
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["task"]["state"], "done");
     assert_eq!(r.json()["event"]["to"], "declined");
+
+    // Held in the ledger: confirmed by two senior reviewers, the line's limit is raised.
+    let account = "ops@held.io";
+    let (line, held) = rt.block_on(increase(&app, account, 400_000, 500_000));
+    rt.block_on(creditline::services::ledger::Ledger::new(&app).hold_deposit(
+        &creditline::domain::EmailAddress::parse(account).unwrap(),
+        creditline::domain::Money::from_cents(held.deposit_cents),
+        "bank",
+        "guarantee-1",
+    ))
+    .unwrap();
+    assert!(rt.block_on(escalation::deposit_recorded(&app, &held, held.deposit_cents)).unwrap());
+    let t = task_of(&api, "deposit_confirmation", Some(held.id));
+    let tid = t["id"].as_str().unwrap();
+    assert_eq!(resolve(&api, &api.senior, tid, json!({ "action": "confirm" })).status, 200);
+    let r = resolve(&api, &api.senior2, tid, json!({ "action": "confirm", "note": "wire seen" }));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["task"]["state"], "done");
+    let after = api.get(&format!("/api/v1/credit-lines/{line}"), &api.reviewer);
+    assert_eq!(after["credit_line"]["monthly_limit_cents"], held.next_limit_cents, "{after}");
+    let problems = rt.block_on(creditline::services::ledger::Ledger::new(&app).verify()).unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
 }
 
 /// The CLI finishes a task with a token's role, and refuses an unknown token.
