@@ -55,6 +55,14 @@ async fn increase(app: &App, account: &str, limit: i64, requested: i64) -> (Subj
     (line, write.increase.unwrap())
 }
 
+/// The text of the last `template` email queued for `subject`, rendered as it will be sent.
+fn render(rt: &tokio::runtime::Runtime, app: &App, subject: SubjectId, template: &str) -> String {
+    let rows = rt.block_on(app.store.outbox_for(subject)).unwrap();
+    let row = rows.iter().rev().find(|o| o.name == template).unwrap_or_else(|| panic!("no {template} email"));
+    let data = creditline::email::context::context(&row.payload, None);
+    app.templates.render(template, &data).unwrap_or_else(|e| panic!("{template}: {e}")).text
+}
+
 fn task_of(api: &Api, kind: &str, subject: Option<SubjectId>) -> Value {
     let items = api.get(&format!("/api/v1/tasks?kind={kind}&limit=500"), &api.reviewer)["items"].clone();
     items
@@ -153,6 +161,7 @@ fn limit_increase_reviews_are_approved_with_four_eyes_declined_or_asked_about(di
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["task"]["state"], "open", "the review waits for the answer");
     assert_eq!(r.json()["event"]["event"], "request_info");
+    assert!(render(&rt, &app, inc.id, "limit_increase_info_requested").contains("What changed?"));
 
     let first = resolve(&api, &api.reviewer, id, json!({ "action": "approve", "note": "steady payer" }));
     assert_eq!(first.status, 200, "{}", String::from_utf8_lossy(&first.body));
@@ -174,6 +183,8 @@ fn limit_increase_reviews_are_approved_with_four_eyes_declined_or_asked_about(di
     assert_eq!(r.json()["event"]["to"], "declined");
     let mails = rt.block_on(app.store.outbox_for(declined.id)).unwrap();
     assert!(mails.iter().any(|o| o.name == "limit_increase_declined"), "{mails:?}");
+    let text = render(&rt, &app, declined.id, "limit_increase_declined");
+    assert!(text.contains("too soon") && text.contains("$500.00"), "{text}");
 
     // Approved by another path (the CLI's `increases approve`): the task is obsolete.
     let (_, elsewhere) = rt.block_on(increase(&app, "ops@third.io", 20_000, 0));
