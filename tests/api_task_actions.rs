@@ -401,7 +401,39 @@ fn a_review_task_whose_application_moved_on_closes_itself(dir: tempfile::TempDir
     }
 }
 
+/// Policy: "Users apply for AWS login first": an AWS-login review is approved, or declined
+/// with a reason the account reads.
+fn aws_login_reviews_are_approved_or_declined(dir: tempfile::TempDir) {
+    let api = Api::start(dir);
+    let rt = rt();
+    let app = rt.block_on(app_of(api.dir()));
+    let mut subjects = Vec::new();
+    for account in ["dev@login-one.io", "dev@login-two.io"] {
+        let id = SubjectId::new();
+        let (new, _) = app.workflow.plan_start("aws_login", id, Some(account), "test").unwrap();
+        rt.block_on(app.store.create_instance(&new, None)).unwrap();
+        rt.block_on(app.workflow.fire(creditline::services::Fire::new(id, "start_review", "test"))).unwrap();
+        subjects.push(id);
+    }
+    let t = task_of(&api, "aws_login_review", Some(subjects[0]));
+    let id = t["id"].as_str().unwrap();
+    problem(&resolve(&api, &api.reviewer, id, json!({ "action": "close", "note": "x" })), 422, "action_not_allowed");
+    let r = resolve(&api, &api.reviewer, id, json!({ "action": "approve" }));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["event"]["to"], "approved");
+    render(&rt, &app, subjects[0], "aws_login_approved");
+
+    let t = task_of(&api, "aws_login_review", Some(subjects[1]));
+    let body = json!({ "action": "decline", "reason": "the account is too new" });
+    let r = resolve(&api, &api.senior, t["id"].as_str().unwrap(), body);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["event"]["to"], "declined");
+    let text = render(&rt, &app, subjects[1], "aws_login_declined");
+    assert!(text.contains("too new") && text.contains("dev@login-two.io"), "{text}");
+}
+
 black_box_suite!(
+    aws_login_reviews_are_approved_or_declined,
     a_review_task_whose_application_moved_on_closes_itself,
     triage_tasks_are_attached_or_closed_with_a_note,
     invoice_requests_are_marked_sent,

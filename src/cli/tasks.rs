@@ -44,10 +44,11 @@ pub enum TasksCommand {
     /// One task as JSON.
     Show { id: TaskId },
     /// Finish a task. By kind: limit_increase_review: approve, decline --reason, request_info
-    /// --message; deposit_confirmation: confirm, reject --note; triage: attach --application
-    /// REF | --credit-line ID, close --note; invoice_request: mark_sent --note
-    /// [--invoice-reference], close --note; email_failure: retry, close --note. Application
-    /// reviews are decided over the API (/api/v1/tasks/{id}/approve …).
+    /// --message; aws_login_review: approve, decline --reason; deposit_confirmation: confirm,
+    /// reject --note; triage: attach --application REF | --credit-line ID, close --note;
+    /// invoice_request: mark_sent --note [--invoice-reference], close --note; email_failure:
+    /// retry, close --note. Application reviews are decided over the API
+    /// (/api/v1/tasks/{id}/approve …).
     Resolve {
         id: TaskId,
         #[arg(long, value_enum)]

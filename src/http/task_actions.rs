@@ -34,7 +34,8 @@ pub fn router() -> Router<Arc<App>> {
 }
 
 /// The action, by task kind: `limit_increase_review`: approve, decline (`reason`),
-/// request_info (`message`); `deposit_confirmation`: confirm, reject (`note`); `triage`:
+/// request_info (`message`); `aws_login_review`: approve, decline (`reason`);
+/// `deposit_confirmation`: confirm, reject (`note`); `triage`:
 /// attach (`application` reference or `credit_line` id), close (`note`); `invoice_request`:
 /// mark_sent (`note`, optional `invoice_reference`), close (`note`); `email_failure`: retry,
 /// close (`note`).

@@ -58,6 +58,7 @@ impl TaskAction {
 pub fn allowed(kind: &str) -> &'static [&'static str] {
     match kind.parse::<TaskKind>() {
         Ok(TaskKind::LimitIncreaseReview) => &["approve", "decline", "request_info"],
+        Ok(TaskKind::AwsLoginReview) => &["approve", "decline"],
         Ok(TaskKind::DepositConfirmation) => &["confirm", "reject"],
         Ok(TaskKind::Triage) => &["attach", "close"],
         Ok(TaskKind::InvoiceRequest) => &["mark_sent", "close"],
@@ -171,6 +172,12 @@ async fn run(
         return Err(ResolveError::Forbidden(format!("a {} token cannot finish tasks", actor.caller.role.as_str())));
     }
     let mut plan = Plan::new(actor, &task, action);
+    if task.kind == TaskKind::AwsLoginReview.as_str() {
+        aws_login(app, actor, &mut plan, action).await?;
+        let outcome = plan.outcome();
+        store.commit_action(&plan.into_write(actor, key, &outcome)).await?;
+        return Ok(outcome);
+    }
     match action {
         TaskAction::Approve { note } | TaskAction::Confirm { note } => {
             increase_approve(app, actor, &mut plan, second, note).await?
@@ -272,6 +279,7 @@ pub async fn moved_on(app: &App, task: &TaskRecord) -> Result<Option<String>, St
     let waits: &[&str] = match task.kind.parse::<TaskKind>() {
         Ok(TaskKind::LimitIncreaseReview | TaskKind::DepositConfirmation) => &["pending_review"],
         Ok(TaskKind::ApplicationReview) => &["pending_review", "awaiting_second_approval"],
+        Ok(TaskKind::AwsLoginReview) => &["under_review"],
         _ => return Ok(None),
     };
     if !matches!(task.state.as_str(), "open" | "awaiting_second_approval") {
@@ -330,6 +338,26 @@ pub async fn obsolete(app: &App, task: &TaskRecord, why: String) -> ResolveError
         Ok(()) | Err(StoreError::Conflict { .. }) => ResolveError::Obsolete(task.id, why),
         Err(e) => e.into(),
     }
+}
+
+/// AWS login (policy: "Users apply for AWS login first"): approved, or declined with a reason
+/// for the account (Google/GitHub login and prepaid stay available).
+async fn aws_login(app: &App, actor: &Actor<'_>, plan: &mut Plan, action: &TaskAction) -> Result<(), ResolveError> {
+    let task = plan.task.clone();
+    if let Some(why) = moved_on(app, &task).await? {
+        return Err(obsolete(app, &task, why).await);
+    }
+    let subject = task.subject_id.ok_or_else(|| StoreError::Corrupt(format!("task {}: no subject", task.id)))?;
+    let instance = app.store.instance(subject).await?.ok_or(StoreError::NotFound(format!("instance {subject}")))?;
+    let fire = match action {
+        TaskAction::Decline { reason } => {
+            Fire::new(subject, "decline", &actor.caller.name).reason(reason).data("message", reason)
+        }
+        _ => Fire::new(subject, "approve", &actor.caller.name),
+    };
+    plan.transition = Some(app.workflow.plan(&mut Cursor::from(&instance), &fire)?.0);
+    plan.detail = json!({ "aws_login": subject, "event": fire.event });
+    Ok(())
 }
 
 /// Approving an increase (or confirming its deposit): below `four_eyes_from_cents` one
