@@ -9,6 +9,7 @@ mod ingest;
 mod ledger;
 mod rules;
 mod serve;
+mod tasks;
 mod templates;
 mod tokens;
 mod worker;
@@ -85,6 +86,11 @@ pub enum Command {
         #[command(subcommand)]
         cmd: increases::IncreasesCommand,
     },
+    /// The reviewer task queue: list, show, and finish a task (`resolve`).
+    Tasks {
+        #[command(subcommand)]
+        cmd: tasks::TasksCommand,
+    },
     /// Poll the support mailbox over IMAP.
     Inbox {
         #[command(subcommand)]
@@ -127,6 +133,7 @@ impl Cli {
             Command::Ledger { cmd } => cmd.run(config).await,
             Command::Cycle { cmd } => cmd.run(config).await,
             Command::Increases { cmd } => cmd.run(config).await,
+            Command::Tasks { cmd } => cmd.run(config).await,
         }
     }
 }

@@ -10,6 +10,7 @@ mod inbox;
 mod openapi;
 mod records;
 mod request;
+mod task_actions;
 mod tasks;
 mod webhooks;
 
@@ -26,6 +27,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(admin::router())
         .merge(tasks::router())
         .merge(decisions::router())
+        .merge(task_actions::router())
         .merge(audit::router())
         .merge(records::router())
         .merge(webhooks::router())

@@ -30,6 +30,7 @@ use crate::app::App;
         super::tasks::view,
         super::tasks::claim,
         super::tasks::release,
+        super::task_actions::resolve,
         super::decisions::approve,
         super::decisions::decline,
         super::decisions::defer,

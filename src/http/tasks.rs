@@ -164,6 +164,7 @@ async fn view(
     caller.require(REVIEWERS)?;
     let id = task_id(&path(id, "invalid_id")?)?;
     let task = app.store.task(id).await?.ok_or_else(|| ApiError::from(TaskError::NotFound(id)))?;
+    let task = crate::services::task_actions::settled(&app, task).await?;
     let now = app.workflow.clock().now();
     let mut body =
         TaskView { task: item(&task, now, app.config.task_sla_hours), application: None, events: Vec::new() };

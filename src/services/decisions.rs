@@ -172,6 +172,11 @@ async fn plan_and_write(
     let instance = store.instance(subject).await?.ok_or(StoreError::NotFound(format!("instance {subject}")))?;
     let wanted = if second { "awaiting_second_approval" } else { "pending_review" };
     if instance.state != wanted {
+        // Decided by another path: the task can never be finished, so it closes here.
+        let why = format!("the application is {}, no longer waiting for this task", instance.state);
+        if let super::task_actions::ResolveError::Store(e) = super::task_actions::obsolete(app, &task, why).await {
+            return Err(e.into());
+        }
         return Err(DecisionError::ApplicationMoved(id, instance.state));
     }
     let mut cursor = Cursor::from(&instance);

@@ -14,6 +14,7 @@ pub mod payments;
 pub mod reminders;
 pub mod rereview;
 pub mod standing;
+pub mod task_actions;
 pub mod tasks;
 pub mod views;
 pub mod workflow;

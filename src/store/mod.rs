@@ -230,6 +230,14 @@ pub trait Store: Send + Sync + 'static {
 
     async fn outbox_row(&self, id: crate::domain::OutboxId) -> StoreResult<Option<OutboxRecord>>;
 
+    /// Puts a failed email back in the queue with a fresh count of attempts (a reviewer fixed
+    /// its cause). False when the row is not failed.
+    async fn requeue_outbox(
+        &self,
+        id: crate::domain::OutboxId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<bool>;
+
     /// Email outbox rows per status.
     async fn outbox_counts(&self) -> StoreResult<Vec<(String, i64)>>;
 

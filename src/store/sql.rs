@@ -1645,6 +1645,24 @@ macro_rules! impl_store {
                 Ok(row.as_ref().map(rows::outbox).transpose()?)
             }
 
+            async fn requeue_outbox(
+                &self,
+                id: crate::domain::OutboxId,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> crate::store::StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query(
+                    "UPDATE outbox SET status = 'pending', attempts = 0, available_at = $2, lease_until = NULL, \
+                     processed_at = NULL WHERE id = $1 AND kind = 'email' AND status = 'failed'",
+                )
+                .bind(id.0)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn outbox_counts(&self) -> crate::store::StoreResult<Vec<(String, i64)>> {
                 use sqlx::Row;
                 let rows = sqlx::query(
