@@ -108,11 +108,11 @@ async fn a_paused_line_refuses_credit_while_prepaid_keeps_working(t: TestStore) 
     l.top_up(&a, usd(1000), "stripe", "pi_o").await.unwrap();
     let fired = app
         .workflow
-        .fire(creditline::services::Fire::new(line, "gated", "system:cycle").decision(
-            "cycle_gating",
-            "pause",
-            creditline::domain::DecisionId::new(),
-        ))
+        .fire(
+            creditline::services::Fire::new(line, "gated", "system:cycle")
+                .decision("cycle_gating", "pause", creditline::domain::DecisionId::new())
+                .data("period", "2026-10"),
+        )
         .await
         .unwrap();
     assert_eq!(fired.to, "paused");

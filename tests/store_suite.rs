@@ -115,7 +115,12 @@ async fn sixteen_concurrent_transitions_one_wins(t: TestStore) {
     for i in 0..16 {
         let svc = svc.clone();
         handles.push(tokio::spawn(async move {
-            svc.fire(Fire::new(app.id, "materials_missing", &format!("worker-{i}")).at_version(1)).await
+            svc.fire(
+                Fire::new(app.id, "materials_missing", &format!("worker-{i}"))
+                    .data("missing", ["website"])
+                    .at_version(1),
+            )
+            .await
         }));
     }
     let mut ok = 0;
@@ -187,8 +192,8 @@ async fn listing_filters_and_pages_oldest_first(t: TestStore) {
         let app = svc.open_application(input(&format!("list{i}@example.com")), "test").await.unwrap();
         ids.push(app.id);
     }
-    svc.fire(Fire::new(ids[1], "materials_missing", "intake")).await.unwrap();
-    svc.fire(Fire::new(ids[3], "materials_missing", "intake")).await.unwrap();
+    svc.fire(Fire::new(ids[1], "materials_missing", "intake").data("missing", ["website"])).await.unwrap();
+    svc.fire(Fire::new(ids[3], "materials_missing", "intake").data("missing", ["website"])).await.unwrap();
 
     let all = t.store.list_applications(&ApplicationFilter { limit: 100, ..Default::default() }).await.unwrap();
     assert_eq!(all.iter().map(|a| a.id).collect::<Vec<_>>(), ids);
@@ -229,13 +234,24 @@ async fn other_workflows_run_on_the_same_store(t: TestStore) {
     let line = creditline::domain::SubjectId::new();
     let inst = svc.start("credit_line", line, Some("owner@lumenforge.io"), "test").await.unwrap();
     assert_eq!(inst.state, "active");
-    let gate = |outcome: &str| Fire::new(line, "gated", "cycle").decision("cycle_gating", outcome, DecisionId::new());
+    // With the data a real gating step carries (see `cycles::gate`).
+    let gate = |outcome: &str| {
+        Fire::new(line, "gated", "cycle")
+            .decision("cycle_gating", outcome, DecisionId::new())
+            .data("period", "2026-10")
+            .data("monthly_limit_cents", 20_000)
+    };
     assert_eq!(svc.fire(gate("pause")).await.unwrap().to, "paused");
-    let restored = svc.fire(Fire::new(line, "payment_confirmed", "stripe")).await.unwrap();
+    let restored =
+        svc.fire(Fire::new(line, "payment_confirmed", "stripe").data("monthly_limit_cents", 20_000)).await.unwrap();
     assert_eq!(restored.to, "active");
     assert_eq!(restored.effects.len(), 1);
     // A bill is recorded without changing state.
-    let bill = svc.fire(Fire::new(line, "bill_issued", "cycle")).await.unwrap();
+    let bill = Fire::new(line, "bill_issued", "cycle")
+        .data("amount_cents", 15_000)
+        .data("due_date", "2026-11-10")
+        .data("period", "2026-10");
+    let bill = svc.fire(bill).await.unwrap();
     assert_eq!((bill.from.as_str(), bill.to.as_str()), ("active", "active"));
     let names: Vec<String> = t.store.outbox_for(line).await.unwrap().into_iter().map(|o| o.name).collect();
     assert_eq!(names, vec!["line_paused", "line_restored", "bill_issued"]);
