@@ -140,7 +140,7 @@ async fn debits(app: &Arc<App>, accounts: usize, total: usize, tasks: usize, rou
         (0..accounts).map(|i| EmailAddress::parse(&format!("spend{i}@debit{accounts}r{round}.io")).unwrap()).collect();
     for (i, a) in emails.iter().enumerate() {
         Ledger::new(app)
-            .top_up(a, Money::from_cents(1_000_000_000), "bench", &format!("seed-{accounts}-{round}-{i}"))
+            .top_up(a, Money::from_cents(100_000_000), "bench", &format!("seed-{accounts}-{round}-{i}"))
             .await
             .unwrap();
     }
