@@ -171,7 +171,8 @@ impl From<DecisionError> for ApiError {
             DecisionError::TaskClosed(..)
             | DecisionError::ClaimedByOther { .. }
             | DecisionError::ApplicationMoved(..)
-            | DecisionError::LineRefused(..) => StatusCode::CONFLICT,
+            | DecisionError::LineRefused(..)
+            | DecisionError::AwsLoginNotApproved(..) => StatusCode::CONFLICT,
             DecisionError::NotReviewable(..) | DecisionError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             DecisionError::Forbidden(_) => StatusCode::FORBIDDEN,
             DecisionError::Replay(ActionError::KeyReused(_)) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -96,7 +96,12 @@ pub struct TaskView {
     /// came from), `evidence`, rule `decisions` with reasons, and the `messages` of its thread.
     #[schema(value_type = Option<Object>)]
     pub application: Option<Value>,
-    /// The application's workflow events, oldest first.
+    /// For an `aws_login_review` task: the AWS login (`id`, `state`, `account_email`) and the
+    /// credit-line `applications` of the account that apply through it (`id`, `reference`,
+    /// `state`), which cannot be approved before it is.
+    #[schema(value_type = Option<Object>)]
+    pub aws_login: Option<Value>,
+    /// The workflow events of the application (or of the AWS login), oldest first.
     pub events: Vec<EventRecord>,
 }
 
@@ -166,8 +171,12 @@ async fn view(
     let task = app.store.task(id).await?.ok_or_else(|| ApiError::from(TaskError::NotFound(id)))?;
     let task = crate::services::task_actions::settled(&app, task).await?;
     let now = app.workflow.clock().now();
-    let mut body =
-        TaskView { task: item(&task, now, app.config.task_sla_hours), application: None, events: Vec::new() };
+    let mut body = TaskView {
+        task: item(&task, now, app.config.task_sla_hours),
+        application: None,
+        aws_login: None,
+        events: Vec::new(),
+    };
     let application = match task.subject_id {
         Some(s) => app.store.application(ApplicationId(s.0)).await?,
         None => None,
@@ -175,6 +184,17 @@ async fn view(
     if let Some(a) = application {
         body.application = Some(views::application(app.store.as_ref(), &a).await?);
         body.events = app.store.events(a.id.into()).await?;
+    } else if let Some(s) = task.subject_id.filter(|_| task.kind == "aws_login_review")
+        && let Some(login) = app.store.instance(s).await?
+    {
+        let applications = crate::services::aws_login::linked_applications(app.store.as_ref(), &login).await?;
+        body.aws_login = Some(serde_json::json!({
+            "id": login.id,
+            "state": login.state,
+            "account_email": login.account_email,
+            "applications": applications,
+        }));
+        body.events = app.store.events(s).await?;
     }
     Ok(with_etag(&task, body))
 }

@@ -7,6 +7,9 @@ use super::extract::{Extracted, field};
 pub enum Intent {
     InvoiceRequest,
     LimitIncrease,
+    /// A request to sign in with AWS (policy: "Users apply for AWS login first"), with
+    /// nothing that asks for a credit line.
+    AwsLogin,
     Application,
     Unknown,
 }
@@ -88,6 +91,51 @@ const APPLY: &[&str] = &[
     "후불",
 ];
 
+/// "AWS login" / "sign in with AWS" in the customers' languages (matched on lower-cased text).
+const AWS_LOGIN: &[&str] = &[
+    "aws login",
+    "aws-login",
+    "aws sign-in",
+    "aws sign in",
+    "sign in with aws",
+    "sign-in with aws",
+    "log in with aws",
+    "login with aws",
+    "log in via aws",
+    "login via aws",
+    "iniciar sesión con aws",
+    "inicio de sesión con aws",
+    "acceso con aws",
+    "login com aws",
+    "login com a aws",
+    "entrar com aws",
+    "entrar com a aws",
+    "login via aws",
+    "connexion aws",
+    "connexion avec aws",
+    "se connecter avec aws",
+    "connexion via aws",
+    "aws-anmeldung",
+    "aws anmeldung",
+    "anmeldung mit aws",
+    "mit aws anmelden",
+    "mit aws einloggen",
+    "awsログイン",
+    "aws ログイン",
+    "awsでログイン",
+    "aws でログイン",
+    "awsアカウントでログイン",
+    "aws 로그인",
+    "aws로 로그인",
+    "aws 계정으로 로그인",
+    "aws登录",
+    "aws 登录",
+    "用aws登录",
+    "使用aws登录",
+    "aws登入",
+    "aws 登入",
+];
+
 /// Application fields that, three or more together, make a message an application even
 /// without the words "credit line".
 const MATERIALS: &[&str] = &[
@@ -148,6 +196,9 @@ pub fn intent(subject: &str, body: &str, x: &Extracted) -> Intent {
     if any(&text, APPLY) || materials >= 3 {
         return Intent::Application;
     }
+    if any(&text, AWS_LOGIN) {
+        return Intent::AwsLogin;
+    }
     Intent::Unknown
 }
 
@@ -169,6 +220,29 @@ mod tests {
         assert_eq!(of("Raise our line", "Could you raise our credit line from $500 to $5,000?"), Intent::LimitIncrease);
         assert_eq!(of("can I get credit?", "can you give me a credit line?"), Intent::Application);
         assert_eq!(of("Cheap watches", "Best replica watches, click here"), Intent::Unknown);
+    }
+
+    /// Policy: "Users apply for AWS login first": a request for AWS login is its own intent,
+    /// in the customers' languages; one that also asks for a credit line is an application.
+    #[test]
+    fn aws_login_requests() {
+        let asks = [
+            ("AWS login", "Hi, could you enable AWS login for my account?"),
+            ("Sign in with AWS", "We would like to sign in with AWS on WaveSpeedAI."),
+            ("Acceso", "Hola, quiero iniciar sesión con AWS en mi cuenta."),
+            ("Pedido", "Olá, gostaria de fazer login com AWS na minha conta."),
+            ("Demande", "Bonjour, je voudrais me connecter : connexion avec AWS, s'il vous plaît."),
+            ("Anfrage", "Hallo, bitte aktivieren Sie die AWS-Anmeldung für unser Konto."),
+            ("申請", "AWSログインを有効にしてください。"),
+            ("요청", "AWS 로그인을 사용하고 싶습니다."),
+            ("申请", "您好，我们想开通AWS登录。"),
+        ];
+        for (subject, body) in asks {
+            assert_eq!(of(subject, body), Intent::AwsLogin, "{body}");
+        }
+        let both = "We apply for a monthly credit line through AWS login. Website: https://acme.io";
+        assert_eq!(of("Credit line", both), Intent::Application);
+        assert_eq!(of("AWS bill", "Our AWS account is in good standing."), Intent::Unknown);
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub mod outcome {
     pub const DOMAIN_CONFIRMED: &str = "domain_confirmed";
     pub const INVOICE: &str = "invoice_request";
     pub const LIMIT_INCREASE: &str = "limit_increase_request";
+    pub const AWS_LOGIN: &str = "aws_login_request";
     pub const AUTO_REPLY: &str = "ignored_auto_reply";
     pub const DUPLICATE: &str = "duplicate";
     pub const TRIAGE: &str = "triage";
@@ -159,7 +160,7 @@ async fn plan_parsed(
 ) -> Result<(IntakeWrite, Report), StoreError> {
     match &parsed.mail {
         Err(e) => Ok(rejected(sha256, blank.clone(), e.to_string(), now)),
-        Ok(mail) => match plan(app, mail, parsed.extracted.clone(), blank.clone(), now).await {
+        Ok(mail) => match plan_with_aws_login(app, mail, &parsed.extracted, blank.clone(), now).await {
             Ok(planned) => Ok(planned),
             Err(PlanError::Store(e)) => Err(e),
             Err(PlanError::Workflow(e)) => {
@@ -184,6 +185,10 @@ async fn commit_one(
     for _ in 0..3 {
         match app.store.commit_intake(&planned.0).await {
             Ok(()) => return Ok(planned.1),
+            // Another message opened the account's AWS login first: decide again, joining it.
+            Err(e) if crate::services::aws_login::is_second_request(&e) => {
+                planned = plan_parsed(app, &kept.sha256, parsed, blank, now).await?
+            }
             Err(StoreError::Duplicate(_)) => {
                 let report = match app.store.keep_message(kept).await? {
                     Kept::Processed { report } => report,
@@ -689,6 +694,25 @@ async fn plan(
             Ok(p.finish(outcome::TRIAGE))
         }
         Intent::LimitIncrease => Ok(limit_increase(app, mail, report, now, &account, &x).await?),
+        Intent::AwsLogin if account != sender => {
+            // AWS login for someone else's account: a person checks who is asking.
+            let mut p = Plan::new(app, mail, report, now);
+            p.report.findings.push("account_email_mismatch".into());
+            p.task(
+                "triage",
+                None,
+                format!("AWS login for {account} requested by {sender}"),
+                json!({
+                    "account_email": account.as_str(),
+                    "from": mail.from,
+                    "reason": "the AWS login request names an account other than its sender",
+                    "subject": mail.subject,
+                    "excerpt": excerpt(&mail.body),
+                }),
+            );
+            Ok(p.finish(outcome::TRIAGE))
+        }
+        Intent::AwsLogin => Ok(aws_login_request(app, mail, report, now, &account).await?),
         intent => {
             if let Some(open) = open_application(app, &account, mail.from.as_deref()).await? {
                 return update_application(app, mail, report, now, open, x).await;
@@ -1390,4 +1414,130 @@ async fn limit_increase(
     p.write.transitions.extend(write.transitions);
     p.write.decisions.extend(write.decisions);
     Ok(p.finish(outcome::LIMIT_INCREASE))
+}
+
+// --- AWS login (policy: "Users apply for AWS login first") ------------------------------------
+
+/// [`plan`], then the AWS login of an application that applies through it.
+async fn plan_with_aws_login(
+    app: &App,
+    mail: &Mail,
+    x: &Extracted,
+    report: Report,
+    now: DateTime<Utc>,
+) -> Result<(IntakeWrite, Report), PlanError> {
+    let planned = plan(app, mail, x.clone(), report, now).await?;
+    link_aws_login(app, mail, planned, x).await
+}
+
+/// An email asking for AWS login: starts the account's `aws_login` review (the reviewer's
+/// `aws_login_review` task, the `aws_login_received` acknowledgement), or, when the account
+/// has one open or approved already, joins it (one per account).
+async fn aws_login_request(
+    app: &App,
+    mail: &Mail,
+    report: Report,
+    now: DateTime<Utc>,
+    account: &EmailAddress,
+) -> Result<(IntakeWrite, Report), PlanError> {
+    let mut p = Plan::new(app, mail, report, now);
+    match crate::services::aws_login::of_account(app.store.as_ref(), account.as_str()).await? {
+        Some(open) if open.state != "declined" => {
+            // Nothing new to review: the message is kept with the finding, the open review
+            // (or the approval) stands.
+            let finding =
+                if open.state == "approved" { "aws_login_already_approved" } else { "aws_login_already_open" };
+            p.report.findings.push(finding.into());
+            p.report.state = Some(open.state);
+        }
+        _ => {
+            let state = start_aws_login(&mut p, account)?;
+            p.report.state = Some(state);
+        }
+    }
+    Ok(p.finish(outcome::AWS_LOGIN))
+}
+
+/// Opens an `aws_login` instance for `account` and fires `start_review`, in this message's
+/// write. Returns the state it is left in.
+fn start_aws_login(p: &mut Plan<'_>, account: &EmailAddress) -> Result<String, ServiceError> {
+    let id = SubjectId::new();
+    let (mut instance, mut cursor) =
+        p.app.workflow.plan_start(crate::services::aws_login::WORKFLOW, id, Some(account.as_str()), ACTOR)?;
+    p.address(&mut instance.outbox);
+    p.write.new_instances.push((instance, None));
+    // The reviewer's task carries the request (its details are the step's data).
+    let fire = Fire::new(id, "start_review", ACTOR)
+        .reason("requested by email")
+        .data("from", &p.mail.from)
+        .data("message_id", &p.mail.message_id)
+        .data("excerpt", excerpt(&p.mail.body));
+    let (mut write, _) = p.app.workflow.plan(&mut cursor, &fire)?;
+    p.address(&mut write.outbox);
+    p.write.transitions.push(write);
+    Ok(cursor.state)
+}
+
+/// An application that applies through AWS login is linked to the account's AWS login: the
+/// link is kept as `aws_login` evidence (its id and state then) with a finding
+/// (`aws_login_pending`, `_approved`, `_declined`), and the reviewer sees the state read live
+/// (`services::aws_login`). When the account has none open or approved, one is started from
+/// this email, if it comes from the account itself (never for an address it only names).
+async fn link_aws_login(
+    app: &App,
+    mail: &Mail,
+    planned: (IntakeWrite, Report),
+    x: &Extracted,
+) -> Result<(IntakeWrite, Report), PlanError> {
+    use crate::services::aws_login;
+    let (write, report) = planned;
+    if !x.flag(field::AWS_LOGIN) || ![outcome::CREATED, outcome::UPDATED].contains(&write.outcome.as_str()) {
+        return Ok((write, report));
+    }
+    let Some(id) = write.application_id else { return Ok((write, report)) };
+    let store = app.store.as_ref();
+    let account = match write.new_instances.iter().find_map(|(_, a)| a.as_ref()) {
+        Some(a) => a.account_email.clone(),
+        None => match store.application(id).await? {
+            Some(a) => a.account_email,
+            None => return Ok((write, report)),
+        },
+    };
+    if store.evidence_for(id).await?.iter().any(|e| e.kind == aws_login::LINK_EVIDENCE) {
+        return Ok((write, report));
+    }
+    let outcome_name = write.outcome.clone();
+    let mut p = Plan { app, mail, write, report, reply_to: None };
+    let existing = aws_login::of_account(store, &account).await?;
+    let from_account =
+        mail.from.as_deref().and_then(|f| EmailAddress::parse(f).ok()).is_some_and(|f| f.as_str() == account);
+    let (login, state, started) = match existing {
+        Some(i) if i.state != "declined" => (Some(i.id), i.state, false),
+        _ if from_account => {
+            let account = EmailAddress::parse(&account).map_err(|e| StoreError::Corrupt(format!("{account}: {e}")))?;
+            let state = start_aws_login(&mut p, &account)?;
+            let started = p.write.new_instances.last().map(|(i, _)| i.id);
+            (started, state, true)
+        }
+        Some(i) => (Some(i.id), i.state, false),
+        None => (None, "none".to_string(), false),
+    };
+    let finding = match state.as_str() {
+        "approved" => "aws_login_approved",
+        "declined" => "aws_login_declined",
+        "none" => "aws_login_not_requested",
+        _ => "aws_login_pending",
+    };
+    p.report.findings.push(finding.into());
+    if let Some(login) = login {
+        p.write.evidence.push((
+            id,
+            EvidenceWrite {
+                kind: aws_login::LINK_EVIDENCE.into(),
+                data: json!({ "aws_login_id": login, "state": state, "started_by_this_message": started }),
+                message_id: mail.message_id.clone(),
+            },
+        ));
+    }
+    Ok(p.finish(&outcome_name))
 }

@@ -75,6 +75,10 @@ pub enum DecisionError {
     /// The account already has a line, or owes on a closed one (`code` says which).
     #[error("{1}")]
     LineRefused(&'static str, String),
+    /// The application applies through AWS login, which is not approved (yet): `code` is
+    /// `aws_login_pending` or `aws_login_declined`.
+    #[error("{1}")]
+    AwsLoginNotApproved(&'static str, String),
     #[error(transparent)]
     Replay(#[from] actions::ActionError),
     #[error(transparent)]
@@ -94,6 +98,7 @@ impl DecisionError {
             DecisionError::Forbidden(_) => "decision_forbidden",
             DecisionError::Refused(_) => "decision_refused",
             DecisionError::LineRefused(code, _) => code,
+            DecisionError::AwsLoginNotApproved(code, _) => code,
             DecisionError::Replay(e) => e.code(),
             DecisionError::Service(_) | DecisionError::Store(_) => "internal",
         }
@@ -189,6 +194,16 @@ async fn plan_and_write(
             let standing = super::standing::standing(app, &application.account_email).await?;
             if let (Some(code), Some(why)) = (standing.code(), standing.refusal(&application.account_email)) {
                 return Err(DecisionError::LineRefused(code, why));
+            }
+            // Policy: "Users apply for AWS login first": an application made through AWS login
+            // is reviewed separately, but approved only once that AWS login is (checked on the
+            // first and the second approval).
+            if super::aws_login::applies_through(store, application.id).await? {
+                let login = super::aws_login::of_account(store, &application.account_email).await?;
+                let state = login.as_ref().map(|i| i.state.as_str());
+                if let Some((code, why)) = super::aws_login::approval_block(&application.account_email, state) {
+                    return Err(DecisionError::AwsLoginNotApproved(code, why));
+                }
             }
             if second {
                 approve_second(app, actor, &mut plan, &mut cursor, *monthly_limit)?;

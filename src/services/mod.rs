@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod actions;
+pub mod aws_login;
 pub mod clock;
 pub mod cycles;
 pub mod decisions;

@@ -173,9 +173,9 @@ async fn run(
     }
     let mut plan = Plan::new(actor, &task, action);
     if task.kind == TaskKind::AwsLoginReview.as_str() {
-        aws_login(app, actor, &mut plan, action).await?;
+        let notes = aws_login(app, actor, &mut plan, action).await?;
         let outcome = plan.outcome();
-        store.commit_action(&plan.into_write(actor, key, &outcome)).await?;
+        store.commit_action_noting(&plan.into_write(actor, key, &outcome), &notes).await?;
         return Ok(outcome);
     }
     match action {
@@ -341,23 +341,38 @@ pub async fn obsolete(app: &App, task: &TaskRecord, why: String) -> ResolveError
 }
 
 /// AWS login (policy: "Users apply for AWS login first"): approved, or declined with a reason
-/// for the account (Google/GitHub login and prepaid stay available).
-async fn aws_login(app: &App, actor: &Actor<'_>, plan: &mut Plan, action: &TaskAction) -> Result<(), ResolveError> {
+/// for the account (Google/GitHub login and prepaid stay available). Returns the notes for the
+/// review tasks of the applications that wait for it (written in the same transaction).
+async fn aws_login(
+    app: &App,
+    actor: &Actor<'_>,
+    plan: &mut Plan,
+    action: &TaskAction,
+) -> Result<Vec<TaskUpdate>, ResolveError> {
     let task = plan.task.clone();
     if let Some(why) = moved_on(app, &task).await? {
         return Err(obsolete(app, &task, why).await);
     }
     let subject = task.subject_id.ok_or_else(|| StoreError::Corrupt(format!("task {}: no subject", task.id)))?;
     let instance = app.store.instance(subject).await?.ok_or(StoreError::NotFound(format!("instance {subject}")))?;
-    let fire = match action {
+    let mut fire = match action {
         TaskAction::Decline { reason } => {
             Fire::new(subject, "decline", &actor.caller.name).reason(reason).data("message", reason)
         }
         _ => Fire::new(subject, "approve", &actor.caller.name),
     };
-    plan.transition = Some(app.workflow.plan(&mut Cursor::from(&instance), &fire)?.0);
-    plan.detail = json!({ "aws_login": subject, "event": fire.event });
-    Ok(())
+    // The applicant is greeted by the name their request gave (kept with the task).
+    if let Some(name) = task.details.get("name").and_then(Value::as_str) {
+        fire = fire.data("name", name);
+    }
+    let transition = app.workflow.plan(&mut Cursor::from(&instance), &fire)?.0;
+    let store = app.store.as_ref();
+    let notes =
+        super::aws_login::review_notes(store, &instance, &transition.to_state, &actor.caller.name, actor.now).await?;
+    let applications = super::aws_login::linked_applications(store, &instance).await?;
+    plan.transition = Some(transition);
+    plan.detail = json!({ "aws_login": subject, "event": fire.event, "applications": applications });
+    Ok(notes)
 }
 
 /// Approving an increase (or confirming its deposit): below `four_eyes_from_cents` one

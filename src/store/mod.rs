@@ -382,6 +382,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// The ledger entries of a provider's transaction, oldest first.
     async fn entries_by_provider_ref(&self, provider: &str, reference: &str) -> StoreResult<Vec<EntryRecord>>;
+
+    /// [`Store::commit_action`] that also writes `notes` (versioned updates of other tasks,
+    /// e.g. the AWS-login decision noted on the review tasks of the applications waiting for
+    /// it) in the same transaction: a note on a task that moved meanwhile is `Conflict`.
+    async fn commit_action_noting(&self, action: &ActionWrite, notes: &[TaskUpdate]) -> StoreResult<()>;
+
+    /// The tasks about a subject (an application, an AWS login, ...), oldest first.
+    async fn tasks_for(&self, subject: SubjectId) -> StoreResult<Vec<TaskRecord>>;
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created if missing) or

@@ -926,6 +926,53 @@ macro_rules! impl_store {
                 Err(Self::task_refused(tx, t.id, t.expected_version).await)
             }
 
+            /// What [`Store::commit_action`] writes, inside the caller's transaction.
+            async fn action_in(tx: &mut Tx, a: &crate::store::ActionWrite) -> crate::store::StoreResult<()> {
+                let mut w = Writer::immediate();
+                if let Some(t) = &a.task {
+                    Self::update_task(tx, t, a.audit.at).await?;
+                }
+                if let Some(t) = &a.transition {
+                    Self::transition_in(tx, &mut w, t).await?;
+                }
+                if let Some(i) = &a.new_instance {
+                    Self::insert_instance(tx, &mut w, i, None).await?;
+                }
+                if let Some(l) = &a.credit_line {
+                    sqlx::query(
+                        "INSERT INTO credit_lines (id, account_email, application_id, monthly_limit_cents, approved_by, \
+                         second_approver, opened_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(l.id.0)
+                    .bind(&l.account_email)
+                    .bind(l.application_id.0)
+                    .bind(l.monthly_limit_cents)
+                    .bind(&l.approved_by)
+                    .bind(&l.second_approver)
+                    .bind(a.audit.at)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                let decisions: Vec<&crate::rules::DecisionRecord> = a.decisions.iter().collect();
+                Self::insert_decisions(tx, &mut w, &decisions).await?;
+                Self::insert_audit(tx, &a.audit).await?;
+                if let Some(k) = &a.idempotency {
+                    sqlx::query(
+                        "INSERT INTO idempotency_keys (caller, key, request_hash, status, response, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&k.caller)
+                    .bind(&k.key)
+                    .bind(&k.request_hash)
+                    .bind(i64::from(k.status))
+                    .bind(sqlx::types::Json(&k.response))
+                    .bind(k.created_at)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                Ok(())
+            }
+
             /// Why a versioned task update matched nothing: a newer version, or no such task.
             async fn task_refused(tx: &mut Tx, id: crate::domain::TaskId, expected: i64) -> crate::store::StoreError {
                 let actual: Result<Option<i64>, sqlx::Error> =
@@ -1375,48 +1422,7 @@ macro_rules! impl_store {
 
             async fn commit_action(&self, a: &crate::store::ActionWrite) -> crate::store::StoreResult<()> {
                 let mut tx = self.begin_write().await?;
-                let mut w = Writer::immediate();
-                if let Some(t) = &a.task {
-                    Self::update_task(&mut tx, t, a.audit.at).await?;
-                }
-                if let Some(t) = &a.transition {
-                    Self::transition_in(&mut tx, &mut w, t).await?;
-                }
-                if let Some(i) = &a.new_instance {
-                    Self::insert_instance(&mut tx, &mut w, i, None).await?;
-                }
-                if let Some(l) = &a.credit_line {
-                    sqlx::query(
-                        "INSERT INTO credit_lines (id, account_email, application_id, monthly_limit_cents, approved_by, \
-                         second_approver, opened_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(l.id.0)
-                    .bind(&l.account_email)
-                    .bind(l.application_id.0)
-                    .bind(l.monthly_limit_cents)
-                    .bind(&l.approved_by)
-                    .bind(&l.second_approver)
-                    .bind(a.audit.at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                let decisions: Vec<&crate::rules::DecisionRecord> = a.decisions.iter().collect();
-                Self::insert_decisions(&mut tx, &mut w, &decisions).await?;
-                Self::insert_audit(&mut tx, &a.audit).await?;
-                if let Some(k) = &a.idempotency {
-                    sqlx::query(
-                        "INSERT INTO idempotency_keys (caller, key, request_hash, status, response, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(&k.caller)
-                    .bind(&k.key)
-                    .bind(&k.request_hash)
-                    .bind(i64::from(k.status))
-                    .bind(sqlx::types::Json(&k.response))
-                    .bind(k.created_at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                Self::action_in(&mut tx, a).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -2560,6 +2566,31 @@ macro_rules! impl_store {
                     usage: usage.into_iter().map(|(l, p, u, lim, s)| (crate::domain::SubjectId(l), p, u, lim, s)).collect(),
                     orphans,
                 })
+            }
+
+            async fn commit_action_noting(
+                &self,
+                a: &crate::store::ActionWrite,
+                notes: &[crate::store::TaskUpdate],
+            ) -> crate::store::StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                for n in notes {
+                    Self::update_task(&mut tx, n, a.audit.at).await?;
+                }
+                Self::action_in(&mut tx, a).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn tasks_for(
+                &self,
+                subject: crate::domain::SubjectId,
+            ) -> crate::store::StoreResult<Vec<crate::store::TaskRecord>> {
+                let rows = sqlx::query("SELECT * FROM tasks WHERE subject_id = $1 ORDER BY id LIMIT 1000")
+                    .bind(subject.0)
+                    .fetch_all(self.pool())
+                    .await?;
+                Ok(rows.iter().map(rows::task).collect::<Result<_, _>>()?)
             }
         }
     };

@@ -653,6 +653,19 @@ text_msg("48-portuguese-individual-product.eml", "c48@gmail.com", who("Ana Lima"
          outcome="created_application", applicant_type="individual_with_product",
          field={"app_link": "https://play.google.com/store/apps/details?id=br.fotinha.app"})
 
+# 60-61: AWS login requests (issue 17, item 6; policy: "Users apply for AWS login first"): the
+# account's AWS login review opens once; a second request from the account joins it.
+text_msg("60-aws-login-request-german.eml", "c60@lichtwerk.de", who("Jonas Brandt", "jonas@lichtwerk.de"),
+         u("AWS-Anmeldung"),
+         "Guten Tag,\n\nbitte aktivieren Sie die AWS-Anmeldung für unser Konto jonas@lichtwerk.de.\n\nDanke\nJonas\n",
+         charset="iso-8859-1", cte="quoted-printable",
+         outcome="aws_login_request", state="under_review")
+
+text_msg("61-aws-login-again-chinese.eml", "c61@lichtwerk.de", who("Jonas Brandt", "jonas@lichtwerk.de"),
+         u("AWS登录"),
+         "您好，我们想开通AWS登录，请问进度如何？\n",
+         outcome="aws_login_request", state="under_review", findings_include=["aws_login_already_open"])
+
 with open(os.path.join(out, "expected.json"), "w") as f:
     json.dump(cases, f, ensure_ascii=False, indent=1)
 print(len(cases))
