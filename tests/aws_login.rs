@@ -230,10 +230,8 @@ async fn an_application_through_aws_login_waits_for_its_approval(t: TestStore) {
     assert_eq!(application_view(&app, &id).await["state"], "pending_review", "nothing moved");
 
     // Another message on the application through AWS login starts no second AWS login.
-    let reply = format!(
-        "Message-ID: <p2@gmail.com>\r\nIn-Reply-To: <p1@gmail.com>\r\nFrom: dpark.dev@gmail.com\r\n\
-         Subject: Re: credit line request\r\n\r\nAs said, I'm applying through AWS login.\r\n"
-    );
+    let reply = "Message-ID: <p2@gmail.com>\r\nIn-Reply-To: <p1@gmail.com>\r\nFrom: dpark.dev@gmail.com\r\n\
+         Subject: Re: credit line request\r\n\r\nAs said, I'm applying through AWS login.\r\n";
     let r = ingest(&app, reply.as_bytes()).await;
     assert_eq!(r.application_id.as_deref(), Some(id.as_str()), "{r:?}");
     assert_eq!(logins(&app, "dpark.dev@gmail.com").await.len(), 1, "no second AWS login: {r:?}");
