@@ -131,11 +131,14 @@ pub struct BillingConfig {
     pub close_batch: i64,
     /// How often each worker runs the scheduled job (close the last month, gate, re-review).
     pub tick_seconds: u64,
+    /// An unpaid bill gets one `payment_reminder` email from this many days before its last
+    /// day to pay (0: on the last day itself), sent by the reminder scan.
+    pub remind_days_before: u32,
 }
 
 impl Default for BillingConfig {
     fn default() -> Self {
-        BillingConfig { due_days: 10, close_batch: 500, tick_seconds: 3600 }
+        BillingConfig { due_days: 10, close_batch: 500, tick_seconds: 3600, remind_days_before: 3 }
     }
 }
 
