@@ -371,6 +371,10 @@ impl Config {
         {
             return invalid(format!("intake.authserv_id: {:?} is not a host name", self.intake.authserv_id));
         }
+        // A reminder earlier than a month before the last day would come before the bill.
+        if self.billing.remind_days_before > 31 {
+            return invalid(format!("billing.remind_days_before: at most 31, not {}", self.billing.remind_days_before));
+        }
         if self.mail.max_attempts == 0 {
             return invalid("mail.max_attempts: at least 1".into());
         }

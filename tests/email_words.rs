@@ -237,6 +237,21 @@ async fn an_unpaid_bill_is_reminded_once_before_its_last_day(t: TestStore) {
     assert_eq!(app.store.credit_line(unpaid).await.unwrap().unwrap().state, "active", "a reminder moves nothing");
 }
 
+/// `billing.remind_days_before` is a strict key with a default: 3 days, set by file or
+/// environment, refused when misspelt or out of range.
+#[test]
+fn the_reminder_lead_time_is_a_strict_setting_with_a_default() {
+    use creditline::config::Config;
+    let load = |k: &str, v: &str| Config::load_from(None, [(k.to_string(), v.to_string())]);
+    assert_eq!(Config::default().billing.remind_days_before, 3);
+    assert_eq!(load("CREDITLINE_BILLING__REMIND_DAYS_BEFORE", "5").unwrap().billing.remind_days_before, 5);
+    let e = load("CREDITLINE_BILLING__REMIND_DAY_BEFORE", "5").unwrap_err().to_string();
+    assert!(e.contains("remind_day_before"), "{e}");
+    let e = load("CREDITLINE_BILLING__REMIND_DAYS_BEFORE", "40").unwrap_err().to_string();
+    assert!(e.contains("at most 31"), "{e}");
+    assert!(load("CREDITLINE_BILLING__REMIND_DAYS_BEFORE", "-1").is_err());
+}
+
 /// Issue 17: the email that closes a line says what is still owed, bill by bill, how to pay
 /// it, and that prepaid access stays (policy: "WaveSpeedAI may pause, reduce, or decline the
 /// next month's credit line if the previous bill is unpaid"; "A declined or deferred credit
@@ -371,7 +386,32 @@ async fn a_reply_to_a_timed_out_application_continues_it(t: TestStore) {
     assert_eq!(emails.iter().filter(|(n, ..)| n == "materials_requested").count(), 2, "asked again");
 }
 
+/// Issue 17: a domain confirmation that came too late still counts: the deferral email asks
+/// for it, and the reply from the company's domain confirms the application, which goes on to
+/// verification (policy: "a confirmation reply from a company domain email").
+async fn a_late_domain_confirmation_continues_a_timed_out_application(t: TestStore) {
+    let (app, clock) = clocked(&t, Utc::now());
+    let r = ingest_corpus(&app, "41-spanish-enterprise-free-mail.eml").await;
+    assert_eq!(r.state.as_deref(), Some("awaiting_domain_confirmation"), "{r:?}");
+    let id: uuid::Uuid = r.application_id.as_deref().unwrap().parse().unwrap();
+    clock.set(Utc::now() + chrono::Duration::days(15));
+    assert_eq!(reminders::scan(&app).await.unwrap().timed_out, 1);
+    let emails = rendered(&app, &r).await;
+    let (_, text, _) = emails.iter().rfind(|(n, ..)| n == "application_deferred").expect("the deferral email");
+    assert!(text.contains("reply to this email from an address at your company's domain"), "{text}");
+    let reply = "Message-ID: <late-confirm@solucionesvisuales.es>\r\nIn-Reply-To: <c41@gmail.com>\r\n\
+        From: Lucia Ortega <lucia@solucionesvisuales.es>\r\nSubject: Re: confirmation\r\n\r\n\
+        Confirmo la solicitud.\r\n";
+    let back = intake::ingest(&app, "test", reply.as_bytes()).await.unwrap();
+    let events = app.store.events(SubjectId(id)).await.unwrap();
+    let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    assert!(names.contains(&"confirmation_reply") && names.contains(&"domain_confirmed"), "{names:?}");
+    assert_ne!(back.state.as_deref(), Some("deferred"), "{back:?}");
+    assert_ne!(back.state.as_deref(), Some("awaiting_domain_confirmation"), "confirmed: {back:?}");
+}
+
 store_suite!(
+    a_late_domain_confirmation_continues_a_timed_out_application,
     a_bill_gives_the_last_day_to_pay_and_the_month_in_words,
     an_unpaid_bill_is_reminded_once_before_its_last_day,
     a_closed_line_says_what_is_owed_how_to_pay_and_that_prepaid_stays,
