@@ -131,11 +131,14 @@ pub struct BillingConfig {
     pub close_batch: i64,
     /// How often each worker runs the scheduled job (close the last month, gate, re-review).
     pub tick_seconds: u64,
+    /// An unpaid bill gets one `payment_reminder` email from this many days before its last
+    /// day to pay (0: on the last day itself), sent by the reminder scan.
+    pub remind_days_before: u32,
 }
 
 impl Default for BillingConfig {
     fn default() -> Self {
-        BillingConfig { due_days: 10, close_batch: 500, tick_seconds: 3600 }
+        BillingConfig { due_days: 10, close_batch: 500, tick_seconds: 3600, remind_days_before: 3 }
     }
 }
 
@@ -367,6 +370,10 @@ impl Config {
         if self.intake.authserv_id.as_deref().is_some_and(|id| id.trim().is_empty() || id.contains(char::is_whitespace))
         {
             return invalid(format!("intake.authserv_id: {:?} is not a host name", self.intake.authserv_id));
+        }
+        // A reminder earlier than a month before the last day would come before the bill.
+        if self.billing.remind_days_before > 31 {
+            return invalid(format!("billing.remind_days_before: at most 31, not {}", self.billing.remind_days_before));
         }
         if self.mail.max_attempts == 0 {
             return invalid("mail.max_attempts: at least 1".into());

@@ -469,7 +469,10 @@ async fn a_deposit_guarantees_its_line_and_bills_until_applied_to_them(t: TestSt
     assert!(matches!(&e, LedgerError::Refused(m) if m.contains("still guarantees it")), "{e}");
 
     // The line closes unpaid: the deposit pays the bill and the rest is released, once.
-    let close = creditline::services::Fire::new(line, "close", "admin:fin").reason("unpaid");
+    let mut close = creditline::services::Fire::new(line, "close", "admin:fin").reason("unpaid");
+    for (key, value) in creditline::services::cycles::owed_facts(&app.store.bills_for_line(line).await.unwrap()) {
+        close = close.data(key, value);
+    }
     app.workflow.fire(close).await.unwrap();
     let applied = l.apply_deposit(&a, "admin:fin", "closed unpaid", "ad1").await.unwrap();
     assert_eq!((applied.applied, applied.released), (usd(350_000), usd(150_000)), "{applied:?}");

@@ -129,7 +129,11 @@ async fn an_account_that_left_a_bill_unpaid_gets_no_new_line(t: TestStore) {
     let closed = close(&app, Period::new(2027, 1).unwrap(), None).await.expect("January closed");
     assert_eq!(closed.billed, 1);
     // The line is closed for collections with the January bill unpaid.
-    app.workflow.fire(Fire::new(line, "close", "reviewer:test").reason("collections")).await.expect("line closed");
+    let mut close = Fire::new(line, "close", "reviewer:test").reason("collections");
+    for (key, value) in creditline::services::cycles::owed_facts(&app.store.bills_for_line(line).await.unwrap()) {
+        close = close.data(key, value);
+    }
+    app.workflow.fire(close).await.expect("line closed");
     assert_eq!(lines(&app).await, vec![(line, "closed".to_string())]);
 
     let again = ingest(&app, &application(2)).await;

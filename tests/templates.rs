@@ -179,6 +179,9 @@ fn sample(key: &str) -> serde_json::Value {
         "missing" => json!(["website", "aws_account"]),
         "due_date" => json!("2026-11-10"),
         "period" => json!("2026-10"),
+        "owed_bills" => json!([{ "period": "2026-10", "amount_cents": 15_000, "due_date": "2026-11-10" }]),
+        "overdue" => json!(true),
+        "effective_date" => json!("2026-11-02"),
         _ => json!(format!("sample {key}")),
     }
 }
@@ -362,8 +365,9 @@ async fn every_email_the_billing_cycle_queues_renders(t: TestStore) {
         let texts = &rendered[name];
         assert!(texts.iter().any(|t| words.iter().all(|w| t.contains(w))), "{name} says {words:?}: {texts:#?}");
     };
-    says("payment_reminder", &["$200.00", "2027-01"]);
-    says("line_paused", &["2027-01"]);
+    says("payment_reminder", &["$200.00", "January 2027", "was 2027-02-10"]);
+    says("line_paused", &["January 2027"]);
+    says("line_closed", &["Still to pay: $200.00", "January 2027: $200.00 (last day to pay 2027-02-10)"]);
     says("line_reduced", &["$250.00"]);
     says("line_restored", &["$500.00"]);
     let problems = Ledger::new(&app).verify().await.unwrap();

@@ -18,4 +18,4 @@ pub use ledger::{
     Unpaid, grown, paid_before, plan_debit, split_debit, within,
 };
 pub use money::{Money, MoneyError};
-pub use period::{Period, PeriodError};
+pub use period::{Period, PeriodError, last_day_to_pay, reminder_window};

@@ -75,6 +75,23 @@ impl Period {
     }
 }
 
+/// The last day a bill due at `due_at` may be paid on time, as its emails state it. A bill is
+/// overdue strictly after `due_at`, which the billing cycle sets at midnight (the month's end
+/// plus `billing.due_days`): that midnight is the first day *late*, so the last day to pay is
+/// the day before it. A `due_at` within a day is on time through that day.
+pub fn last_day_to_pay(due_at: DateTime<Utc>) -> NaiveDate {
+    (due_at - chrono::Duration::nanoseconds(1)).date_naive()
+}
+
+/// Whether a bill due at `due_at` (unpaid) is due for its reminder at `now`: from `days_before`
+/// days before its last day to pay, through that day; never once it is overdue (then gating
+/// writes to the account).
+pub fn reminder_window(due_at: DateTime<Utc>, now: DateTime<Utc>, days_before: u32) -> bool {
+    let last = last_day_to_pay(due_at);
+    let from = last - chrono::Duration::days(i64::from(days_before));
+    now <= due_at && now.date_naive() >= from
+}
+
 fn first_instant(year: i32, month: u32) -> DateTime<Utc> {
     // Valid by construction: year within 1970..=10000 and month within 1..=12.
     let date = NaiveDate::from_ymd_opt(year, month, 1).unwrap_or(NaiveDate::MIN);
@@ -127,6 +144,28 @@ mod tests {
         assert_eq!("2028-02".parse::<Period>().unwrap().days(), 29);
         assert!(Period::new(9999, 12).unwrap().next().is_none());
         assert_eq!("2026-10".parse::<Period>().unwrap().name(), "October 2026");
+    }
+
+    #[test]
+    fn the_last_day_to_pay_is_the_day_before_the_first_late_midnight() {
+        let october: Period = "2026-10".parse().unwrap();
+        let due_at = october.end() + chrono::Duration::days(10);
+        assert_eq!(due_at.to_rfc3339(), "2026-11-11T00:00:00+00:00");
+        assert_eq!(last_day_to_pay(due_at).to_string(), "2026-11-10");
+        let noon = Utc.with_ymd_and_hms(2026, 11, 10, 12, 0, 0).unwrap();
+        assert_eq!(last_day_to_pay(noon).to_string(), "2026-11-10");
+    }
+
+    #[test]
+    fn the_reminder_window_runs_up_to_the_last_day_and_not_after() {
+        let due_at = Utc.with_ymd_and_hms(2026, 11, 11, 0, 0, 0).unwrap();
+        let at = |d, h| Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap();
+        assert!(!reminder_window(due_at, at(6, 23), 3), "four days before the last day: not yet");
+        assert!(reminder_window(due_at, at(7, 0), 3), "three days before the last day");
+        assert!(reminder_window(due_at, at(10, 23), 3), "on the last day");
+        assert!(!reminder_window(due_at, at(11, 1), 3), "overdue: gating's turn");
+        assert!(reminder_window(due_at, at(10, 1), 0), "0: on the last day only");
+        assert!(!reminder_window(due_at, at(9, 1), 0));
     }
 
     #[test]

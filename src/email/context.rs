@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::domain::{EmailAddress, Money};
+use crate::domain::{EmailAddress, Money, Period};
 
 /// Every variable a template may use. Start-up refuses a template using anything else.
 pub const VARIABLES: &[&str] = &[
@@ -21,10 +21,17 @@ pub const VARIABLES: &[&str] = &[
     "missing",
     // The company domain a confirmation must come from.
     "company_domain",
-    // A bill's amount, due date and calendar month.
+    // A bill's amount, the last day to pay it (a date) and its calendar month ("October
+    // 2026"); `overdue` is set when that last day has passed.
     "amount",
     "due_date",
     "period",
+    "overdue",
+    // What a closed line still owes in all, and each unpaid bill in words (a list).
+    "owed",
+    "bills",
+    // The date a change (a raised limit) applies from.
+    "effective_date",
     // What is still to pay (the shortfall) before a limit at or above the deposit tier, the
     // guarantee held in all, what is already held, and the tier itself (from the rules).
     "deposit",
@@ -66,6 +73,10 @@ pub const PAYLOAD_KEYS: &[(&str, &str)] = &[
     ("condition", "condition"),
     ("due_date", "due_date"),
     ("period", "period"),
+    ("overdue", "overdue"),
+    ("owed_cents", "owed"),
+    ("owed_bills", "bills"),
+    ("effective_date", "effective_date"),
 ];
 
 /// The template variable a payload key becomes, if any.
@@ -141,6 +152,7 @@ pub fn context(payload: &Value, reference: Option<&str>) -> Value {
         ("held_cents", "held"),
         ("deposit_tier_cents", "deposit_tier"),
         ("offered_below_cents", "requested"),
+        ("owed_cents", "owed"),
     ] {
         if let Some(m) = money(key) {
             ctx.insert(var.into(), json!(m));
@@ -158,12 +170,41 @@ pub fn context(payload: &Value, reference: Option<&str>) -> Value {
             ctx.insert(key.into(), json!(v));
         }
     }
-    for key in ["due_date", "period"] {
+    for key in ["due_date", "effective_date"] {
         if let Some(v) = payload.get(key).filter(|v| !v.is_null()) {
             ctx.insert(key.into(), v.clone());
         }
     }
+    if let Some(v) = payload.get("period").filter(|v| !v.is_null()) {
+        ctx.insert("period".into(), json!(month_words(v)));
+    }
+    if payload.get("overdue").is_some_and(|v| !matches!(v, Value::Null | Value::Bool(false))) {
+        ctx.insert("overdue".into(), json!(true));
+    }
+    if let Some(bills) = payload.get("owed_bills") {
+        let words: Vec<String> = bills.as_array().into_iter().flatten().map(bill_words).collect();
+        ctx.insert("bills".into(), json!(words));
+    }
     Value::Object(ctx)
+}
+
+/// A billing period as people write it ("October 2026"); anything that is not a period stays
+/// as it was written.
+fn month_words(v: &Value) -> String {
+    match v.as_str() {
+        Some(s) => s.parse::<Period>().map_or_else(|_| s.to_string(), Period::name),
+        None => v.to_string(),
+    }
+}
+
+/// One unpaid bill in words: "October 2026: $150.00 (last day to pay 2026-11-10)".
+fn bill_words(bill: &Value) -> String {
+    let period = bill.get("period").map(month_words).unwrap_or_default();
+    let amount = bill.get("amount_cents").and_then(Value::as_i64).map(Money::from_cents).unwrap_or_default();
+    match bill.get("due_date").and_then(Value::as_str) {
+        Some(d) => format!("{period}: {amount} (last day to pay {d})"),
+        None => format!("{period}: {amount}"),
+    }
 }
 
 #[cfg(test)]
@@ -210,6 +251,34 @@ mod tests {
         for var in ALWAYS {
             assert!(bare.get(*var).is_some(), "{var} is always there: {bare}");
         }
+    }
+
+    #[test]
+    fn periods_read_as_months_and_owed_bills_as_words() {
+        let ctx = context(
+            &json!({
+                "period": "2026-10",
+                "owed_cents": 27000,
+                "owed_bills": [
+                    { "period": "2026-10", "amount_cents": 15000, "due_date": "2026-11-10" },
+                    { "period": "2026-11", "amount_cents": 12000, "due_date": "2026-12-10" },
+                ],
+                "overdue": false,
+            }),
+            None,
+        );
+        assert_eq!(ctx["period"], "October 2026");
+        assert_eq!(ctx["owed"], "$270.00");
+        assert_eq!(
+            ctx["bills"],
+            json!([
+                "October 2026: $150.00 (last day to pay 2026-11-10)",
+                "November 2026: $120.00 (last day to pay 2026-12-10)"
+            ])
+        );
+        assert!(ctx.get("overdue").is_none(), "false is not overdue");
+        assert_eq!(context(&json!({ "overdue": true }), None)["overdue"], true);
+        assert_eq!(context(&json!({ "period": "Q3 invoices" }), None)["period"], "Q3 invoices");
     }
 
     #[test]

@@ -996,7 +996,14 @@ async fn update_application(
 ) -> Result<(IntakeWrite, Report), PlanError> {
     let earlier = stored_extraction(app, record.id).await?;
     let merged = x.clone().merged_over(&earlier);
+    // Deferred only because no answer came in time: the reply is the answer, and the
+    // application continues where it waited (what the deferral email promised).
+    let resume = match record.state.as_str() {
+        "deferred" => resumes_after_time_out(&app.store.events(record.id.into()).await?),
+        _ => None,
+    };
     match record.state.as_str() {
+        "deferred" if resume.is_some() => {}
         // A declined or deferred applicant writing back: re_review decides now, or a person
         // sees the message (never stored with no one told).
         "declined" | "deferred" => return reapplication(app, mail, report, now, record, x).await,
@@ -1025,6 +1032,12 @@ async fn update_application(
         p.fire(&mut cursor, fire)?;
         p.report.findings.push("withdrawn_by_applicant".into());
         return Ok(p.finish(outcome::UPDATED));
+    }
+    if let Some(event) = resume {
+        let writer = mail.from.clone().unwrap_or_default();
+        let fire = Fire::new(cursor.subject, event, ACTOR).reason(&format!("reply from {writer} after the time-out"));
+        p.fire(&mut cursor, fire)?;
+        p.report.findings.push("resumed_after_time_out".into());
     }
     if cursor.state == AWAITING_ACCOUNT {
         // Only the account's own address confirms it (the address this message came from,
@@ -1114,6 +1127,20 @@ async fn update_application(
         details,
     });
     Ok(p.finish(outcome_name))
+}
+
+/// The step that takes an application deferred by a time-out back to the wait it timed out
+/// of (`None` when a reviewer, or a wait for a guarantee, deferred it: those are re-reviewed).
+fn resumes_after_time_out(events: &[crate::store::EventRecord]) -> Option<&'static str> {
+    let deferral = events.iter().rev().find(|e| e.to_state == "deferred")?;
+    if deferral.event != "timed_out" {
+        return None;
+    }
+    match deferral.from_state.as_deref() {
+        Some("awaiting_materials") => Some("materials_reply"),
+        Some("awaiting_domain_confirmation") => Some("confirmation_reply"),
+        _ => None,
+    }
 }
 
 fn with_confirmation(mut x: Extracted, earlier: &Extracted) -> Extracted {

@@ -255,18 +255,39 @@ fn check_data(data: &serde_json::Map<String, Value>) -> Result<(), EventError> {
 
 /// The facts of the subject's own record its emails quote (a line's limit, ...): a
 /// hand-posted step says what the records say, as the system's own steps do.
-async fn record_facts(app: &App, instance: &Instance) -> Result<serde_json::Map<String, Value>, EventError> {
+async fn record_facts(
+    app: &App,
+    instance: &Instance,
+    event: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<serde_json::Map<String, Value>, EventError> {
     let mut facts = serde_json::Map::new();
     match instance.subject_kind.as_str() {
         "credit_line" => {
             if let Some(line) = app.store.credit_line(instance.id).await? {
                 facts.insert("monthly_limit_cents".into(), json!(line.monthly_limit_cents));
             }
+            // Closing a line says what is still owed on it, bill by bill.
+            let bills = app.store.bills_for_line(instance.id).await?;
+            for (key, value) in super::cycles::owed_facts(&bills) {
+                facts.insert(key.into(), value);
+            }
         }
         "limit_increase" => {
             if let Some((increase, _)) = app.store.increase(instance.id).await? {
-                facts.insert("monthly_limit_cents".into(), json!(increase.next_limit_cents));
+                // An approval quotes the new limit, from today; anything else leaves the line
+                // at the limit it has now, which is what its email names.
+                let limit = if event == "approve" {
+                    increase.next_limit_cents
+                } else {
+                    match app.store.credit_line(increase.line_id).await? {
+                        Some(line) => line.monthly_limit_cents,
+                        None => increase.current_limit_cents,
+                    }
+                };
+                facts.insert("monthly_limit_cents".into(), json!(limit));
                 facts.insert("deposit_cents".into(), json!(increase.deposit_cents));
+                facts.insert("effective_date".into(), json!(now.date_naive().to_string()));
             }
         }
         _ => {}
@@ -311,7 +332,7 @@ async fn write_event(
     }
     let mut fire = Fire::new(e.subject, &e.event, &actor.caller.name).reason(&e.reason);
     fire.data = e.data.clone();
-    fire.data.extend(record_facts(app, &instance).await?);
+    fire.data.extend(record_facts(app, &instance, &e.event, actor.now).await?);
     let mut cursor = Cursor::from(&instance);
     let (write, fired) = app.workflow.plan(&mut cursor, &fire).map_err(|err| match err {
         ServiceError::MissingData { key, .. } => EventError::SystemEvent {

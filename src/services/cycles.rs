@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::app::App;
-use crate::domain::{Bucket, EmailAddress, EntryKind, Money, Period, SubjectId};
+use crate::domain::{Bucket, EmailAddress, EntryKind, Money, Period, SubjectId, last_day_to_pay};
 use crate::rules::inputs::{CycleGatingInput, LineRestoreInput};
 use crate::rules::typed::{CycleGating, LineRestore};
 use crate::store::{
@@ -124,7 +124,7 @@ fn bill_write(app: &App, line: &CreditLineRecord, used: i64, period: Period) -> 
         });
         let fire = Fire::new(line.id, "bill_issued", ACTOR)
             .data("amount_cents", used)
-            .data("due_date", due_at.date_naive().to_string())
+            .data("due_date", last_day_to_pay(due_at).to_string())
             .data("period", period.to_string());
         write.transitions.push(plan(app, line, &fire)?);
     }
@@ -217,8 +217,14 @@ pub async fn gate(app: &App) -> Result<GateReport, CycleError> {
             if let Some(bill) = overdue_bill(history, now) {
                 fire = fire
                     .data("amount_cents", bill.amount_cents - bill.paid_cents)
-                    .data("due_date", bill.due_at.date_naive().to_string())
-                    .data("period", &bill.period);
+                    .data("due_date", last_day_to_pay(bill.due_at).to_string())
+                    .data("period", &bill.period)
+                    // The reminder gating sends is about a bill past its last day.
+                    .data("overdue", true);
+            }
+            // Closing: the email says what is still owed on the line, bill by bill.
+            for (key, value) in owed_facts(history) {
+                fire = fire.data(key, value);
             }
             let mut write = CycleWrite { decisions: vec![record], at: now, ..CycleWrite::default() };
             match plan(app, line, &fire) {
@@ -272,6 +278,24 @@ pub(crate) async fn next_lines(
         *after = Some(last.id);
     }
     Ok(lines)
+}
+
+/// What a line still owes, for the email that closes it: `owed_cents` in all and `owed_bills`,
+/// each unpaid bill's period, amount left and last day to pay (`bills`: the line's bills).
+pub fn owed_facts(bills: &[BillRecord]) -> [(&'static str, serde_json::Value); 2] {
+    let unpaid: Vec<&BillRecord> = bills.iter().filter(|b| b.paid_cents < b.amount_cents).collect();
+    let total: i64 = unpaid.iter().map(|b| b.amount_cents - b.paid_cents).sum();
+    let list: Vec<serde_json::Value> = unpaid
+        .iter()
+        .map(|b| {
+            serde_json::json!({
+                "period": b.period,
+                "amount_cents": b.amount_cents - b.paid_cents,
+                "due_date": last_day_to_pay(b.due_at).to_string(),
+            })
+        })
+        .collect();
+    [("owed_cents", serde_json::json!(total)), ("owed_bills", serde_json::Value::Array(list))]
 }
 
 /// A line's oldest overdue unpaid bill (`bills` oldest first).

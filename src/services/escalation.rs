@@ -268,10 +268,14 @@ pub fn open_increase(
     let id = SubjectId::new();
     let (instance, _) = app.workflow.plan_start("limit_increase", id, Some(&line.account_email), ACTOR)?;
     let mut cursor = Cursor::created(&instance);
+    // A declined or held increase leaves the line where it is: its email names the limit
+    // the line keeps, not the one asked for.
+    let declined = matches!(LimitIncrease::try_from(decision), Ok(LimitIncrease::Hold | LimitIncrease::Decline));
+    let quoted = if declined { line.monthly_limit_cents } else { next };
     let mut fire = Fire::new(id, "assessed", ACTOR)
         .decision("limit_increase", &decision.outcome, record.id)
         .reason(&decision.reasons.join("; "))
-        .data("monthly_limit_cents", next)
+        .data("monthly_limit_cents", quoted)
         .data("deposit_cents", asked)
         .data("credit_line", line.id);
     if guarantee > 0 {
@@ -362,7 +366,11 @@ pub async fn approve(app: &App, increase: SubjectId, reviewer: &str) -> Result<A
             )));
         }
     }
-    let fire = Fire::new(increase, "approve", reviewer).data("monthly_limit_cents", record.next_limit_cents);
+    // The line's limit is raised in this same transaction: the new limit applies from today.
+    let today = app.workflow.clock().now().date_naive();
+    let fire = Fire::new(increase, "approve", reviewer)
+        .data("monthly_limit_cents", record.next_limit_cents)
+        .data("effective_date", today.to_string());
     let (t, _) = app.workflow.plan(&mut Cursor::from(&instance), &fire)?;
     let raised = Fire::new(line.id, "limit_increased", reviewer).data("monthly_limit_cents", record.next_limit_cents);
     let write = CycleWrite {

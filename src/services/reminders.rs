@@ -8,13 +8,19 @@
 //! application approved at the deposit tier): it moves on as soon as the guarantee is held,
 //! gets one reminder after `deposit_remind_after_days` and expires (with an email) after
 //! `deposit_time_out_after_days`. An increase whose line changed meanwhile is closed.
+//!
+//! And for bills: an unpaid bill gets one `payment_reminder` (the line's `payment_reminder_due`
+//! step) from `billing.remind_days_before` days before its last day to pay. Once per bill: the
+//! step's email carries the bill's id, and a scan reads the line (its version) before it looks
+//! for that email, so of two scanners one fires and the other gets a conflict, and a later scan
+//! finds the email.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::app::App;
-use crate::domain::{ApplicationId, Money};
-use crate::store::{EventRecord, Instance};
+use crate::domain::{ApplicationId, Money, last_day_to_pay, reminder_window};
+use crate::store::{BillRecord, CreditLineRecord, EventRecord, Instance};
 
 use super::workflow::{Fire, ServiceError};
 
@@ -58,6 +64,8 @@ pub struct ScanReport {
     pub deposits_recorded: usize,
     /// Increases closed because their line changed while they waited.
     pub increases_closed: usize,
+    /// Bills reminded of before their last day to pay.
+    pub bills_reminded: usize,
 }
 
 /// One pass over every waiting application.
@@ -70,14 +78,18 @@ pub async fn scan(app: &App) -> Result<ScanReport, ServiceError> {
         let fire = match due(&instance.state, &events, now, cfg.remind_after_days, cfg.time_out_after_days) {
             Due::Nothing => continue,
             Due::Reminder => reminder(app, &instance).await?,
-            Due::TimeOut => Fire::new(instance.id, "timed_out", ACTOR)
-                .reason(&format!("no answer within {} days", cfg.time_out_after_days))
-                // What intake does with a reply to a deferred application: `re_review`, or a
-                // person sees it (never a promise the system does not keep).
-                .data(
-                    "condition",
-                    "reply to this email with what was asked, and a reviewer will look at the application again",
-                ),
+            Due::TimeOut => {
+                let fire = Fire::new(instance.id, "timed_out", ACTOR)
+                    .reason(&format!("no answer within {} days", cfg.time_out_after_days));
+                // What intake does with a reply to an application deferred by a time-out: it
+                // goes back to the wait it timed out of and reads the reply there (the
+                // workflow's `materials_reply` / `confirmation_reply`). Nothing is promised
+                // for a wait a reply cannot end (the account's own confirmation).
+                match resume_condition(&instance.state) {
+                    Some(condition) => fire.data("condition", condition),
+                    None => fire,
+                }
+            }
         };
         fired(app, fire.at_version(instance.version), &mut report).await?;
     }
@@ -88,7 +100,73 @@ pub async fn scan(app: &App) -> Result<ScanReport, ServiceError> {
             fired(app, fire.at_version(instance.version), &mut report).await?;
         }
     }
+    bill_reminders(app, now, &mut report).await?;
     Ok(report)
+}
+
+/// One `payment_reminder_due` per unpaid bill whose reminder window has come (pure).
+pub fn bill_to_remind<'a>(
+    bills: &'a [BillRecord],
+    now: DateTime<Utc>,
+    days_before: u32,
+    reminded: &[uuid::Uuid],
+) -> Option<&'a BillRecord> {
+    bills.iter().find(|b| {
+        b.amount_cents > b.paid_cents && reminder_window(b.due_at, now, days_before) && !reminded.contains(&b.id)
+    })
+}
+
+/// Reminds every open line's unpaid bills that come due within `billing.remind_days_before`
+/// days; a line gets one step per scan (the next scan sees its new version).
+async fn bill_reminders(app: &App, now: DateTime<Utc>, report: &mut ScanReport) -> Result<(), ServiceError> {
+    let days = app.config.billing.remind_days_before;
+    let mut after = None;
+    loop {
+        // The lines first: their versions are what each step is fired at.
+        let lines = super::cycles::next_lines(app, &mut after).await?;
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let open: Vec<&CreditLineRecord> = lines.iter().filter(|l| l.state != "closed").collect();
+        let bills = super::cycles::bills_by_line(app, open.iter().copied()).await?;
+        for line in open {
+            let history = bills.get(&line.id).map(Vec::as_slice).unwrap_or_default();
+            if bill_to_remind(history, now, days, &[]).is_none() {
+                continue;
+            }
+            // The bills this line was already reminded of, from the reminders' emails.
+            let reminded: Vec<uuid::Uuid> = app
+                .store
+                .outbox_for(line.id)
+                .await?
+                .into_iter()
+                .filter(|o| o.name == "payment_reminder")
+                .filter_map(|o| o.payload.get("bill_id").and_then(Value::as_str).and_then(|s| s.parse().ok()))
+                .collect();
+            let Some(bill) = bill_to_remind(history, now, days, &reminded) else { continue };
+            let fire = Fire::new(line.id, "payment_reminder_due", ACTOR)
+                .reason(&format!("the bill for {} is unpaid and comes due", bill.period))
+                .data("bill_id", bill.id.to_string())
+                .data("amount_cents", bill.amount_cents - bill.paid_cents)
+                .data("due_date", last_day_to_pay(bill.due_at).to_string())
+                .data("period", &bill.period);
+            fired(app, fire.at_version(line.version), report).await?;
+        }
+    }
+}
+
+/// What the deferral email of a timed-out wait tells the applicant a reply does.
+pub fn resume_condition(state: &str) -> Option<&'static str> {
+    match state {
+        "awaiting_materials" => {
+            Some("reply to this email with the materials we asked for, and your application continues where it stopped")
+        }
+        "awaiting_domain_confirmation" => Some(
+            "reply to this email from an address at your company's domain to confirm the application, and it \
+             continues where it stopped",
+        ),
+        _ => None,
+    }
 }
 
 async fn fired(app: &App, fire: Fire, report: &mut ScanReport) -> Result<(), ServiceError> {
@@ -98,6 +176,7 @@ async fn fired(app: &App, fire: Fire, report: &mut ScanReport) -> Result<(), Ser
             "timed_out" => report.timed_out += 1,
             "deposit_recorded" => report.deposits_recorded += 1,
             "line_changed" => report.increases_closed += 1,
+            "payment_reminder_due" => report.bills_reminded += 1,
             _ => report.reminded += 1,
         },
         Err(e) if e.is_conflict() => report.conflicts += 1,
