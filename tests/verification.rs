@@ -160,6 +160,50 @@ async fn an_aws_login_applicant_is_asked_for_the_account_and_billing_records(t: 
     assert!(!text.contains("aws_billing_records"), "never a key: {text}");
 }
 
+/// Item 3: the reply that brings the AWS account and a billing CSV (recent AWS billing
+/// records) moves the AWS-login applicant on; the billing months are evidence for the reviewer.
+async fn an_aws_login_applicant_goes_on_with_the_account_and_a_billing_csv(t: TestStore) {
+    let app = t.app();
+    let first = ingest(
+        &app,
+        "Message-ID: <b1@gmail.com>\r\nFrom: Sam Ito <sam.ito.dev@gmail.com>\r\nSubject: Credit line application\r\n\r\n\
+         I sign in with AWS login and apply as an individual.\nAccount email: sam.ito.dev@gmail.com\n\
+         Product: Tunebox, music loops\nWebsite: https://tunebox.app\nRequested credit line: $100/month\n\
+         Expected monthly usage: $60\n",
+    )
+    .await;
+    assert_eq!(first.missing, vec!["aws_account".to_string(), "aws_billing_records".to_string()], "{first:?}");
+    let csv = "\"InvoiceID\",\"PayerAccountId\",\"BillingPeriodStartDate\",\"TotalAmount\",\"CurrencyCode\"\n\
+               \"I-1\",\"482199371204\",\"2026/08/01\",\"310.55\",\"USD\"\n\
+               \"I-2\",\"482199371204\",\"2026/09/01\",\"280.10\",\"USD\"\n\
+               \"I-3\",\"482199371204\",\"2026/10/01\",\"295.00\",\"USD\"\n";
+    // The billing records first: only the account is still asked for.
+    let reply = format!(
+        "Message-ID: <b2@gmail.com>\r\nIn-Reply-To: <b1@gmail.com>\r\nFrom: Sam Ito <sam.ito.dev@gmail.com>\r\n\
+         Subject: Re: materials\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe bills are attached.\r\n\
+         --b\r\nContent-Type: text/csv; name=\"aws-billing.csv\"\r\n\
+         Content-Disposition: attachment; filename=\"aws-billing.csv\"\r\n\r\n{csv}\r\n--b--\r\n"
+    );
+    let r = ingest(&app, &reply).await;
+    assert_eq!(r.state.as_deref(), Some("awaiting_materials"), "{r:?}");
+    assert_eq!(r.missing, vec!["aws_account".to_string()], "{r:?}");
+    // Then the account: the billing sent before counts for the AWS history check.
+    let r = ingest(
+        &app,
+        "Message-ID: <b3@gmail.com>\r\nIn-Reply-To: <b1@gmail.com>\r\nFrom: Sam Ito <sam.ito.dev@gmail.com>\r\n\
+         Subject: Re: materials\r\n\r\nAWS account: 4821-9937-1204, opened May 2020, in good standing\r\n",
+    )
+    .await;
+    assert_eq!(r.state.as_deref(), Some("pending_review"), "{r:?}");
+    assert!(!has(&r, "aws_billing_not_provided"), "{r:?}");
+    let v = view(&app, &r).await;
+    let aws = v["decisions"].as_array().unwrap().iter().rev().find(|d| d["rule"] == "aws_history").unwrap();
+    assert_eq!(aws["input"]["recent_monthly_billing_cents"], serde_json::json!([31055, 28010, 29500]), "{aws}");
+    let field = v["fields"].as_array().unwrap().iter().find(|f| f["field"] == "aws_billing_records").cloned();
+    assert_eq!(field.expect("recorded with provenance")["excerpt"], "attached: aws-billing.csv");
+}
+
 /// Item 4. Policy: "Individual user without a product or project: ... Not available", and
 /// for an individual with a product: "Product information, website, app download link, or
 /// other verifiable project materials". Nobody is closed for an omission: asked first, closed
@@ -262,6 +306,7 @@ store_suite!(
     an_enterprise_confirmed_from_its_domain_is_verified_against_it,
     no_aws_account_is_no_concern_without_aws_login,
     an_aws_login_applicant_is_asked_for_the_account_and_billing_records,
+    an_aws_login_applicant_goes_on_with_the_account_and_a_billing_csv,
     an_individual_naming_no_product_is_asked_then_closed_on_a_statement,
     an_individual_asked_for_a_product_goes_on_when_it_comes,
     an_enterprise_is_asked_for_its_main_business_activity_and_the_reviewer_sees_it,

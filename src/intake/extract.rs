@@ -996,4 +996,57 @@ mod tests {
         let x = extract("", "I don't have a company or an app yet, just experimenting.", day());
         assert!(x.flag(STATES_NO_PRODUCT));
     }
+
+    /// Policy ("Business Verification"): the materials "may include ... Main business
+    /// activity", read in every language intake supports.
+    #[test]
+    fn main_business_activity_in_every_supported_language() {
+        for (line, want) in [
+            ("Main business activity: product photography", "product photography"),
+            ("Actividad principal: edición de fotos", "edición de fotos"),
+            ("Ramo de atividade: animação", "animação"),
+            ("Activité principale : vidéos publicitaires", "vidéos publicitaires"),
+            ("Secteur d'activité : mode", "mode"),
+            ("Haupttätigkeit: Produktfotos", "Produktfotos"),
+            ("主な事業：イラスト制作", "イラスト制作"),
+            ("주요 사업: 웹툰 제작", "웹툰 제작"),
+            ("主营业务：短视频生成", "短视频生成"),
+        ] {
+            let x = extract("", line, day());
+            assert_eq!(x.get(MAIN_BUSINESS_ACTIVITY), Some(want), "{line}");
+        }
+    }
+
+    /// Only a statement closes to the prepaid path, so the statement is read in the
+    /// customers' languages; a declared individual alone is no such statement.
+    #[test]
+    fn no_product_statements_in_several_languages() {
+        for line in [
+            "No tengo empresa ni producto, solo estoy probando.",
+            "Ainda não tenho produto.",
+            "Je n'ai pas encore de produit.",
+            "Ich habe kein Produkt.",
+            "製品はありません。",
+            "아직 회사가 없고 제품이 없습니다.",
+            "我还没有项目。",
+        ] {
+            assert!(extract("", line, day()).flag(STATES_NO_PRODUCT), "{line}");
+        }
+        assert!(!extract("", "Applicant type: individual", day()).flag(STATES_NO_PRODUCT));
+    }
+
+    /// Policy: "website ... on a business-owned domain"; a repository, a video, a paper or a
+    /// marketplace listing is project material, never the applicant's website.
+    #[test]
+    fn project_material_is_never_taken_for_the_website() {
+        let x = extract(
+            "",
+            "code https://github.com/me/tool\ndemo https://vimeo.com/123\npaper https://arxiv.org/abs/1",
+            day(),
+        );
+        assert_eq!(x.get(WEBSITE), None);
+        assert_eq!(x.list(OTHER_LINKS).len(), 3);
+        let x = extract("", "see https://github.com/me/tool and https://mytool.dev", day());
+        assert_eq!(x.get(WEBSITE), Some("https://mytool.dev"));
+    }
 }

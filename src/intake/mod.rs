@@ -1102,7 +1102,8 @@ async fn update_application(
         kind = drive(&mut p, &mut cursor, &with_confirmation(merged.clone(), &earlier), &record.account_email).await?;
     } else if outcome_name == outcome::UPDATED {
         // Not waiting for materials: record them (the reviewer sees them) and report the checks.
-        assess(&mut p, &merged, &record.account_email, Some(cursor.subject)).await;
+        let earlier = app.store.evidence_for(record.id).await?;
+        assess(&mut p, &merged, &record.account_email, Some(cursor.subject), &earlier).await;
     }
     let mut details = record.details.clone();
     if let (Some(obj), serde_json::Value::Object(new)) = (details.as_object_mut(), details_of(&x)) {
@@ -1204,16 +1205,17 @@ fn applicant_input(x: &Extracted, account: &str) -> ApplicantTypeInput {
     }
 }
 
-fn aws_input(p: &Plan<'_>, x: &Extracted) -> AwsHistoryInput {
+/// `earlier`: the evidence stored with the application from earlier messages (billing CSVs
+/// sent before this one still count).
+fn aws_input(p: &Plan<'_>, x: &Extracted, earlier: &[EvidenceWrite]) -> AwsHistoryInput {
     let account = x.get(field::AWS_ACCOUNT).unwrap_or_default().to_lowercase();
     let has_account = !account.is_empty() && !["no", "none", "n/a", "-"].contains(&account.trim());
     let age = x.get(field::AWS_ACCOUNT_AGE_MONTHS).and_then(|v| v.parse().ok()).unwrap_or(-1);
-    let months: Vec<i64> = p
-        .write
-        .evidence
+    let months: Vec<i64> = earlier
         .iter()
-        .filter(|(_, e)| e.kind == "aws_billing")
-        .flat_map(|(_, e)| e.data["months"].as_array().cloned().unwrap_or_default())
+        .chain(p.write.evidence.iter().map(|(_, e)| e))
+        .filter(|e| e.kind == "aws_billing")
+        .flat_map(|e| e.data["months"].as_array().cloned().unwrap_or_default())
         .filter_map(|m| m["amount_cents"].as_i64())
         .collect();
     let stated = x.cents(field::AWS_MONTHLY_SPEND_CENTS);
@@ -1242,7 +1244,13 @@ fn aws_input(p: &Plan<'_>, x: &Extracted) -> AwsHistoryInput {
 
 /// Runs the checks for the report (and the reviewer): applicant type, business
 /// verification, and AWS history when the message says anything about AWS.
-async fn assess(p: &mut Plan<'_>, x: &Extracted, account: &str, subject: Option<SubjectId>) -> (Decision, DecisionId) {
+async fn assess(
+    p: &mut Plan<'_>,
+    x: &Extracted,
+    account: &str,
+    subject: Option<SubjectId>,
+    earlier: &[EvidenceWrite],
+) -> (Decision, DecisionId) {
     let applicant = p.evaluate("applicant_type", &applicant_input(x, account), subject).await;
     let applicant_id = last_decision_id(p);
     let kind = match ApplicantType::try_from(&applicant) {
@@ -1262,7 +1270,7 @@ async fn assess(p: &mut Plan<'_>, x: &Extracted, account: &str, subject: Option<
     let business = p.evaluate("business_verification", &verification, subject).await;
     p.report.findings.extend(business.findings.iter().cloned());
     if x.get(field::AWS_ACCOUNT).is_some() || x.get(field::AWS_ACCOUNT_AGE_MONTHS).is_some() {
-        let input = aws_input(p, x);
+        let input = aws_input(p, x, earlier);
         let aws = p.evaluate("aws_history", &input, subject).await;
         p.report.findings.extend(aws.findings.iter().cloned());
     }
@@ -1277,7 +1285,9 @@ async fn drive(
     x: &Extracted,
     account: &str,
 ) -> Result<Option<String>, ServiceError> {
-    let (applicant, applicant_id) = assess(p, x, account, Some(cursor.subject)).await;
+    // Evidence from the application's earlier messages (a billing CSV sent before this one).
+    let earlier = p.app.store.evidence_for(ApplicationId(cursor.subject.0)).await?;
+    let (applicant, applicant_id) = assess(p, x, account, Some(cursor.subject), &earlier).await;
     let decided = |f: Fire| f.decision("applicant_type", &applicant.outcome, applicant_id);
     let typed = ApplicantType::try_from(&applicant).unwrap_or(ApplicantType::ManualReview);
     let subject = cursor.subject;
@@ -1377,7 +1387,8 @@ async fn verify(
     if cursor.state != "aws_history_check" {
         return Ok(());
     }
-    let aws_in = aws_input(p, x);
+    let earlier = p.app.store.evidence_for(ApplicationId(subject.0)).await?;
+    let aws_in = aws_input(p, x, &earlier);
     let aws = p.evaluate("aws_history", &aws_in, Some(subject)).await;
     p.report.findings.extend(aws.findings.iter().cloned());
     let id = last_decision_id(p);
