@@ -44,6 +44,7 @@ fn bench(c: &mut Criterion) {
         standing: "good".into(),
         months_with_usage: 12,
         recent_monthly_billing_cents: vec![340_000, 345_000, 338_000],
+        aws_login: true,
     };
     let limit = InitialLimitInput {
         applicant_type: "enterprise".into(),

@@ -95,8 +95,13 @@ pub fn material_words(item: &str) -> String {
         "website" => "your company or product website, on a domain of your own",
         "product" => "what your product or project is",
         "use_case" => "how you plan to use WaveSpeedAI",
-        "app_link" => "an app download link or other material we can check (a repository, a demo)",
-        "aws_account" => "your AWS account and recent AWS billing records",
+        "app_link" => {
+            "your product's website, an app download link or other material we can check (a repository, a demo video, a paper, a marketplace listing)"
+        }
+        "aws_account" => "the AWS account you sign in with (its ID, when it was opened, its standing and usage)",
+        "aws_billing_records" => {
+            "your recent AWS billing records (for example the billing CSV of the last three months)"
+        }
         "expected_monthly_spend" => "your expected monthly usage",
         "requested_limit" => "the monthly credit line you ask for",
         "business_contact" => "a business contact (email, Slack, Discord or similar)",

@@ -39,6 +39,10 @@ pub mod field {
     pub const STATES_NO_PRODUCT: &str = "states_no_product";
     pub const BILLING_PERIOD: &str = "billing_period";
     pub const TRANSACTION_IDS: &str = "transaction_ids";
+    /// "Main business activity", one of the policy's business-verification materials.
+    pub const MAIN_BUSINESS_ACTIVITY: &str = "main_business_activity";
+    /// "true" when the message carries recent AWS billing records (an AWS billing CSV).
+    pub const AWS_BILLING_RECORDS: &str = "aws_billing_records";
 }
 use field::*;
 
@@ -287,6 +291,50 @@ const LABELS: &[(&str, &[&str])] = &[
             "사용 사례",
         ],
     ),
+    (
+        MAIN_BUSINESS_ACTIVITY,
+        &[
+            "main business activity",
+            "main business activities",
+            "main business",
+            "business activity",
+            "business activities",
+            "core business",
+            "primary business",
+            "primary business activity",
+            "nature of business",
+            "line of business",
+            "actividad principal",
+            "actividad comercial",
+            "actividad principal de la empresa",
+            "actividad económica",
+            "giro del negocio",
+            "atividade principal",
+            "atividade comercial",
+            "atividade econômica",
+            "ramo de atividade",
+            "activité principale",
+            "activité commerciale",
+            "secteur d activité",
+            "haupttätigkeit",
+            "geschäftstätigkeit",
+            "hauptgeschäftstätigkeit",
+            "geschäftsfeld",
+            "主な事業",
+            "主な事業内容",
+            "主要事業",
+            "事業内容",
+            "주요 사업",
+            "주요 사업 분야",
+            "주요 사업 활동",
+            "사업 내용",
+            "主营业务",
+            "主要业务",
+            "主營業務",
+            "主要業務",
+            "经营范围",
+        ],
+    ),
     (AWS_ACCOUNT, &["aws account", "aws account id", "aws id", "aws"]),
     (
         EXPECTED_MONTHLY_SPEND,
@@ -483,6 +531,69 @@ const NO_PRODUCT: &[&str] = &[
     "没有产品",
     "还没有产品",
     "会社はありません",
+    "no tengo empresa",
+    "no tengo un producto",
+    "no tengo producto",
+    "todavía no tengo producto",
+    "todavía no tengo un producto",
+    "solo estoy probando",
+    "não tenho empresa",
+    "não tenho produto",
+    "não tenho um produto",
+    "ainda não tenho produto",
+    "ainda não tenho um produto",
+    "só estou testando",
+    "pas de produit",
+    "pas encore de produit",
+    "pas d'entreprise",
+    "pas d’entreprise",
+    "je teste seulement",
+    "kein produkt",
+    "keine firma",
+    "kein unternehmen",
+    "probiere nur",
+    "製品はありません",
+    "プロダクトはありません",
+    "製品はまだありません",
+    "제품이 없",
+    "회사가 없",
+    "没有项目",
+    "还没有项目",
+];
+/// Repositories, demo videos, papers and marketplace listings: verifiable project material
+/// (rules/business_verification.rhai judges each), never taken for the applicant's website.
+const PROJECT_MATERIAL: &[&str] = &[
+    "github.com",
+    "gitlab.com",
+    "bitbucket.org",
+    "codeberg.org",
+    "sourceforge.net",
+    "gitee.com",
+    "youtu.be",
+    "vimeo.com",
+    "loom.com",
+    "bilibili.com",
+    "arxiv.org",
+    "doi.org",
+    "openreview.net",
+    "aclanthology.org",
+    "semanticscholar.org",
+    "researchgate.net",
+    "ssrn.com",
+    "zenodo.org",
+    "paperswithcode.com",
+    "addons.mozilla.org",
+    "microsoftedge.microsoft.com",
+    "marketplace.visualstudio.com",
+    "plugins.jetbrains.com",
+    "apps.shopify.com",
+    "marketplace.atlassian.com",
+    "appsource.microsoft.com",
+    "wordpress.org",
+    "figma.com",
+    "npmjs.com",
+    "pypi.org",
+    "crates.io",
 ];
 const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
 
@@ -652,7 +763,7 @@ fn unlabelled(x: &mut Extracted, subject: &str, body: &str, today: NaiveDate) {
             let url = trim_url(m.as_str());
             if host_in(&url, APP_STORES) {
                 x.set(APP_LINK, &url, line);
-            } else if host_in(&url, SOCIAL) {
+            } else if host_in(&url, SOCIAL) || host_in(&url, PROJECT_MATERIAL) {
                 x.push_link(&url, line);
             } else if x.get(WEBSITE).is_none() {
                 x.set(WEBSITE, &url, line);
@@ -884,5 +995,58 @@ mod tests {
         assert_eq!(x.get(REGISTRATION_COUNTRY), Some("Delaware, USA"));
         let x = extract("", "I don't have a company or an app yet, just experimenting.", day());
         assert!(x.flag(STATES_NO_PRODUCT));
+    }
+
+    /// Policy ("Business Verification"): the materials "may include ... Main business
+    /// activity", read in every language intake supports.
+    #[test]
+    fn main_business_activity_in_every_supported_language() {
+        for (line, want) in [
+            ("Main business activity: product photography", "product photography"),
+            ("Actividad principal: edición de fotos", "edición de fotos"),
+            ("Ramo de atividade: animação", "animação"),
+            ("Activité principale : vidéos publicitaires", "vidéos publicitaires"),
+            ("Secteur d'activité : mode", "mode"),
+            ("Haupttätigkeit: Produktfotos", "Produktfotos"),
+            ("主な事業：イラスト制作", "イラスト制作"),
+            ("주요 사업: 웹툰 제작", "웹툰 제작"),
+            ("主营业务：短视频生成", "短视频生成"),
+        ] {
+            let x = extract("", line, day());
+            assert_eq!(x.get(MAIN_BUSINESS_ACTIVITY), Some(want), "{line}");
+        }
+    }
+
+    /// Only a statement closes to the prepaid path, so the statement is read in the
+    /// customers' languages; a declared individual alone is no such statement.
+    #[test]
+    fn no_product_statements_in_several_languages() {
+        for line in [
+            "No tengo empresa ni producto, solo estoy probando.",
+            "Ainda não tenho produto.",
+            "Je n'ai pas encore de produit.",
+            "Ich habe kein Produkt.",
+            "製品はありません。",
+            "아직 회사가 없고 제품이 없습니다.",
+            "我还没有项目。",
+        ] {
+            assert!(extract("", line, day()).flag(STATES_NO_PRODUCT), "{line}");
+        }
+        assert!(!extract("", "Applicant type: individual", day()).flag(STATES_NO_PRODUCT));
+    }
+
+    /// Policy: "website ... on a business-owned domain"; a repository, a video, a paper or a
+    /// marketplace listing is project material, never the applicant's website.
+    #[test]
+    fn project_material_is_never_taken_for_the_website() {
+        let x = extract(
+            "",
+            "code https://github.com/me/tool\ndemo https://vimeo.com/123\npaper https://arxiv.org/abs/1",
+            day(),
+        );
+        assert_eq!(x.get(WEBSITE), None);
+        assert_eq!(x.list(OTHER_LINKS).len(), 3);
+        let x = extract("", "see https://github.com/me/tool and https://mytool.dev", day());
+        assert_eq!(x.get(WEBSITE), Some("https://mytool.dev"));
     }
 }

@@ -81,6 +81,8 @@ const WEBSITE_FINDINGS: &[&str] = &[
 ];
 const CONFIRMATION: &str = "company_domain_confirmation";
 const DOMAIN_CONFIRMED_FIELD: &str = "domain_confirmed";
+/// The address whose reply confirmed the company domain: the identity verification checks.
+const CONFIRMED_BY_FIELD: &str = "domain_confirmed_by";
 
 /// The Message-ID from the header block, read without parsing the message (it is the key
 /// the raw bytes are kept under before anything else happens).
@@ -143,7 +145,18 @@ struct Parsed {
 fn parse(raw: &[u8], now: DateTime<Utc>) -> Parsed {
     let mail = mail::parse(raw);
     let extracted = match &mail {
-        Ok(m) => extract::extract(&m.subject, &m.body, m.date.unwrap_or(now).date_naive()),
+        Ok(m) => {
+            let mut x = extract::extract(&m.subject, &m.body, m.date.unwrap_or(now).date_naive());
+            // Recent AWS billing records (policy: "when applicable") arrive as a billing CSV.
+            if let Some(a) = m.attachments.iter().find(|a| a.csv.as_deref().and_then(billing_csv::parse).is_some()) {
+                x.set(
+                    field::AWS_BILLING_RECORDS,
+                    "true",
+                    &format!("attached: {}", a.filename.as_deref().unwrap_or("billing CSV")),
+                );
+            }
+            x
+        }
         Err(_) => Extracted::default(),
     };
     Parsed { mail, extracted }
@@ -1083,10 +1096,22 @@ async fn update_application(
                     excerpt: format!("reply from {}", mail.from.as_deref().unwrap_or_default()),
                 },
             ));
+            // The confirmed company domain is the company's identity from here on: verification
+            // checks the address that confirmed, not the account's (which may be free mail).
+            let confirmer = mail.envelope_from.clone().unwrap_or_default();
+            p.write.fields.push((
+                record.id,
+                FieldWrite {
+                    field: CONFIRMED_BY_FIELD.into(),
+                    value: confirmer.clone(),
+                    message_id: mail.message_id.clone(),
+                    excerpt: format!("reply from {}", mail.from.as_deref().unwrap_or_default()),
+                },
+            ));
             let reason = format!("confirmed by {}", mail.from.as_deref().unwrap_or_default());
             let fire = Fire::new(cursor.subject, "domain_confirmed", ACTOR).reason(&reason);
             p.fire(&mut cursor, fire)?;
-            verify(&mut p, &mut cursor, &merged, &record.account_email).await?;
+            verify(&mut p, &mut cursor, &merged, &record.account_email, &confirmer).await?;
         }
     }
     let mut kind = None;
@@ -1114,7 +1139,8 @@ async fn update_application(
         kind = drive(&mut p, &mut cursor, &with_confirmation(merged.clone(), &earlier), &record.account_email).await?;
     } else if outcome_name == outcome::UPDATED {
         // Not waiting for materials: record them (the reviewer sees them) and report the checks.
-        assess(&mut p, &merged, &record.account_email, Some(cursor.subject)).await;
+        let earlier = app.store.evidence_for(record.id).await?;
+        assess(&mut p, &merged, &record.account_email, Some(cursor.subject), &earlier).await;
     }
     let mut details = record.details.clone();
     if let (Some(obj), serde_json::Value::Object(new)) = (details.as_object_mut(), details_of(&x)) {
@@ -1144,10 +1170,18 @@ fn resumes_after_time_out(events: &[crate::store::EventRecord]) -> Option<&'stat
 }
 
 fn with_confirmation(mut x: Extracted, earlier: &Extracted) -> Extracted {
-    if let Some(f) = earlier.fields.get(DOMAIN_CONFIRMED_FIELD) {
-        x.fields.insert(DOMAIN_CONFIRMED_FIELD.into(), f.clone());
+    for key in [DOMAIN_CONFIRMED_FIELD, CONFIRMED_BY_FIELD] {
+        if let Some(f) = earlier.fields.get(key) {
+            x.fields.insert(key.into(), f.clone());
+        }
     }
     x
+}
+
+/// The address verification checks: the one that confirmed the company domain once it has,
+/// else the account's.
+fn verified_contact<'x>(x: &'x Extracted, account: &'x str) -> &'x str {
+    x.get(CONFIRMED_BY_FIELD).filter(|c| x.flag(DOMAIN_CONFIRMED_FIELD) && !c.is_empty()).unwrap_or(account)
 }
 
 async fn stored_extraction(app: &App, id: ApplicationId) -> Result<Extracted, StoreError> {
@@ -1217,19 +1251,22 @@ fn applicant_input(x: &Extracted, account: &str) -> ApplicantTypeInput {
         business_contact: s(field::BUSINESS_CONTACT),
         domain_confirmed: x.flag(DOMAIN_CONFIRMED_FIELD),
         states_no_product: x.flag(field::STATES_NO_PRODUCT),
+        main_business_activity: s(field::MAIN_BUSINESS_ACTIVITY),
+        aws_billing_records: x.flag(field::AWS_BILLING_RECORDS),
     }
 }
 
-fn aws_input(p: &Plan<'_>, x: &Extracted) -> AwsHistoryInput {
+/// `earlier`: the evidence stored with the application from earlier messages (billing CSVs
+/// sent before this one still count).
+fn aws_input(p: &Plan<'_>, x: &Extracted, earlier: &[EvidenceWrite]) -> AwsHistoryInput {
     let account = x.get(field::AWS_ACCOUNT).unwrap_or_default().to_lowercase();
     let has_account = !account.is_empty() && !["no", "none", "n/a", "-"].contains(&account.trim());
     let age = x.get(field::AWS_ACCOUNT_AGE_MONTHS).and_then(|v| v.parse().ok()).unwrap_or(-1);
-    let months: Vec<i64> = p
-        .write
-        .evidence
+    let months: Vec<i64> = earlier
         .iter()
-        .filter(|(_, e)| e.kind == "aws_billing")
-        .flat_map(|(_, e)| e.data["months"].as_array().cloned().unwrap_or_default())
+        .chain(p.write.evidence.iter().map(|(_, e)| e))
+        .filter(|e| e.kind == "aws_billing")
+        .flat_map(|e| e.data["months"].as_array().cloned().unwrap_or_default())
         .filter_map(|m| m["amount_cents"].as_i64())
         .collect();
     let stated = x.cents(field::AWS_MONTHLY_SPEND_CENTS);
@@ -1248,6 +1285,7 @@ fn aws_input(p: &Plan<'_>, x: &Extracted) -> AwsHistoryInput {
     };
     AwsHistoryInput {
         has_account,
+        aws_login: x.flag(field::AWS_LOGIN),
         account_age_months: age,
         standing: x.get(field::AWS_STANDING).unwrap_or_default().to_string(),
         months_with_usage,
@@ -1257,7 +1295,13 @@ fn aws_input(p: &Plan<'_>, x: &Extracted) -> AwsHistoryInput {
 
 /// Runs the checks for the report (and the reviewer): applicant type, business
 /// verification, and AWS history when the message says anything about AWS.
-async fn assess(p: &mut Plan<'_>, x: &Extracted, account: &str, subject: Option<SubjectId>) -> (Decision, DecisionId) {
+async fn assess(
+    p: &mut Plan<'_>,
+    x: &Extracted,
+    account: &str,
+    subject: Option<SubjectId>,
+    earlier: &[EvidenceWrite],
+) -> (Decision, DecisionId) {
     let applicant = p.evaluate("applicant_type", &applicant_input(x, account), subject).await;
     let applicant_id = last_decision_id(p);
     let kind = match ApplicantType::try_from(&applicant) {
@@ -1272,11 +1316,12 @@ async fn assess(p: &mut Plan<'_>, x: &Extracted, account: &str, subject: Option<
         website: x.get(field::WEBSITE).unwrap_or_default().to_string(),
         app_link: x.get(field::APP_LINK).unwrap_or_default().to_string(),
         other_links: x.list(field::OTHER_LINKS),
+        account_email: account.to_string(),
     };
     let business = p.evaluate("business_verification", &verification, subject).await;
     p.report.findings.extend(business.findings.iter().cloned());
     if x.get(field::AWS_ACCOUNT).is_some() || x.get(field::AWS_ACCOUNT_AGE_MONTHS).is_some() {
-        let input = aws_input(p, x);
+        let input = aws_input(p, x, earlier);
         let aws = p.evaluate("aws_history", &input, subject).await;
         p.report.findings.extend(aws.findings.iter().cloned());
     }
@@ -1291,7 +1336,9 @@ async fn drive(
     x: &Extracted,
     account: &str,
 ) -> Result<Option<String>, ServiceError> {
-    let (applicant, applicant_id) = assess(p, x, account, Some(cursor.subject)).await;
+    // Evidence from the application's earlier messages (a billing CSV sent before this one).
+    let earlier = p.app.store.evidence_for(ApplicationId(cursor.subject.0)).await?;
+    let (applicant, applicant_id) = assess(p, x, account, Some(cursor.subject), &earlier).await;
     let decided = |f: Fire| f.decision("applicant_type", &applicant.outcome, applicant_id);
     let typed = ApplicantType::try_from(&applicant).unwrap_or(ApplicantType::ManualReview);
     let subject = cursor.subject;
@@ -1319,7 +1366,7 @@ async fn drive(
                 p.fire(cursor, Fire::new(subject, "domain_confirmed", ACTOR).reason("confirmed earlier"))?;
             }
             if cursor.state == "business_verification" {
-                verify(p, cursor, x, account).await?;
+                verify(p, cursor, x, account, verified_contact(x, account)).await?;
             }
             Ok(Some(kind.as_str().to_string()))
         }
@@ -1334,6 +1381,20 @@ async fn drive(
     }
 }
 
+/// What a materials request asks for besides its reason, as `applicant_type` does: the main
+/// business activity of an enterprise, and recent AWS billing records of an applicant who
+/// applies through AWS login (policy: "when applicable").
+fn asked_along(kind: &str, x: &Extracted) -> Vec<String> {
+    let mut items = Vec::new();
+    if kind == "enterprise" && x.get(field::MAIN_BUSINESS_ACTIVITY).is_none() {
+        items.push(field::MAIN_BUSINESS_ACTIVITY.to_string());
+    }
+    if x.flag(field::AWS_LOGIN) && !x.flag(field::AWS_BILLING_RECORDS) {
+        items.push(field::AWS_BILLING_RECORDS.to_string());
+    }
+    items
+}
+
 /// The id of the decision just recorded, to cite in the step that used it.
 fn last_decision_id(p: &Plan<'_>) -> DecisionId {
     p.write.decisions.last().map(|d| d.id).unwrap_or_default()
@@ -1341,16 +1402,25 @@ fn last_decision_id(p: &Plan<'_>) -> DecisionId {
 
 /// `business_verification` then `aws_history`, each firing its workflow step; ends in
 /// `pending_review` (with the initial-limit suggestion recorded) or back in
-/// `awaiting_materials` when verification failed.
-async fn verify(p: &mut Plan<'_>, cursor: &mut Cursor, x: &Extracted, account: &str) -> Result<(), ServiceError> {
+/// `awaiting_materials` when verification failed. `contact` is the address verified: the
+/// one that confirmed the company domain, for an enterprise (policy: "Enterprise applicants
+/// should contact WaveSpeedAI from an email address associated with the company domain").
+async fn verify(
+    p: &mut Plan<'_>,
+    cursor: &mut Cursor,
+    x: &Extracted,
+    account: &str,
+    contact: &str,
+) -> Result<(), ServiceError> {
     let subject = cursor.subject;
     let kind = p.report.applicant_type.clone().unwrap_or_default();
     let input = BusinessVerificationInput {
         applicant_type: kind.clone(),
-        contact_email: account.to_string(),
+        contact_email: contact.to_string(),
         website: x.get(field::WEBSITE).unwrap_or_default().to_string(),
         app_link: x.get(field::APP_LINK).unwrap_or_default().to_string(),
         other_links: x.list(field::OTHER_LINKS),
+        account_email: account.to_string(),
     };
     let business = p.evaluate("business_verification", &input, Some(subject)).await;
     p.report.findings.extend(business.findings.iter().cloned());
@@ -1358,7 +1428,8 @@ async fn verify(p: &mut Plan<'_>, cursor: &mut Cursor, x: &Extracted, account: &
     // When the website does not verify, the email says why and what would do instead.
     let website: Vec<String> =
         business.findings.iter().filter(|f| WEBSITE_FINDINGS.contains(&f.as_str())).cloned().collect();
-    let missing = if website.is_empty() { vec![field::WEBSITE.to_string()] } else { website };
+    let mut missing = if website.is_empty() { vec![field::WEBSITE.to_string()] } else { website };
+    missing.extend(asked_along(&kind, x));
     let fire = Fire::new(subject, "verified", ACTOR)
         .decision("business_verification", &business.outcome, id)
         .data("findings", &business.findings)
@@ -1367,7 +1438,8 @@ async fn verify(p: &mut Plan<'_>, cursor: &mut Cursor, x: &Extracted, account: &
     if cursor.state != "aws_history_check" {
         return Ok(());
     }
-    let aws_in = aws_input(p, x);
+    let earlier = p.app.store.evidence_for(ApplicationId(subject.0)).await?;
+    let aws_in = aws_input(p, x, &earlier);
     let aws = p.evaluate("aws_history", &aws_in, Some(subject)).await;
     p.report.findings.extend(aws.findings.iter().cloned());
     let id = last_decision_id(p);

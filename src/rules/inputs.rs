@@ -28,6 +28,10 @@ pub struct ApplicantTypeInput {
     pub domain_confirmed: bool,
     /// The applicant said they have no company, product or project.
     pub states_no_product: bool,
+    /// "Main business activity" (policy: "Business Verification" materials).
+    pub main_business_activity: String,
+    /// Recent AWS billing records were attached (a billing CSV).
+    pub aws_billing_records: bool,
 }
 
 /// `business_verification`: the contact address and the website.
@@ -40,6 +44,9 @@ pub struct BusinessVerificationInput {
     pub website: String,
     pub app_link: String,
     pub other_links: Vec<String>,
+    /// The WaveSpeedAI account's address, when `contact_email` is another one (the address
+    /// that confirmed the company domain): a free-mail account is then a finding, not a failure.
+    pub account_email: String,
 }
 
 /// `aws_history`: the applicant's existing AWS account.
@@ -47,6 +54,8 @@ pub struct BusinessVerificationInput {
 #[serde(default, deny_unknown_fields)]
 pub struct AwsHistoryInput {
     pub has_account: bool,
+    /// Whether the applicant applies through AWS login (then AWS details are applicable).
+    pub aws_login: bool,
     /// Age in whole months; -1 when unknown.
     pub account_age_months: i64,
     /// "good", "suspended", "closed" or "" (unknown).

@@ -653,15 +653,125 @@ text_msg("48-portuguese-individual-product.eml", "c48@gmail.com", who("Ana Lima"
          outcome="created_application", applicant_type="individual_with_product",
          field={"app_link": "https://play.google.com/store/apps/details?id=br.fotinha.app"})
 
-# 60-61: AWS login requests (issue 17, item 6; policy: "Users apply for AWS login first"): the
+# 49-56 (issue 23, item 4): an individual who names no product may simply have left it out:
+# asked for the product materials (awaiting_materials), in the customers' languages; only a
+# statement that there is no product or project closes to the prepaid path.
+ASK_PRODUCT = ["product", "app_link"]
+text_msg("49-individual-no-product-named.eml", "c49@gmail.com", "Noah Price <noah.price.dev@gmail.com>",
+         "Credit line application",
+         "Hello,\n\nI'm applying as an individual for a monthly credit line.\n\nAccount email: noah.price.dev@gmail.com\n"
+         "Expected monthly usage: $80\nRequested credit line: $100/month\n\nThanks, Noah\n",
+         outcome="created_application", state="awaiting_materials", applicant_type="unknown",
+         missing_include=ASK_PRODUCT)
+text_msg("50-spanish-individual-no-product-named.eml", "c50@gmail.com", who("Diego Ruiz", "diego.ruiz.mx@gmail.com"),
+         u("Solicitud de línea de crédito"),
+         "Hola,\n\nQuisiera una línea de crédito mensual.\n\nCorreo de la cuenta: diego.ruiz.mx@gmail.com\n"
+         "Tipo de solicitante: particular\nGasto mensual estimado: 70 USD\nLímite solicitado: 100 USD al mes\n\nSaludos,\nDiego\n",
+         cte="quoted-printable",
+         outcome="created_application", state="awaiting_materials", applicant_type="unknown", missing_include=ASK_PRODUCT)
+text_msg("51-german-individual-no-product-named.eml", "c51@web.de", who("Jonas Richter", "jonas.richter@web.de"),
+         u("Antrag Kreditlinie"),
+         "Hallo,\n\nich möchte eine monatliche Kreditlinie beantragen.\n\nKonto: jonas.richter@web.de\n"
+         "Antragsteller: Privatperson\nErwartete monatliche Nutzung: 60 USD\nGewünschte Kreditlinie: 100 USD\n\nGrüße\nJonas\n",
+         charset="iso-8859-1", cte="quoted-printable",
+         outcome="created_application", state="awaiting_materials", applicant_type="unknown", missing_include=ASK_PRODUCT)
+text_msg("52-japanese-individual-no-product-named.eml", "c52@gmail.com", who("Ito Ren", "ren.ito.dev@gmail.com"),
+         u("クレジットラインの申請"),
+         "WaveSpeedAI ご担当者様\n\n個人としてクレジットラインを申請いたします。\n\nアカウントメール：ren.ito.dev@gmail.com\n"
+         "申請者区分：個人\n予想月額：50 USD\n希望額：100 USD\n\nよろしくお願いいたします。\n",
+         charset="iso-2022-jp", cte="7bit",
+         outcome="created_application", state="awaiting_materials", applicant_type="unknown", missing_include=ASK_PRODUCT)
+text_msg("53-spanish-says-no-product.eml", "c53@gmail.com", who("Sofía Marín", "sofia.marin.ar@gmail.com"),
+         u("¿Línea de crédito?"),
+         "Hola, ¿me pueden dar una línea de crédito? No tengo empresa ni producto, solo estoy probando los modelos de video.\n"
+         "Correo de la cuenta: sofia.marin.ar@gmail.com\nTipo de solicitante: particular\n",
+         outcome="created_application", state="closed_prepaid", applicant_type="individual_without_product")
+text_msg("54-german-says-no-product.eml", "c54@gmx.de", who("Lea Fischer", "lea.fischer@gmx.de"),
+         u("Kreditlinie?"),
+         "Hallo, bekomme ich eine Kreditlinie? Ich habe kein Produkt und keine Firma, ich probiere nur die Bildmodelle aus.\n"
+         "Konto: lea.fischer@gmx.de\n",
+         charset="iso-8859-1", cte="quoted-printable",
+         outcome="created_application", state="closed_prepaid", applicant_type="individual_without_product")
+text_msg("55-korean-says-no-product.eml", "c55@naver.com", who("이서연", "seoyeon.lee@naver.com"),
+         u("월 신용 한도 문의"),
+         "안녕하세요, 개인으로 월 신용 한도를 받을 수 있을까요? 아직 회사가 없고 제품이 없습니다.\n계정 이메일: seoyeon.lee@naver.com\n",
+         charset="euc-kr", cte="base64",
+         outcome="created_application", state="closed_prepaid", applicant_type="individual_without_product")
+text_msg("56-french-says-no-product.eml", "c56@orange.fr", who("Hugo Martin", "hugo.martin@orange.fr"),
+         u("Ligne de crédit ?"),
+         "Bonjour, puis-je avoir une ligne de crédit ? Je n'ai pas encore de produit, je découvre l'API.\n"
+         "Compte : hugo.martin@orange.fr\nType de demandeur : particulier\n",
+         cte="quoted-printable",
+         outcome="created_application", state="closed_prepaid", applicant_type="individual_without_product")
+
+# 57-64 (issue 23, item 5): "Main business activity" (policy: "Business Verification") read
+# in every supported language; an enterprise still missing materials is asked for it too.
+def activity(name, mid, frm, subject, body, want, charset="utf-8", cte="quoted-printable"):
+    text_msg(name, mid, frm, subject, body, charset=charset, cte=cte,
+             outcome="created_application", applicant_type="enterprise",
+             field={"main_business_activity": want})
+
+activity("57-english-main-business-activity.eml", "c57@brightpixel.io", "Ops <ops@brightpixel.io>", "Credit line application",
+         "Hello,\n\nApplicant type: Enterprise\nAccount email: ops@brightpixel.io\nLegal company name: Bright Pixel Ltd\n"
+         "Registration country: Ireland\nWebsite: https://brightpixel.io\nMain business activity: product photography for online shops\n"
+         "Requested credit line: $200/month\n",
+         "product photography for online shops")
+activity("58-spanish-actividad-principal.eml", "c58@fotonova.es", "Admin <admin@fotonova.es>", u("Solicitud de línea de crédito"),
+         "Hola,\n\nTipo de solicitante: empresa\nCorreo de la cuenta: admin@fotonova.es\nRazón social: Fotonova S.L.\n"
+         "Actividad principal: edición de fotografía para comercio electrónico\nLímite solicitado: 200 USD al mes\n",
+         "edición de fotografía")
+activity("59-portuguese-atividade-principal.eml", "c59@pixelarte.com.br", "Contato <contato@pixelarte.com.br>", u("Pedido de linha de crédito"),
+         "Olá,\n\nTipo: empresa\nE-mail da conta: contato@pixelarte.com.br\nRazão social: Pixel Arte Ltda.\n"
+         "Ramo de atividade: animação publicitária\nLimite solicitado: US$ 200 por mês\n",
+         "animação publicitária", charset="iso-8859-1")
+activity("60-french-activite-principale.eml", "c60@studiolumiere.fr", "Direction <direction@studiolumiere.fr>", u("Demande de ligne de crédit"),
+         "Bonjour,\n\nType de demandeur : entreprise\nCompte : direction@studiolumiere.fr\nRaison sociale : Studio Lumière SAS\n"
+         "Activité principale : production de vidéos publicitaires\nLimite demandée : 200 USD par mois\n",
+         "production de vidéos publicitaires")
+activity("61-german-haupttaetigkeit.eml", "c61@bildfabrik.de", "Einkauf <einkauf@bildfabrik.de>", u("Antrag Kreditlinie"),
+         "Guten Tag,\n\nAntragsteller: Unternehmen\nKonto: einkauf@bildfabrik.de\nFirmenname: Bildfabrik GmbH\n"
+         "Haupttätigkeit: Produktfotos für Onlinehändler\nGewünschte Kreditlinie: 200 USD\n",
+         "Produktfotos für Onlinehändler", charset="iso-8859-1")
+activity("62-japanese-jigyou-naiyou.eml", "c62@hikari-design.jp", "Soumu <soumu@hikari-design.jp>", u("クレジットラインの申請"),
+         "ご担当者様\n\n申請者区分：法人\nアカウントメール：soumu@hikari-design.jp\n会社名：株式会社ヒカリデザイン\n"
+         "主な事業：ゲーム用イラスト制作\n希望額：200 USD\n",
+         "ゲーム用イラスト制作", charset="iso-2022-jp", cte="7bit")
+activity("63-korean-juyo-saeop.eml", "c63@saebyeok.kr", "Admin <admin@saebyeok.kr>", u("월 신용 한도 신청"),
+         "안녕하세요,\n\n신청자 유형: 기업\n계정 이메일: admin@saebyeok.kr\n회사명: 주식회사 새벽스튜디오\n"
+         "주요 사업: 웹툰 제작\n요청 한도: 200 USD\n",
+         "웹툰 제작", charset="euc-kr", cte="base64")
+activity("64-chinese-zhuying-yewu.eml", "c64@yunjing-ai.cn", "Admin <admin@yunjing-ai.cn>", u("申请月度信用额度"),
+         "您好！\n\n申请类型：企业\n账号邮箱：admin@yunjing-ai.cn\n公司名称：上海云境智能科技有限公司\n"
+         "主营业务：电商短视频生成\n申请额度：200美元\n",
+         "电商短视频生成", charset="gbk", cte="base64")
+# An enterprise missing materials is asked for its main business activity with them.
+text_msg("65-enterprise-asked-main-business-activity.eml", "c65@kitelabs.io", "Ops <ops@kitelabs.io>", "Credit line application",
+         "Hello,\n\nApplicant type: Enterprise\nAccount email: ops@kitelabs.io\nLegal company name: Kite Labs Inc.\n"
+         "Website: https://kitelabs.io\nRequested credit line: $200/month\n",
+         outcome="created_application", state="awaiting_materials", applicant_type="enterprise",
+         missing_include=["main_business_activity", "registration_country"])
+
+# 66 (issue 23, item 1): an individual whose verifiable material is a repository and a demo
+# video, no website: verified on them (named in findings), straight to review.
+text_msg("66-individual-repository-and-demo.eml", "c66@gmail.com", "Mia Kovac <mia.kovac.dev@gmail.com>",
+         "Credit line application (individual)",
+         "Hi,\n\nI'm an independent developer applying for a credit line.\n\nAccount email: mia.kovac.dev@gmail.com\n"
+         "Applicant type: individual\nProduct: Framecut, an open-source CLI that turns long videos into clips\n"
+         "Code: https://github.com/miakovac/framecut\nWalkthrough: https://www.youtube.com/watch?v=Fr4m3cut01\n"
+         "Expected monthly usage: $70\nRequested credit line: $100/month\nContact: Discord mia#1200\n",
+         outcome="created_application", state="pending_review", applicant_type="individual_with_product",
+         findings_include=["project_material_repository", "project_material_demo_video"],
+         findings_exclude=["aws_account_not_provided"])
+
+# 67-68: AWS login requests (issue 17, item 6; policy: "Users apply for AWS login first"): the
 # account's AWS login review opens once; a second request from the account joins it.
-text_msg("60-aws-login-request-german.eml", "c60@lichtwerk.de", who("Jonas Brandt", "jonas@lichtwerk.de"),
+text_msg("67-aws-login-request-german.eml", "c67@lichtwerk.de", who("Jonas Brandt", "jonas@lichtwerk.de"),
          u("AWS-Anmeldung"),
          "Guten Tag,\n\nbitte aktivieren Sie die AWS-Anmeldung für unser Konto jonas@lichtwerk.de.\n\nDanke\nJonas\n",
          charset="iso-8859-1", cte="quoted-printable",
          outcome="aws_login_request", state="under_review")
 
-text_msg("61-aws-login-again-chinese.eml", "c61@lichtwerk.de", who("Jonas Brandt", "jonas@lichtwerk.de"),
+text_msg("68-aws-login-again-chinese.eml", "c68@lichtwerk.de", who("Jonas Brandt", "jonas@lichtwerk.de"),
          u("AWS登录"),
          "您好，我们想开通AWS登录，请问进度如何？\n",
          outcome="aws_login_request", state="under_review", findings_include=["aws_login_already_open"])
