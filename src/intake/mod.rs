@@ -527,6 +527,18 @@ impl<'a> Plan<'a> {
     }
 
     fn record_fields(&mut self, app: ApplicationId, x: &Extracted) {
+        // The website check (src/services/website.rs) is asked for in this message's
+        // transaction; a pair of application and address asked for before adds nothing.
+        if self.app.config.website_check.enabled
+            && let Some(url) = x.get(field::WEBSITE)
+        {
+            let request = crate::store::WebsiteCheckRequest {
+                id: uuid::Uuid::now_v7(),
+                application_id: app,
+                url: url.to_string(),
+            };
+            self.write.website_checks.push(request);
+        }
         for (key, Found { value, excerpt }) in &x.fields {
             self.write.fields.push((
                 app,
@@ -1221,6 +1233,8 @@ async fn assess(p: &mut Plan<'_>, x: &Extracted, account: &str, subject: Option<
         website: x.get(field::WEBSITE).unwrap_or_default().to_string(),
         app_link: x.get(field::APP_LINK).unwrap_or_default().to_string(),
         other_links: x.list(field::OTHER_LINKS),
+        // The website check runs after intake; its job decides again with the evidence.
+        website_evidence: None,
     };
     let business = p.evaluate("business_verification", &verification, subject).await;
     p.report.findings.extend(business.findings.iter().cloned());
@@ -1300,6 +1314,8 @@ async fn verify(p: &mut Plan<'_>, cursor: &mut Cursor, x: &Extracted, account: &
         website: x.get(field::WEBSITE).unwrap_or_default().to_string(),
         app_link: x.get(field::APP_LINK).unwrap_or_default().to_string(),
         other_links: x.list(field::OTHER_LINKS),
+        // The website check runs after intake; its job decides again with the evidence.
+        website_evidence: None,
     };
     let business = p.evaluate("business_verification", &input, Some(subject)).await;
     p.report.findings.extend(business.findings.iter().cloned());

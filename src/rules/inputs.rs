@@ -40,6 +40,9 @@ pub struct BusinessVerificationInput {
     pub website: String,
     pub app_link: String,
     pub other_links: Vec<String>,
+    /// What the background website check found (`src/website`), once it ran: absent (`()`
+    /// in scripts) at intake, present when the check job decides again with it.
+    pub website_evidence: Option<crate::website::WebsiteEvidence>,
 }
 
 /// `aws_history`: the applicant's existing AWS account.
