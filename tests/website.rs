@@ -61,7 +61,11 @@ async fn site() -> Site {
     Site { addr, hits }
 }
 
-async fn count(State(hits): State<Arc<AtomicUsize>>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+async fn count(
+    State(hits): State<Arc<AtomicUsize>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     hits.fetch_add(1, Ordering::SeqCst);
     next.run(req).await
 }
@@ -130,7 +134,8 @@ async fn redirects_beyond_the_limit_are_refused() {
 #[tokio::test]
 async fn a_redirect_to_a_private_or_link_local_address_is_refused() {
     let s = site().await;
-    for (path, target) in [("to-private", "10.0.0.1"), ("to-metadata", "169.254.169.254"), ("to-mapped", "192.168.1.1")] {
+    for (path, target) in [("to-private", "10.0.0.1"), ("to-metadata", "169.254.169.254"), ("to-mapped", "192.168.1.1")]
+    {
         let url = format!("http://{}/{path}", s.addr);
         let e = website::evaluate(&url, &fetch(&relaxed(), &url).await, &storyweave());
         assert!(!e.fetched, "{path}: {e:?}");
@@ -265,7 +270,10 @@ async fn tls_site(dir: &std::path::Path) -> (SocketAddr, std::path::PathBuf) {
                     }
                 }
                 let response = if head.starts_with(b"GET /downgrade") {
-                    format!("HTTP/1.1 302 Found\r\nLocation: http://localhost:{}/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", addr.port())
+                    format!(
+                        "HTTP/1.1 302 Found\r\nLocation: http://localhost:{}/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        addr.port()
+                    )
                 } else {
                     format!(
                         "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{STORYWEAVE}",
@@ -325,11 +333,17 @@ async fn the_check_job_records_evidence_once(t: TestStore) {
     assert_eq!(jobs.len(), 1);
     assert!(t.store.queue_website_checks(now, now - chrono::Duration::minutes(10), 10).await.unwrap().is_empty());
     let stale = creditline::store::WebsiteCheckJob { enqueues: 0, ..jobs[0] };
-    assert_eq!(creditline::services::website::run(&app, stale).await.unwrap(), creditline::services::website::Checked::Stale);
+    assert_eq!(
+        creditline::services::website::run(&app, stale).await.unwrap(),
+        creditline::services::website::Checked::Stale
+    );
 
     let checked = creditline::services::website::run(&app, jobs[0]).await.unwrap();
     assert_eq!(checked, creditline::services::website::Checked::Recorded { outcome: "concern".into(), event: true });
-    assert_eq!(creditline::services::website::run(&app, jobs[0]).await.unwrap(), creditline::services::website::Checked::Stale);
+    assert_eq!(
+        creditline::services::website::run(&app, jobs[0]).await.unwrap(),
+        creditline::services::website::Checked::Stale
+    );
 
     let checks = t.store.website_checks_for(id).await.unwrap();
     let e = checks[0].evidence.clone().expect("evidence");
@@ -338,7 +352,10 @@ async fn the_check_job_records_evidence_once(t: TestStore) {
     let events = t.store.events(id.into()).await.unwrap();
     let website: Vec<_> = events.iter().filter(|e| e.event == "website_checked").collect();
     assert_eq!(website.len(), 1, "{events:?}");
-    assert_eq!((website[0].from_state.as_deref(), website[0].to_state.as_str()), (Some("pending_review"), "pending_review"));
+    assert_eq!(
+        (website[0].from_state.as_deref(), website[0].to_state.as_str()),
+        (Some("pending_review"), "pending_review")
+    );
     assert!(website[0].reason.as_deref().unwrap_or_default().contains("website_parked_or_placeholder"), "{website:?}");
     let decisions = t.store.decisions_for(id.into()).await.unwrap();
     let d = decisions.iter().find(|d| website[0].decision_ids.contains(&d.id)).expect("the event's decision");
@@ -418,7 +435,13 @@ fn the_reviewer_sees_the_website_evidence(dir: tempfile::TempDir) {
         let bearer = format!("Bearer {reviewer}");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let r = common::http(&server.addr, "GET", &format!("/api/v1/applications/{id}"), &[("Authorization", &bearer)], b"");
+            let r = common::http(
+                &server.addr,
+                "GET",
+                &format!("/api/v1/applications/{id}"),
+                &[("Authorization", &bearer)],
+                b"",
+            );
             assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
             let v = r.json();
             if v["application"]["website_checks"][0]["status"] == "done" {
@@ -436,13 +459,15 @@ fn the_reviewer_sees_the_website_evidence(dir: tempfile::TempDir) {
     assert_eq!(e["title"], "Storyweave \u{2014} bedtime stories, illustrated");
     assert_eq!(e["name_found"], true);
     assert_eq!(e["parked_signs"], serde_json::json!([]));
-    let event = v["events"].as_array().unwrap().iter().find(|e| e["event"] == "website_checked").expect("event").clone();
+    let event =
+        v["events"].as_array().unwrap().iter().find(|e| e["event"] == "website_checked").expect("event").clone();
     assert!(!event["reason"].as_str().unwrap().contains("website_"), "{event}");
 
     let v = view(&parked);
     let e = &v["application"]["website_checks"][0]["evidence"];
     assert!(e["parked_signs"].as_array().unwrap().iter().any(|s| s.as_str().unwrap().contains("for sale")), "{e}");
-    let event = v["events"].as_array().unwrap().iter().find(|e| e["event"] == "website_checked").expect("event").clone();
+    let event =
+        v["events"].as_array().unwrap().iter().find(|e| e["event"] == "website_checked").expect("event").clone();
     assert!(event["reason"].as_str().unwrap().contains("concern (website_parked_or_placeholder)"), "{event}");
     let decision = v["application"]["decisions"]
         .as_array()

@@ -156,7 +156,11 @@ fn print_website_check(c: &crate::store::WebsiteCheckRecord) {
         facts.push(format!("title {:?}", e.title));
     }
     if e.fetched {
-        facts.push(if e.name_found { format!("names {:?}", e.name_matched) } else { "names none of the applicant's names".into() });
+        facts.push(if e.name_found {
+            format!("names {:?}", e.name_matched)
+        } else {
+            "names none of the applicant's names".into()
+        });
     }
     if !e.parked_signs.is_empty() {
         facts.push(format!("parked or placeholder: {}", e.parked_signs.join("; ")));
@@ -164,5 +168,10 @@ fn print_website_check(c: &crate::store::WebsiteCheckRecord) {
     if !e.certificate_subject.is_empty() {
         facts.push(format!("certificate {}", e.certificate_subject));
     }
-    println!("website check:   {} -> {} ({})", c.url, if e.final_url.is_empty() { "-" } else { &e.final_url }, facts.join(", "));
+    println!(
+        "website check:   {} -> {} ({})",
+        c.url,
+        if e.final_url.is_empty() { "-" } else { &e.final_url },
+        facts.join(", ")
+    );
 }

@@ -227,7 +227,9 @@ pub async fn run(app: Arc<App>, shutdown: impl Future<Output = ()> + Send + 'sta
     let queue: Queue = Queue::on(&backend, &app, SEND_EMAIL);
     let checks: Queue<WebsiteCheckJob> = Queue::on(&backend, &app, WEBSITE_CHECK);
     if app.config.website_check.enabled && app.config.website_check.relaxed() {
-        tracing::warn!("website_check: test-only settings are on (loopback, http or an extra root): never in production");
+        tracing::warn!(
+            "website_check: test-only settings are on (loopback, http or an extra root): never in production"
+        );
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -285,7 +287,12 @@ pub async fn run(app: Arc<App>, shutdown: impl Future<Output = ()> + Send + 'sta
 }
 
 /// The relay, the lease recovery and (less often) the reminder scan, until told to stop.
-async fn tick_loop(app: Arc<App>, mut queue: Queue, mut checks: Queue<WebsiteCheckJob>, mut stop: watch::Receiver<bool>) {
+async fn tick_loop(
+    app: Arc<App>,
+    mut queue: Queue,
+    mut checks: Queue<WebsiteCheckJob>,
+    mut stop: watch::Receiver<bool>,
+) {
     let every = Duration::from_millis(app.config.workers.tick_ms);
     let scan_every = Duration::from_secs(app.config.reminders.scan_interval_seconds.max(1));
     let mut last_scan: Option<tokio::time::Instant> = None;

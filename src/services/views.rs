@@ -16,7 +16,10 @@ pub async fn application(store: &dyn Store, a: &ApplicationRecord) -> Result<Val
         obj.insert("evidence".into(), serde_json::to_value(store.evidence_for(a.id).await?).map_err(encode)?);
         obj.insert("decisions".into(), serde_json::to_value(store.decisions_for(a.id.into()).await?).map_err(encode)?);
         obj.insert("messages".into(), serde_json::to_value(store.messages_for(a.id).await?).map_err(encode)?);
-        obj.insert("website_checks".into(), serde_json::to_value(store.website_checks_for(a.id).await?).map_err(encode)?);
+        obj.insert(
+            "website_checks".into(),
+            serde_json::to_value(store.website_checks_for(a.id).await?).map_err(encode)?,
+        );
     }
     Ok(view)
 }

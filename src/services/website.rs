@@ -85,19 +85,27 @@ async fn plan(
     evidence: &WebsiteEvidence,
 ) -> Result<WebsiteCheckFinish, ServiceError> {
     let record = app.store.application(id).await?.ok_or_else(|| ServiceError::NotFound(format!("application {id}")))?;
-    let instance = app.store.instance(id.into()).await?.ok_or_else(|| ServiceError::NotFound(format!("instance {id}")))?;
+    let instance =
+        app.store.instance(id.into()).await?.ok_or_else(|| ServiceError::NotFound(format!("instance {id}")))?;
     let mut input = verification_input(app, &record).await?;
     input.website_evidence = Some(evidence.clone());
     let (decision, mut record_d) = app.rules.evaluate_async("business_verification", &input, Some(id.into())).await;
     record_d.decided_at = app.workflow.clock().now();
-    let concerns: Vec<&str> = decision.findings.iter().filter(|f| f.starts_with("website_")).map(String::as_str).collect();
+    let concerns: Vec<&str> =
+        decision.findings.iter().filter(|f| f.starts_with("website_")).map(String::as_str).collect();
     let reason = if concerns.is_empty() {
         format!("website {} checked: business_verification {}", evidence.url, decision.outcome)
     } else {
-        format!("website {} checked: business_verification {} ({})", evidence.url, decision.outcome, concerns.join(", "))
+        format!(
+            "website {} checked: business_verification {} ({})",
+            evidence.url,
+            decision.outcome,
+            concerns.join(", ")
+        )
     };
     let mut cursor = Cursor::from(&instance);
-    let fire = Fire::new(id, EVENT, ACTOR).reason(&reason).decision("business_verification", &decision.outcome, record_d.id);
+    let fire =
+        Fire::new(id, EVENT, ACTOR).reason(&reason).decision("business_verification", &decision.outcome, record_d.id);
     // Only open applications record the event (the workflow says which); on the others the
     // evidence and the decision are kept all the same.
     let transition = match app.workflow.plan(&mut cursor, &fire) {
@@ -128,14 +136,18 @@ async fn verification_input(
         return Ok(input);
     }
     let fields = app.store.application_fields(record.id).await?;
-    let latest = |name: &str| fields.iter().rev().find(|f| f.field == name).map(|f| f.value.clone()).unwrap_or_default();
+    let latest =
+        |name: &str| fields.iter().rev().find(|f| f.field == name).map(|f| f.value.clone()).unwrap_or_default();
     Ok(BusinessVerificationInput {
         applicant_type: record.applicant_kind.clone().unwrap_or_default(),
         contact_email: record.account_email.clone(),
         website: latest(crate::intake::extract::field::WEBSITE),
         app_link: latest(crate::intake::extract::field::APP_LINK),
         // Stored as intake extracts it: addresses separated by white space.
-        other_links: latest(crate::intake::extract::field::OTHER_LINKS).split_whitespace().map(str::to_string).collect(),
+        other_links: latest(crate::intake::extract::field::OTHER_LINKS)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
         website_evidence: None,
     })
 }

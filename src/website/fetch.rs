@@ -71,11 +71,7 @@ impl Guard {
         let Some(host) = url.host_str() else { return Err(Refused::Scheme(url.to_string())) };
         // An IPv6 literal comes bracketed; a name does not parse as an address.
         let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() else { return Ok(()) };
-        if self.allows(ip) {
-            Ok(())
-        } else {
-            Err(Refused::Address { host: ip.to_string(), addresses: ip.to_string() })
-        }
+        if self.allows(ip) { Ok(()) } else { Err(Refused::Address { host: ip.to_string(), addresses: ip.to_string() }) }
     }
 }
 

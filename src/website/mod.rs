@@ -376,7 +376,8 @@ mod tests {
     fn a_product_name_is_read_before_its_description() {
         let names = Names { company: None, product: Some("an app that helps teams write better docs".into()) };
         assert_eq!(candidate_names(&names, "https://docs.example.com"), vec!["example"]);
-        let names = Names { company: None, product: Some("Storyweave, an Android app that illustrates stories".into()) };
+        let names =
+            Names { company: None, product: Some("Storyweave, an Android app that illustrates stories".into()) };
         assert_eq!(candidate_names(&names, "https://storyweave.app"), vec!["Storyweave"]);
         let names = Names { company: None, product: Some("RenderDesk - 3D visualisation".into()) };
         assert_eq!(candidate_names(&names, "not a url"), vec!["RenderDesk"]);
@@ -385,7 +386,10 @@ mod tests {
     #[test]
     fn parked_and_placeholder_pages_are_recognised() {
         let cases = [
-            ("<title>lumenforge.io is for sale</title><p>This domain is for sale! Make an offer.</p>", "domain is for sale"),
+            (
+                "<title>lumenforge.io is for sale</title><p>This domain is for sale! Make an offer.</p>",
+                "domain is for sale",
+            ),
             ("<title>Coming Soon</title>", "coming soon"),
             ("<title>Welcome to nginx!</title><h1>Welcome to nginx!</h1>", "welcome to nginx"),
             ("<title>Apache2 Ubuntu Default Page: It works</title>", "apache2 ubuntu default page"),
