@@ -479,9 +479,42 @@ fn the_reviewer_sees_the_website_evidence(dir: tempfile::TempDir) {
         .clone();
     assert_eq!(decision["outcome"], "concern");
     assert_eq!(decision["input"]["website_evidence"]["title"], "storyweave.app is for sale");
+    // The CLI shows the same evidence, one line per check.
+    let o = common::run(dir.path(), &["applications", "show", &parked]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let out = common::stdout(&o);
+    assert!(out.contains("website check:") && out.contains("HTTP 200"), "{out}");
+    assert!(out.contains("parked or placeholder") && out.contains("domain is for sale"), "{out}");
     drop(server);
     let _ = stop_tx.send(());
     server_thread.join().expect("site thread");
 }
 
 black_box_suite!(the_reviewer_sees_the_website_evidence);
+
+/// Strict configuration: the section's keys are known, their bounds checked, and a
+/// misspelt key (say, a guessed relaxation) is an error naming it.
+#[test]
+fn the_website_check_settings_are_strict() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let load = |toml: &str| {
+        let path = dir.path().join("creditline.toml");
+        std::fs::write(&path, toml).expect("write config");
+        creditline::config::Config::load_from(Some(&path), Vec::new())
+    };
+    let on = load("[website_check]\nenabled = true\nmax_redirects = 3\n").expect("valid");
+    assert!(on.website_check.enabled && !on.website_check.relaxed());
+    assert_eq!(on.website_check.max_redirects, 3);
+    assert!(!creditline::config::Config::default().website_check.enabled, "off by default");
+    let unknown = load("[website_check]\nallow_private_addresses = true\n").unwrap_err().to_string();
+    assert!(unknown.contains("allow_private_addresses"), "{unknown}");
+    for bad in [
+        "max_bytes = 0",
+        "timeout_seconds = 0",
+        "timeout_seconds = 5\nconnect_timeout_seconds = 6",
+        "max_redirects = 50",
+    ] {
+        let e = load(&format!("[website_check]\n{bad}\n")).unwrap_err().to_string();
+        assert!(e.contains("website_check."), "{bad}: {e}");
+    }
+}
