@@ -56,6 +56,58 @@ pub struct Config {
     pub ledger: LedgerConfig,
     /// Inbound mail: what intake trusts.
     pub intake: IntakeConfig,
+    /// The background website check (off by default; on in production).
+    pub website_check: WebsiteCheckConfig,
+}
+
+/// The website check (`src/website`): after intake learns an application's website, a
+/// background job fetches it over HTTPS and records what it shows as evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebsiteCheckConfig {
+    /// Off by default (a development machine or CI should not fetch the applicants' sites);
+    /// turn it on in production.
+    pub enabled: bool,
+    /// The whole fetch, redirects and body included, in seconds.
+    pub timeout_seconds: u64,
+    /// Each TCP and TLS connection, in seconds.
+    pub connect_timeout_seconds: u64,
+    /// Bytes of the page read at most; the rest is not downloaded (`truncated`).
+    pub max_bytes: u64,
+    /// Redirects followed at most; one more is refused (`too_many_redirects`).
+    pub max_redirects: u32,
+    /// TEST ONLY: lets the check connect to loopback addresses (127.0.0.0/8, ::1), so tests
+    /// can serve sites from the test process. Private, link-local and every other non-public
+    /// address stay refused. Never set in production: it opens the service's own machine to
+    /// whoever names a website.
+    pub test_only_allow_loopback: bool,
+    /// TEST ONLY: accepts `http://` sites and redirects (production fetches HTTPS only).
+    pub test_only_allow_http: bool,
+    /// TEST ONLY: a PEM file of one more root certificate to trust (a test's self-signed
+    /// certificate authority), besides the public web roots.
+    pub test_only_root_certificate: Option<PathBuf>,
+}
+
+impl Default for WebsiteCheckConfig {
+    fn default() -> Self {
+        WebsiteCheckConfig {
+            enabled: false,
+            timeout_seconds: 10,
+            connect_timeout_seconds: 5,
+            max_bytes: 1024 * 1024,
+            max_redirects: 5,
+            test_only_allow_loopback: false,
+            test_only_allow_http: false,
+            test_only_root_certificate: None,
+        }
+    }
+}
+
+impl WebsiteCheckConfig {
+    /// Whether a test-only relaxation is set (the workers log a warning for it).
+    pub fn relaxed(&self) -> bool {
+        self.test_only_allow_loopback || self.test_only_allow_http || self.test_only_root_certificate.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -302,6 +354,7 @@ impl Default for Config {
             payments: PaymentsConfig::default(),
             intake: IntakeConfig::default(),
             ledger: LedgerConfig::default(),
+            website_check: WebsiteCheckConfig::default(),
         }
     }
 }
@@ -407,6 +460,19 @@ impl Config {
         }
         if self.rules.max_limit_cents < 1 {
             return invalid(format!("rules.max_limit_cents: {} is not at least 1", self.rules.max_limit_cents));
+        }
+        let w = &self.website_check;
+        if !(1..=120).contains(&w.timeout_seconds) || !(1..=w.timeout_seconds).contains(&w.connect_timeout_seconds) {
+            return invalid(format!(
+                "website_check.timeout_seconds ({}) must be from 1 to 120 and website_check.connect_timeout_seconds ({}) from 1 to it",
+                w.timeout_seconds, w.connect_timeout_seconds
+            ));
+        }
+        if !(1..=16 * 1024 * 1024).contains(&w.max_bytes) {
+            return invalid(format!("website_check.max_bytes: {} is not between 1 and 16777216", w.max_bytes));
+        }
+        if w.max_redirects > 20 {
+            return invalid(format!("website_check.max_redirects: {} is more than 20", w.max_redirects));
         }
         let r = &self.reminders;
         if r.remind_after_days == 0 || r.remind_after_days >= r.time_out_after_days {

@@ -13,4 +13,5 @@ pub mod payments;
 pub mod rules;
 pub mod services;
 pub mod store;
+pub mod website;
 pub mod workflow;

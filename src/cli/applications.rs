@@ -79,6 +79,9 @@ impl ApplicationsCommand {
                     for f in app.store.application_fields(a.id).await? {
                         println!("  {:<30} {:<40} (from <{}>: {:?})", f.field, f.value, f.message_id, f.excerpt);
                     }
+                    for c in app.store.website_checks_for(a.id).await? {
+                        print_website_check(&c);
+                    }
                 }
             }
             ApplicationsCommand::History { id, json } => {
@@ -137,4 +140,38 @@ fn print_application(a: &ApplicationRecord) {
     println!("requested limit: {}", limit.as_deref().unwrap_or("-"));
     println!("created:         {}", a.created_at.to_rfc3339());
     println!("updated:         {}", a.updated_at.to_rfc3339());
+}
+
+/// One website check in a line or two: what the site showed, or why it could not be read.
+fn print_website_check(c: &crate::store::WebsiteCheckRecord) {
+    let Some(e) = &c.evidence else {
+        println!("website check:   {} ({})", c.url, c.status);
+        return;
+    };
+    let mut facts = vec![if e.fetched { format!("HTTP {}", e.status) } else { "not fetched".to_string() }];
+    if !e.error.is_empty() {
+        facts.push(format!("{}: {}", e.error, e.error_detail));
+    }
+    if !e.title.is_empty() {
+        facts.push(format!("title {:?}", e.title));
+    }
+    if e.fetched {
+        facts.push(if e.name_found {
+            format!("names {:?}", e.name_matched)
+        } else {
+            "names none of the applicant's names".into()
+        });
+    }
+    if !e.parked_signs.is_empty() {
+        facts.push(format!("parked or placeholder: {}", e.parked_signs.join("; ")));
+    }
+    if !e.certificate_subject.is_empty() {
+        facts.push(format!("certificate {}", e.certificate_subject));
+    }
+    println!(
+        "website check:   {} -> {} ({})",
+        c.url,
+        if e.final_url.is_empty() { "-" } else { &e.final_url },
+        facts.join(", ")
+    );
 }

@@ -545,6 +545,18 @@ impl<'a> Plan<'a> {
     }
 
     fn record_fields(&mut self, app: ApplicationId, x: &Extracted) {
+        // The website check (src/services/website.rs) is asked for in this message's
+        // transaction; a pair of application and address asked for before adds nothing.
+        if self.app.config.website_check.enabled
+            && let Some(url) = x.get(field::WEBSITE)
+        {
+            let request = crate::store::WebsiteCheckRequest {
+                id: uuid::Uuid::now_v7(),
+                application_id: app,
+                url: url.to_string(),
+            };
+            self.write.website_checks.push(request);
+        }
         for (key, Found { value, excerpt }) in &x.fields {
             self.write.fields.push((
                 app,
@@ -1317,6 +1329,8 @@ async fn assess(
         app_link: x.get(field::APP_LINK).unwrap_or_default().to_string(),
         other_links: x.list(field::OTHER_LINKS),
         account_email: account.to_string(),
+        // The website check runs after intake; its job decides again with the evidence.
+        website_evidence: None,
     };
     let business = p.evaluate("business_verification", &verification, subject).await;
     p.report.findings.extend(business.findings.iter().cloned());
@@ -1421,6 +1435,8 @@ async fn verify(
         app_link: x.get(field::APP_LINK).unwrap_or_default().to_string(),
         other_links: x.list(field::OTHER_LINKS),
         account_email: account.to_string(),
+        // The website check runs after intake; its job decides again with the evidence.
+        website_evidence: None,
     };
     let business = p.evaluate("business_verification", &input, Some(subject)).await;
     p.report.findings.extend(business.findings.iter().cloned());

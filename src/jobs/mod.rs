@@ -13,6 +13,11 @@
 //! - a worker that dies mid-send leaves its row `sending` under a lease; the tick hands it
 //!   back when the lease runs out, and the retry sends the same Message-ID.
 //!
+//! Website checks (`website_check`, when `website_check.enabled`) travel the same way: the
+//! tick queues the rows intake wrote (`Store::queue_website_checks`) as jobs keyed
+//! `<check id>:<enqueues>`, and a job finishes its row only under its own number
+//! (`services::website`).
+//!
 //! The same tick runs the reminder scan. Every step is guarded in the database, so running
 //! workers on several machines at once is safe.
 //!
@@ -36,28 +41,39 @@ use crate::app::App;
 use crate::email::transport::Mailer;
 use crate::services::delivery;
 use crate::services::reminders;
-use crate::store::QueuedEmail;
+use crate::store::{QueuedEmail, WebsiteCheckJob};
 
 /// The stable name of the send job (its queue is `<workers.queue>.send_email`).
 pub const SEND_EMAIL: &str = "send_email";
+/// The stable name of the website check job (its queue is `<workers.queue>.website_check`).
+pub const WEBSITE_CHECK: &str = "website_check";
+/// Website checks run at once per process: each holds a connection to someone else's server
+/// for up to `website_check.timeout_seconds`.
+const WEBSITE_CONCURRENCY: usize = 2;
 /// Attempts apalis itself makes at one job. Delivery retries are counted on the outbox row;
 /// these only cover a job whose database was briefly unreachable.
 const JOB_ATTEMPTS: usize = 3;
 /// A row queued this long without its job claiming it is queued again.
 const STALE_QUEUED: chrono::Duration = chrono::Duration::minutes(10);
 
-/// The job queue of the configured database.
+/// A job queue of the configured database, for jobs of type `J` (send jobs by default).
 #[derive(Clone)]
-pub enum Queue {
-    Sqlite(SqliteStorage<QueuedEmail>),
-    Postgres(PostgresStorage<QueuedEmail>),
+pub enum Queue<J = QueuedEmail> {
+    Sqlite(SqliteStorage<J>),
+    Postgres(PostgresStorage<J>),
 }
 
-impl Queue {
+/// The connection apalis' storages share, migrated.
+#[derive(Clone)]
+pub enum Backend {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Backend {
     /// Opens apalis' storage on the configured database and migrates it.
-    pub async fn open(app: &App) -> anyhow::Result<Queue> {
+    pub async fn open(app: &App) -> anyhow::Result<Backend> {
         let url = &app.config.database_url;
-        let queue = format!("{}.{SEND_EMAIL}", app.config.workers.queue);
         if url.starts_with("sqlite:") {
             // Its own pool: apalis' setup would switch connections to synchronous=OFF, so the
             // options are set here and only its migrations are run, with their own table
@@ -71,8 +87,7 @@ impl Queue {
             let mut migrator = SqliteStorage::<()>::migrations();
             migrator.dangerous_set_table_name("_apalis_migrations");
             migrator.run(&pool).await?;
-            let config = apalis_sqlite::Config::default().queue(&queue);
-            Ok(Queue::Sqlite(SqliteStorage::new(&pool).with_config(config)))
+            Ok(Backend::Sqlite(pool))
         } else {
             // apalis names its tables with their schema (`apalis.jobs`), but its columns use the
             // `hstore` type by its bare name: its connections look in apalis and public only,
@@ -81,25 +96,53 @@ impl Queue {
             let pool = PgPoolOptions::new().max_connections(4).connect_with(options).await?;
             hstore_in_public(&pool).await?;
             PostgresStorage::<()>::setup(&pool).await?;
-            let config = apalis_postgres::Config::default().queue(&queue);
-            Ok(Queue::Postgres(PostgresStorage::new(&pool).with_config(config)))
+            Ok(Backend::Postgres(pool))
         }
+    }
+}
+
+impl Queue<QueuedEmail> {
+    /// Opens apalis' storage on the configured database and migrates it: the send queue.
+    pub async fn open(app: &App) -> anyhow::Result<Queue> {
+        Ok(Queue::on(&Backend::open(app).await?, app, SEND_EMAIL))
     }
 
     /// Pushes one send job; pushing the same row and number again adds nothing.
     pub async fn push(&mut self, job: QueuedEmail) -> anyhow::Result<()> {
-        let task = TaskBuilder::new(job)
-            .idempotency_key(format!("{}:{}", job.id, job.enqueues))
-            .max_attempts(JOB_ATTEMPTS)
-            .build();
+        self.push_keyed(job, format!("{}:{}", job.id, job.enqueues)).await
+    }
+}
+
+impl<J> Queue<J>
+where
+    J: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + Unpin + 'static,
+{
+    /// The queue `<workers.queue>.<name>` on an open backend.
+    pub fn on(backend: &Backend, app: &App, name: &str) -> Queue<J> {
+        let queue = format!("{}.{name}", app.config.workers.queue);
+        match backend {
+            Backend::Sqlite(pool) => {
+                let config = apalis_sqlite::Config::default().queue(&queue);
+                Queue::Sqlite(SqliteStorage::new(pool).with_config(config))
+            }
+            Backend::Postgres(pool) => {
+                let config = apalis_postgres::Config::default().queue(&queue);
+                Queue::Postgres(PostgresStorage::new(pool).with_config(config))
+            }
+        }
+    }
+
+    /// Pushes one job under its idempotency key; a known key adds nothing.
+    pub async fn push_keyed(&mut self, job: J, key: String) -> anyhow::Result<()> {
+        let task = TaskBuilder::new(job).idempotency_key(key.clone()).max_attempts(JOB_ATTEMPTS).build();
         match self {
             // SQLite ignores a known key (ON CONFLICT DO NOTHING).
-            Queue::Sqlite(s) => s.push_task(task).await.map_err(|e| anyhow::anyhow!("enqueue {}: {e}", job.id)),
+            Queue::Sqlite(s) => s.push_task(task).await.map_err(|e| anyhow::anyhow!("enqueue {key}: {e}")),
             // PostgreSQL refuses it: the job is there already, which is all we wanted.
             Queue::Postgres(s) => match s.push_task(task).await {
                 Ok(()) => Ok(()),
                 Err(e) if e.to_string().contains("duplicate key") => Ok(()),
-                Err(e) => Err(anyhow::anyhow!("enqueue {}: {e}", job.id)),
+                Err(e) => Err(anyhow::anyhow!("enqueue {key}: {e}")),
             },
         }
     }
@@ -141,6 +184,23 @@ struct Context {
     mailer: Mailer,
 }
 
+async fn check_website(job: WebsiteCheckJob, ctx: Data<Context>) -> Result<(), BoxDynError> {
+    match crate::services::website::run(&ctx.app, job).await {
+        Ok(checked) => {
+            tracing::info!(check = %job.id, result = ?checked, "website_check");
+            ctx.app.metrics.job_done(WEBSITE_CHECK);
+            Ok(())
+        }
+        Err(e) => {
+            // The row stays queued: apalis tries the job again, and the relay queues the row
+            // again under a new number if no attempt finishes it.
+            tracing::warn!(check = %job.id, error = %e, "website_check could not run");
+            ctx.app.metrics.job_error(WEBSITE_CHECK);
+            Err(e.into())
+        }
+    }
+}
+
 async fn send_email(job: QueuedEmail, ctx: Data<Context>) -> Result<(), BoxDynError> {
     match delivery::deliver(&ctx.app, &ctx.mailer, job).await {
         Ok(attempted) => {
@@ -163,18 +223,27 @@ async fn send_email(job: QueuedEmail, ctx: Data<Context>) -> Result<(), BoxDynEr
 /// returns.
 pub async fn run(app: Arc<App>, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let mailer = Mailer::from_config(&app.config.mail).map_err(|e| anyhow::anyhow!("mail transport: {e}"))?;
-    let queue = Queue::open(&app).await?;
+    let backend = Backend::open(&app).await?;
+    let queue: Queue = Queue::on(&backend, &app, SEND_EMAIL);
+    let checks: Queue<WebsiteCheckJob> = Queue::on(&backend, &app, WEBSITE_CHECK);
+    if app.config.website_check.enabled && app.config.website_check.relaxed() {
+        tracing::warn!(
+            "website_check: test-only settings are on (loopback, http or an extra root): never in production"
+        );
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    let ticker = tokio::spawn(tick_loop(app.clone(), queue.clone(), stop_rx.clone()));
+    let ticker = tokio::spawn(tick_loop(app.clone(), queue.clone(), checks.clone(), stop_rx.clone()));
     let ctx = Context { app: app.clone(), mailer };
     let cfg = app.config.workers.clone();
     let poll = Duration::from_millis(cfg.poll_ms);
     // Unique per process: apalis refuses a second live worker of one name.
     let name = format!("creditline-{}-{}", std::process::id(), &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let check_name = format!("{name}-{WEBSITE_CHECK}");
+    let check_ctx = ctx.clone();
     let signal = {
         let mut rx = stop_rx.clone();
         async move {
@@ -184,10 +253,10 @@ pub async fn run(app: Arc<App>, shutdown: impl Future<Output = ()> + Send + 'sta
     };
     let monitor = Monitor::new().shutdown_timeout(Duration::from_secs(cfg.shutdown_seconds));
     tracing::info!(worker = %name, concurrency = cfg.concurrency, "workers started");
-    // The two storages have different types, so the same worker is stamped out per arm.
+    // The two storages have different types, so the same workers are stamped out per arm.
     macro_rules! run_on {
-        ($storage:expr) => {{
-            let storage = $storage;
+        ($storage:expr, $checks:expr) => {{
+            let (storage, checks) = ($storage, $checks);
             monitor
                 .register(move |_| {
                     WorkerBuilder::new(name.as_str())
@@ -196,13 +265,21 @@ pub async fn run(app: Arc<App>, shutdown: impl Future<Output = ()> + Send + 'sta
                         .data(ctx.clone())
                         .build(send_email)
                 })
+                .register(move |_| {
+                    WorkerBuilder::new(check_name.as_str())
+                        .backend(checks.clone().poll_with_interval(poll))
+                        .concurrency(WEBSITE_CONCURRENCY)
+                        .data(check_ctx.clone())
+                        .build(check_website)
+                })
                 .run_with_signal(signal)
                 .await
         }};
     }
-    let result = match queue {
-        Queue::Sqlite(storage) => run_on!(storage),
-        Queue::Postgres(storage) => run_on!(storage),
+    let result = match (queue, checks) {
+        (Queue::Sqlite(storage), Queue::Sqlite(checks)) => run_on!(storage, checks),
+        (Queue::Postgres(storage), Queue::Postgres(checks)) => run_on!(storage, checks),
+        _ => Ok(()),
     };
     let _ = ticker.await;
     tracing::info!("workers stopped");
@@ -210,7 +287,12 @@ pub async fn run(app: Arc<App>, shutdown: impl Future<Output = ()> + Send + 'sta
 }
 
 /// The relay, the lease recovery and (less often) the reminder scan, until told to stop.
-async fn tick_loop(app: Arc<App>, mut queue: Queue, mut stop: watch::Receiver<bool>) {
+async fn tick_loop(
+    app: Arc<App>,
+    mut queue: Queue,
+    mut checks: Queue<WebsiteCheckJob>,
+    mut stop: watch::Receiver<bool>,
+) {
     let every = Duration::from_millis(app.config.workers.tick_ms);
     let scan_every = Duration::from_secs(app.config.reminders.scan_interval_seconds.max(1));
     let mut last_scan: Option<tokio::time::Instant> = None;
@@ -235,6 +317,12 @@ async fn tick_loop(app: Arc<App>, mut queue: Queue, mut stop: watch::Receiver<bo
         if let Err(e) = relay(&app, &mut queue).await {
             tracing::warn!(error = %e, "outbox relay");
             app.metrics.job_error("relay");
+        }
+        if app.config.website_check.enabled
+            && let Err(e) = relay_website_checks(&app, &mut checks).await
+        {
+            tracing::warn!(error = %e, "website check relay");
+            app.metrics.job_error("website_check_relay");
         }
         if last_scan.is_none_or(|t| t.elapsed() >= scan_every) {
             last_scan = Some(tokio::time::Instant::now());
@@ -271,6 +359,23 @@ pub async fn relay(app: &App, queue: &mut Queue) -> anyhow::Result<usize> {
         let rows = app.store.queue_outbox(now, app.config.workers.batch).await?;
         for job in &rows {
             queue.push(*job).await?;
+            pushed += 1;
+        }
+        if rows.len() < usize::try_from(app.config.workers.batch).unwrap_or(usize::MAX) {
+            return Ok(pushed);
+        }
+    }
+}
+
+/// Website checks asked for by intake (and rows queued long ago whose job never finished
+/// them) become jobs keyed `<check id>:<enqueues>`. Returns how many were pushed.
+pub async fn relay_website_checks(app: &App, queue: &mut Queue<WebsiteCheckJob>) -> anyhow::Result<usize> {
+    let now = app.workflow.clock().now();
+    let mut pushed = 0;
+    loop {
+        let rows = app.store.queue_website_checks(now, now - STALE_QUEUED, app.config.workers.batch).await?;
+        for job in &rows {
+            queue.push_keyed(*job, format!("{}:{}", job.id, job.enqueues)).await?;
             pushed += 1;
         }
         if rows.len() < usize::try_from(app.config.workers.batch).unwrap_or(usize::MAX) {

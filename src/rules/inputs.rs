@@ -47,6 +47,9 @@ pub struct BusinessVerificationInput {
     /// The WaveSpeedAI account's address, when `contact_email` is another one (the address
     /// that confirmed the company domain): a free-mail account is then a finding, not a failure.
     pub account_email: String,
+    /// What the background website check found (`src/website`), once it ran: absent (`()`
+    /// in scripts) at intake, present when the check job decides again with it.
+    pub website_evidence: Option<crate::website::WebsiteEvidence>,
 }
 
 /// `aws_history`: the applicant's existing AWS account.

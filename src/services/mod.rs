@@ -18,6 +18,7 @@ pub mod standing;
 pub mod task_actions;
 pub mod tasks;
 pub mod views;
+pub mod website;
 pub mod workflow;
 
 pub use clock::{Clock, ManualClock, SystemClock};

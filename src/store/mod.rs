@@ -390,6 +390,26 @@ pub trait Store: Send + Sync + 'static {
 
     /// The tasks about a subject (an application, an AWS login, ...), oldest first.
     async fn tasks_for(&self, subject: SubjectId) -> StoreResult<Vec<TaskRecord>>;
+
+    /// Marks up to `limit` website checks as queued, oldest first: those pending, and those
+    /// queued before `queued_before` whose job never finished them. Each gets a new job
+    /// number; concurrent relays never take the same row.
+    async fn queue_website_checks(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        queued_before: chrono::DateTime<chrono::Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<WebsiteCheckJob>>;
+
+    async fn website_check(&self, id: uuid::Uuid) -> StoreResult<Option<WebsiteCheckRecord>>;
+
+    /// An application's website checks, oldest first.
+    async fn website_checks_for(&self, id: ApplicationId) -> StoreResult<Vec<WebsiteCheckRecord>>;
+
+    /// Records a check's evidence, its decision and its event in one transaction, if the row
+    /// is still queued under the job's number (false, nothing written, when it is not). A
+    /// moved application is `Conflict`, with nothing written.
+    async fn finish_website_check(&self, finish: &WebsiteCheckFinish) -> StoreResult<bool>;
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created if missing) or

@@ -266,6 +266,9 @@ pub struct IntakeWrite {
     pub tasks: Vec<TaskWrite>,
     /// Limit increases requested by the message (their instances are in `new_instances`).
     pub increases: Vec<IncreaseRecord>,
+    /// Website checks the message asks for (an application's website became known); a pair
+    /// of application and address asked for before adds nothing.
+    pub website_checks: Vec<WebsiteCheckRequest>,
 }
 
 /// A message of an application's email thread.
@@ -649,4 +652,47 @@ pub struct IncidentRecord {
     pub reason: String,
     pub actor: String,
     pub occurred_at: DateTime<Utc>,
+}
+
+/// A website check to run for an application (`website_checks`, issue 23 item 6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebsiteCheckRequest {
+    pub id: uuid::Uuid,
+    pub application_id: ApplicationId,
+    pub url: String,
+}
+
+/// A website check handed to its job: only the job of the row's current `enqueues` may
+/// finish it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebsiteCheckJob {
+    pub id: uuid::Uuid,
+    pub enqueues: i64,
+}
+
+/// A website check with what it found.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct WebsiteCheckRecord {
+    pub id: uuid::Uuid,
+    pub application_id: ApplicationId,
+    pub url: String,
+    /// `pending`, `queued` (its job exists) or `done`.
+    pub status: String,
+    pub enqueues: i64,
+    pub requested_at: DateTime<Utc>,
+    pub checked_at: Option<DateTime<Utc>>,
+    /// What the fetch found, once done.
+    pub evidence: Option<crate::website::WebsiteEvidence>,
+}
+
+/// What a finished website check writes in one transaction: the evidence, and on an
+/// application still open the decision the rules made with it and its `website_checked`
+/// event.
+#[derive(Debug, Clone)]
+pub struct WebsiteCheckFinish {
+    pub job: WebsiteCheckJob,
+    pub evidence: crate::website::WebsiteEvidence,
+    pub at: DateTime<Utc>,
+    pub decision: Option<crate::rules::DecisionRecord>,
+    pub transition: Option<TransitionWrite>,
 }

@@ -28,6 +28,20 @@ macro_rules! impl_store {
                 })
             }
 
+            pub(super) fn website_check(r: &DbRow) -> Result<crate::store::WebsiteCheckRecord, sqlx::Error> {
+                let evidence: Option<Json<crate::website::WebsiteEvidence>> = r.try_get("evidence")?;
+                Ok(crate::store::WebsiteCheckRecord {
+                    id: r.try_get("id")?,
+                    application_id: ApplicationId(r.try_get("application_id")?),
+                    url: r.try_get("url")?,
+                    status: r.try_get("status")?,
+                    enqueues: r.try_get("enqueues")?,
+                    requested_at: r.try_get("requested_at")?,
+                    checked_at: r.try_get("checked_at")?,
+                    evidence: evidence.map(|j| j.0),
+                })
+            }
+
             pub(super) fn credit_line(r: &DbRow) -> Result<crate::store::CreditLineRecord, sqlx::Error> {
                 Ok(crate::store::CreditLineRecord {
                     id: SubjectId(r.try_get("id")?),
@@ -879,6 +893,19 @@ macro_rules! impl_store {
                                 .push_bind(e.message_id.clone())
                                 .push_bind(*at);
                         });
+                    })
+                    .await?;
+                }
+                let checks: Vec<_> =
+                    writes.iter().flat_map(|w| w.website_checks.iter().map(move |c| (c, w.processed_at))).collect();
+                if !checks.is_empty() {
+                    out.run(tx, |q| {
+                        q.push("INSERT INTO website_checks (id, application_id, url, requested_at) ");
+                        q.push_values(&checks, |mut b, (c, at)| {
+                            b.push_bind(c.id).push_bind(c.application_id.0).push_bind(c.url.clone()).push_bind(*at);
+                        });
+                        // Asked for before (the same address again, a replayed message): once.
+                        q.push(" ON CONFLICT (application_id, url) DO NOTHING");
                     })
                     .await?;
                 }
@@ -2591,6 +2618,79 @@ macro_rules! impl_store {
                     .fetch_all(self.pool())
                     .await?;
                 Ok(rows.iter().map(rows::task).collect::<Result<_, _>>()?)
+            }
+
+            async fn queue_website_checks(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                queued_before: chrono::DateTime<chrono::Utc>,
+                limit: i64,
+            ) -> crate::store::StoreResult<Vec<crate::store::WebsiteCheckJob>> {
+                let mut tx = self.begin_write().await?;
+                let rows: Vec<(uuid::Uuid, i64)> = sqlx::query_as(concat!(
+                    "UPDATE website_checks SET status = 'queued', enqueues = enqueues + 1, queued_at = $1 \
+                     WHERE id IN (SELECT id FROM website_checks WHERE status = 'pending' \
+                     OR (status = 'queued' AND queued_at < $2) ORDER BY requested_at, id LIMIT $3",
+                    $skip_locked,
+                    ") RETURNING id, enqueues"
+                ))
+                .bind(now)
+                .bind(queued_before)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows.into_iter().map(|(id, enqueues)| crate::store::WebsiteCheckJob { id, enqueues }).collect())
+            }
+
+            async fn website_check(
+                &self,
+                id: uuid::Uuid,
+            ) -> crate::store::StoreResult<Option<crate::store::WebsiteCheckRecord>> {
+                let row = sqlx::query("SELECT * FROM website_checks WHERE id = $1").bind(id).fetch_optional(self.pool()).await?;
+                Ok(row.as_ref().map(rows::website_check).transpose()?)
+            }
+
+            async fn website_checks_for(
+                &self,
+                id: crate::domain::ApplicationId,
+            ) -> crate::store::StoreResult<Vec<crate::store::WebsiteCheckRecord>> {
+                let rows =
+                    sqlx::query("SELECT * FROM website_checks WHERE application_id = $1 ORDER BY requested_at, id")
+                        .bind(id.0)
+                        .fetch_all(self.pool())
+                        .await?;
+                Ok(rows.iter().map(rows::website_check).collect::<Result<_, _>>()?)
+            }
+
+            async fn finish_website_check(
+                &self,
+                f: &crate::store::WebsiteCheckFinish,
+            ) -> crate::store::StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query(
+                    "UPDATE website_checks SET status = 'done', checked_at = $1, evidence = $2 \
+                     WHERE id = $3 AND status = 'queued' AND enqueues = $4",
+                )
+                .bind(f.at)
+                .bind(sqlx::types::Json(&f.evidence))
+                .bind(f.job.id)
+                .bind(f.job.enqueues)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    // Finished already, or queued again under a newer number: that job's.
+                    return Ok(false);
+                }
+                let mut out = Writer::immediate();
+                if let Some(d) = &f.decision {
+                    Self::insert_decisions(&mut tx, &mut out, &[d]).await?;
+                }
+                if let Some(t) = &f.transition {
+                    Self::transition_in(&mut tx, &mut out, t).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
             }
         }
     };
