@@ -56,6 +56,36 @@ pub struct Config {
     pub ledger: LedgerConfig,
     /// Inbound mail: what intake trusts.
     pub intake: IntakeConfig,
+    /// Invoices: the issuer printed on them and their numbering.
+    pub invoices: InvoiceConfig,
+}
+
+/// What every invoice says of its issuer, and how its number is printed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InvoiceConfig {
+    /// The issuer's legal name.
+    pub issuer_name: String,
+    /// The issuer's address, one entry per printed line.
+    pub issuer_address: Vec<String>,
+    /// The issuer's tax or VAT id, printed when set.
+    pub issuer_tax_id: Option<String>,
+    /// The address printed for billing questions.
+    pub issuer_email: String,
+    /// Printed before the (gapless, sequential) number: `INV-` gives `INV-000001`.
+    pub number_prefix: String,
+}
+
+impl Default for InvoiceConfig {
+    fn default() -> Self {
+        InvoiceConfig {
+            issuer_name: "WaveSpeedAI".to_string(),
+            issuer_address: Vec::new(),
+            issuer_tax_id: None,
+            issuer_email: "support@wavespeed.ai".to_string(),
+            number_prefix: "INV-".to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -299,6 +329,7 @@ impl Default for Config {
             payments: PaymentsConfig::default(),
             intake: IntakeConfig::default(),
             ledger: LedgerConfig::default(),
+            invoices: InvoiceConfig::default(),
         }
     }
 }

@@ -39,6 +39,10 @@ pub mod field {
     pub const STATES_NO_PRODUCT: &str = "states_no_product";
     pub const BILLING_PERIOD: &str = "billing_period";
     pub const TRANSACTION_IDS: &str = "transaction_ids";
+    /// The address to print on an invoice (a labelled line).
+    pub const BILLING_ADDRESS: &str = "billing_address";
+    /// A tax or VAT id to print on an invoice (a labelled line).
+    pub const TAX_ID: &str = "tax_id";
 }
 use field::*;
 
@@ -372,6 +376,51 @@ const LABELS: &[(&str, &[&str])] = &[
         ],
     ),
     (APP_LINK, &["app download", "app link", "download", "app store", "play store", "demo", "app"]),
+    (
+        BILLING_ADDRESS,
+        &[
+            "billing address",
+            "invoice address",
+            "company address",
+            "registered address",
+            "business address",
+            "address",
+            "rechnungsadresse",
+            "anschrift",
+            "adresse de facturation",
+            "adresse",
+            "dirección de facturación",
+            "dirección",
+            "endereço de cobrança",
+            "endereço",
+            "账单地址",
+            "公司地址",
+            "地址",
+            "請求先住所",
+            "住所",
+            "청구지 주소",
+            "주소",
+        ],
+    ),
+    (
+        TAX_ID,
+        &[
+            "tax id",
+            "vat id",
+            "vat number",
+            "vat",
+            "tax number",
+            "ein",
+            "ust-idnr",
+            "ust id",
+            "numéro de tva",
+            "nif",
+            "cif",
+            "cnpj",
+            "税号",
+            "纳税人识别号",
+        ],
+    ),
 ];
 
 /// The field a reviewer's requested item names ("website", "legal company name",
@@ -850,6 +899,18 @@ mod tests {
         assert_eq!(x.get(AWS_STANDING), Some("good"));
         assert_eq!(x.cents(AWS_MONTHLY_SPEND_CENTS), Some(340_000));
         assert_eq!(x.fields[WEBSITE].excerpt, "Website: https://www.lumenforge.io");
+    }
+
+    /// Policy: "provide any required business information": the billing address and tax id
+    /// an invoice prints are read from labelled lines.
+    #[test]
+    fn billing_address_and_tax_id_from_labelled_lines() {
+        let body = "Legal company name: Lumenforge Ltd\nBilling address: 10 Downing St, London SW1A 2AA, UK\nVAT number: GB123456789\nEmail address: a@b.io";
+        let x = extract("", body, day());
+        assert_eq!(x.get(BILLING_ADDRESS), Some("10 Downing St, London SW1A 2AA, UK"));
+        assert_eq!(x.get(TAX_ID), Some("GB123456789"));
+        assert_eq!(x.get(LEGAL_COMPANY_NAME), Some("Lumenforge Ltd"));
+        assert_ne!(x.get(BILLING_ADDRESS), Some("a@b.io"), "an email address is not a billing address");
     }
 
     #[test]
