@@ -54,7 +54,10 @@ impl Mailroom {
     /// `None` (the test is skipped) without aiosmtpd, except in CI.
     fn start(dir: &Path) -> Option<Mailroom> {
         let Some(py) = python_with_aiosmtpd() else {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "aiosmtpd is not installed; CI must run the SMTP tests");
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "aiosmtpd is not installed; CI must run the SMTP tests"
+            );
             eprintln!("aiosmtpd not installed: SMTP test skipped");
             return None;
         };
@@ -166,7 +169,9 @@ fn an_invoice_request_is_acknowledged_completed_and_sent_as_a_pdf(dir: tempfile:
     let ack = mail.wait_for("We received your invoice request");
     let asked = mail.wait_for("Details needed for your invoice");
     let asked_text = text_of(&asked);
-    for item in ["the billing period (the month) or the transaction IDs", "your legal company name", "the billing address"] {
+    for item in
+        ["the billing period (the month) or the transaction IDs", "your legal company name", "the billing address"]
+    {
         assert!(asked_text.contains(item), "{item} is asked for: {asked_text}");
     }
     let asked_msg = mail_parser::MessageParser::default().parse(&asked[..]).unwrap();
@@ -226,7 +231,16 @@ fn an_invoice_request_is_acknowledged_completed_and_sent_as_a_pdf(dir: tempfile:
         .sum();
     assert_eq!(ledger, 3_734);
     let total = Money::from_cents(ledger).to_string();
-    for needle in ["INV-000001", total.as_str(), "$25.00", "$12.34", "Acme Render Ltd", "1 Main Street", "GB999888777", "WaveSpeedAI Inc."] {
+    for needle in [
+        "INV-000001",
+        total.as_str(),
+        "$25.00",
+        "$12.34",
+        "Acme Render Ltd",
+        "1 Main Street",
+        "GB999888777",
+        "WaveSpeedAI Inc.",
+    ] {
         assert!(text.contains(needle), "the PDF shows {needle}: {text}");
     }
     assert!(text_of(&sent).contains(&format!("{total} in total")), "{}", text_of(&sent));
@@ -265,7 +279,12 @@ black_box_suite!(an_invoice_request_is_acknowledged_completed_and_sent_as_a_pdf)
 #[test]
 fn every_invoices_command_has_help() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [&["invoices", "--help"][..], &["invoices", "list", "--help"], &["invoices", "show", "--help"], &["invoices", "render", "--help"]] {
+    for args in [
+        &["invoices", "--help"][..],
+        &["invoices", "list", "--help"],
+        &["invoices", "show", "--help"],
+        &["invoices", "render", "--help"],
+    ] {
         let o = run(dir.path(), args);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
         assert!(!stdout(&o).trim().is_empty());
@@ -292,7 +311,12 @@ async fn concurrent_issues_never_skip_or_repeat_a_number(t: TestStore) {
         let account = format!("ops{i}@acme{i}.com");
         if i < 20 {
             creditline::services::ledger::Ledger::new(&app)
-                .top_up(&EmailAddress::parse(&account).unwrap(), Money::from_cents(1_000 + i as i64), "stripe", &format!("ch_conc{i:08}"))
+                .top_up(
+                    &EmailAddress::parse(&account).unwrap(),
+                    Money::from_cents(1_000 + i as i64),
+                    "stripe",
+                    &format!("ch_conc{i:08}"),
+                )
                 .await
                 .unwrap();
         }
@@ -301,7 +325,12 @@ async fn concurrent_issues_never_skip_or_repeat_a_number(t: TestStore) {
     }
     let tasks = app
         .store
-        .list_tasks(&TaskFilter { kind: Some("invoice_request".into()), state: Some("open".into()), limit: 100, ..Default::default() })
+        .list_tasks(&TaskFilter {
+            kind: Some("invoice_request".into()),
+            state: Some("open".into()),
+            limit: 100,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(tasks.len(), 22);
@@ -330,7 +359,11 @@ async fn concurrent_issues_never_skip_or_repeat_a_number(t: TestStore) {
     }
     assert_eq!(refused, 2);
     let invoices = app.store.list_invoices(&InvoiceFilter { limit: 100, ..Default::default() }).await.unwrap();
-    assert_eq!(invoices.iter().map(|i| i.number).collect::<Vec<_>>(), (1..=20).collect::<Vec<i64>>(), "no gap, no repeat");
+    assert_eq!(
+        invoices.iter().map(|i| i.number).collect::<Vec<_>>(),
+        (1..=20).collect::<Vec<i64>>(),
+        "no gap, no repeat"
+    );
     assert_eq!(app.store.last_invoice_number().await.unwrap(), 20);
     let mut accounts: Vec<&str> = invoices.iter().map(|i| i.account_email.as_str()).collect();
     accounts.sort();
@@ -345,7 +378,12 @@ async fn concurrent_issues_never_skip_or_repeat_a_number(t: TestStore) {
     }
     let tasks_done = app
         .store
-        .list_tasks(&TaskFilter { kind: Some("invoice_request".into()), state: Some("done".into()), limit: 100, ..Default::default() })
+        .list_tasks(&TaskFilter {
+            kind: Some("invoice_request".into()),
+            state: Some("done".into()),
+            limit: 100,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(tasks_done.len(), 20);

@@ -195,7 +195,9 @@ pub fn lines(scope: &Scope, charges: &[LedgerCharge]) -> Result<Vec<Line>, Invoi
                 };
                 let mut cents: i64 = 0;
                 for c in &mine {
-                    cents = cents.checked_add(c.amount_cents.checked_abs().ok_or(InvoiceError::Overflow)?).ok_or(InvoiceError::Overflow)?;
+                    cents = cents
+                        .checked_add(c.amount_cents.checked_abs().ok_or(InvoiceError::Overflow)?)
+                        .ok_or(InvoiceError::Overflow)?;
                 }
                 let description = charged(&first.kind).unwrap_or("Payment").to_string();
                 out.push(Line { description, reference: id.clone(), date: date(first.at), amount_cents: cents });
@@ -247,7 +249,8 @@ pub fn number_text(prefix: &str, number: i64) -> String {
 
 /// Address lines from what a customer wrote (commas or line breaks), blanks dropped.
 pub fn address_lines(address: &str) -> Vec<String> {
-    let parts: Vec<&str> = if address.contains('\n') { address.lines().collect() } else { address.split(',').collect() };
+    let parts: Vec<&str> =
+        if address.contains('\n') { address.lines().collect() } else { address.split(',').collect() };
     parts.into_iter().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
@@ -277,7 +280,11 @@ mod tests {
     fn a_request_lacks_the_period_or_transactions_and_the_business_details() {
         let mut d = RequestDetails::default();
         assert_eq!(d.missing(), vec![item::PERIOD_OR_TRANSACTIONS, item::COMPANY, item::ADDRESS]);
-        d.merge(RequestDetails { transaction_ids: vec!["ch_1".into()], company: Some("Acme Ltd".into()), ..Default::default() });
+        d.merge(RequestDetails {
+            transaction_ids: vec!["ch_1".into()],
+            company: Some("Acme Ltd".into()),
+            ..Default::default()
+        });
         assert_eq!(d.missing(), vec![item::ADDRESS]);
         d.merge(RequestDetails { billing_address: Some("  ".into()), ..Default::default() });
         assert_eq!(d.missing(), vec![item::ADDRESS], "a blank value is not an address");
@@ -340,7 +347,8 @@ mod tests {
         use proptest::prelude::*;
 
         fn any_charge() -> impl Strategy<Value = LedgerCharge> {
-            let kinds = prop::sample::select(vec!["bill", "top_up", "usage", "coupon", "payment", "deposit", "adjustment"]);
+            let kinds =
+                prop::sample::select(vec!["bill", "top_up", "usage", "coupon", "payment", "deposit", "adjustment"]);
             (kinds, -1_000_000i64..1_000_000, 1u32..=12, 1u32..=28, prop::option::of(0u8..20)).prop_map(
                 |(kind, cents, m, d, r)| LedgerCharge {
                     kind: kind.to_string(),

@@ -84,10 +84,13 @@ pub fn attachments_of(payload: &serde_json::Value) -> Result<Vec<Attachment>, Me
     list.iter()
         .map(|a| {
             let text = |k: &str| a.get(k).and_then(|v| v.as_str()).ok_or_else(|| bad(&format!("no {k}")));
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(text("base64")?)
-                .map_err(|e| bad(&e.to_string()))?;
-            Ok(Attachment { filename: text("filename")?.to_string(), content_type: text("content_type")?.to_string(), bytes })
+            let bytes =
+                base64::engine::general_purpose::STANDARD.decode(text("base64")?).map_err(|e| bad(&e.to_string()))?;
+            Ok(Attachment {
+                filename: text("filename")?.to_string(),
+                content_type: text("content_type")?.to_string(),
+                bytes,
+            })
         })
         .collect()
 }
@@ -142,7 +145,8 @@ pub fn build_with(
     for a in attachments {
         let content_type = ContentType::parse(&a.content_type)
             .map_err(|e| MessageError::Build(format!("attachment {}: {e}", a.filename)))?;
-        mixed = mixed.singlepart(lettre::message::Attachment::new(a.filename.clone()).body(a.bytes.clone(), content_type));
+        mixed =
+            mixed.singlepart(lettre::message::Attachment::new(a.filename.clone()).body(a.bytes.clone(), content_type));
     }
     builder.multipart(mixed).map_err(|e| MessageError::Build(e.to_string()))
 }
@@ -217,7 +221,8 @@ mod tests {
         let payload = serde_json::json!({ "attachments": [file.to_payload()] });
         let back = attachments_of(&payload).unwrap();
         assert_eq!(back, vec![file.clone()], "the payload keeps the exact bytes");
-        let raw = build_with(OutboxId::new(), &envelope(&[]), &rendered(), &back, SystemTime::now()).unwrap().formatted();
+        let raw =
+            build_with(OutboxId::new(), &envelope(&[]), &rendered(), &back, SystemTime::now()).unwrap().formatted();
         let parsed = mail_parser::MessageParser::default().parse(&raw[..]).unwrap();
         let a = parsed.attachment(0).expect("one attachment");
         assert_eq!(a.attachment_name(), Some("INV-000001.pdf"));

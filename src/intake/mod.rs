@@ -650,7 +650,7 @@ async fn plan(
         return update_application(app, mail, report, now, a, x).await;
     }
     if let Some(request) = thread_invoice_request(app, mail).await? {
-        return Ok(invoice_reply(app, mail, report, now, request, &x).await?);
+        return invoice_reply(app, mail, report, now, request, &x).await;
     }
     // Answers go to the sender (of the forwarded message, for a forward), never to an address
     // the message only names.
@@ -659,7 +659,7 @@ async fn plan(
     };
     let account = x.get(field::ACCOUNT_EMAIL).and_then(|a| EmailAddress::parse(a).ok()).unwrap_or(sender.clone());
     match classify::intent(&mail.subject, &mail.body, &x) {
-        Intent::InvoiceRequest => Ok(invoice_request(app, mail, report, now, (&sender, &account), &x)?),
+        Intent::InvoiceRequest => invoice_request(app, mail, report, now, (&sender, &account), &x),
         Intent::LimitIncrease if account != sender => {
             // A change to someone else's line: a person checks who is asking.
             let mut p = Plan::new(app, mail, report, now);
@@ -1417,7 +1417,8 @@ fn invoice_request(
         p.reply_to = Some(sender.as_str().to_string());
     }
     let id = SubjectId::new();
-    let reference = crate::services::workflow::reference_for(ApplicationId(id.0)).replacen("CL-", INVOICE_REFERENCE_PREFIX, 1);
+    let reference =
+        crate::services::workflow::reference_for(ApplicationId(id.0)).replacen("CL-", INVOICE_REFERENCE_PREFIX, 1);
     let (mut instance, mut cursor) = app.workflow.plan_start("invoice_request", id, Some(account.as_str()), ACTOR)?;
     p.address(&mut instance.outbox);
     for row in &mut instance.outbox {

@@ -160,7 +160,11 @@ pub fn pdf(doc: &Document) -> Vec<u8> {
     let mut pdf = Pdf::new();
     let catalog = Ref::new(1);
     let tree = Ref::new(2);
-    let fonts = [(REGULAR, Ref::new(3), "Helvetica"), (BOLD, Ref::new(4), "Helvetica-Bold"), (MONOSPACE, Ref::new(5), "Courier")];
+    let fonts = [
+        (REGULAR, Ref::new(3), "Helvetica"),
+        (BOLD, Ref::new(4), "Helvetica-Bold"),
+        (MONOSPACE, Ref::new(5), "Courier"),
+    ];
     let info = Ref::new(6);
     let first_page = 10;
     let page_ids: Vec<Ref> = (0..pages.len()).map(|i| Ref::new(first_page + 2 * i as i32)).collect();
@@ -211,7 +215,12 @@ mod tests {
             number: 7,
             number_text: "INV-000007".into(),
             issued_on: chrono::NaiveDate::from_ymd_opt(2026, 11, 3).unwrap(),
-            issuer: Party { name: "WaveSpeedAI".into(), address: vec!["1 Infinite Loop".into()], tax_id: None, email: Some("support@wavespeed.ai".into()) },
+            issuer: Party {
+                name: "WaveSpeedAI".into(),
+                address: vec!["1 Infinite Loop".into()],
+                tax_id: None,
+                email: Some("support@wavespeed.ai".into()),
+            },
             customer: Party {
                 name: "Acme <Render> Ltd".into(),
                 address: vec!["10 Downing St".into(), "London".into()],
@@ -221,7 +230,12 @@ mod tests {
             account_email: "ops@acme-render.com".into(),
             covers: "October 2026".into(),
             currency: "USD".into(),
-            lines: vec![Line { description: "Prepaid credits".into(), reference: "ch_1234567890".into(), date: "2026-10-03".into(), amount_cents: 2_500 }],
+            lines: vec![Line {
+                description: "Prepaid credits".into(),
+                reference: "ch_1234567890".into(),
+                date: "2026-10-03".into(),
+                amount_cents: 2_500,
+            }],
             total_cents: 2_500,
         }
     }
@@ -242,7 +256,12 @@ mod tests {
         assert_eq!(a, pdf(&sample()), "deterministic");
         let mut many = sample();
         many.lines = (0..200)
-            .map(|i| Line { description: format!("line {i}"), reference: format!("r{i}"), date: "2026-10-01".into(), amount_cents: 1 })
+            .map(|i| Line {
+                description: format!("line {i}"),
+                reference: format!("r{i}"),
+                date: "2026-10-01".into(),
+                amount_cents: 1,
+            })
             .collect();
         assert!(pdf(&many).len() > a.len(), "long invoices get more pages");
         assert_eq!(win_ansi("Müller € 株"), b"M\xfcller \x80 ?".to_vec());

@@ -33,7 +33,8 @@ pub async fn build(
     if !missing.is_empty() {
         return Err(IssueError::Refused(format!("the request still lacks {}", missing.join(", "))));
     }
-    let scope = details.scope().ok_or_else(|| IssueError::Refused("the request names no period or transaction".into()))?;
+    let scope =
+        details.scope().ok_or_else(|| IssueError::Refused("the request names no period or transaction".into()))?;
     let charges: Vec<LedgerCharge> = app
         .store
         .ledger_entries(&request.account_email)

@@ -295,10 +295,13 @@ async fn send_invoice(
             None => {
                 let number = store.last_invoice_number().await? + 1;
                 let built = super::invoices::build(app, &request, number, &actor.caller.name, actor.now).await;
-                (built.map_err(|e| match e {
-                    super::invoices::IssueError::Refused(m) => ResolveError::Refused(m),
-                    super::invoices::IssueError::Store(s) => ResolveError::Store(s),
-                })?, true)
+                (
+                    built.map_err(|e| match e {
+                        super::invoices::IssueError::Refused(m) => ResolveError::Refused(m),
+                        super::invoices::IssueError::Store(s) => ResolveError::Store(s),
+                    })?,
+                    true,
+                )
             }
         };
         let doc = super::invoices::document(&invoice)?;
@@ -346,7 +349,9 @@ async fn send_invoice(
                 // The task moved (another reviewer finished it): that is the caller's conflict.
                 let task = store.task(plan.task.id).await?;
                 if task.is_none_or(|t| t.version != plan.task.version) {
-                    return Err(StoreError::Conflict { expected: plan.task.version, actual: plan.task.version + 1 }.into());
+                    return Err(
+                        StoreError::Conflict { expected: plan.task.version, actual: plan.task.version + 1 }.into()
+                    );
                 }
                 // Another issue took this number: the counter moved, so make it again with the next.
                 if store.last_invoice_number().await? == invoice.number - 1 {
