@@ -125,21 +125,47 @@ fn triage_tasks_are_attached_or_closed_with_a_note(dir: tempfile::TempDir) {
 }
 
 /// An invoice request is marked sent with a note and the invoice's reference.
+/// An invoice request's `mark_sent` issues the invoice from the ledger: refused while the
+/// transaction it names is not on the account's ledger, then issued as INV-000001 with the
+/// ledger's amount once it is.
 fn invoice_requests_are_marked_sent(dir: tempfile::TempDir) {
     let api = Api::start(dir);
-    let task = task_of(&api, "invoice_request", None);
+    let items = api.get("/api/v1/tasks?kind=invoice_request&limit=500", &api.reviewer)["items"].clone();
+    let task = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["details"]["account_email"] == "sam@brightlabs.io")
+        .expect("the Bright Labs request's task")
+        .clone();
     let id = task["id"].as_str().unwrap();
     problem(&resolve(&api, &api.reviewer, id, json!({ "action": "mark_sent" })), 422, "invalid_field");
     problem(&resolve(&api, &api.reviewer, id, json!({ "action": "retry" })), 422, "action_not_allowed");
-    let r = resolve(
-        &api,
-        &api.reviewer,
-        id,
-        json!({ "action": "mark_sent", "note": "sent by email", "invoice_reference": "INV-2026-0001" }),
+    let sent = json!({ "action": "mark_sent", "note": "sent by email" });
+    let r = resolve(&api, &api.reviewer, id, sent.clone());
+    problem(&r, 422, "action_refused");
+    assert!(r.json()["detail"].as_str().unwrap().contains("pi_3Q9aaaBBBcccDDD1"), "{}", r.json());
+    let o = run(
+        api.dir(),
+        &[
+            "ledger",
+            "top-up",
+            "sam@brightlabs.io",
+            "--amount",
+            "120",
+            "--provider",
+            "stripe",
+            "--txn",
+            "pi_3Q9aaaBBBcccDDD1",
+        ],
     );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = resolve(&api, &api.reviewer, id, sent);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["task"]["state"], "done");
-    assert_eq!(r.json()["task"]["details"]["invoice_reference"], "INV-2026-0001");
+    assert_eq!(r.json()["detail"]["invoice"], "INV-000001", "the refused try burnt no number");
+    assert_eq!(r.json()["detail"]["total_cents"], 12_000);
+    assert_eq!(r.json()["event"]["to"], "sent");
 }
 
 /// Policy: "Approved credit accounts may be reviewed for a higher monthly credit line": a

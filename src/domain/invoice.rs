@@ -247,6 +247,18 @@ pub fn number_text(prefix: &str, number: i64) -> String {
     format!("{prefix}{number:06}")
 }
 
+/// A company line that carries its address too ("Company: ACME Robotics GmbH, Hauptstrasse 5,
+/// 10115 Berlin, Germany"): the name up to the first comma-separated part with a digit in
+/// it (a street number or postcode), the rest as the address. A name alone, or one whose
+/// parts have no digit ("Acme, Inc."), stays whole.
+pub fn split_company(value: &str) -> (String, Option<String>) {
+    let parts: Vec<&str> = value.split(',').map(str::trim).collect();
+    match parts.iter().skip(1).position(|p| p.chars().any(|c| c.is_ascii_digit())) {
+        Some(k) => (parts[..=k].join(", "), Some(parts[k + 1..].join(", "))),
+        None => (value.trim().to_string(), None),
+    }
+}
+
 /// Address lines from what a customer wrote (commas or line breaks), blanks dropped.
 pub fn address_lines(address: &str) -> Vec<String> {
     let parts: Vec<&str> =
@@ -332,6 +344,17 @@ mod tests {
         assert_eq!(l.iter().map(|l| l.amount_cents).collect::<Vec<_>>(), vec![10_500, 2_500]);
         let bad = Scope::Transactions(vec!["ch_top00001".into(), "ch_nope0001".into()]);
         assert_eq!(lines(&bad, &charges).unwrap_err(), InvoiceError::UnknownTransactions(vec!["ch_nope0001".into()]));
+    }
+
+    #[test]
+    fn a_company_line_may_carry_the_address() {
+        assert_eq!(
+            split_company("ACME Robotics GmbH, Hauptstrasse 5, 10115 Berlin, Germany"),
+            ("ACME Robotics GmbH".into(), Some("Hauptstrasse 5, 10115 Berlin, Germany".into()))
+        );
+        assert_eq!(split_company("Acme, Inc., 1 Main St"), ("Acme, Inc.".into(), Some("1 Main St".into())));
+        assert_eq!(split_company("Bright Labs LLC"), ("Bright Labs LLC".into(), None));
+        assert_eq!(split_company("Acme, Inc."), ("Acme, Inc.".into(), None));
     }
 
     #[test]

@@ -1389,11 +1389,20 @@ const INVOICE_REFERENCE_PREFIX: &str = "IR-";
 
 /// What a message says about the invoice it asks for.
 fn invoice_details(mail: &Mail, x: &Extracted) -> crate::domain::invoice::RequestDetails {
+    // "Company: ACME Robotics GmbH, Hauptstrasse 5, 10115 Berlin" names both, unless the
+    // address has its own line.
+    let (company, address) = match x.get(field::LEGAL_COMPANY_NAME) {
+        Some(c) => {
+            let (name, address) = crate::domain::invoice::split_company(c);
+            (Some(name), address)
+        }
+        None => (None, None),
+    };
     crate::domain::invoice::RequestDetails {
         billing_period: x.get(field::BILLING_PERIOD).map(str::to_string),
         transaction_ids: x.list(field::TRANSACTION_IDS),
-        company: x.get(field::LEGAL_COMPANY_NAME).map(str::to_string),
-        billing_address: x.get(field::BILLING_ADDRESS).map(str::to_string),
+        company,
+        billing_address: x.get(field::BILLING_ADDRESS).map(str::to_string).or(address),
         tax_id: x.get(field::TAX_ID).map(str::to_string),
         messages: vec![mail.message_id.clone()],
     }
