@@ -18,7 +18,7 @@ fn the_shipped_templates_pass_the_check_and_preview_from_json() {
     let dir = tempfile::tempdir().unwrap();
     let o = run(dir.path(), &["templates", "check"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).starts_with("ok: 26 email templates"), "{}", stdout(&o));
+    assert!(stdout(&o).starts_with("ok: 28 email templates"), "{}", stdout(&o));
 
     let data = dir.path().join("data.json");
     std::fs::write(

@@ -486,7 +486,7 @@ static AGE: LazyLock<Regex> = LazyLock::new(|| {
 static TRANSACTION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b(?:pi|ch|in|py|txn|re)_[A-Za-z0-9]{8,}\b").expect("static regex"));
 static PERIOD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?P<month>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?P<year>20\d{2})\b|\b(?P<y2>20\d{2})-(?P<m2>0[1-9]|1[0-2])\b")
+    Regex::new(r"(?i)\b(?P<month>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?P<year>20\d{2})\b|(?:^|[^\p{L}\p{N}_]|[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}])(?P<y2>20\d{2})-(?P<m2>0[1-9]|1[0-2])(?:$|[^\p{N}])")
         .expect("static regex")
 });
 
@@ -806,7 +806,21 @@ fn unlabelled(x: &mut Extracted, subject: &str, body: &str, today: NaiveDate) {
                 .insert(TRANSACTION_IDS.into(), Found { value: ids, excerpt: line.trim().chars().take(300).collect() });
         }
         if let Some(c) = PERIOD.captures(line)
-            && (l.contains("period") || l.contains("invoice") || l.contains("month") || l.contains("for "))
+            && ([
+                "period",
+                "invoice",
+                "month",
+                "for ",
+                "发票",
+                "發票",
+                "账单",
+                "帳單",
+                "請求書",
+                "インボイス",
+                "청구서",
+            ]
+            .iter()
+            .any(|w| l.contains(w)))
         {
             let period = match (c.name("month"), c.name("year"), c.name("y2"), c.name("m2")) {
                 (Some(m), Some(y), _, _) => MONTHS
@@ -899,6 +913,16 @@ mod tests {
         assert_eq!(x.get(AWS_STANDING), Some("good"));
         assert_eq!(x.cents(AWS_MONTHLY_SPEND_CENTS), Some(340_000));
         assert_eq!(x.fields[WEBSITE].excerpt, "Website: https://www.lumenforge.io");
+    }
+
+    /// An invoice request in Chinese names its month between CJK characters ("开具2026-10的发票").
+    #[test]
+    fn a_billing_period_between_cjk_characters() {
+        let x = extract("开具发票申请", "您好，请为账号 finance@huaxing-ai.cn 开具2026-10的发票。", day());
+        assert_eq!(x.get(BILLING_PERIOD), Some("2026-10"));
+        let x = extract("", "Invoice for 2026-10, please", day());
+        assert_eq!(x.get(BILLING_PERIOD), Some("2026-10"));
+        assert_eq!(extract("", "invoice ref 12026-101", day()).get(BILLING_PERIOD), None, "not inside a longer number");
     }
 
     /// Policy: "provide any required business information": the billing address and tax id
