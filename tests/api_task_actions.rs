@@ -166,6 +166,17 @@ fn invoice_requests_are_marked_sent(dir: tempfile::TempDir) {
     assert_eq!(r.json()["detail"]["invoice"], "INV-000001", "the refused try burnt no number");
     assert_eq!(r.json()["detail"]["total_cents"], 12_000);
     assert_eq!(r.json()["event"]["to"], "sent");
+
+    // The invoice over the API, for the same readers as other records.
+    let page = api.get("/api/v1/invoices", &api.reviewer);
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+    let one = api.get("/api/v1/invoices/INV-000001", &api.senior);
+    assert_eq!(one["total_cents"], 12_000, "{one}");
+    assert_eq!(one["document"]["customer"]["name"], "Bright Labs LLC", "{one}");
+    assert_eq!(api.get("/api/v1/invoices/1", &api.admin)["number"], 1);
+    problem(&api.call("GET", "/api/v1/invoices/99", Some(&api.reviewer), &[]), 404, "not_found");
+    problem(&api.call("GET", "/api/v1/invoices/abc", Some(&api.reviewer), &[]), 400, "invalid_id");
+    problem(&api.call("GET", "/api/v1/invoices", Some(&api.inbox), &[]), 403, "forbidden");
 }
 
 /// Policy: "Approved credit accounts may be reviewed for a higher monthly credit line": a
