@@ -58,6 +58,8 @@ pub struct Config {
     pub intake: IntakeConfig,
     /// The background website check (off by default; on in production).
     pub website_check: WebsiteCheckConfig,
+    /// Invoices: the issuer printed on them and their numbering.
+    pub invoices: InvoiceConfig,
 }
 
 /// The website check (`src/website`): after intake learns an application's website, a
@@ -107,6 +109,34 @@ impl WebsiteCheckConfig {
     /// Whether a test-only relaxation is set (the workers log a warning for it).
     pub fn relaxed(&self) -> bool {
         self.test_only_allow_loopback || self.test_only_allow_http || self.test_only_root_certificate.is_some()
+    }
+}
+
+/// What every invoice says of its issuer, and how its number is printed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InvoiceConfig {
+    /// The issuer's legal name.
+    pub issuer_name: String,
+    /// The issuer's address, one entry per printed line.
+    pub issuer_address: Vec<String>,
+    /// The issuer's tax or VAT id, printed when set.
+    pub issuer_tax_id: Option<String>,
+    /// The address printed for billing questions.
+    pub issuer_email: String,
+    /// Printed before the (gapless, sequential) number: `INV-` gives `INV-000001`.
+    pub number_prefix: String,
+}
+
+impl Default for InvoiceConfig {
+    fn default() -> Self {
+        InvoiceConfig {
+            issuer_name: "WaveSpeedAI".to_string(),
+            issuer_address: Vec::new(),
+            issuer_tax_id: None,
+            issuer_email: "support@wavespeed.ai".to_string(),
+            number_prefix: "INV-".to_string(),
+        }
     }
 }
 
@@ -355,6 +385,7 @@ impl Default for Config {
             intake: IntakeConfig::default(),
             ledger: LedgerConfig::default(),
             website_check: WebsiteCheckConfig::default(),
+            invoices: InvoiceConfig::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod email;
 pub mod folders;
 pub mod http;
 pub mod intake;
+pub mod invoices;
 pub mod jobs;
 pub mod payments;
 pub mod rules;

@@ -544,7 +544,9 @@ fn every_endpoint_answers_401_403_or_allows_by_role(dir: tempfile::TempDir) {
         ("GET", "/api/v1/applications/{id}", format!("/api/v1/applications/{nobody}"), readers.clone()),
         ("GET", "/api/v1/accounts/{email}", "/api/v1/accounts/nobody@example.org".into(), readers.clone()),
         ("GET", "/api/v1/credit-lines", "/api/v1/credit-lines".into(), readers.clone()),
-        ("GET", "/api/v1/credit-lines/{id}", format!("/api/v1/credit-lines/{nobody}"), readers),
+        ("GET", "/api/v1/credit-lines/{id}", format!("/api/v1/credit-lines/{nobody}"), readers.clone()),
+        ("GET", "/api/v1/invoices", "/api/v1/invoices".into(), readers.clone()),
+        ("GET", "/api/v1/invoices/{number}", "/api/v1/invoices/INV-000099".into(), readers),
         ("GET", "/api/v1/audit", "/api/v1/audit".into(), vec!["senior_reviewer", "admin"]),
         ("POST", "/api/v1/admin/rules/reload", "/api/v1/admin/rules/reload".into(), vec!["admin"]),
         (

@@ -125,21 +125,58 @@ fn triage_tasks_are_attached_or_closed_with_a_note(dir: tempfile::TempDir) {
 }
 
 /// An invoice request is marked sent with a note and the invoice's reference.
+/// An invoice request's `mark_sent` issues the invoice from the ledger: refused while the
+/// transaction it names is not on the account's ledger, then issued as INV-000001 with the
+/// ledger's amount once it is.
 fn invoice_requests_are_marked_sent(dir: tempfile::TempDir) {
     let api = Api::start(dir);
-    let task = task_of(&api, "invoice_request", None);
+    let items = api.get("/api/v1/tasks?kind=invoice_request&limit=500", &api.reviewer)["items"].clone();
+    let task = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["details"]["account_email"] == "sam@brightlabs.io")
+        .expect("the Bright Labs request's task")
+        .clone();
     let id = task["id"].as_str().unwrap();
     problem(&resolve(&api, &api.reviewer, id, json!({ "action": "mark_sent" })), 422, "invalid_field");
     problem(&resolve(&api, &api.reviewer, id, json!({ "action": "retry" })), 422, "action_not_allowed");
-    let r = resolve(
-        &api,
-        &api.reviewer,
-        id,
-        json!({ "action": "mark_sent", "note": "sent by email", "invoice_reference": "INV-2026-0001" }),
+    let sent = json!({ "action": "mark_sent", "note": "sent by email" });
+    let r = resolve(&api, &api.reviewer, id, sent.clone());
+    problem(&r, 422, "action_refused");
+    assert!(r.json()["detail"].as_str().unwrap().contains("pi_3Q9aaaBBBcccDDD1"), "{}", r.json());
+    let o = run(
+        api.dir(),
+        &[
+            "ledger",
+            "top-up",
+            "sam@brightlabs.io",
+            "--amount",
+            "120",
+            "--provider",
+            "stripe",
+            "--txn",
+            "pi_3Q9aaaBBBcccDDD1",
+        ],
     );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = resolve(&api, &api.reviewer, id, sent);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["task"]["state"], "done");
-    assert_eq!(r.json()["task"]["details"]["invoice_reference"], "INV-2026-0001");
+    assert_eq!(r.json()["detail"]["invoice"], "INV-000001", "the refused try burnt no number");
+    assert_eq!(r.json()["detail"]["total_cents"], 12_000);
+    assert_eq!(r.json()["event"]["to"], "sent");
+
+    // The invoice over the API, for the same readers as other records.
+    let page = api.get("/api/v1/invoices", &api.reviewer);
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+    let one = api.get("/api/v1/invoices/INV-000001", &api.senior);
+    assert_eq!(one["total_cents"], 12_000, "{one}");
+    assert_eq!(one["document"]["customer"]["name"], "Bright Labs LLC", "{one}");
+    assert_eq!(api.get("/api/v1/invoices/1", &api.admin)["number"], 1);
+    problem(&api.call("GET", "/api/v1/invoices/99", Some(&api.reviewer), &[]), 404, "not_found");
+    problem(&api.call("GET", "/api/v1/invoices/abc", Some(&api.reviewer), &[]), 400, "invalid_id");
+    problem(&api.call("GET", "/api/v1/invoices", Some(&api.inbox), &[]), 403, "forbidden");
 }
 
 /// Policy: "Approved credit accounts may be reviewed for a higher monthly credit line": a

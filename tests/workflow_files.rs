@@ -179,7 +179,7 @@ fn loading_a_folder_reports_every_file() {
 fn the_shipped_workflows_are_valid_and_complete() {
     let wf = common::workflows();
     let names: Vec<&str> = wf.names().collect();
-    assert_eq!(names, ["aws_login", "credit_line", "credit_line_application", "limit_increase"]);
+    assert_eq!(names, ["aws_login", "credit_line", "credit_line_application", "invoice_request", "limit_increase"]);
     let line = wf.get("credit_line").unwrap();
     for s in ["active", "grace", "paused", "reduced", "closed"] {
         assert!(line.state(s).is_some(), "credit_line lacks {s}");

@@ -6,6 +6,7 @@ mod cycle;
 mod inbox;
 mod increases;
 mod ingest;
+mod invoices;
 mod ledger;
 mod rules;
 mod serve;
@@ -101,6 +102,11 @@ pub enum Command {
         #[command(subcommand)]
         cmd: applications::ApplicationsCommand,
     },
+    /// Issued invoices: list, show, render as HTML or PDF.
+    Invoices {
+        #[command(subcommand)]
+        cmd: invoices::InvoicesCommand,
+    },
 }
 
 impl Cli {
@@ -134,6 +140,7 @@ impl Cli {
             Command::Cycle { cmd } => cmd.run(config).await,
             Command::Increases { cmd } => cmd.run(config).await,
             Command::Tasks { cmd } => cmd.run(config).await,
+            Command::Invoices { cmd } => cmd.run(config).await,
         }
     }
 }

@@ -5,6 +5,7 @@ mod access;
 mod address;
 mod applicant;
 mod ids;
+pub mod invoice;
 mod ledger;
 mod money;
 mod period;

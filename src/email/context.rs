@@ -43,6 +43,8 @@ pub const VARIABLES: &[&str] = &[
     "deposit_tier",
     // What an account asked for, when it was not what is offered.
     "requested",
+    // An issued invoice's printed number, e.g. INV-000042.
+    "invoice_number",
 ];
 
 /// Variables every email's data has whatever the step supplied: a greeting name ("there"
@@ -77,6 +79,7 @@ pub const PAYLOAD_KEYS: &[(&str, &str)] = &[
     ("owed_cents", "owed"),
     ("owed_bills", "bills"),
     ("effective_date", "effective_date"),
+    ("invoice_number", "invoice_number"),
 ];
 
 /// The template variable a payload key becomes, if any.
@@ -107,6 +110,11 @@ pub fn material_words(item: &str) -> String {
         "business_contact" => "a business contact (email, Slack, Discord or similar)",
         "main_business_activity" => "your main business activity",
         "company_domain_confirmation" => "a confirmation reply from an address at your company's domain",
+        // What an invoice request lacks (`domain::invoice::item`).
+        "billing_period_or_transactions" => {
+            "the billing period (the month) or the transaction IDs the invoice should cover"
+        }
+        "billing_address" => "the billing address to print on the invoice",
         // Why a website did not verify, and what would.
         "generic_platform_website" => {
             "a website on your own domain: a page on a deployment platform (such as vercel.app) is not enough by itself"
@@ -170,7 +178,7 @@ pub fn context(payload: &Value, reference: Option<&str>) -> Value {
         let words: Vec<String> = items.iter().filter_map(Value::as_str).map(material_words).collect();
         ctx.insert("missing".into(), json!(words));
     }
-    for key in ["until", "condition"] {
+    for key in ["until", "condition", "invoice_number"] {
         if let Some(v) = text(key).filter(|v| !v.trim().is_empty()) {
             ctx.insert(key.into(), json!(v));
         }

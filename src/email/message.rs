@@ -54,11 +54,64 @@ impl header::Header for AutoSubmitted {
     }
 }
 
+/// A file sent with an email (an invoice's PDF). Its bytes are kept in the outbox row's
+/// payload (`attachments`, base64), so every retry sends the same bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Attachment {
+    /// The payload form: `{"filename", "content_type", "base64"}`.
+    pub fn to_payload(&self) -> serde_json::Value {
+        use base64::Engine;
+        serde_json::json!({
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "base64": base64::engine::general_purpose::STANDARD.encode(&self.bytes),
+        })
+    }
+}
+
+/// The attachments an outbox payload carries (none when it has no `attachments`).
+pub fn attachments_of(payload: &serde_json::Value) -> Result<Vec<Attachment>, MessageError> {
+    use base64::Engine;
+    let Some(list) = payload.get("attachments").filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
+    let bad = |why: &str| MessageError::Build(format!("attachments: {why}"));
+    let list = list.as_array().ok_or_else(|| bad("not a list"))?;
+    list.iter()
+        .map(|a| {
+            let text = |k: &str| a.get(k).and_then(|v| v.as_str()).ok_or_else(|| bad(&format!("no {k}")));
+            let bytes =
+                base64::engine::general_purpose::STANDARD.decode(text("base64")?).map_err(|e| bad(&e.to_string()))?;
+            Ok(Attachment {
+                filename: text("filename")?.to_string(),
+                content_type: text("content_type")?.to_string(),
+                bytes,
+            })
+        })
+        .collect()
+}
+
 /// Builds the message for outbox row `outbox`, dated `at`.
 pub fn build(
     outbox: OutboxId,
     envelope: &Envelope,
     rendered: &Rendered,
+    at: SystemTime,
+) -> Result<Message, MessageError> {
+    build_with(outbox, envelope, rendered, &[], at)
+}
+
+/// [`build`] with files attached: `multipart/mixed` of the text and HTML alternatives and
+/// the files.
+pub fn build_with(
+    outbox: OutboxId,
+    envelope: &Envelope,
+    rendered: &Rendered,
+    attachments: &[Attachment],
     at: SystemTime,
 ) -> Result<Message, MessageError> {
     let parse = |a: &str| a.parse::<Mailbox>().map_err(|e| MessageError::Address(a.to_string(), e.to_string()));
@@ -82,13 +135,20 @@ pub fn build(
         let recent: Vec<&str> = thread.iter().rev().take(10).rev().map(|s| s.as_str()).collect();
         builder = builder.references(recent.join(" "));
     }
-    builder
-        .multipart(
-            MultiPart::alternative()
-                .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(rendered.text.clone()))
-                .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(rendered.html.clone())),
-        )
-        .map_err(|e| MessageError::Build(e.to_string()))
+    let alternative = MultiPart::alternative()
+        .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(rendered.text.clone()))
+        .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(rendered.html.clone()));
+    if attachments.is_empty() {
+        return builder.multipart(alternative).map_err(|e| MessageError::Build(e.to_string()));
+    }
+    let mut mixed = MultiPart::mixed().multipart(alternative);
+    for a in attachments {
+        let content_type = ContentType::parse(&a.content_type)
+            .map_err(|e| MessageError::Build(format!("attachment {}: {e}", a.filename)))?;
+        mixed =
+            mixed.singlepart(lettre::message::Attachment::new(a.filename.clone()).body(a.bytes.clone(), content_type));
+    }
+    builder.multipart(mixed).map_err(|e| MessageError::Build(e.to_string()))
 }
 
 fn is_message_id(id: &str) -> bool {
@@ -148,6 +208,29 @@ mod tests {
         let parsed = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
         assert_eq!(parsed.message_id(), Some(format!("outbox.{id}@wavespeed.ai").as_str()));
         assert_eq!(parsed.body_text(0).unwrap().replace("\r\n", "\n").trim(), "Hello there,\nApproved: $200.00.");
+    }
+
+    #[test]
+    fn attachments_travel_as_their_own_parts_with_the_same_bytes() {
+        use mail_parser::MimeHeaders;
+        let file = Attachment {
+            filename: "INV-000001.pdf".into(),
+            content_type: "application/pdf".into(),
+            bytes: b"%PDF-1.7\n\x00\xff binary".to_vec(),
+        };
+        let payload = serde_json::json!({ "attachments": [file.to_payload()] });
+        let back = attachments_of(&payload).unwrap();
+        assert_eq!(back, vec![file.clone()], "the payload keeps the exact bytes");
+        let raw =
+            build_with(OutboxId::new(), &envelope(&[]), &rendered(), &back, SystemTime::now()).unwrap().formatted();
+        let parsed = mail_parser::MessageParser::default().parse(&raw[..]).unwrap();
+        let a = parsed.attachment(0).expect("one attachment");
+        assert_eq!(a.attachment_name(), Some("INV-000001.pdf"));
+        assert_eq!(a.contents(), &file.bytes[..]);
+        assert!(parsed.body_html(0).is_some() && parsed.body_text(0).is_some(), "the bodies stay");
+        assert!(attachments_of(&serde_json::json!({})).unwrap().is_empty());
+        let broken = serde_json::json!({ "attachments": [{ "filename": "x", "content_type": "a/b", "base64": "!!" }] });
+        assert!(attachments_of(&broken).is_err(), "a damaged payload is an error, not an empty file");
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod decisions;
 pub mod error;
 mod health;
 mod inbox;
+mod invoices;
 mod openapi;
 mod records;
 mod request;
@@ -31,6 +32,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(audit::router())
         .merge(records::router())
         .merge(webhooks::router())
+        .merge(invoices::router())
         .merge(openapi::router())
         // Errors are problem+json everywhere, not only in the handlers: an unknown path and a
         // method a path does not take (axum keeps the Allow header on the 405).

@@ -40,6 +40,8 @@ use crate::app::App;
         super::records::account,
         super::records::list_credit_lines,
         super::records::credit_line,
+        super::invoices::list,
+        super::invoices::invoice,
         super::audit::list,
         super::admin::reload_rules,
         super::admin::post_event,

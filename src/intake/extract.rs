@@ -43,6 +43,10 @@ pub mod field {
     pub const MAIN_BUSINESS_ACTIVITY: &str = "main_business_activity";
     /// "true" when the message carries recent AWS billing records (an AWS billing CSV).
     pub const AWS_BILLING_RECORDS: &str = "aws_billing_records";
+    /// The address to print on an invoice (a labelled line).
+    pub const BILLING_ADDRESS: &str = "billing_address";
+    /// A tax or VAT id to print on an invoice (a labelled line).
+    pub const TAX_ID: &str = "tax_id";
 }
 use field::*;
 
@@ -420,6 +424,51 @@ const LABELS: &[(&str, &[&str])] = &[
         ],
     ),
     (APP_LINK, &["app download", "app link", "download", "app store", "play store", "demo", "app"]),
+    (
+        BILLING_ADDRESS,
+        &[
+            "billing address",
+            "invoice address",
+            "company address",
+            "registered address",
+            "business address",
+            "address",
+            "rechnungsadresse",
+            "anschrift",
+            "adresse de facturation",
+            "adresse",
+            "dirección de facturación",
+            "dirección",
+            "endereço de cobrança",
+            "endereço",
+            "账单地址",
+            "公司地址",
+            "地址",
+            "請求先住所",
+            "住所",
+            "청구지 주소",
+            "주소",
+        ],
+    ),
+    (
+        TAX_ID,
+        &[
+            "tax id",
+            "vat id",
+            "vat number",
+            "vat",
+            "tax number",
+            "ein",
+            "ust-idnr",
+            "ust id",
+            "numéro de tva",
+            "nif",
+            "cif",
+            "cnpj",
+            "税号",
+            "纳税人识别号",
+        ],
+    ),
 ];
 
 /// The field a reviewer's requested item names ("website", "legal company name",
@@ -485,7 +534,7 @@ static AGE: LazyLock<Regex> = LazyLock::new(|| {
 static TRANSACTION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b(?:pi|ch|in|py|txn|re)_[A-Za-z0-9]{8,}\b").expect("static regex"));
 static PERIOD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?P<month>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?P<year>20\d{2})\b|\b(?P<y2>20\d{2})-(?P<m2>0[1-9]|1[0-2])\b")
+    Regex::new(r"(?i)\b(?P<month>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?P<year>20\d{2})\b|(?:^|[^\p{L}\p{N}_]|[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}])(?P<y2>20\d{2})-(?P<m2>0[1-9]|1[0-2])(?:$|[^\p{N}])")
         .expect("static regex")
 });
 
@@ -868,7 +917,21 @@ fn unlabelled(x: &mut Extracted, subject: &str, body: &str, today: NaiveDate) {
                 .insert(TRANSACTION_IDS.into(), Found { value: ids, excerpt: line.trim().chars().take(300).collect() });
         }
         if let Some(c) = PERIOD.captures(line)
-            && (l.contains("period") || l.contains("invoice") || l.contains("month") || l.contains("for "))
+            && ([
+                "period",
+                "invoice",
+                "month",
+                "for ",
+                "发票",
+                "發票",
+                "账单",
+                "帳單",
+                "請求書",
+                "インボイス",
+                "청구서",
+            ]
+            .iter()
+            .any(|w| l.contains(w)))
         {
             let period = match (c.name("month"), c.name("year"), c.name("y2"), c.name("m2")) {
                 (Some(m), Some(y), _, _) => MONTHS
@@ -961,6 +1024,28 @@ mod tests {
         assert_eq!(x.get(AWS_STANDING), Some("good"));
         assert_eq!(x.cents(AWS_MONTHLY_SPEND_CENTS), Some(340_000));
         assert_eq!(x.fields[WEBSITE].excerpt, "Website: https://www.lumenforge.io");
+    }
+
+    /// An invoice request in Chinese names its month between CJK characters ("开具2026-10的发票").
+    #[test]
+    fn a_billing_period_between_cjk_characters() {
+        let x = extract("开具发票申请", "您好，请为账号 finance@huaxing-ai.cn 开具2026-10的发票。", day());
+        assert_eq!(x.get(BILLING_PERIOD), Some("2026-10"));
+        let x = extract("", "Invoice for 2026-10, please", day());
+        assert_eq!(x.get(BILLING_PERIOD), Some("2026-10"));
+        assert_eq!(extract("", "invoice ref 12026-101", day()).get(BILLING_PERIOD), None, "not inside a longer number");
+    }
+
+    /// Policy: "provide any required business information": the billing address and tax id
+    /// an invoice prints are read from labelled lines.
+    #[test]
+    fn billing_address_and_tax_id_from_labelled_lines() {
+        let body = "Legal company name: Lumenforge Ltd\nBilling address: 10 Downing St, London SW1A 2AA, UK\nVAT number: GB123456789\nEmail address: a@b.io";
+        let x = extract("", body, day());
+        assert_eq!(x.get(BILLING_ADDRESS), Some("10 Downing St, London SW1A 2AA, UK"));
+        assert_eq!(x.get(TAX_ID), Some("GB123456789"));
+        assert_eq!(x.get(LEGAL_COMPANY_NAME), Some("Lumenforge Ltd"));
+        assert_ne!(x.get(BILLING_ADDRESS), Some("a@b.io"), "an email address is not a billing address");
     }
 
     #[test]

@@ -100,7 +100,19 @@ async fn compose(app: &App, row: &OutboxRecord) -> StoreResult<Result<lettre::Me
             let thread = app.store.messages_for(application).await?.into_iter().map(|m| angle(&m.message_id)).collect();
             (Some(a.reference), thread)
         }
-        None => (None, Vec::new()),
+        // An email about an invoice request threads into the request's conversation.
+        None => match app.store.invoice_request(row.instance_id).await? {
+            Some(r) => {
+                let thread = r
+                    .details
+                    .get("messages")
+                    .and_then(|m| m.as_array())
+                    .map(|m| m.iter().filter_map(|id| id.as_str()).map(angle).collect())
+                    .unwrap_or_default();
+                (Some(r.reference), thread)
+            }
+            None => (None, Vec::new()),
+        },
     };
     let data = context(&row.payload, reference.as_deref());
     let rendered = match app.templates.render(&row.name, &data) {
@@ -109,7 +121,11 @@ async fn compose(app: &App, row: &OutboxRecord) -> StoreResult<Result<lettre::Me
     };
     let envelope = Envelope { from: app.config.mail.from.clone(), to, thread };
     let at = std::time::SystemTime::from(app.workflow.clock().now());
-    match message::build(row.id, &envelope, &rendered, at) {
+    let attachments = match message::attachments_of(&row.payload) {
+        Ok(a) => a,
+        Err(e) => return permanent(e.to_string()),
+    };
+    match message::build_with(row.id, &envelope, &rendered, &attachments, at) {
         Ok(m) => Ok(Ok(m)),
         Err(e) => permanent(e.to_string()),
     }

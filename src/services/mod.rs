@@ -10,6 +10,7 @@ pub mod cycles;
 pub mod decisions;
 pub mod delivery;
 pub mod escalation;
+pub mod invoices;
 pub mod ledger;
 pub mod payments;
 pub mod reminders;

@@ -178,6 +178,13 @@ async fn run(
         store.commit_action_noting(&plan.into_write(actor, key, &outcome), &notes).await?;
         return Ok(outcome);
     }
+    // An invoice request's own task: `mark_sent` issues and sends the invoice.
+    if let TaskAction::MarkSent { note, .. } = action
+        && let Some(subject) = task.subject_id
+        && let Some(request) = store.invoice_request(subject).await?
+    {
+        return send_invoice(app, actor, plan, request, note, key).await;
+    }
     match action {
         TaskAction::Approve { note } | TaskAction::Confirm { note } => {
             increase_approve(app, actor, &mut plan, second, note).await?
@@ -223,6 +230,8 @@ async fn run(
             plan.detail = json!({ "attached_to": target, "note": note });
         }
         TaskAction::MarkSent { note, invoice_reference } => {
+            // A task opened before invoices were issued here (no request behind it): the
+            // reviewer sent the invoice by hand and says which.
             plan.details["invoice_reference"] = json!(invoice_reference);
             plan.detail = json!({ "note": note, "invoice_reference": invoice_reference });
         }
@@ -238,13 +247,125 @@ async fn run(
             let requeued = row.status == "failed" && store.requeue_outbox(outbox, actor.now).await?;
             plan.detail = json!({ "outbox_id": outbox, "requeued": requeued, "note": note });
         }
-        TaskAction::Close { note } => plan.detail = json!({ "note": note }),
+        TaskAction::Close { note } => {
+            // An invoice request's task closes its request too (no invoice, the note as reason).
+            if task.kind == TaskKind::InvoiceRequest.as_str()
+                && let Some(subject) = task.subject_id
+                && let Some(request) = store.invoice_request(subject).await?
+                && request.state == "pending_review"
+            {
+                let instance =
+                    store.instance(subject).await?.ok_or(StoreError::NotFound(format!("invoice request {subject}")))?;
+                let fire = Fire::new(subject, "close", &actor.caller.name).reason(note);
+                plan.transition = Some(app.workflow.plan(&mut Cursor::from(&instance), &fire)?.0);
+            }
+            plan.detail = json!({ "note": note });
+        }
     }
     let outcome = plan.outcome();
     store.commit_action(&plan.into_write(actor, key, &outcome)).await?;
     tracing::info!(task = %id, kind = %task.kind, action = action.name(), actor = %actor.caller.name, "task resolved");
     Ok(outcome)
 }
+
+/// `mark_sent` on a request's task (policy: "Email support ... specify the billing period or
+/// transaction IDs, provide any required business information"): the invoice is made from the
+/// ledger, numbered, kept, and sent as a PDF (and HTML) attachment to the account, all in one
+/// transaction with the task, the workflow step, the audit entry and the kept answer. The
+/// number is the counter's next; when a concurrent issue took it first the invoice is made
+/// again with the one after (nothing was written). A request that has its invoice reuses it.
+async fn send_invoice(
+    app: &App,
+    actor: &Actor<'_>,
+    plan: Plan,
+    request: crate::store::InvoiceRequestRecord,
+    note: &str,
+    key: Option<&IdempotencyKey>,
+) -> Result<Outcome, ResolveError> {
+    let store = app.store.as_ref();
+    if let Some(why) = moved_on(app, &plan.task).await? {
+        return Err(obsolete(app, &plan.task, why).await);
+    }
+    let instance =
+        store.instance(request.id).await?.ok_or(StoreError::NotFound(format!("invoice request {}", request.id)))?;
+    let existing = store.invoice_for_request(request.id).await?;
+    for _ in 0..MAX_NUMBER_RACES {
+        let (invoice, fresh) = match &existing {
+            Some(i) => (i.clone(), false),
+            None => {
+                let number = store.last_invoice_number().await? + 1;
+                let built = super::invoices::build(app, &request, number, &actor.caller.name, actor.now).await;
+                (
+                    built.map_err(|e| match e {
+                        super::invoices::IssueError::Refused(m) => ResolveError::Refused(m),
+                        super::invoices::IssueError::Store(s) => ResolveError::Store(s),
+                    })?,
+                    true,
+                )
+            }
+        };
+        let doc = super::invoices::document(&invoice)?;
+        let files = [
+            crate::email::message::Attachment {
+                filename: format!("{}.pdf", doc.number_text),
+                content_type: "application/pdf".into(),
+                bytes: invoice.pdf.clone(),
+            },
+            crate::email::message::Attachment {
+                filename: format!("{}.html", doc.number_text),
+                content_type: "text/html; charset=utf-8".into(),
+                bytes: invoice.html.clone().into_bytes(),
+            },
+        ];
+        let fire = Fire::new(request.id, "invoice_sent", &actor.caller.name)
+            .data("reference", &request.reference)
+            .data("account_email", &request.account_email)
+            .data("invoice_number", &doc.number_text)
+            .data("amount_cents", doc.total_cents)
+            .data("period", &doc.covers)
+            .data("attachments", files.iter().map(|f| f.to_payload()).collect::<Vec<_>>());
+        let mut step = plan.clone();
+        step.transition = Some(app.workflow.plan(&mut Cursor::from(&instance), &fire)?.0);
+        step.details["invoice_number"] = json!(invoice.number);
+        step.details["invoice"] = json!(doc.number_text);
+        step.detail = json!({
+            "invoice": doc.number_text,
+            "invoice_number": invoice.number,
+            "total_cents": doc.total_cents,
+            "covers": doc.covers,
+            "note": note,
+        });
+        let outcome = step.outcome();
+        let issue = crate::store::InvoiceIssue {
+            invoice: fresh.then_some(invoice.clone()),
+            action: step.into_write(actor, key, &outcome),
+        };
+        match store.issue_invoice(&issue).await {
+            Ok(()) => {
+                tracing::info!(invoice = %doc.number_text, request = %request.reference, actor = %actor.caller.name, "invoice issued");
+                return Ok(outcome);
+            }
+            Err(StoreError::Conflict { expected, actual }) if fresh => {
+                // The task moved (another reviewer finished it): that is the caller's conflict.
+                let task = store.task(plan.task.id).await?;
+                if task.is_none_or(|t| t.version != plan.task.version) {
+                    return Err(
+                        StoreError::Conflict { expected: plan.task.version, actual: plan.task.version + 1 }.into()
+                    );
+                }
+                // Another issue took this number: the counter moved, so make it again with the next.
+                if store.last_invoice_number().await? == invoice.number - 1 {
+                    return Err(StoreError::Conflict { expected, actual }.into());
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ResolveError::Refused("invoice numbering is busy: try again".into()))
+}
+
+/// How often one `mark_sent` makes its invoice again because others took the number first.
+const MAX_NUMBER_RACES: usize = 200;
 
 /// The increase a limit-increase or deposit task is about, its line and its instance, while
 /// it is still waiting for a reviewer; otherwise the task is closed as obsolete.
@@ -280,6 +401,8 @@ pub async fn moved_on(app: &App, task: &TaskRecord) -> Result<Option<String>, St
         Ok(TaskKind::LimitIncreaseReview | TaskKind::DepositConfirmation) => &["pending_review"],
         Ok(TaskKind::ApplicationReview) => &["pending_review", "awaiting_second_approval"],
         Ok(TaskKind::AwsLoginReview) => &["under_review"],
+        // Only a request's own task (the legacy ones have no subject).
+        Ok(TaskKind::InvoiceRequest) => &["pending_review"],
         _ => return Ok(None),
     };
     if !matches!(task.state.as_str(), "open" | "awaiting_second_approval") {
@@ -425,6 +548,7 @@ async fn increase_approve(
 }
 
 /// What finishing a task writes, gathered before its transaction.
+#[derive(Clone)]
 struct Plan {
     task: TaskRecord,
     action: &'static str,

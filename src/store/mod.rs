@@ -410,6 +410,29 @@ pub trait Store: Send + Sync + 'static {
     /// is still queued under the job's number (false, nothing written, when it is not). A
     /// moved application is `Conflict`, with nothing written.
     async fn finish_website_check(&self, finish: &WebsiteCheckFinish) -> StoreResult<bool>;
+
+    /// An invoice request with its workflow state.
+    async fn invoice_request(&self, id: SubjectId) -> StoreResult<Option<InvoiceRequestRecord>>;
+
+    /// The invoice request with this `IR-…` reference.
+    async fn invoice_request_by_reference(&self, reference: &str) -> StoreResult<Option<InvoiceRequestRecord>>;
+
+    /// The number of the last invoice issued (0 before the first).
+    async fn last_invoice_number(&self) -> StoreResult<i64>;
+
+    /// Issues an invoice and writes the action that sends it, in one transaction. The counter
+    /// moves from `number - 1` to `number` in it: when another issue took that number first
+    /// this is `Conflict` (nothing written; plan again with the next number); a request that
+    /// has its invoice already is `Duplicate`. A rolled-back issue leaves the counter as it was,
+    /// so numbers have no gaps.
+    async fn issue_invoice(&self, issue: &InvoiceIssue) -> StoreResult<()>;
+
+    async fn invoice(&self, number: i64) -> StoreResult<Option<InvoiceRecord>>;
+
+    async fn invoice_for_request(&self, request: SubjectId) -> StoreResult<Option<InvoiceRecord>>;
+
+    /// Invoices by number, after the cursor.
+    async fn list_invoices(&self, filter: &InvoiceFilter) -> StoreResult<Vec<InvoiceRecord>>;
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created if missing) or

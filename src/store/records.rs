@@ -269,6 +269,9 @@ pub struct IntakeWrite {
     /// Website checks the message asks for (an application's website became known); a pair
     /// of application and address asked for before adds nothing.
     pub website_checks: Vec<WebsiteCheckRequest>,
+    /// Invoice requests the message opens or adds details to (inserted, or their details
+    /// replaced); their workflow steps are in `new_instances` and `transitions`.
+    pub invoice_requests: Vec<InvoiceRequestWrite>,
 }
 
 /// A message of an application's email thread.
@@ -695,4 +698,65 @@ pub struct WebsiteCheckFinish {
     pub at: DateTime<Utc>,
     pub decision: Option<crate::rules::DecisionRecord>,
     pub transition: Option<TransitionWrite>,
+}
+
+/// An invoice request to insert, or whose details to replace (same id).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvoiceRequestWrite {
+    pub id: SubjectId,
+    pub reference: String,
+    pub account_email: String,
+    pub requester: String,
+    /// [`crate::domain::invoice::RequestDetails`] as JSON.
+    pub details: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// An invoice request with its workflow state.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct InvoiceRequestRecord {
+    pub id: SubjectId,
+    pub reference: String,
+    pub account_email: String,
+    pub requester: String,
+    pub details: serde_json::Value,
+    pub state: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An issued invoice (immutable).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct InvoiceRecord {
+    pub number: i64,
+    pub request_id: Option<SubjectId>,
+    pub account_email: String,
+    pub total_cents: i64,
+    /// [`crate::domain::invoice::Document`] as JSON.
+    pub document: serde_json::Value,
+    #[serde(skip)]
+    pub html: String,
+    #[serde(skip)]
+    pub pdf: Vec<u8>,
+    pub issued_by: String,
+    pub issued_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct InvoiceFilter {
+    pub account_email: Option<String>,
+    /// Invoices numbered after this one.
+    pub after: Option<i64>,
+    pub limit: i64,
+}
+
+/// A reviewer's `mark_sent`: the invoice to issue (numbered `invoice.number`, which must be
+/// the counter's next; `None` when the request's invoice exists and is reused) and the task,
+/// workflow step (with the email and its attachment), audit entry and kept answer, all in one
+/// transaction.
+#[derive(Debug, Clone)]
+pub struct InvoiceIssue {
+    pub invoice: Option<InvoiceRecord>,
+    pub action: ActionWrite,
 }

@@ -834,6 +834,25 @@ macro_rules! impl_store {
                 for r in &w.increases {
                     Self::insert_increase(tx, out, r).await?;
                 }
+                for r in &w.invoice_requests {
+                    out.run(tx, |q| {
+                        q.push(
+                            "INSERT INTO invoice_requests (id, reference, account_email, requester, details, created_at, \
+                             updated_at) ",
+                        );
+                        q.push_values([r], |mut b, r| {
+                            b.push_bind(r.id.0)
+                                .push_bind(r.reference.clone())
+                                .push_bind(r.account_email.clone())
+                                .push_bind(r.requester.clone())
+                                .push_bind(sqlx::types::Json(r.details.clone()))
+                                .push_bind(r.at)
+                                .push_bind(r.at);
+                        });
+                        q.push(" ON CONFLICT (id) DO UPDATE SET details = excluded.details, updated_at = excluded.updated_at");
+                    })
+                    .await?;
+                }
                 if let Some(u) = &w.application_update {
                     out.run(tx, |q| {
                         q.push("UPDATE applications SET applicant_kind = COALESCE(")
@@ -953,53 +972,6 @@ macro_rules! impl_store {
                 Err(Self::task_refused(tx, t.id, t.expected_version).await)
             }
 
-            /// What [`Store::commit_action`] writes, inside the caller's transaction.
-            async fn action_in(tx: &mut Tx, a: &crate::store::ActionWrite) -> crate::store::StoreResult<()> {
-                let mut w = Writer::immediate();
-                if let Some(t) = &a.task {
-                    Self::update_task(tx, t, a.audit.at).await?;
-                }
-                if let Some(t) = &a.transition {
-                    Self::transition_in(tx, &mut w, t).await?;
-                }
-                if let Some(i) = &a.new_instance {
-                    Self::insert_instance(tx, &mut w, i, None).await?;
-                }
-                if let Some(l) = &a.credit_line {
-                    sqlx::query(
-                        "INSERT INTO credit_lines (id, account_email, application_id, monthly_limit_cents, approved_by, \
-                         second_approver, opened_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(l.id.0)
-                    .bind(&l.account_email)
-                    .bind(l.application_id.0)
-                    .bind(l.monthly_limit_cents)
-                    .bind(&l.approved_by)
-                    .bind(&l.second_approver)
-                    .bind(a.audit.at)
-                    .execute(&mut **tx)
-                    .await?;
-                }
-                let decisions: Vec<&crate::rules::DecisionRecord> = a.decisions.iter().collect();
-                Self::insert_decisions(tx, &mut w, &decisions).await?;
-                Self::insert_audit(tx, &a.audit).await?;
-                if let Some(k) = &a.idempotency {
-                    sqlx::query(
-                        "INSERT INTO idempotency_keys (caller, key, request_hash, status, response, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(&k.caller)
-                    .bind(&k.key)
-                    .bind(&k.request_hash)
-                    .bind(i64::from(k.status))
-                    .bind(sqlx::types::Json(&k.response))
-                    .bind(k.created_at)
-                    .execute(&mut **tx)
-                    .await?;
-                }
-                Ok(())
-            }
-
             /// Why a versioned task update matched nothing: a newer version, or no such task.
             async fn task_refused(tx: &mut Tx, id: crate::domain::TaskId, expected: i64) -> crate::store::StoreError {
                 let actual: Result<Option<i64>, sqlx::Error> =
@@ -1063,6 +1035,52 @@ macro_rules! impl_store {
                             return Err(crate::store::StoreError::NotFound(format!("workflow instance {}", t.instance_id)));
                         }
                     }
+                }
+                Ok(())
+            }
+
+            /// Everything an [`crate::store::ActionWrite`] writes, inside the caller's transaction.
+            async fn action_in(tx: &mut Tx, w: &mut Writer, a: &crate::store::ActionWrite) -> crate::store::StoreResult<()> {
+                if let Some(t) = &a.task {
+                    Self::update_task(tx, t, a.audit.at).await?;
+                }
+                if let Some(t) = &a.transition {
+                    Self::transition_in(tx, w, t).await?;
+                }
+                if let Some(i) = &a.new_instance {
+                    Self::insert_instance(tx, w, i, None).await?;
+                }
+                if let Some(l) = &a.credit_line {
+                    sqlx::query(
+                        "INSERT INTO credit_lines (id, account_email, application_id, monthly_limit_cents, approved_by, \
+                         second_approver, opened_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(l.id.0)
+                    .bind(&l.account_email)
+                    .bind(l.application_id.0)
+                    .bind(l.monthly_limit_cents)
+                    .bind(&l.approved_by)
+                    .bind(&l.second_approver)
+                    .bind(a.audit.at)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                let decisions: Vec<&crate::rules::DecisionRecord> = a.decisions.iter().collect();
+                Self::insert_decisions(tx, w, &decisions).await?;
+                Self::insert_audit(tx, &a.audit).await?;
+                if let Some(k) = &a.idempotency {
+                    sqlx::query(
+                        "INSERT INTO idempotency_keys (caller, key, request_hash, status, response, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&k.caller)
+                    .bind(&k.key)
+                    .bind(&k.request_hash)
+                    .bind(i64::from(k.status))
+                    .bind(sqlx::types::Json(&k.response))
+                    .bind(k.created_at)
+                    .execute(&mut **tx)
+                    .await?;
                 }
                 Ok(())
             }
@@ -1449,7 +1467,8 @@ macro_rules! impl_store {
 
             async fn commit_action(&self, a: &crate::store::ActionWrite) -> crate::store::StoreResult<()> {
                 let mut tx = self.begin_write().await?;
-                Self::action_in(&mut tx, a).await?;
+                let mut w = Writer::immediate();
+                Self::action_in(&mut tx, &mut w, a).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -2604,7 +2623,8 @@ macro_rules! impl_store {
                 for n in notes {
                     Self::update_task(&mut tx, n, a.audit.at).await?;
                 }
-                Self::action_in(&mut tx, a).await?;
+                let mut w = Writer::immediate();
+                Self::action_in(&mut tx, &mut w, a).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -2691,6 +2711,151 @@ macro_rules! impl_store {
                 }
                 tx.commit().await?;
                 Ok(true)
+            }
+
+            async fn invoice_request(
+                &self,
+                id: crate::domain::SubjectId,
+            ) -> crate::store::StoreResult<Option<crate::store::InvoiceRequestRecord>> {
+                let row = sqlx::query(
+                    "SELECT r.*, i.state, i.version FROM invoice_requests r JOIN workflow_instances i ON i.id = r.id \
+                     WHERE r.id = $1",
+                )
+                .bind(id.0)
+                .fetch_optional(self.pool())
+                .await?;
+                Ok(row.as_ref().map(invoice_rows::request).transpose()?)
+            }
+
+            async fn invoice_request_by_reference(
+                &self,
+                reference: &str,
+            ) -> crate::store::StoreResult<Option<crate::store::InvoiceRequestRecord>> {
+                let row = sqlx::query(
+                    "SELECT r.*, i.state, i.version FROM invoice_requests r JOIN workflow_instances i ON i.id = r.id \
+                     WHERE r.reference = $1",
+                )
+                .bind(reference)
+                .fetch_optional(self.pool())
+                .await?;
+                Ok(row.as_ref().map(invoice_rows::request).transpose()?)
+            }
+
+            async fn last_invoice_number(&self) -> crate::store::StoreResult<i64> {
+                let n: i64 = sqlx::query_scalar("SELECT last_number FROM invoice_counter WHERE id = 1")
+                    .fetch_one(self.pool())
+                    .await?;
+                Ok(n)
+            }
+
+            async fn issue_invoice(&self, issue: &crate::store::InvoiceIssue) -> crate::store::StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                let mut w = Writer::immediate();
+                if let Some(v) = &issue.invoice {
+                    // Compare-and-set: only the issue that saw the counter at `number - 1` takes
+                    // `number`; a rollback below undoes it, so no number is ever burnt.
+                    let moved = sqlx::query("UPDATE invoice_counter SET last_number = $1 WHERE id = 1 AND last_number = $2")
+                        .bind(v.number)
+                        .bind(v.number - 1)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if moved == 0 {
+                        let actual: i64 = sqlx::query_scalar("SELECT last_number FROM invoice_counter WHERE id = 1")
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        return Err(crate::store::StoreError::Conflict { expected: v.number - 1, actual });
+                    }
+                    sqlx::query(
+                        "INSERT INTO invoices (number, request_id, account_email, total_cents, document, html, pdf, \
+                         issued_by, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(v.number)
+                    .bind(v.request_id.map(|r| r.0))
+                    .bind(&v.account_email)
+                    .bind(v.total_cents)
+                    .bind(sqlx::types::Json(&v.document))
+                    .bind(&v.html)
+                    .bind(&v.pdf)
+                    .bind(&v.issued_by)
+                    .bind(v.issued_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Self::action_in(&mut tx, &mut w, &issue.action).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn invoice(&self, number: i64) -> crate::store::StoreResult<Option<crate::store::InvoiceRecord>> {
+                let row = sqlx::query("SELECT * FROM invoices WHERE number = $1")
+                    .bind(number)
+                    .fetch_optional(self.pool())
+                    .await?;
+                Ok(row.as_ref().map(invoice_rows::invoice).transpose()?)
+            }
+
+            async fn invoice_for_request(
+                &self,
+                request: crate::domain::SubjectId,
+            ) -> crate::store::StoreResult<Option<crate::store::InvoiceRecord>> {
+                let row = sqlx::query("SELECT * FROM invoices WHERE request_id = $1")
+                    .bind(request.0)
+                    .fetch_optional(self.pool())
+                    .await?;
+                Ok(row.as_ref().map(invoice_rows::invoice).transpose()?)
+            }
+
+            async fn list_invoices(
+                &self,
+                filter: &crate::store::InvoiceFilter,
+            ) -> crate::store::StoreResult<Vec<crate::store::InvoiceRecord>> {
+                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT * FROM invoices WHERE number > ");
+                q.push_bind(filter.after.unwrap_or(0));
+                if let Some(a) = &filter.account_email {
+                    q.push(" AND account_email = ").push_bind(a.clone());
+                }
+                q.push(" ORDER BY number LIMIT ").push_bind(filter.limit.max(1));
+                let rows = q.build().fetch_all(self.pool()).await?;
+                Ok(rows.iter().map(invoice_rows::invoice).collect::<Result<_, _>>()?)
+            }
+        }
+
+        mod invoice_rows {
+            use sqlx::Row;
+            use sqlx::types::Json;
+
+            type DbRow = <$db as sqlx::Database>::Row;
+
+            pub(super) fn request(r: &DbRow) -> Result<crate::store::InvoiceRequestRecord, sqlx::Error> {
+                let details: Json<serde_json::Value> = r.try_get("details")?;
+                Ok(crate::store::InvoiceRequestRecord {
+                    id: crate::domain::SubjectId(r.try_get("id")?),
+                    reference: r.try_get("reference")?,
+                    account_email: r.try_get("account_email")?,
+                    requester: r.try_get("requester")?,
+                    details: details.0,
+                    state: r.try_get("state")?,
+                    version: r.try_get("version")?,
+                    created_at: r.try_get("created_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            }
+
+            pub(super) fn invoice(r: &DbRow) -> Result<crate::store::InvoiceRecord, sqlx::Error> {
+                let document: Json<serde_json::Value> = r.try_get("document")?;
+                let request: Option<uuid::Uuid> = r.try_get("request_id")?;
+                Ok(crate::store::InvoiceRecord {
+                    number: r.try_get("number")?,
+                    request_id: request.map(crate::domain::SubjectId),
+                    account_email: r.try_get("account_email")?,
+                    total_cents: r.try_get("total_cents")?,
+                    document: document.0,
+                    html: r.try_get("html")?,
+                    pdf: r.try_get("pdf")?,
+                    issued_by: r.try_get("issued_by")?,
+                    issued_at: r.try_get("issued_at")?,
+                })
             }
         }
     };

@@ -16,6 +16,7 @@ pub enum SubjectKind {
     AwsLogin,
     CreditLine,
     LimitIncrease,
+    InvoiceRequest,
 }
 
 impl SubjectKind {
@@ -25,6 +26,7 @@ impl SubjectKind {
             SubjectKind::AwsLogin => "aws_login",
             SubjectKind::CreditLine => "credit_line",
             SubjectKind::LimitIncrease => "limit_increase",
+            SubjectKind::InvoiceRequest => "invoice_request",
         }
     }
 }

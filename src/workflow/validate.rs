@@ -242,8 +242,9 @@ impl Checker<'_> {
     fn email_data(&mut self, t: &Transition, catalog: &Catalog, subject: SubjectKind) {
         let mut given: BTreeSet<&str> = ALWAYS.iter().copied().collect();
         given.extend(t.data.iter().filter_map(|k| variable_for(k)));
-        // The delivery worker looks an application's reference up for every row it sends.
-        if subject == SubjectKind::Application {
+        // The delivery worker looks an application's (or an invoice request's) reference up
+        // for every row it sends.
+        if matches!(subject, SubjectKind::Application | SubjectKind::InvoiceRequest) {
             given.insert("reference");
         }
         if t.reason_required {

@@ -529,10 +529,10 @@ text_msg("32-confirmation-company-domain.eml", "c32@acme-render.com", "CFO <cfo@
 
 # 33 invoice request in English, 34 in Chinese
 text_msg("33-invoice-request.eml", "c33@brightlabs.io", "Accounts <accounts@brightlabs.io>", "Invoice request October 2026",
-         "Please send an invoice for account sam@brightlabs.io, billing period 2026-10, transaction pi_3Q9aaaBBBcccDDD1.\nCompany: Bright Labs LLC\n",
+         "Please send an invoice for account sam@brightlabs.io, billing period 2026-10, transaction pi_3Q9aaaBBBcccDDD1.\nCompany: Bright Labs LLC\nBilling address: 500 Howard Street, San Francisco, CA 94105, USA\n",
          outcome="invoice_request")
 text_msg("34-invoice-request-chinese.eml", "c34@huaxing-ai.cn", "finance@huaxing-ai.cn", "=?UTF-8?B?" + base64.b64encode("开具发票申请".encode()).decode() + "?=",
-         "您好，请为账号 finance@huaxing-ai.cn 开具2026-10的发票。\n公司名称：杭州华星智能科技有限公司\n",
+         "您好，请为账号 finance@huaxing-ai.cn 开具2026-10的发票。\n公司名称：杭州华星智能科技有限公司\n地址：浙江省杭州市西湖区文三路100号\n",
          outcome="invoice_request")
 
 # 35 limit increase without a line

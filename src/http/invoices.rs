@@ -1,0 +1,78 @@
+//! Read endpoints for issued invoices (made by a reviewer's `mark_sent` on an invoice request).
+
+use std::sync::Arc;
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::auth::Caller;
+use super::error::{ApiError, Problem};
+use super::records::{Page, READERS, limit, page};
+use super::request::{path, query};
+use crate::app::App;
+use crate::store::{InvoiceFilter, InvoiceRecord};
+
+pub fn router() -> Router<Arc<App>> {
+    Router::new().route("/api/v1/invoices", get(list)).route("/api/v1/invoices/{number}", get(invoice))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct InvoiceQuery {
+    account_email: Option<String>,
+    /// The `next_cursor` of the previous page (an invoice number).
+    #[param(minimum = 0)]
+    after: Option<i64>,
+    /// 1 to 500, default 50.
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/invoices", tag = "records", params(InvoiceQuery),
+    responses((status = 200, body = Page<InvoiceRecord>), (status = 400, body = Problem),
+              (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+async fn list(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    q: Result<Query<InvoiceQuery>, QueryRejection>,
+) -> Result<Json<Page<InvoiceRecord>>, ApiError> {
+    caller.require(READERS)?;
+    let q = query(q)?;
+    let limit = limit(q.limit, 50, 500)?;
+    if q.after.is_some_and(|a| a < 0) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "after: must be an invoice number"));
+    }
+    let filter = InvoiceFilter { account_email: q.account_email, after: q.after, limit: limit + 1 };
+    let items = app.store.list_invoices(&filter).await?;
+    Ok(Json(page(items, limit, |i| i.number.to_string())))
+}
+
+#[utoipa::path(get, path = "/api/v1/invoices/{number}", tag = "records",
+    params(("number" = String, Path, description = "The invoice number: 42 or INV-000042",
+            pattern = "^[A-Za-z-]*[0-9]{1,18}$")),
+    responses((status = 200, body = InvoiceRecord), (status = 400, body = Problem),
+              (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn invoice(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    p: Result<Path<String>, PathRejection>,
+) -> Result<Json<InvoiceRecord>, ApiError> {
+    caller.require(READERS)?;
+    let raw = path(p, "invalid_id")?;
+    let digits = raw.trim_start_matches(|c: char| c.is_ascii_alphabetic() || c == '-');
+    let number = digits.parse::<i64>().ok().filter(|n| *n >= 1 && !digits.starts_with('+')).ok_or_else(|| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", format!("number: {raw:?} is not an invoice number"))
+    })?;
+    match app.store.invoice(number).await? {
+        Some(i) => Ok(Json(i)),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no invoice {raw}"))),
+    }
+}
