@@ -106,4 +106,46 @@ async fn reminders_then_time_outs_through_the_workflow(t: TestStore) {
     assert!(text.contains("expected_monthly_spend") || text.contains("expected monthly"), "{text}");
 }
 
-store_suite!(reminders_then_time_outs_through_the_workflow);
+/// Issue 23, item 4. Policy: "Individual user without a product or project: ... Not
+/// available" (prepaid credits only). An individual asked whether there is a product, who
+/// never names one, is closed to the prepaid path when the wait times out (not deferred, which
+/// a reply would reopen); any other wait for materials is still deferred.
+async fn an_individual_who_never_names_a_product_gets_the_prepaid_path_on_time_out(t: TestStore) {
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap()));
+    let app = app(&t, clock.clone());
+    let individual = ingest(&app, "49-individual-no-product-named.eml").await;
+    let other = ingest(&app, "14-quoted-reply-ignored.eml").await;
+    for id in [individual, other] {
+        assert_eq!(state(&app, id).await, "awaiting_materials");
+    }
+    clock.advance(Duration::days(5));
+    assert_eq!(scan(&app).await.unwrap().reminded, 2);
+    clock.advance(Duration::days(9));
+    let r = scan(&app).await.unwrap();
+    assert_eq!(r.timed_out, 2, "{r:?}");
+
+    assert_eq!(state(&app, individual).await, "closed_prepaid");
+    let last = app.store.events(individual.into()).await.unwrap().pop().unwrap();
+    assert_eq!((last.event.as_str(), last.actor.as_str()), ("product_timed_out", "system:reminders"));
+    assert!(last.reason.as_deref().unwrap_or_default().contains("prepaid path"), "{last:?}");
+    assert_eq!(emails(&app, individual, "prepaid_path").await.len(), 1);
+    assert!(emails(&app, individual, "application_deferred").await.is_empty());
+
+    assert_eq!(state(&app, other).await, "deferred", "a wait for other materials is deferred as before");
+    assert!(emails(&app, other, "prepaid_path").await.is_empty());
+
+    // The prepaid-path email renders and is delivered.
+    let dir = tempfile::tempdir().unwrap();
+    let mailer = Mailer::File(FileTransport::new(dir.path()));
+    for job in app.store.queue_outbox(creditline::services::Clock::now(clock.as_ref()), 100).await.unwrap() {
+        assert!(matches!(deliver(&app, &mailer, job).await.unwrap(), Attempted::Sent { .. }));
+    }
+    let prepaid = &emails(&app, individual, "prepaid_path").await[0];
+    let text = std::fs::read_to_string(dir.path().join(format!("{}.eml", prepaid.id))).unwrap();
+    assert!(text.contains("top up credits"), "{text}");
+}
+
+store_suite!(
+    reminders_then_time_outs_through_the_workflow,
+    an_individual_who_never_names_a_product_gets_the_prepaid_path_on_time_out
+);

@@ -1,7 +1,8 @@
 //! Reminders and time-outs for applications waiting on the applicant (missing materials, the
 //! company-domain confirmation): one reminder after `remind_after_days`, deferral after
 //! `time_out_after_days`, both through the workflow (`reminder_due`, `timed_out`), so they
-//! are recorded and mailed like any step. Safe to run from every worker at once: each step is
+//! are recorded and mailed like any step. An individual asked only whether there is a product
+//! who never names one is closed to the prepaid path instead (`product_timed_out`). Safe to run from every worker at once: each step is
 //! fired at the version the scan saw, and a second scanner gets a conflict and moves on.
 //!
 //! The same for a guarantee waited for in `awaiting_deposit` (a limit increase, or an
@@ -78,6 +79,15 @@ pub async fn scan(app: &App) -> Result<ScanReport, ServiceError> {
         let fire = match due(&instance.state, &events, now, cfg.remind_after_days, cfg.time_out_after_days) {
             Due::Nothing => continue,
             Due::Reminder => reminder(app, &instance).await?,
+            Due::TimeOut if instance.state == "awaiting_materials" && only_a_product_asked(app, &instance).await? => {
+                // Policy ("Individual user without a product: prepaid credits only"): an
+                // individual asked whether there is a product, who never said there is one,
+                // gets the prepaid path, not a deferral a reply would reopen.
+                Fire::new(instance.id, "product_timed_out", ACTOR).reason(&format!(
+                    "no product, website or app named within {} days: the prepaid path applies",
+                    cfg.time_out_after_days
+                ))
+            }
             Due::TimeOut => {
                 let fire = Fire::new(instance.id, "timed_out", ACTOR)
                     .reason(&format!("no answer within {} days", cfg.time_out_after_days));
@@ -155,6 +165,28 @@ async fn bill_reminders(app: &App, now: DateTime<Utc>, report: &mut ScanReport) 
     }
 }
 
+/// Whether the materials an application waits for are an individual's product materials only:
+/// its latest `applicant_type` decision could not tell with or without a product (outcome
+/// `unknown` asking for `product`, the applicant type itself known). Such a wait that times out
+/// closes to the prepaid path (issue: "close only if the reply says there is none or the
+/// reminder times out").
+async fn only_a_product_asked(app: &App, instance: &Instance) -> Result<bool, ServiceError> {
+    let decisions = app.store.decisions_for(instance.id).await?;
+    let Some(latest) = decisions.iter().rev().find(|d| d.rule == "applicant_type") else { return Ok(false) };
+    Ok(product_unknown(&latest.outcome, &latest.output))
+}
+
+/// `applicant_type`'s "an individual who names no product" (pure): outcome `unknown`, with
+/// `product` among the missing materials and the applicant type not.
+pub fn product_unknown(outcome: &str, output: &Value) -> bool {
+    let missing: Vec<&str> = output
+        .get("missing")
+        .and_then(Value::as_array)
+        .map(|m| m.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    outcome == "unknown" && missing.contains(&"product") && !missing.contains(&"applicant_type")
+}
+
 /// What the deferral email of a timed-out wait tells the applicant a reply does.
 pub fn resume_condition(state: &str) -> Option<&'static str> {
     match state {
@@ -173,7 +205,7 @@ async fn fired(app: &App, fire: Fire, report: &mut ScanReport) -> Result<(), Ser
     let event = fire.event.clone();
     match app.workflow.fire(fire).await {
         Ok(_) => match event.as_str() {
-            "timed_out" => report.timed_out += 1,
+            "timed_out" | "product_timed_out" => report.timed_out += 1,
             "deposit_recorded" => report.deposits_recorded += 1,
             "line_changed" => report.increases_closed += 1,
             "payment_reminder_due" => report.bills_reminded += 1,
@@ -297,6 +329,15 @@ mod tests {
             decision_ids: vec![],
             occurred_at: now - chrono::Duration::days(days_ago),
         }
+    }
+
+    #[test]
+    fn only_an_individual_asked_for_a_product_is_closed_on_time_out() {
+        let out = |m: &[&str]| serde_json::json!({ "missing": m });
+        assert!(product_unknown("unknown", &out(&["product", "app_link"])));
+        assert!(!product_unknown("unknown", &out(&["applicant_type", "product"])), "type not known");
+        assert!(!product_unknown("enterprise", &out(&["product"])), "an enterprise is deferred");
+        assert!(!product_unknown("unknown", &serde_json::json!({})));
     }
 
     #[test]
