@@ -244,6 +244,8 @@ fn deposit_confirmations_are_confirmed_when_held_or_rejected(dir: tempfile::Temp
     assert!(inc.deposit_cents > 0, "at the deposit tier: {inc:?}");
     // Recorded as held (the scan does this once the ledger holds it): the task opens.
     assert!(rt.block_on(escalation::deposit_recorded(&app, &inc, inc.deposit_cents)).unwrap());
+    // Another worker's scan recording it again finds it done: nothing written, no error.
+    assert!(!rt.block_on(escalation::deposit_recorded(&app, &inc, inc.deposit_cents)).unwrap());
     let task = task_of(&api, "deposit_confirmation", Some(inc.id));
     let id = task["id"].as_str().unwrap();
     // Nothing is held in the ledger: confirming is refused (after the first approval).

@@ -237,6 +237,11 @@ pub async fn deposit_recorded(app: &App, increase: &IncreaseRecord, deposit: i64
         .instance(increase.id)
         .await?
         .ok_or_else(|| CycleError::Invalid(format!("increase {} has no instance", increase.id)))?;
+    if instance.state != "awaiting_deposit" {
+        // Another worker's scan recorded it (or the increase ended) before this read: nothing
+        // to do, as when it does so between this read and the write.
+        return Ok(false);
+    }
     let (t, _) = app.workflow.plan(&mut Cursor::from(&instance), &fire)?;
     let write = CycleWrite { transitions: vec![t], at: app.workflow.clock().now(), ..CycleWrite::default() };
     match app.store.commit_cycle(&write).await {
