@@ -4,35 +4,13 @@
 
 mod common;
 
-use std::path::Path;
-use std::sync::Arc;
-
-use common::{Api, open_credit_line, repo, run, stderr, stdout};
+use common::{Api, app_of, open_credit_line, rt, run, stderr, stdout};
 use creditline::app::App;
-use creditline::config::Config;
 use creditline::domain::SubjectId;
 use creditline::rules::inputs::LimitIncreaseInput;
 use creditline::services::escalation;
 use creditline::store::IncreaseRecord;
 use serde_json::{Value, json};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
-}
-
-/// The service over the server's own database (SQLite file or PostgreSQL schema).
-async fn app_of(dir: &Path) -> Arc<App> {
-    let file = dir.join("creditline.toml");
-    let mut config = if file.exists() {
-        Config::load_from(Some(&file), Vec::<(String, String)>::new()).expect("config")
-    } else {
-        Config { database_url: format!("sqlite://{}", dir.join("creditline.db").display()), ..Config::default() }
-    };
-    config.rules_dir = repo().join("rules");
-    config.workflows_dir = repo().join("workflows");
-    config.templates_dir = repo().join("templates");
-    App::build(config, false).await.expect("app")
-}
 
 /// An increase in review for a new line of `limit`, as the cycle job opens it.
 async fn increase(app: &App, account: &str, limit: i64, requested: i64) -> (SubjectId, IncreaseRecord) {

@@ -10,9 +10,8 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{Api, TestStore, repo, run, stderr, stdout};
+use common::{Api, TestStore, app_of, rt, run, stderr, stdout};
 use creditline::app::App;
-use creditline::config::Config;
 use creditline::domain::{ApplicationId, Money, Role, SubjectId, TaskId};
 use creditline::intake::{self, Report};
 use creditline::services::access::Caller;
@@ -310,24 +309,6 @@ store_suite!(
 );
 
 // --- through a running server and the CLI ----------------------------------------------------
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
-}
-
-/// The service over the server's own database (SQLite file or PostgreSQL schema).
-async fn app_of(dir: &Path) -> Arc<App> {
-    let file = dir.join("creditline.toml");
-    let mut config = if file.exists() {
-        Config::load_from(Some(&file), Vec::<(String, String)>::new()).expect("config")
-    } else {
-        Config { database_url: format!("sqlite://{}", dir.join("creditline.db").display()), ..Config::default() }
-    };
-    config.rules_dir = repo().join("rules");
-    config.workflows_dir = repo().join("workflows");
-    config.templates_dir = repo().join("templates");
-    App::build(config, false).await.expect("app")
-}
 
 /// The text part of the `template` email of `subject`, once the server's worker sent it.
 fn delivered(rt: &tokio::runtime::Runtime, app: &App, dir: &Path, subject: SubjectId, template: &str) -> String {

@@ -15,24 +15,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{TestStore, creditline, repo, run, stderr, stdout};
+use common::{TestStore, creditline, python_with_aiosmtpd, repo, run, stderr, stdout};
 use creditline::domain::{EmailAddress, Money, Role};
 use creditline::services::access::Caller;
 use creditline::services::actions::Actor;
 use creditline::services::task_actions::{self, ResolveError, TaskAction};
 use creditline::store::{InvoiceFilter, TaskFilter};
 use mail_parser::MimeHeaders;
-
-fn python_with_aiosmtpd() -> Option<String> {
-    ["/usr/bin/python3", "python3"].into_iter().map(str::to_string).find(|py| {
-        Command::new(py)
-            .args(["-c", "import aiosmtpd"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
-}
 
 /// A running aiosmtpd writing a Maildir, and a running `creditline worker`; both stopped on drop.
 struct Mailroom {

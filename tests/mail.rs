@@ -15,19 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{creditline, repo, stderr};
+use common::{creditline, python_with_aiosmtpd, repo, stderr};
 use creditline::store::{OutboxRecord, Store, TaskFilter};
-
-fn python_with_aiosmtpd() -> Option<String> {
-    ["/usr/bin/python3", "python3"].into_iter().map(str::to_string).find(|py| {
-        Command::new(py)
-            .args(["-c", "import aiosmtpd"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

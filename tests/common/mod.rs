@@ -413,3 +413,37 @@ pub async fn open_credit_line(app: &creditline::app::App, account: &str, limit: 
     app.store.commit_action(&write).await.unwrap();
     id
 }
+
+/// A runtime for the blocking tests that drive a running server.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+/// The service over the server's own database (SQLite file or PostgreSQL schema).
+pub async fn app_of(dir: &Path) -> Arc<creditline::app::App> {
+    let file = dir.join("creditline.toml");
+    let mut config = if file.exists() {
+        creditline::config::Config::load_from(Some(&file), Vec::<(String, String)>::new()).expect("config")
+    } else {
+        creditline::config::Config {
+            database_url: format!("sqlite://{}", dir.join("creditline.db").display()),
+            ..Default::default()
+        }
+    };
+    config.rules_dir = repo().join("rules");
+    config.workflows_dir = repo().join("workflows");
+    config.templates_dir = repo().join("templates");
+    creditline::app::App::build(config, false).await.expect("app")
+}
+
+/// A Python with aiosmtpd (the SMTP test server), if one is installed.
+pub fn python_with_aiosmtpd() -> Option<String> {
+    ["/usr/bin/python3", "python3"].into_iter().map(str::to_string).find(|py| {
+        Command::new(py)
+            .args(["-c", "import aiosmtpd"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
