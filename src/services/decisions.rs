@@ -138,12 +138,7 @@ async fn plan_and_write(
     key: Option<&IdempotencyKey>,
 ) -> Result<Outcome, DecisionError> {
     let store = app.store.as_ref();
-    let task = store.task(id).await?.ok_or(DecisionError::TaskNotFound(id))?;
-    if let Some(v) = expected
-        && v != task.version
-    {
-        return Err(StoreError::Conflict { expected: v, actual: task.version }.into());
-    }
+    let task = crate::services::tasks::at_version(store, id, expected).await?.ok_or(DecisionError::TaskNotFound(id))?;
     if task.kind != REVIEW_TASK {
         return Err(DecisionError::NotReviewable(id, task.kind));
     }

@@ -149,12 +149,7 @@ async fn run(
     key: Option<&IdempotencyKey>,
 ) -> Result<Outcome, ResolveError> {
     let store = app.store.as_ref();
-    let task = store.task(id).await?.ok_or(ResolveError::NotFound(id))?;
-    if let Some(v) = expected
-        && v != task.version
-    {
-        return Err(StoreError::Conflict { expected: v, actual: task.version }.into());
-    }
+    let task = crate::services::tasks::at_version(store, id, expected).await?.ok_or(ResolveError::NotFound(id))?;
     if !allowed(&task.kind).contains(&action.name()) {
         return Err(ResolveError::WrongAction { id, kind: task.kind });
     }

@@ -47,14 +47,24 @@ fn audit(actor: &Actor<'_>, action: &str, task: &TaskRecord, detail: serde_json:
     }
 }
 
-async fn load(store: &dyn Store, id: TaskId, expected: Option<i64>) -> Result<TaskRecord, TaskError> {
-    let task = store.task(id).await?.ok_or(TaskError::NotFound(id))?;
+/// Task `id` as the caller saw it: `Conflict` when `expected` is not its version now, `None`
+/// when there is no such task. Every task change (claims, decisions, resolutions) starts here.
+pub async fn at_version(
+    store: &dyn Store,
+    id: TaskId,
+    expected: Option<i64>,
+) -> Result<Option<TaskRecord>, StoreError> {
+    let Some(task) = store.task(id).await? else { return Ok(None) };
     if let Some(v) = expected
         && v != task.version
     {
-        return Err(StoreError::Conflict { expected: v, actual: task.version }.into());
+        return Err(StoreError::Conflict { expected: v, actual: task.version });
     }
-    Ok(task)
+    Ok(Some(task))
+}
+
+async fn load(store: &dyn Store, id: TaskId, expected: Option<i64>) -> Result<TaskRecord, TaskError> {
+    at_version(store, id, expected).await?.ok_or(TaskError::NotFound(id))
 }
 
 /// Claims an open task for the caller. Claiming one's own task again changes nothing.
