@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::email::Templates;
 use crate::rules::Rules;
-use crate::services::{Clock, SystemClock, WorkflowService};
+use crate::services::{Clock, WorkflowService};
 use crate::store::{self, Store};
 use crate::workflow::{Catalog, Workflows};
 
@@ -31,11 +31,12 @@ impl App {
     pub async fn build(config: Config, migrate: bool) -> anyhow::Result<Arc<App>> {
         // The files first: a broken workflow, rule or template fails before any connection.
         let files = Files::load(&config)?;
+        let clock = crate::services::clock::from_config(&config)?;
         let store = store::connect(&config.database_url).await?;
         if migrate {
             store.migrate().await?;
         }
-        Ok(App::from_parts(config, store, files, Arc::new(SystemClock)))
+        Ok(App::from_parts(config, store, files, clock))
     }
 
     /// An app over a store that is already open, with its own clock (tests, benchmarks and

@@ -60,6 +60,10 @@ pub struct Config {
     pub website_check: WebsiteCheckConfig,
     /// Invoices: the issuer printed on them and their numbering.
     pub invoices: InvoiceConfig,
+    /// For simulations only: every process reads the time from this file (one RFC 3339
+    /// instant) instead of the system clock, so `creditline simulate` moves the serve and
+    /// worker processes through months in minutes. Never set in production.
+    pub test_only_clock_file: Option<PathBuf>,
 }
 
 /// The website check (`src/website`): after intake learns an application's website, a
@@ -386,6 +390,7 @@ impl Default for Config {
             ledger: LedgerConfig::default(),
             website_check: WebsiteCheckConfig::default(),
             invoices: InvoiceConfig::default(),
+            test_only_clock_file: None,
         }
     }
 }

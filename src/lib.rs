@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod payments;
 pub mod rules;
 pub mod services;
+pub mod sim;
 pub mod store;
 pub mod website;
 pub mod workflow;

@@ -236,12 +236,12 @@ pub async fn run(app: Arc<App>, shutdown: impl Future<Output = ()> + Send + 'sta
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    let ticker = tokio::spawn(tick_loop(app.clone(), queue.clone(), checks.clone(), stop_rx.clone()));
+    // Unique per process: apalis refuses a second live worker of one name.
+    let name = format!("creditline-{}-{}", std::process::id(), &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let ticker = tokio::spawn(tick_loop(app.clone(), name.clone(), queue.clone(), checks.clone(), stop_rx.clone()));
     let ctx = Context { app: app.clone(), mailer };
     let cfg = app.config.workers.clone();
     let poll = Duration::from_millis(cfg.poll_ms);
-    // Unique per process: apalis refuses a second live worker of one name.
-    let name = format!("creditline-{}-{}", std::process::id(), &uuid::Uuid::now_v7().simple().to_string()[20..]);
     let check_name = format!("{name}-{WEBSITE_CHECK}");
     let check_ctx = ctx.clone();
     let signal = {
@@ -286,22 +286,55 @@ pub async fn run(app: Arc<App>, shutdown: impl Future<Output = ()> + Send + 'sta
     result.map_err(|e| anyhow::anyhow!("workers: {e}"))
 }
 
-/// The relay, the lease recovery and (less often) the reminder scan, until told to stop.
+/// When a scheduled job (cycle, reminder scan) last ran: by the wall clock, and by the
+/// service clock. It is due again when either has moved on by its interval, so a simulation
+/// that jumps the service clock a day runs it at once; in production both move together.
+#[derive(Debug, Clone, Copy, Default)]
+struct Schedule {
+    wall: Option<tokio::time::Instant>,
+    clock: Option<chrono::DateTime<chrono::Utc>>,
+    /// The service clock of the last run that succeeded.
+    done: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Schedule {
+    fn due(&self, every: Duration, now: chrono::DateTime<chrono::Utc>) -> bool {
+        let wall = self.wall.is_none_or(|t| t.elapsed() >= every);
+        let clock = self.clock.is_none_or(|c| (now - c).to_std().is_ok_and(|d| d >= every));
+        wall || clock
+    }
+
+    /// Marks a run started at `now`; a failed run is due again at the next tick.
+    fn ran(&mut self, now: chrono::DateTime<chrono::Utc>, ok: bool) {
+        if ok {
+            *self = Schedule { wall: Some(tokio::time::Instant::now()), clock: Some(now), done: Some(now) };
+        } else {
+            *self = Schedule { done: self.done, ..Schedule::default() };
+        }
+    }
+}
+
+/// The relay, the lease recovery and (less often) the cycle job and the reminder scan, until
+/// told to stop. Each finished tick is recorded in `worker_heartbeats` under `name`.
 async fn tick_loop(
     app: Arc<App>,
+    name: String,
     mut queue: Queue,
     mut checks: Queue<WebsiteCheckJob>,
     mut stop: watch::Receiver<bool>,
 ) {
     let every = Duration::from_millis(app.config.workers.tick_ms);
     let scan_every = Duration::from_secs(app.config.reminders.scan_interval_seconds.max(1));
-    let mut last_scan: Option<tokio::time::Instant> = None;
     let cycle_every = Duration::from_secs(app.config.billing.tick_seconds.max(1));
-    let mut last_cycle: Option<tokio::time::Instant> = None;
+    let (mut scan, mut cycle) = (Schedule::default(), Schedule::default());
+    let started_at = chrono::Utc::now();
+    let mut ticks = 0i64;
     loop {
-        if last_cycle.is_none_or(|t| t.elapsed() >= cycle_every) {
-            last_cycle = Some(tokio::time::Instant::now());
-            match crate::services::cycles::scheduled(&app).await {
+        let now = app.workflow.clock().now();
+        if cycle.due(cycle_every, now) {
+            let result = crate::services::cycles::scheduled(&app).await;
+            cycle.ran(now, result.is_ok());
+            match result {
                 Ok(r) => {
                     for c in &r.closed {
                         tracing::info!(period = %c.period, billed = c.billed, "cycle closed");
@@ -324,9 +357,10 @@ async fn tick_loop(
             tracing::warn!(error = %e, "website check relay");
             app.metrics.job_error("website_check_relay");
         }
-        if last_scan.is_none_or(|t| t.elapsed() >= scan_every) {
-            last_scan = Some(tokio::time::Instant::now());
-            match reminders::scan(&app).await {
+        if scan.due(scan_every, now) {
+            let result = reminders::scan(&app).await;
+            scan.ran(now, result.is_ok());
+            match result {
                 Ok(r) => {
                     if r.reminded + r.timed_out > 0 {
                         tracing::info!(reminded = r.reminded, timed_out = r.timed_out, "reminder scan");
@@ -338,6 +372,18 @@ async fn tick_loop(
                     app.metrics.job_error("reminder_scan");
                 }
             }
+        }
+        ticks += 1;
+        let beat = crate::store::WorkerBeat {
+            worker: name.clone(),
+            started_at,
+            beat_at: chrono::Utc::now(),
+            clock_at: now,
+            scheduled_clock_at: cycle.done.min(scan.done),
+            ticks,
+        };
+        if let Err(e) = app.store.worker_beat(&beat).await {
+            tracing::warn!(error = %e, "worker heartbeat");
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

@@ -22,5 +22,5 @@ pub mod views;
 pub mod website;
 pub mod workflow;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, FileClock, ManualClock, SystemClock};
 pub use workflow::{AppliedDecision, Cursor, Fire, Fired, NewApplicationInput, ServiceError, WorkflowService};

@@ -433,6 +433,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Invoices by number, after the cursor.
     async fn list_invoices(&self, filter: &InvoiceFilter) -> StoreResult<Vec<InvoiceRecord>>;
+
+    /// Records a worker's finished tick (one row per worker, replaced each tick).
+    async fn worker_beat(&self, beat: &WorkerBeat) -> StoreResult<()>;
+
+    /// Every worker's last tick, newest first.
+    async fn worker_beats(&self) -> StoreResult<Vec<WorkerBeat>>;
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created if missing) or

@@ -760,3 +760,18 @@ pub struct InvoiceIssue {
     pub invoice: Option<InvoiceRecord>,
     pub action: ActionWrite,
 }
+
+/// One worker process's last tick (`worker_heartbeats`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WorkerBeat {
+    /// The worker's unique name (process id and a random suffix).
+    pub worker: String,
+    pub started_at: DateTime<Utc>,
+    /// Wall time of the last finished tick.
+    pub beat_at: DateTime<Utc>,
+    /// The service clock that tick read.
+    pub clock_at: DateTime<Utc>,
+    /// The service clock of the last scheduled run (cycle close, gating, reminder scan).
+    pub scheduled_clock_at: Option<DateTime<Utc>>,
+    pub ticks: i64,
+}

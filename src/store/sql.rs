@@ -2819,6 +2819,43 @@ macro_rules! impl_store {
                 let rows = q.build().fetch_all(self.pool()).await?;
                 Ok(rows.iter().map(invoice_rows::invoice).collect::<Result<_, _>>()?)
             }
+
+            async fn worker_beat(&self, beat: &crate::store::WorkerBeat) -> crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO worker_heartbeats (worker, started_at, beat_at, clock_at, scheduled_clock_at, ticks) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (worker) DO UPDATE SET beat_at = excluded.beat_at, clock_at = excluded.clock_at, \
+                     scheduled_clock_at = excluded.scheduled_clock_at, ticks = excluded.ticks",
+                )
+                .bind(&beat.worker)
+                .bind(beat.started_at)
+                .bind(beat.beat_at)
+                .bind(beat.clock_at)
+                .bind(beat.scheduled_clock_at)
+                .bind(beat.ticks)
+                .execute(self.pool())
+                .await?;
+                Ok(())
+            }
+
+            async fn worker_beats(&self) -> crate::store::StoreResult<Vec<crate::store::WorkerBeat>> {
+                use sqlx::Row;
+                let rows = sqlx::query("SELECT * FROM worker_heartbeats ORDER BY beat_at DESC, worker")
+                    .fetch_all(self.pool())
+                    .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    out.push(crate::store::WorkerBeat {
+                        worker: r.try_get("worker")?,
+                        started_at: r.try_get("started_at")?,
+                        beat_at: r.try_get("beat_at")?,
+                        clock_at: r.try_get("clock_at")?,
+                        scheduled_clock_at: r.try_get("scheduled_clock_at")?,
+                        ticks: r.try_get("ticks")?,
+                    });
+                }
+                Ok(out)
+            }
         }
 
         mod invoice_rows {

@@ -1,0 +1,11 @@
+-- Each worker process records its ticks: when it last finished one (wall time), the service
+-- clock it read then, and the clock of its last scheduled run (cycle close, gating, reminder
+-- scan). Operators see which workers are alive; a simulation waits for a run at its new day.
+CREATE TABLE worker_heartbeats (
+    worker TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    beat_at TEXT NOT NULL,
+    clock_at TEXT NOT NULL,
+    scheduled_clock_at TEXT,
+    ticks BIGINT NOT NULL DEFAULT 0
+);

@@ -1,0 +1,79 @@
+"""The simulation's SMTP server (aiosmtpd): the applicants' mail servers.
+
+Every accepted message is written into a Maildir with one `X-Sim-Rcpt:` line per envelope
+recipient put in front, so the simulation reads each applicant's mailbox. The faults the
+simulation plans for a day are read from a JSON control file at each message:
+  {"refuse": [addresses], "slow": [addresses], "down": false}
+  refuse  the recipient is refused with 451 (a transient failure: the sender tries again)
+  slow    the answer to DATA waits longer than the sender's timeout, then refuses with 451
+          (nothing is stored: the sender's retry delivers the one copy)
+  down    every command is answered 421 (the server is going away)
+Prints "ready PORT" once it listens; stops on SIGTERM.
+"""
+
+import argparse
+import asyncio
+import json
+import mailbox
+import signal
+import sys
+
+from aiosmtpd.controller import Controller
+
+
+class Handler:
+    def __init__(self, maildir, control, slow_seconds):
+        self.box = mailbox.Maildir(maildir, create=True)
+        self.control = control
+        self.slow_seconds = slow_seconds
+
+    def faults(self):
+        try:
+            with open(self.control) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {}
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.faults().get("down"):
+            return "421 4.3.2 service not available, closing channel"
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.faults().get("refuse", []):
+            return "451 4.3.0 <%s>: try again later" % address
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        slow = self.faults().get("slow", [])
+        if any(r.lower() in slow for r in envelope.rcpt_tos):
+            await asyncio.sleep(self.slow_seconds)
+            return "451 4.4.2 timed out"
+        head = "".join("X-Sim-Rcpt: %s\r\n" % r.lower() for r in envelope.rcpt_tos).encode()
+        self.box.add(head + (envelope.original_content or envelope.content))
+        return "250 Message accepted for delivery"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--maildir", required=True)
+    p.add_argument("--control", required=True)
+    p.add_argument("--slow-seconds", type=float, default=5)
+    a = p.parse_args()
+    controller = Controller(Handler(a.maildir, a.control, a.slow_seconds), hostname="127.0.0.1", port=a.port)
+    controller.start()
+    print("ready %d" % a.port, flush=True)
+    done = asyncio.new_event_loop()
+    signal.signal(signal.SIGTERM, lambda *_: done.call_soon_threadsafe(done.stop))
+    try:
+        done.run_forever()
+    finally:
+        controller.stop()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
