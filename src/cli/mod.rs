@@ -10,6 +10,7 @@ mod invoices;
 mod ledger;
 mod rules;
 mod serve;
+mod simulate;
 mod tasks;
 mod templates;
 mod tokens;
@@ -107,6 +108,9 @@ pub enum Command {
         #[command(subcommand)]
         cmd: invoices::InvoicesCommand,
     },
+    /// Run the whole business from one seed: real serve, worker and SMTP processes, simulated
+    /// applicants and reviewers, faults, invariants checked every day, a report at the end.
+    Simulate(simulate::SimulateArgs),
 }
 
 impl Cli {
@@ -141,6 +145,7 @@ impl Cli {
             Command::Increases { cmd } => cmd.run(config).await,
             Command::Tasks { cmd } => cmd.run(config).await,
             Command::Invoices { cmd } => cmd.run(config).await,
+            Command::Simulate(args) => simulate::run(config, args).await,
         }
     }
 }

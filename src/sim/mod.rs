@@ -20,12 +20,15 @@
 //! byte for byte for the same seed.
 
 pub mod client;
+pub mod driver;
+pub mod faults;
 pub mod invariants;
 pub mod letters;
 pub mod mailbox;
 pub mod population;
 pub mod processes;
 pub mod report;
+pub mod reviewers;
 
 use chrono::NaiveDate;
 

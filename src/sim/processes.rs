@@ -94,7 +94,7 @@ impl Cluster {
 
     fn command(&mut self, args: &[&str], log: &str) -> anyhow::Result<Command> {
         self.started += 1;
-        let mut cmd = Command::new(&self.exe);
+        let mut cmd = creditline(&self.exe);
         cmd.arg("--config")
             .arg(&self.config)
             .args(args)
@@ -157,7 +157,9 @@ impl Cluster {
     /// A process that exited on its own is an error the run reports (with its log).
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
         let dir = self.dir.display().to_string();
-        for (what, child) in self.server.iter_mut().map(|c| ("serve", c)).chain(self.workers.iter_mut().map(|c| ("worker", c))) {
+        for (what, child) in
+            self.server.iter_mut().map(|c| ("serve", c)).chain(self.workers.iter_mut().map(|c| ("worker", c)))
+        {
             if let Some(status) = child.try_wait()? {
                 bail!("creditline {what} exited by itself ({status}); its log is in {dir}");
             }
@@ -178,6 +180,19 @@ impl Cluster {
     pub fn maildir(&self) -> PathBuf {
         self.dir.join("mail")
     }
+}
+
+/// The `creditline` executable without the caller's `CREDITLINE_*` variables: the run's
+/// processes take every setting from the run's configuration file, or a database URL in the
+/// environment would send them to another database.
+pub fn creditline(exe: &Path) -> Command {
+    let mut cmd = Command::new(exe);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("CREDITLINE_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
 }
 
 fn log_file(dir: &Path, name: &str) -> anyhow::Result<std::fs::File> {

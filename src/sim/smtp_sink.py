@@ -8,6 +8,9 @@ simulation plans for a day are read from a JSON control file at each message:
   slow    the answer to DATA waits longer than the sender's timeout, then refuses with 451
           (nothing is stored: the sender's retry delivers the one copy)
   down    every command is answered 421 (the server is going away)
+  swallow the first message to one of these is answered 250 and thrown away (a planted
+          fault: the simulation must notice the lost email); a file `swallowed` beside the
+          Maildir's folders records that it happened
 Prints "ready PORT" once it listens; stops on SIGTERM.
 """
 
@@ -15,6 +18,7 @@ import argparse
 import asyncio
 import json
 import mailbox
+import os
 import signal
 import sys
 
@@ -24,6 +28,7 @@ from aiosmtpd.controller import Controller
 class Handler:
     def __init__(self, maildir, control, slow_seconds):
         self.box = mailbox.Maildir(maildir, create=True)
+        self.maildir = maildir
         self.control = control
         self.slow_seconds = slow_seconds
 
@@ -47,7 +52,14 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        slow = self.faults().get("slow", [])
+        faults = self.faults()
+        swallow = faults.get("swallow", [])
+        marker = os.path.join(self.maildir, "swallowed")
+        if any(r.lower() in swallow for r in envelope.rcpt_tos) and not os.path.exists(marker):
+            with open(marker, "w") as f:
+                f.write(",".join(envelope.rcpt_tos))
+            return "250 Message accepted for delivery"
+        slow = faults.get("slow", [])
         if any(r.lower() in slow for r in envelope.rcpt_tos):
             await asyncio.sleep(self.slow_seconds)
             return "451 4.4.2 timed out"

@@ -439,6 +439,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every worker's last tick, newest first.
     async fn worker_beats(&self) -> StoreResult<Vec<WorkerBeat>>;
+
+    /// Emails not yet delivered: (pending and deliverable at `now`, queued or being sent).
+    async fn outbox_due(&self, now: chrono::DateTime<chrono::Utc>) -> StoreResult<(i64, i64)>;
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created if missing) or

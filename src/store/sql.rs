@@ -2856,6 +2856,20 @@ macro_rules! impl_store {
                 }
                 Ok(out)
             }
+
+            async fn outbox_due(&self, now: chrono::DateTime<chrono::Utc>) -> crate::store::StoreResult<(i64, i64)> {
+                use sqlx::Row;
+                let row = sqlx::query(
+                    "SELECT \
+                     COUNT(CASE WHEN status = 'pending' AND (available_at IS NULL OR available_at <= $1) THEN 1 END) AS due, \
+                     COUNT(CASE WHEN status IN ('queued', 'sending') THEN 1 END) AS in_flight \
+                     FROM outbox WHERE kind = 'email' AND status IN ('pending', 'queued', 'sending')",
+                )
+                .bind(now)
+                .fetch_one(self.pool())
+                .await?;
+                Ok((row.try_get("due")?, row.try_get("in_flight")?))
+            }
         }
 
         mod invoice_rows {
