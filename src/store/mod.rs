@@ -439,6 +439,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every worker's last tick, newest first.
     async fn worker_beats(&self) -> StoreResult<Vec<WorkerBeat>>;
+
+    /// The simulation report's counts (`sim::report`): GROUP BY reads of applications, lines,
+    /// bills, credit usage, increases, deposits, sent emails and tasks, in one read
+    /// transaction so they agree with each other.
+    async fn report_figures(&self, window: &ReportWindow) -> StoreResult<ReportFigures>;
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created if missing) or
