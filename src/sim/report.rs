@@ -250,7 +250,10 @@ impl Recorder {
     }
 
     /// Records `period` as it stands at `now` (after the month's last day of work), and the
-    /// run so far as the totals. Recording a period again replaces it.
+    /// run so far as the totals. Recording a period again replaces it, so the driver may
+    /// record the run's last, partial month (the days [`Spec::end`] adds) on its last day.
+    /// Two reads of [`Store::report_figures`]: a few hundred milliseconds on SQLite with
+    /// 10,000 accounts and a year of bills, emails and tasks.
     pub async fn end_of_month(&mut self, app: &App, period: Period, now: DateTime<Utc>) -> anyhow::Result<()> {
         let store = app.store.as_ref();
         let month = read(store, period.start(), period.end(), now).await?.into_month(period);
