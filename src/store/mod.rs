@@ -442,6 +442,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Emails not yet delivered: (pending and deliverable at `now`, queued or being sent).
     async fn outbox_due(&self, now: chrono::DateTime<chrono::Utc>) -> StoreResult<(i64, i64)>;
+    /// The simulation report's counts (`sim::report`): GROUP BY reads of applications, lines,
+    /// bills, credit usage, increases, deposits, sent emails and tasks, in one read
+    /// transaction so they agree with each other.
+    async fn report_figures(&self, window: &ReportWindow) -> StoreResult<ReportFigures>;
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created if missing) or
