@@ -286,6 +286,10 @@ impl World {
         }
         // The end: everything due must be delivered and every check hold once more.
         let now = at(end);
+        if (end + chrono::Duration::days(1)).day() != 1 {
+            // The last, partial month is reported too.
+            self.recorder.end_of_month(&self.app, Period::containing(now), now).await?;
+        }
         let violations = self.check(now, true).await?;
         if !violations.is_empty() {
             return Ok(Some(self.failed(end, violations)));
