@@ -1050,3 +1050,251 @@ mod charsets {
     pub const GBK: &[(char, [u8; 2])] = &[('。', [0xa1, 0xa3]), ('下', [0xcf, 0xc2]), ('不', [0xb2, 0xbb]), ('业', [0xd2, 0xb5]), ('个', [0xb8, 0xf6]), ('中', [0xd6, 0xd0]), ('为', [0xce, 0xaa]), ('之', [0xd6, 0xae]), ('也', [0xd2, 0xb2]), ('于', [0xd3, 0xda]), ('交', [0xbd, 0xbb]), ('产', [0xb2, 0xfa]), ('人', [0xc8, 0xcb]), ('代', [0xb4, 0xfa]), ('以', [0xd2, 0xd4]), ('们', [0xc3, 0xc7]), ('企', [0xc6, 0xf3]), ('会', [0xbb, 0xe1]), ('作', [0xd7, 0xf7]), ('信', [0xd0, 0xc5]), ('公', [0xb9, 0xab]), ('具', [0xbe, 0xdf]), ('册', [0xb2, 0xe1]), ('再', [0xd4, 0xd9]), ('写', [0xd0, 0xb4]), ('到', [0xb5, 0xbd]), ('前', [0xc7, 0xb0]), ('办', [0xb0, 0xec]), ('动', [0xb6, 0xaf]), ('单', [0xb5, 0xa5]), ('发', [0xb7, 0xa2]), ('只', [0xd6, 0xbb]), ('可', [0xbf, 0xc9]), ('号', [0xba, 0xc5]), ('司', [0xcb, 0xbe]), ('名', [0xc3, 0xfb]), ('后', [0xba, 0xf3]), ('吗', [0xc2, 0xf0]), ('否', [0xb7, 0xf1]), ('和', [0xba, 0xcd]), ('品', [0xc6, 0xb7]), ('商', [0xc9, 0xcc]), ('回', [0xbb, 0xd8]), ('国', [0xb9, 0xfa]), ('图', [0xcd, 0xbc]), ('在', [0xd4, 0xda]), ('地', [0xb5, 0xd8]), ('址', [0xd6, 0xb7]), ('型', [0xd0, 0xcd]), ('增', [0xd4, 0xf6]), ('复', [0xb8, 0xb4]), ('好', [0xba, 0xc3]), ('客', [0xbf, 0xcd]), ('室', [0xca, 0xd2]), ('家', [0xbc, 0xd2]), ('将', [0xbd, 0xab]), ('尽', [0xbe, 0xa1]), ('工', [0xb9, 0xa4]), ('希', [0xcf, 0xa3]), ('并', [0xb2, 0xa2]), ('店', [0xb5, 0xea]), ('度', [0xb6, 0xc8]), ('开', [0xbf, 0xaa]), ('式', [0xca, 0xbd]), ('快', [0xbf, 0xec]), ('您', [0xc4, 0xfa]), ('想', [0xcf, 0xeb]), ('成', [0xb3, 0xc9]), ('我', [0xce, 0xd2]), ('户', [0xbb, 0xa7]), ('批', [0xc5, 0xfa]), ('提', [0xcc, 0xe1]), ('料', [0xc1, 0xcf]), ('新', [0xd0, 0xc2]), ('方', [0xb7, 0xbd]), ('是', [0xca, 0xc7]), ('更', [0xb8, 0xfc]), ('月', [0xd4, 0xc2]), ('有', [0xd3, 0xd0]), ('望', [0xcd, 0xfb]), ('来', [0xc0, 0xb4]), ('模', [0xc4, 0xa3]), ('次', [0xb4, 0xce]), ('每', [0xc3, 0xbf]), ('没', [0xc3, 0xbb]), ('注', [0xd7, 0xa2]), ('片', [0xc6, 0xac]), ('现', [0xcf, 0xd6]), ('生', [0xc9, 0xfa]), ('用', [0xd3, 0xc3]), ('申', [0xc9, 0xea]), ('的', [0xb5, 0xc4]), ('确', [0xc8, 0xb7]), ('票', [0xc6, 0xb1]), ('称', [0xb3, 0xc6]), ('税', [0xcb, 0xb0]), ('站', [0xd5, 0xbe]), ('箱', [0xcf, 0xe4]), ('类', [0xc0, 0xe0]), ('系', [0xcf, 0xb5]), ('给', [0xb8, 0xf8]), ('网', [0xcd, 0xf8]), ('者', [0xd5, 0xdf]), ('联', [0xc1, 0xaa]), ('能', [0xc4, 0xdc]), ('自', [0xd7, 0xd4]), ('表', [0xb1, 0xed]), ('要', [0xd2, 0xaa]), ('视', [0xca, 0xd3]), ('计', [0xbc, 0xc6]), ('认', [0xc8, 0xcf]), ('试', [0xca, 0xd4]), ('请', [0xc7, 0xeb]), ('谢', [0xd0, 0xbb]), ('账', [0xd5, 0xcb]), ('资', [0xd7, 0xca]), ('过', [0xb9, 0xfd]), ('还', [0xbb, 0xb9]), ('这', [0xd5, 0xe2]), ('途', [0xcd, 0xbe]), ('道', [0xb5, 0xc0]), ('邮', [0xd3, 0xca]), ('量', [0xc1, 0xbf]), ('长', [0xb3, 0xa4]), ('随', [0xcb, 0xe6]), ('需', [0xd0, 0xe8]), ('预', [0xd4, 0xa4]), ('频', [0xc6, 0xb5]), ('额', [0xb6, 0xee]), ('高', [0xb8, 0xdf]), ('！', [0xa3, 0xa1]), ('，', [0xa3, 0xac]), ('：', [0xa3, 0xba]), ('？', [0xa3, 0xbf])];
     pub const EUC_KR: &[(char, [u8; 2])] = &[('가', [0xb0, 0xa1]), ('감', [0xb0, 0xa8]), ('개', [0xb0, 0xb3]), ('객', [0xb0, 0xb4]), ('갱', [0xb0, 0xbb]), ('것', [0xb0, 0xcd]), ('겠', [0xb0, 0xda]), ('계', [0xb0, 0xe8]), ('고', [0xb0, 0xed]), ('과', [0xb0, 0xfa]), ('구', [0xb1, 0xb8]), ('국', [0xb1, 0xb9]), ('금', [0xb1, 0xdd]), ('기', [0xb1, 0xe2]), ('까', [0xb1, 0xee]), ('께', [0xb2, 0xb2]), ('녕', [0xb3, 0xe7]), ('는', [0xb4, 0xc2]), ('늘', [0xb4, 0xc3]), ('니', [0xb4, 0xcf]), ('님', [0xb4, 0xd4]), ('다', [0xb4, 0xd9]), ('답', [0xb4, 0xe4]), ('대', [0xb4, 0xeb]), ('데', [0xb5, 0xa5]), ('델', [0xb5, 0xa8]), ('도', [0xb5, 0xb5]), ('돌', [0xb5, 0xb9]), ('동', [0xb5, 0xbf]), ('드', [0xb5, 0xe5]), ('등', [0xb5, 0xee]), ('디', [0xb5, 0xf0]), ('라', [0xb6, 0xf3]), ('락', [0xb6, 0xf4]), ('량', [0xb7, 0xae]), ('로', [0xb7, 0xce]), ('록', [0xb7, 0xcf]), ('를', [0xb8, 0xa6]), ('리', [0xb8, 0xae]), ('메', [0xb8, 0xde]), ('며', [0xb8, 0xe7]), ('명', [0xb8, 0xed]), ('모', [0xb8, 0xf0]), ('몰', [0xb8, 0xf4]), ('미', [0xb9, 0xcc]), ('민', [0xb9, 0xce]), ('및', [0xb9, 0xd7]), ('받', [0xb9, 0xde]), ('발', [0xb9, 0xdf]), ('변', [0xba, 0xaf]), ('보', [0xba, 0xb8]), ('부', [0xba, 0xce]), ('분', [0xba, 0xd0]), ('비', [0xba, 0xf1]), ('사', [0xbb, 0xe7]), ('산', [0xbb, 0xea]), ('상', [0xbb, 0xf3]), ('생', [0xbb, 0xfd]), ('서', [0xbc, 0xad]), ('성', [0xbc, 0xba]), ('세', [0xbc, 0xbc]), ('소', [0xbc, 0xd2]), ('쇼', [0xbc, 0xee]), ('수', [0xbc, 0xf6]), ('습', [0xbd, 0xc0]), ('시', [0xbd, 0xc3]), ('신', [0xbd, 0xc5]), ('실', [0xbd, 0xc7]), ('아', [0xbe, 0xc6]), ('안', [0xbe, 0xc8]), ('업', [0xbe, 0xf7]), ('없', [0xbe, 0xf8]), ('었', [0xbe, 0xfa]), ('에', [0xbf, 0xa1]), ('여', [0xbf, 0xa9]), ('연', [0xbf, 0xac]), ('영', [0xbf, 0xb5]), ('예', [0xbf, 0xb9]), ('오', [0xbf, 0xc0]), ('온', [0xbf, 0xc2]), ('와', [0xbf, 0xcd]), ('요', [0xbf, 0xe4]), ('용', [0xbf, 0xeb]), ('월', [0xbf, 0xf9]), ('웹', [0xc0, 0xa5]), ('위', [0xc0, 0xa7]), ('유', [0xc0, 0xaf]), ('은', [0xc0, 0xba]), ('을', [0xc0, 0xbb]), ('의', [0xc0, 0xc7]), ('이', [0xc0, 0xcc]), ('인', [0xc0, 0xce]), ('일', [0xc0, 0xcf]), ('입', [0xc0, 0xd4]), ('있', [0xc0, 0xd6]), ('자', [0xc0, 0xda]), ('작', [0xc0, 0xdb]), ('재', [0xc0, 0xe7]), ('저', [0xc0, 0xfa]), ('전', [0xc0, 0xfc]), ('정', [0xc1, 0xa4]), ('제', [0xc1, 0xa6]), ('주', [0xc1, 0xd6]), ('중', [0xc1, 0xdf]), ('지', [0xc1, 0xf6]), ('직', [0xc1, 0xf7]), ('처', [0xc3, 0xb3]), ('청', [0xc3, 0xbb]), ('트', [0xc6, 0xae]), ('표', [0xc7, 0xa5]), ('품', [0xc7, 0xb0]), ('핑', [0xc7, 0xce]), ('하', [0xc7, 0xcf]), ('한', [0xc7, 0xd1]), ('함', [0xc7, 0xd4]), ('합', [0xc7, 0xd5]), ('해', [0xc7, 0xd8]), ('했', [0xc7, 0xdf]), ('행', [0xc7, 0xe0]), ('향', [0xc7, 0xe2]), ('험', [0xc7, 0xe8]), ('형', [0xc7, 0xfc]), ('확', [0xc8, 0xae]), ('회', [0xc8, 0xb8]), ('희', [0xc8, 0xf1])];
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intake::classify::{Intent, intent};
+    use crate::intake::extract::{Extracted, extract, field};
+    use crate::sim::population::draw;
+
+    const LANGS: [Lang; 8] = [Lang::En, Lang::De, Lang::Fr, Lang::Es, Lang::Pt, Lang::Ja, Lang::Zh, Lang::Ko];
+    const STYLES: [Style; 8] = [
+        Style::Plain,
+        Style::QuotedPrintable,
+        Style::Base64,
+        Style::Legacy,
+        Style::HtmlOnly,
+        Style::Alternative,
+        Style::Forwarded,
+        Style::WithAttachment,
+    ];
+
+    fn day() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 3).unwrap()
+    }
+
+    /// Every kind of applicant in every language and style (a forward only where a
+    /// colleague forwards it).
+    fn everyone() -> Vec<Applicant> {
+        let mut out = Vec::new();
+        for base in draw(42, 40, 30) {
+            for lang in LANGS {
+                for style in STYLES {
+                    if style == Style::Forwarded && base.colleague.is_none() {
+                        continue;
+                    }
+                    out.push(Applicant { language: lang, style, ..base.clone() });
+                }
+            }
+        }
+        out
+    }
+
+    fn read(raw: &[u8]) -> (crate::intake::mail::Mail, Extracted) {
+        let m = crate::intake::mail::parse(raw).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(raw)));
+        let x = extract(&m.subject, &m.body, day());
+        (m, x)
+    }
+
+    fn who(a: &Applicant) -> String {
+        format!("#{} {:?} {:?} {:?} {:?}", a.index, a.kind, a.quirk, a.language, a.style)
+    }
+
+    #[test]
+    fn applications_are_read_as_their_profile_says() {
+        let people = everyone();
+        assert!(people.iter().any(|a| a.kind == Kind::IndividualWithoutProduct));
+        for a in &people {
+            let raw = application(a, day(), 1);
+            let (m, x) = read(&raw);
+            let w = who(a);
+            assert_eq!(m.message_id, format!("sim.42.{}.1@{}", a.index, domain_of(if a.style == Style::Forwarded { a.colleague.as_deref().unwrap() } else { &a.sender })), "{w}");
+            assert_eq!(m.from.as_deref(), Some(a.sender.as_str()), "{w}");
+            assert!(m.auto_reply.is_none(), "{w}");
+            assert_eq!(intent(&m.subject, &m.body, &x), Intent::Application, "{w}: {}", m.body);
+            assert_eq!(x.get(field::ACCOUNT_EMAIL), Some(a.account_email.as_str()), "{w}: {}", m.body);
+            match a.kind {
+                Kind::IndividualWithoutProduct => {
+                    assert!(x.flag(field::STATES_NO_PRODUCT), "{w}: {}", m.body);
+                    assert_eq!(x.get(field::APPLICANT_TYPE), Some("individual"), "{w}");
+                    assert_eq!(x.get(field::WEBSITE), None, "{w}");
+                    continue;
+                }
+                Kind::Enterprise => {
+                    assert_eq!(x.get(field::APPLICANT_TYPE), Some("enterprise"), "{w}");
+                    assert_eq!(x.get(field::LEGAL_COMPANY_NAME), a.company.as_deref(), "{w}");
+                    assert!(x.get(field::REGISTRATION_COUNTRY).is_some(), "{w}");
+                    assert!(x.get(field::USE_CASE).is_some(), "{w}");
+                }
+                Kind::IndividualWithProduct => assert_eq!(x.get(field::APPLICANT_TYPE), Some("individual"), "{w}"),
+            }
+            assert!(!x.flag(field::STATES_NO_PRODUCT), "{w}: {}", m.body);
+            assert_eq!(x.get(field::WEBSITE), a.website.as_deref(), "{w}: {}", m.body);
+            assert!(x.get(field::PRODUCT).is_some_and(|p| p.starts_with(a.product.as_deref().unwrap())), "{w}");
+            assert_eq!(x.cents(field::REQUESTED_LIMIT), Some(a.requested_cents), "{w}: {}", m.body);
+            assert_eq!(x.cents(field::EXPECTED_MONTHLY_SPEND), Some(a.usage_cents_per_month), "{w}: {}", m.body);
+            assert_eq!(x.get(field::BUSINESS_CONTACT), Some(a.sender.as_str()), "{w}");
+            match &a.aws_account {
+                Some(id) => {
+                    assert_eq!(x.get(field::AWS_ACCOUNT).map(|v| v.starts_with(id.as_str())), Some(true), "{w}");
+                    let age: i64 = x.get(field::AWS_ACCOUNT_AGE_MONTHS).and_then(|v| v.parse().ok()).unwrap_or(-1);
+                    if a.quirk == Quirk::FreshAws {
+                        assert_eq!(age, 0, "{w}");
+                    } else {
+                        assert!(age >= 12, "{w}: {age}");
+                        assert_eq!(x.get(field::AWS_STANDING), Some("good"), "{w}");
+                    }
+                }
+                None => assert_eq!(x.get(field::AWS_ACCOUNT), None, "{w}"),
+            }
+            assert!(!x.flag(field::AWS_LOGIN), "{w}");
+        }
+    }
+
+    #[test]
+    fn styles_are_the_mime_they_claim() {
+        let a = &draw(42, 40, 30).into_iter().find(|a| a.kind == Kind::Enterprise).unwrap();
+        let want = [
+            (Lang::En, Style::Plain, "Content-Transfer-Encoding: 8bit"),
+            (Lang::De, Style::QuotedPrintable, "quoted-printable"),
+            (Lang::Fr, Style::Base64, "Content-Transfer-Encoding: base64"),
+            (Lang::De, Style::Legacy, "charset=iso-8859-1"),
+            (Lang::Ja, Style::Legacy, "charset=iso-2022-jp"),
+            (Lang::Zh, Style::Legacy, "charset=gbk"),
+            (Lang::Ko, Style::Legacy, "charset=euc-kr"),
+            (Lang::Es, Style::HtmlOnly, "Content-Type: text/html"),
+            (Lang::Pt, Style::Alternative, "multipart/alternative"),
+            (Lang::En, Style::WithAttachment, "filename=\"company-registration.pdf\""),
+            (Lang::En, Style::Forwarded, "---------- Forwarded message ---------"),
+        ];
+        for (lang, style, needle) in want {
+            let a = Applicant { language: lang, style, ..a.clone() };
+            let raw = String::from_utf8_lossy(&application(&a, day(), 1)).into_owned();
+            assert!(raw.contains(needle), "{lang:?} {style:?}: {raw}");
+            assert!(raw.contains("\r\nDate: Tue, 03 Nov 2026 "), "{raw}");
+        }
+        let jp = Applicant { language: Lang::Ja, style: Style::Legacy, ..a.clone() };
+        assert!(application(&jp, day(), 1).windows(3).any(|w| w == b"\x1b$B"), "JIS shifts");
+        let (m, _) = read(&application(&Applicant { style: Style::WithAttachment, ..a.clone() }, day(), 1));
+        assert_eq!(m.attachments.len(), 1);
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_bytes() {
+        let one: Vec<Vec<u8>> = draw(9, 30, 20).iter().map(|a| application(a, day(), 1)).collect();
+        let two: Vec<Vec<u8>> = draw(9, 30, 20).iter().map(|a| application(a, day(), 1)).collect();
+        assert_eq!(one, two);
+        let other: Vec<Vec<u8>> = draw(10, 30, 20).iter().map(|a| application(a, day(), 1)).collect();
+        assert_ne!(one, other);
+    }
+
+    /// One of our emails as the applicant received it.
+    fn ours(template: &str, subject: &str, text: &str) -> Mail {
+        let raw = format!(
+            "Message-ID: <outbox.0193a5c4-0000-7000-8000-000000000001@wavespeed.ai>\r\nFrom: WaveSpeedAI Support <support@wavespeed.ai>\r\nSubject: {subject}\r\nIn-Reply-To: <sim.42.0.1@x.com>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n-- \r\nWaveSpeedAI Support\r\n"
+        );
+        Mail {
+            rcpt: "x@x.com".into(),
+            message_id: "outbox.0193a5c4-0000-7000-8000-000000000001@wavespeed.ai".into(),
+            template: Some(template.into()),
+            subject: subject.into(),
+            thread: vec!["sim.42.0.1@x.com".into()],
+            raw: raw.into_bytes(),
+            day: day(),
+        }
+    }
+
+    #[test]
+    fn the_colleague_confirms_from_the_company_domain_in_the_thread() {
+        let mail = ours(
+            "domain_confirmation_request",
+            "Please confirm from your company email [CL-ABCD1234]",
+            "Hello,\r\n\r\nFor enterprise credit lines we need a confirmation reply from an email address at\r\nyour company's domain (x.com).",
+        );
+        for a in everyone().into_iter().filter(|a| a.kind == Kind::Enterprise && a.style != Style::Forwarded) {
+            let raw = answer(&a, &mail, day(), 2).unwrap();
+            let (m, x) = read(&raw);
+            let w = who(&a);
+            assert_eq!(m.envelope_from, a.colleague.clone(), "{w}");
+            assert_eq!(m.in_reply_to, vec![mail.message_id.clone()], "{w}");
+            assert_eq!(m.references, vec!["sim.42.0.1@x.com".to_string(), mail.message_id.clone()], "{w}");
+            assert!(m.subject.contains("CL-ABCD1234"), "{w}");
+            assert!(m.body.contains(&a.name), "{w}: {}", m.body);
+            assert!(!m.body.contains("WaveSpeedAI Support"), "the quote is cut: {w}: {}", m.body);
+            assert!(x.get(field::ACCOUNT_EMAIL).is_none(), "{w}");
+        }
+    }
+
+    #[test]
+    fn materials_answers_bring_the_complete_set() {
+        let mail = ours("materials_requested", "More information needed [CL-ABCD1234]", "we need:\r\n  - your website\r\n");
+        for a in everyone().into_iter().filter(|a| a.kind != Kind::IndividualWithoutProduct) {
+            let (m, x) = read(&answer(&a, &mail, day(), 3).unwrap());
+            let w = who(&a);
+            assert_eq!(m.from.as_deref(), Some(a.sender.as_str()), "{w}");
+            assert_eq!(x.get(field::WEBSITE), a.website.as_deref(), "{w}: {}", m.body);
+            assert_eq!(x.cents(field::REQUESTED_LIMIT), Some(a.requested_cents), "{w}");
+            assert!(!m.body.contains("we need"), "{w}: {}", m.body);
+        }
+    }
+
+    #[test]
+    fn the_named_account_confirms_with_the_reference() {
+        let mail = ours("account_confirmation_request", "Please confirm the account [CL-ABCD1234]", "the owner must confirm");
+        let a = draw(42, 40, 30).into_iter().find(|a| a.kind == Kind::IndividualWithProduct).unwrap();
+        let a = Applicant { account_email: "other.owner.7@gmail.com".into(), ..a };
+        let (m, _) = read(&answer(&a, &mail, day(), 2).unwrap());
+        assert_eq!(m.from.as_deref(), Some("other.owner.7@gmail.com"));
+        assert!(m.subject.contains("CL-ABCD1234"));
+    }
+
+    #[test]
+    fn mail_that_needs_no_answer_gets_none() {
+        let a = &draw(42, 5, 30)[0];
+        for t in ["application_approved", "bill_issued", "payment_reminder", "application_declined", "prepaid_path", "deposit_required"] {
+            assert!(answer(a, &ours(t, "x", "y"), day(), 2).is_none(), "{t}");
+        }
+        let unknown = Mail { template: None, ..ours("x", "x", "y") };
+        assert!(answer(a, &unknown, day(), 2).is_none());
+    }
+
+    #[test]
+    fn out_of_office_is_automatic_mail() {
+        let mail = ours("domain_confirmation_request", "Please confirm [CL-ABCD1234]", "text");
+        for a in everyone().into_iter().step_by(7) {
+            let (m, _) = read(&auto_reply(&a, &mail, day(), 2));
+            assert!(m.auto_reply.is_some(), "{}", who(&a));
+            assert_eq!(m.in_reply_to, vec![mail.message_id.clone()]);
+        }
+    }
+
+    #[test]
+    fn increase_and_invoice_requests_are_read_as_such() {
+        let period = crate::domain::Period::new(2026, 10).unwrap();
+        let mut misread = Vec::new();
+        for a in everyone().into_iter().filter(|a| a.kind != Kind::IndividualWithoutProduct && a.style == Style::Plain) {
+            let (m, x) = read(&increase_request(&a, 50_000, day(), 5));
+            if intent(&m.subject, &m.body, &x) != Intent::LimitIncrease || x.cents(field::REQUESTED_LIMIT) != Some(50_000) {
+                misread.push(format!("increase {:?}", a.language));
+            }
+            let (m, x) = read(&invoice_request(&a, period, day(), 6));
+            if intent(&m.subject, &m.body, &x) != Intent::InvoiceRequest || x.get(field::BILLING_PERIOD) != Some("2026-10") {
+                misread.push(format!("invoice {:?}", a.language));
+            }
+        }
+        misread.sort();
+        misread.dedup();
+        // Intake's gaps, reported to the integrator rather than written around (the letters
+        // are what people in these languages write): `classify.rs` RAISE/LINE and
+        // `extract.rs` `money_clauses` know no "aumentar", "augmenter", "línea/linha/ligne",
+        // and no German, Japanese or Korean raise word for the amount; the billing period is
+        // read only on lines with an English or CJK invoice word, and "fatura" (pt) is no
+        // invoice word. The list is exact, so a fix in intake shows here too.
+        let known_gaps = [
+            "increase De", "increase Es", "increase Fr", "increase Ja", "increase Ko", "increase Pt", "invoice De",
+            "invoice Fr", "invoice Ko", "invoice Pt",
+        ];
+        assert_eq!(misread, known_gaps.map(String::from).to_vec());
+    }
+}
