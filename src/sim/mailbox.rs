@@ -39,7 +39,9 @@ pub async fn collect(maildir: &std::path::Path, app: &crate::app::App, day: Naiv
         }
         out.extend(read(&raw, app, day).await?);
     }
-    out.sort_by(|a, b| (&a.rcpt, &a.template, &a.subject, &a.message_id).cmp(&(&b.rcpt, &b.template, &b.subject, &b.message_id)));
+    out.sort_by(|a, b| {
+        (&a.rcpt, &a.template, &a.subject, &a.message_id).cmp(&(&b.rcpt, &b.template, &b.subject, &b.message_id))
+    });
     Ok(out)
 }
 
@@ -49,7 +51,8 @@ async fn read(raw: &[u8], app: &crate::app::App, day: NaiveDate) -> anyhow::Resu
         .lines()
         .map_while(|l| l.strip_prefix("X-Sim-Rcpt: ").map(|r| r.trim().to_lowercase()))
         .collect();
-    let parsed = crate::intake::mail::parse(raw).map_err(|e| anyhow::anyhow!("a delivered email does not parse: {e}"))?;
+    let parsed =
+        crate::intake::mail::parse(raw).map_err(|e| anyhow::anyhow!("a delivered email does not parse: {e}"))?;
     let template = match outbox_id(&parsed.message_id) {
         Some(id) => app.store.outbox_row(id).await?.map(|row| row.name),
         None => None,

@@ -185,9 +185,8 @@ const WORDS: &[&str] = &[
     "bright", "harbor", "cedar", "lumen", "north", "pixel", "river", "stone", "amber", "willow", "copper", "summit",
     "maple", "orbit", "violet", "canyon", "falcon", "meadow", "silver", "quartz", "delta", "ember", "juniper", "tidal",
 ];
-const PRODUCT_WORDS: &[&str] = &[
-    "Frame", "Sketch", "Clip", "Story", "Pixel", "Muse", "Render", "Voice", "Lens", "Canvas", "Motion", "Spark",
-];
+const PRODUCT_WORDS: &[&str] =
+    &["Frame", "Sketch", "Clip", "Story", "Pixel", "Muse", "Render", "Voice", "Lens", "Canvas", "Motion", "Spark"];
 const PRODUCT_TAILS: &[&str] = &["ly", "loop", "forge", "kit", "wise", "deck", "lab", "flow"];
 const LEGAL_FORMS: &[(Lang, &str)] = &[
     (Lang::En, "Inc."),
@@ -203,7 +202,9 @@ const LEGAL_FORMS: &[(Lang, &str)] = &[
 /// First and last names per language, in Latin letters (addresses are made from them).
 fn names(lang: Lang) -> (&'static [&'static str], &'static [&'static str]) {
     match lang {
-        Lang::En => (&["Maya", "Owen", "Priya", "Liam", "Grace", "Noah"], &["Chen", "Walker", "Patel", "Brooks", "Reid"]),
+        Lang::En => {
+            (&["Maya", "Owen", "Priya", "Liam", "Grace", "Noah"], &["Chen", "Walker", "Patel", "Brooks", "Reid"])
+        }
         Lang::De => (&["Jonas", "Lena", "Felix", "Anna", "Lukas"], &["Becker", "Hoffmann", "Schulz", "Wagner"]),
         Lang::Fr => (&["Camille", "Hugo", "Chloé", "Louis", "Inès"], &["Martin", "Bernard", "Dubois", "Moreau"]),
         Lang::Es => (&["Lucía", "Mateo", "Sofía", "Diego", "Carmen"], &["García", "López", "Martínez", "Ruiz"]),
@@ -272,9 +273,10 @@ fn one_applicant(rng: &mut ChaCha8Rng, seed: u64, index: usize, window: u32) -> 
     let mut style = pick(rng, STYLES);
     let quirk = match (pick(rng, QUIRKS), kind) {
         (Quirk::FreeMail, k) if k != Kind::Enterprise => Quirk::Plain,
-        (Quirk::ToolDirectory | Quirk::PlatformSite | Quirk::FreshAws | Quirk::Climber, Kind::IndividualWithoutProduct) => {
-            Quirk::Plain
-        }
+        (
+            Quirk::ToolDirectory | Quirk::PlatformSite | Quirk::FreshAws | Quirk::Climber,
+            Kind::IndividualWithoutProduct,
+        ) => Quirk::Plain,
         (q, _) => q,
     };
     if style == Style::Forwarded && kind != Kind::Enterprise {
@@ -292,12 +294,15 @@ fn one_applicant(rng: &mut ChaCha8Rng, seed: u64, index: usize, window: u32) -> 
         Kind::Enterprise => {
             let domain = format!("{w1}-{w2}-{index}.com");
             let legal = LEGAL_FORMS.iter().find(|(l, _)| *l == language).map(|(_, f)| *f).unwrap_or("Inc.");
-            let company = format!("{}{} {}{} {legal}", &w1[..1].to_uppercase(), &w1[1..], &w2[..1].to_uppercase(), &w2[1..]);
+            let company =
+                format!("{}{} {}{} {legal}", &w1[..1].to_uppercase(), &w1[1..], &w2[..1].to_uppercase(), &w2[1..]);
             let own = format!("{}.{}@{domain}", local(first), local(last));
             let colleague = format!("{}@{domain}", one(rng, &["finance", "cto", "ops", "admin"]));
             let website = match quirk {
                 Quirk::PlatformSite => format!("https://{w1}-{w2}-{index}.vercel.app"),
-                Quirk::ToolDirectory => format!("https://www.futurepedia.io/tool/{}-{index}", product_name.to_lowercase()),
+                Quirk::ToolDirectory => {
+                    format!("https://www.futurepedia.io/tool/{}-{index}", product_name.to_lowercase())
+                }
                 _ => format!("https://www.{domain}"),
             };
             let (sender, account) = if quirk == Quirk::FreeMail {
@@ -400,8 +405,18 @@ mod tests {
     #[test]
     fn quirks_show_where_the_policy_looks() {
         for a in draw(5, 600, 30) {
-            let free = ["gmail.com", "outlook.com", "proton.me", "gmx.de", "web.de", "yahoo.co.jp", "qq.com", "163.com", "naver.com"]
-                .contains(&a.sender_domain());
+            let free = [
+                "gmail.com",
+                "outlook.com",
+                "proton.me",
+                "gmx.de",
+                "web.de",
+                "yahoo.co.jp",
+                "qq.com",
+                "163.com",
+                "naver.com",
+            ]
+            .contains(&a.sender_domain());
             match (a.kind, a.quirk) {
                 (Kind::Enterprise, Quirk::FreeMail) => assert!(free),
                 (Kind::Enterprise, _) => {
@@ -413,7 +428,9 @@ mod tests {
             let site = a.website.clone().unwrap_or_default();
             match a.quirk {
                 Quirk::PlatformSite => assert!(site.contains(".vercel.app/") || site.ends_with(".vercel.app")),
-                Quirk::ToolDirectory => assert!(site.contains("futurepedia.io") || site.contains("theresanaiforthat.com")),
+                Quirk::ToolDirectory => {
+                    assert!(site.contains("futurepedia.io") || site.contains("theresanaiforthat.com"))
+                }
                 Quirk::FreshAws => assert!(a.aws_account.is_some()),
                 _ => {}
             }

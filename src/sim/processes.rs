@@ -157,7 +157,9 @@ impl Cluster {
     /// A process that exited on its own is an error the run reports (with its log).
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
         let dir = self.dir.display().to_string();
-        for (what, child) in self.server.iter_mut().map(|c| ("serve", c)).chain(self.workers.iter_mut().map(|c| ("worker", c))) {
+        for (what, child) in
+            self.server.iter_mut().map(|c| ("serve", c)).chain(self.workers.iter_mut().map(|c| ("worker", c)))
+        {
             if let Some(status) = child.try_wait()? {
                 bail!("creditline {what} exited by itself ({status}); its log is in {dir}");
             }
