@@ -885,8 +885,14 @@ fn re(subject: &str) -> String {
 
 /// Our thread as the answer's References: what the mail answered, then the mail itself.
 fn thread_of(mail: &Mail) -> Vec<String> {
-    let mut t: Vec<String> = mail.thread.iter().rev().cloned().collect();
-    t.push(mail.message_id.clone());
+    // `mail.thread` is In-Reply-To then References newest first, so the same id may come
+    // twice; each goes into References once, oldest first.
+    let mut t: Vec<String> = Vec::new();
+    for id in mail.thread.iter().rev().chain(std::iter::once(&mail.message_id)) {
+        if !t.contains(id) {
+            t.push(id.clone());
+        }
+    }
     t
 }
 
@@ -1634,7 +1640,8 @@ mod tests {
             message_id: "outbox.0193a5c4-0000-7000-8000-000000000001@wavespeed.ai".into(),
             template: Some(template.into()),
             subject: subject.into(),
-            thread: vec!["sim.42.0.1@x.com".into()],
+            // As mailbox.rs reads it: In-Reply-To, then References newest first.
+            thread: vec!["sim.42.0.1@x.com".into(), "sim.42.0.1@x.com".into()],
             raw: raw.into_bytes(),
             day: day(),
         }
