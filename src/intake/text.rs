@@ -11,6 +11,7 @@ fn starts_quote_block(line: &str) -> bool {
         || (lower.starts_with("le ") && lower.ends_with("a écrit :"))
         || (lower.starts_with("le ") && lower.ends_with("a écrit:"))
         || (lower.starts_with("el ") && lower.ends_with("escribió:"))
+        || (lower.starts_with("em ") && lower.ends_with("escreveu:"))
         || (l.ends_with("写道：") || l.ends_with("写道:") || l.ends_with("寫道："))
         || l.ends_with("のメッセージ:")
         || l.ends_with("님이 작성:");
@@ -153,6 +154,10 @@ mod tests {
         assert_eq!(clean(t), "New text\nmore new");
         let t = "Ja.\n\nAm 3. Nov. 2026 um 10:30 schrieb Support <s@w.ai>:\n> Bitte\n";
         assert_eq!(clean(t), "Ja.");
+        // Gmail in Portuguese (found by the simulation's letters: the attribution and the
+        // support address stayed in the new text).
+        let t = "Confirmo.\n\nEm ter., 3 de nov. de 2026 às 10:30, Support <s@w.ai> escreveu:\nOlá\n";
+        assert_eq!(clean(t), "Confirmo.");
         let t = "Reply here\n\nFrom: Support <s@w.ai>\nSent: Tuesday\nTo: x\n\nold text";
         assert_eq!(clean(t), "Reply here");
     }
