@@ -1360,8 +1360,12 @@ async fn drive(
                 return Ok(Some(kind.as_str().to_string()));
             }
             // The confirmation must come from the company's domain: its website's, which the
-            // email names (never the applicant's free-mail domain).
-            let mut complete = decided(Fire::new(subject, "materials_complete", ACTOR));
+            // email names (never the applicant's free-mail domain). Once the domain confirmed
+            // it, a later round of materials does not ask again (found by the simulation: the
+            // applicant got a second confirmation request after answering a materials request).
+            let confirmed = kind.as_str() == "enterprise" && x.flag(DOMAIN_CONFIRMED_FIELD);
+            let event = if confirmed { "materials_complete_confirmed" } else { "materials_complete" };
+            let mut complete = decided(Fire::new(subject, event, ACTOR));
             if let Some(domain) = x.get(field::WEBSITE).and_then(|w| Domain::from_url(w).ok()) {
                 complete = complete.data("company_domain", domain.registrable().as_str());
             }

@@ -107,6 +107,8 @@ struct Life {
     /// Months paid in full and on time (climbers ask after two).
     healthy_months: u32,
     invoice_asked: bool,
+    /// Materials requests answered so far.
+    materials_answers: u32,
 }
 
 /// A webhook to deliver (reordering puts some off to the next day).
@@ -503,7 +505,20 @@ impl World {
                 life.to_answer = later;
                 now.into_iter().map(|(_, m)| m).collect()
             };
-            for mail in due {
+            // A person answers the newest email of a kind, not each copy of it; and a bad
+            // actor asked again for the same materials gives up after two tries.
+            let mut answered = BTreeSet::new();
+            for mail in due.into_iter().rev() {
+                let template = mail.template.clone().unwrap_or_default();
+                if !answered.insert(template.clone()) {
+                    continue;
+                }
+                if template.starts_with("materials_") {
+                    self.lives[i].materials_answers += 1;
+                    if self.lives[i].materials_answers > 2 && a.quirk != Quirk::Plain {
+                        continue;
+                    }
+                }
                 if a.auto_replies && !self.lives[i].auto_replied {
                     self.lives[i].auto_replied = true;
                     let n = self.next_n(i);
