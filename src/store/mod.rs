@@ -439,6 +439,31 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every worker's last tick, newest first.
     async fn worker_beats(&self) -> StoreResult<Vec<WorkerBeat>>;
+
+    /// Workflow events with an id above `after` (ids are time-ordered), oldest first, up to
+    /// `limit`, each with its instance's workflow and account: what the simulation's checker
+    /// reads each day.
+    async fn events_after(
+        &self,
+        after: uuid::Uuid,
+        limit: i64,
+    ) -> StoreResult<Vec<(EventRecord, String, Option<String>)>>;
+
+    /// Outbox rows with an id above `after`, oldest first, up to `limit`.
+    async fn outbox_after(&self, after: uuid::Uuid, limit: i64) -> StoreResult<Vec<OutboxRecord>>;
+
+    /// The outbox rows with these ids.
+    async fn outbox_rows(&self, ids: &[crate::domain::OutboxId]) -> StoreResult<Vec<OutboxRecord>>;
+
+    /// Ledger entries with an id above `after`, oldest first, up to `limit`.
+    async fn entries_after(&self, after: uuid::Uuid, limit: i64) -> StoreResult<Vec<EntryRecord>>;
+
+    /// Bills with an id above `after`, oldest first, up to `limit`.
+    async fn bills_after(&self, after: uuid::Uuid, limit: i64) -> StoreResult<Vec<BillRecord>>;
+
+    /// What the ledger's CHECKs forbid, found anyway: balances below zero, credit used over
+    /// its period's limit (one line each).
+    async fn ledger_breaches(&self) -> StoreResult<Vec<String>>;
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created if missing) or
