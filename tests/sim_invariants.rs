@@ -572,3 +572,64 @@ async fn policy_promises_fire_reviewer_approval_domain_confirmed_and_deposit_gua
     assert_eq!(names(&found), BTreeSet::from(["deposit_guarantee"]), "{}", show(&found));
     let _ = w.application;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_outbox_row_for_one_effect_fires_one_row_per_effect() {
+    let (mut w, pool, _dir) = sqlite_world().await;
+    let application = approved_application(&w.app, "other@acme.io", None, REVIEWER, 10_000).await;
+    sqlx::query(
+        "INSERT INTO outbox (id, instance_id, event_id, kind, name, idempotency_key, payload, status, created_at) \
+         SELECT $1, instance_id, event_id, kind, name, idempotency_key || ':again', payload, 'pending', created_at \
+         FROM outbox WHERE instance_id = $2 AND name = 'application_approved'",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(application.0)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let found = w.check(false).await;
+    assert_eq!(names(&found), BTreeSet::from(["one_row_per_effect"]), "{}", show(&found));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_increase_approved_past_an_unpaid_bill_fires_increase_while_overdue() {
+    let (mut w, pool, _dir) = sqlite_world().await;
+    w.clock.set(noon(2027, 2, 1));
+    close(&w.app, Period::new(2027, 1).unwrap(), None).await.unwrap();
+    w.deliver(|_| false).await;
+    assert!(w.check(true).await.is_empty());
+    // 15 February: January's bill ($30, last day to pay 10 February) is unpaid.
+    w.clock.set(noon(2027, 2, 15));
+    let increase = SubjectId::new();
+    w.app.workflow.start("limit_increase", increase, Some(ACCOUNT), "system").await.unwrap();
+    sqlx::query(
+        "INSERT INTO limit_increases (id, line_id, account_email, current_limit_cents, next_limit_cents, created_at) \
+         VALUES ($1, $2, $3, 20000, 50000, $4)",
+    )
+    .bind(increase.0)
+    .bind(w.line.0)
+    .bind(ACCOUNT)
+    .bind(w.clock_now())
+    .execute(&pool)
+    .await
+    .unwrap();
+    let d = decide(&w.app, increase, "limit_increase", "propose").await;
+    w.app
+        .workflow
+        .fire(Fire::new(increase, "assessed", "system").decision("limit_increase", "propose", d))
+        .await
+        .unwrap();
+    w.app
+        .workflow
+        .fire(
+            Fire::new(increase, "approve", REVIEWER)
+                .data("monthly_limit_cents", 50_000)
+                .data("effective_date", "2027-02-15"),
+        )
+        .await
+        .unwrap();
+    w.deliver(|_| false).await;
+    let found = w.check(true).await;
+    assert_eq!(names(&found), BTreeSet::from(["increase_while_overdue"]), "{}", show(&found));
+    assert!(found[0].detail.contains("2027-01"), "{}", found[0]);
+}
