@@ -77,8 +77,10 @@ impl World {
             let sent = DeliveryOutcome::Sent { message_id: message_id.clone() };
             assert!(self.app.store.finish_outbox(row.id, row.attempts, &sent, now).await.unwrap());
             if !lose(&row.name) {
-                let mail = mail(&message_id, &row.name, &format!("About {}", row.name), "Hello.", &[]);
-                self.mailboxes.entry(ACCOUNT.into()).or_default().push(mail);
+                let to = row.payload["to"].as_str().unwrap().to_string();
+                let mut mail = mail(&message_id, &row.name, &format!("About {}", row.name), "Hello.", &[]);
+                mail.rcpt = to.clone();
+                self.mailboxes.entry(to).or_default().push(mail);
             }
         }
     }
@@ -632,4 +634,29 @@ async fn an_increase_approved_past_an_unpaid_bill_fires_increase_while_overdue()
     let found = w.check(true).await;
     assert_eq!(names(&found), BTreeSet::from(["increase_while_overdue"]), "{}", show(&found));
     assert!(found[0].detail.contains("2027-01"), "{}", found[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_that_reached_someone_else_fires_email_delivered() {
+    let (mut w, _pool, _dir) = sqlite_world().await;
+    let application = approved_application(&w.app, "other@acme.io", None, REVIEWER, 10_000).await;
+    w.deliver(|name| name == "application_approved").await;
+    let row = w
+        .app
+        .store
+        .outbox_for(application)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name == "application_approved")
+        .unwrap();
+    let wrong = mail(&format!("<outbox.{}@wavespeed.ai>", row.id), "application_approved", "Approved", "Hello.", &[]);
+    w.mailboxes.get_mut(ACCOUNT).unwrap().push(wrong);
+    let found = w.check(true).await;
+    assert_eq!(names(&found), BTreeSet::from(["email_delivered"]), "{}", show(&found));
+    assert!(
+        found[0].detail.contains("sent to other@acme.io") && found[0].detail.contains("it reached builder@acme.io"),
+        "{}",
+        found[0]
+    );
 }

@@ -140,8 +140,8 @@ pub struct Checker {
     mail_read: BTreeMap<String, usize>,
     /// By (recipient, Message-ID): the first copy.
     delivered: BTreeMap<(String, String), Delivered>,
-    /// Message-IDs delivered to anyone.
-    delivered_ids: BTreeSet<String>,
+    /// Our outbox rows delivered so far, with their recipients.
+    delivered_rows: BTreeMap<OutboxId, BTreeSet<String>>,
     /// Copies of an email delivered again under its Message-ID (SMTP is at-least-once).
     pub redelivered: u64,
     /// Email rows not sent yet, or failed (a retry may send them): re-read each day.
@@ -451,7 +451,9 @@ impl Checker {
                     }
                     None => {
                         self.delivered.insert((rcpt.clone(), mail.message_id.clone()), copy);
-                        self.delivered_ids.insert(mail.message_id.clone());
+                        if let Some(id) = crate::sim::mailbox::outbox_id(&mail.message_id) {
+                            self.delivered_rows.entry(id).or_default().insert(rcpt.clone());
+                        }
                     }
                 }
             }
@@ -677,7 +679,9 @@ impl Checker {
         let found: Vec<OutboxId> = self
             .unseen
             .values()
-            .filter(|row| self.delivered_ids.contains(&message_id_of(row)))
+            .filter(|row| {
+                self.delivered_rows.get(&row.id).is_some_and(|to| recipient(row).is_none_or(|r| to.contains(&r)))
+            })
             .map(|row| row.id)
             .collect();
         for id in found {
@@ -687,8 +691,15 @@ impl Checker {
             return Ok(());
         }
         for row in std::mem::take(&mut self.unseen).into_values() {
-            let detail =
-                format!("outbox row {} ({}) is sent but no mailbox has <{}>", row.id, row.name, message_id_of(&row));
+            let reached = self.delivered_rows.get(&row.id).map(|to| to.iter().cloned().collect::<Vec<_>>().join(", "));
+            let detail = format!(
+                "outbox row {} ({}) is sent to {} but that mailbox has no <{}>{}",
+                row.id,
+                row.name,
+                recipient(&row).unwrap_or_default(),
+                message_id_of(&row),
+                reached.map(|r| format!(" (it reached {r})")).unwrap_or_default()
+            );
             out.push(violation(app, "email_delivered", row.instance_id, detail, None).await?);
         }
         let ids: Vec<OutboxId> = self.in_flight.iter().copied().collect();
@@ -717,8 +728,7 @@ impl Checker {
                 .get(&x.event)
                 .and_then(|rows| rows.iter().find(|(n, _)| n == x.template))
                 .map(|(_, id)| *id);
-            let delivered =
-                row.is_some_and(|id| self.delivered_ids.iter().any(|m| m.starts_with(&format!("outbox.{id}@"))));
+            let delivered = row.is_some_and(|id| self.delivered_rows.contains_key(&id));
             if delivered {
                 self.expected_rows.remove(&x.event);
                 continue;
@@ -811,6 +821,11 @@ fn legal(app: &App, workflow: &str, e: &EventRecord) -> Result<Option<String>, S
 /// Whether a bill was paid in full by `at`.
 fn paid_by(b: &BillRecord, at: DateTime<Utc>) -> bool {
     b.paid_cents >= b.amount_cents && b.paid_at.is_none_or(|p| p <= at)
+}
+
+/// The address an email row is sent to (the payload's `to`, as the sender reads it).
+fn recipient(row: &OutboxRecord) -> Option<String> {
+    row.payload.get("to").and_then(|v| v.as_str()).map(|to| to.trim().to_lowercase())
 }
 
 /// The Message-ID a sent row went out with, without brackets.
