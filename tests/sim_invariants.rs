@@ -615,7 +615,8 @@ async fn an_increase_approved_past_an_unpaid_bill_fires_increase_while_overdue()
     .execute(&pool)
     .await
     .unwrap();
-    let d = decide(&w.app, increase, "limit_increase", "propose").await;
+    // As the escalation scan records it: a decision about the line moves the increase.
+    let d = decide(&w.app, w.line, "limit_increase", "propose").await;
     w.app
         .workflow
         .fire(Fire::new(increase, "assessed", "system").decision("limit_increase", "propose", d))

@@ -17,7 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::app::App;
-use crate::domain::{EventId, OutboxId, Period, SubjectId, USABLE_LINE_STATES, paid_before};
+use crate::domain::{DecisionId, EventId, OutboxId, Period, SubjectId, USABLE_LINE_STATES, paid_before};
 use crate::sim::mailbox::Mail;
 use crate::store::{BillRecord, EntryRecord, EventRecord, OutboxRecord, TaskFilter};
 use crate::workflow::TaskKind;
@@ -237,11 +237,16 @@ impl Checker {
             }
         }
         self.events.prune();
+        // The decisions behind guarded steps, by id in one read: a rule may decide about
+        // another subject than the instance it moves (`limit_increase` decides about the line).
+        let ids: Vec<DecisionId> =
+            guarded.values().flatten().flat_map(|(e, _)| e.decision_ids.iter().copied()).collect();
+        let decisions: BTreeMap<DecisionId, String> =
+            app.store.decisions_by_ids(&ids).await?.into_iter().map(|d| (d.id, d.rule)).collect();
         for (instance, events) in guarded {
-            let decisions = app.store.decisions_for(instance).await?;
             for (e, rule) in events {
-                let backed = !e.decision_ids.is_empty()
-                    && e.decision_ids.iter().all(|id| decisions.iter().any(|d| d.id == *id && d.rule == rule));
+                let backed = e.decision_ids.iter().any(|id| decisions.get(id) == Some(&rule))
+                    && e.decision_ids.iter().all(|id| decisions.contains_key(id));
                 if !backed {
                     let detail = format!(
                         "event {} ({} -> {}) passed a `{rule}` guard without its decision records (decision ids {:?})",

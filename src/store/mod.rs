@@ -464,6 +464,9 @@ pub trait Store: Send + Sync + 'static {
     /// What the ledger's CHECKs forbid, found anyway: balances below zero, credit used over
     /// its period's limit (one line each).
     async fn ledger_breaches(&self) -> StoreResult<Vec<String>>;
+
+    /// The rule decisions with these ids (whatever their subject).
+    async fn decisions_by_ids(&self, ids: &[crate::domain::DecisionId]) -> StoreResult<Vec<crate::rules::DecisionRecord>>;
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created if missing) or

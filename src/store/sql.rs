@@ -2950,6 +2950,25 @@ macro_rules! impl_store {
                 }
                 Ok(out)
             }
+
+            async fn decisions_by_ids(
+                &self,
+                ids: &[crate::domain::DecisionId],
+            ) -> crate::store::StoreResult<Vec<crate::rules::DecisionRecord>> {
+                let mut out = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(500) {
+                    let mut q = Builder::new("SELECT * FROM rule_decisions WHERE id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.0);
+                    }
+                    q.push(") ORDER BY id");
+                    for r in q.build().fetch_all(self.pool()).await? {
+                        out.push(rows::decision(&r)?);
+                    }
+                }
+                Ok(out)
+            }
         }
 
         mod invoice_rows {
