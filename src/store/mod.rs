@@ -446,6 +446,33 @@ pub trait Store: Send + Sync + 'static {
     /// bills, credit usage, increases, deposits, sent emails and tasks, in one read
     /// transaction so they agree with each other.
     async fn report_figures(&self, window: &ReportWindow) -> StoreResult<ReportFigures>;
+    /// Workflow events with an id above `after` (ids are time-ordered), oldest first, up to
+    /// `limit`, each with its instance's workflow and account: what the simulation's checker
+    /// reads each day.
+    async fn events_after(
+        &self,
+        after: uuid::Uuid,
+        limit: i64,
+    ) -> StoreResult<Vec<(EventRecord, String, Option<String>)>>;
+
+    /// Outbox rows with an id above `after`, oldest first, up to `limit`.
+    async fn outbox_after(&self, after: uuid::Uuid, limit: i64) -> StoreResult<Vec<OutboxRecord>>;
+
+    /// The outbox rows with these ids.
+    async fn outbox_rows(&self, ids: &[crate::domain::OutboxId]) -> StoreResult<Vec<OutboxRecord>>;
+
+    /// Ledger entries with an id above `after`, oldest first, up to `limit`.
+    async fn entries_after(&self, after: uuid::Uuid, limit: i64) -> StoreResult<Vec<EntryRecord>>;
+
+    /// Bills with an id above `after`, oldest first, up to `limit`.
+    async fn bills_after(&self, after: uuid::Uuid, limit: i64) -> StoreResult<Vec<BillRecord>>;
+
+    /// What the ledger's CHECKs forbid, found anyway: balances below zero, credit used over
+    /// its period's limit (one line each).
+    async fn ledger_breaches(&self) -> StoreResult<Vec<String>>;
+
+    /// The rule decisions with these ids (whatever their subject).
+    async fn decisions_by_ids(&self, ids: &[crate::domain::DecisionId]) -> StoreResult<Vec<crate::rules::DecisionRecord>>;
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created if missing) or

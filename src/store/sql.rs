@@ -3002,6 +3002,119 @@ macro_rules! impl_store {
                     tasks_open,
                 })
             }
+
+            async fn events_after(
+                &self,
+                after: uuid::Uuid,
+                limit: i64,
+            ) -> crate::store::StoreResult<Vec<(crate::store::EventRecord, String, Option<String>)>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT e.*, i.workflow AS instance_workflow, i.account_email AS instance_account \
+                     FROM workflow_events e JOIN workflow_instances i ON i.id = e.instance_id \
+                     WHERE e.id > $1 ORDER BY e.id LIMIT $2",
+                )
+                .bind(after)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    out.push((rows::event(r)?, r.try_get("instance_workflow")?, r.try_get("instance_account")?));
+                }
+                Ok(out)
+            }
+
+            async fn outbox_after(&self, after: uuid::Uuid, limit: i64) -> crate::store::StoreResult<Vec<crate::store::OutboxRecord>> {
+                let rows = sqlx::query("SELECT * FROM outbox WHERE id > $1 ORDER BY id LIMIT $2")
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(self.pool())
+                    .await?;
+                Ok(rows.iter().map(rows::outbox).collect::<Result<_, _>>()?)
+            }
+
+            async fn outbox_rows(&self, ids: &[crate::domain::OutboxId]) -> crate::store::StoreResult<Vec<crate::store::OutboxRecord>> {
+                let mut out = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(500) {
+                    let mut q = Builder::new("SELECT * FROM outbox WHERE id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.0);
+                    }
+                    q.push(") ORDER BY id");
+                    for r in q.build().fetch_all(self.pool()).await? {
+                        out.push(rows::outbox(&r)?);
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn entries_after(&self, after: uuid::Uuid, limit: i64) -> crate::store::StoreResult<Vec<crate::store::EntryRecord>> {
+                let rows = sqlx::query("SELECT * FROM ledger_entries WHERE id > $1 ORDER BY id LIMIT $2")
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(self.pool())
+                    .await?;
+                Ok(rows.iter().map(rows::entry).collect::<Result<_, _>>()?)
+            }
+
+            async fn bills_after(&self, after: uuid::Uuid, limit: i64) -> crate::store::StoreResult<Vec<crate::store::BillRecord>> {
+                let rows = sqlx::query("SELECT * FROM bills WHERE id > $1 ORDER BY id LIMIT $2")
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(self.pool())
+                    .await?;
+                Ok(rows.iter().map(rows::bill).collect::<Result<_, _>>()?)
+            }
+
+            async fn ledger_breaches(&self) -> crate::store::StoreResult<Vec<String>> {
+                use sqlx::Row;
+                let mut out = Vec::new();
+                let rows = sqlx::query(
+                    "SELECT account_email, prepaid_cents, deposit_cents FROM ledger_accounts \
+                     WHERE prepaid_cents < 0 OR deposit_cents < 0 ORDER BY account_email",
+                )
+                .fetch_all(self.pool())
+                .await?;
+                for r in &rows {
+                    let (account, prepaid, deposit): (String, i64, i64) =
+                        (r.try_get("account_email")?, r.try_get("prepaid_cents")?, r.try_get("deposit_cents")?);
+                    out.push(format!("{account}: prepaid {prepaid} cents, deposit {deposit} cents: below zero"));
+                }
+                let rows = sqlx::query(
+                    "SELECT line_id, period, used_cents, limit_cents FROM credit_usage \
+                     WHERE used_cents > limit_cents ORDER BY line_id, period",
+                )
+                .fetch_all(self.pool())
+                .await?;
+                for r in &rows {
+                    let line: uuid::Uuid = r.try_get("line_id")?;
+                    let (period, used, limit): (String, i64, i64) =
+                        (r.try_get("period")?, r.try_get("used_cents")?, r.try_get("limit_cents")?);
+                    out.push(format!("line {line} {period}: used {used} cents over its limit {limit} cents"));
+                }
+                Ok(out)
+            }
+
+            async fn decisions_by_ids(
+                &self,
+                ids: &[crate::domain::DecisionId],
+            ) -> crate::store::StoreResult<Vec<crate::rules::DecisionRecord>> {
+                let mut out = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(500) {
+                    let mut q = Builder::new("SELECT * FROM rule_decisions WHERE id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.0);
+                    }
+                    q.push(") ORDER BY id");
+                    for r in q.build().fetch_all(self.pool()).await? {
+                        out.push(rows::decision(&r)?);
+                    }
+                }
+                Ok(out)
+            }
         }
 
         mod invoice_rows {
