@@ -101,6 +101,10 @@ pub struct TaskView {
     /// `state`), which cannot be approved before it is.
     #[schema(value_type = Option<Object>)]
     pub aws_login: Option<Value>,
+    /// For an application in review: the monthly limit in cents the `initial_limit` rule
+    /// suggests, which any reviewer may approve (above it only a senior reviewer, with a
+    /// reason); `null` when the rule leaves the limit to a person.
+    pub suggested_limit_cents: Option<i64>,
     /// The workflow events of the application (or of the AWS login), oldest first.
     pub events: Vec<EventRecord>,
 }
@@ -175,6 +179,7 @@ async fn view(
         task: item(&task, now, app.config.task_sla_hours),
         application: None,
         aws_login: None,
+        suggested_limit_cents: None,
         events: Vec::new(),
     };
     let application = match task.subject_id {
@@ -183,6 +188,10 @@ async fn view(
     };
     if let Some(a) = application {
         body.application = Some(views::application(app.store.as_ref(), &a).await?);
+        if task.kind == "application_review" && a.state == "pending_review" {
+            body.suggested_limit_cents =
+                crate::services::decisions::suggested_limit(&app, &a).await.map_err(ApiError::from)?.map(|m| m.cents());
+        }
         body.events = app.store.events(a.id.into()).await?;
     } else if let Some(s) = task.subject_id.filter(|_| task.kind == "aws_login_review")
         && let Some(login) = app.store.instance(s).await?

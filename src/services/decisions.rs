@@ -424,6 +424,17 @@ enum Suggestion {
 
 /// The latest `initial_limit` decision about the application, or a new one from what is
 /// known about it (applications that reached review without one, e.g. by triage).
+/// The monthly limit the `initial_limit` rule suggests for an application (what a reviewer
+/// may approve without a senior's override); `None` when it leaves the limit to a person or
+/// offers no line.
+pub async fn suggested_limit(app: &App, a: &ApplicationRecord) -> Result<Option<Money>, DecisionError> {
+    let (_, decision) = suggestion(app, a).await?;
+    Ok(match InitialLimit::try_from(&decode_record(app, &decision)?) {
+        Ok(InitialLimit::Offer { limit }) => Some(limit),
+        _ => None,
+    })
+}
+
 async fn suggestion(app: &App, a: &ApplicationRecord) -> Result<(Suggestion, DecisionRecord), DecisionError> {
     let decisions = app.store.decisions_for(a.id.into()).await?;
     if let Some(d) = decisions.iter().rev().find(|d| d.rule == "initial_limit") {

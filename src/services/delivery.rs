@@ -97,7 +97,16 @@ async fn compose(app: &App, row: &OutboxRecord) -> StoreResult<Result<lettre::Me
     let application = ApplicationId(row.instance_id.0);
     let (reference, thread) = match app.store.application(application).await? {
         Some(a) => {
-            let thread = app.store.messages_for(application).await?.into_iter().map(|m| angle(&m.message_id)).collect();
+            // Never in reply to an auto-reply (an out-of-office kept with the application):
+            // answering machine mail is how mail loops start (found by the simulation).
+            let thread = app
+                .store
+                .messages_for(application)
+                .await?
+                .into_iter()
+                .filter(|m| m.outcome.as_deref() != Some(crate::intake::outcome::AUTO_REPLY))
+                .map(|m| angle(&m.message_id))
+                .collect();
             (Some(a.reference), thread)
         }
         // An email about an invoice request threads into the request's conversation.

@@ -32,6 +32,8 @@ const WEBHOOK_SECRET: &str = "whsec_creditline_simulation";
 const HOUR_OF_DAY: u32 = 9;
 /// How long the driver waits for the workers before it calls the run stuck.
 const STUCK: Duration = Duration::from_secs(120);
+/// Quiet days after the end at most, for the last emails to go out.
+const SETTLE_DAYS: usize = 5;
 
 /// Faults planted on purpose, to prove the invariants catch them (`--plant`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -64,6 +66,9 @@ pub struct Failed {
     pub day: NaiveDate,
     pub violations: Vec<Violation>,
     pub folder: PathBuf,
+    /// What the run had done until then (the report's counters) and noticed on the way.
+    pub counters: String,
+    pub findings: Vec<String>,
 }
 
 impl std::fmt::Display for Failed {
@@ -78,6 +83,10 @@ impl std::fmt::Display for Failed {
         for v in &self.violations {
             writeln!(f, "{v}")?;
         }
+        for finding in &self.findings {
+            writeln!(f, "finding: {finding}")?;
+        }
+        writeln!(f, "so far: {}", self.counters)?;
         write!(f, "replay: creditline simulate --seed {} … ; the run's folder: {}", self.seed, self.folder.display())
     }
 }
@@ -157,7 +166,13 @@ pub async fn run(spec: Spec, opts: Options) -> anyhow::Result<Result<Report, Fai
             let recorder = std::mem::replace(&mut world.recorder, Recorder::new(world.spec.clone()));
             Ok(recorder.finish(Some(Timings { total_ms, phases })))
         }
-        Ok(Some(failed)) => Err(failed),
+        Ok(Some(mut failed)) => {
+            let recorder = std::mem::replace(&mut world.recorder, Recorder::new(world.spec.clone()));
+            let report = recorder.finish(None);
+            failed.counters = report.counters.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+            failed.findings = report.findings;
+            Err(failed)
+        }
         Err(e) => {
             return Err(e.context(format!(
                 "simulation seed {} stopped; its folder: {}",
@@ -292,9 +307,27 @@ impl World {
             // The last, partial month is reported too.
             self.recorder.end_of_month(&self.app, Period::containing(now), now).await?;
         }
-        let violations = self.check(now, true).await?;
+        // Then quiet days, no one acting and nothing failing, until every email is out: a
+        // worker killed mid-send holds its emails under a lease until the clock passes it,
+        // and a refused email waits for its retry.
+        self.cluster.smtp_faults(&json!({}))?;
+        self.cluster.kill_extra_workers();
+        let mut last = end;
+        for _ in 0..SETTLE_DAYS {
+            let (due, in_flight) = self.app.store.outbox_due(at(last) + chrono::Duration::days(3650)).await?;
+            if due + in_flight == 0 {
+                break;
+            }
+            last += chrono::Duration::days(1);
+            let now = at(last);
+            FileClock::write(&self.clock_file, now)?;
+            self.wait_scheduled(now).await?;
+            self.drain(now, &Plan::default()).await?;
+            self.read_mail(last).await?;
+        }
+        let violations = self.check(at(last), true).await?;
         if !violations.is_empty() {
-            return Ok(Some(self.failed(end, violations)));
+            return Ok(Some(self.failed(last, violations)));
         }
         Ok(None)
     }
@@ -351,7 +384,14 @@ impl World {
     }
 
     fn failed(&self, day: NaiveDate, violations: Vec<Violation>) -> Failed {
-        Failed { seed: self.spec.seed, day, violations, folder: self.dir.clone() }
+        Failed {
+            seed: self.spec.seed,
+            day,
+            violations,
+            folder: self.dir.clone(),
+            counters: String::new(),
+            findings: Vec::new(),
+        }
     }
 
     async fn check(&mut self, now: DateTime<Utc>, drained: bool) -> anyhow::Result<Vec<Violation>> {
@@ -730,7 +770,9 @@ impl World {
             self.inbound(&letters::increase_request(&a, next, day, n), plan).await?;
             self.recorder.count("increase_requests_sent", 1);
         }
-        if a.kind == Kind::Enterprise && life.line_open && !life.invoice_asked && day.day() == 20 && a.index % 5 == 0 {
+        // An invoice for last month, once the line was open all of it (a month with charges).
+        let open_last_month = life.opened.is_some_and(|o| (day - o).num_days() > 31 + i64::from(day.day()));
+        if a.kind == Kind::Enterprise && open_last_month && !life.invoice_asked && day.day() == 20 && a.index % 5 == 0 {
             self.lives[i].invoice_asked = true;
             if let Some(period) = Period::containing(at(day)).previous() {
                 let n = self.next_n(i);
@@ -763,9 +805,13 @@ impl World {
             for (taken, answer) in reviewers::send(&self.client, p).await? {
                 let label = if answer.ok() { "ok".to_string() } else { format!("{}", taken.code) };
                 self.recorder.count(&format!("reviews.{}.{}.{label}", taken.kind, taken.action), 1);
-                if answer.status >= 500 {
-                    self.recorder
-                        .finding(format!("{} {} answered {}: {}", p.kind, taken.action, answer.status, answer.body));
+                // 409s are the queue moving on under the reviewer (a task gone obsolete); any
+                // other refusal is a way the service and its reviewers do not meet.
+                let refused_invoice = taken.action == "mark_sent" && taken.code == "action_refused";
+                if !answer.ok() && answer.status != 409 && !refused_invoice {
+                    let finding = format!("{} {} answered {}: {}", p.kind, taken.action, answer.status, answer.body);
+                    eprintln!("{finding}");
+                    self.recorder.finding(finding);
                 }
             }
         }

@@ -10,6 +10,8 @@
 use base64::Engine;
 use chrono::NaiveDate;
 
+use crate::domain::Period;
+
 use super::mailbox::Mail;
 use super::population::{Applicant, Kind, Lang, Quirk, Style};
 
@@ -788,6 +790,48 @@ fn compose(a: &Applicant, e: Envelope<'_>, lines: &[Line], style: Style, n: u32)
     out
 }
 
+/// `raw` (a single-part message) as multipart/mixed with the applicant's last three months
+/// of AWS billing attached as CSV.
+fn with_billing_csv(a: &Applicant, raw: Vec<u8>, day: NaiveDate, n: u32) -> Vec<u8> {
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let Some(split) = text.find("\r\n\r\n") else { return raw };
+    let (head, body) = text.split_at(split);
+    let body = &body[4..];
+    // The part's own headers (Content-Type and -Transfer-Encoding) move into the first part.
+    let mut outer = String::new();
+    let mut part = String::new();
+    for line in head.split("\r\n") {
+        let lower = line.to_ascii_lowercase();
+        if lower.starts_with("content-type:") || lower.starts_with("content-transfer-encoding:") {
+            part.push_str(line);
+            part.push_str("\r\n");
+        } else {
+            outer.push_str(line);
+            outer.push_str("\r\n");
+        }
+    }
+    let b = boundary(a, n, "billing");
+    let spend = a.usage_cents_per_month.max(10_000) * 10;
+    let mut csv = String::from("Billing Period,Service,Total Cost (USD)\r\n");
+    let mut month = Period::containing(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+    let mut rows = Vec::new();
+    for k in 0..3 {
+        month = month.previous().unwrap_or(month);
+        rows.push(format!("{},Amazon EC2,{}.{:02}\r\n", month, (spend + k * 1_000) / 100, (spend + k * 1_000) % 100));
+    }
+    rows.reverse();
+    csv.extend(rows);
+    let mut out = outer.into_bytes();
+    out.extend(format!("Content-Type: multipart/mixed; boundary=\"{b}\"\r\n\r\n--{b}\r\n").into_bytes());
+    out.extend(part.into_bytes());
+    out.extend(b"\r\n");
+    out.extend(body.as_bytes());
+    out.extend(format!("\r\n--{b}\r\nContent-Type: text/csv; name=\"aws-billing.csv\"\r\nContent-Disposition: attachment; filename=\"aws-billing.csv\"\r\n\r\n").into_bytes());
+    out.extend(csv.into_bytes());
+    out.extend(format!("--{b}--\r\n").into_bytes());
+    out
+}
+
 fn envelope<'a>(a: &'a Applicant, subject: String, day: NaiveDate, n: u32) -> Envelope<'a> {
     Envelope {
         from_name: &a.name,
@@ -967,7 +1011,14 @@ pub fn answer(a: &Applicant, mail: &Mail, day: NaiveDate, n: u32) -> Option<Vec<
                 vec![Line::Text(w.greeting.into()), Line::Text(String::new()), Line::Text(w.here_you_go.into())];
             lines.push(Line::Text(String::new()));
             lines.extend(materials(a));
-            Some(reply(a, mail, &a.sender, &a.name, sign(lines, &a.name), day, n))
+            let asked_billing =
+                crate::intake::mail::parse(&mail.raw).is_ok_and(|m| m.body.to_lowercase().contains("billing"));
+            let mut raw = reply(a, mail, &a.sender, &a.name, sign(lines, &a.name), day, n);
+            if asked_billing {
+                // The statements a reviewer asked for travel as the CSV the AWS console exports.
+                raw = with_billing_csv(a, raw, day, n);
+            }
+            Some(raw)
         }
         "invoice_details_requested" => {
             let mut lines =

@@ -73,10 +73,10 @@ pub fn verdict(a: Option<&Applicant>, asked: bool, draw: u64) -> Verdict {
     }
 }
 
-/// How many days a reviewer lets a task wait (0 to [`MAX_DELAY_DAYS`]), from the seed and the
-/// task's title (stable across runs, unlike its id).
-pub fn delay_days(seed: u64, kind: &str, title: &str) -> i64 {
-    let h = fnv(seed, &[kind, title]);
+/// How many days a reviewer lets a task wait (0 to [`MAX_DELAY_DAYS`]), from the seed, the
+/// task's kind and its account (stable across runs, unlike its id).
+pub fn delay_days(seed: u64, kind: &str, account: &str) -> i64 {
+    let h = fnv(seed, &[kind, account]);
     i64::try_from(h % (MAX_DELAY_DAYS as u64 + 1)).unwrap_or(0)
 }
 
@@ -95,16 +95,15 @@ pub fn fnv(seed: u64, parts: &[&str]) -> u64 {
 /// The open tasks, in an order that does not depend on ids or timing.
 pub async fn open_tasks(client: &Client, tokens: &Tokens) -> anyhow::Result<Vec<Value>> {
     let mut items = client.all("/api/v1/tasks?state=open", &tokens.senior).await?;
-    items.sort_by(|a, b| {
-        let key = |v: &Value| {
-            (
-                v["task"]["kind"].as_str().unwrap_or("").to_string(),
-                v["task"]["title"].as_str().unwrap_or("").to_string(),
-            )
-        };
-        key(a).cmp(&key(b))
-    });
+    // The queue lists oldest first; a stable sort by kind and account keeps that order
+    // within each (ids and titles are not stable across runs, accounts are).
+    items.sort_by_key(|v| (v["kind"].as_str().unwrap_or("").to_string(), account_of(v)));
     Ok(items)
+}
+
+/// The account a task is about (the address its emails go to), or its title.
+fn account_of(item: &Value) -> String {
+    item["details"]["to"].as_str().or_else(|| item["title"].as_str()).unwrap_or("").to_string()
 }
 
 /// The request one task gets today, if it is due: `(path, token, body, action name)`.
@@ -129,15 +128,13 @@ pub async fn plan(
     item: &Value,
     truth: &dyn Fn(&str) -> Option<Applicant>,
 ) -> anyhow::Result<Option<Planned>> {
-    let task = &item["task"];
-    let (Some(id), Some(kind), Some(title)) = (task["id"].as_str(), task["kind"].as_str(), task["title"].as_str())
-    else {
+    // A queue item is the task's fields with its age beside them.
+    let (Some(id), Some(kind)) = (item["id"].as_str(), item["kind"].as_str()) else {
         return Ok(None);
     };
-    let version = task["version"].as_i64().unwrap_or(0);
+    let version = item["version"].as_i64().unwrap_or(0);
     let age_days = item["age_seconds"].as_i64().unwrap_or(0) / 86_400;
-    let _ = now;
-    if age_days < delay_days(seed, kind, title) {
+    if age_days < delay_days(seed, kind, &account_of(item)) {
         return Ok(None);
     }
     let key = format!("sim-{id}-{version}");
@@ -175,10 +172,19 @@ pub async fn plan(
                 )));
             }
             match verdict(truth(&account).as_ref(), asked, fnv(seed, &[&account, "verdict"])) {
-                Verdict::Approve(limit) => {
-                    let body = json!({ "monthly_limit_cents": limit, "note": "simulated review", "version": version });
-                    base(format!("/api/v1/tasks/{id}/approve"), &tokens.reviewer, body, "approve")
-                }
+                Verdict::Approve(most) => match view.body["suggested_limit_cents"].as_i64() {
+                    // Within the rule's suggestion any reviewer approves.
+                    Some(suggested) => {
+                        let body = json!({ "monthly_limit_cents": most.min(suggested), "note": "simulated review", "version": version });
+                        base(format!("/api/v1/tasks/{id}/approve"), &tokens.reviewer, body, "approve")
+                    }
+                    // The rule left the limit to a person: a senior sets it, with the reason.
+                    None => {
+                        let body = json!({ "monthly_limit_cents": most, "override_reason": "limit set by hand after review",
+                                           "version": version });
+                        base(format!("/api/v1/tasks/{id}/approve"), &tokens.senior, body, "approve_override")
+                    }
+                },
                 Verdict::Decline(code, message) => {
                     let body = json!({ "reason_code": code, "message": message, "version": version });
                     base(format!("/api/v1/tasks/{id}/decline"), &tokens.reviewer, body, "decline")
@@ -232,6 +238,16 @@ pub async fn send(client: &Client, p: &Planned) -> anyhow::Result<Vec<(Taken, An
         Taken { kind: p.kind.clone(), action: p.action, status: a.status, code: a.code().to_string() },
         a.clone(),
     )];
+    if p.action == "mark_sent" && a.code() == "action_refused" {
+        // Nothing to invoice: the request is closed with the reason, as support would.
+        let path = p.path.clone();
+        let note = format!("no invoice: {}", a.body["detail"].as_str().unwrap_or("nothing to bill"));
+        let b = client
+            .post(&path, &p.token, &format!("{}-close", p.key), &json!({ "action": "close", "note": note }))
+            .await?;
+        out.push((Taken { kind: p.kind.clone(), action: "close", status: b.status, code: b.code().to_string() }, b));
+        return Ok(out);
+    }
     let waiting = a.body["task"]["state"] == "awaiting_second_approval";
     if let (true, Some(then)) = (waiting, &p.then) {
         let mut body = then.body.clone();

@@ -472,7 +472,10 @@ pub trait Store: Send + Sync + 'static {
     async fn ledger_breaches(&self) -> StoreResult<Vec<String>>;
 
     /// The rule decisions with these ids (whatever their subject).
-    async fn decisions_by_ids(&self, ids: &[crate::domain::DecisionId]) -> StoreResult<Vec<crate::rules::DecisionRecord>>;
+    async fn decisions_by_ids(
+        &self,
+        ids: &[crate::domain::DecisionId],
+    ) -> StoreResult<Vec<crate::rules::DecisionRecord>>;
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created if missing) or
