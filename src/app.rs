@@ -32,6 +32,10 @@ impl App {
         // The files first: a broken workflow, rule or template fails before any connection.
         let files = Files::load(&config)?;
         let clock = crate::services::clock::from_config(&config)?;
+        let _lock = match config.database_url.starts_with("sqlite:") && migrate {
+            true => store::sqlite::startup_lock(&config.database_url).await?,
+            false => None,
+        };
         let store = store::connect(&config.database_url).await?;
         if migrate {
             store.migrate().await?;

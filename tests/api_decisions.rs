@@ -68,6 +68,8 @@ fn approving_opens_a_credit_line_within_the_rules_suggestion(dir: tempfile::Temp
     let api = Api::start(dir);
     let task = reviews(&api)[0].clone();
     let suggested = suggestion(&api, &task);
+    let view = api.get(&format!("/api/v1/tasks/{}", id(&task)), &api.reviewer);
+    assert_eq!(view["suggested_limit_cents"], suggested, "the view shows what a reviewer may approve");
     let before = application(&api, &task);
 
     // Above the suggestion: a reviewer may not; a senior reviewer only with a reason.

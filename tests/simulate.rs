@@ -79,6 +79,7 @@ fn a_lost_email_is_caught_with_the_seed_and_the_day() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "a planted lost email fails the run:\n{err}");
     assert!(err.contains("seed 5 on day 2027-01-"), "{err}");
+    assert!(err.contains("email_delivered"), "{err}");
 }
 
 #[test]

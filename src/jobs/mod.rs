@@ -83,6 +83,7 @@ impl Backend {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10));
+            let _lock = crate::store::sqlite::startup_lock(url).await?;
             let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
             let mut migrator = SqliteStorage::<()>::migrations();
             migrator.dangerous_set_table_name("_apalis_migrations");

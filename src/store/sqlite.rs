@@ -46,3 +46,25 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore, sqlx::Sqlite, "sqlite", sqlx::migrate!("migrations/sqlite"), true, "");
+
+/// Serializes start-up work (opening the file in WAL mode, migrations) between processes that
+/// share one SQLite file: two workers starting at once both ran the migrations and one failed
+/// ("table already exists", or "database is locked" switching the journal mode). Found by the
+/// simulation, which starts a second worker while restarting a killed one. The lock is a
+/// `<file>.lock` beside the database, held until the returned file is dropped; `None` for an
+/// in-memory database.
+pub async fn startup_lock(url: &str) -> anyhow::Result<Option<std::fs::File>> {
+    let options = SqliteConnectOptions::from_str(url)?;
+    let file = options.get_filename().to_path_buf();
+    if file.as_os_str().is_empty() || file == std::path::Path::new(":memory:") {
+        return Ok(None);
+    }
+    let path = std::path::PathBuf::from(format!("{}.lock", file.display()));
+    let locked = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+        f.lock()?;
+        Ok(f)
+    })
+    .await??;
+    Ok(Some(locked))
+}
