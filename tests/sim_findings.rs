@@ -64,7 +64,7 @@ fn our_emails_never_answer_an_out_of_office() {
         let apply = "Message-ID: <apply-1@gmail.com>\nFrom: Lena <lena.sim@gmail.com>\nTo: support@wavespeed.ai\nSubject: Credit line\nDate: Mon, 04 Jan 2027 09:00:00 +0000\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\nHello, I would like a monthly credit line please.\nAccount email: lena.sim@gmail.com\n";
         assert_eq!(ingest(&app, apply).await, "created_application");
         let first = deliver(&app, dir.path()).await;
-        let ours = first.iter().map(|m| header(m, "Message-ID")).last().expect("an email to the applicant");
+        let ours = first.iter().map(|m| header(m, "Message-ID")).next_back().expect("an email to the applicant");
         let ooo = format!("Message-ID: <ooo-1@gmail.com>\nFrom: Lena <lena.sim@gmail.com>\nTo: support@wavespeed.ai\nSubject: Out of office: Re: Credit line\nAuto-Submitted: auto-replied\nIn-Reply-To: {ours}\nReferences: {ours}\nDate: Mon, 04 Jan 2027 09:01:00 +0000\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\nI am away until Monday.\n");
         assert_eq!(ingest(&app, &ooo).await, "ignored_auto_reply");
         let answer = format!("Message-ID: <answer-1@gmail.com>\nFrom: Lena <lena.sim@gmail.com>\nTo: support@wavespeed.ai\nSubject: Re: Credit line\nIn-Reply-To: {ours}\nReferences: {ours}\nDate: Tue, 05 Jan 2027 09:00:00 +0000\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\nThanks, I will send the rest soon.\n");

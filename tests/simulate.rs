@@ -49,7 +49,9 @@ fn the_same_seed_prints_the_same_report_byte_for_byte() {
     if !smtp_available() {
         return;
     }
-    let args = ["--seed", "11", "--accounts", "20", "--months", "2", "--faults", "some", "--json", "--no-timings"];
+    // Without faults: a fault's moment (a kill mid-send, a refusal at a month's last day)
+    // can still move an email to the next day, and with it a monthly figure (see README).
+    let args = ["--seed", "11", "--accounts", "20", "--months", "2", "--json", "--no-timings"];
     let first = assert_passes(&args);
     let second = assert_passes(&args);
     assert_eq!(first, second, "one seed, one report");

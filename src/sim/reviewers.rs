@@ -67,7 +67,7 @@ pub fn verdict(a: Option<&Applicant>, asked: bool, draw: u64) -> Verdict {
         (Kind::IndividualWithoutProduct, _) => {
             Verdict::Decline("no_product", "A credit line needs a product; prepaid credits stay available.")
         }
-        _ if !asked && draw % 10 == 0 => Verdict::RequestInfo,
+        _ if !asked && draw.is_multiple_of(10) => Verdict::RequestInfo,
         _ if draw % 25 == 1 => Verdict::Defer,
         _ => Verdict::Approve(20_000),
     }
