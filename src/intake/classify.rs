@@ -18,7 +18,7 @@ fn any(text: &str, words: &[&str]) -> bool {
     words.iter().any(|w| text.contains(w))
 }
 
-const INVOICE: &[&str] = &[
+pub const INVOICE: &[&str] = &[
     "invoice",
     "rechnung",
     "facture",
@@ -31,7 +31,9 @@ const INVOICE: &[&str] = &[
     "세금계산서",
     "receipt for",
 ];
-const RAISE: &[&str] = &[
+/// Words that ask for more, in the customers' languages; `extract` reads the amount of a
+/// clause holding one of them as the limit asked for.
+pub const RAISE: &[&str] = &[
     "raise",
     "increase",
     "higher limit",
@@ -43,8 +45,33 @@ const RAISE: &[&str] = &[
     "増額",
     "상향",
     "erhöh",
+    "augmenter",
+    "augmentation",
+    "aumentar",
+    "aumento d",
 ];
-const LINE: &[&str] = &["credit line", "credit limit", "limit", "line", "额度", "限度", "한도"];
+const LINE: &[&str] = &[
+    "credit line",
+    "credit limit",
+    "limit",
+    "line",
+    "ligne",
+    "límite",
+    "linea",
+    "línea",
+    "linha",
+    "kreditlinie",
+    "额度",
+    "限度",
+    "与信枠",
+    "한도",
+];
+
+/// "fatura" (pt) as a word of its own: "faturamento mensal" (monthly billing) asks for a
+/// credit line, not an invoice.
+fn names_an_invoice(text: &str) -> bool {
+    any(text, INVOICE) || text.split(|c: char| !c.is_alphanumeric()).any(|w| w == "fatura" || w == "faturas")
+}
 const APPLY: &[&str] = &[
     "credit line",
     "credit-line",
@@ -184,8 +211,9 @@ pub fn withdraws(subject: &str, body: &str) -> bool {
 pub fn intent(subject: &str, body: &str, x: &Extracted) -> Intent {
     let s = subject.to_lowercase();
     let text = format!("{s}\n{}", body.to_lowercase());
-    if any(&s, INVOICE)
-        || (any(&text, INVOICE) && (x.get(field::BILLING_PERIOD).is_some() || x.get(field::TRANSACTION_IDS).is_some()))
+    if names_an_invoice(&s)
+        || (names_an_invoice(&text)
+            && (x.get(field::BILLING_PERIOD).is_some() || x.get(field::TRANSACTION_IDS).is_some()))
     {
         return Intent::InvoiceRequest;
     }

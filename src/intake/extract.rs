@@ -917,21 +917,8 @@ fn unlabelled(x: &mut Extracted, subject: &str, body: &str, today: NaiveDate) {
                 .insert(TRANSACTION_IDS.into(), Found { value: ids, excerpt: line.trim().chars().take(300).collect() });
         }
         if let Some(c) = PERIOD.captures(line)
-            && ([
-                "period",
-                "invoice",
-                "month",
-                "for ",
-                "发票",
-                "發票",
-                "账单",
-                "帳單",
-                "請求書",
-                "インボイス",
-                "청구서",
-            ]
-            .iter()
-            .any(|w| l.contains(w)))
+            && (["period", "month", "for ", "fatura", "账单", "帳單", "청구"].iter().any(|w| l.contains(w))
+                || super::classify::INVOICE.iter().any(|w| l.contains(w)))
         {
             let period = match (c.name("month"), c.name("year"), c.name("y2"), c.name("m2")) {
                 (Some(m), Some(y), _, _) => MONTHS
@@ -960,8 +947,7 @@ fn money_clauses(x: &mut Extracted, line: &str, lower: &str) {
     for (clause, cl) in clauses(line).into_iter().zip(clauses(lower)) {
         let amounts = all_amounts(clause);
         let Some(&first) = amounts.first() else { continue };
-        let raise =
-            ["raise", "increase", "upgrade", "higher", "bump", "提高", "增加", "提升"].iter().any(|w| cl.contains(w));
+        let raise = ["upgrade", "higher", "增加", "提升"].iter().chain(super::classify::RAISE).any(|w| cl.contains(w));
         if raise {
             let target = cl
                 .rfind(" to ")

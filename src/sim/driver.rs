@@ -32,6 +32,9 @@ const WEBHOOK_SECRET: &str = "whsec_creditline_simulation";
 const HOUR_OF_DAY: u32 = 9;
 /// How long the driver waits for the workers before it calls the run stuck.
 const STUCK: Duration = Duration::from_secs(120);
+/// How far the clock moves within a day with a killed worker: past the email lease (two
+/// minutes), the stale-job limit and the longest retry wait (`mail.retry_max_ms`, an hour).
+const RETRY_HORIZON: chrono::Duration = chrono::Duration::minutes(61);
 /// Quiet days after the end at most, for the last emails to go out.
 const SETTLE_DAYS: usize = 5;
 
@@ -342,6 +345,9 @@ impl World {
 
     async fn day(&mut self, day: NaiveDate, plan: &Plan) -> anyhow::Result<Option<Failed>> {
         let now = at(day);
+        // The day's mail-server faults are in place before the clock moves: the emails the
+        // morning's jobs send meet today's faults, never yesterday's, whatever their timing.
+        self.smtp_faults(plan)?;
         FileClock::write(&self.clock_file, now)?;
         let t = Instant::now();
         if plan.kill_worker_morning {
@@ -357,7 +363,6 @@ impl World {
         }
         self.wait_scheduled(now).await?;
         self.timed("scheduled_jobs", t);
-        self.smtp_faults(plan)?;
         if plan.broken_rules_reload {
             self.broken_rules_reload().await?;
         }
@@ -451,26 +456,23 @@ impl World {
         let mut quiet = 0;
         loop {
             let (due, in_flight) = self.app.store.outbox_due(now).await?;
-            if due == 0 && in_flight > 0 && killed {
+            // Twice in a row, a tick apart: a row written by the last request may not be
+            // visible to the first look.
+            quiet = if due == 0 && (in_flight == 0 || killed) { quiet + 1 } else { 0 };
+            if quiet >= 2 && killed {
                 // A killed worker's emails stay under its lease (or queued for a job that died
-                // with it) until the clock passes it. The clock moves on within the day, past
-                // the lease and the stale-job limit, so they go out today whatever the moment
-                // of the kill was: the run stays the same for the same seed.
+                // with it) until the clock passes it. On every day with a kill the clock then
+                // moves on within the day, past the lease, the stale-job limit and the longest
+                // retry wait: whatever the moment of the kill was, every email of the day gets
+                // its next attempt today, so the run stays the same for the same seed.
                 killed = false;
-                now += chrono::Duration::minutes(11);
+                now += RETRY_HORIZON;
                 FileClock::write(&self.clock_file, now)?;
                 quiet = 0;
                 continue;
             }
-            if due == 0 && in_flight == 0 {
-                // Twice in a row, a tick apart: a row written by the last request may not be
-                // visible to the first look.
-                quiet += 1;
-                if quiet >= 2 {
-                    return Ok(());
-                }
-            } else {
-                quiet = 0;
+            if quiet >= 2 && in_flight == 0 {
+                return Ok(());
             }
             if started.elapsed() > STUCK {
                 bail!("{due} email(s) due and {in_flight} in flight were not delivered within {STUCK:?} on {now}");

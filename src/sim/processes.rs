@@ -125,9 +125,17 @@ impl Cluster {
         }
     }
 
-    /// Starts one more `creditline worker`.
+    /// Starts one more `creditline worker` and waits until it has loaded its configuration
+    /// and rules (its "worker started" line): a fault that edits the rules folder a moment
+    /// later must not meet a worker still reading it.
     pub fn start_worker(&mut self) -> anyhow::Result<()> {
-        let child = self.command(&["worker"], "worker")?.stdout(Stdio::null()).spawn()?;
+        let mut child = self.command(&["worker"], "worker")?.spawn()?;
+        let line = first_line(&mut child)?;
+        if line.trim() != "worker started" {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("creditline worker did not start ({line:?}); see the worker logs in {}", self.dir.display());
+        }
         self.workers.push(child);
         Ok(())
     }

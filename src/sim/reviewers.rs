@@ -101,9 +101,17 @@ pub async fn open_tasks(client: &Client, tokens: &Tokens) -> anyhow::Result<Vec<
     Ok(items)
 }
 
-/// The account a task is about (the address its emails go to), or its title.
+/// The account a task is about (the address its emails go to, the account or the sender),
+/// or else its title. Never the title first: a title may name an id, and ids differ from run
+/// to run, so a delay drawn from it would too.
 fn account_of(item: &Value) -> String {
-    item["details"]["to"].as_str().or_else(|| item["title"].as_str()).unwrap_or("").to_string()
+    let d = &item["details"];
+    ["to", "account_email", "from"]
+        .iter()
+        .find_map(|k| d[*k].as_str())
+        .or_else(|| item["title"].as_str())
+        .unwrap_or("")
+        .to_string()
 }
 
 /// The request one task gets today, if it is due: `(path, token, body, action name)`.
@@ -277,5 +285,15 @@ mod tests {
         }
         assert_ne!(fnv(1, &["x"]), fnv(2, &["x"]));
         assert_ne!(fnv(1, &["ab", "c"]), fnv(1, &["a", "bc"]), "parts are kept apart");
+    }
+
+    #[test]
+    fn a_task_is_known_by_its_account_never_by_an_id_in_its_title() {
+        let triage = json!({ "title": "Application from a@x.com: a@x.com already has credit line 01a2 (active)",
+                             "details": { "account_email": "a@x.com", "from": "b@x.com" } });
+        assert_eq!(account_of(&triage), "a@x.com");
+        let email = json!({ "title": "t", "details": { "to": "c@x.com", "account_email": "a@x.com" } });
+        assert_eq!(account_of(&email), "c@x.com");
+        assert_eq!(account_of(&json!({ "title": "only a title" })), "only a title");
     }
 }
