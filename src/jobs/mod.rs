@@ -261,14 +261,14 @@ pub async fn run(app: Arc<App>, shutdown: impl Future<Output = ()> + Send + 'sta
             monitor
                 .register(move |_| {
                     WorkerBuilder::new(name.as_str())
-                        .backend(storage.clone().poll_with_interval(poll))
+                        .backend(storage.clone().poll_with_strategy(Every::new(poll)))
                         .concurrency(cfg.concurrency)
                         .data(ctx.clone())
                         .build(send_email)
                 })
                 .register(move |_| {
                     WorkerBuilder::new(check_name.as_str())
-                        .backend(checks.clone().poll_with_interval(poll))
+                        .backend(checks.clone().poll_with_strategy(Every::new(poll)))
                         .concurrency(WEBSITE_CONCURRENCY)
                         .data(check_ctx.clone())
                         .build(check_website)
@@ -285,6 +285,38 @@ pub async fn run(app: Arc<App>, shutdown: impl Future<Output = ()> + Send + 'sta
     let _ = ticker.await;
     tracing::info!("workers stopped");
     result.map_err(|e| anyhow::anyhow!("workers: {e}"))
+}
+
+/// Wakes a worker to look for jobs every `workers.poll_ms`.
+///
+/// apalis' own `IntervalStrategy` re-arms its timer after a tick without polling it, so the
+/// new timer holds no waker; when the fetch that follows comes back empty, nothing wakes the
+/// worker again until its heartbeat (30 seconds). A job pushed in between waited that long:
+/// the simulation saw emails sit `queued` for up to 30 seconds. This strategy polls its timer
+/// again after each tick until it is pending, so a wake is always armed.
+struct Every {
+    interval: tokio::time::Interval,
+}
+
+impl Every {
+    fn new(period: Duration) -> Every {
+        let mut interval = tokio::time::interval(period.max(Duration::from_millis(1)));
+        // After a busy stretch, one look at the queue, not a burst of them.
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Every { interval }
+    }
+}
+
+impl PollStrategy for Every {
+    fn poll_drive(&mut self, cx: &mut std::task::Context<'_>, _: &PollSnapshot) -> std::task::Poll<Option<()>> {
+        let mut ticked = false;
+        // `Delay` moves the next tick a whole period on, so this ends after one more poll,
+        // which registers the waker for that tick.
+        while self.interval.poll_tick(cx).is_ready() {
+            ticked = true;
+        }
+        if ticked { std::task::Poll::Ready(Some(())) } else { std::task::Poll::Pending }
+    }
 }
 
 /// When a scheduled job (cycle, reminder scan) last ran: by the wall clock, and by the
@@ -428,5 +460,36 @@ pub async fn relay_website_checks(app: &App, queue: &mut Queue<WebsiteCheckJob>)
         if rows.len() < usize::try_from(app.config.workers.batch).unwrap_or(usize::MAX) {
             return Ok(pushed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The simulation's finding: after a tick, a worker whose fetch came back empty must still
+    /// be woken for its next look, without anyone polling the strategy in between.
+    #[tokio::test]
+    async fn a_tick_leaves_the_next_wake_armed() {
+        let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut every = Every::new(Duration::from_millis(10));
+        let snapshot = PollSnapshot::default();
+        assert_eq!(every.poll_drive(&mut cx, &snapshot), Poll::Ready(Some(())), "the first look is at once");
+        // The 10 ms timer falls due before this sleep ends, whatever the machine's load.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(wakes.0.load(Ordering::SeqCst) >= 1, "the worker is woken for its next look");
+        assert_eq!(every.poll_drive(&mut cx, &snapshot), Poll::Ready(Some(())));
     }
 }
