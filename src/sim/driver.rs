@@ -35,6 +35,8 @@ const STUCK: Duration = Duration::from_secs(120);
 /// How far the clock moves within a day with a killed worker: past the email lease (two
 /// minutes), the stale-job limit and the longest retry wait (`mail.retry_max_ms`, an hour).
 const RETRY_HORIZON: chrono::Duration = chrono::Duration::minutes(61);
+/// Applicants whose letters are handed to the service side by side.
+const LETTERS_AT_ONCE: usize = 8;
 /// Quiet days after the end at most, for the last emails to go out.
 const SETTLE_DAYS: usize = 5;
 
@@ -367,15 +369,11 @@ impl World {
             self.broken_rules_reload().await?;
         }
         let busy = if plan.database_busy { Some(self.hold_database_busy()) } else { None };
-        let t = Instant::now();
         self.applicants_act(day, plan).await?;
-        self.timed("applicants", t);
         if let Some(h) = busy {
             h.await.map_err(|e| anyhow!("database busy fault: {e}"))??;
         }
-        let t = Instant::now();
         self.reviewers_act(now, plan).await?;
-        self.timed("reviewers", t);
         let t = Instant::now();
         if plan.kill_worker_mid_send {
             tokio::time::sleep(Duration::from_millis(15)).await;
@@ -551,16 +549,22 @@ impl World {
         life.to_answer.push((later(a.reply_delay_days), mail.clone()));
     }
 
-    /// Each applicant, in order: a new application, answers, payments, usage.
+    /// Each applicant, in order, plans the day: a new application, answers, payments, usage.
+    /// Then the day's letters go out, each applicant's in its order and different applicants'
+    /// side by side (nothing one applicant sends changes what another's letters do), then the
+    /// usage and the payments.
     async fn applicants_act(&mut self, day: NaiveDate, plan: &Plan) -> anyhow::Result<()> {
         let mut hooks = std::mem::take(&mut self.webhooks_tomorrow);
         let mut debits = Vec::new();
+        let mut letters_out: Vec<Vec<Vec<u8>>> = Vec::new();
+        let started = Instant::now();
         for i in 0..self.applicants.len() {
+            let mut mails: Vec<Vec<u8>> = Vec::new();
             let a = self.applicants[i].clone();
             let day_n = u32::try_from((day - self.spec.start).num_days()).unwrap_or(0);
             if a.apply_day == day_n {
                 let n = self.next_n(i);
-                self.inbound(&letters::application(&a, day, n), plan).await?;
+                mails.push(letters::application(&a, day, n));
                 self.recorder.count("applications_sent", 1);
                 if a.kind == Kind::IndividualWithoutProduct {
                     hooks.push(self.payment(&a.account_email, 2_500, "top_up"));
@@ -595,21 +599,33 @@ impl World {
                     if let Some(id) = crate::intake::header_message_id(&raw) {
                         self.auto_replies.insert(id);
                     }
-                    self.inbound(&raw, plan).await?;
+                    mails.push(raw);
                     self.recorder.count("auto_replies_sent", 1);
                 }
                 let n = self.next_n(i);
                 if let Some(raw) = letters::answer(&a, &mail, day, n) {
-                    self.inbound(&raw, plan).await?;
+                    mails.push(raw);
                     self.recorder.count("answers_sent", 1);
                 }
             }
             self.pay(i, day, &mut hooks).await?;
             debits.extend(self.usage_today(i, day)?);
-            self.ask(i, day, plan).await?;
+            self.ask(i, day, &mut mails);
+            if !mails.is_empty() {
+                letters_out.push(mails);
+            }
         }
+        self.timed("applicants.plan", started);
+        let t = Instant::now();
+        self.send_letters(letters_out, plan).await?;
+        self.timed("applicants.letters", t);
+        let t = Instant::now();
         self.post_usage(debits).await?;
-        self.deliver_webhooks(hooks, plan).await
+        self.timed("applicants.usage", t);
+        let t = Instant::now();
+        self.deliver_webhooks(hooks, plan).await?;
+        self.timed("applicants.payments", t);
+        Ok(())
     }
 
     fn next_n(&mut self, i: usize) -> u32 {
@@ -617,19 +633,27 @@ impl World {
         self.lives[i].sent
     }
 
-    /// Hands one raw email to the service as the mail gateway does.
-    async fn inbound(&mut self, raw: &[u8], plan: &Plan) -> anyhow::Result<()> {
-        if raw.is_empty() {
-            return Ok(());
-        }
+    /// Hands the day's letters to the service as the mail gateway does: each applicant's
+    /// in order, up to [`LETTERS_AT_ONCE`] applicants at a time. The answers are recorded in
+    /// the applicants' order, so the report does not depend on which finished first.
+    async fn send_letters(&mut self, letters_out: Vec<Vec<Vec<u8>>>, plan: &Plan) -> anyhow::Result<()> {
+        use futures_util::StreamExt;
         let times = if plan.duplicate_inbound { 2 } else { 1 };
-        for _ in 0..times {
-            let headers = [
-                ("Authorization", format!("Bearer {}", self.tokens.inbox)),
-                ("Content-Type", "message/rfc822".to_string()),
-            ];
-            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let answer = self.client.post_raw("/api/v1/inbox/messages", &headers, raw.to_vec()).await?;
+        let (client, token) = (&self.client, &self.tokens.inbox);
+        let answers: Vec<anyhow::Result<Vec<super::client::Answer>>> =
+            futures_util::stream::iter(letters_out.into_iter().map(|mails| async move {
+                let mut answers = Vec::new();
+                for raw in mails.into_iter().filter(|m| !m.is_empty()) {
+                    for _ in 0..times {
+                        answers.push(inbound(client, token, raw.clone()).await?);
+                    }
+                }
+                Ok(answers)
+            }))
+            .buffered(LETTERS_AT_ONCE)
+            .collect()
+            .await;
+        for answer in answers.into_iter().collect::<anyhow::Result<Vec<_>>>()?.into_iter().flatten() {
             if !answer.ok() {
                 self.recorder.finding(format!("inbox refused a simulated email: {} {}", answer.status, answer.body));
             }
@@ -779,7 +803,7 @@ impl World {
     }
 
     /// Requests an applicant sends of their own accord: re-applications, increases, invoices.
-    async fn ask(&mut self, i: usize, day: NaiveDate, plan: &Plan) -> anyhow::Result<()> {
+    fn ask(&mut self, i: usize, day: NaiveDate, mails: &mut Vec<Vec<u8>>) {
         let a = self.applicants[i].clone();
         let life = self.lives[i].clone();
         if a.quirk == Quirk::Reapplier
@@ -788,7 +812,7 @@ impl World {
         {
             self.lives[i].reapplied = true;
             let n = self.next_n(i);
-            self.inbound(&letters::reapplication(&a, day, n), plan).await?;
+            mails.push(letters::reapplication(&a, day, n));
             self.recorder.count("reapplications_sent", 1);
         }
         if a.quirk == Quirk::Climber && life.line_open && day.day() == 15 && life.healthy_months >= 2 {
@@ -796,7 +820,7 @@ impl World {
             self.lives[i].asked_limit = next;
             self.lives[i].healthy_months = 0;
             let n = self.next_n(i);
-            self.inbound(&letters::increase_request(&a, next, day, n), plan).await?;
+            mails.push(letters::increase_request(&a, next, day, n));
             self.recorder.count("increase_requests_sent", 1);
         }
         // An invoice for last month, once the line was open all of it (a month with charges).
@@ -810,14 +834,14 @@ impl World {
             self.lives[i].invoice_asked = true;
             if let Some(period) = Period::containing(at(day)).previous() {
                 let n = self.next_n(i);
-                self.inbound(&letters::invoice_request(&a, period, day, n), plan).await?;
+                mails.push(letters::invoice_request(&a, period, day, n));
                 self.recorder.count("invoice_requests_sent", 1);
             }
         }
-        Ok(())
     }
 
     async fn reviewers_act(&mut self, now: DateTime<Utc>, plan: &Plan) -> anyhow::Result<()> {
+        let started = Instant::now();
         let items = reviewers::open_tasks(&self.client, &self.tokens).await?;
         let applicants = &self.applicants;
         let by_address = &self.by_address;
@@ -832,6 +856,8 @@ impl World {
                 self.recorder.finding(format!("a task of kind {kind} that no reviewer can finish"));
             }
         }
+        self.timed("reviewers.plan", started);
+        let t = Instant::now();
         for (n, p) in planned.iter().enumerate() {
             if plan.kill_server_at_action == Some(n) {
                 self.kill_server_during(p).await?;
@@ -849,6 +875,7 @@ impl World {
                 }
             }
         }
+        self.timed("reviewers.actions", t);
         Ok(())
     }
 
@@ -948,6 +975,13 @@ async fn plant_double_bill(url: &str) -> anyhow::Result<bool> {
 /// The next limit a climber asks for: $200, $500, $1,000, $2,000, $5,000, then $10,000.
 fn next_tier(current: i64) -> i64 {
     [20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000].into_iter().find(|t| *t > current).unwrap_or(current)
+}
+
+/// Hands one raw email to the service as the mail gateway does.
+async fn inbound(client: &Client, token: &str, raw: Vec<u8>) -> anyhow::Result<super::client::Answer> {
+    let bearer = format!("Bearer {token}");
+    let headers = [("Authorization", bearer.as_str()), ("Content-Type", "message/rfc822")];
+    client.post_raw("/api/v1/inbox/messages", &headers, raw).await
 }
 
 /// The simulated time of a day.
