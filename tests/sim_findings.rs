@@ -1,6 +1,7 @@
 //! What the simulation found, each fixed and pinned here through intake and delivery on a
 //! real SQLite database: an enterprise is asked to confirm its domain once; our emails never
-//! thread as replies to an out-of-office.
+//! thread as replies to an out-of-office; an invoice for a month of credit-line usage is made
+//! from that month's bill.
 
 use std::sync::Arc;
 
@@ -11,7 +12,13 @@ use creditline::email::transport::Mailer;
 mod common;
 
 async fn app(dir: &std::path::Path) -> Arc<App> {
+    app_with_clock(dir, None).await
+}
+
+/// The service reading its time from `clock` (a `FileClock` file) when one is given.
+async fn app_with_clock(dir: &std::path::Path, clock: Option<std::path::PathBuf>) -> Arc<App> {
     let config = Config {
+        test_only_clock_file: clock,
         database_url: format!("sqlite://{}", dir.join("t.db").display()),
         rules_dir: common::repo().join("rules"),
         workflows_dir: common::repo().join("workflows"),
@@ -152,4 +159,56 @@ impl ErrText for std::process::Child {
         }
         s
     }
+}
+
+/// Policy: "Email support … specify the billing period or transaction IDs". A month of
+/// credit-line usage is invoiced from that month's bill. The cycle close wrote the bill's
+/// ledger entry without its month, so every such request was refused with "no charges to
+/// invoice" (found by the simulation: all its invoice requests were closed unissued).
+#[test]
+fn an_invoice_for_a_billed_month_is_made_from_its_bill() {
+    use creditline::domain::{EmailAddress, Money, Period, Role};
+    use creditline::services::FileClock;
+    use creditline::services::access::Caller;
+    use creditline::services::actions::Actor;
+    use creditline::services::task_actions::{self, TaskAction};
+    let dir = tempfile::tempdir().unwrap();
+    common::rt().block_on(async {
+        let clock = dir.path().join("clock");
+        let march: chrono::DateTime<chrono::Utc> = "2027-03-10T09:00:00Z".parse().unwrap();
+        FileClock::write(&clock, march).unwrap();
+        let app = app_with_clock(dir.path(), Some(clock.clone())).await;
+        let account = "ops@acme-render.com";
+        common::open_credit_line(&app, account, 20_000).await;
+        let ledger = creditline::services::ledger::Ledger::new(&app);
+        let who = EmailAddress::parse(account).unwrap();
+        ledger.debit(&who, Money::from_cents(4_000), "use-1").await.unwrap();
+        ledger.debit(&who, Money::from_cents(321), "use-2").await.unwrap();
+        FileClock::write(&clock, "2027-04-02T09:00:00Z".parse().unwrap()).unwrap();
+        let closed = creditline::services::cycles::close(&app, Period::containing(march), None).await.unwrap();
+        assert_eq!(closed.billed, 1);
+
+        let request = "Message-ID: <inv-march@acme-render.com>\nFrom: Olivia Park <ops@acme-render.com>\nTo: support@wavespeed.ai\nSubject: Invoice for March\nDate: Fri, 02 Apr 2027 10:00:00 +0000\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\nHello, please send us an invoice.\nBilling period: 2027-03\nLegal company name: Acme Render Ltd\nBilling address: 1 Main Street, London\n";
+        assert_eq!(ingest(&app, request).await, "invoice_request");
+        let filter = creditline::store::TaskFilter {
+            kind: Some("invoice_request".into()),
+            state: Some("open".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        let task = app.store.list_tasks(&filter).await.unwrap().pop().expect("the invoice task");
+        let caller = Caller { token_id: "t".into(), name: "support".into(), role: Role::Reviewer };
+        let actor = Actor { caller: &caller, request_id: "test", now: app.workflow.clock().now() };
+        let action = TaskAction::MarkSent { note: "sent".into(), invoice_reference: None };
+        let sent = task_actions::resolve(&app, &actor, task.id, None, action, None).await;
+        assert!(sent.is_ok(), "the invoice is issued: {:?}", sent.err());
+        let invoices = app
+            .store
+            .list_invoices(&creditline::store::InvoiceFilter { limit: 10, ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(invoices.len(), 1);
+        assert_eq!(invoices[0].total_cents, 4_321, "the invoice is the month's bill");
+        assert_eq!(invoices[0].account_email, account);
+    });
 }

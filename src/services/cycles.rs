@@ -115,9 +115,13 @@ fn bill_write(app: &App, line: &CreditLineRecord, used: i64, period: Period) -> 
         ..CycleWrite::default()
     };
     if used > 0 {
+        // The entry names its line and month: an invoice for the month is made from it.
+        let mut bill = entry(EntryKind::Bill, Bucket::Receivable, used, format!("bill:{}:{period}", line.id));
+        bill.line_id = Some(line.id);
+        bill.period = Some(period);
         write.ledger = Some(LedgerWrite {
             account_email: line.account_email.clone(),
-            entries: vec![entry(EntryKind::Bill, Bucket::Receivable, used, format!("bill:{}:{period}", line.id))],
+            entries: vec![bill],
             draw: None,
             coupon: None,
             at: now,
