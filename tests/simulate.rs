@@ -41,6 +41,10 @@ fn short_runs_on_fixed_seeds_pass_every_invariant() {
     for (seed, faults) in [("1", "none"), ("2", "some"), ("3", "many")] {
         let report = assert_passes(&["--seed", seed, "--accounts", "24", "--months", "2", "--faults", faults]);
         assert!(report.contains("2027-01"), "the report names the months: {report}");
+        assert!(
+            report.contains("findings\n  none"),
+            "a finding is a way the service and its users do not meet: {report}"
+        );
     }
 }
 

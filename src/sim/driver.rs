@@ -857,6 +857,18 @@ impl World {
             }
         }
         self.timed("reviewers.plan", started);
+        // The month each invoice request asks for, by the path its action goes to.
+        let asked: BTreeMap<String, (String, String)> = items
+            .iter()
+            .filter(|item| item["kind"] == "invoice_request")
+            .filter_map(|item| {
+                let id = item["id"].as_str()?;
+                let d = &item["details"];
+                let account = d["account_email"].as_str()?.to_string();
+                let month = d["details"]["billing_period"].as_str()?.to_string();
+                Some((format!("/api/v1/tasks/{id}/resolve"), (account, month)))
+            })
+            .collect();
         let t = Instant::now();
         for (n, p) in planned.iter().enumerate() {
             if plan.kill_server_at_action == Some(n) {
@@ -868,6 +880,30 @@ impl World {
                 // 409s are the queue moving on under the reviewer (a task gone obsolete); any
                 // other refusal is a way the service and its reviewers do not meet.
                 let refused_invoice = taken.action == "mark_sent" && taken.code == "action_refused";
+                if refused_invoice && let Some((account, month)) = asked.get(&p.path) {
+                    // Support closes a request for a month with nothing billed; a month that
+                    // was billed (the bills, not the ledger the invoice is made from) must be
+                    // invoiced.
+                    let filter = crate::store::CreditLineFilter {
+                        account_email: Some(account.clone()),
+                        limit: 100,
+                        ..Default::default()
+                    };
+                    let lines: Vec<_> = self.app.store.list_credit_lines(&filter).await?.iter().map(|l| l.id).collect();
+                    let billed = self
+                        .app
+                        .store
+                        .bills_for_lines(&lines)
+                        .await?
+                        .iter()
+                        .any(|b| b.amount_cents > 0 && &b.period == month);
+                    if billed {
+                        self.recorder.finding(format!(
+                            "an invoice for {month}, a month {account} was billed for, was refused: {}",
+                            answer.body
+                        ));
+                    }
+                }
                 if !answer.ok() && answer.status != 409 && !refused_invoice {
                     let finding = format!("{} {} answered {}: {}", p.kind, taken.action, answer.status, answer.body);
                     eprintln!("{finding}");
