@@ -7,7 +7,7 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{creditline, stderr, stdout};
@@ -16,16 +16,21 @@ use serde_json::Value;
 const USER: &str = "support";
 const PASSWORD: &str = "imap-test-secret";
 
+/// A Dovecot in the foreground (`-F`), a child of the test: the test that started it stops it
+/// and waits for it, however soon it ends. (Daemonized and stopped through its pid file, one
+/// that a test finished before the pid file was written outlived the test, and, holding the
+/// harness's stdout, kept `cargo test | tee` in CI from ever ending.)
 struct Dovecot {
     dir: tempfile::TempDir,
     port: u16,
+    master: Child,
 }
 
 impl Drop for Dovecot {
     fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("run/master.pid")) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
-        }
+        // SIGTERM: the master stops its children (log, anvil, imap-login) before it exits.
+        let _ = Command::new("kill").arg(self.master.id().to_string()).status();
+        let _ = self.master.wait();
     }
 }
 
@@ -87,18 +92,26 @@ impl Dovecot {
         if root {
             Command::new("chown").args(["-R", "dovecot:dovecot"]).arg(d.join("mail")).status().unwrap();
         }
-        let status = Command::new(binary).arg("-c").arg(d.join("dovecot.conf")).status().expect("start dovecot");
-        assert!(
-            status.success(),
-            "dovecot did not start: {}",
-            std::fs::read_to_string(d.join("dovecot.log")).unwrap_or_default()
-        );
+        let master = Command::new(binary)
+            .arg("-F")
+            .arg("-c")
+            .arg(d.join("dovecot.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dovecot");
+        // From here on, a failed start still stops the master (Drop).
+        let mut dovecot = Dovecot { dir, port, master };
         let deadline = Instant::now() + Duration::from_secs(15);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "dovecot is not listening on {port}");
+            let exited = dovecot.master.try_wait().ok().flatten();
+            let log = || std::fs::read_to_string(dovecot.dir.path().join("dovecot.log")).unwrap_or_default();
+            assert!(exited.is_none(), "dovecot exited ({exited:?}): {}", log());
+            assert!(Instant::now() < deadline, "dovecot is not listening on {port}: {}", log());
             std::thread::sleep(Duration::from_millis(50));
         }
-        Some(Dovecot { dir, port })
+        Some(dovecot)
     }
 
     /// Delivers a message straight into the user's Maildir, as the local delivery agent would.
