@@ -302,6 +302,20 @@ async fn a_close_stopped_midway_and_rerun_bills_every_line_exactly_once(t: TestS
         assert_eq!(mails.get("bill_issued").copied().unwrap_or(0), usize::from(expected > 0), "line {i}: {mails:?}");
         assert_eq!(bills[0].due_at, Utc.with_ymd_and_hms(2027, 4, 11, 0, 0, 0).unwrap(), "due 10 days after the month");
     }
+    // The daily gating and bill-reminder scans read only the lines that owe: the ones billed
+    // something, until their bill is paid in full (then, and for a zero bill, none).
+    let owing = |app: Arc<App>| async move {
+        let filter = creditline::store::CreditLineFilter { owing: true, limit: 100, ..Default::default() };
+        let mut ids: Vec<SubjectId> = app.store.list_credit_lines(&filter).await.unwrap().iter().map(|l| l.id).collect();
+        ids.sort();
+        ids
+    };
+    let mut billed: Vec<SubjectId> = lines.iter().enumerate().filter(|(i, _)| i % 3 != 0).map(|(_, l)| *l).collect();
+    billed.sort();
+    assert_eq!(owing(app.clone()).await, billed);
+    pay(&app, &EmailAddress::parse("acct1@firm1.io").unwrap(), Money::from_cents(1001), "stripe", "paid-1").await.unwrap();
+    billed.retain(|l| *l != lines[1]);
+    assert_eq!(owing(app.clone()).await, billed, "a line paid in full owes nothing");
 }
 
 async fn the_scheduled_job_catches_up_missed_months_once_on_every_worker(t: TestStore) {

@@ -232,7 +232,13 @@ async fn list_credit_lines(
     caller.require(READERS)?;
     let q = query(q)?;
     let limit = limit(q.limit, 50, 500)?;
-    let filter = CreditLineFilter { account_email: q.account_email, state: q.state, after: q.after, limit: limit + 1 };
+    let filter = CreditLineFilter {
+        account_email: q.account_email,
+        state: q.state,
+        after: q.after,
+        limit: limit + 1,
+        owing: false,
+    };
     let items = app.store.list_credit_lines(&filter).await?;
     Ok(Json(page(items, limit, |l| l.id.to_string())))
 }

@@ -189,7 +189,7 @@ pub async fn gate(app: &App) -> Result<GateReport, CycleError> {
     let mut report = GateReport::default();
     let mut after = None;
     loop {
-        let lines = next_lines(app, &mut after).await?;
+        let lines = next_owing_lines(app, &mut after).await?;
         if lines.is_empty() {
             return Ok(report);
         }
@@ -271,12 +271,30 @@ pub(crate) async fn bills_by_line<'a>(
 }
 
 /// The next page of every credit line in id order, advancing `after`; empty at the end.
-/// The scans over all lines (gating, escalation) read them this way.
+/// The scans over all lines (escalation) read them this way.
 pub(crate) async fn next_lines(
     app: &App,
     after: &mut Option<crate::domain::SubjectId>,
 ) -> Result<Vec<CreditLineRecord>, StoreError> {
-    let filter = CreditLineFilter { account_email: None, state: None, after: *after, limit: 500 };
+    next_page(app, after, false).await
+}
+
+/// As [`next_lines`], only the lines with a bill not paid in full: all that gating and the
+/// bill reminders can act on (a line whose bills are paid has nothing overdue or coming due).
+/// Most lines pay, so the daily scans read a fraction of them.
+pub(crate) async fn next_owing_lines(
+    app: &App,
+    after: &mut Option<crate::domain::SubjectId>,
+) -> Result<Vec<CreditLineRecord>, StoreError> {
+    next_page(app, after, true).await
+}
+
+async fn next_page(
+    app: &App,
+    after: &mut Option<crate::domain::SubjectId>,
+    owing: bool,
+) -> Result<Vec<CreditLineRecord>, StoreError> {
+    let filter = CreditLineFilter { account_email: None, state: None, after: *after, limit: 500, owing };
     let lines = app.store.list_credit_lines(&filter).await?;
     if let Some(last) = lines.last() {
         *after = Some(last.id);

@@ -333,7 +333,7 @@ impl<'a> Ledger<'a> {
 
     async fn lines_of(&self, account: &EmailAddress) -> Result<Vec<CreditLineRecord>, LedgerError> {
         let filter =
-            CreditLineFilter { account_email: Some(account.to_string()), state: None, after: None, limit: 100 };
+            CreditLineFilter { account_email: Some(account.to_string()), limit: 100, ..CreditLineFilter::default() };
         Ok(self.app.store.list_credit_lines(&filter).await?)
     }
 

@@ -133,7 +133,7 @@ async fn bill_reminders(app: &App, now: DateTime<Utc>, report: &mut ScanReport) 
     let mut after = None;
     loop {
         // The lines first: their versions are what each step is fired at.
-        let lines = super::cycles::next_lines(app, &mut after).await?;
+        let lines = super::cycles::next_owing_lines(app, &mut after).await?;
         if lines.is_empty() {
             return Ok(());
         }

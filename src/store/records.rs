@@ -374,6 +374,8 @@ pub struct CreditLineFilter {
     pub state: Option<String>,
     pub after: Option<SubjectId>,
     pub limit: i64,
+    /// Only lines with a bill not paid in full (the scans that gate and remind).
+    pub owing: bool,
 }
 
 /// The answer to a mutation sent with an `Idempotency-Key`, kept with the mutation.

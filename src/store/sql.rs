@@ -1523,6 +1523,9 @@ macro_rules! impl_store {
                 if let Some(after) = f.after {
                     q.push(" AND l.id > ").push_bind(after.0);
                 }
+                if f.owing {
+                    q.push(" AND EXISTS (SELECT 1 FROM bills b WHERE b.line_id = l.id AND b.paid_cents < b.amount_cents)");
+                }
                 q.push(" ORDER BY l.id LIMIT ").push_bind(f.limit.clamp(1, 10_000));
                 let rows = q.build().fetch_all(self.pool()).await?;
                 Ok(rows.iter().map(rows::credit_line).collect::<Result<_, _>>()?)
