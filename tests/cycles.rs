@@ -306,14 +306,17 @@ async fn a_close_stopped_midway_and_rerun_bills_every_line_exactly_once(t: TestS
     // something, until their bill is paid in full (then, and for a zero bill, none).
     let owing = |app: Arc<App>| async move {
         let filter = creditline::store::CreditLineFilter { owing: true, limit: 100, ..Default::default() };
-        let mut ids: Vec<SubjectId> = app.store.list_credit_lines(&filter).await.unwrap().iter().map(|l| l.id).collect();
+        let mut ids: Vec<SubjectId> =
+            app.store.list_credit_lines(&filter).await.unwrap().iter().map(|l| l.id).collect();
         ids.sort();
         ids
     };
     let mut billed: Vec<SubjectId> = lines.iter().enumerate().filter(|(i, _)| i % 3 != 0).map(|(_, l)| *l).collect();
     billed.sort();
     assert_eq!(owing(app.clone()).await, billed);
-    pay(&app, &EmailAddress::parse("acct1@firm1.io").unwrap(), Money::from_cents(1001), "stripe", "paid-1").await.unwrap();
+    pay(&app, &EmailAddress::parse("acct1@firm1.io").unwrap(), Money::from_cents(1001), "stripe", "paid-1")
+        .await
+        .unwrap();
     billed.retain(|l| *l != lines[1]);
     assert_eq!(owing(app.clone()).await, billed, "a line paid in full owes nothing");
 }

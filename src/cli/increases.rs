@@ -31,7 +31,8 @@ impl IncreasesCommand {
         let app = App::build(config, true).await?;
         match self {
             IncreasesCommand::List { account } => {
-                let filter = CreditLineFilter { account_email: Some(account), limit: 100, ..CreditLineFilter::default() };
+                let filter =
+                    CreditLineFilter { account_email: Some(account), limit: 100, ..CreditLineFilter::default() };
                 for line in app.store.list_credit_lines(&filter).await? {
                     for (record, state) in app.store.increases_for_line(line.id).await? {
                         println!("{}", serde_json::json!({ "increase": record, "state": state }));
