@@ -738,16 +738,7 @@ impl World {
 
     /// The guarantee an account's open increase still waits for, in cents.
     async fn deposit_needed(&self, account: &str) -> anyhow::Result<i64> {
-        let lines = self
-            .app
-            .store
-            .list_credit_lines(&crate::store::CreditLineFilter {
-                account_email: Some(account.to_string()),
-                limit: 100,
-                ..Default::default()
-            })
-            .await?;
-        let ids: Vec<_> = lines.iter().map(|l| l.id).collect();
+        let ids = self.line_ids(account).await?;
         let increases = self.app.store.increases_for_lines(&ids).await?;
         let held = self.app.store.balances(account).await?.deposit_cents;
         Ok(increases
@@ -757,6 +748,16 @@ impl World {
             .max()
             .unwrap_or(0)
             .max(0))
+    }
+
+    /// The ids of an account's credit lines (each it ever had).
+    async fn line_ids(&self, account: &str) -> anyhow::Result<Vec<crate::domain::SubjectId>> {
+        let filter = crate::store::CreditLineFilter {
+            account_email: Some(account.to_string()),
+            limit: 100,
+            ..Default::default()
+        };
+        Ok(self.app.store.list_credit_lines(&filter).await?.iter().map(|l| l.id).collect())
     }
 
     /// Usage of the line (or prepaid credits) on some days of the month: the debit to post
@@ -884,12 +885,7 @@ impl World {
                     // Support closes a request for a month with nothing billed; a month that
                     // was billed (the bills, not the ledger the invoice is made from) must be
                     // invoiced.
-                    let filter = crate::store::CreditLineFilter {
-                        account_email: Some(account.clone()),
-                        limit: 100,
-                        ..Default::default()
-                    };
-                    let lines: Vec<_> = self.app.store.list_credit_lines(&filter).await?.iter().map(|l| l.id).collect();
+                    let lines = self.line_ids(account).await?;
                     let billed = self
                         .app
                         .store
