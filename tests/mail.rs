@@ -270,6 +270,44 @@ fn an_ingested_application_gets_its_email_with_the_right_headers_and_body() {
     assert!(received.attempts == 1 && received.last_error.is_none(), "{received:?}");
 }
 
+/// apalis keeps a row per job. Kept after the job is done, they made every ack slower (it
+/// looks through each row its worker ever locked), so a worker prunes the finished ones.
+#[test]
+fn a_worker_prunes_its_finished_send_jobs_and_keeps_sending() {
+    let Some(py) = Smtpd::available() else { return };
+    let port = free_port();
+    let site = Site::new(port, "");
+    let _smtpd = Smtpd::start(&py, port, &site.path().join("maildir"), &[]);
+    let jobs = |status: &str| -> i64 {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let pool = sqlx::SqlitePool::connect(&site.url).await.unwrap();
+            let n = sqlx::query_scalar("SELECT COUNT(*) FROM Jobs WHERE job_type LIKE '%.send_email' AND status = $1")
+                .bind(status)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            n
+        })
+    };
+    site.ingest(&["01-enterprise-complete.eml"]);
+    let worker = site.worker();
+    let db = site.store();
+    wait_until("the first emails are sent", 30, || all_sent(&db.emails()));
+    let first = db.emails().len();
+    wait_until("the finished send jobs are pruned", 30, || jobs("Done") == 0);
+    // The worker goes on sending what comes next, and prunes that too.
+    site.ingest(&["02-individual-with-product.eml"]);
+    wait_until("the next emails are sent", 30, || {
+        let rows = db.emails();
+        rows.len() > first && all_sent(&rows)
+    });
+    wait_until("those jobs are pruned too", 30, || jobs("Done") == 0);
+    worker.stop();
+    assert!(db.emails().iter().all(|r| r.attempts == 1), "each email sent once: {:?}", db.emails());
+}
+
 #[test]
 fn smtp_down_is_retried_and_the_email_is_delivered_once_when_it_comes_back() {
     let Some(py) = Smtpd::available() else { return };
