@@ -349,10 +349,16 @@ async fn a_deferred_applicant_with_a_stable_prepaid_history_gets_a_re_review(t: 
     let raw = std::fs::read(repo().join("tests/corpus/14-quoted-reply-ignored.eml")).unwrap();
     let report = creditline::intake::ingest(&app, "14", &raw).await.unwrap();
     let id: creditline::domain::ApplicationId = report.application_id.unwrap().parse().unwrap();
+    // A second applicant deferred the same way, with no prepaid history: the scan reads a
+    // page of applications at once, and each must be judged on its own account's entries.
+    let other = String::from_utf8(raw.clone()).unwrap().replace("orbitnotes.com", "quillnotes.com");
+    let report = creditline::intake::ingest(&app, "14b", other.as_bytes()).await.unwrap();
+    let other_id: creditline::domain::ApplicationId = report.application_id.unwrap().parse().unwrap();
     clock.set(day(2027, 1, 20));
     creditline::services::reminders::scan(&app).await.unwrap();
     let application = app.store.application(id).await.unwrap().unwrap();
     assert_eq!(application.state, "deferred");
+    assert_eq!(app.store.application(other_id).await.unwrap().unwrap().state, "deferred");
     let account = EmailAddress::parse(&application.account_email).unwrap();
     // Not eligible yet: no prepaid history.
     assert_eq!(rereview::scan(&app).await.unwrap().reopened, 0);
@@ -364,6 +370,7 @@ async fn a_deferred_applicant_with_a_stable_prepaid_history_gets_a_re_review(t: 
     let r = rereview::scan(&app).await.unwrap();
     assert_eq!(r.reopened, 1, "{r:?}");
     assert_eq!(app.store.application(id).await.unwrap().unwrap().state, "pending_review");
+    assert_eq!(app.store.application(other_id).await.unwrap().unwrap().state, "deferred", "no history of its own");
     let events = app.store.events(id.into()).await.unwrap();
     assert_eq!(events.last().unwrap().event, "re_review");
     assert_eq!(events.last().unwrap().decision_ids.len(), 1, "the rule's decision is recorded with the step");

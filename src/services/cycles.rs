@@ -556,8 +556,15 @@ pub async fn scheduled(app: &App) -> Result<ScheduleReport, CycleError> {
             }
         }
     }
+    let began = std::time::Instant::now();
     report.gating = gate(app).await?;
+    let gated = began.elapsed();
     report.re_review = super::rereview::scan(app).await?;
+    tracing::debug!(
+        gating_ms = gated.as_millis(),
+        re_review_ms = (began.elapsed() - gated).as_millis(),
+        "billing cycle job parts"
+    );
     Ok(report)
 }
 

@@ -2,10 +2,13 @@
 //! history is stable the `re_review` rule may find them eligible; the application then goes
 //! back to review with a reviewer task (the workflow's `re_review` step), never to approval.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Datelike, Duration, Utc};
 use serde::Serialize;
 
 use crate::app::App;
+use crate::domain::SubjectId;
 use crate::rules::inputs::ReReviewInput;
 use crate::store::{ApplicationFilter, EntryRecord, EventRecord};
 
@@ -48,7 +51,10 @@ pub struct ReReviewReport {
     pub reopened: usize,
 }
 
-/// One pass over declined and deferred applications.
+/// One pass over declined and deferred applications, a page at a time: the page's decision
+/// events, its accounts' entries of the last year and their payment standings are read in one
+/// query each, not per application (the scan runs every billing tick over every declined and
+/// deferred application ever made).
 pub async fn scan(app: &App) -> Result<ReReviewReport, ServiceError> {
     let now = app.workflow.clock().now();
     let mut report = ReReviewReport::default();
@@ -59,12 +65,35 @@ pub async fn scan(app: &App) -> Result<ReReviewReport, ServiceError> {
             let apps = app.store.list_applications(&filter).await?;
             let Some(last) = apps.last() else { break };
             after = Some(last.id);
-            for a in &apps {
-                let events = app.store.events(a.id.into()).await?;
-                let entries = app.store.ledger_entries(&a.account_email).await?;
-                let payments = super::payments::standing(app, &a.account_email, now).await?;
-                let input = input(state, &events, &entries, &payments, now);
-                let (decision, record) = app.rules.evaluate_async("re_review", &input, Some(a.id.into())).await;
+            let ids: Vec<SubjectId> = apps.iter().map(|a| a.id.into()).collect();
+            let mut events: HashMap<SubjectId, Vec<EventRecord>> = HashMap::new();
+            for e in app.store.events_of(&ids, Some(state)).await? {
+                events.entry(e.instance_id).or_default().push(e);
+            }
+            let mut accounts: Vec<String> = apps.iter().map(|a| a.account_email.clone()).collect();
+            accounts.sort();
+            accounts.dedup();
+            // `input` looks back a year at most.
+            let mut entries: HashMap<String, Vec<EntryRecord>> = HashMap::new();
+            for e in app.store.entries_since(&accounts, now - Duration::days(366)).await? {
+                entries.entry(e.account_email.clone()).or_default().push(e);
+            }
+            let standings = super::payments::standings(app, &accounts, now).await?;
+            let inputs = apps
+                .iter()
+                .map(|a| {
+                    let input = input(
+                        state,
+                        events.get(&a.id.into()).map(Vec::as_slice).unwrap_or_default(),
+                        entries.get(&a.account_email).map(Vec::as_slice).unwrap_or_default(),
+                        &standings.of(&a.account_email),
+                        now,
+                    );
+                    (input, Some(a.id.into()))
+                })
+                .collect();
+            let decided = app.rules.evaluate_many_async("re_review", inputs).await;
+            for (a, (decision, record)) in apps.iter().zip(decided) {
                 if decision.outcome != "eligible" {
                     continue;
                 }

@@ -103,6 +103,10 @@ pub trait Store: Send + Sync + 'static {
     /// The event log of an instance, oldest first.
     async fn events(&self, id: SubjectId) -> StoreResult<Vec<EventRecord>>;
 
+    /// The events of these instances (only those into `to_state`, when given), by instance
+    /// and then oldest first.
+    async fn events_of(&self, ids: &[SubjectId], to_state: Option<&str>) -> StoreResult<Vec<EventRecord>>;
+
     /// Outbox rows of an instance, oldest first.
     async fn outbox_for(&self, id: SubjectId) -> StoreResult<Vec<OutboxRecord>>;
 
@@ -269,6 +273,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// An account's entries, oldest first.
     async fn ledger_entries(&self, account_email: &str) -> StoreResult<Vec<EntryRecord>>;
+
+    /// The entries of these accounts made after `since`, oldest first.
+    async fn entries_since(
+        &self,
+        accounts: &[String],
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<EntryRecord>>;
 
     /// The entries with these idempotency keys.
     async fn entries_by_keys(&self, keys: &[String]) -> StoreResult<Vec<EntryRecord>>;

@@ -1145,6 +1145,29 @@ macro_rules! impl_store {
                 Ok(rows.iter().map(rows::event).collect::<Result<_, _>>()?)
             }
 
+            async fn events_of(
+                &self,
+                ids: &[crate::domain::SubjectId],
+                to_state: Option<&str>,
+            ) -> crate::store::StoreResult<Vec<crate::store::EventRecord>> {
+                let mut out = Vec::new();
+                for chunk in ids.chunks(500) {
+                    let mut q = Builder::new("SELECT * FROM workflow_events WHERE ");
+                    if let Some(state) = to_state {
+                        q.push("to_state = ").push_bind(state.to_string()).push(" AND ");
+                    }
+                    q.push("instance_id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.0);
+                    }
+                    q.push(") ORDER BY instance_id, version");
+                    let rows = q.build().fetch_all(self.pool()).await?;
+                    out.extend(rows.iter().map(rows::event).collect::<Result<Vec<_>, _>>()?);
+                }
+                Ok(out)
+            }
+
             async fn outbox_for(
                 &self,
                 id: crate::domain::SubjectId,
@@ -2527,6 +2550,27 @@ macro_rules! impl_store {
                     .fetch_all(self.pool())
                     .await?;
                 Ok(rows.iter().map(rows::entry).collect::<Result<_, _>>()?)
+            }
+
+            async fn entries_since(
+                &self,
+                accounts: &[String],
+                since: chrono::DateTime<chrono::Utc>,
+            ) -> crate::store::StoreResult<Vec<crate::store::EntryRecord>> {
+                let mut out = Vec::new();
+                for chunk in accounts.chunks(500) {
+                    let mut q = Builder::new("SELECT * FROM ledger_entries WHERE created_at > ");
+                    q.push_bind(since);
+                    q.push(" AND account_email IN (");
+                    let mut list = q.separated(", ");
+                    for a in chunk {
+                        list.push_bind(a.clone());
+                    }
+                    q.push(") ORDER BY id");
+                    let rows = q.build().fetch_all(self.pool()).await?;
+                    out.extend(rows.iter().map(rows::entry).collect::<Result<Vec<_>, _>>()?);
+                }
+                Ok(out)
             }
 
             async fn entries_by_keys(&self, keys: &[String]) -> crate::store::StoreResult<Vec<crate::store::EntryRecord>> {
