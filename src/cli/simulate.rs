@@ -43,6 +43,10 @@ pub struct SimulateArgs {
     /// Plant a fault in the world to prove the checks catch it (for testing the simulation).
     #[arg(long, value_enum)]
     pub plant: Option<Planted>,
+    /// The log filter of the serve and worker processes, whose logs are in the run's folder
+    /// (`creditline=debug` shows how long each of the worker's scheduled jobs took).
+    #[arg(long, value_name = "FILTER")]
+    pub service_log: Option<String>,
 }
 
 /// Exit 0 with the report; 1 when an invariant failed (seed, day and trace on stderr); an
@@ -58,7 +62,14 @@ pub async fn run(config: Config, args: SimulateArgs) -> anyhow::Result<ExitCode>
         start,
     };
     let exe = std::env::current_exe()?;
-    let opts = Options { base: config, database: args.database, exe, keep: args.keep, planted: args.plant };
+    let opts = Options {
+        base: config,
+        database: args.database,
+        exe,
+        keep: args.keep,
+        planted: args.plant,
+        service_log: args.service_log,
+    };
     eprintln!(
         "simulating seed {} ({} accounts, {} months, faults {:?})",
         spec.seed, spec.accounts, spec.months, spec.faults

@@ -35,8 +35,9 @@ const STUCK: Duration = Duration::from_secs(120);
 /// How far the clock moves within a day with a killed worker: past the email lease (two
 /// minutes), the stale-job limit and the longest retry wait (`mail.retry_max_ms`, an hour).
 const RETRY_HORIZON: chrono::Duration = chrono::Duration::minutes(61);
-/// Applicants whose letters are handed to the service side by side.
-const LETTERS_AT_ONCE: usize = 8;
+/// Requests the simulation keeps in flight at once: letters of different applicants,
+/// payments of different accounts, the task views the reviewers read.
+const AT_ONCE: usize = 8;
 /// Quiet days after the end at most, for the last emails to go out.
 const SETTLE_DAYS: usize = 5;
 
@@ -62,6 +63,8 @@ pub struct Options {
     /// Keep the run's folder (database, logs, mailboxes) here instead of a temporary one.
     pub keep: Option<PathBuf>,
     pub planted: Option<Planted>,
+    /// The log filter of the serve and worker processes (`warn` unless given).
+    pub service_log: Option<String>,
 }
 
 /// A stopped run: the violations with the seed and day, and the trace.
@@ -128,6 +131,7 @@ struct Life {
 /// A webhook to deliver (reordering puts some off to the next day).
 #[derive(Debug, Clone)]
 struct Webhook {
+    account: String,
     body: Vec<u8>,
 }
 
@@ -167,6 +171,9 @@ pub async fn run(spec: Spec, opts: Options) -> anyhow::Result<Result<Report, Fai
                 .map(|(k, v)| (k.clone(), u64::try_from(v.as_millis()).unwrap_or(u64::MAX)))
                 .collect();
             phases.insert("start".into(), 0);
+            for (step, spent) in world.checker.spent() {
+                phases.insert(format!("invariants.{step}"), u64::try_from(spent.as_millis()).unwrap_or(u64::MAX));
+            }
             let total_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let recorder = std::mem::replace(&mut world.recorder, Recorder::new(world.spec.clone()));
             Ok(recorder.finish(Some(Timings { total_ms, phases })))
@@ -217,7 +224,7 @@ impl World {
         FileClock::write(&clock_file, at(spec.start))?;
         let smtp_port = free_port()?;
         let (url, queue) = database(&opts, &dir, spec.seed).await?;
-        let config = sim_config(&opts.base, &dir, &clock_file, &url, &queue, smtp_port)?;
+        let config = sim_config(&opts.base, &dir, &clock_file, &url, &queue, smtp_port, opts.service_log.as_deref())?;
         let config_path = dir.join("creditline.toml");
         std::fs::write(&config_path, toml::to_string(&config).context("write the simulation's configuration")?)?;
         let app = App::build(config.clone(), true).await?;
@@ -634,7 +641,7 @@ impl World {
     }
 
     /// Hands the day's letters to the service as the mail gateway does: each applicant's
-    /// in order, up to [`LETTERS_AT_ONCE`] applicants at a time. The answers are recorded in
+    /// in order, up to [`AT_ONCE`] applicants at a time. The answers are recorded in
     /// the applicants' order, so the report does not depend on which finished first.
     async fn send_letters(&mut self, letters_out: Vec<Vec<Vec<u8>>>, plan: &Plan) -> anyhow::Result<()> {
         use futures_util::StreamExt;
@@ -650,7 +657,7 @@ impl World {
                 }
                 Ok(answers)
             }))
-            .buffered(LETTERS_AT_ONCE)
+            .buffered(AT_ONCE)
             .collect()
             .await;
         for answer in answers.into_iter().collect::<anyhow::Result<Vec<_>>>()?.into_iter().flatten() {
@@ -674,7 +681,7 @@ impl World {
             "data": { "object": { "id": format!("pi_sim_{}_{n}", self.spec.seed), "amount": cents, "currency": "usd",
                                   "metadata": { "account_email": account, "purpose": purpose } } }
         });
-        Webhook { body: serde_json::to_vec(&body).unwrap_or_default() }
+        Webhook { account: account.to_string(), body: serde_json::to_vec(&body).unwrap_or_default() }
     }
 
     async fn deliver_webhooks(&mut self, mut hooks: Vec<Webhook>, plan: &Plan) -> anyhow::Result<()> {
@@ -684,21 +691,38 @@ impl World {
                 self.webhooks_tomorrow.push(last);
             }
         }
+        use futures_util::StreamExt;
         let now = self.app.workflow.clock().now();
+        let times = if plan.duplicate_webhooks { 2 } else { 1 };
+        // Each account's payments in their order, several accounts at once (as Stripe sends
+        // them); the answers are counted, so the order between accounts leaves no trace.
+        let mut by_account: BTreeMap<&str, Vec<&Webhook>> = BTreeMap::new();
         for hook in &hooks {
-            let times = if plan.duplicate_webhooks { 2 } else { 1 };
-            for _ in 0..times {
-                let signature = Stripe::sign(WEBHOOK_SECRET, now.timestamp(), &hook.body);
-                let headers = [("Content-Type", "application/json"), ("Stripe-Signature", signature.as_str())];
-                let answer = self.client.post_raw("/api/v1/webhooks/stripe", &headers, hook.body.clone()).await?;
-                if !answer.ok() {
-                    self.recorder
-                        .finding(format!("a simulated payment was refused: {} {}", answer.status, answer.body));
+            by_account.entry(hook.account.as_str()).or_default().push(hook);
+        }
+        let client = &self.client;
+        let answers: Vec<anyhow::Result<Vec<super::client::Answer>>> =
+            futures_util::stream::iter(by_account.into_values().map(|hooks| async move {
+                let mut answers = Vec::new();
+                for hook in hooks {
+                    for _ in 0..times {
+                        let signature = Stripe::sign(WEBHOOK_SECRET, now.timestamp(), &hook.body);
+                        let headers = [("Content-Type", "application/json"), ("Stripe-Signature", signature.as_str())];
+                        answers.push(client.post_raw("/api/v1/webhooks/stripe", &headers, hook.body.clone()).await?);
+                    }
                 }
-                let outcome = answer.body["outcome"].as_str().unwrap_or("error");
-                let duplicate = answer.body["duplicate"].as_bool().unwrap_or(false);
-                self.recorder.count(&format!("payments.{}", if duplicate { "duplicate" } else { outcome }), 1);
+                Ok(answers)
+            }))
+            .buffered(AT_ONCE)
+            .collect()
+            .await;
+        for answer in answers.into_iter().collect::<anyhow::Result<Vec<_>>>()?.into_iter().flatten() {
+            if !answer.ok() {
+                self.recorder.finding(format!("a simulated payment was refused: {} {}", answer.status, answer.body));
             }
+            let outcome = answer.body["outcome"].as_str().unwrap_or("error");
+            let duplicate = answer.body["duplicate"].as_bool().unwrap_or(false);
+            self.recorder.count(&format!("payments.{}", if duplicate { "duplicate" } else { outcome }), 1);
         }
         Ok(())
     }
@@ -847,9 +871,19 @@ impl World {
         let applicants = &self.applicants;
         let by_address = &self.by_address;
         let truth = |account: &str| by_address.get(account).and_then(|i| applicants.get(*i)).cloned();
+        // The plans read the task views (several at once); each plan depends only on its view
+        // and the seed, and they are kept in the queue's order.
+        let plans: Vec<anyhow::Result<Option<reviewers::Planned>>> = {
+            use futures_util::StreamExt;
+            let (client, tokens, seed, truth) = (&self.client, &self.tokens, self.spec.seed, &truth);
+            futures_util::stream::iter(items.iter().map(|item| reviewers::plan(client, tokens, seed, now, item, truth)))
+                .buffered(AT_ONCE)
+                .collect()
+                .await
+        };
         let mut planned = Vec::new();
-        for item in &items {
-            if let Some(p) = reviewers::plan(&self.client, &self.tokens, self.spec.seed, now, item, &truth).await? {
+        for (item, p) in items.iter().zip(plans) {
+            if let Some(p) = p? {
                 planned.push(p);
             } else if let Some(kind) = item["task"]["kind"].as_str()
                 && !reviewers::FINISHABLE.contains(&kind)
@@ -1055,6 +1089,7 @@ fn sim_config(
     url: &str,
     queue: &str,
     smtp_port: u16,
+    log: Option<&str>,
 ) -> anyhow::Result<Config> {
     let mut c = base.clone();
     // The rules are copied: the broken-reload fault edits the copy, never the project's.
@@ -1064,7 +1099,7 @@ fn sim_config(
     c.workflows_dir = absolute(&base.workflows_dir)?;
     c.templates_dir = absolute(&base.templates_dir)?;
     c.database_url = url.to_string();
-    c.log_level = "warn".into();
+    c.log_level = log.unwrap_or("warn").to_string();
     c.imap = None;
     c.mail.transport = MailTransport::Smtp;
     c.mail.smtp.host = "127.0.0.1".into();
@@ -1076,7 +1111,9 @@ fn sim_config(
     c.mail.dir = dir.join("mail-out");
     c.workers.queue = queue.to_string();
     c.workers.concurrency = 8;
-    c.workers.poll_ms = 10;
+    // The relay nudges its own process's send workers when it pushes jobs; the poll only
+    // finds jobs another worker pushed (the second-worker fault).
+    c.workers.poll_ms = 100;
     c.workers.tick_ms = 10;
     c.workers.batch = 500;
     c.workers.shutdown_seconds = 5;
