@@ -40,6 +40,31 @@ async fn the_domain_confirmation_names_the_company_domain_not_the_free_mail_one(
     assert!(text.contains("Hello Lucía Ortega"), "greeted by name: {text}");
 }
 
+/// A profile on a tool directory or a page on a deployment platform is not the company's
+/// domain: the confirmation is asked from the account address's domain (found by the
+/// simulation: applicants with a futurepedia.io profile were asked to write from
+/// futurepedia.io).
+async fn a_directory_or_platform_website_is_not_the_company_domain(t: TestStore) {
+    let app = t.app();
+    for (n, site) in [(1, "https://www.producthunt.com/products/pixiegen"), (2, "https://pixiegen.vercel.app/")] {
+        let apply = format!(
+            "Message-ID: <pd{n}@pixiegen{n}.net>\r\nFrom: Mia Chen <mia@pixiegen{n}.net>\r\n\
+             Subject: Credit line application\r\n\r\n\
+             Account email: mia@pixiegen{n}.net\nApplicant type: enterprise\nLegal company name: PixieGen Ltd\n\
+             Registration country: Ireland\nWebsite: {site}\nProduct: PixieGen, avatar maker\n\
+             Use case: avatar generation\nExpected monthly usage: $100\nRequested credit line: $100/month\n\
+             Business contact: this email\n"
+        );
+        let r = intake::ingest(&app, "test", apply.as_bytes()).await.unwrap();
+        assert_eq!(r.state.as_deref(), Some("awaiting_domain_confirmation"), "{r:?}");
+        let emails = rendered(&app, &r).await;
+        let (_, text, html) = emails.iter().find(|(n, ..)| n == "domain_confirmation_request").expect("the request");
+        assert!(text.contains(&format!("your company's domain (pixiegen{n}.net)")), "{text}");
+        assert!(!text.contains("producthunt.com") && !text.contains("vercel.app"), "{text}");
+        assert!(html.contains(&format!("pixiegen{n}.net")), "{html}");
+    }
+}
+
 /// A failed website check says why and what would do, never a raw key.
 async fn a_failed_website_check_says_why_in_plain_words(t: TestStore) {
     let app = t.app();
@@ -419,6 +444,7 @@ store_suite!(
     a_reply_to_a_timed_out_application_continues_it,
     a_deferral_shows_until_and_condition_not_the_internal_reason,
     the_domain_confirmation_names_the_company_domain_not_the_free_mail_one,
+    a_directory_or_platform_website_is_not_the_company_domain,
     a_failed_website_check_says_why_in_plain_words,
     missing_materials_are_listed_in_words,
 );

@@ -1210,16 +1210,31 @@ fn authentication_task(p: &mut Plan<'_>, id: ApplicationId, what: &str, writer: 
     p.task("triage", Some(id.into()), format!("{what} from {writer} failed sender authentication"), details);
 }
 
+/// The registrable domain of the application's website, unless the website is a page on a
+/// host of many owners (a deployment platform, a tool directory): a profile on
+/// producthunt.com does not make producthunt.com the applicant's company domain.
+fn website_domain(app: &App, x: &Extracted) -> Option<Domain> {
+    let host = x.get(field::WEBSITE).and_then(|w| Domain::from_url(w).ok())?;
+    (!app.rules.is_shared_host(&host)).then(|| host.registrable())
+}
+
+/// The company domain the applicant is asked to confirm from: the website's, else the
+/// account address's when that is not free mail. `None` leaves the email to name the
+/// account address's domain.
+fn company_domain(app: &App, x: &Extracted, account: &str) -> Option<Domain> {
+    website_domain(app, x).or_else(|| {
+        let domain = EmailAddress::parse(account).ok()?.domain().registrable();
+        (!app.rules.is_shared_host(&domain)).then_some(domain)
+    })
+}
+
 /// The company domain a confirmation comes from: the registrable domain of the address
 /// that sent it (not one a forward quotes), when that is the company's (the website's, or
 /// the account address's) and not free mail.
 async fn confirms_company_domain(p: &mut Plan<'_>, record: &ApplicationRecord, x: &Extracted) -> Option<Domain> {
     let from = EmailAddress::parse(p.mail.envelope_from.as_deref()?).ok()?;
     let sender = from.domain().registrable();
-    let mut company: Vec<Domain> = Vec::new();
-    if let Some(w) = x.get(field::WEBSITE).and_then(|w| Domain::from_url(w).ok()) {
-        company.push(w.registrable());
-    }
+    let mut company: Vec<Domain> = website_domain(p.app, x).into_iter().collect();
     if let Ok(a) = EmailAddress::parse(&record.account_email) {
         company.push(a.domain().registrable());
     }
@@ -1366,8 +1381,8 @@ async fn drive(
             let confirmed = kind.as_str() == "enterprise" && x.flag(DOMAIN_CONFIRMED_FIELD);
             let event = if confirmed { "materials_complete_confirmed" } else { "materials_complete" };
             let mut complete = decided(Fire::new(subject, event, ACTOR));
-            if let Some(domain) = x.get(field::WEBSITE).and_then(|w| Domain::from_url(w).ok()) {
-                complete = complete.data("company_domain", domain.registrable().as_str());
+            if let Some(domain) = company_domain(p.app, x, account) {
+                complete = complete.data("company_domain", domain.as_str());
             }
             p.fire(cursor, complete)?;
             if cursor.state == "awaiting_domain_confirmation" && x.flag(DOMAIN_CONFIRMED_FIELD) {

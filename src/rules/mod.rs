@@ -99,6 +99,8 @@ pub struct RuleSet {
     deposit_tier: crate::domain::Money,
     /// The [`CONSTANTS`] of the loaded rules, by function name.
     constants: BTreeMap<&'static str, i64>,
+    /// The host lists the scripts read (`data/`).
+    lists: Arc<HostLists>,
 }
 
 /// A scope with `input` declared, so strict variables accept scripts that read it.
@@ -118,9 +120,9 @@ impl RuleSet {
     /// reported, each with file, line and column.
     pub fn load_with(dir: &Path, limits: Limits) -> Result<RuleSet, Vec<RulesError>> {
         let io = |p: &Path, e: String| vec![RulesError::Io { path: p.display().to_string(), message: e }];
-        let lists = HostLists::load(&dir.join("data")).map_err(|e| io(&dir.join("data"), e))?;
+        let lists = Arc::new(HostLists::load(&dir.join("data")).map_err(|e| io(&dir.join("data"), e))?);
         let deposit_tier = lists.deposit_tier;
-        let engine = sandbox::engine(Arc::new(lists));
+        let engine = sandbox::engine(lists.clone());
         let paths = crate::folders::files_with_extension(dir, "rhai").map_err(|e| io(dir, e.to_string()))?;
         let mut rules = BTreeMap::new();
         let mut errors = Vec::new();
@@ -153,7 +155,7 @@ impl RuleSet {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let mut set = RuleSet { engine, rules, limits, deposit_tier, constants: BTreeMap::new() };
+        let mut set = RuleSet { engine, rules, limits, deposit_tier, lists, constants: BTreeMap::new() };
         for c in CONSTANTS {
             match set.read_constant(c) {
                 Ok(Some(v)) => {
@@ -218,6 +220,14 @@ impl RuleSet {
     /// The monthly limit from which a line needs a deposit guarantee (`data/deposit_tier.txt`).
     pub fn deposit_tier(&self) -> crate::domain::Money {
         self.deposit_tier
+    }
+
+    /// Whether a host serves pages of many owners: a deployment platform
+    /// (`generic_platform_hosts.txt`), a tool directory (`tool_directory_hosts.txt`) or free
+    /// mail. Such a host is nobody's company domain.
+    pub fn is_shared_host(&self, host: &crate::domain::Domain) -> bool {
+        let l = &self.lists;
+        l.generic_platforms.matches(host) || l.tool_directories.matches(host) || l.free_mail.matches(host)
     }
 
     /// Runs one rule, on this thread, for up to the time budget. Never fails: errors become
@@ -328,6 +338,11 @@ impl Rules {
     /// The deposit tier of the rules in force: the one the rules themselves apply.
     pub fn deposit_tier(&self) -> crate::domain::Money {
         self.current().deposit_tier()
+    }
+
+    /// [`RuleSet::is_shared_host`] of the rules in force.
+    pub fn is_shared_host(&self, host: &crate::domain::Domain) -> bool {
+        self.current().is_shared_host(host)
     }
 
     /// Recompiles the folder. A version that fails to compile is rejected and the rules in
