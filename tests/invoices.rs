@@ -61,7 +61,7 @@ impl Mailroom {
         std::fs::write(dir.join("creditline.toml"), toml).unwrap();
         let maildir = dir.join("maildir");
         let mut smtpd = Command::new(py)
-            .arg(repo().join("tests/support/smtp_server.py"))
+            .arg(repo().join("src/sim/smtp_sink.py"))
             .args(["--port", &port.to_string(), "--maildir"])
             .arg(&maildir)
             .stdout(Stdio::piped())

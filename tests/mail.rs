@@ -22,7 +22,7 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A running aiosmtpd (tests/support/smtp_server.py), stopped on drop.
+/// A running aiosmtpd (the simulation's `src/sim/smtp_sink.py`), stopped on drop.
 struct Smtpd {
     child: Child,
     maildir: PathBuf,
@@ -51,7 +51,7 @@ impl Smtpd {
 
     fn start(py: &str, port: u16, maildir: &Path, extra: &[&str]) -> Smtpd {
         let mut child = Command::new(py)
-            .arg(repo().join("tests/support/smtp_server.py"))
+            .arg(repo().join("src/sim/smtp_sink.py"))
             .args(["--port", &port.to_string(), "--maildir"])
             .arg(maildir)
             .args(extra)

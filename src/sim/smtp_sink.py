@@ -1,8 +1,12 @@
-"""The simulation's SMTP server (aiosmtpd): the applicants' mail servers.
+"""A real SMTP server (aiosmtpd, Debian's python3-aiosmtpd): the applicants' mail servers in
+the simulation, and the mail server of the delivery tests (tests/mail.rs, tests/invoices.rs).
 
 Every accepted message is written into a Maildir with one `X-Sim-Rcpt:` line per envelope
-recipient put in front, so the simulation reads each applicant's mailbox. The faults the
-simulation plans for a day are read from a JSON control file at each message:
+recipient put in front, so the reader knows each message's mailbox. Switches the tests use:
+  --reject TEXT    a recipient containing TEXT is refused with 550 (a permanent failure);
+  --hold SECONDS   the first message is stored, then the answer to its DATA waits this long
+                   (a sender killed in that window has delivered without knowing it).
+The faults the simulation plans for a day are read from a JSON control file (--control):
   {"refuse": [addresses], "slow": [addresses], "down": false}
   refuse  the recipient is refused with 451 (a transient failure: the sender tries again)
   slow    the answer to DATA waits longer than the sender's timeout, then refuses with 451
@@ -26,16 +30,21 @@ from aiosmtpd.controller import Controller
 
 
 class Handler:
-    def __init__(self, maildir, control, slow_seconds):
+    def __init__(self, maildir, control, slow_seconds, reject="", hold=0):
         self.box = mailbox.Maildir(maildir, create=True)
         self.maildir = maildir
         self.control = control
         self.slow_seconds = slow_seconds
+        self.reject = reject
+        self.hold = hold
+        self.held = False
         self.read = (None, {})
 
     def faults(self):
         # Read again only when the file changed (the simulation rewrites it once a day, and
         # a message would otherwise parse it three times).
+        if not self.control:
+            return {}
         try:
             st = os.stat(self.control)
             stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
@@ -53,6 +62,8 @@ class Handler:
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.reject and self.reject in address:
+            return "550 5.1.1 <%s>: mailbox unavailable" % address
         if address.lower() in self.faults().get("refuse", []):
             return "451 4.3.0 <%s>: try again later" % address
         envelope.rcpt_tos.append(address)
@@ -72,6 +83,9 @@ class Handler:
             return "451 4.4.2 timed out"
         head = "".join("X-Sim-Rcpt: %s\r\n" % r.lower() for r in envelope.rcpt_tos).encode()
         self.box.add(head + (envelope.original_content or envelope.content))
+        if self.hold and not self.held:
+            self.held = True
+            await asyncio.sleep(self.hold)
         return "250 Message accepted for delivery"
 
 
@@ -79,10 +93,13 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--maildir", required=True)
-    p.add_argument("--control", required=True)
+    p.add_argument("--control", default="")
     p.add_argument("--slow-seconds", type=float, default=5)
+    p.add_argument("--reject", default="")
+    p.add_argument("--hold", type=float, default=0)
     a = p.parse_args()
-    controller = Controller(Handler(a.maildir, a.control, a.slow_seconds), hostname="127.0.0.1", port=a.port)
+    handler = Handler(a.maildir, a.control, a.slow_seconds, a.reject, a.hold)
+    controller = Controller(handler, hostname="127.0.0.1", port=a.port)
     controller.start()
     print("ready %d" % a.port, flush=True)
     done = asyncio.new_event_loop()
