@@ -11,7 +11,7 @@ use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde_json::json;
 
-use super::client::Client;
+use super::client::{Answer, Client};
 use super::faults::Plan;
 use super::invariants::{Checker, Observed, Violation};
 use super::mailbox::{self, Mail};
@@ -644,23 +644,11 @@ impl World {
     /// in order, up to [`AT_ONCE`] applicants at a time. The answers are recorded in
     /// the applicants' order, so the report does not depend on which finished first.
     async fn send_letters(&mut self, letters_out: Vec<Vec<Vec<u8>>>, plan: &Plan) -> anyhow::Result<()> {
-        use futures_util::StreamExt;
         let times = if plan.duplicate_inbound { 2 } else { 1 };
         let (client, token) = (&self.client, &self.tokens.inbox);
-        let answers: Vec<anyhow::Result<Vec<super::client::Answer>>> =
-            futures_util::stream::iter(letters_out.into_iter().map(|mails| async move {
-                let mut answers = Vec::new();
-                for raw in mails.into_iter().filter(|m| !m.is_empty()) {
-                    for _ in 0..times {
-                        answers.push(inbound(client, token, raw.clone()).await?);
-                    }
-                }
-                Ok(answers)
-            }))
-            .buffered(AT_ONCE)
-            .collect()
-            .await;
-        for answer in answers.into_iter().collect::<anyhow::Result<Vec<_>>>()?.into_iter().flatten() {
+        let letters: Vec<Vec<&Vec<u8>>> =
+            letters_out.iter().map(|mails| mails.iter().filter(|m| !m.is_empty()).collect()).collect();
+        for answer in side_by_side(letters, times, |raw| inbound(client, token, raw.clone())).await? {
             if !answer.ok() {
                 self.recorder.finding(format!("inbox refused a simulated email: {} {}", answer.status, answer.body));
             }
@@ -691,7 +679,6 @@ impl World {
                 self.webhooks_tomorrow.push(last);
             }
         }
-        use futures_util::StreamExt;
         let now = self.app.workflow.clock().now();
         let times = if plan.duplicate_webhooks { 2 } else { 1 };
         // Each account's payments in their order, several accounts at once (as Stripe sends
@@ -701,22 +688,15 @@ impl World {
             by_account.entry(hook.account.as_str()).or_default().push(hook);
         }
         let client = &self.client;
-        let answers: Vec<anyhow::Result<Vec<super::client::Answer>>> =
-            futures_util::stream::iter(by_account.into_values().map(|hooks| async move {
-                let mut answers = Vec::new();
-                for hook in hooks {
-                    for _ in 0..times {
-                        let signature = Stripe::sign(WEBHOOK_SECRET, now.timestamp(), &hook.body);
-                        let headers = [("Content-Type", "application/json"), ("Stripe-Signature", signature.as_str())];
-                        answers.push(client.post_raw("/api/v1/webhooks/stripe", &headers, hook.body.clone()).await?);
-                    }
-                }
-                Ok(answers)
-            }))
-            .buffered(AT_ONCE)
-            .collect()
-            .await;
-        for answer in answers.into_iter().collect::<anyhow::Result<Vec<_>>>()?.into_iter().flatten() {
+        let post = |hook: &Webhook| {
+            let signature = Stripe::sign(WEBHOOK_SECRET, now.timestamp(), &hook.body);
+            let body = hook.body.clone();
+            async move {
+                let headers = [("Content-Type", "application/json"), ("Stripe-Signature", signature.as_str())];
+                client.post_raw("/api/v1/webhooks/stripe", &headers, body).await
+            }
+        };
+        for answer in side_by_side(by_account.into_values().collect(), times, post).await? {
             if !answer.ok() {
                 self.recorder.finding(format!("a simulated payment was refused: {} {}", answer.status, answer.body));
             }
@@ -1039,6 +1019,31 @@ async fn plant_double_bill(url: &str) -> anyhow::Result<bool> {
 }
 
 /// The next limit a climber asks for: $200, $500, $1,000, $2,000, $5,000, then $10,000.
+/// Sends each group's requests in their order (each `times` times), up to [`AT_ONCE`] groups
+/// at a time; the answers come back in the groups' order, whichever group finished first.
+async fn side_by_side<T: Copy, F, Fut>(groups: Vec<Vec<T>>, times: usize, send: F) -> anyhow::Result<Vec<Answer>>
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Answer>>,
+{
+    use futures_util::StreamExt;
+    let send = &send;
+    let answers: Vec<anyhow::Result<Vec<Answer>>> =
+        futures_util::stream::iter(groups.into_iter().map(|group| async move {
+            let mut answers = Vec::new();
+            for item in group {
+                for _ in 0..times {
+                    answers.push(send(item).await?);
+                }
+            }
+            Ok(answers)
+        }))
+        .buffered(AT_ONCE)
+        .collect()
+        .await;
+    Ok(answers.into_iter().collect::<anyhow::Result<Vec<_>>>()?.into_iter().flatten().collect())
+}
+
 fn next_tier(current: i64) -> i64 {
     [20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000].into_iter().find(|t| *t > current).unwrap_or(current)
 }
