@@ -22,11 +22,13 @@ use crate::sim::mailbox::Mail;
 use crate::store::{BillRecord, EntryRecord, EventRecord, OutboxRecord, TaskFilter};
 use crate::workflow::TaskKind;
 
-/// How far behind its cursor each read looks, for rows committed after a later id: the
-/// longest a transaction can sit between making its ids and committing is the store's busy
-/// timeout (10 s) and its own work, so three times that. (It was two minutes: at 10,000
-/// accounts a simulated day takes seconds, so every day re-read the rows of the last dozen.)
-pub const LOOKBACK_MS: u64 = 30_000;
+/// How far behind its cursor each read looks, for rows committed after a later id. The driver
+/// checks only once every request it sent was answered, the scheduled jobs ran and the outbox
+/// drained: no transaction that made its ids before the reads is still open then, except the
+/// workers' own short background ticks. Three seconds covers those twice over, and the
+/// database-busy fault's 1.5 s hold. (It was 30 s, and two minutes before that: every day
+/// re-read the rows of the days that fit in the window, a dozen or more at 10,000 accounts.)
+pub const LOOKBACK_MS: u64 = 3_000;
 /// Rows read per query.
 const PAGE: i64 = 2_000;
 /// Lines of a trace.

@@ -104,7 +104,7 @@ pub async fn open_tasks(client: &Client, tokens: &Tokens) -> anyhow::Result<Vec<
 /// The account a task is about (the address its emails go to, the account or the sender),
 /// or else its title. Never the title first: a title may name an id, and ids differ from run
 /// to run, so a delay drawn from it would too.
-fn account_of(item: &Value) -> String {
+pub fn account_of(item: &Value) -> String {
     let d = &item["details"];
     ["to", "account_email", "from"]
         .iter()

@@ -33,6 +33,11 @@ impl PgStore {
         &self.pool
     }
 
+    /// PostgreSQL takes writers side by side: the same pool.
+    pub fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Read committed is enough: every write that matters is guarded by a version check
     /// or a unique constraint inside the statement itself.
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {

@@ -3,7 +3,8 @@
 //! way a write transaction begins differ. The macro stamps the same method bodies out for
 //! each backend's types, because sqlx's generic bounds over `Database` would drown them.
 
-/// Implements [`super::Store`] for a type with `fn pool(&self) -> &Pool<DB>` and
+/// Implements [`super::Store`] for a type with `fn pool(&self) -> &Pool<DB>` (reads),
+/// `fn writer(&self) -> &Pool<DB>` (single-statement writes) and
 /// `async fn begin_write(&self) -> Result<Transaction<'static, DB>, sqlx::Error>`.
 macro_rules! impl_store {
     ($store:ty, $db:ty, $backend:literal, $migrator:expr, $fuse:literal, $skip_locked:literal) => {
@@ -1235,7 +1236,7 @@ macro_rules! impl_store {
             }
 
             async fn keep_message(&self, m: &crate::store::RawMessage) -> crate::store::StoreResult<crate::store::Kept> {
-                let mut conn = self.pool().acquire().await?;
+                let mut conn = self.writer().acquire().await?;
                 Self::keep_in(&mut conn, m).await
             }
 
@@ -1569,7 +1570,7 @@ macro_rules! impl_store {
                     .bind(t.role.as_str())
                     .bind(&t.secret_sha256)
                     .bind(t.created_at)
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await?;
                 Ok(())
             }
@@ -1588,7 +1589,7 @@ macro_rules! impl_store {
                 let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL")
                     .bind(at)
                     .bind(name)
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -2344,7 +2345,7 @@ macro_rules! impl_store {
                 sqlx::query("INSERT INTO cycle_runs (period, closed_at) VALUES ($1, $2) ON CONFLICT (period) DO NOTHING")
                     .bind(period.to_string())
                     .bind(at)
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await?;
                 Ok(())
             }
@@ -2372,7 +2373,7 @@ macro_rules! impl_store {
                 .bind(event_id)
                 .bind(outcome)
                 .bind(at)
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -2395,7 +2396,7 @@ macro_rules! impl_store {
                 .bind(&p.reason)
                 .bind(p.created_at)
                 .bind(p.updated_at)
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -2429,7 +2430,7 @@ macro_rules! impl_store {
                 .bind(at)
                 .bind(provider)
                 .bind(reference)
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -2471,7 +2472,7 @@ macro_rules! impl_store {
                 .bind(&i.reason)
                 .bind(&i.actor)
                 .bind(i.occurred_at)
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -2601,7 +2602,7 @@ macro_rules! impl_store {
                 .bind(c.max_redemptions)
                 .bind(c.expires_at)
                 .bind(at)
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
                 Ok(())
             }
@@ -2880,7 +2881,7 @@ macro_rules! impl_store {
                 .bind(beat.clock_at)
                 .bind(beat.scheduled_clock_at)
                 .bind(beat.ticks)
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
                 Ok(())
             }

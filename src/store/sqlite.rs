@@ -11,6 +11,12 @@ use super::sql::impl_store;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One connection for every write. SQLite lets one writer in at a time anyway; with
+    /// writers on several pooled connections the losers wait in SQLite's busy handler, which
+    /// sleeps in steps of up to 100 ms and wakes no one when the lock frees. Queued on this
+    /// pool they wait in order and start the moment the writer is back. Other processes on
+    /// the same file (a worker beside the server) still meet at the busy handler.
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -29,19 +35,35 @@ impl SqliteStore {
             .pragma("mmap_size", "268435456");
         // A local file cannot drop a connection the way a network can: skip the ping that
         // sqlx otherwise runs on every checkout (a thread round trip per statement).
-        let pool = SqlitePoolOptions::new().max_connections(8).test_before_acquire(false).connect_with(options).await?;
-        Ok(SqliteStore { pool })
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .test_before_acquire(false)
+            .connect_with(options.clone())
+            .await?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options)
+            .await?;
+        Ok(SqliteStore { pool, writer })
     }
 
+    /// Reads; each reader sees the last committed state (WAL).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Writes outside a transaction of their own (single statements).
+    pub fn writer(&self) -> &SqlitePool {
+        &self.writer
     }
 
     /// `BEGIN IMMEDIATE` takes the write lock up front. A deferred transaction that reads
     /// first and writes later can fail with SQLITE_BUSY without waiting when another writer
     /// got there in between; immediate ones simply queue behind the busy timeout.
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
+        self.writer.begin_with("BEGIN IMMEDIATE").await
     }
 }
 
