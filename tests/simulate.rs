@@ -110,3 +110,51 @@ mod on_postgres {
         assert_passes(&["--seed", "21", "--accounts", "24", "--months", "2", "--faults", "some", "--database", &url]);
     }
 }
+
+/// Processes whose command line names `dir` (the run's server, workers and SMTP server).
+#[cfg(target_os = "linux")]
+fn processes_in(dir: &std::path::Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .filter(|c| c.contains(&needle))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_interrupted_run_stops_the_processes_it_started() {
+    if !smtp_available() {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let keep = tempfile::tempdir().unwrap();
+    let dir = keep.path().canonicalize().unwrap();
+    let mut child = creditline(home.path())
+        .args(["simulate", "--seed", "4", "--accounts", "200", "--months", "6", "--keep"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start creditline simulate");
+    // Wait until the run's server and SMTP server are up (their command lines name the folder).
+    let started = std::time::Instant::now();
+    while processes_in(&dir).len() < 2 {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it was interrupted");
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the run's processes did not start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let term = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("interrupted"), "{}", text(&out.stderr));
+    let left = processes_in(&dir);
+    assert!(left.is_empty(), "processes outlived the interrupted run: {left:?}");
+}

@@ -74,7 +74,17 @@ pub async fn run(config: Config, args: SimulateArgs) -> anyhow::Result<ExitCode>
         "simulating seed {} ({} accounts, {} months, faults {:?})",
         spec.seed, spec.accounts, spec.months, spec.faults
     );
-    match driver::run(spec, opts).await? {
+    // Ctrl-C or SIGTERM drops the run, and with it the server, workers and SMTP server it
+    // started (their handles kill them on drop); they would otherwise outlive it.
+    let seed = spec.seed;
+    let outcome = tokio::select! {
+        outcome = driver::run(spec, opts) => outcome?,
+        _ = super::serve::shutdown_signal() => {
+            eprintln!("simulation seed {seed} interrupted; its processes are stopped");
+            return Ok(ExitCode::from(130));
+        }
+    };
+    match outcome {
         Ok(mut report) => {
             if args.no_timings {
                 report.timings = None;

@@ -1630,7 +1630,8 @@ macro_rules! impl_store {
                 job: &crate::store::QueuedEmail,
                 lease_until: chrono::DateTime<chrono::Utc>,
             ) -> crate::store::StoreResult<Option<crate::store::OutboxRecord>> {
-                let mut tx = self.begin_write().await?;
+                // One statement is atomic on its own: no BEGIN and COMMIT around it (two
+                // round trips to the connection's thread saved on every email).
                 let row = sqlx::query(
                     "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until = $1 \
                      WHERE id = $2 AND status = 'queued' AND enqueues = $3 RETURNING *",
@@ -1638,9 +1639,8 @@ macro_rules! impl_store {
                 .bind(lease_until)
                 .bind(job.id.0)
                 .bind(job.enqueues)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(self.writer())
                 .await?;
-                tx.commit().await?;
                 Ok(row.as_ref().map(rows::outbox).transpose()?)
             }
 
@@ -1652,7 +1652,8 @@ macro_rules! impl_store {
                 now: chrono::DateTime<chrono::Utc>,
             ) -> crate::store::StoreResult<bool> {
                 use crate::store::DeliveryOutcome;
-                let mut tx = self.begin_write().await?;
+                // Sent and retry are one statement each, atomic without a transaction; a
+                // failure also opens a task, so it takes one.
                 let done = match outcome {
                     DeliveryOutcome::Sent { message_id } => sqlx::query(
                         "UPDATE outbox SET status = 'sent', processed_at = $3, message_id = $4, \
@@ -1662,7 +1663,7 @@ macro_rules! impl_store {
                     .bind(attempt)
                     .bind(now)
                     .bind(message_id)
-                    .execute(&mut *tx)
+                    .execute(self.writer())
                     .await?,
                     DeliveryOutcome::Retry { available_at, error } => sqlx::query(
                         "UPDATE outbox SET status = 'pending', available_at = $3, last_error = $4, \
@@ -1672,9 +1673,10 @@ macro_rules! impl_store {
                     .bind(attempt)
                     .bind(*available_at)
                     .bind(error)
-                    .execute(&mut *tx)
+                    .execute(self.writer())
                     .await?,
                     DeliveryOutcome::Failed { error, task } => {
+                        let mut tx = self.begin_write().await?;
                         let done = sqlx::query(
                             "UPDATE outbox SET status = 'failed', processed_at = $3, last_error = $4, \
                              lease_until = NULL WHERE id = $1 AND status = 'sending' AND attempts = $2",
@@ -1688,10 +1690,10 @@ macro_rules! impl_store {
                         if done.rows_affected() == 1 {
                             Self::insert_task(&mut tx, &mut Writer::immediate(), task, now).await?;
                         }
+                        tx.commit().await?;
                         done
                     }
                 };
-                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 
