@@ -256,6 +256,76 @@ async fn a_senior_approval_at_the_deposit_tier_waits_for_the_guarantee(t: TestSt
     assert_sound(&app).await;
 }
 
+/// An applicant keeps writing while a decision waits: in `awaiting_deposit` (no task open, no
+/// email step expected) the message goes to a person as a triage task on that application;
+/// in `awaiting_second_approval` it is read into the application its reviewers see. Never a
+/// second application for the same account (intake once read only a list of state names).
+async fn messages_while_waiting_for_the_guarantee_or_a_second_approval_stay_with_the_application(t: TestStore) {
+    let clock = Arc::new(ManualClock::new(day(3, 1)));
+    let app = app(&t, clock.clone());
+    let account = EmailAddress::parse("cfo@bigco.io").unwrap();
+    let input = NewApplicationInput {
+        account_email: account.clone(),
+        applicant_kind: Some(ApplicantKind::Enterprise),
+        requested_limit: None,
+        details: json!({}),
+    };
+    let application = app.workflow.open_application(input, "test").await.unwrap();
+    let id = SubjectId::from(application.id);
+    let reviewed = Fire::new(id, "materials_complete", "test").decision("applicant_type", "unknown", DecisionId::new());
+    app.workflow.fire(reviewed).await.unwrap();
+    let review_task = || async {
+        let filter = TaskFilter { kind: Some("application_review".into()), limit: 100, ..Default::default() };
+        let tasks = app.store.list_tasks(&filter).await.unwrap();
+        tasks.into_iter().rev().find(|t| t.subject_id == Some(id) && t.state != "done").unwrap()
+    };
+    let senior = |name: &str| Caller { token_id: name.into(), name: name.into(), role: Role::SeniorReviewer };
+    let approve = || Decision::Approve {
+        monthly_limit: Money::from_cents(500_000),
+        override_reason: Some("parent guarantee".into()),
+        note: None,
+    };
+    let sam = senior("sam");
+    let actor = Actor { caller: &sam, request_id: "r1", now: clock.now() };
+    decide(&app, &actor, review_task().await.id, None, approve(), None).await.unwrap();
+    assert_eq!(state_of(&app, id).await, "awaiting_deposit");
+    let applications =
+        || async { app.store.instances_for_account(account.as_str(), "credit_line_application").await.unwrap().len() };
+
+    let letter = |n: u32, body: &str| {
+        format!(
+            "From: CFO <cfo@bigco.io>\r\nTo: support@creditline.test\r\nSubject: Our credit line application\r\n\
+             Message-ID: <m{n}@bigco.io>\r\nDate: Mon, 1 Mar 2027 10:00:00 +0000\r\n\r\n{body}\r\n"
+        )
+    };
+    let raw =
+        letter(1, "We would like a monthly credit line for our company. The deposit is on its way from our bank.");
+    let report = creditline::intake::ingest(&app, "test", raw.as_bytes()).await.unwrap();
+    assert_eq!(report.application_id.as_deref(), Some(application.id.to_string().as_str()), "{report:?}");
+    assert_eq!(applications().await, 1, "no second application: {report:?}");
+    let triage = TaskFilter { kind: Some("triage".into()), limit: 100, ..Default::default() };
+    let tasks = app.store.list_tasks(&triage).await.unwrap();
+    assert!(tasks.iter().any(|t| t.subject_id == Some(id) && t.title.contains("awaiting_deposit")), "{tasks:?}");
+    assert_eq!(state_of(&app, id).await, "awaiting_deposit");
+
+    // Held: back to review, a first approval, and a message during the second one.
+    Ledger::new(&app).hold_deposit(&account, Money::from_cents(500_000), "bank", "w0").await.unwrap();
+    assert_eq!(reminders::scan(&app).await.unwrap().deposits_recorded, 1);
+    let actor = Actor { caller: &sam, request_id: "r2", now: clock.now() };
+    decide(&app, &actor, review_task().await.id, None, approve(), None).await.unwrap();
+    assert_eq!(state_of(&app, id).await, "awaiting_second_approval");
+    let raw = letter(2, "Our website is https://bigco.io and we would like the monthly credit line soon.");
+    let report = creditline::intake::ingest(&app, "test", raw.as_bytes()).await.unwrap();
+    assert_eq!(report.outcome, "updated_application", "{report:?}");
+    assert_eq!(report.application_id.as_deref(), Some(application.id.to_string().as_str()), "{report:?}");
+    assert_eq!(applications().await, 1);
+    assert_eq!(state_of(&app, id).await, "awaiting_second_approval");
+    let sue = senior("sue");
+    let actor = Actor { caller: &sue, request_id: "r3", now: clock.now() };
+    let second = decide(&app, &actor, review_task().await.id, None, approve(), None).await.unwrap();
+    assert_eq!(second.body["credit_line"]["monthly_limit_cents"], 500_000, "{}", second.body);
+}
+
 /// Policy: "For special requests such as $5,000/month or more ... as a guarantee": the tier is
 /// written once, in the rules' data; the rules, the approval path and the emails follow it.
 async fn the_deposit_tier_is_read_from_the_rules(t: TestStore) {
@@ -277,5 +347,6 @@ store_suite!(
     an_increase_waiting_for_its_guarantee_is_reminded_then_expires,
     a_request_between_rungs_is_offered_the_rung_below_and_told_so,
     a_senior_approval_at_the_deposit_tier_waits_for_the_guarantee,
+    messages_while_waiting_for_the_guarantee_or_a_second_approval_stay_with_the_application,
     the_deposit_tier_is_read_from_the_rules,
 );

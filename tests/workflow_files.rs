@@ -166,6 +166,15 @@ fn terminal_states_have_no_exits() {
 }
 
 #[test]
+fn an_open_state_cannot_also_be_ended() {
+    let src = GOOD.replace("[states.done]\n", "[states.done]\nopen = true\n");
+    assert_ne!(src, GOOD, "the fixture has a [states.done] table");
+    let (line, problem, _) = only_error(&src);
+    assert_eq!(problem, Problem::OpenAndClosed("done".into()));
+    assert_eq!(line, line_of(&src, "[states.done]"));
+}
+
+#[test]
 fn loading_a_folder_reports_every_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("demo.toml"), GOOD.replace("email:bye", "email:farewell")).unwrap();
@@ -188,6 +197,22 @@ fn the_shipped_workflows_are_valid_and_complete() {
     for s in ["declined", "deferred"] {
         assert!(app.state(s).unwrap().keeps_prepaid_access, "{s} keeps prepaid access");
     }
+    // The states intake reads an applicant's messages into: every wait before a decision, the
+    // four-eyes second approval included; not the wait for a guarantee (a person reads those).
+    let open: Vec<&str> = app.states.values().filter(|s| s.open).map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        open,
+        [
+            "awaiting_account_confirmation",
+            "awaiting_domain_confirmation",
+            "awaiting_materials",
+            "awaiting_second_approval",
+            "aws_history_check",
+            "business_verification",
+            "pending_review",
+            "received"
+        ]
+    );
     // Declines and deferrals always carry a reason.
     for t in app.transitions.iter().filter(|t| matches!(t.to.as_deref(), Some("declined" | "deferred"))) {
         assert!(t.reason_required, "transition at line {} needs a reason", t.line);

@@ -59,17 +59,7 @@ pub mod outcome {
 }
 
 const ACTOR: &str = "intake";
-/// States in which an application is still open: a new message from its account updates it.
-const OPEN_STATES: &[&str] = &[
-    "received",
-    AWAITING_ACCOUNT,
-    "awaiting_materials",
-    "awaiting_domain_confirmation",
-    "business_verification",
-    "aws_history_check",
-    "pending_review",
-    "awaiting_second_approval",
-];
+const APPLICATION: &str = "credit_line_application";
 const AWAITING_ACCOUNT: &str = "awaiting_account_confirmation";
 /// `business_verification` findings about the website that a materials request explains.
 const WEBSITE_FINDINGS: &[&str] = &[
@@ -792,8 +782,10 @@ async fn open_application(
         emails.push(from.as_str().to_string());
     }
     for email in emails {
-        for inst in app.store.instances_for_account(&email, "credit_line_application").await? {
-            if OPEN_STATES.contains(&inst.state.as_str()) {
+        for inst in app.store.instances_for_account(&email, APPLICATION).await? {
+            // Any application not yet decided owns its account's new messages; one only
+            // waiting for a guarantee is answered by a person (see `update`).
+            if app.workflow.state(APPLICATION, &inst.state).is_some_and(|s| s.in_progress()) {
                 return app.store.application(ApplicationId(inst.id.0)).await;
             }
         }
@@ -894,7 +886,7 @@ async fn instance_of(app: &App, id: ApplicationId) -> Result<crate::store::Insta
 async fn decided_application(app: &App, account: &EmailAddress) -> Result<Option<ApplicationRecord>, StoreError> {
     let decided = app
         .store
-        .instances_for_account(account.as_str(), "credit_line_application")
+        .instances_for_account(account.as_str(), APPLICATION)
         .await?
         .into_iter()
         .filter(|i| ["declined", "deferred"].contains(&i.state.as_str()))
@@ -1022,7 +1014,9 @@ async fn update_application(
         // A declined or deferred applicant writing back: re_review decides now, or a person
         // sees the message (never stored with no one told).
         "declined" | "deferred" => return reapplication(app, mail, report, now, record, x).await,
-        state if !OPEN_STATES.contains(&state) => return Ok(closed_reply(app, mail, report, now, &record, &x)),
+        state if !app.workflow.state(APPLICATION, state).is_some_and(|s| s.open) => {
+            return Ok(closed_reply(app, mail, report, now, &record, &x));
+        }
         _ => {}
     }
     let mut p = Plan::new(app, mail, report, now);

@@ -136,6 +136,12 @@ impl WorkflowService {
         self.workflows.get(name).ok_or_else(|| ServiceError::UnknownWorkflow(name.to_string()))
     }
 
+    /// What `workflow`'s file says of `state` (`None` for a state or workflow it does not
+    /// know): the code asks the flags (`open`, `terminal` …), never names the state.
+    pub fn state(&self, workflow: &str, state: &str) -> Option<&crate::workflow::State> {
+        self.workflows.get(workflow)?.state(state)
+    }
+
     /// Opens a credit-line application in the initial state of `credit_line_application`,
     /// with its initial effects (the "application received" email).
     pub async fn open_application(

@@ -127,8 +127,17 @@ impl Guard {
 pub struct State {
     pub name: String,
     pub description: String,
+    /// Under way: a new message from the account is read into it (`open = true`).
+    pub open: bool,
     pub terminal: bool,
     pub keeps_prepaid_access: bool,
+}
+
+impl State {
+    /// Neither ended nor decided: the subject's account still owns new messages to it.
+    pub fn in_progress(&self) -> bool {
+        !self.terminal && !self.keeps_prepaid_access
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -203,6 +212,8 @@ pub(crate) struct RawDefinition {
 pub(crate) struct RawState {
     #[serde(default)]
     pub description: String,
+    #[serde(default)]
+    pub open: bool,
     #[serde(default)]
     pub terminal: bool,
     #[serde(default)]

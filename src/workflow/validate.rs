@@ -39,6 +39,8 @@ pub enum Problem {
     UnreachableState(String),
     NoWayOut(String),
     TerminalWithExit(String),
+    /// `open` beside `terminal` or `keeps_prepaid_access`: under way and ended at once.
+    OpenAndClosed(String),
     DuplicateTransition {
         from: String,
         event: String,
@@ -74,6 +76,9 @@ impl fmt::Display for Problem {
             }
             Problem::NoWayOut(s) => write!(f, "state {s:?} is not terminal but has no transition out of it"),
             Problem::TerminalWithExit(s) => write!(f, "terminal state {s:?} has a transition out of it"),
+            Problem::OpenAndClosed(s) => {
+                write!(f, "state {s:?} is open but also terminal or keeps_prepaid_access (ended)")
+            }
             Problem::DuplicateTransition { from, event, first_line } => write!(
                 f,
                 "duplicate transition: event {event:?} from state {from:?} is already handled at line {first_line}"
@@ -316,6 +321,9 @@ impl Checker<'_> {
             } else if !state.terminal && !exits {
                 self.at(line, Problem::NoWayOut(name.clone()));
             }
+            if state.open && !state.in_progress() {
+                self.at(line, Problem::OpenAndClosed(name.clone()));
+            }
         }
     }
 }
@@ -351,6 +359,7 @@ pub fn parse_definition(
             let state = State {
                 name: name.clone(),
                 description: s.description.clone(),
+                open: s.open,
                 terminal: s.terminal,
                 keeps_prepaid_access: s.keeps_prepaid_access,
             };
