@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use figment::value::Value;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// Variables with this prefix belong to the test suites, not to the service.
@@ -41,7 +42,7 @@ pub struct Config {
     /// different senior reviewer (four-eyes). Default $1,000/month.
     pub four_eyes_from_cents: i64,
     /// The support mailbox to poll (`creditline inbox poll`); none by default.
-    pub imap: Option<crate::intake::imap::ImapConfig>,
+    pub imap: Option<ImapConfig>,
     /// Outgoing email: sender, transport, retries.
     pub mail: MailConfig,
     /// Background workers (`creditline worker`, and `serve` unless `--no-workers`).
@@ -197,7 +198,7 @@ impl Default for RulesConfig {
 pub struct PaymentsConfig {
     /// The Stripe endpoint's signing secret (`whsec_...`); without it the Stripe webhook
     /// answers 404.
-    pub stripe_webhook_secret: Option<String>,
+    pub stripe_webhook_secret: Option<Secret>,
     /// A signature older (or newer) than this many seconds is refused.
     pub tolerance_seconds: u64,
 }
@@ -289,7 +290,7 @@ pub struct SmtpConfig {
     pub port: u16,
     pub tls: SmtpTls,
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     pub timeout_seconds: u64,
     /// Connections kept open to the server.
     pub pool_size: u32,
@@ -538,4 +539,115 @@ fn known_keys() -> Vec<String> {
 /// Figment's errors name the key and where it came from; keep all of them.
 fn describe(e: figment::Error) -> String {
     e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+}
+
+/// The support inbox `creditline inbox poll` reads (`[imap]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapConfig {
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    pub user: String,
+    pub password: Secret,
+    #[serde(default = "default_mailbox")]
+    pub mailbox: String,
+    /// Seconds between polls in `creditline inbox poll` (without `--once`).
+    #[serde(default = "default_interval")]
+    pub poll_interval_seconds: u64,
+}
+
+fn default_port() -> u16 {
+    143
+}
+fn default_mailbox() -> String {
+    "INBOX".into()
+}
+fn default_interval() -> u64 {
+    60
+}
+
+/// A password or signing secret from the configuration. `Debug` prints `***`, so a config
+/// in a log line or an error never shows it; [`Secret::expose`] is the one way to read it
+/// (where it is used: the SMTP login, the IMAP login, the webhook signature check).
+/// Serializing writes the value itself: that is writing a configuration file, not a log.
+pub struct Secret(SecretString);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(SecretString::from(value.into()))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Secret {
+        Secret::new(value)
+    }
+}
+
+impl Clone for Secret {
+    fn clone(&self) -> Secret {
+        Secret::new(self.expose())
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.expose())
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    /// Issue 19: passwords and the webhook secret never reach a log line through `Debug`, yet
+    /// each is read where it is used and a configuration written out keeps it.
+    #[test]
+    fn secrets_print_as_stars_and_still_reach_their_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("creditline.toml");
+        std::fs::write(
+            &file,
+            "[mail.smtp]\nusername = \"bot\"\npassword = \"smtp-pa55\"\n\
+             [payments]\nstripe_webhook_secret = \"whsec_s3cret\"\n\
+             [imap]\nhost = \"imap.example.com\"\nuser = \"inbox\"\npassword = \"imap-pa55\"\n",
+        )
+        .unwrap();
+        let config = Config::load_from(Some(&file), Vec::new()).unwrap();
+        let shown = format!("{config:?}");
+        for secret in ["smtp-pa55", "whsec_s3cret", "imap-pa55"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("password: Some(***)"), "{shown}");
+        assert_eq!(config.mail.smtp.password.as_ref().map(Secret::expose), Some("smtp-pa55"));
+        assert_eq!(config.payments.stripe_webhook_secret.as_ref().map(Secret::expose), Some("whsec_s3cret"));
+        assert_eq!(config.imap.as_ref().map(|i| i.password.expose()), Some("imap-pa55"));
+        let written = toml::to_string(&config).unwrap();
+        assert!(written.contains("whsec_s3cret"), "{written}");
+        let again: Config = toml::from_str(&written).unwrap();
+        assert_eq!(again, config);
+    }
 }

@@ -78,7 +78,7 @@ fn smtp(c: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError>
         .timeout(Some(Duration::from_secs(c.timeout_seconds)))
         .pool_config(PoolConfig::new().max_size(c.pool_size.max(1)));
     if let (Some(user), Some(password)) = (&c.username, &c.password) {
-        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+        builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_string()));
     }
     Ok(builder.build())
 }

@@ -11,37 +11,12 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
-use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 
 use super::{Report, ingest};
 use crate::app::App;
+use crate::config::ImapConfig;
 use crate::store::StoreError;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ImapConfig {
-    pub host: String,
-    #[serde(default = "default_port")]
-    pub port: u16,
-    pub user: String,
-    pub password: String,
-    #[serde(default = "default_mailbox")]
-    pub mailbox: String,
-    /// Seconds between polls in `creditline inbox poll` (without `--once`).
-    #[serde(default = "default_interval")]
-    pub poll_interval_seconds: u64,
-}
-
-fn default_port() -> u16 {
-    143
-}
-fn default_mailbox() -> String {
-    "INBOX".into()
-}
-fn default_interval() -> u64 {
-    60
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
@@ -77,7 +52,7 @@ pub async fn poll_once(app: &App, config: &ImapConfig) -> Result<Vec<Report>, Im
     let mut client = async_imap::Client::new(stream);
     client.read_response().await.map_err(|e| ImapError::Connect(address.clone(), e))?.ok_or(ImapError::NoGreeting)?;
     let mut session = client
-        .login(&config.user, &config.password)
+        .login(&config.user, config.password.expose())
         .await
         .map_err(|(e, _)| ImapError::Login(config.user.clone(), e))?;
     session.select(&config.mailbox).await?;

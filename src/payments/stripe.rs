@@ -16,12 +16,12 @@ use super::{PaymentProvider, ProviderEvent, Purpose, WebhookError};
 use crate::domain::{EmailAddress, Money};
 
 pub struct Stripe {
-    secret: String,
+    secret: crate::config::Secret,
     tolerance_seconds: u64,
 }
 
 impl Stripe {
-    pub fn new(secret: String, tolerance_seconds: u64) -> Stripe {
+    pub fn new(secret: crate::config::Secret, tolerance_seconds: u64) -> Stripe {
         Stripe { secret, tolerance_seconds }
     }
 
@@ -228,7 +228,7 @@ impl PaymentProvider for Stripe {
         if now.timestamp().abs_diff(t) > self.tolerance_seconds {
             return Err(sig("timestamp outside the tolerance"));
         }
-        let expected = mac(&self.secret, t, body);
+        let expected = mac(self.secret.expose(), t, body);
         if !v1.iter().any(|s| bool::from(s.as_slice().ct_eq(&expected))) {
             return Err(sig("no v1 signature matches"));
         }
