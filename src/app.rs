@@ -96,7 +96,17 @@ fn load_templates(config: &Config) -> anyhow::Result<Templates> {
 
 pub fn load_workflows(config: &Config) -> anyhow::Result<Workflows> {
     let catalog = Catalog::scan(&config.rules_dir, &config.templates_dir)?;
-    Ok(Workflows::load(&config.workflows_dir, &catalog)?)
+    let workflows = Workflows::load(&config.workflows_dir, &catalog)?;
+    // The service acts on these names; a folder without them would misroute at run time.
+    let missing = crate::workflow::names::missing(&workflows);
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "{}: the service needs these workflows and states, which the files do not declare: {}",
+            config.workflows_dir.display(),
+            missing.join(", ")
+        );
+    }
+    Ok(workflows)
 }
 
 impl App {

@@ -175,6 +175,54 @@ fn an_open_state_cannot_also_be_ended() {
 }
 
 #[test]
+fn only_a_state_under_way_is_reminded_and_only_a_live_one_draws_credit() {
+    let src = GOOD.replace("[states.done]\n", "[states.done]\nreminded = true\n");
+    let (_, problem, _) = only_error(&src);
+    assert_eq!(problem, Problem::OpenAndClosed("done".into()));
+    let src = GOOD.replace("[states.done]\n", "[states.done]\ndraws_credit = true\n");
+    let (line, problem, text) = only_error(&src);
+    assert_eq!(problem, Problem::DrawsWhenEnded("done".into()));
+    assert_eq!(line, line_of(&src, "[states.done]"));
+    assert!(text.contains("draws credit but is terminal"), "{text}");
+}
+
+/// The states Rust acts on by name (`workflow::names`) must be in the files: a folder that
+/// renamed one is refused by `workflows check` and at start-up, naming what is missing.
+#[test]
+fn a_state_the_service_acts_on_cannot_be_renamed_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    common::copy_dir(&common::repo().join("workflows"), &workflows);
+    let path = workflows.join("credit_line.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    // `grace` becomes `overdue` everywhere it is a state (not the rule's outcome `grace`).
+    let renamed: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("[states.") || l.starts_with("from") || l.starts_with("to ") {
+                l.replace("grace", "overdue")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(renamed.contains("[states.overdue]") && !renamed.contains("[states.grace]"));
+    std::fs::write(&path, renamed).unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = common::creditline(dir.path());
+        cmd.env("CREDITLINE_WORKFLOWS_DIR", &workflows).args(args);
+        cmd.output().unwrap()
+    };
+    for args in [&["workflows", "check"][..], &["serve", "--listen", "127.0.0.1:0"]] {
+        let o = run(args);
+        assert!(!o.status.success(), "{args:?} must fail: {}", common::stdout(&o));
+        let err = common::stderr(&o);
+        assert!(err.contains("credit_line.grace") && !err.contains("credit_line.active"), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn loading_a_folder_reports_every_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("demo.toml"), GOOD.replace("email:bye", "email:farewell")).unwrap();
@@ -193,6 +241,10 @@ fn the_shipped_workflows_are_valid_and_complete() {
     for s in ["active", "grace", "paused", "reduced", "closed"] {
         assert!(line.state(s).is_some(), "credit_line lacks {s}");
     }
+    // Policy: a paused or closed line draws nothing ("pause ... the next month's credit
+    // line"); in grace the billing-cycle gate decides each debit.
+    assert_eq!(line.states_where(|s| s.draws_credit), ["active", "grace", "reduced"]);
+    assert!(creditline::workflow::names::missing(&wf).is_empty(), "{:?}", creditline::workflow::names::missing(&wf));
     let app = wf.get("credit_line_application").unwrap();
     for s in ["declined", "deferred"] {
         assert!(app.state(s).unwrap().keeps_prepaid_access, "{s} keeps prepaid access");
@@ -213,6 +265,13 @@ fn the_shipped_workflows_are_valid_and_complete() {
             "received"
         ]
     );
+    // The waits the reminder scan reminds and times out; the guarantee's wait has its own.
+    assert_eq!(
+        app.states_where(|s| s.reminded),
+        ["awaiting_account_confirmation", "awaiting_domain_confirmation", "awaiting_materials"]
+    );
+    // What a new message or a re-review may pick up again.
+    assert_eq!(app.states_where(|s| s.reopenable()), ["declined", "deferred"]);
     // Declines and deferrals always carry a reason.
     for t in app.transitions.iter().filter(|t| matches!(t.to.as_deref(), Some("declined" | "deferred"))) {
         assert!(t.reason_required, "transition at line {} needs a reason", t.line);

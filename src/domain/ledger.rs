@@ -192,9 +192,6 @@ pub fn grown(bucket: Bucket, balance: Money, delta: Money) -> Result<Money, Boun
     }
 }
 
-/// The states in which a credit line can be drawn on.
-pub const USABLE_LINE_STATES: [&str; 3] = ["active", "grace", "reduced"];
-
 /// A closed month a credit line still owes for: its bill not paid in full, or, before the
 /// month's close has billed it, the credit it used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,8 +15,8 @@ pub use address::{AddressError, Domain, EmailAddress};
 pub use applicant::{ApplicantKind, ApplicantKindError};
 pub use ids::{ApplicationId, DecisionId, EventId, OutboxId, SubjectId, TaskId};
 pub use ledger::{
-    BoundError, Bucket, DebitError, EntryKind, Funds, Gate, Gated, MAX_BALANCE, Refused, Split, USABLE_LINE_STATES,
-    Unpaid, grown, paid_before, plan_debit, split_debit, within,
+    BoundError, Bucket, DebitError, EntryKind, Funds, Gate, Gated, MAX_BALANCE, Refused, Split, Unpaid, grown,
+    paid_before, plan_debit, split_debit, within,
 };
 pub use money::{Money, MoneyError};
 pub use period::{Period, PeriodError, last_day_to_pay, reminder_window};

@@ -20,6 +20,7 @@ use crate::services::views;
 use crate::store::{
     ApplicationFilter, ApplicationRecord, CreditLineFilter, CreditLineRecord, EventRecord, OutboxRecord, StoreError,
 };
+use crate::workflow::names::credit_line;
 
 pub(super) const READERS: &[Role] = &[Role::Reviewer, Role::SeniorReviewer, Role::Admin];
 
@@ -191,7 +192,7 @@ async fn account(
             format!("no applications or credit lines for {account}"),
         ));
     }
-    let active_credit_line = credit_lines.iter().rev().find(|l| l.state != "closed").cloned();
+    let active_credit_line = credit_lines.iter().rev().find(|l| l.state != credit_line::CLOSED).cloned();
     Ok(Json(AccountView {
         account_email: account,
         prepaid_access: true,

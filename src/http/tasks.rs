@@ -23,6 +23,8 @@ use crate::domain::{ApplicationId, Role, TaskId};
 use crate::services::tasks::{self, Actor, TaskError};
 use crate::services::views;
 use crate::store::{EventRecord, TaskFilter, TaskRecord};
+use crate::workflow::TaskKind;
+use crate::workflow::names::application;
 
 const REVIEWERS: &[Role] = &[Role::Reviewer, Role::SeniorReviewer, Role::Admin];
 
@@ -188,7 +190,7 @@ async fn view(
     };
     if let Some(a) = application {
         body.application = Some(views::application(app.store.as_ref(), &a).await?);
-        if task.kind == "application_review" && a.state == "pending_review" {
+        if task.kind == TaskKind::ApplicationReview.as_str() && a.state == application::PENDING_REVIEW {
             body.suggested_limit_cents =
                 crate::services::decisions::suggested_limit(&app, &a).await.map_err(ApiError::from)?.map(|m| m.cents());
         }

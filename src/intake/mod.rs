@@ -27,6 +27,7 @@ use crate::store::{
     ApplicationRecord, ApplicationUpdate, AttachmentWrite, EvidenceWrite, FieldWrite, IntakeWrite, Kept, RawMessage,
     StoreError, TaskWrite,
 };
+use crate::workflow::names::{application, aws_login, credit_line, invoice_request};
 use classify::Intent;
 use extract::{Extracted, Found, field};
 use mail::Mail;
@@ -59,8 +60,7 @@ pub mod outcome {
 }
 
 const ACTOR: &str = "intake";
-const APPLICATION: &str = "credit_line_application";
-const AWAITING_ACCOUNT: &str = "awaiting_account_confirmation";
+const APPLICATION: &str = application::WORKFLOW;
 /// `business_verification` findings about the website that a materials request explains.
 const WEBSITE_FINDINGS: &[&str] = &[
     "missing_website",
@@ -805,10 +805,9 @@ async fn still_requested(
 ) -> Result<Option<Vec<String>>, StoreError> {
     let subject: SubjectId = record.id.into();
     let events = app.store.events(subject).await?;
-    let entered = events
-        .iter()
-        .rev()
-        .find(|e| e.to_state == "awaiting_materials" && e.from_state.as_deref() != Some("awaiting_materials"));
+    let entered = events.iter().rev().find(|e| {
+        e.to_state == application::AWAITING_MATERIALS && e.from_state.as_deref() != Some(e.to_state.as_str())
+    });
     let Some(asked) = entered.filter(|e| e.event == "request_info") else { return Ok(None) };
     let items: Vec<String> = app
         .store
@@ -889,7 +888,7 @@ async fn decided_application(app: &App, account: &EmailAddress) -> Result<Option
         .instances_for_account(account.as_str(), APPLICATION)
         .await?
         .into_iter()
-        .filter(|i| ["declined", "deferred"].contains(&i.state.as_str()))
+        .filter(|i| app.workflow.is(APPLICATION, &i.state, |s| s.reopenable()))
         .max_by_key(|i| i.id.0);
     match decided {
         Some(i) => app.store.application(ApplicationId(i.id.0)).await,
@@ -1006,18 +1005,18 @@ async fn update_application(
     // Deferred only because no answer came in time: the reply is the answer, and the
     // application continues where it waited (what the deferral email promised).
     let resume = match record.state.as_str() {
-        "deferred" => resumes_after_time_out(&app.store.events(record.id.into()).await?),
+        application::DEFERRED => resumes_after_time_out(&app.store.events(record.id.into()).await?),
         _ => None,
     };
-    match record.state.as_str() {
-        "deferred" if resume.is_some() => {}
+    if resume.is_none() {
         // A declined or deferred applicant writing back: re_review decides now, or a person
         // sees the message (never stored with no one told).
-        "declined" | "deferred" => return reapplication(app, mail, report, now, record, x).await,
-        state if !app.workflow.state(APPLICATION, state).is_some_and(|s| s.open) => {
+        if app.workflow.is(APPLICATION, &record.state, |s| s.reopenable()) {
+            return reapplication(app, mail, report, now, record, x).await;
+        }
+        if !app.workflow.is(APPLICATION, &record.state, |s| s.open) {
             return Ok(closed_reply(app, mail, report, now, &record, &x));
         }
-        _ => {}
     }
     let mut p = Plan::new(app, mail, report, now);
     p.report.application_id = Some(record.id.to_string());
@@ -1048,7 +1047,7 @@ async fn update_application(
         p.fire(&mut cursor, fire)?;
         p.report.findings.push("resumed_after_time_out".into());
     }
-    if cursor.state == AWAITING_ACCOUNT {
+    if cursor.state == application::AWAITING_ACCOUNT_CONFIRMATION {
         // Only the account's own address confirms it (the address this message came from,
         // not one a forward quotes).
         let writer = mail.envelope_from.as_deref().and_then(|f| EmailAddress::parse(f).ok());
@@ -1066,7 +1065,7 @@ async fn update_application(
             None => p.report.findings.push("account_not_confirmed".into()),
         }
     }
-    if cursor.state == "awaiting_domain_confirmation" {
+    if cursor.state == application::AWAITING_DOMAIN_CONFIRMATION {
         let confirmed = match confirms_company_domain(&mut p, &record, &merged).await {
             Some(domain) => match p.authenticate(record.id, &domain) {
                 SenderCheck::Failed(detail) => {
@@ -1112,7 +1111,7 @@ async fn update_application(
     }
     let mut kind = None;
     let mut asked_again = false;
-    if cursor.state == "awaiting_materials"
+    if cursor.state == application::AWAITING_MATERIALS
         && let Some(remaining) = still_requested(app, &p, &record, &x).await?
         && !remaining.is_empty()
     {
@@ -1128,7 +1127,9 @@ async fn update_application(
     }
     if asked_again {
         // Recorded above; nothing else to decide until the items arrive.
-    } else if outcome_name == outcome::UPDATED && ["received", "awaiting_materials"].contains(&cursor.state.as_str()) {
+    } else if outcome_name == outcome::UPDATED
+        && [application::RECEIVED, application::AWAITING_MATERIALS].contains(&cursor.state.as_str())
+    {
         // (A confirmation that led to a failed verification has been answered already: the
         // same message is not read again as materials, which would ask for the confirmation
         // it just gave.)
@@ -1154,13 +1155,13 @@ async fn update_application(
 /// The step that takes an application deferred by a time-out back to the wait it timed out
 /// of (`None` when a reviewer, or a wait for a guarantee, deferred it: those are re-reviewed).
 fn resumes_after_time_out(events: &[crate::store::EventRecord]) -> Option<&'static str> {
-    let deferral = events.iter().rev().find(|e| e.to_state == "deferred")?;
+    let deferral = events.iter().rev().find(|e| e.to_state == application::DEFERRED)?;
     if deferral.event != "timed_out" {
         return None;
     }
     match deferral.from_state.as_deref() {
-        Some("awaiting_materials") => Some("materials_reply"),
-        Some("awaiting_domain_confirmation") => Some("confirmation_reply"),
+        Some(application::AWAITING_MATERIALS) => Some("materials_reply"),
+        Some(application::AWAITING_DOMAIN_CONFIRMATION) => Some("confirmation_reply"),
         _ => None,
     }
 }
@@ -1379,10 +1380,10 @@ async fn drive(
                 complete = complete.data("company_domain", domain.as_str());
             }
             p.fire(cursor, complete)?;
-            if cursor.state == "awaiting_domain_confirmation" && x.flag(DOMAIN_CONFIRMED_FIELD) {
+            if cursor.state == application::AWAITING_DOMAIN_CONFIRMATION && x.flag(DOMAIN_CONFIRMED_FIELD) {
                 p.fire(cursor, Fire::new(subject, "domain_confirmed", ACTOR).reason("confirmed earlier"))?;
             }
-            if cursor.state == "business_verification" {
+            if cursor.state == application::BUSINESS_VERIFICATION {
                 verify(p, cursor, x, account, verified_contact(x, account)).await?;
             }
             Ok(Some(kind.as_str().to_string()))
@@ -1454,7 +1455,7 @@ async fn verify(
         .data("findings", &business.findings)
         .data("missing", &missing);
     p.fire(cursor, fire)?;
-    if cursor.state != "aws_history_check" {
+    if cursor.state != application::AWS_HISTORY_CHECK {
         return Ok(());
     }
     let earlier = p.app.store.evidence_for(ApplicationId(subject.0)).await?;
@@ -1484,8 +1485,8 @@ async fn limit_increase(
 ) -> Result<(IntakeWrite, Report), PlanError> {
     let mut p = Plan::new(app, mail, report, now);
     let requested = x.cents(field::REQUESTED_LIMIT);
-    let lines = app.store.instances_for_account(account.as_str(), "credit_line").await?;
-    let line = lines.into_iter().find(|l| l.state != "closed");
+    let lines = app.store.instances_for_account(account.as_str(), credit_line::WORKFLOW).await?;
+    let line = lines.into_iter().find(|l| l.state != credit_line::CLOSED);
     let details = json!({
         "account_email": account.as_str(),
         "requested_limit_cents": requested,
@@ -1560,11 +1561,11 @@ async fn aws_login_request(
 ) -> Result<(IntakeWrite, Report), PlanError> {
     let mut p = Plan::new(app, mail, report, now);
     match crate::services::aws_login::of_account(app.store.as_ref(), account.as_str()).await? {
-        Some(open) if open.state != "declined" => {
+        Some(open) if open.state != aws_login::DECLINED => {
             // Nothing new to review: the message is kept with the finding, the open review
             // (or the approval) stands.
             let finding =
-                if open.state == "approved" { "aws_login_already_approved" } else { "aws_login_already_open" };
+                if open.state == aws_login::APPROVED { "aws_login_already_approved" } else { "aws_login_already_open" };
             p.report.findings.push(finding.into());
             p.report.state = Some(open.state);
         }
@@ -1607,7 +1608,7 @@ async fn link_aws_login(
     planned: (IntakeWrite, Report),
     x: &Extracted,
 ) -> Result<(IntakeWrite, Report), PlanError> {
-    use crate::services::aws_login;
+    use crate::services::aws_login as logins;
     let (write, report) = planned;
     if !x.flag(field::AWS_LOGIN) || ![outcome::CREATED, outcome::UPDATED].contains(&write.outcome.as_str()) {
         return Ok((write, report));
@@ -1621,16 +1622,16 @@ async fn link_aws_login(
             None => return Ok((write, report)),
         },
     };
-    if store.evidence_for(id).await?.iter().any(|e| e.kind == aws_login::LINK_EVIDENCE) {
+    if store.evidence_for(id).await?.iter().any(|e| e.kind == logins::LINK_EVIDENCE) {
         return Ok((write, report));
     }
     let outcome_name = write.outcome.clone();
     let mut p = Plan { app, mail, write, report, reply_to: None };
-    let existing = aws_login::of_account(store, &account).await?;
+    let existing = logins::of_account(store, &account).await?;
     let from_account =
         mail.from.as_deref().and_then(|f| EmailAddress::parse(f).ok()).is_some_and(|f| f.as_str() == account);
     let (login, state, started) = match existing {
-        Some(i) if i.state != "declined" => (Some(i.id), i.state, false),
+        Some(i) if i.state != aws_login::DECLINED => (Some(i.id), i.state, false),
         _ if from_account => {
             let account = EmailAddress::parse(&account).map_err(|e| StoreError::Corrupt(format!("{account}: {e}")))?;
             let state = start_aws_login(&mut p, &account)?;
@@ -1641,8 +1642,8 @@ async fn link_aws_login(
         None => (None, "none".to_string(), false),
     };
     let finding = match state.as_str() {
-        "approved" => "aws_login_approved",
-        "declined" => "aws_login_declined",
+        aws_login::APPROVED => "aws_login_approved",
+        aws_login::DECLINED => "aws_login_declined",
         "none" => "aws_login_not_requested",
         _ => "aws_login_pending",
     };
@@ -1651,7 +1652,7 @@ async fn link_aws_login(
         p.write.evidence.push((
             id,
             EvidenceWrite {
-                kind: aws_login::LINK_EVIDENCE.into(),
+                kind: logins::LINK_EVIDENCE.into(),
                 data: json!({ "aws_login_id": login, "state": state, "started_by_this_message": started }),
                 message_id: mail.message_id.clone(),
             },
@@ -1706,7 +1707,8 @@ fn invoice_request(
     let id = SubjectId::new();
     let reference =
         crate::services::workflow::reference_for(ApplicationId(id.0)).replacen("CL-", INVOICE_REFERENCE_PREFIX, 1);
-    let (mut instance, mut cursor) = app.workflow.plan_start("invoice_request", id, Some(account.as_str()), ACTOR)?;
+    let (mut instance, mut cursor) =
+        app.workflow.plan_start(invoice_request::WORKFLOW, id, Some(account.as_str()), ACTOR)?;
     p.address(&mut instance.outbox);
     for row in &mut instance.outbox {
         row.payload["reference"] = json!(reference);
@@ -1795,7 +1797,7 @@ async fn invoice_reply(
         serde_json::from_value(request.details.clone()).unwrap_or_default();
     details.merge(invoice_details(mail, x));
     p.report.state = Some(request.state.clone());
-    if matches!(request.state.as_str(), "received" | "awaiting_details") {
+    if [invoice_request::RECEIVED, invoice_request::AWAITING_DETAILS].contains(&request.state.as_str()) {
         let instance = app
             .store
             .instance(request.id)

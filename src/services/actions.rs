@@ -15,6 +15,7 @@ use crate::domain::{ApplicationId, SubjectId};
 use crate::email::context::context;
 use crate::services::workflow::{Cursor, Fire, ServiceError};
 use crate::store::{ActionWrite, AuditRecord, IdempotentResponse, Instance, Store, StoreError, TransitionWrite};
+use crate::workflow::names;
 
 /// A client's idempotency key and the fingerprint of the request it came with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,7 +264,7 @@ async fn record_facts(
 ) -> Result<serde_json::Map<String, Value>, EventError> {
     let mut facts = serde_json::Map::new();
     match instance.subject_kind.as_str() {
-        "credit_line" => {
+        names::credit_line::WORKFLOW => {
             if let Some(line) = app.store.credit_line(instance.id).await? {
                 facts.insert("monthly_limit_cents".into(), json!(line.monthly_limit_cents));
             }
@@ -273,7 +274,7 @@ async fn record_facts(
                 facts.insert(key.into(), value);
             }
         }
-        "limit_increase" => {
+        names::limit_increase::WORKFLOW => {
             if let Some((increase, _)) = app.store.increase(instance.id).await? {
                 // An approval quotes the new limit, from today; anything else leaves the line
                 // at the limit it has now, which is what its email names.

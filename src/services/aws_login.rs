@@ -14,19 +14,20 @@ use serde_json::{Value, json};
 use crate::domain::ApplicationId;
 use crate::intake::extract::field;
 use crate::store::{ApplicationRecord, Instance, Store, StoreError, TaskUpdate};
+use crate::workflow::TaskKind;
+use crate::workflow::names::{application, aws_login, task_state};
 
-pub const WORKFLOW: &str = "aws_login";
+pub use crate::workflow::names::aws_login::WORKFLOW;
 /// Evidence kind of the link an application keeps to the AWS login it applied through.
 pub const LINK_EVIDENCE: &str = "aws_login";
-/// States in which the AWS login is still to be decided.
-pub const PENDING: &[&str] = &["applied", "under_review"];
-const REVIEW_WAITS: &[&str] = &["pending_review", "awaiting_second_approval"];
+/// The states of an application whose review waits for the AWS login's decision.
+const REVIEW_WAITS: &[&str] = &[application::PENDING_REVIEW, application::AWAITING_SECOND_APPROVAL];
 
 /// The account's AWS login: the one open or approved (there is at most one), else the newest
 /// declined one.
 pub async fn of_account(store: &dyn Store, account: &str) -> Result<Option<Instance>, StoreError> {
     let all = store.instances_for_account(account, WORKFLOW).await?;
-    Ok(all.iter().find(|i| i.state != "declined").or(all.first()).cloned())
+    Ok(all.iter().find(|i| i.state != aws_login::DECLINED).or(all.first()).cloned())
 }
 
 /// Whether an application applies through AWS login, as its emails said.
@@ -39,8 +40,8 @@ pub async fn applies_through(store: &dyn Store, id: ApplicationId) -> Result<boo
 /// `None` when the AWS login is approved.
 pub fn approval_block(account: &str, state: Option<&str>) -> Option<(&'static str, String)> {
     match state {
-        Some("approved") => None,
-        Some("declined") => Some((
+        Some(aws_login::APPROVED) => None,
+        Some(aws_login::DECLINED) => Some((
             "aws_login_declined",
             format!(
                 "{account} applies through AWS login, which was declined: this application cannot be approved \
@@ -84,7 +85,7 @@ pub async fn application_view(store: &dyn Store, a: &ApplicationRecord) -> Resul
 pub async fn linked_applications(store: &dyn Store, login: &Instance) -> Result<Vec<Value>, StoreError> {
     let Some(account) = login.account_email.as_deref() else { return Ok(Vec::new()) };
     let mut out = Vec::new();
-    for inst in store.instances_for_account(account, "credit_line_application").await? {
+    for inst in store.instances_for_account(account, application::WORKFLOW).await? {
         let id = ApplicationId(inst.id.0);
         if !applies_through(store, id).await? {
             continue;
@@ -107,14 +108,14 @@ pub async fn review_notes(
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<TaskUpdate>, StoreError> {
     let mut notes = Vec::new();
-    let approvable = state == "approved";
+    let approvable = state == aws_login::APPROVED;
     for linked in linked_applications(store, login).await? {
         if !linked["state"].as_str().is_some_and(|s| REVIEW_WAITS.contains(&s)) {
             continue;
         }
         let Some(id) = linked["id"].as_str().and_then(|s| s.parse::<ApplicationId>().ok()) else { continue };
         for t in store.tasks_for(id.into()).await? {
-            if t.kind != "application_review" || !matches!(t.state.as_str(), "open" | "awaiting_second_approval") {
+            if t.kind != TaskKind::ApplicationReview.as_str() || !task_state::WAITING.contains(&t.state.as_str()) {
                 continue;
             }
             let mut details = t.details.clone();

@@ -19,6 +19,7 @@ use crate::store::{
 };
 
 use super::workflow::{Cursor, Fire, ServiceError};
+use crate::workflow::names::credit_line;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CycleError {
@@ -33,6 +34,8 @@ pub enum CycleError {
 }
 
 const ACTOR: &str = "system:cycle";
+const GATED: &str = "gated";
+const PAYMENT_CONFIRMED: &str = "payment_confirmed";
 /// A write that lost a race (another worker, a payment) is planned again this many times.
 const TRIES: usize = 8;
 
@@ -57,9 +60,11 @@ pub async fn close(app: &App, period: Period, stop_after: Option<usize>) -> Resu
     }
     let batch = app.config.billing.close_batch.max(1);
     let mut report = CloseReport { period: period.to_string(), ..CloseReport::default() };
+    // A line that has ended (closed) is billed no more.
+    let ended = app.workflow.states_where(credit_line::WORKFLOW, |s| s.terminal);
     let mut after = None;
     loop {
-        let mut lines = app.store.lines_to_bill(period, after, batch).await?;
+        let mut lines = app.store.lines_to_bill(period, after, batch, &ended).await?;
         if let Some(k) = stop_after {
             if report.billed >= k {
                 report.stopped = true;
@@ -171,17 +176,6 @@ pub struct GateReport {
     pub moved: Vec<(String, String, String, String)>,
 }
 
-/// The state a gating outcome puts a line in.
-fn target(g: CycleGating) -> &'static str {
-    match g {
-        CycleGating::Continue => "active",
-        CycleGating::Grace => "grace",
-        CycleGating::Pause | CycleGating::ManualReview => "paused",
-        CycleGating::Reduce { .. } => "reduced",
-        CycleGating::Decline => "closed",
-    }
-}
-
 /// Gates every open line with an overdue bill. Only a change of state is written (with its
 /// decision, event and email); a line already where the rule puts it is left alone.
 pub async fn gate(app: &App) -> Result<GateReport, CycleError> {
@@ -193,7 +187,7 @@ pub async fn gate(app: &App) -> Result<GateReport, CycleError> {
         if lines.is_empty() {
             return Ok(report);
         }
-        let open: Vec<&CreditLineRecord> = lines.iter().filter(|l| l.state != "closed").collect();
+        let open: Vec<&CreditLineRecord> = lines.iter().filter(|l| l.state != credit_line::CLOSED).collect();
         let bills = bills_by_line(app, open.iter().copied()).await?;
         let standings = super::payments::standings(app, open.iter().map(|l| &l.account_email), now).await?;
         for line in open {
@@ -201,12 +195,14 @@ pub async fn gate(app: &App) -> Result<GateReport, CycleError> {
             let Some(input) = gating_input(line, history, &standings.of(&line.account_email), now) else { continue };
             let (decision, record) = app.rules.evaluate_async("cycle_gating", &input, Some(line.id)).await;
             let outcome = CycleGating::try_from(&decision).unwrap_or(CycleGating::ManualReview);
-            let to = target(outcome);
-            // Grace is a first step from an active line; a line already paused or reduced
-            // stays where it is until it is paid or gated further.
-            if to == line.state || (to == "grace" && line.state != "active") {
-                continue;
-            }
+            // Where the outcome takes the line is credit_line.toml's to say. No step (grace
+            // is a first step from an active line only: a paused or reduced line stays until
+            // it is paid or gated further) or no change: nothing is written.
+            let to = app
+                .workflow
+                .workflow(credit_line::WORKFLOW)
+                .and_then(|d| d.target_of(&line.state, GATED, &decision.outcome));
+            let Some(to) = to.filter(|to| *to != line.state) else { continue };
             let reason = decision.reasons.join("; ");
             // The bill the rule judged and the limit the line goes on with: the reminder,
             // pause and reduction emails quote them (credit_line.toml declares which).
@@ -214,7 +210,7 @@ pub async fn gate(app: &App) -> Result<GateReport, CycleError> {
                 CycleGating::Reduce { new_limit } => new_limit.cents(),
                 _ => line.monthly_limit_cents,
             };
-            let mut fire = Fire::new(line.id, "gated", ACTOR)
+            let mut fire = Fire::new(line.id, GATED, ACTOR)
                 .decision("cycle_gating", &decision.outcome, record.id)
                 .reason(&reason)
                 .data("monthly_limit_cents", limit);
@@ -432,11 +428,17 @@ pub async fn pay(
                     && !write.payments.iter().any(|p| p.bill_id == b.id && b.paid_cents + p.cents == b.amount_cents)
             });
             let Some(line) = app.store.credit_line(line_id).await? else { continue };
-            if still_owed || !["grace", "paused", "reduced"].contains(&line.state.as_str()) {
+            // Restored: the file's payment step leaves the state (from grace, paused, reduced).
+            let restores = app
+                .workflow
+                .workflow(credit_line::WORKFLOW)
+                .and_then(|d| d.target_of(&line.state, PAYMENT_CONFIRMED, ""))
+                .is_some_and(|to| to != line.state);
+            if still_owed || !restores {
                 continue;
             }
             let mut fire =
-                Fire::new(line.id, "payment_confirmed", &provider).reason(&format!("paid by {provider} {txn}"));
+                Fire::new(line.id, PAYMENT_CONFIRMED, &provider).reason(&format!("paid by {provider} {txn}"));
             let mut limit = line.monthly_limit_cents;
             if let Some((restore, record)) = restore_limit(app, &line, &bills, now).await? {
                 fire = fire.decision("line_restore", &record.outcome, record.id);
@@ -506,8 +508,8 @@ async fn restore_limit(
 /// last active: read from the recorded decision that reduced it (its input's limit).
 async fn limit_before_reduction(app: &App, line: &CreditLineRecord) -> Result<Option<i64>, CycleError> {
     let events = app.store.events(line.id).await?;
-    let reduction = |e: &&crate::store::EventRecord| e.event == "gated" && e.to_state == "reduced";
-    let Some(reduced) = events.iter().rev().take_while(|e| e.to_state != "active").find(reduction) else {
+    let reduction = |e: &&crate::store::EventRecord| e.event == GATED && e.to_state == credit_line::REDUCED;
+    let Some(reduced) = events.iter().rev().take_while(|e| e.to_state != credit_line::ACTIVE).find(reduction) else {
         return Ok(None);
     };
     let records = app.store.decisions_for(line.id).await?;

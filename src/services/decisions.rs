@@ -16,6 +16,7 @@ use crate::services::workflow::{Cursor, Fire, ServiceError};
 use crate::store::{
     ActionWrite, ApplicationRecord, AuditRecord, CreditLineRecord, CreditLineWrite, StoreError, TaskRecord, TaskUpdate,
 };
+use crate::workflow::names::{application, credit_line, task_state};
 
 /// The task kind reviewers decide on here; other kinds are worked elsewhere.
 const REVIEW_TASK: &str = "application_review";
@@ -143,8 +144,8 @@ async fn plan_and_write(
         return Err(DecisionError::NotReviewable(id, task.kind));
     }
     let second = match task.state.as_str() {
-        "open" => false,
-        "awaiting_second_approval" => true,
+        task_state::OPEN => false,
+        task_state::AWAITING_SECOND_APPROVAL => true,
         other => return Err(DecisionError::TaskClosed(id, other.to_string())),
     };
     if let Some(a) = task.assignee.as_deref()
@@ -170,7 +171,7 @@ async fn plan_and_write(
     // decision that committed after the task was read shows here (409), not as a step the
     // engine refuses; one that commits after this read fails the write's version check (409).
     let instance = store.instance(subject).await?.ok_or(StoreError::NotFound(format!("instance {subject}")))?;
-    let wanted = if second { "awaiting_second_approval" } else { "pending_review" };
+    let wanted = if second { application::AWAITING_SECOND_APPROVAL } else { application::PENDING_REVIEW };
     if instance.state != wanted {
         // Decided by another path: the task can never be finished, so it closes here.
         let why = format!("the application is {}, no longer waiting for this task", instance.state);
@@ -209,7 +210,7 @@ async fn plan_and_write(
         Decision::Decline { reason_code, message } => {
             let fire =
                 plan.fire("decline").reason(reason_code).data("reason_code", reason_code).data("message", message);
-            plan.step(app, &mut cursor, fire, "done")?;
+            plan.step(app, &mut cursor, fire, task_state::DONE)?;
             plan.detail = json!({ "reason_code": reason_code, "message": message });
         }
         Decision::Defer { until, condition, reason } => {
@@ -219,7 +220,7 @@ async fn plan_and_write(
                 return Err(DecisionError::Refused(format!("until: {d} is not in the future")));
             }
             let fire = plan.fire("defer").reason(reason).data("until", until).data("condition", condition);
-            plan.step(app, &mut cursor, fire, "done")?;
+            plan.step(app, &mut cursor, fire, task_state::DONE)?;
             plan.detail = json!({ "reason": reason, "until": until, "condition": condition });
         }
         Decision::RequestInfo { items, message } => {
@@ -229,7 +230,7 @@ async fn plan_and_write(
                 .reason("information requested by a reviewer")
                 .data("missing", items)
                 .data("message", message);
-            plan.step(app, &mut cursor, fire, "done")?;
+            plan.step(app, &mut cursor, fire, task_state::DONE)?;
             plan.detail = json!({ "items": items, "message": message });
         }
     }
@@ -317,7 +318,7 @@ async fn approve_first(
         if suggestion == Suggestion::EvaluatedNow {
             plan.write_decisions.push(decision.clone());
         }
-        return plan.step(app, cursor, fire, "done");
+        return plan.step(app, cursor, fire, task_state::DONE);
     }
     let reason = override_reason.clone().or_else(|| note.clone());
     let four_eyes = limit.cents() >= app.config.four_eyes_from_cents;
@@ -339,7 +340,7 @@ async fn approve_first(
         plan.write_decisions.push(decision.clone());
     }
     if four_eyes {
-        plan.step(app, cursor, fire, "awaiting_second_approval")?;
+        plan.step(app, cursor, fire, task_state::AWAITING_SECOND_APPROVAL)?;
         plan.assignee = None;
         let first = FirstApproval {
             by: actor.caller.name.clone(),
@@ -350,7 +351,7 @@ async fn approve_first(
         };
         plan.details["first_approval"] = serde_json::to_value(&first).unwrap_or(Value::Null);
     } else {
-        plan.step(app, cursor, fire, "done")?;
+        plan.step(app, cursor, fire, task_state::DONE)?;
         open_line(app, plan, limit, &actor.caller.name, None)?;
     }
     Ok(())
@@ -384,7 +385,7 @@ fn approve_second(
         .decision("initial_limit", "offer", first.decision_id)
         .reason(&format!("second approval of {}'s approval", first.by))
         .data("monthly_limit_cents", limit.cents());
-    plan.step(app, cursor, fire, "done")?;
+    plan.step(app, cursor, fire, task_state::DONE)?;
     open_line(app, plan, limit, &first.by, Some(&actor.caller.name))
 }
 
@@ -403,7 +404,7 @@ fn open_line(
 ) -> Result<(), DecisionError> {
     let id = SubjectId::new();
     let account = plan.application.account_email.clone();
-    let (instance, _) = app.workflow.plan_start("credit_line", id, Some(&account), approved_by)?;
+    let (instance, _) = app.workflow.plan_start(credit_line::WORKFLOW, id, Some(&account), approved_by)?;
     plan.new_instance = Some(instance);
     plan.credit_line = Some(CreditLineWrite {
         id,
@@ -507,11 +508,11 @@ impl Planned {
 
     /// Lets the engine decide the step (a transition it does not allow is an error here,
     /// before anything is written).
-    fn step(&mut self, app: &App, cursor: &mut Cursor, fire: Fire, task_state: &str) -> Result<(), DecisionError> {
+    fn step(&mut self, app: &App, cursor: &mut Cursor, fire: Fire, next_task_state: &str) -> Result<(), DecisionError> {
         let (write, fired) = app.workflow.plan(cursor, &fire)?;
         self.transition = Some(write);
         self.fired = Some(fired);
-        self.next_task_state = task_state.to_string();
+        self.next_task_state = next_task_state.to_string();
         Ok(())
     }
 
@@ -538,7 +539,7 @@ impl Planned {
             monthly_limit_cents: l.monthly_limit_cents,
             approved_by: l.approved_by.clone(),
             second_approver: l.second_approver.clone(),
-            state: "active".into(),
+            state: credit_line::ACTIVE.into(),
             version: 1,
             opened_at: self.now,
             updated_at: self.now,

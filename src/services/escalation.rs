@@ -20,10 +20,15 @@ use crate::store::{AccountFigures, BillRecord, CreditLineRecord, CycleWrite, Inc
 
 use super::cycles::{CycleError, bills_by_line, next_lines, plan};
 use super::workflow::{Cursor, Fire, ServiceError};
+use crate::workflow::names::{credit_line, limit_increase};
 
 const ACTOR: &str = "system:escalation";
-/// The states of an increase still in progress.
-const OPEN: [&str; 3] = ["proposed", "awaiting_deposit", "pending_review"];
+
+/// Whether an increase in `state` is still in progress (proposed, waiting for a deposit or
+/// in review): any state limit_increase.toml does not mark terminal.
+fn in_progress(app: &App, state: &str) -> bool {
+    app.workflow.is(limit_increase::WORKFLOW, state, |s| !s.terminal)
+}
 
 /// The rule's input from a line's bills, the account's prepaid top-ups of the last 90 days
 /// and its deposit (pure). Monthly volume is credit billed plus prepaid bought, per month.
@@ -89,7 +94,7 @@ pub async fn scan(app: &App) -> Result<EscalationReport, CycleError> {
         let ids: Vec<SubjectId> = lines.iter().map(|l| l.id).collect();
         let mut open: HashMap<SubjectId, (IncreaseRecord, String)> = HashMap::new();
         for (record, state) in app.store.increases_for_lines(&ids).await? {
-            if OPEN.contains(&state.as_str()) {
+            if in_progress(app, &state) {
                 open.insert(record.line_id, (record, state));
             }
         }
@@ -111,10 +116,10 @@ pub async fn scan(app: &App) -> Result<EscalationReport, CycleError> {
                 let deposit = figures_of(line).balances.deposit_cents;
                 if let Some(why) = line_moved(increase, line) {
                     report.closed += usize::from(close_increase(app, increase, line, &why).await?);
-                } else if state == "awaiting_deposit" && deposit >= increase.deposit_cents {
+                } else if state == limit_increase::AWAITING_DEPOSIT && deposit >= increase.deposit_cents {
                     report.deposits_recorded += usize::from(deposit_recorded(app, increase, deposit).await?);
                 }
-            } else if line.state == "active" {
+            } else if line.state == credit_line::ACTIVE {
                 assess.push(line);
             }
         }
@@ -171,14 +176,14 @@ pub async fn line_input(app: &App, line: &CreditLineRecord, requested: i64) -> R
 /// The open increase of a line (proposed, waiting for a deposit or in review), if any.
 pub async fn open_increase_of(app: &App, line: SubjectId) -> Result<Option<IncreaseRecord>, StoreError> {
     let increases = app.store.increases_for_line(line).await?;
-    Ok(increases.into_iter().find(|(_, s)| OPEN.contains(&s.as_str())).map(|(r, _)| r))
+    Ok(increases.into_iter().find(|(_, s)| in_progress(app, s)).map(|(r, _)| r))
 }
 
 /// Why an open increase can no longer be approved as it was assessed: its line is not active
 /// (paused, reduced, closed, in grace) or its limit is no longer the one the increase starts
 /// from. `None`: it still stands.
 pub fn line_moved(increase: &IncreaseRecord, line: &CreditLineRecord) -> Option<String> {
-    if line.state != "active" {
+    if line.state != credit_line::ACTIVE {
         return Some(format!(
             "the credit line was {} while the increase was open; a new increase can be proposed once it is active again",
             line.state
@@ -237,7 +242,7 @@ pub async fn deposit_recorded(app: &App, increase: &IncreaseRecord, deposit: i64
         .instance(increase.id)
         .await?
         .ok_or_else(|| CycleError::Invalid(format!("increase {} has no instance", increase.id)))?;
-    if instance.state != "awaiting_deposit" {
+    if instance.state != limit_increase::AWAITING_DEPOSIT {
         // Another worker's scan recorded it (or the increase ended) before this read: nothing
         // to do, as when it does so between this read and the write.
         return Ok(false);
@@ -271,7 +276,7 @@ pub fn open_increase(
         _ => (requested.as_ref().map_or(line.monthly_limit_cents, |(c, _)| *c), 0, 0),
     };
     let id = SubjectId::new();
-    let (instance, _) = app.workflow.plan_start("limit_increase", id, Some(&line.account_email), ACTOR)?;
+    let (instance, _) = app.workflow.plan_start(limit_increase::WORKFLOW, id, Some(&line.account_email), ACTOR)?;
     let mut cursor = Cursor::created(&instance);
     // A declined or held increase leaves the line where it is: its email names the limit
     // the line keeps, not the one asked for.
@@ -337,7 +342,7 @@ pub async fn approve(app: &App, increase: SubjectId, reviewer: &str) -> Result<A
         .instance(increase)
         .await?
         .ok_or_else(|| CycleError::Invalid(format!("no limit increase {increase}")))?;
-    if instance.workflow != "limit_increase" {
+    if instance.workflow != limit_increase::WORKFLOW {
         return Err(CycleError::Invalid(format!("{increase} is not a limit increase")));
     }
     let (record, _) = app
@@ -350,7 +355,7 @@ pub async fn approve(app: &App, increase: SubjectId, reviewer: &str) -> Result<A
         .credit_line(record.line_id)
         .await?
         .ok_or_else(|| CycleError::Invalid(format!("limit increase {increase} has no credit line")))?;
-    if instance.state != "pending_review" {
+    if instance.state != limit_increase::PENDING_REVIEW {
         return Err(CycleError::Invalid(format!(
             "limit increase {increase} is {}, not waiting for a reviewer",
             instance.state
@@ -359,7 +364,7 @@ pub async fn approve(app: &App, increase: SubjectId, reviewer: &str) -> Result<A
     if let Some(why) = line_moved(&record, &line) {
         let write = closing(app, &record, &line, &why).await?;
         app.store.commit_cycle(&write).await?;
-        return Ok(Approval { increase: record, state: "closed", reason: Some(why) });
+        return Ok(Approval { increase: record, state: limit_increase::CLOSED, reason: Some(why) });
     }
     if record.deposit_cents > 0 {
         let held = app.store.balances(&record.account_email).await?.deposit_cents;
@@ -385,5 +390,5 @@ pub async fn approve(app: &App, increase: SubjectId, reviewer: &str) -> Result<A
         ..CycleWrite::default()
     };
     app.store.commit_cycle(&write).await?;
-    Ok(Approval { increase: record, state: "approved", reason: None })
+    Ok(Approval { increase: record, state: limit_increase::APPROVED, reason: None })
 }

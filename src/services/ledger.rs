@@ -20,6 +20,8 @@ use crate::store::{
     BillPayment, CouponRecord, CreditDraw, CreditLineFilter, CreditLineRecord, CycleWrite, DebitRequest, DebitResult,
     EntryRecord, EntryWrite, LedgerSums, LedgerWrite, Store, StoreError,
 };
+use crate::workflow::Workflows;
+use crate::workflow::names::credit_line;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -47,7 +49,6 @@ impl From<StoreError> for LedgerError {
     }
 }
 
-pub use crate::domain::USABLE_LINE_STATES;
 /// Applying a deposit is planned again this many times when a payment moves a bill first.
 const APPLY_TRIES: usize = 8;
 
@@ -313,7 +314,7 @@ impl<'a> Ledger<'a> {
             .lines_of(account)
             .await?
             .into_iter()
-            .filter(|l| l.state != "closed" && l.monthly_limit_cents >= tier.cents())
+            .filter(|l| l.state != credit_line::CLOSED && l.monthly_limit_cents >= tier.cents())
             .max_by_key(|l| l.monthly_limit_cents);
         let Some(line) = relying else { return Ok(()) };
         let held = self.app.store.balances(account.as_str()).await?.deposit_cents;
@@ -393,7 +394,7 @@ impl<'a> Ledger<'a> {
             if !done.is_empty() {
                 return Ok(Applied::replayed(&done));
             }
-            if let Some(open) = self.lines_of(account).await?.into_iter().find(|l| l.state != "closed") {
+            if let Some(open) = self.lines_of(account).await?.into_iter().find(|l| l.state != credit_line::CLOSED) {
                 return Err(LedgerError::Refused(format!(
                     "line {} of {account} is {}: the deposit still guarantees it (close the line first)",
                     open.id, open.state
@@ -483,8 +484,9 @@ impl<'a> Ledger<'a> {
         // By the account's workflow instances (indexed by account and workflow), newest first:
         // this runs on every debit, and a line listing filtered by account can end up walking
         // every line in id order.
-        let instances = self.app.store.instances_for_account(account.as_str(), "credit_line").await?;
-        match instances.into_iter().find(|i| USABLE_LINE_STATES.contains(&i.state.as_str())) {
+        let instances = self.app.store.instances_for_account(account.as_str(), credit_line::WORKFLOW).await?;
+        match instances.into_iter().find(|i| self.app.workflow.is(credit_line::WORKFLOW, &i.state, |s| s.draws_credit))
+        {
             Some(i) => Ok(self.app.store.credit_line(i.id).await?),
             None => Ok(None),
         }
@@ -543,7 +545,7 @@ impl<'a> Ledger<'a> {
             at: now,
             draw_days: self.draw_days(),
         };
-        match self.app.debits.submit(&self.app.store, request).await {
+        match self.app.debits.submit(&self.app.store, &self.app.workflows, request).await {
             Some(DebitResult::Posted { split, line_id }) => {
                 Ok(Debited { prepaid: split.prepaid, credit: split.credit, line_id, replayed: false })
             }
@@ -678,7 +680,12 @@ impl DebitQueue {
 
     /// Queues a debit; its result once its batch is written, `None` when the batch could not
     /// be (the caller then posts it on its own; its keys make that safe either way).
-    pub async fn submit(self: &Arc<Self>, store: &Arc<dyn Store>, request: DebitRequest) -> Option<DebitResult> {
+    pub async fn submit(
+        self: &Arc<Self>,
+        store: &Arc<dyn Store>,
+        workflows: &Arc<Workflows>,
+        request: DebitRequest,
+    ) -> Option<DebitResult> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let start = {
             let mut w = self.waiting();
@@ -687,12 +694,14 @@ impl DebitQueue {
         };
         if start {
             // A task of its own: a caller that gives up waiting cannot strand the others.
-            tokio::spawn(Arc::clone(self).drain(Arc::clone(store)));
+            tokio::spawn(Arc::clone(self).drain(Arc::clone(store), Arc::clone(workflows)));
         }
         rx.await.ok()
     }
 
-    async fn drain(self: Arc<Self>, store: Arc<dyn Store>) {
+    async fn drain(self: Arc<Self>, store: Arc<dyn Store>, workflows: Arc<Workflows>) {
+        // The line a debit draws on: the account's newest in a state the file lets draw.
+        let drawing = workflows.states_where(credit_line::WORKFLOW, |s| s.draws_credit);
         // Should the task die mid-batch, the queue is released and every waiting debit is
         // answered `None` (its sender dropped), so each goes on alone.
         struct Release<'a>(&'a DebitQueue, bool);
@@ -718,7 +727,7 @@ impl DebitQueue {
                 w.queue.drain(..n).collect()
             };
             let (requests, replies): (Vec<DebitRequest>, Vec<_>) = batch.into_iter().unzip();
-            match store.post_debits(&requests).await {
+            match store.post_debits(&requests, &drawing).await {
                 Ok(results) => {
                     for (result, reply) in results.into_iter().zip(replies) {
                         // A caller that stopped waiting has its debit posted all the same.

@@ -26,14 +26,9 @@ use crate::domain::{ApplicationId, Money, SubjectId, last_day_to_pay, reminder_w
 use crate::store::{BillRecord, CreditLineRecord, EventRecord, Instance};
 
 use super::workflow::{Fire, ServiceError};
+use crate::workflow::names::{application, credit_line, limit_increase};
 
-/// The states that wait for the applicant.
-pub const WAITING: [&str; 3] = ["awaiting_materials", "awaiting_domain_confirmation", "awaiting_account_confirmation"];
-const WORKFLOW: &str = "credit_line_application";
 const ACTOR: &str = "system:reminders";
-const AWAITING_DEPOSIT: &str = "awaiting_deposit";
-/// The states of an open limit increase: each is closed once its line moved on.
-const OPEN_INCREASE: [&str; 3] = ["proposed", AWAITING_DEPOSIT, "pending_review"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Due {
@@ -77,7 +72,10 @@ pub async fn scan(app: &App) -> Result<ScanReport, ServiceError> {
     let now = app.workflow.clock().now();
     let mut report = ScanReport::default();
     let began = std::time::Instant::now();
-    let waiting = app.store.waiting_instances(WORKFLOW, &WAITING).await?;
+    // The waits the file marks `reminded` (materials, the domain's or the account's
+    // confirmation); a guarantee's wait has its own settings, below.
+    let reminded = app.workflow.states_where(application::WORKFLOW, |s| s.reminded);
+    let waiting = app.store.waiting_instances(application::WORKFLOW, &reminded).await?;
     // Their events in one read (per 500), not one query per waiting application.
     let ids: Vec<SubjectId> = waiting.iter().map(|i| i.id).collect();
     let mut events_of: HashMap<SubjectId, Vec<EventRecord>> = HashMap::new();
@@ -89,7 +87,10 @@ pub async fn scan(app: &App) -> Result<ScanReport, ServiceError> {
         let fire = match due(&instance.state, &events, now, cfg.remind_after_days, cfg.time_out_after_days) {
             Due::Nothing => continue,
             Due::Reminder => reminder(app, &instance).await?,
-            Due::TimeOut if instance.state == "awaiting_materials" && only_a_product_asked(app, &instance).await? => {
+            Due::TimeOut
+                if instance.state == application::AWAITING_MATERIALS
+                    && only_a_product_asked(app, &instance).await? =>
+            {
                 // Policy ("Individual user without a product: prepaid credits only"): an
                 // individual asked whether there is a product, who never said there is one,
                 // gets the prepaid path, not a deferral a reply would reopen.
@@ -114,8 +115,11 @@ pub async fn scan(app: &App) -> Result<ScanReport, ServiceError> {
         fired(app, fire.at_version(instance.version), &mut report).await?;
     }
     let waits = began.elapsed();
-    let increases = app.store.waiting_instances("limit_increase", &OPEN_INCREASE).await?;
-    let applications = app.store.waiting_instances(WORKFLOW, &[AWAITING_DEPOSIT]).await?;
+    // Every open increase (each is closed once its line moved on) and every application
+    // waiting for its guarantee.
+    let open_increase = app.workflow.states_where(limit_increase::WORKFLOW, |s| !s.terminal);
+    let increases = app.store.waiting_instances(limit_increase::WORKFLOW, &open_increase).await?;
+    let applications = app.store.waiting_instances(application::WORKFLOW, &[application::AWAITING_DEPOSIT]).await?;
     for instance in increases.into_iter().chain(applications) {
         if let Some(fire) = deposit_wait(app, &instance, now).await? {
             fired(app, fire.at_version(instance.version), &mut report).await?;
@@ -155,7 +159,7 @@ async fn bill_reminders(app: &App, now: DateTime<Utc>, report: &mut ScanReport) 
         if lines.is_empty() {
             return Ok(());
         }
-        let open: Vec<&CreditLineRecord> = lines.iter().filter(|l| l.state != "closed").collect();
+        let open: Vec<&CreditLineRecord> = lines.iter().filter(|l| l.state != credit_line::CLOSED).collect();
         let bills = super::cycles::bills_by_line(app, open.iter().copied()).await?;
         for line in open {
             let history = bills.get(&line.id).map(Vec::as_slice).unwrap_or_default();
@@ -208,10 +212,10 @@ pub fn product_unknown(outcome: &str, output: &Value) -> bool {
 /// What the deferral email of a timed-out wait tells the applicant a reply does.
 pub fn resume_condition(state: &str) -> Option<&'static str> {
     match state {
-        "awaiting_materials" => {
+        application::AWAITING_MATERIALS => {
             Some("reply to this email with the materials we asked for, and your application continues where it stopped")
         }
-        "awaiting_domain_confirmation" => Some(
+        application::AWAITING_DOMAIN_CONFIRMATION => Some(
             "reply to this email from an address at your company's domain to confirm the application, and it \
              continues where it stopped",
         ),
@@ -240,7 +244,7 @@ async fn fired(app: &App, fire: Fire, report: &mut ScanReport) -> Result<(), Ser
 async fn deposit_wait(app: &App, instance: &Instance, now: DateTime<Utc>) -> Result<Option<Fire>, ServiceError> {
     let cfg = &app.config.reminders;
     // The limit waited for and the guarantee it needs, and the limit an expired increase leaves.
-    let (account, limit, guarantee, stays) = if instance.workflow == "limit_increase" {
+    let (account, limit, guarantee, stays) = if instance.workflow == limit_increase::WORKFLOW {
         let Some((increase, _)) = app.store.increase(instance.id).await? else { return Ok(None) };
         let Some(line) = app.store.credit_line(increase.line_id).await? else { return Ok(None) };
         if let Some(why) = super::escalation::line_moved(&increase, &line) {
@@ -249,7 +253,7 @@ async fn deposit_wait(app: &App, instance: &Instance, now: DateTime<Utc>) -> Res
                 .data("monthly_limit_cents", line.monthly_limit_cents);
             return Ok(Some(fire));
         }
-        if instance.state != AWAITING_DEPOSIT {
+        if instance.state != limit_increase::AWAITING_DEPOSIT {
             return Ok(None);
         }
         (increase.account_email, increase.next_limit_cents, increase.deposit_cents, Some(line.monthly_limit_cents))
@@ -276,7 +280,7 @@ async fn deposit_wait(app: &App, instance: &Instance, now: DateTime<Utc>) -> Res
     }
     let events = app.store.events(instance.id).await?;
     let shortfall = guarantee - held;
-    Ok(match due(AWAITING_DEPOSIT, &events, now, cfg.deposit_remind_after_days, cfg.deposit_time_out_after_days) {
+    Ok(match due(&instance.state, &events, now, cfg.deposit_remind_after_days, cfg.deposit_time_out_after_days) {
         Due::Nothing => None,
         Due::Reminder => Some(
             Fire::new(instance.id, "reminder_due", ACTOR)
@@ -304,7 +308,7 @@ async fn deposit_wait(app: &App, instance: &Instance, now: DateTime<Utc>) -> Res
 /// listed them.
 async fn reminder(app: &App, instance: &Instance) -> Result<Fire, ServiceError> {
     let mut fire = Fire::new(instance.id, "reminder_due", ACTOR);
-    if instance.state == "awaiting_materials" {
+    if instance.state == application::AWAITING_MATERIALS {
         let missing = app
             .store
             .outbox_for(instance.id)
@@ -315,7 +319,7 @@ async fn reminder(app: &App, instance: &Instance) -> Result<Fire, ServiceError> 
             .unwrap_or(Value::Array(Vec::new()));
         fire = fire.data("missing", missing);
     }
-    if instance.state == "awaiting_domain_confirmation"
+    if instance.state == application::AWAITING_DOMAIN_CONFIRMATION
         && let Some(domain) = app
             .store
             .outbox_for(instance.id)

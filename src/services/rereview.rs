@@ -11,6 +11,7 @@ use crate::app::App;
 use crate::domain::SubjectId;
 use crate::rules::inputs::ReReviewInput;
 use crate::store::{ApplicationFilter, EntryRecord, EventRecord};
+use crate::workflow::names::application;
 
 use super::payments::PaymentStanding;
 use super::workflow::{Fire, ServiceError};
@@ -58,7 +59,9 @@ pub struct ReReviewReport {
 pub async fn scan(app: &App) -> Result<ReReviewReport, ServiceError> {
     let now = app.workflow.clock().now();
     let mut report = ReReviewReport::default();
-    for state in ["declined", "deferred"] {
+    // Declined and deferred: decided against the applicant, who kept prepaid access, and
+    // open to another look (the file's `keeps_prepaid_access` without `terminal`).
+    for state in app.workflow.states_where(application::WORKFLOW, |s| s.reopenable()) {
         let mut after = None;
         loop {
             let filter = ApplicationFilter { state: Some(state.into()), account_email: None, after, limit: 500 };

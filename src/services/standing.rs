@@ -7,6 +7,7 @@
 use crate::app::App;
 use crate::domain::{Money, SubjectId};
 use crate::store::StoreError;
+use crate::workflow::names::credit_line;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Standing {
@@ -50,8 +51,8 @@ impl Standing {
 }
 
 pub async fn standing(app: &App, account: &str) -> Result<Standing, StoreError> {
-    let lines = app.store.instances_for_account(account, "credit_line").await?;
-    if let Some(open) = lines.iter().find(|l| l.state != "closed") {
+    let lines = app.store.instances_for_account(account, credit_line::WORKFLOW).await?;
+    if let Some(open) = lines.iter().find(|l| l.state != credit_line::CLOSED) {
         return Ok(Standing::HasLine { line: open.id, state: open.state.clone() });
     }
     let unpaid = app.store.unpaid_bills(account).await?;

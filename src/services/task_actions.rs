@@ -14,6 +14,7 @@ use crate::app::App;
 use crate::domain::{Money, Role, SubjectId, TaskId};
 use crate::store::{ActionWrite, AuditRecord, StoreError, TaskRecord, TaskUpdate, TransitionWrite};
 use crate::workflow::TaskKind;
+use crate::workflow::names::{application, aws_login, invoice_request, limit_increase, task_state};
 
 /// What a reviewer does to finish a task; which actions a kind takes is in [`allowed`].
 #[derive(Debug, Clone, PartialEq)]
@@ -154,8 +155,8 @@ async fn run(
         return Err(ResolveError::WrongAction { id, kind: task.kind });
     }
     let second = match task.state.as_str() {
-        "open" => false,
-        "awaiting_second_approval" => true,
+        task_state::OPEN => false,
+        task_state::AWAITING_SECOND_APPROVAL => true,
         other => return Err(ResolveError::Closed(id, other.to_string())),
     };
     if let Some(a) = task.assignee.as_deref()
@@ -247,7 +248,7 @@ async fn run(
             if task.kind == TaskKind::InvoiceRequest.as_str()
                 && let Some(subject) = task.subject_id
                 && let Some(request) = store.invoice_request(subject).await?
-                && request.state == "pending_review"
+                && request.state == invoice_request::PENDING_REVIEW
             {
                 let instance =
                     store.instance(subject).await?.ok_or(StoreError::NotFound(format!("invoice request {subject}")))?;
@@ -377,7 +378,7 @@ async fn open_increase(
         .credit_line(increase.line_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("increase {subject}: no credit line")))?;
-    if instance.state != "pending_review" {
+    if instance.state != limit_increase::PENDING_REVIEW {
         let why = format!("the limit increase is {}, not waiting for a reviewer", instance.state);
         return Err(obsolete(app, task, why).await);
     }
@@ -393,14 +394,14 @@ async fn open_increase(
 /// closed or timed out by another path), if it moved on.
 pub async fn moved_on(app: &App, task: &TaskRecord) -> Result<Option<String>, StoreError> {
     let waits: &[&str] = match task.kind.parse::<TaskKind>() {
-        Ok(TaskKind::LimitIncreaseReview | TaskKind::DepositConfirmation) => &["pending_review"],
-        Ok(TaskKind::ApplicationReview) => &["pending_review", "awaiting_second_approval"],
-        Ok(TaskKind::AwsLoginReview) => &["under_review"],
+        Ok(TaskKind::LimitIncreaseReview | TaskKind::DepositConfirmation) => &[limit_increase::PENDING_REVIEW],
+        Ok(TaskKind::ApplicationReview) => &[application::PENDING_REVIEW, application::AWAITING_SECOND_APPROVAL],
+        Ok(TaskKind::AwsLoginReview) => &[aws_login::UNDER_REVIEW],
         // Only a request's own task (the legacy ones have no subject).
-        Ok(TaskKind::InvoiceRequest) => &["pending_review"],
+        Ok(TaskKind::InvoiceRequest) => &[invoice_request::PENDING_REVIEW],
         _ => return Ok(None),
     };
-    if !matches!(task.state.as_str(), "open" | "awaiting_second_approval") {
+    if !task_state::WAITING.contains(&task.state.as_str()) {
         return Ok(None);
     }
     let Some(subject) = task.subject_id else { return Ok(None) };
@@ -439,7 +440,7 @@ pub async fn obsolete(app: &App, task: &TaskRecord, why: String) -> ResolveError
         task: Some(TaskUpdate {
             id: task.id,
             expected_version: task.version,
-            state: "obsolete".into(),
+            state: task_state::OBSOLETE.into(),
             assignee: task.assignee.clone(),
             claimed_at: task.claimed_at,
             details,
@@ -518,7 +519,7 @@ async fn increase_approve(
             ));
         }
     } else if four_eyes {
-        plan.state = "awaiting_second_approval".into();
+        plan.state = task_state::AWAITING_SECOND_APPROVAL.into();
         plan.assignee = None;
         plan.details["first_approval"] = json!({ "by": actor.caller.name, "at": actor.now, "note": note });
         plan.detail = json!({
@@ -527,7 +528,7 @@ async fn increase_approve(
         return Ok(());
     }
     let approval = escalation::approve(app, increase.id, &actor.caller.name).await?;
-    if approval.state != "approved" {
+    if approval.state != limit_increase::APPROVED {
         let why = approval.reason.unwrap_or_else(|| "the increase was closed".into());
         return Err(obsolete(app, &plan.task, why).await);
     }
@@ -560,7 +561,7 @@ impl Plan {
         Plan {
             task: task.clone(),
             action: action.name(),
-            state: "done".into(),
+            state: task_state::DONE.into(),
             // Finishing takes the task: the history shows who did it.
             assignee: Some(actor.caller.name.clone()),
             details: task.details.clone(),

@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::domain::{Role, TaskId};
 use crate::services::access::Caller;
 use crate::store::{AuditRecord, Store, StoreError, TaskRecord};
+use crate::workflow::names::task_state;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
@@ -75,7 +76,7 @@ pub async fn claim(
     expected: Option<i64>,
 ) -> Result<TaskRecord, TaskError> {
     let task = load(store, id, expected).await?;
-    if task.state != "open" {
+    if task.state != task_state::OPEN {
         return Err(TaskError::Closed(id, task.state));
     }
     match task.assignee.as_deref() {

@@ -10,6 +10,7 @@ use crate::domain::{ApplicantKind, ApplicationId, DecisionId, EmailAddress, Even
 use crate::store::{
     ApplicationRecord, Instance, NewApplication, NewInstance, OutboxWrite, Store, StoreError, TransitionWrite,
 };
+use crate::workflow::names;
 use crate::workflow::{Definition, Effect, EngineError, Outcomes, Workflows, step};
 
 use super::Clock;
@@ -139,7 +140,22 @@ impl WorkflowService {
     /// What `workflow`'s file says of `state` (`None` for a state or workflow it does not
     /// know): the code asks the flags (`open`, `terminal` …), never names the state.
     pub fn state(&self, workflow: &str, state: &str) -> Option<&crate::workflow::State> {
-        self.workflows.get(workflow)?.state(state)
+        self.workflows.state(workflow, state)
+    }
+
+    /// Whether `state` of `workflow` has a property; false for a state the file lacks.
+    pub fn is(&self, workflow: &str, state: &str, property: impl Fn(&crate::workflow::State) -> bool) -> bool {
+        self.state(workflow, state).is_some_and(property)
+    }
+
+    /// The states of `workflow` with a property, as the file flags them.
+    pub fn states_where(&self, workflow: &str, property: impl Fn(&crate::workflow::State) -> bool) -> Vec<&str> {
+        self.workflows.states_where(workflow, property)
+    }
+
+    /// The whole definition of `workflow`, for questions the flags do not answer.
+    pub fn workflow(&self, workflow: &str) -> Option<&Definition> {
+        self.workflows.get(workflow)
     }
 
     /// Opens a credit-line application in the initial state of `credit_line_application`,
@@ -166,7 +182,7 @@ impl WorkflowService {
         input: NewApplicationInput,
         actor: &str,
     ) -> Result<(NewInstance, NewApplication, Cursor), ServiceError> {
-        let def = self.definition("credit_line_application")?;
+        let def = self.definition(names::application::WORKFLOW)?;
         let id = ApplicationId::new();
         let instance = self.new_instance(def, id.into(), Some(input.account_email.as_str()), actor);
         let app = NewApplication {
@@ -324,7 +340,7 @@ impl From<&crate::store::CreditLineRecord> for Cursor {
     fn from(l: &crate::store::CreditLineRecord) -> Cursor {
         Cursor {
             subject: l.id,
-            workflow: "credit_line".into(),
+            workflow: names::credit_line::WORKFLOW.into(),
             state: l.state.clone(),
             version: l.version,
             account_email: Some(l.account_email.clone()),

@@ -25,6 +25,7 @@ use crate::config::{Config, MailTransport, SmtpTls};
 use crate::domain::{EmailAddress, Money, Period};
 use crate::payments::stripe::Stripe;
 use crate::services::FileClock;
+use crate::workflow::names::limit_increase;
 
 /// The webhook secret of every simulation (its processes are its own).
 const WEBHOOK_SECRET: &str = "whsec_creditline_simulation";
@@ -749,7 +750,7 @@ impl World {
         let held = self.app.store.balances(account).await?.deposit_cents;
         Ok(increases
             .iter()
-            .filter(|(_, state)| state == "awaiting_deposit")
+            .filter(|(_, state)| state == limit_increase::AWAITING_DEPOSIT)
             .map(|(inc, _)| inc.deposit_cents - held)
             .max()
             .unwrap_or(0)

@@ -17,10 +17,11 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::app::App;
-use crate::domain::{DecisionId, EventId, OutboxId, Period, SubjectId, USABLE_LINE_STATES, paid_before};
+use crate::domain::{DecisionId, EventId, OutboxId, Period, SubjectId, paid_before};
 use crate::sim::mailbox::Mail;
 use crate::store::{BillRecord, EntryRecord, EventRecord, OutboxRecord, TaskFilter};
 use crate::workflow::TaskKind;
+use crate::workflow::names::{application, credit_line, limit_increase, task_state};
 
 /// How far behind its cursor each read looks, for rows committed after a later id. The driver
 /// checks only once every request it sent was answered, the scheduled jobs ran and the outbox
@@ -36,11 +37,11 @@ const TRACE_LINES: usize = 15;
 
 /// The email an application's applicant must have received once it reached a state.
 const STATE_EMAILS: [(&str, &str); 5] = [
-    ("approved", "application_approved"),
-    ("declined", "application_declined"),
-    ("deferred", "application_deferred"),
-    ("closed_prepaid", "prepaid_path"),
-    ("withdrawn", "application_withdrawn"),
+    (application::APPROVED, "application_approved"),
+    (application::DECLINED, "application_declined"),
+    (application::DEFERRED, "application_deferred"),
+    (application::CLOSED_PREPAID, "prepaid_path"),
+    (application::WITHDRAWN, "application_withdrawn"),
 ];
 
 /// Entry kinds that may take prepaid credit away: usage the account made, its own request to
@@ -290,13 +291,13 @@ impl Checker {
 
     fn note_event(&mut self, workflow: &str, e: &EventRecord, day: &mut Day) {
         match workflow {
-            "credit_line" => {
+            credit_line::WORKFLOW => {
                 self.line_states.entry(e.instance_id).or_default().push((e.id.0.as_u128(), e.to_state.clone()));
                 if e.from_state.is_none() {
                     day.new_lines.push(e.instance_id);
                 }
             }
-            "credit_line_application" => {
+            application::WORKFLOW => {
                 let entered = e.from_state.as_deref() != Some(e.to_state.as_str());
                 if let Some((_, template)) = STATE_EMAILS.iter().find(|(s, _)| *s == e.to_state)
                     && entered
@@ -308,11 +309,14 @@ impl Checker {
                         template,
                     });
                 }
-                if e.to_state == "approved" && entered {
+                if e.to_state == application::APPROVED && entered {
                     day.approvals.push((e.instance_id, e.clone()));
                 }
             }
-            "limit_increase" if e.to_state == "approved" && e.from_state.as_deref() != Some("approved") => {
+            limit_increase::WORKFLOW
+                if e.to_state == limit_increase::APPROVED
+                    && e.from_state.as_deref() != Some(limit_increase::APPROVED) =>
+            {
                 day.increase_approvals.push(e.clone());
             }
             _ => {}
@@ -564,7 +568,7 @@ impl Checker {
                 .and_then(|s| s.iter().rev().find(|(id, _)| *id < e.id.as_u128()))
                 .map(|(_, s)| s.as_str());
             let mut problem = match state {
-                Some(s) if USABLE_LINE_STATES.contains(&s) => None,
+                Some(s) if app.workflow.is(credit_line::WORKFLOW, s, |s| s.draws_credit) => None,
                 Some(s) => Some(format!("drew {} cents while the line was {s}", -e.amount_cents)),
                 None => Some(format!("drew {} cents on a line with no state before it", -e.amount_cents)),
             };
@@ -606,7 +610,7 @@ impl Checker {
                 *p == period
                     && **used > 0
                     && !self.billed.contains_key(&(*line, p.to_string()))
-                    && self.line_states.get(line).and_then(|s| s.last()).is_some_and(|(_, s)| s != "closed")
+                    && self.line_states.get(line).and_then(|s| s.last()).is_some_and(|(_, s)| s != credit_line::CLOSED)
             })
             .map(|((line, _), used)| (*line, *used))
             .collect();
@@ -652,8 +656,9 @@ impl Checker {
         for line in &day.new_lines {
             let Some(record) = app.store.credit_line(*line).await? else { continue };
             let events = app.store.events(record.application_id.into()).await?;
-            let approved =
-                events.iter().any(|x| x.to_state == "approved" && x.event == "approve" && reviewers.contains(&x.actor));
+            let approved = events
+                .iter()
+                .any(|x| x.to_state == application::APPROVED && x.event == "approve" && reviewers.contains(&x.actor));
             if !approved {
                 let detail = format!(
                     "a credit line opened for application {} without a reviewer's approve event",
@@ -688,8 +693,8 @@ impl Checker {
             }
         }
         for account in tier_accounts {
-            let lines = app.store.instances_for_account(&account, "credit_line").await?;
-            let Some(open) = lines.iter().find(|i| i.state != "closed") else { continue };
+            let lines = app.store.instances_for_account(&account, credit_line::WORKFLOW).await?;
+            let Some(open) = lines.iter().find(|i| i.state != credit_line::CLOSED) else { continue };
             let Some(line) = app.store.credit_line(open.id).await? else { continue };
             if line.monthly_limit_cents < tier {
                 continue;
@@ -779,7 +784,7 @@ impl Checker {
 
     async fn check_queue(&mut self, app: &App, seen: &Observed<'_>, out: &mut Vec<Violation>) -> anyhow::Result<()> {
         let limit = seen.now - Duration::days(seen.reviewer_max_delay_days + 1);
-        for state in ["open", "awaiting_second_approval"] {
+        for state in task_state::WAITING {
             let filter = TaskFilter {
                 state: Some(state.into()),
                 created_before: Some(limit),

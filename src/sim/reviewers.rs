@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::client::{Answer, Client};
 use super::population::{Applicant, Kind, Quirk};
+use crate::workflow::names::{application, task_state};
 
 /// Every task kind the reviewers know how to finish; a task of another kind is a finding.
 pub const FINISHABLE: &[&str] = &[
@@ -166,7 +167,7 @@ pub async fn plan(
             let state = app["state"].as_str().unwrap_or("");
             let asked =
                 view.body["events"].as_array().is_some_and(|es| es.iter().any(|e| e["event"] == "request_info"));
-            if state == "awaiting_second_approval" {
+            if state == application::AWAITING_SECOND_APPROVAL {
                 let limit = app["approved_limit_cents"]
                     .as_i64()
                     .or_else(|| app["requested_limit_cents"].as_i64())
@@ -256,7 +257,7 @@ pub async fn send(client: &Client, p: &Planned) -> anyhow::Result<Vec<(Taken, An
         out.push((Taken { kind: p.kind.clone(), action: "close", status: b.status, code: b.code().to_string() }, b));
         return Ok(out);
     }
-    let waiting = a.body["task"]["state"] == "awaiting_second_approval";
+    let waiting = a.body["task"]["state"] == task_state::AWAITING_SECOND_APPROVAL;
     if let (true, Some(then)) = (waiting, &p.then) {
         let mut body = then.body.clone();
         if let Some(v) = a.body["task"]["version"].as_i64() {

@@ -261,7 +261,7 @@ pub trait Store: Send + Sync + 'static {
     /// what the debits before it left). The balance updates stay guarded in the statements: a
     /// writer outside the batch that got there first makes the whole batch `Conflict`, with
     /// nothing written.
-    async fn post_debits(&self, requests: &[DebitRequest]) -> StoreResult<Vec<DebitResult>>;
+    async fn post_debits(&self, requests: &[DebitRequest], drawing: &[&str]) -> StoreResult<Vec<DebitResult>>;
 
     /// Credit drawn on a line in a period (0 when nothing was).
     async fn credit_used(&self, line: SubjectId, period: crate::domain::Period) -> StoreResult<i64>;
@@ -304,14 +304,15 @@ pub trait Store: Send + Sync + 'static {
     /// other shape are `Refused` (they go through [`Store::commit_cycle`]).
     async fn commit_bills(&self, writes: &[CycleWrite]) -> StoreResult<Vec<bool>>;
 
-    /// Up to `limit` credit lines after `after` (in id order), not closed and opened before the
-    /// period ended, that have no bill for it yet (what a cycle close still has to do), each
-    /// with the credit it used in the period.
+    /// Up to `limit` credit lines after `after` (in id order), in none of the `ended` states
+    /// and opened before the period ended, that have no bill for it yet (what a cycle close
+    /// still has to do), each with the credit it used in the period.
     async fn lines_to_bill(
         &self,
         period: crate::domain::Period,
         after: Option<SubjectId>,
         limit: i64,
+        ended: &[&str],
     ) -> StoreResult<Vec<(CreditLineRecord, i64)>>;
 
     /// A line's bills, oldest period first.

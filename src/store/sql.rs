@@ -1778,10 +1778,11 @@ macro_rules! impl_store {
             async fn post_debits(
                 &self,
                 requests: &[crate::store::DebitRequest],
+                drawing: &[&str],
             ) -> crate::store::StoreResult<Vec<crate::store::DebitResult>> {
                 use std::collections::{HashMap, HashSet};
                 use sqlx::Row;
-                use crate::domain::{Bucket, EntryKind, Funds, USABLE_LINE_STATES};
+                use crate::domain::{Bucket, EntryKind, Funds};
                 use crate::store::{DebitResult, EntryWrite, StoreError};
                 use crate::store::sql::runs;
                 if requests.is_empty() {
@@ -1824,8 +1825,8 @@ macro_rules! impl_store {
                          AND i.workflow = 'credit_line' AND i.state IN (",
                     );
                     let mut list = q.separated(", ");
-                    for st in USABLE_LINE_STATES {
-                        list.push_bind(st);
+                    for st in drawing {
+                        list.push_bind(*st);
                     }
                     q.push(
                         ") ORDER BY i.id DESC LIMIT 1) AS line_id FROM a) \
@@ -2232,6 +2233,7 @@ macro_rules! impl_store {
                 period: crate::domain::Period,
                 after: Option<crate::domain::SubjectId>,
                 limit: i64,
+                ended: &[&str],
             ) -> crate::store::StoreResult<Vec<(crate::store::CreditLineRecord, i64)>> {
                 use sqlx::Row;
                 let mut q = Builder::new(
@@ -2242,7 +2244,15 @@ macro_rules! impl_store {
                      LEFT JOIN credit_usage u ON u.line_id = l.id AND u.period = ",
                 );
                 q.push_bind(period.to_string());
-                q.push(" WHERE l.opened_at < ").push_bind(period.end()).push(" AND i.state <> 'closed'");
+                q.push(" WHERE l.opened_at < ").push_bind(period.end());
+                if !ended.is_empty() {
+                    q.push(" AND i.state NOT IN (");
+                    let mut list = q.separated(", ");
+                    for st in ended {
+                        list.push_bind(*st);
+                    }
+                    q.push(")");
+                }
                 if let Some(after) = after {
                     // Keyset paging: each batch starts where the last one ended instead of
                     // walking past every line billed so far.
@@ -2926,6 +2936,7 @@ macro_rules! impl_store {
                 w: &crate::store::ReportWindow,
             ) -> crate::store::StoreResult<crate::store::ReportFigures> {
                 use sqlx::Row;
+                use crate::workflow::names::task_state;
                 let mut tx = self.pool().begin().await?;
                 if crate::store::Store::backend(self) == "postgres" {
                     // One snapshot for every statement below (SQLite's read transaction is one
@@ -3018,11 +3029,13 @@ macro_rules! impl_store {
                 .fetch_all(&mut *tx)
                 .await?;
                 let tasks_closed: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT kind, COUNT(*) FROM tasks WHERE state NOT IN ('open', 'awaiting_second_approval') \
+                    "SELECT kind, COUNT(*) FROM tasks WHERE state NOT IN ($3, $4) \
                      AND updated_at >= $1 AND updated_at < $2 GROUP BY kind ORDER BY kind",
                 )
                 .bind(w.from)
                 .bind(w.to)
+                .bind(task_state::WAITING[0])
+                .bind(task_state::WAITING[1])
                 .fetch_all(&mut *tx)
                 .await?;
                 let mut q = Builder::new("SELECT kind, CAST(CASE");
@@ -3032,10 +3045,14 @@ macro_rules! impl_store {
                     q.push(format_args!(" THEN {i}"));
                 }
                 q.push(format_args!(
-                    " ELSE {} END AS BIGINT) AS bucket, COUNT(*) AS n FROM tasks \
-                     WHERE state IN ('open', 'awaiting_second_approval') GROUP BY 1, 2 ORDER BY 1, 2",
+                    " ELSE {} END AS BIGINT) AS bucket, COUNT(*) AS n FROM tasks WHERE state IN (",
                     w.open_task_cutoffs.len()
                 ));
+                let mut waiting = q.separated(", ");
+                for st in task_state::WAITING {
+                    waiting.push_bind(st);
+                }
+                q.push(") GROUP BY 1, 2 ORDER BY 1, 2");
                 let tasks_open: Vec<(String, i64, i64)> = q.build_query_as().fetch_all(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(crate::store::ReportFigures {

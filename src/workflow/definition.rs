@@ -131,12 +131,24 @@ pub struct State {
     pub open: bool,
     pub terminal: bool,
     pub keeps_prepaid_access: bool,
+    /// A credit line in this state may draw credit, as far as the billing-cycle gate allows
+    /// (`draws_credit = true`).
+    pub draws_credit: bool,
+    /// Waits for the applicant: reminded, then timed out, by the `[reminders]` settings
+    /// (`reminded = true`).
+    pub reminded: bool,
 }
 
 impl State {
     /// Neither ended nor decided: the subject's account still owns new messages to it.
     pub fn in_progress(&self) -> bool {
         !self.terminal && !self.keeps_prepaid_access
+    }
+
+    /// Decided against the applicant, who kept prepaid access, but not ended: a new
+    /// application or a re-review may pick it up again (declined, deferred).
+    pub fn reopenable(&self) -> bool {
+        !self.terminal && self.keeps_prepaid_access
     }
 }
 
@@ -184,6 +196,24 @@ impl Definition {
         self.transitions.iter().filter(move |t| t.from.iter().any(|f| f == state))
     }
 
+    /// The names of the states with a property, in name order.
+    pub fn states_where(&self, property: impl Fn(&State) -> bool) -> Vec<&str> {
+        self.states.values().filter(|s| property(s)).map(|s| s.name.as_str()).collect()
+    }
+
+    /// Whether `event` may fire from `state` at all (whatever a guard would decide).
+    pub fn handles(&self, state: &str, event: &str) -> bool {
+        self.transitions_from(state).any(|t| t.event == event)
+    }
+
+    /// Where `event` takes `state` when its guard's rule decided `outcome` (an unguarded
+    /// transition admits any); `None` when no transition applies.
+    pub fn target_of<'a>(&'a self, state: &'a str, event: &str, outcome: &str) -> Option<&'a str> {
+        self.transitions_from(state)
+            .find(|t| t.event == event && t.guard.as_ref().is_none_or(|g| g.admits(outcome)))
+            .map(|t| t.target(state))
+    }
+
     /// Every rule a guard names.
     pub fn guard_rules(&self) -> impl Iterator<Item = &str> {
         self.transitions.iter().filter_map(|t| t.guard.as_ref().map(|g| g.rule.as_str()))
@@ -218,6 +248,10 @@ pub(crate) struct RawState {
     pub terminal: bool,
     #[serde(default)]
     pub keeps_prepaid_access: bool,
+    #[serde(default)]
+    pub draws_credit: bool,
+    #[serde(default)]
+    pub reminded: bool,
 }
 
 #[derive(Debug, Deserialize)]

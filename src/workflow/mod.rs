@@ -4,6 +4,7 @@
 mod definition;
 mod engine;
 mod graph;
+pub mod names;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -42,6 +43,16 @@ impl Workflows {
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.defs.keys().map(String::as_str)
+    }
+
+    /// The states of `workflow` with a property (none for an unknown workflow).
+    pub fn states_where(&self, workflow: &str, property: impl Fn(&State) -> bool) -> Vec<&str> {
+        self.get(workflow).map(|d| d.states_where(property)).unwrap_or_default()
+    }
+
+    /// The state `name` of `workflow`, if both exist.
+    pub fn state(&self, workflow: &str, name: &str) -> Option<&State> {
+        self.get(workflow).and_then(|d| d.state(name))
     }
 
     /// Loads every `*.toml` in `dir`, checking names against the rules and templates found.

@@ -41,6 +41,8 @@ pub enum Problem {
     TerminalWithExit(String),
     /// `open` beside `terminal` or `keeps_prepaid_access`: under way and ended at once.
     OpenAndClosed(String),
+    /// `draws_credit` on a terminal state: nothing can draw on a line that has ended.
+    DrawsWhenEnded(String),
     DuplicateTransition {
         from: String,
         event: String,
@@ -77,8 +79,9 @@ impl fmt::Display for Problem {
             Problem::NoWayOut(s) => write!(f, "state {s:?} is not terminal but has no transition out of it"),
             Problem::TerminalWithExit(s) => write!(f, "terminal state {s:?} has a transition out of it"),
             Problem::OpenAndClosed(s) => {
-                write!(f, "state {s:?} is open but also terminal or keeps_prepaid_access (ended)")
+                write!(f, "state {s:?} is open or reminded but also terminal or keeps_prepaid_access (ended)")
             }
+            Problem::DrawsWhenEnded(s) => write!(f, "state {s:?} draws credit but is terminal"),
             Problem::DuplicateTransition { from, event, first_line } => write!(
                 f,
                 "duplicate transition: event {event:?} from state {from:?} is already handled at line {first_line}"
@@ -321,8 +324,11 @@ impl Checker<'_> {
             } else if !state.terminal && !exits {
                 self.at(line, Problem::NoWayOut(name.clone()));
             }
-            if state.open && !state.in_progress() {
+            if (state.open || state.reminded) && !state.in_progress() {
                 self.at(line, Problem::OpenAndClosed(name.clone()));
+            }
+            if state.draws_credit && state.terminal {
+                self.at(line, Problem::DrawsWhenEnded(name.clone()));
             }
         }
     }
@@ -362,6 +368,8 @@ pub fn parse_definition(
                 open: s.open,
                 terminal: s.terminal,
                 keeps_prepaid_access: s.keeps_prepaid_access,
+                draws_credit: s.draws_credit,
+                reminded: s.reminded,
             };
             (name.clone(), state)
         })

@@ -1,0 +1,273 @@
+//! Checks on the shape of the source tree that the compiler does not make: state names
+//! belong to `workflows/*.toml` (Rust names them only through `src/workflow/names.rs`, which
+//! start-up checks against the files).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every state name declared in the shipped workflow files.
+fn state_names() -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for entry in std::fs::read_dir(repo().join("workflows")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let doc: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+        names.extend(doc["states"].as_table().unwrap().keys().cloned());
+    }
+    names
+}
+
+fn rule_names() -> BTreeSet<String> {
+    std::fs::read_dir(repo().join("rules"))
+        .unwrap()
+        .filter_map(|e| {
+            let path = e.unwrap().path();
+            (path.extension()? == "rhai").then(|| path.file_stem()?.to_str().map(str::to_string))?
+        })
+        .collect()
+}
+
+/// Literals that are state names but mean something else where they stand: (file, literal, why).
+const NOT_STATES: &[(&str, &str, &str)] = &[
+    ("src/jobs/metrics.rs", "sent", "an outbox row's status"),
+    ("src/store/sql.rs", "sent", "an outbox row's status"),
+    ("src/sim/invariants.rs", "sent", "an outbox row's status"),
+    ("src/services/decisions.rs", "business_verification", "the latest decision of that rule"),
+];
+
+/// The state-name literals of one file's code: `(line, literal)`. Test modules (from
+/// `#[cfg(test)]` on) and comments are not code.
+fn offences(file: &str, source: &str, states: &BTreeSet<String>, rules: &BTreeSet<String>) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (i, line) in source.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("#[cfg(test)]") {
+            break;
+        }
+        if trimmed.starts_with("//") {
+            continue;
+        }
+        let code = line.split(" // ").next().unwrap_or(line);
+        for state in states {
+            if !(code.contains(&format!("\"{state}\"")) || code.contains(&format!("'{state}'"))) {
+                continue;
+            }
+            // A rule shares its name with the state that runs it (`business_verification`):
+            // naming the rule is fine.
+            let names_a_rule =
+                rules.contains(state) && ["evaluate", "decision", "rule"].iter().any(|w| code.contains(w));
+            let excused = NOT_STATES.iter().any(|(f, l, _)| *f == file && l == state);
+            if !names_a_rule && !excused {
+                out.push((i + 1, state.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_scanner_finds_a_state_literal_in_code_and_not_in_comments_or_tests() {
+    let states: BTreeSet<String> = ["grace".to_string(), "business_verification".to_string()].into();
+    let rules: BTreeSet<String> = ["business_verification".to_string()].into();
+    let src = "let a = line.state == \"grace\";\n\
+               // the line is \"grace\" here\n\
+               let q = \"SELECT 1 WHERE state = 'grace'\";\n\
+               let d = app.rules.evaluate(\"business_verification\", &x);\n\
+               let s = cursor.state == \"business_verification\";\n\
+               #[cfg(test)]\n\
+               mod tests { const S: &str = \"grace\"; }\n";
+    let found = offences("src/x.rs", src, &states, &rules);
+    assert_eq!(found, [(1, "grace".to_string()), (3, "grace".to_string()), (5, "business_verification".to_string())]);
+}
+
+/// Issue 19, point 5: no state string literals in Rust outside `src/workflow/` and tests. A
+/// group of states is a flag in the file; a single state is a `workflow::names` constant.
+#[test]
+fn no_state_name_is_spelled_out_in_rust_outside_the_workflow_module() {
+    let states = state_names();
+    assert!(states.contains("awaiting_second_approval") && states.contains("grace"), "{states:?}");
+    let rules = rule_names();
+    let root = repo();
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let mut found = Vec::new();
+    for path in files {
+        let rel = path.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+        // The owner of the names, and the rules, whose outcomes share words with states
+        // (`cycle_gating` decides "grace").
+        if rel.starts_with("src/workflow/") || rel.starts_with("src/rules/") {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).unwrap();
+        for (line, state) in offences(&rel, &source, &states, &rules) {
+            found.push(format!("{rel}:{line}: \"{state}\""));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "state names spelled out in Rust (use a flag in the workflow file, or workflow::names):\n{}",
+        found.join("\n")
+    );
+}
+
+// ---- import cycles ----------------------------------------------------------------------
+
+/// `src/a/b.rs` → `a::b`, `src/a/mod.rs` → `a`; the crate root is "".
+fn module_of(rel: &Path) -> String {
+    let mut parts: Vec<String> = rel.with_extension("").iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+        parts.pop();
+    }
+    parts.join("::")
+}
+
+/// Every module of `src` with the modules its code (not its tests) names through `crate::`
+/// or `super::` paths, `use` groups included. A module naming its own parent or child is not
+/// counted: a parent declares its children, and children share their parent's types.
+fn import_graph() -> std::collections::BTreeMap<String, BTreeSet<String>> {
+    let src = repo().join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let sources: Vec<(String, String)> = files
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).unwrap();
+            // Code only: doc links and the tests' imports are no dependency.
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            let code: String =
+                code.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+            (module_of(p.strip_prefix(&src).unwrap()), code)
+        })
+        .collect();
+    let modules: BTreeSet<&str> = sources.iter().map(|(m, _)| m.as_str()).collect();
+    // The longest module that a path names.
+    let resolve = |path: &[&str]| -> Option<String> {
+        (1..=path.len()).rev().map(|n| path[..n].join("::")).find(|m| modules.contains(m.as_str()))
+    };
+    let related = |a: &str, b: &str| {
+        a == b || b.is_empty() || a.starts_with(&format!("{b}::")) || b.starts_with(&format!("{a}::"))
+    };
+    let path = regex::Regex::new(r"\b(crate|super)((?:::[a-z_][a-z0-9_]*)+)(?:::\{([^}]*)\})?").unwrap();
+    let mut graph = std::collections::BTreeMap::new();
+    for (module, code) in &sources {
+        let mut deps = BTreeSet::new();
+        let here: Vec<&str> = if module.is_empty() { Vec::new() } else { module.split("::").collect() };
+        for c in path.captures_iter(code) {
+            let mut base: Vec<&str> =
+                if &c[1] == "crate" { Vec::new() } else { here[..here.len().saturating_sub(1)].to_vec() };
+            base.extend(c[2].split("::").filter(|s| !s.is_empty()));
+            let mut targets = vec![base.clone()];
+            if let Some(group) = c.get(3) {
+                for item in group.as_str().split(',') {
+                    let item = item.split_whitespace().next().unwrap_or_default();
+                    if !item.is_empty() && item != "self" {
+                        let mut t = base.clone();
+                        t.extend(item.split("::"));
+                        targets.push(t);
+                    }
+                }
+            }
+            for t in targets {
+                if let Some(m) = resolve(&t).filter(|m| !related(module, m)) {
+                    deps.insert(m);
+                }
+            }
+        }
+        graph.insert(module.clone(), deps);
+    }
+    graph
+}
+
+/// The groups of modules that import each other, round and round (strongly connected
+/// components of more than one module), each sorted.
+fn cycles(graph: &std::collections::BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    // Two modules are in one group when each reaches the other.
+    let reach = |from: &str| -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![from.to_string()];
+        while let Some(m) = todo.pop() {
+            for d in graph.get(&m).into_iter().flatten() {
+                if seen.insert(d.clone()) {
+                    todo.push(d.clone());
+                }
+            }
+        }
+        seen
+    };
+    let reached: std::collections::BTreeMap<&String, BTreeSet<String>> = graph.keys().map(|m| (m, reach(m))).collect();
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    for m in graph.keys() {
+        if groups.iter().any(|g| g.contains(m)) || !reached[m].contains(m) {
+            continue;
+        }
+        let group: Vec<String> =
+            graph.keys().filter(|o| reached[m].contains(*o) && reached[*o].contains(m)).cloned().collect();
+        groups.push(group);
+    }
+    groups
+}
+
+#[test]
+fn the_cycle_finder_finds_a_loop_and_nothing_else() {
+    let edges = |pairs: &[(&str, &str)]| {
+        let mut g: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+        for (a, b) in pairs {
+            g.entry(a.to_string()).or_default().insert(b.to_string());
+            g.entry(b.to_string()).or_default();
+        }
+        g
+    };
+    let g = edges(&[("a", "b"), ("b", "c"), ("c", "a"), ("c", "d"), ("d", "e")]);
+    assert_eq!(cycles(&g), [vec!["a".to_string(), "b".into(), "c".into()]]);
+    assert!(cycles(&edges(&[("a", "b"), ("b", "c")])).is_empty());
+}
+
+/// Import cycles that exist today. Each is a debt: a module in one of them cannot be moved or
+/// tested alone. The test fails when a new cycle appears or a known one grows, and says which.
+const KNOWN_CYCLES: &[&[&str]] = &[
+    // `App` holds parts made by services (the debit queue, the in-flight idempotency keys,
+    // the metrics) and the services take the whole `App`: one knot until services take only
+    // the parts they use.
+    &[
+        "app",
+        "intake",
+        "jobs::metrics",
+        "services::actions",
+        "services::cycles",
+        "services::delivery",
+        "services::escalation",
+        "services::ledger",
+        "services::payments",
+        "services::rereview",
+        "services::standing",
+    ],
+    // The classifier reads the extracted fields; the extractor borrows the classifier's word
+    // lists.
+    &["intake::classify", "intake::extract"],
+];
+
+#[test]
+fn no_import_cycle_beyond_the_known_ones() {
+    let found = cycles(&import_graph());
+    let new: Vec<&Vec<String>> =
+        found.iter().filter(|g| !KNOWN_CYCLES.iter().any(|k| g.iter().all(|m| k.contains(&m.as_str())))).collect();
+    assert!(new.is_empty(), "modules importing each other round and round, beyond the known cycles: {new:#?}");
+}
