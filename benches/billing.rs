@@ -21,7 +21,7 @@ use creditline::app::App;
 use creditline::config::Config;
 use creditline::domain::{EmailAddress, Money, Period};
 use creditline::services::ManualClock;
-use creditline::services::cycles;
+use creditline::services::billing as cycles;
 use creditline::services::ledger::Ledger;
 use creditline::store::Store;
 use creditline::store::postgres::PgStore;

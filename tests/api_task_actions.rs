@@ -8,7 +8,7 @@ use common::{Api, app_of, open_credit_line, rt, run, stderr, stdout};
 use creditline::app::App;
 use creditline::domain::SubjectId;
 use creditline::rules::inputs::LimitIncreaseInput;
-use creditline::services::escalation;
+use creditline::services::billing::escalation;
 use creditline::store::IncreaseRecord;
 use serde_json::{Value, json};
 

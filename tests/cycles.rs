@@ -15,9 +15,10 @@ use creditline::app::App;
 use creditline::config::Config;
 use creditline::domain::{EmailAddress, Money, Period, SubjectId};
 use creditline::services::ManualClock;
-use creditline::services::cycles::{close, gate, pay, scheduled};
+use creditline::services::billing::escalation;
+use creditline::services::billing::{close, gate, pay, scheduled};
 use creditline::services::ledger::Ledger;
-use creditline::services::{escalation, rereview};
+use creditline::services::rereview;
 
 fn app(t: &TestStore, clock: Arc<ManualClock>) -> Arc<App> {
     let config = Config {

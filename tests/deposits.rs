@@ -16,9 +16,10 @@ use creditline::domain::{ApplicantKind, DecisionId, EmailAddress, Money, Role, S
 use creditline::rules::inputs::LimitIncreaseInput;
 use creditline::services::access::Caller;
 use creditline::services::actions::Actor;
+use creditline::services::billing::escalation;
 use creditline::services::decisions::{Decision, decide};
 use creditline::services::ledger::Ledger;
-use creditline::services::{Clock, Fire, ManualClock, NewApplicationInput, escalation, reminders};
+use creditline::services::{Clock, Fire, ManualClock, NewApplicationInput, reminders};
 use creditline::store::{IncreaseRecord, TaskFilter};
 use serde_json::json;
 

@@ -134,7 +134,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use creditline::domain::{EmailAddress, Money, Period};
-use creditline::services::cycles::{close, gate};
+use creditline::services::billing::{close, gate};
 use creditline::services::ledger::Ledger;
 use creditline::services::{ManualClock, reminders};
 
@@ -227,7 +227,7 @@ async fn an_unpaid_bill_is_reminded_once_before_its_last_day(t: TestStore) {
     let (app, clock) = clocked(&t, at(2026, 10, 1, 9, 0, 0));
     let unpaid = october_bill(&app, &clock, "ops@forgetful.io").await;
     let paid = october_bill(&app, &clock, "ops@prompt.io").await;
-    creditline::services::cycles::pay(
+    creditline::services::billing::pay(
         &app,
         &EmailAddress::parse("ops@prompt.io").unwrap(),
         Money::from_cents(15_000),
@@ -322,7 +322,7 @@ async fn a_closed_line_says_what_is_owed_how_to_pay_and_that_prepaid_stays(t: Te
 /// transaction); a declined one names the limit the line keeps, not the amount asked.
 async fn an_increase_applies_today_and_a_declined_one_names_the_current_limit(t: TestStore) {
     use creditline::rules::inputs::LimitIncreaseInput;
-    use creditline::services::escalation;
+    use creditline::services::billing::escalation;
     let (app, _clock) = clocked(&t, at(2027, 3, 4, 10, 0, 0));
     let open = |account: &'static str, input: LimitIncreaseInput, requested: i64| {
         let app = app.clone();

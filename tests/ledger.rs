@@ -13,9 +13,10 @@ use chrono::{Duration, TimeZone, Utc};
 use common::TestStore;
 use creditline::app::App;
 use creditline::domain::{BoundError, DebitError, EmailAddress, Money, Period};
-use creditline::services::cycles::{close, gate, pay};
+use creditline::services::billing::{self, escalation};
+use creditline::services::billing::{close, gate, pay};
 use creditline::services::ledger::{Ledger, LedgerError};
-use creditline::services::{Clock, ManualClock, escalation, payments, rereview};
+use creditline::services::{Clock, ManualClock, payments, rereview};
 
 fn who(s: &str) -> EmailAddress {
     EmailAddress::parse(s).unwrap()
@@ -199,7 +200,7 @@ async fn amounts_over_the_maximum_never_enter_the_ledger(t: TestStore) {
         over_the_maximum(l.adjust(&a, -cents, "admin:finance", "probe", &format!("neg-{i}")).await);
         over_the_maximum(l.debit(&a, amount, &format!("use-{i}")).await);
         over_the_maximum(l.create_coupon(&format!("big-{i}"), amount, 1, Utc::now() + Duration::days(1)).await);
-        over_the_maximum(creditline::services::cycles::pay(&app, &a, amount, "stripe", &format!("pay-{i}")).await);
+        over_the_maximum(creditline::services::billing::pay(&app, &a, amount, "stripe", &format!("pay-{i}")).await);
     }
     over_the_maximum(l.adjust(&a, i64::MIN, "admin:finance", "probe", "min").await);
     let e = l.adjust(&a, i64::MAX, "admin:finance", "probe", "max").await.unwrap_err();
@@ -242,7 +243,7 @@ async fn no_balance_grows_past_what_an_account_can_hold(t: TestStore) {
     full(l.release_deposit(&a, usd(1), "admin:finance", "probe", "rel").await, "prepaid");
     l.create_coupon("one-more", usd(1), 1, Utc::now() + Duration::days(1)).await.unwrap();
     full(l.redeem(&a, "one-more").await, "prepaid");
-    let e = creditline::services::cycles::pay(&app, &a, usd(1), "stripe", "pay-1").await.unwrap_err();
+    let e = creditline::services::billing::pay(&app, &a, usd(1), "stripe", "pay-1").await.unwrap_err();
     assert!(e.to_string().contains("the prepaid balance would exceed"), "{e}");
     // What it can spend is still a sum that fits, and spending works.
     let (prepaid, credit) = l.available(&a).await.unwrap();
@@ -343,7 +344,7 @@ async fn gating_sees_pending_payments_and_chargebacks(t: TestStore) {
     let dropped = payments::drop_pending(&app, "bank", "WIRE-78", "returned by the bank").await.unwrap();
     assert_eq!(dropped.payment.state, "dropped");
     assert!(payments::confirm(&app, "bank", "WIRE-78", None).await.is_err(), "a dropped payment is never credited");
-    let standing = payments::standing(&app, "slow@acme.io", clock.now()).await.unwrap();
+    let standing = billing::standing(&app, "slow@acme.io", clock.now()).await.unwrap();
     assert_eq!(standing.pending_bill_cents, 0);
     assert_sound(&app).await;
 }
@@ -415,7 +416,7 @@ async fn a_chargeback_stops_increases_and_re_review(t: TestStore) {
     assert_eq!(decision.outcome, "decline", "{decision:?}");
 
     // Re-review reads the same standing.
-    let standing = payments::standing(&app, "disputed@grow.io", clock.now()).await.unwrap();
+    let standing = billing::standing(&app, "disputed@grow.io", clock.now()).await.unwrap();
     let entries = app.store.ledger_entries("disputed@grow.io").await.unwrap();
     let input = rereview::input("declined", &[], &entries, &standing, clock.now() + Duration::days(100));
     assert_eq!((input.chargebacks, input.failed_payments_6m), (1, 1));
@@ -462,7 +463,7 @@ async fn a_deposit_guarantees_its_line_and_bills_until_applied_to_them(t: TestSt
     let d = l.debit(&a, usd(400_000), "jan").await.unwrap();
     assert_eq!((d.prepaid, d.credit), (usd(50_000), usd(350_000)), "prepaid first");
     clock.set(Utc.with_ymd_and_hms(2027, 2, 1, 12, 0, 0).unwrap());
-    creditline::services::cycles::close(&app, creditline::domain::Period::new(2027, 1).unwrap(), None).await.unwrap();
+    creditline::services::billing::close(&app, creditline::domain::Period::new(2027, 1).unwrap(), None).await.unwrap();
     let e = l.release_deposit(&a, usd(1), "admin:fin", "asked back", "r3").await.unwrap_err();
     assert!(matches!(&e, LedgerError::Refused(m) if m.contains("owes $3,500.00 on unpaid bills")), "{e}");
     let e = l.apply_deposit(&a, "admin:fin", "closed unpaid", "ad1").await.unwrap_err();
@@ -470,7 +471,7 @@ async fn a_deposit_guarantees_its_line_and_bills_until_applied_to_them(t: TestSt
 
     // The line closes unpaid: the deposit pays the bill and the rest is released, once.
     let mut close = creditline::services::Fire::new(line, "close", "admin:fin").reason("unpaid");
-    for (key, value) in creditline::services::cycles::owed_facts(&app.store.bills_for_line(line).await.unwrap()) {
+    for (key, value) in creditline::services::billing::owed_facts(&app.store.bills_for_line(line).await.unwrap()) {
         close = close.data(key, value);
     }
     app.workflow.fire(close).await.unwrap();
@@ -545,12 +546,12 @@ async fn a_line_draws_nothing_from_the_end_of_a_month_that_used_credit_until_its
 
     // Billed, partly paid, paid: the line draws again only once nothing of October is owed.
     clock.set(noon(2026, 11, 1));
-    creditline::services::cycles::close(&app, "2026-10".parse().unwrap(), None).await.unwrap();
+    creditline::services::billing::close(&app, "2026-10".parse().unwrap(), None).await.unwrap();
     assert!(l.debit(&a, usd(100), "nov-3").await.unwrap_err().to_string().contains("$150.00, is unpaid"));
-    creditline::services::cycles::pay(&app, &a, usd(10_000), "stripe", "pi_p1").await.unwrap();
+    creditline::services::billing::pay(&app, &a, usd(10_000), "stripe", "pi_p1").await.unwrap();
     let e = l.debit(&a, usd(100), "nov-4").await.unwrap_err();
     assert!(e.to_string().contains("the bill for October 2026, $50.00, is unpaid"), "{e}");
-    creditline::services::cycles::pay(&app, &a, usd(5_000), "stripe", "pi_p2").await.unwrap();
+    creditline::services::billing::pay(&app, &a, usd(5_000), "stripe", "pi_p2").await.unwrap();
     let d = l.debit(&a, usd(100), "nov-5").await.unwrap();
     assert_eq!((d.credit, d.line_id), (usd(100), Some(line)));
     assert_eq!(app.store.credit_line(line).await.unwrap().unwrap().state, "active", "the gate is not a state");

@@ -15,7 +15,7 @@ use creditline::domain::{EmailAddress, Money, Period, Role, SubjectId, TaskId};
 use creditline::intake::{self, Report};
 use creditline::services::access::Caller;
 use creditline::services::actions::Actor;
-use creditline::services::cycles::close;
+use creditline::services::billing::close;
 use creditline::services::decisions::{Decision, DecisionError, decide};
 use creditline::services::ledger::Ledger;
 use creditline::services::{Fire, ManualClock};
@@ -130,7 +130,7 @@ async fn an_account_that_left_a_bill_unpaid_gets_no_new_line(t: TestStore) {
     assert_eq!(closed.billed, 1);
     // The line is closed for collections with the January bill unpaid.
     let mut close = Fire::new(line, "close", "reviewer:test").reason("collections");
-    for (key, value) in creditline::services::cycles::owed_facts(&app.store.bills_for_line(line).await.unwrap()) {
+    for (key, value) in creditline::services::billing::owed_facts(&app.store.bills_for_line(line).await.unwrap()) {
         close = close.data(key, value);
     }
     app.workflow.fire(close).await.expect("line closed");

@@ -185,7 +185,7 @@ fn an_invoice_for_a_billed_month_is_made_from_its_bill() {
         ledger.debit(&who, Money::from_cents(4_000), "use-1").await.unwrap();
         ledger.debit(&who, Money::from_cents(321), "use-2").await.unwrap();
         FileClock::write(&clock, "2027-04-02T09:00:00Z".parse().unwrap()).unwrap();
-        let closed = creditline::services::cycles::close(&app, Period::containing(march), None).await.unwrap();
+        let closed = creditline::services::billing::close(&app, Period::containing(march), None).await.unwrap();
         assert_eq!(closed.billed, 1);
 
         let request = "Message-ID: <inv-march@acme-render.com>\nFrom: Olivia Park <ops@acme-render.com>\nTo: support@wavespeed.ai\nSubject: Invoice for March\nDate: Fri, 02 Apr 2027 10:00:00 +0000\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\nHello, please send us an invoice.\nBilling period: 2027-03\nLegal company name: Acme Render Ltd\nBilling address: 1 Main Street, London\n";

@@ -14,7 +14,7 @@ use creditline::app::App;
 use creditline::config::Config;
 use creditline::domain::{ApplicantKind, ApplicationId, DecisionId, EmailAddress, Money, Period, Role, SubjectId};
 use creditline::rules::DecisionRecord;
-use creditline::services::cycles::{close, pay};
+use creditline::services::billing::{close, pay};
 use creditline::services::ledger::Ledger;
 use creditline::services::{Fire, ManualClock, NewApplicationInput};
 use creditline::sim::invariants::{Checker, Observed, Violation};

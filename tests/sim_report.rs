@@ -17,7 +17,7 @@ use creditline::app::App;
 use creditline::config::Config;
 use creditline::domain::{EmailAddress, Money, Period, SubjectId};
 use creditline::services::ManualClock;
-use creditline::services::cycles::{close, pay};
+use creditline::services::billing::{close, pay};
 use creditline::services::ledger::Ledger;
 use creditline::sim::report::{BillFigures, Month, Recorder, TaskAges};
 use creditline::sim::{FaultLevel, Spec};

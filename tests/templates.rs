@@ -314,7 +314,7 @@ async fn every_email_the_billing_cycle_queues_renders(t: TestStore) {
     use chrono::TimeZone;
     use creditline::domain::{EmailAddress, Period};
     use creditline::services::ManualClock;
-    use creditline::services::cycles::{close, gate, pay};
+    use creditline::services::billing::{close, gate, pay};
     use creditline::services::ledger::Ledger;
 
     let day = |m: u32, d: u32| chrono::Utc.with_ymd_and_hms(2027, m, d, 12, 0, 0).unwrap();

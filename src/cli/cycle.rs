@@ -8,7 +8,7 @@ use clap::Subcommand;
 use crate::app::App;
 use crate::config::Config;
 use crate::domain::Period;
-use crate::services::cycles::{self, CycleError};
+use crate::services::billing::{self as cycles, CycleError};
 
 #[derive(Debug, Subcommand)]
 pub enum CycleCommand {

@@ -7,8 +7,8 @@ use clap::Subcommand;
 use crate::app::App;
 use crate::config::Config;
 use crate::domain::SubjectId;
-use crate::services::cycles::CycleError;
-use crate::services::escalation;
+use crate::services::billing::CycleError;
+use crate::services::billing::escalation;
 use crate::store::CreditLineFilter;
 
 #[derive(Debug, Subcommand)]

@@ -220,7 +220,8 @@ impl LedgerCommand {
                     }
                     Err(e) => return Err(e.into()),
                 };
-                let standing = payments::standing(&app, account.as_str(), app.workflow.clock().now()).await?;
+                let standing =
+                    crate::services::billing::standing(&app, account.as_str(), app.workflow.clock().now()).await?;
                 let v = serde_json::json!({
                     "account": account,
                     "prepaid_cents": b.prepaid_cents,
@@ -240,7 +241,7 @@ impl LedgerCommand {
                         Money::from_cents(b.deposit_cents),
                         credit
                     );
-                    if standing != payments::PaymentStanding::default() {
+                    if standing != crate::services::billing::PaymentStanding::default() {
                         println!(
                             "  pending bill payments {}, failed payments in 6 months {}, chargebacks {}",
                             Money::from_cents(standing.pending_bill_cents),
@@ -282,9 +283,9 @@ impl LedgerCommand {
                 l.redeem(&account, &code).await.map(|p| serde_json::to_value(p).ok())
             }
             LedgerCommand::Pay { account, amount, provider, txn } => {
-                match crate::services::cycles::pay(&app, &account, amount, &provider, &txn).await {
+                match crate::services::billing::pay(&app, &account, amount, &provider, &txn).await {
                     Ok(p) => Ok(serde_json::to_value(p).ok()),
-                    Err(crate::services::cycles::CycleError::Invalid(m)) => Err(LedgerError::Invalid(m)),
+                    Err(crate::services::billing::CycleError::Invalid(m)) => Err(LedgerError::Invalid(m)),
                     Err(e) => return Err(e.into()),
                 }
             }

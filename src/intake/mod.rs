@@ -910,7 +910,7 @@ async fn reapplication(
     let instance = instance_of(app, record.id).await?;
     let events = app.store.events(record.id.into()).await?;
     let entries = app.store.ledger_entries(&record.account_email).await?;
-    let payments = crate::services::payments::standing(app, &record.account_email, now).await?;
+    let payments = crate::services::billing::standing(app, &record.account_email, now).await?;
     let input = crate::services::rereview::input(&instance.state, &events, &entries, &payments, now);
     let mut p = Plan::new(app, mail, report, now);
     p.report.application_id = Some(record.id.to_string());
@@ -1503,7 +1503,7 @@ async fn limit_increase(
         p.task("triage", None, format!("Limit increase request from {account}, who has no credit line"), details);
         return Ok(p.finish(outcome::LIMIT_INCREASE));
     };
-    if let Some(open) = crate::services::escalation::open_increase_of(app, line.id).await? {
+    if let Some(open) = crate::services::billing::escalation::open_increase_of(app, line.id).await? {
         // One increase at a time: the request joins the open one for its reviewer.
         p.report.findings.push("limit_increase_already_open".into());
         p.report.state = Some("open".into());
@@ -1517,9 +1517,9 @@ async fn limit_increase(
     // The same rule as the cycle's proposals, with what was asked: a supported request goes to
     // a reviewer (or waits for its deposit), one the history does not support yet is declined
     // with the rule's reasons. Never granted here.
-    let input = crate::services::escalation::line_input(app, &line, requested.unwrap_or(0)).await?;
+    let input = crate::services::billing::escalation::line_input(app, &line, requested.unwrap_or(0)).await?;
     let (decision, record) = app.rules.evaluate_async("limit_increase", &input, Some(line.id)).await;
-    let write = crate::services::escalation::open_increase(
+    let write = crate::services::billing::escalation::open_increase(
         app,
         &line,
         &decision,

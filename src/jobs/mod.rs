@@ -438,7 +438,7 @@ async fn tick_loop(
         let now = app.workflow.clock().now();
         if cycle.due(cycle_every, now) {
             let began = tokio::time::Instant::now();
-            let result = crate::services::cycles::scheduled(&app).await;
+            let result = crate::services::billing::scheduled(&app).await;
             cycle.ran(now, result.is_ok());
             match result {
                 Ok(r) => {

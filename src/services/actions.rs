@@ -270,7 +270,7 @@ async fn record_facts(
             }
             // Closing a line says what is still owed on it, bill by bill.
             let bills = app.store.bills_for_line(instance.id).await?;
-            for (key, value) in super::cycles::owed_facts(&bills) {
+            for (key, value) in super::billing::owed_facts(&bills) {
                 facts.insert(key.into(), value);
             }
         }

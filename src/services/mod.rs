@@ -5,11 +5,10 @@
 pub mod access;
 pub mod actions;
 pub mod aws_login;
+pub mod billing;
 pub mod clock;
-pub mod cycles;
 pub mod decisions;
 pub mod delivery;
-pub mod escalation;
 pub mod invoices;
 pub mod ledger;
 pub mod payments;

@@ -155,12 +155,12 @@ async fn bill_reminders(app: &App, now: DateTime<Utc>, report: &mut ScanReport) 
     let mut after = None;
     loop {
         // The lines first: their versions are what each step is fired at.
-        let lines = super::cycles::next_owing_lines(app, &mut after).await?;
+        let lines = super::billing::lines::next_owing_lines(app, &mut after).await?;
         if lines.is_empty() {
             return Ok(());
         }
         let open: Vec<&CreditLineRecord> = lines.iter().filter(|l| l.state != credit_line::CLOSED).collect();
-        let bills = super::cycles::bills_by_line(app, open.iter().copied()).await?;
+        let bills = super::billing::lines::bills_by_line(app, open.iter().copied()).await?;
         for line in open {
             let history = bills.get(&line.id).map(Vec::as_slice).unwrap_or_default();
             if bill_to_remind(history, now, days, &[]).is_none() {
@@ -247,7 +247,7 @@ async fn deposit_wait(app: &App, instance: &Instance, now: DateTime<Utc>) -> Res
     let (account, limit, guarantee, stays) = if instance.workflow == limit_increase::WORKFLOW {
         let Some((increase, _)) = app.store.increase(instance.id).await? else { return Ok(None) };
         let Some(line) = app.store.credit_line(increase.line_id).await? else { return Ok(None) };
-        if let Some(why) = super::escalation::line_moved(&increase, &line) {
+        if let Some(why) = super::billing::escalation::line_moved(&increase, &line) {
             let fire = Fire::new(instance.id, "line_changed", ACTOR)
                 .reason(&why)
                 .data("monthly_limit_cents", line.monthly_limit_cents);

@@ -13,7 +13,7 @@ use crate::rules::inputs::ReReviewInput;
 use crate::store::{ApplicationFilter, EntryRecord, EventRecord};
 use crate::workflow::names::application;
 
-use super::payments::PaymentStanding;
+use super::billing::PaymentStanding;
 use super::workflow::{Fire, ServiceError};
 
 const ACTOR: &str = "system:re_review";
@@ -81,7 +81,7 @@ pub async fn scan(app: &App) -> Result<ReReviewReport, ServiceError> {
             for e in app.store.entries_since(&accounts, now - Duration::days(366)).await? {
                 entries.entry(e.account_email.clone()).or_default().push(e);
             }
-            let standings = super::payments::standings(app, &accounts, now).await?;
+            let standings = super::billing::standings(app, &accounts, now).await?;
             let inputs = apps
                 .iter()
                 .map(|a| {

@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use super::actions::{self, Actor, IdempotencyKey, Outcome};
-use super::escalation;
+use super::billing::escalation;
 use super::workflow::{Cursor, Fire, ServiceError};
 use crate::app::App;
 use crate::domain::{Money, Role, SubjectId, TaskId};
@@ -118,11 +118,11 @@ impl ResolveError {
     }
 }
 
-impl From<super::cycles::CycleError> for ResolveError {
-    fn from(e: super::cycles::CycleError) -> Self {
+impl From<super::billing::CycleError> for ResolveError {
+    fn from(e: super::billing::CycleError) -> Self {
         match e {
-            super::cycles::CycleError::Service(s) => ResolveError::Service(s),
-            super::cycles::CycleError::Store(s) => ResolveError::Store(s),
+            super::billing::CycleError::Service(s) => ResolveError::Service(s),
+            super::billing::CycleError::Store(s) => ResolveError::Store(s),
             other => ResolveError::Refused(other.to_string()),
         }
     }

@@ -414,9 +414,15 @@ pub async fn open_credit_line(app: &creditline::app::App, account: &str, limit: 
     id
 }
 
-/// A runtime for the blocking tests that drive a running server.
+/// A runtime for the blocking tests that drive a running server. It has a thread of its own:
+/// the pool's background work (the ROLLBACK of a transaction given up after a lost race, a
+/// connection going back to the pool) must go on while the test waits on the server over
+/// HTTP. On a current-thread runtime it waited for the next `block_on`, and the server's
+/// write waited on the row lock the unfinished transaction still held: a test that hung
+/// until the lock was broken by hand (PostgreSQL, a deposit recorded by the test and the
+/// server's scan at once).
 pub fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime")
 }
 
 /// The service over the server's own database (SQLite file or PostgreSQL schema).

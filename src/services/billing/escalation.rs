@@ -18,8 +18,11 @@ use crate::rules::inputs::LimitIncreaseInput;
 use crate::rules::typed::LimitIncrease;
 use crate::store::{AccountFigures, BillRecord, CreditLineRecord, CycleWrite, IncreaseRecord, StoreError};
 
-use super::cycles::{CycleError, bills_by_line, next_lines, plan};
-use super::workflow::{Cursor, Fire, ServiceError};
+use crate::services::workflow::{Cursor, Fire, ServiceError};
+
+use super::error::CycleError;
+use super::lines::{bills_by_line, next_lines, plan};
+use super::payment_standing::{standing, standings};
 use crate::workflow::names::{credit_line, limit_increase};
 
 const ACTOR: &str = "system:escalation";
@@ -109,7 +112,7 @@ pub async fn scan(app: &App) -> Result<EscalationReport, CycleError> {
             .map(|f| (f.account_email.clone(), f))
             .collect();
         let figures_of = |l: &CreditLineRecord| figures.get(&l.account_email).cloned().unwrap_or_default();
-        let standings = super::payments::standings(app, &accounts, now).await?;
+        let standings = standings(app, &accounts, now).await?;
         let mut assess = Vec::new();
         for line in &lines {
             if let Some((increase, state)) = open.get(&line.id) {
@@ -169,7 +172,7 @@ pub async fn line_input(app: &App, line: &CreditLineRecord, requested: i64) -> R
         .unwrap_or_default();
     let mut input = increase_input(line, &bills, figures.topups_cents, figures.balances.deposit_cents, now);
     input.requested_limit_cents = requested;
-    super::payments::standing(app, &line.account_email, now).await?.fill_increase(&mut input);
+    standing(app, &line.account_email, now).await?.fill_increase(&mut input);
     Ok(input)
 }
 
