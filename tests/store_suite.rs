@@ -288,6 +288,27 @@ async fn rule_decisions_are_recorded_and_feed_guards(t: TestStore) {
     assert_eq!(events.last().unwrap().decision_ids, vec![record.id]);
 }
 
+/// The account view and the ledger read every application and line of an account, page by
+/// page, never stopping at a cap (issue 19: no silent cap). A page size of 2 over 5
+/// applications needs three reads; 5 needs a last, empty one.
+async fn an_accounts_records_are_read_to_the_last_page(t: TestStore) {
+    let svc = t.service();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(svc.open_application(input("many@example.com"), "test").await.unwrap().id);
+        if i == 2 {
+            svc.open_application(input("other@example.com"), "test").await.unwrap();
+        }
+    }
+    for page in [1, 2, 5, 500] {
+        let all =
+            creditline::services::views::applications_of(t.store.as_ref(), "many@example.com", page).await.unwrap();
+        assert_eq!(all.iter().map(|a| a.id).collect::<Vec<_>>(), ids, "page size {page}");
+    }
+    let none = creditline::services::views::credit_lines_of(t.store.as_ref(), "many@example.com", 2).await.unwrap();
+    assert!(none.is_empty());
+}
+
 async fn readiness_ping_answers(t: TestStore) {
     t.store.ping().await.unwrap();
     // Migrating twice is harmless.
@@ -301,6 +322,7 @@ store_suite!(
     sixteen_concurrent_transitions_one_wins,
     a_failure_while_writing_effects_rolls_everything_back,
     listing_filters_and_pages_oldest_first,
+    an_accounts_records_are_read_to_the_last_page,
     other_workflows_run_on_the_same_store,
     readiness_ping_answers,
     rule_decisions_are_recorded_and_feed_guards,

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::domain::SubjectId;
 use crate::services::billing::CycleError;
 use crate::services::billing::escalation;
-use crate::store::CreditLineFilter;
+use crate::services::views;
 
 #[derive(Debug, Subcommand)]
 pub enum IncreasesCommand {
@@ -31,9 +31,7 @@ impl IncreasesCommand {
         let app = App::build(config, true).await?;
         match self {
             IncreasesCommand::List { account } => {
-                let filter =
-                    CreditLineFilter { account_email: Some(account), limit: 100, ..CreditLineFilter::default() };
-                for line in app.store.list_credit_lines(&filter).await? {
+                for line in views::credit_lines_of(app.store.as_ref(), &account, views::PAGE).await? {
                     for (record, state) in app.store.increases_for_line(line.id).await? {
                         println!("{}", serde_json::json!({ "increase": record, "state": state }));
                     }

@@ -133,12 +133,15 @@ async fn application(
     };
     let a = found.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no application {id}")))?;
     let store = app.store.as_ref();
-    let lines = CreditLineFilter { account_email: Some(a.account_email.clone()), limit: 1000, ..Default::default() };
     Ok(Json(ApplicationView {
         application: views::application(store, &a).await?,
         events: store.events(a.id.into()).await?,
         outbox: store.outbox_for(a.id.into()).await?,
-        credit_lines: store.list_credit_lines(&lines).await?.into_iter().filter(|l| l.application_id == a.id).collect(),
+        credit_lines: views::credit_lines_of(store, &a.account_email, views::PAGE)
+            .await?
+            .into_iter()
+            .filter(|l| l.application_id == a.id)
+            .collect(),
     }))
 }
 
@@ -171,20 +174,8 @@ async fn account(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_email", format!("email: {e}")))?;
     let account = email.as_str().to_string();
     let store = app.store.as_ref();
-    let applications = store
-        .list_applications(&ApplicationFilter {
-            account_email: Some(account.clone()),
-            limit: 1000,
-            ..Default::default()
-        })
-        .await?;
-    let credit_lines = store
-        .list_credit_lines(&CreditLineFilter {
-            account_email: Some(account.clone()),
-            limit: 1000,
-            ..Default::default()
-        })
-        .await?;
+    let applications = views::applications_of(store, &account, views::PAGE).await?;
+    let credit_lines = views::credit_lines_of(store, &account, views::PAGE).await?;
     if applications.is_empty() && credit_lines.is_empty() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

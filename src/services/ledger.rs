@@ -17,8 +17,8 @@ use crate::domain::{
     paid_before, plan_debit, within,
 };
 use crate::store::{
-    BillPayment, CouponRecord, CreditDraw, CreditLineFilter, CreditLineRecord, CycleWrite, DebitRequest, DebitResult,
-    EntryRecord, EntryWrite, LedgerSums, LedgerWrite, Store, StoreError,
+    BillPayment, CouponRecord, CreditDraw, CreditLineRecord, CycleWrite, DebitRequest, DebitResult, EntryRecord,
+    EntryWrite, LedgerSums, LedgerWrite, Store, StoreError,
 };
 use crate::workflow::Workflows;
 use crate::workflow::names::credit_line;
@@ -333,9 +333,7 @@ impl<'a> Ledger<'a> {
     }
 
     async fn lines_of(&self, account: &EmailAddress) -> Result<Vec<CreditLineRecord>, LedgerError> {
-        let filter =
-            CreditLineFilter { account_email: Some(account.to_string()), limit: 100, ..CreditLineFilter::default() };
-        Ok(self.app.store.list_credit_lines(&filter).await?)
+        Ok(super::views::credit_lines_of(self.app.store.as_ref(), account.as_str(), super::views::PAGE).await?)
     }
 
     /// Prepaid credit the account already bought, held as its guarantee at its request

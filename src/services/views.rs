@@ -2,7 +2,47 @@
 
 use serde_json::Value;
 
-use crate::store::{ApplicationRecord, Store, StoreError};
+use crate::domain::{ApplicationId, SubjectId};
+use crate::store::{ApplicationFilter, ApplicationRecord, CreditLineFilter, CreditLineRecord, Store, StoreError};
+
+/// Rows a listing reads at a time when a view wants all of them.
+pub const PAGE: i64 = 500;
+
+/// Every application of an account, oldest first, read `page` rows at a time: a view shows
+/// them all instead of stopping at a cap it does not mention.
+pub async fn applications_of(
+    store: &dyn Store,
+    account: &str,
+    page: i64,
+) -> Result<Vec<ApplicationRecord>, StoreError> {
+    let mut all: Vec<ApplicationRecord> = Vec::new();
+    loop {
+        let after: Option<ApplicationId> = all.last().map(|a| a.id);
+        let filter = ApplicationFilter { account_email: Some(account.to_string()), after, limit: page, state: None };
+        let rows = store.list_applications(&filter).await?;
+        let done = i64::try_from(rows.len()).unwrap_or(i64::MAX) < page;
+        all.extend(rows);
+        if done {
+            return Ok(all);
+        }
+    }
+}
+
+/// Every credit line of an account (closed ones too), oldest first, `page` rows at a time.
+pub async fn credit_lines_of(store: &dyn Store, account: &str, page: i64) -> Result<Vec<CreditLineRecord>, StoreError> {
+    let mut all: Vec<CreditLineRecord> = Vec::new();
+    loop {
+        let after: Option<SubjectId> = all.last().map(|l| l.id);
+        let filter =
+            CreditLineFilter { account_email: Some(account.to_string()), after, limit: page, ..Default::default() };
+        let rows = store.list_credit_lines(&filter).await?;
+        let done = i64::try_from(rows.len()).unwrap_or(i64::MAX) < page;
+        all.extend(rows);
+        if done {
+            return Ok(all);
+        }
+    }
+}
 
 /// An application with everything read and decided about it: its own fields at the top,
 /// then the extracted `fields` (each with the message and text it came from), `evidence`,
