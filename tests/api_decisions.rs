@@ -736,6 +736,43 @@ fn approving_a_second_line_for_an_account_is_409(dir: tempfile::TempDir) {
     assert_eq!(lines["items"].as_array().unwrap().len(), 1, "{lines}");
 }
 
+/// Every mutation reads what it shares the same way (`http::request::Mutation`): the token
+/// first (401), then the role (403), and only then the id, the body and the headers, so a
+/// caller without the role learns nothing about them; the id is parsed one way everywhere.
+fn a_mutation_checks_token_then_role_then_id_and_body(dir: tempfile::TempDir) {
+    let api = Api::start(dir);
+    let nobody = "01a20000-0000-7000-8000-000000000000";
+    let json_ct = ("Content-Type", "application/json");
+    let huge = vec![b' '; 70 * 1024];
+    // (path with a given id, allowed, not allowed, a body the route accepts, what the id is)
+    let routes = [
+        ("/api/v1/tasks/{id}/approve", &api.reviewer, &api.admin, json!({ "monthly_limit_cents": 20000 }), "a task id"),
+        ("/api/v1/tasks/{id}/resolve", &api.senior, &api.admin, json!({ "action": "confirm" }), "a task id"),
+        (
+            "/api/v1/admin/workflows/{id}/events",
+            &api.admin,
+            &api.senior,
+            json!({ "event": "e", "reason": "r" }),
+            "an id",
+        ),
+    ];
+    for (template, allowed, other, body, what) in &routes {
+        let bad = template.replace("{id}", "x");
+        let good = template.replace("{id}", nobody);
+        problem(&api.send("POST", &bad, None, &[json_ct], &huge), 401, "unauthenticated");
+        problem(&api.send("POST", &bad, Some(other), &[json_ct], &huge), 403, "forbidden");
+        problem(&api.send("POST", &good, Some(allowed), &[json_ct], &huge), 413, "body_too_large");
+        let p = problem(&api.post(&bad, allowed, &[], body), 400, "invalid_id");
+        assert_eq!(p["detail"], format!("id: \"x\" is not {what}"), "{template}");
+        let with_key = [("Idempotency-Key", "a key with spaces")];
+        problem(&api.post(&good, allowed, &with_key, body), 400, "invalid_idempotency_key");
+        let stale = [("If-Match", "\"3\"")];
+        let mut versioned = body.clone();
+        versioned["version"] = json!(4);
+        problem(&api.post(&good, allowed, &stale, &versioned), 400, "version_mismatch");
+    }
+}
+
 black_box_suite!(
     approving_a_second_line_for_an_account_is_409,
     approving_opens_a_credit_line_within_the_rules_suggestion,
@@ -749,4 +786,5 @@ black_box_suite!(
     a_hand_posted_event_cannot_choose_the_recipient_or_the_amount,
     the_read_endpoints_list_and_find_applications_accounts_and_lines,
     every_endpoint_answers_401_403_or_allows_by_role,
+    a_mutation_checks_token_then_role_then_id_and_body,
 );

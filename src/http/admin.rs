@@ -5,10 +5,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -18,10 +16,10 @@ use utoipa::ToSchema;
 use super::auth::Caller;
 use super::decisions::{respond, service};
 use super::error::{ApiError, Problem};
-use super::request::{self, MAX_JSON_BODY, RequestId, expected_version, idempotency_key, json_body, path, text};
+use super::request::{MAX_JSON_BODY, Mutation, text};
 use crate::app::App;
 use crate::domain::{Role, SubjectId};
-use crate::services::actions::{self, ActionError, Actor, EventError, ManualEvent};
+use crate::services::actions::{self, ActionError, EventError, ManualEvent};
 
 pub fn router() -> Router<Arc<App>> {
     Router::new()
@@ -136,29 +134,15 @@ impl From<EventError> for ApiError {
               (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem),
               (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
-#[allow(clippy::too_many_arguments)]
-async fn post_event(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    request_id: RequestId,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    caller.require(&[Role::Admin])?;
-    let id = path(id, "invalid_id")?;
-    let body = request::body(body)?;
-    let subject: SubjectId = id
-        .parse()
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", format!("id: {id:?} is not an id")))?;
-    let b: EventBody = json_body(&headers, &body)?;
+async fn post_event(State(app): State<Arc<App>>, m: Mutation) -> Result<Response, ApiError> {
+    m.caller.require(&[Role::Admin])?;
+    let subject: SubjectId = m.id("an id")?;
+    let b: EventBody = m.json()?;
     text("event", &b.event, 100)?;
     text("reason", &b.reason, 1000)?;
-    let expected = expected_version(&headers, b.version)?;
-    let key = idempotency_key(&headers, &method, uri.path(), &body)?;
-    let actor = Actor { caller: &caller, request_id: &request_id.0, now: app.workflow.clock().now() };
+    let expected = m.expected(b.version)?;
+    let key = m.idempotency_key()?;
+    let actor = m.actor(app.workflow.clock().now());
     let event = ManualEvent {
         subject,
         event: b.event,

@@ -3,10 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -14,16 +12,12 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::Caller;
 use super::error::{ApiError, Problem};
-use super::request::{
-    self, MAX_JSON_BODY, RequestId, expected_version, idempotency_key, invalid, json_body, path, text,
-};
-use super::tasks::task_id;
+use super::request::{MAX_JSON_BODY, Mutation, invalid, text};
 use crate::app::App;
 use crate::domain::{Money, Role, SubjectId, TaskId};
 use crate::services::ServiceError;
-use crate::services::actions::{ActionError, Actor, Outcome};
+use crate::services::actions::{ActionError, Outcome};
 use crate::services::decisions::{self, Decision, DecisionError};
 use crate::store::{CreditLineRecord, StoreError, TaskRecord};
 
@@ -219,26 +213,11 @@ pub(super) fn respond(outcome: Outcome) -> Response {
 }
 
 /// Everything a decision request carries besides its body.
-struct Request {
-    caller: Caller,
-    request: RequestId,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    id: String,
-}
-
-async fn run(
-    app: &App,
-    r: Request,
-    body: &[u8],
-    version: Option<i64>,
-    decision: Decision,
-) -> Result<Response, ApiError> {
-    let id: TaskId = task_id(&r.id)?;
-    let expected = expected_version(&r.headers, version)?;
-    let key = idempotency_key(&r.headers, &r.method, r.uri.path(), body)?;
-    let actor = Actor { caller: &r.caller, request_id: &r.request.0, now: app.workflow.clock().now() };
+async fn run(app: &App, m: &Mutation, version: Option<i64>, decision: Decision) -> Result<Response, ApiError> {
+    let id: TaskId = m.id("a task id")?;
+    let expected = m.expected(version)?;
+    let key = m.idempotency_key()?;
+    let actor = m.actor(app.workflow.clock().now());
     let outcome = decisions::decide(app, &actor, id, expected, decision, key.as_ref()).await?;
     Ok(respond(outcome))
 }
@@ -257,21 +236,9 @@ fn optional_text(field: &str, value: &Option<String>, max: usize) -> Result<(), 
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
               (status = 415, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
-#[allow(clippy::too_many_arguments)]
-async fn approve(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    request: RequestId,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    caller.require(DECIDERS)?;
-    let id = path(id, "invalid_id")?;
-    let body = request::body(body)?;
-    let b: ApproveBody = json_body(&headers, &body)?;
+async fn approve(State(app): State<Arc<App>>, m: Mutation) -> Result<Response, ApiError> {
+    m.caller.require(DECIDERS)?;
+    let b: ApproveBody = m.json()?;
     if b.monthly_limit_cents <= 0 {
         return Err(invalid("monthly_limit_cents", "must be more than 0"));
     }
@@ -282,8 +249,7 @@ async fn approve(
         override_reason: b.override_reason,
         note: b.note,
     };
-    let r = Request { caller, request, method, uri, headers, id };
-    run(&app, r, &body, b.version, decision).await
+    run(&app, &m, b.version, decision).await
 }
 
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/decline", tag = "decisions",
@@ -296,25 +262,12 @@ async fn approve(
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
               (status = 415, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
-#[allow(clippy::too_many_arguments)]
-async fn decline(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    request: RequestId,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    caller.require(DECIDERS)?;
-    let id = path(id, "invalid_id")?;
-    let body = request::body(body)?;
-    let b: DeclineBody = json_body(&headers, &body)?;
+async fn decline(State(app): State<Arc<App>>, m: Mutation) -> Result<Response, ApiError> {
+    m.caller.require(DECIDERS)?;
+    let b: DeclineBody = m.json()?;
     text("message", &b.message, 2000)?;
     let decision = Decision::Decline { reason_code: b.reason_code.as_str().to_string(), message: b.message };
-    let r = Request { caller, request, method, uri, headers, id };
-    run(&app, r, &body, b.version, decision).await
+    run(&app, &m, b.version, decision).await
 }
 
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/defer", tag = "decisions",
@@ -327,29 +280,16 @@ async fn decline(
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
               (status = 415, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
-#[allow(clippy::too_many_arguments)]
-async fn defer(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    request: RequestId,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    caller.require(DECIDERS)?;
-    let id = path(id, "invalid_id")?;
-    let body = request::body(body)?;
-    let b: DeferBody = json_body(&headers, &body)?;
+async fn defer(State(app): State<Arc<App>>, m: Mutation) -> Result<Response, ApiError> {
+    m.caller.require(DECIDERS)?;
+    let b: DeferBody = m.json()?;
     text("reason", &b.reason, 1000)?;
     optional_text("condition", &b.condition, 1000)?;
     if b.until.is_none() && b.condition.is_none() {
         return Err(invalid("until", "give a date to defer until, or a condition"));
     }
     let decision = Decision::Defer { until: b.until, condition: b.condition, reason: b.reason };
-    let r = Request { caller, request, method, uri, headers, id };
-    run(&app, r, &body, b.version, decision).await
+    run(&app, &m, b.version, decision).await
 }
 
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/request-info", tag = "decisions",
@@ -362,21 +302,9 @@ async fn defer(
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
               (status = 415, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
-#[allow(clippy::too_many_arguments)]
-async fn request_info(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    request: RequestId,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    caller.require(DECIDERS)?;
-    let id = path(id, "invalid_id")?;
-    let body = request::body(body)?;
-    let b: RequestInfoBody = json_body(&headers, &body)?;
+async fn request_info(State(app): State<Arc<App>>, m: Mutation) -> Result<Response, ApiError> {
+    m.caller.require(DECIDERS)?;
+    let b: RequestInfoBody = m.json()?;
     if b.items.is_empty() || b.items.len() > 20 {
         return Err(invalid("items", "1 to 20 items"));
     }
@@ -385,6 +313,5 @@ async fn request_info(
     }
     optional_text("message", &b.message, 2000)?;
     let decision = Decision::RequestInfo { items: b.items, message: b.message };
-    let r = Request { caller, request, method, uri, headers, id };
-    run(&app, r, &body, b.version, decision).await
+    run(&app, &m, b.version, decision).await
 }

@@ -21,7 +21,7 @@ pub struct Problem {
     pub detail: String,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
     /// Stable, machine-readable: clients switch on this, not on the text.

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::error::{ApiError, Problem};
-use super::request::{path, query};
+use super::request::{parse_id, path, query};
 use crate::app::App;
 use crate::domain::{ApplicationId, EmailAddress, Role, SubjectId};
 use crate::services::views;
@@ -55,10 +55,6 @@ pub(super) fn limit(given: Option<i64>, default: i64, max: i64) -> Result<i64, A
     } else {
         Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", format!("limit: must be from 1 to {max}")))
     }
-}
-
-fn bad_id(field: &str, raw: &str) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", format!("{field}: {raw:?} is not an id"))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -128,7 +124,7 @@ async fn application(
     let found = if id.starts_with("CL-") {
         app.store.application_by_reference(&id).await?
     } else {
-        let parsed: ApplicationId = id.parse().map_err(|_| bad_id("id", &id))?;
+        let parsed: ApplicationId = parse_id("id", &id, "an id")?;
         app.store.application(parsed).await?
     };
     let a = found.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no application {id}")))?;
@@ -254,7 +250,7 @@ async fn credit_line(
 ) -> Result<Json<CreditLineView>, ApiError> {
     caller.require(READERS)?;
     let id = path(id, "invalid_id")?;
-    let parsed: SubjectId = id.parse().map_err(|_| bad_id("id", &id))?;
+    let parsed: SubjectId = parse_id("id", &id, "an id")?;
     let line = app
         .store
         .credit_line(parsed)

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use super::auth::Caller;
 use super::error::ApiError;
 use crate::app::App;
 
@@ -53,7 +54,7 @@ pub fn if_match(parts: &axum::http::HeaderMap) -> Result<Option<i64>, ApiError> 
 pub const MAX_JSON_BODY: usize = 64 * 1024;
 
 /// A JSON body parsed into `T`: 415 unless it is JSON, 400 naming the field that is wrong.
-pub fn json_body<T: DeserializeOwned>(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+fn json_body<T: DeserializeOwned>(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<T, ApiError> {
     let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if essence != "application/json" && !essence.ends_with("+json") {
@@ -86,7 +87,7 @@ pub fn json_body<T: DeserializeOwned>(headers: &axum::http::HeaderMap, body: &[u
 
 /// The `Idempotency-Key` header, bound to this request's method, path and body: the same
 /// key with another request is refused rather than answered with the wrong response.
-pub fn idempotency_key(
+fn idempotency_key(
     headers: &axum::http::HeaderMap,
     method: &axum::http::Method,
     path: &str,
@@ -129,7 +130,7 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
 
 /// The version to expect: `If-Match` or the body's `version`; both must agree when both
 /// are given.
-pub fn expected_version(headers: &axum::http::HeaderMap, body: Option<i64>) -> Result<Option<i64>, ApiError> {
+fn expected_version(headers: &axum::http::HeaderMap, body: Option<i64>) -> Result<Option<i64>, ApiError> {
     match (if_match(headers)?, body) {
         (Some(h), Some(b)) if h != b => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -149,4 +150,70 @@ pub fn body(
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "invalid_body" };
         ApiError::new(status, code, e.body_text())
     })
+}
+
+/// The one way an id in a path is read: 400 `invalid_id` naming the field and what it is not.
+pub fn parse_id<T: std::str::FromStr>(field: &str, raw: &str, what: &str) -> Result<T, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", format!("{field}: {raw:?} is not {what}")))
+}
+
+/// What every mutation (a `POST` on `/api/v1/.../{id}/...`) shares, read once: the caller
+/// (401 here, before anything else), the request id, the method, path and headers, the path's
+/// id and the raw body. The id and the body are checked when the handler asks for them,
+/// after it has checked the caller's role (403), so a caller without the role learns nothing
+/// from the answer about ids or bodies. The body stays raw because the `Idempotency-Key` is
+/// bound to it byte for byte.
+pub struct Mutation {
+    pub caller: Caller,
+    pub request_id: RequestId,
+    method: axum::http::Method,
+    path: String,
+    headers: axum::http::HeaderMap,
+    id: Result<String, ApiError>,
+    body: Result<axum::body::Bytes, ApiError>,
+}
+
+impl axum::extract::FromRequest<Arc<App>> for Mutation {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, app: &Arc<App>) -> Result<Mutation, ApiError> {
+        let (mut parts, body) = req.into_parts();
+        let caller = Caller::from_request_parts(&mut parts, app).await?;
+        let request_id = RequestId::from_request_parts(&mut parts, app).await?;
+        let id = path(Path::<String>::from_request_parts(&mut parts, app).await, "invalid_id");
+        let (method, path, headers) = (parts.method.clone(), parts.uri.path().to_string(), parts.headers.clone());
+        // Through `Bytes` so the route's `DefaultBodyLimit` holds (413 when over it).
+        let bytes = axum::body::Bytes::from_request(axum::extract::Request::from_parts(parts, body), app).await;
+        Ok(Mutation { caller, request_id, method, path, headers, id, body: self::body(bytes) })
+    }
+}
+
+impl Mutation {
+    /// The path's id, parsed as `T` (`what` names it in the error: "a task id").
+    pub fn id<T: std::str::FromStr>(&self, what: &str) -> Result<T, ApiError> {
+        let raw = self.id.clone()?;
+        parse_id("id", &raw, what)
+    }
+
+    /// The body, parsed as JSON into `T` (413, 415 or 400 naming the field).
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        json_body(&self.headers, self.body.as_ref().map_err(Clone::clone)?)
+    }
+
+    /// The version to expect: `If-Match` or the body's `version`, which must agree.
+    pub fn expected(&self, in_body: Option<i64>) -> Result<Option<i64>, ApiError> {
+        expected_version(&self.headers, in_body)
+    }
+
+    /// The `Idempotency-Key`, bound to this request's method, path and body.
+    pub fn idempotency_key(&self) -> Result<Option<crate::services::actions::IdempotencyKey>, ApiError> {
+        let body = self.body.as_ref().map_err(Clone::clone)?;
+        idempotency_key(&self.headers, &self.method, &self.path, body)
+    }
+
+    /// Who acts, for the services: the caller, this request's id and `now`.
+    pub fn actor(&self, now: chrono::DateTime<chrono::Utc>) -> crate::services::actions::Actor<'_> {
+        crate::services::actions::Actor { caller: &self.caller, request_id: &self.request_id.0, now }
+    }
 }

@@ -5,25 +5,19 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::Caller;
 use super::decisions::{respond, service};
 use super::error::{ApiError, Problem};
-use super::request::{
-    self, MAX_JSON_BODY, RequestId, expected_version, idempotency_key, invalid, json_body, path, text,
-};
-use super::tasks::task_id;
+use super::request::{MAX_JSON_BODY, Mutation, invalid, text};
 use crate::app::App;
-use crate::domain::{Role, SubjectId};
-use crate::services::actions::{ActionError, Actor};
+use crate::domain::{Role, SubjectId, TaskId};
+use crate::services::actions::ActionError;
 use crate::services::task_actions::{self, ResolveError, TaskAction};
 use crate::store::TaskRecord;
 
@@ -168,25 +162,14 @@ pub fn action(b: ResolveBody) -> Result<TaskAction, ApiError> {
               (status = 409, body = Problem, description = "Closed, claimed by another, changed since read, or `task_obsolete`: its subject moved on and the task was closed"),
               (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
-#[allow(clippy::too_many_arguments)]
-async fn resolve(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    request: RequestId,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    caller.require(DECIDERS)?;
-    let id = task_id(&path(id, "invalid_id")?)?;
-    let body = request::body(body)?;
-    let b: ResolveBody = json_body(&headers, &body)?;
-    let expected = expected_version(&headers, b.version)?;
+async fn resolve(State(app): State<Arc<App>>, m: Mutation) -> Result<Response, ApiError> {
+    m.caller.require(DECIDERS)?;
+    let id: TaskId = m.id("a task id")?;
+    let b: ResolveBody = m.json()?;
+    let expected = m.expected(b.version)?;
     let action = action(b)?;
-    let key = idempotency_key(&headers, &method, uri.path(), &body)?;
-    let actor = Actor { caller: &caller, request_id: &request.0, now: app.workflow.clock().now() };
+    let key = m.idempotency_key()?;
+    let actor = m.actor(app.workflow.clock().now());
     let outcome = task_actions::resolve(&app, &actor, id, expected, action, key.as_ref()).await?;
     Ok(respond(outcome))
 }

@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::error::{ApiError, Problem};
 use super::records::{Page, limit, page};
-use super::request::{RequestId, if_match, path, query};
+use super::request::{RequestId, if_match, parse_id, path, query};
 use crate::app::App;
 use crate::domain::{ApplicationId, Role, TaskId};
 use crate::services::tasks::{self, Actor, TaskError};
@@ -68,9 +68,9 @@ impl From<TaskError> for ApiError {
     }
 }
 
-pub(super) fn task_id(raw: &str) -> Result<TaskId, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", format!("id: {raw:?} is not a task id")))
+/// A task id from the path: 400 `invalid_id` when it is not one.
+fn task_id(raw: &str) -> Result<TaskId, ApiError> {
+    parse_id("id", raw, "a task id")
 }
 
 /// A task as the queue shows it: its fields plus its age against the SLA.
