@@ -314,3 +314,24 @@ fn billing_imports_point_one_way() {
     assert!(inside >= 10, "only {inside} imports inside billing seen");
     assert!(upward.is_empty(), "billing imports that point sideways or up: {upward:#?}");
 }
+
+/// Routes are declared once, with their OpenAPI entry (`routes!` of utoipa-axum over the
+/// handler's `#[utoipa::path]`): a plain axum `.route(…)` would serve a path the document
+/// does not show, and a `paths(…)` list in the document would repeat the routes.
+#[test]
+fn every_route_is_declared_once_with_its_document_entry() {
+    let mut files = Vec::new();
+    rust_files(&repo().join("src/http"), &mut files);
+    let mut found = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if !code.starts_with("//") && (code.contains(".route(\"") || code.starts_with("paths(")) {
+                found.push(format!("{}:{}: {}", f.display(), n + 1, code));
+            }
+        }
+    }
+    assert!(files.len() > 5, "src/http read");
+    assert!(found.is_empty(), "routes declared outside `routes!`:\n{}", found.join("\n"));
+}

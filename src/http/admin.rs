@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Caller;
 use super::decisions::{respond, service};
@@ -21,10 +21,12 @@ use crate::app::App;
 use crate::domain::{Role, SubjectId};
 use crate::services::actions::{self, ActionError, EventError, ManualEvent};
 
-pub fn router() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/v1/admin/rules/reload", post(reload_rules))
-        .route("/api/v1/admin/workflows/{id}/events", post(post_event))
+/// This area's routes, each declared once: its `#[utoipa::path]` gives both the route and
+/// its entry in the OpenAPI document.
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(reload_rules))
+        .routes(routes!(post_event))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
 }
 

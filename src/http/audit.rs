@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Caller;
 use super::error::{ApiError, Problem};
@@ -17,8 +17,10 @@ use crate::app::App;
 use crate::domain::Role;
 use crate::store::{AuditFilter, AuditRecord};
 
-pub fn router() -> Router<Arc<App>> {
-    Router::new().route("/api/v1/audit", get(list))
+/// This area's routes, each declared once: its `#[utoipa::path]` gives both the route and
+/// its entry in the OpenAPI document.
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

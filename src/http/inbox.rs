@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Caller;
 use super::error::{ApiError, Problem};
@@ -18,9 +18,11 @@ use crate::intake::{self, Report, mail::MAX_MESSAGE_BYTES};
 
 const ROLES: &[Role] = &[Role::Inbox, Role::Admin];
 
-pub fn router() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/v1/inbox/messages", post(post_message))
+/// This area's routes, each declared once: its `#[utoipa::path]` gives both the route and
+/// its entry in the OpenAPI document.
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(post_message))
         // Room for a message just over the limit, so it is recorded as `rejected` rather than
         // refused unseen; anything larger gets 413.
         .layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES + 1024 * 1024))

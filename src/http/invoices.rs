@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Caller;
 use super::error::{ApiError, Problem};
@@ -17,8 +17,10 @@ use super::request::{path, query};
 use crate::app::App;
 use crate::store::{InvoiceFilter, InvoiceRecord};
 
-pub fn router() -> Router<Arc<App>> {
-    Router::new().route("/api/v1/invoices", get(list)).route("/api/v1/invoices/{number}", get(invoice))
+/// This area's routes, each declared once: its `#[utoipa::path]` gives both the route and
+/// its entry in the OpenAPI document.
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(invoice))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

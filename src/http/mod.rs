@@ -1,4 +1,5 @@
-//! The HTTP adapter (axum). Each area gets its own module with a `router()`.
+//! The HTTP adapter (axum). Each area gets its own module with a `router()` that declares
+//! each route once (utoipa-axum): the served routes and the OpenAPI document come from it.
 
 mod admin;
 mod audit;
@@ -18,11 +19,14 @@ mod webhooks;
 use std::sync::Arc;
 
 use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::App;
 
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
+/// Every area's routes in one router, and the OpenAPI document made from the same
+/// declarations (so a route cannot be served without being documented, or the reverse).
+fn api() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
         .merge(health::router())
         .merge(inbox::router())
         .merge(admin::router())
@@ -34,6 +38,11 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(webhooks::router())
         .merge(invoices::router())
         .merge(openapi::router())
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    let (routes, _) = api().split_for_parts();
+    routes
         // Errors are problem+json everywhere, not only in the handlers: an unknown path and a
         // method a path does not take (axum keeps the Allow header on the 405).
         .fallback(not_found)

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::Value;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 
@@ -21,34 +21,6 @@ use crate::app::App;
                        four-eyes approval, applications, accounts, credit lines and the audit log. \
                        Errors are application/problem+json (RFC 9457) with a stable `code`.",
     ),
-    paths(
-        super::health::healthz,
-        super::health::readyz,
-        super::health::metrics,
-        super::inbox::post_message,
-        super::tasks::list,
-        super::tasks::view,
-        super::tasks::claim,
-        super::tasks::release,
-        super::task_actions::resolve,
-        super::decisions::approve,
-        super::decisions::decline,
-        super::decisions::defer,
-        super::decisions::request_info,
-        super::records::list_applications,
-        super::records::application,
-        super::records::account,
-        super::records::list_credit_lines,
-        super::records::credit_line,
-        super::invoices::list,
-        super::invoices::invoice,
-        super::audit::list,
-        super::admin::reload_rules,
-        super::admin::post_event,
-        super::webhooks::receive,
-        openapi,
-    ),
-    modifiers(&BearerAuth, &ProblemJson),
     tags(
         (name = "tasks", description = "The reviewer task queue"),
         (name = "decisions", description = "Approve, decline, defer, request information"),
@@ -116,8 +88,10 @@ impl Modify for ProblemJson {
     }
 }
 
-pub fn router() -> Router<Arc<App>> {
-    Router::new().route("/api/v1/openapi.json", get(openapi))
+/// This area's routes, each declared once: its `#[utoipa::path]` gives both the route and
+/// its entry in the OpenAPI document.
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new().routes(routes!(openapi))
 }
 
 /// This document.
@@ -130,7 +104,11 @@ async fn openapi() -> Json<Value> {
 /// The document as served. utoipa 5 writes a response link's fields in snake_case
 /// (`operation_id`); OpenAPI names them in camelCase (`operationId`), so they are renamed here.
 fn document() -> Value {
-    let mut doc = match serde_json::to_value(ApiDoc::openapi()) {
+    // The paths come from the routes (each area's `router()`); the modifiers then see them.
+    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(super::api()).into_openapi();
+    BearerAuth.modify(&mut api);
+    ProblemJson.modify(&mut api);
+    let mut doc = match serde_json::to_value(api) {
         Ok(doc) => doc,
         Err(e) => {
             tracing::error!(error = %e, "the OpenAPI document does not serialize");

@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Caller;
 use super::error::{ApiError, Problem};
@@ -24,13 +24,15 @@ use crate::workflow::names::credit_line;
 
 pub(super) const READERS: &[Role] = &[Role::Reviewer, Role::SeniorReviewer, Role::Admin];
 
-pub fn router() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/v1/applications", get(list_applications))
-        .route("/api/v1/applications/{id}", get(application))
-        .route("/api/v1/accounts/{email}", get(account))
-        .route("/api/v1/credit-lines", get(list_credit_lines))
-        .route("/api/v1/credit-lines/{id}", get(credit_line))
+/// This area's routes, each declared once: its `#[utoipa::path]` gives both the route and
+/// its entry in the OpenAPI document.
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(list_applications))
+        .routes(routes!(application))
+        .routes(routes!(account))
+        .routes(routes!(list_credit_lines))
+        .routes(routes!(credit_line))
 }
 
 /// A page of a listing, oldest first; `next_cursor` goes into `after` for the next page.

@@ -4,13 +4,12 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::decisions::{respond, service};
 use super::error::{ApiError, Problem};
@@ -23,8 +22,10 @@ use crate::store::TaskRecord;
 
 const DECIDERS: &[Role] = &[Role::Reviewer, Role::SeniorReviewer];
 
-pub fn router() -> Router<Arc<App>> {
-    Router::new().route("/api/v1/tasks/{id}/resolve", post(resolve)).layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+/// This area's routes, each declared once: its `#[utoipa::path]` gives both the route and
+/// its entry in the OpenAPI document.
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new().routes(routes!(resolve)).layer(DefaultBodyLimit::max(MAX_JSON_BODY))
 }
 
 /// The action, by task kind: `limit_increase_review`: approve, decline (`reason`),

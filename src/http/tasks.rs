@@ -3,16 +3,16 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Caller;
 use super::error::{ApiError, Problem};
@@ -28,12 +28,10 @@ use crate::workflow::names::application;
 
 const REVIEWERS: &[Role] = &[Role::Reviewer, Role::SeniorReviewer, Role::Admin];
 
-pub fn router() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/v1/tasks", get(list))
-        .route("/api/v1/tasks/{id}", get(view))
-        .route("/api/v1/tasks/{id}/claim", post(claim))
-        .route("/api/v1/tasks/{id}/release", post(release))
+/// This area's routes, each declared once: its `#[utoipa::path]` gives both the route and
+/// its entry in the OpenAPI document.
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(view)).routes(routes!(claim)).routes(routes!(release))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::{Json, Router};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::error::{ApiError, Problem};
 use crate::app::App;
@@ -19,8 +19,10 @@ use crate::services::payments::{self, PaymentError, WebhookOutcome};
 /// Provider events are small; anything larger is not one.
 const MAX_WEBHOOK_BODY: usize = 256 * 1024;
 
-pub fn router() -> Router<Arc<App>> {
-    Router::new().route("/api/v1/webhooks/{provider}", post(receive)).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
+/// This area's routes, each declared once: its `#[utoipa::path]` gives both the route and
+/// its entry in the OpenAPI document.
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new().routes(routes!(receive)).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
 }
 
 /// 200 once the event is handled (or was before: `duplicate`); providers retry anything else.
