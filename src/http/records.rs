@@ -7,7 +7,6 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -16,11 +15,8 @@ use super::error::{ApiError, Problem};
 use super::request::{parse_id, path, query};
 use crate::app::App;
 use crate::domain::{ApplicationId, EmailAddress, Role, SubjectId};
-use crate::services::views;
-use crate::store::{
-    ApplicationFilter, ApplicationRecord, CreditLineFilter, CreditLineRecord, EventRecord, OutboxRecord, StoreError,
-};
-use crate::workflow::names::credit_line;
+use crate::services::views::{self, AccountView, ApplicationView, CreditLineView};
+use crate::store::{ApplicationFilter, ApplicationRecord, CreditLineFilter, CreditLineRecord, StoreError};
 
 pub(super) const READERS: &[Role] = &[Role::Reviewer, Role::SeniorReviewer, Role::Admin];
 
@@ -95,21 +91,6 @@ async fn list_applications(
     Ok(Json(page(items, limit, |a| a.id.to_string())))
 }
 
-/// An application with everything known about it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApplicationView {
-    /// The application, its extracted `fields` with provenance, `evidence`, rule `decisions`
-    /// with reasons and the `messages` of its thread.
-    #[schema(value_type = Object)]
-    pub application: Value,
-    /// The workflow history, oldest first.
-    pub events: Vec<EventRecord>,
-    /// Emails and tasks its steps queued, oldest first.
-    pub outbox: Vec<OutboxRecord>,
-    /// Credit lines opened by approving it.
-    pub credit_lines: Vec<CreditLineRecord>,
-}
-
 #[utoipa::path(get, path = "/api/v1/applications/{id}", tag = "records",
     params(("id" = String, Path, description = "Application id or its reference (CL-...)",
             pattern = "^(CL-[0-9A-Z]+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")),
@@ -130,30 +111,7 @@ async fn application(
         app.store.application(parsed).await?
     };
     let a = found.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no application {id}")))?;
-    let store = app.store.as_ref();
-    Ok(Json(ApplicationView {
-        application: views::application(store, &a).await?,
-        events: store.events(a.id.into()).await?,
-        outbox: store.outbox_for(a.id.into()).await?,
-        credit_lines: views::credit_lines_of(store, &a.account_email, views::PAGE)
-            .await?
-            .into_iter()
-            .filter(|l| l.application_id == a.id)
-            .collect(),
-    }))
-}
-
-/// What the service knows about an account (an email address).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AccountView {
-    pub account_email: String,
-    /// Always true: a declined, deferred or paused credit line never takes away prepaid
-    /// credits (policy: "Prepaid Access Remains Available").
-    pub prepaid_access: bool,
-    /// The line in use, if one is not closed.
-    pub active_credit_line: Option<CreditLineRecord>,
-    pub credit_lines: Vec<CreditLineRecord>,
-    pub applications: Vec<ApplicationRecord>,
+    Ok(Json(views::application_view(app.store.as_ref(), &a).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/accounts/{email}", tag = "records",
@@ -170,25 +128,11 @@ async fn account(
     let email = path(email, "invalid_email")?;
     let email = EmailAddress::parse(&email)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_email", format!("email: {e}")))?;
-    let account = email.as_str().to_string();
-    let store = app.store.as_ref();
-    let applications = views::applications_of(store, &account, views::PAGE).await?;
-    let credit_lines = views::credit_lines_of(store, &account, views::PAGE).await?;
-    if applications.is_empty() && credit_lines.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no applications or credit lines for {account}"),
-        ));
-    }
-    let active_credit_line = credit_lines.iter().rev().find(|l| l.state != credit_line::CLOSED).cloned();
-    Ok(Json(AccountView {
-        account_email: account,
-        prepaid_access: true,
-        active_credit_line,
-        credit_lines,
-        applications,
-    }))
+    let view = views::account_view(app.store.as_ref(), &email).await?;
+    let account = email.as_str();
+    view.map(Json).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no applications or credit lines for {account}"))
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -233,13 +177,6 @@ async fn list_credit_lines(
     Ok(Json(page(items, limit, |l| l.id.to_string())))
 }
 
-/// A credit line and its history.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreditLineView {
-    pub credit_line: CreditLineRecord,
-    pub events: Vec<EventRecord>,
-}
-
 #[utoipa::path(get, path = "/api/v1/credit-lines/{id}", tag = "records",
     params(("id" = String, Path, format = Uuid, description = "Credit line id")),
     responses((status = 200, body = CreditLineView), (status = 400, body = Problem),
@@ -253,11 +190,6 @@ async fn credit_line(
     caller.require(READERS)?;
     let id = path(id, "invalid_id")?;
     let parsed: SubjectId = parse_id("id", &id, "an id")?;
-    let line = app
-        .store
-        .credit_line(parsed)
-        .await?
-        .ok_or_else(|| ApiError::from(StoreError::NotFound(format!("credit line {id}"))))?;
-    let events = app.store.events(parsed).await?;
-    Ok(Json(CreditLineView { credit_line: line, events }))
+    let view = views::credit_line_view(app.store.as_ref(), parsed).await?;
+    view.map(Json).ok_or_else(|| ApiError::from(StoreError::NotFound(format!("credit line {id}"))))
 }

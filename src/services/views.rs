@@ -1,9 +1,15 @@
 //! Read models shared by the adapters: what the CLI's `--json` and the reviewer API show.
 
+use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
-use crate::domain::{ApplicationId, SubjectId};
-use crate::store::{ApplicationFilter, ApplicationRecord, CreditLineFilter, CreditLineRecord, Store, StoreError};
+use crate::domain::{ApplicationId, EmailAddress, SubjectId};
+use crate::store::{
+    ApplicationFilter, ApplicationRecord, CreditLineFilter, CreditLineRecord, EventRecord, OutboxRecord, Store,
+    StoreError,
+};
+use crate::workflow::names::credit_line;
 
 /// Rows a listing reads at a time when a view wants all of them.
 pub const PAGE: i64 = 500;
@@ -65,4 +71,77 @@ pub async fn application(store: &dyn Store, a: &ApplicationRecord) -> Result<Val
         );
     }
     Ok(view)
+}
+
+/// An application with everything known about it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApplicationView {
+    /// The application, its extracted `fields` with provenance, `evidence`, rule `decisions`
+    /// with reasons and the `messages` of its thread.
+    #[schema(value_type = Object)]
+    pub application: Value,
+    /// The workflow history, oldest first.
+    pub events: Vec<EventRecord>,
+    /// Emails and tasks its steps queued, oldest first.
+    pub outbox: Vec<OutboxRecord>,
+    /// Credit lines opened by approving it.
+    pub credit_lines: Vec<CreditLineRecord>,
+}
+
+/// An application's whole view: itself with what was read and decided, its history, its
+/// queued emails and tasks, and the lines approving it opened.
+pub async fn application_view(store: &dyn Store, a: &ApplicationRecord) -> Result<ApplicationView, StoreError> {
+    Ok(ApplicationView {
+        application: application(store, a).await?,
+        events: store.events(a.id.into()).await?,
+        outbox: store.outbox_for(a.id.into()).await?,
+        credit_lines: credit_lines_of(store, &a.account_email, PAGE)
+            .await?
+            .into_iter()
+            .filter(|l| l.application_id == a.id)
+            .collect(),
+    })
+}
+
+/// What the service knows about an account (an email address).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountView {
+    pub account_email: String,
+    /// Always true: a declined, deferred or paused credit line never takes away prepaid
+    /// credits (policy: "Prepaid Access Remains Available").
+    pub prepaid_access: bool,
+    /// The line in use, if one is not closed.
+    pub active_credit_line: Option<CreditLineRecord>,
+    pub credit_lines: Vec<CreditLineRecord>,
+    pub applications: Vec<ApplicationRecord>,
+}
+
+/// An account's view; `None` when it has neither an application nor a credit line.
+pub async fn account_view(store: &dyn Store, account: &EmailAddress) -> Result<Option<AccountView>, StoreError> {
+    let applications = applications_of(store, account.as_str(), PAGE).await?;
+    let credit_lines = credit_lines_of(store, account.as_str(), PAGE).await?;
+    if applications.is_empty() && credit_lines.is_empty() {
+        return Ok(None);
+    }
+    let active_credit_line = credit_lines.iter().rev().find(|l| l.state != credit_line::CLOSED).cloned();
+    Ok(Some(AccountView {
+        account_email: account.to_string(),
+        prepaid_access: true,
+        active_credit_line,
+        credit_lines,
+        applications,
+    }))
+}
+
+/// A credit line and its history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreditLineView {
+    pub credit_line: CreditLineRecord,
+    pub events: Vec<EventRecord>,
+}
+
+/// A credit line's view; `None` when there is no such line.
+pub async fn credit_line_view(store: &dyn Store, id: SubjectId) -> Result<Option<CreditLineView>, StoreError> {
+    let Some(line) = store.credit_line(id).await? else { return Ok(None) };
+    Ok(Some(CreditLineView { credit_line: line, events: store.events(id).await? }))
 }
