@@ -10,8 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Caller;
@@ -19,12 +18,10 @@ use super::error::{ApiError, Problem};
 use super::records::{Page, limit, page};
 use super::request::{RequestId, if_match, parse_id, path, query};
 use crate::app::App;
-use crate::domain::{ApplicationId, Role, TaskId};
+use crate::domain::{Role, TaskId};
+use crate::services::task_view::{self, TaskItem, TaskView, item};
 use crate::services::tasks::{self, Actor, TaskError};
-use crate::services::views;
-use crate::store::{EventRecord, TaskFilter, TaskRecord};
-use crate::workflow::TaskKind;
-use crate::workflow::names::application;
+use crate::store::{TaskFilter, TaskRecord};
 
 const REVIEWERS: &[Role] = &[Role::Reviewer, Role::SeniorReviewer, Role::Admin];
 
@@ -69,44 +66,6 @@ impl From<TaskError> for ApiError {
 /// A task id from the path: 400 `invalid_id` when it is not one.
 fn task_id(raw: &str) -> Result<TaskId, ApiError> {
     parse_id("id", raw, "a task id")
-}
-
-/// A task as the queue shows it: its fields plus its age against the SLA.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TaskItem {
-    #[serde(flatten)]
-    pub task: TaskRecord,
-    pub age_seconds: i64,
-    /// The SLA (config `task_sla_hours`) in seconds.
-    pub sla_seconds: i64,
-    pub overdue: bool,
-}
-
-fn item(task: &TaskRecord, now: DateTime<Utc>, sla_hours: u32) -> TaskItem {
-    let age = (now - task.created_at).num_seconds().max(0);
-    let sla = i64::from(sla_hours) * 3600;
-    TaskItem { task: task.clone(), age_seconds: age, sla_seconds: sla, overdue: age > sla }
-}
-
-/// One task with its application and the application's history.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TaskView {
-    pub task: TaskItem,
-    /// The application with its extracted `fields` (each with the message and excerpt it
-    /// came from), `evidence`, rule `decisions` with reasons, and the `messages` of its thread.
-    #[schema(value_type = Option<Object>)]
-    pub application: Option<Value>,
-    /// For an `aws_login_review` task: the AWS login (`id`, `state`, `account_email`) and the
-    /// credit-line `applications` of the account that apply through it (`id`, `reference`,
-    /// `state`), which cannot be approved before it is.
-    #[schema(value_type = Option<Object>)]
-    pub aws_login: Option<Value>,
-    /// For an application in review: the monthly limit in cents the `initial_limit` rule
-    /// suggests, which any reviewer may approve (above it only a senior reviewer, with a
-    /// reason); `null` when the rule leaves the limit to a person.
-    pub suggested_limit_cents: Option<i64>,
-    /// The workflow events of the application (or of the AWS login), oldest first.
-    pub events: Vec<EventRecord>,
 }
 
 /// Every write answers the task with its version as the ETag (for the next If-Match).
@@ -172,40 +131,9 @@ async fn view(
 ) -> Result<Response, ApiError> {
     caller.require(REVIEWERS)?;
     let id = task_id(&path(id, "invalid_id")?)?;
-    let task = app.store.task(id).await?.ok_or_else(|| ApiError::from(TaskError::NotFound(id)))?;
-    let task = crate::services::task_actions::settled(&app, task).await?;
-    let now = app.workflow.clock().now();
-    let mut body = TaskView {
-        task: item(&task, now, app.config.task_sla_hours),
-        application: None,
-        aws_login: None,
-        suggested_limit_cents: None,
-        events: Vec::new(),
-    };
-    let application = match task.subject_id {
-        Some(s) => app.store.application(ApplicationId(s.0)).await?,
-        None => None,
-    };
-    if let Some(a) = application {
-        body.application = Some(views::application(app.store.as_ref(), &a).await?);
-        if task.kind == TaskKind::ApplicationReview.as_str() && a.state == application::PENDING_REVIEW {
-            body.suggested_limit_cents =
-                crate::services::decisions::suggested_limit(&app, &a).await.map_err(ApiError::from)?.map(|m| m.cents());
-        }
-        body.events = app.store.events(a.id.into()).await?;
-    } else if let Some(s) = task.subject_id.filter(|_| task.kind == "aws_login_review")
-        && let Some(login) = app.store.instance(s).await?
-    {
-        let applications = crate::services::aws_login::linked_applications(app.store.as_ref(), &login).await?;
-        body.aws_login = Some(serde_json::json!({
-            "id": login.id,
-            "state": login.state,
-            "account_email": login.account_email,
-            "applications": applications,
-        }));
-        body.events = app.store.events(s).await?;
-    }
-    Ok(with_etag(&task, body))
+    let view = task_view::view(&app, id).await.map_err(ApiError::from)?;
+    let view = view.ok_or_else(|| ApiError::from(TaskError::NotFound(id)))?;
+    Ok(with_etag(&view.task.task.clone(), view))
 }
 
 #[derive(Debug, Clone, Copy)]
