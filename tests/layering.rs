@@ -335,3 +335,30 @@ fn every_route_is_declared_once_with_its_document_entry() {
     assert!(files.len() > 5, "src/http read");
     assert!(found.is_empty(), "routes declared outside `routes!`:\n{}", found.join("\n"));
 }
+
+/// The HTTP adapter asks the services, never the store: a handler may hand the store to a
+/// service (`app.store.as_ref()`), not call it. The readiness probe and the metrics, which
+/// report on the store itself, are the exception. (The record and filter types the store
+/// defines are still used by name in `src/http`; the CLI still reads the store: issue 19.)
+#[test]
+fn http_handlers_call_services_not_the_store() {
+    let mut files = Vec::new();
+    rust_files(&repo().join("src/http"), &mut files);
+    let call = regex::Regex::new(r"\bstore\s*\.\s*([a-z_]+)\s*\(").unwrap();
+    let mut found = Vec::new();
+    for f in files.iter().filter(|f| !f.ends_with("health.rs")) {
+        let text = std::fs::read_to_string(f).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for c in call.captures_iter(line) {
+                if &c[1] != "as_ref" {
+                    found.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(files.len() > 5, "src/http read");
+    assert!(found.is_empty(), "HTTP handlers calling the store (add a service or a view):\n{}", found.join("\n"));
+}

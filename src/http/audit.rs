@@ -11,10 +11,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Caller;
 use super::error::{ApiError, Problem};
-use super::records::{Page, limit, page};
+use super::records::limit;
 use super::request::query;
 use crate::app::App;
 use crate::domain::Role;
+use crate::services::views::{self, Page};
 use crate::store::{AuditFilter, AuditRecord};
 
 /// This area's routes, each declared once: its `#[utoipa::path]` gives both the route and
@@ -50,6 +51,6 @@ async fn list(
     caller.require(&[Role::SeniorReviewer, Role::Admin])?;
     let q = query(q)?;
     let limit = limit(q.limit, 100, 1000)?;
-    let filter = AuditFilter { actor: q.actor, action: q.action, target: q.target, after: q.after, limit: limit + 1 };
-    Ok(Json(page(app.store.list_audit(&filter).await?, limit, |e| e.id.to_string())))
+    let filter = AuditFilter { actor: q.actor, action: q.action, target: q.target, after: q.after, limit };
+    Ok(Json(views::audit(app.store.as_ref(), filter).await?))
 }

@@ -12,9 +12,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Caller;
 use super::error::{ApiError, Problem};
-use super::records::{Page, READERS, limit, page};
+use super::records::{READERS, limit};
 use super::request::{path, query};
 use crate::app::App;
+use crate::services::views::{self, Page};
 use crate::store::{InvoiceFilter, InvoiceRecord};
 
 /// This area's routes, each declared once: its `#[utoipa::path]` gives both the route and
@@ -51,9 +52,8 @@ async fn list(
     if q.after.is_some_and(|a| a < 0) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "after: must be an invoice number"));
     }
-    let filter = InvoiceFilter { account_email: q.account_email, after: q.after, limit: limit + 1 };
-    let items = app.store.list_invoices(&filter).await?;
-    Ok(Json(page(items, limit, |i| i.number.to_string())))
+    let filter = InvoiceFilter { account_email: q.account_email, after: q.after, limit };
+    Ok(Json(views::invoices(app.store.as_ref(), filter).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/invoices/{number}", tag = "records",
@@ -73,7 +73,7 @@ async fn invoice(
     let number = digits.parse::<i64>().ok().filter(|n| *n >= 1 && !digits.starts_with('+')).ok_or_else(|| {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", format!("number: {raw:?} is not an invoice number"))
     })?;
-    match app.store.invoice(number).await? {
+    match views::invoice(app.store.as_ref(), number).await? {
         Some(i) => Ok(Json(i)),
         None => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no invoice {raw}"))),
     }

@@ -6,8 +6,8 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Caller;
@@ -15,7 +15,7 @@ use super::error::{ApiError, Problem};
 use super::request::{parse_id, path, query};
 use crate::app::App;
 use crate::domain::{ApplicationId, EmailAddress, Role, SubjectId};
-use crate::services::views::{self, AccountView, ApplicationView, CreditLineView};
+use crate::services::views::{self, AccountView, ApplicationKey, ApplicationView, CreditLineView, Page};
 use crate::store::{ApplicationFilter, ApplicationRecord, CreditLineFilter, CreditLineRecord, StoreError};
 
 pub(super) const READERS: &[Role] = &[Role::Reviewer, Role::SeniorReviewer, Role::Admin];
@@ -29,21 +29,6 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(account))
         .routes(routes!(list_credit_lines))
         .routes(routes!(credit_line))
-}
-
-/// A page of a listing, oldest first; `next_cursor` goes into `after` for the next page.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
-}
-
-/// Cuts a `limit + 1` fetch to `limit` and names the cursor of the next page, if any.
-pub(super) fn page<T>(mut items: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Page<T> {
-    let more = items.len() as i64 > limit;
-    items.truncate(usize::try_from(limit).unwrap_or(0));
-    let next_cursor = if more { items.last().map(cursor) } else { None };
-    Page { items, next_cursor }
 }
 
 pub(super) fn limit(given: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
@@ -86,9 +71,8 @@ async fn list_applications(
     caller.require(READERS)?;
     let q = query(q)?;
     let limit = limit(q.limit, 50, 500)?;
-    let filter = ApplicationFilter { state: q.state, account_email: q.account_email, after: q.after, limit: limit + 1 };
-    let items = app.store.list_applications(&filter).await?;
-    Ok(Json(page(items, limit, |a| a.id.to_string())))
+    let filter = ApplicationFilter { state: q.state, account_email: q.account_email, after: q.after, limit };
+    Ok(Json(views::applications(app.store.as_ref(), filter).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/applications/{id}", tag = "records",
@@ -104,12 +88,12 @@ async fn application(
 ) -> Result<Json<ApplicationView>, ApiError> {
     caller.require(READERS)?;
     let id = path(id, "invalid_id")?;
-    let found = if id.starts_with("CL-") {
-        app.store.application_by_reference(&id).await?
+    let key = if id.starts_with("CL-") {
+        ApplicationKey::Reference(id.clone())
     } else {
-        let parsed: ApplicationId = parse_id("id", &id, "an id")?;
-        app.store.application(parsed).await?
+        ApplicationKey::Id(parse_id("id", &id, "an id")?)
     };
+    let found = views::find_application(app.store.as_ref(), &key).await?;
     let a = found.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no application {id}")))?;
     Ok(Json(views::application_view(app.store.as_ref(), &a).await?))
 }
@@ -166,15 +150,9 @@ async fn list_credit_lines(
     caller.require(READERS)?;
     let q = query(q)?;
     let limit = limit(q.limit, 50, 500)?;
-    let filter = CreditLineFilter {
-        account_email: q.account_email,
-        state: q.state,
-        after: q.after,
-        limit: limit + 1,
-        owing: false,
-    };
-    let items = app.store.list_credit_lines(&filter).await?;
-    Ok(Json(page(items, limit, |l| l.id.to_string())))
+    let filter =
+        CreditLineFilter { account_email: q.account_email, state: q.state, after: q.after, limit, owing: false };
+    Ok(Json(views::credit_lines(app.store.as_ref(), filter).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/credit-lines/{id}", tag = "records",

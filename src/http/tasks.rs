@@ -15,12 +15,13 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Caller;
 use super::error::{ApiError, Problem};
-use super::records::{Page, limit, page};
+use super::records::limit;
 use super::request::{RequestId, if_match, parse_id, path, query};
 use crate::app::App;
 use crate::domain::{Role, TaskId};
 use crate::services::task_view::{self, TaskItem, TaskView, item};
 use crate::services::tasks::{self, Actor, TaskError};
+use crate::services::views::{self, Page};
 use crate::store::{TaskFilter, TaskRecord};
 
 const REVIEWERS: &[Role] = &[Role::Reviewer, Role::SeniorReviewer, Role::Admin];
@@ -101,9 +102,9 @@ async fn list(
         assignee: q.assignee,
         created_before: q.older_than_hours.map(|h| created_before(now, h)),
         after: q.after,
-        limit: limit + 1,
+        limit,
     };
-    let tasks = page(app.store.list_tasks(&filter).await?, limit, |t| t.id.to_string());
+    let tasks = views::tasks(app.store.as_ref(), filter).await?;
     let sla = app.config.task_sla_hours;
     Ok(Json(Page { items: tasks.items.iter().map(|t| item(t, now, sla)).collect(), next_cursor: tasks.next_cursor }))
 }

@@ -6,10 +6,79 @@ use utoipa::ToSchema;
 
 use crate::domain::{ApplicationId, EmailAddress, SubjectId};
 use crate::store::{
-    ApplicationFilter, ApplicationRecord, CreditLineFilter, CreditLineRecord, EventRecord, OutboxRecord, Store,
-    StoreError,
+    ApplicationFilter, ApplicationRecord, AuditFilter, AuditRecord, CreditLineFilter, CreditLineRecord, EventRecord,
+    InvoiceFilter, InvoiceRecord, OutboxRecord, Store, StoreError, TaskFilter, TaskRecord,
 };
 use crate::workflow::names::credit_line;
+
+/// A page of a listing, oldest first; `next_cursor` goes into `after` for the next page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Cuts a `limit + 1` fetch to `limit` and names the cursor of the next page, if any.
+fn page<T>(mut items: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Page<T> {
+    let more = i64::try_from(items.len()).unwrap_or(i64::MAX) > limit;
+    items.truncate(usize::try_from(limit).unwrap_or(0));
+    let next_cursor = if more { items.last().map(cursor) } else { None };
+    Page { items, next_cursor }
+}
+
+// The listings, a page of `filter.limit` at a time: one row more is read to know whether
+// another page follows, so a list never stops short without a `next_cursor` saying so.
+
+pub async fn applications(store: &dyn Store, filter: ApplicationFilter) -> Result<Page<ApplicationRecord>, StoreError> {
+    let limit = filter.limit;
+    let items = store.list_applications(&ApplicationFilter { limit: limit + 1, ..filter }).await?;
+    Ok(page(items, limit, |a| a.id.to_string()))
+}
+
+pub async fn credit_lines(store: &dyn Store, filter: CreditLineFilter) -> Result<Page<CreditLineRecord>, StoreError> {
+    let limit = filter.limit;
+    let items = store.list_credit_lines(&CreditLineFilter { limit: limit + 1, ..filter }).await?;
+    Ok(page(items, limit, |l| l.id.to_string()))
+}
+
+pub async fn tasks(store: &dyn Store, filter: TaskFilter) -> Result<Page<TaskRecord>, StoreError> {
+    let limit = filter.limit;
+    let items = store.list_tasks(&TaskFilter { limit: limit + 1, ..filter }).await?;
+    Ok(page(items, limit, |t| t.id.to_string()))
+}
+
+pub async fn invoices(store: &dyn Store, filter: InvoiceFilter) -> Result<Page<InvoiceRecord>, StoreError> {
+    let limit = filter.limit;
+    let items = store.list_invoices(&InvoiceFilter { limit: limit + 1, ..filter }).await?;
+    Ok(page(items, limit, |i| i.number.to_string()))
+}
+
+pub async fn audit(store: &dyn Store, filter: AuditFilter) -> Result<Page<AuditRecord>, StoreError> {
+    let limit = filter.limit;
+    let items = store.list_audit(&AuditFilter { limit: limit + 1, ..filter }).await?;
+    Ok(page(items, limit, |e| e.id.to_string()))
+}
+
+/// The invoice numbered `number`.
+pub async fn invoice(store: &dyn Store, number: i64) -> Result<Option<InvoiceRecord>, StoreError> {
+    store.invoice(number).await
+}
+
+/// An application named by its id or its reference (`CL-…`).
+pub enum ApplicationKey {
+    Id(ApplicationId),
+    Reference(String),
+}
+
+pub async fn find_application(
+    store: &dyn Store,
+    key: &ApplicationKey,
+) -> Result<Option<ApplicationRecord>, StoreError> {
+    match key {
+        ApplicationKey::Id(id) => store.application(*id).await,
+        ApplicationKey::Reference(r) => store.application_by_reference(r).await,
+    }
+}
 
 /// Rows a listing reads at a time when a view wants all of them.
 pub const PAGE: i64 = 500;
