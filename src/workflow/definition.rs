@@ -201,17 +201,25 @@ impl Definition {
         self.states.values().filter(|s| property(s)).map(|s| s.name.as_str()).collect()
     }
 
-    /// Whether `event` may fire from `state` at all (whatever a guard would decide).
-    pub fn handles(&self, state: &str, event: &str) -> bool {
-        self.transitions_from(state).any(|t| t.event == event)
+    /// The transition `event` takes from `state` given the rules' decided `outcomes`: the
+    /// first in file order whose guard admits its rule's outcome (an unguarded one admits
+    /// any). The engine's [`super::step`] chooses through this, and so do services that ask
+    /// where a step would lead before they plan it.
+    pub fn transition_for<'a>(
+        &'a self,
+        state: &'a str,
+        event: &str,
+        outcomes: &super::Outcomes,
+    ) -> Option<&'a Transition> {
+        self.transitions_from(state).filter(|t| t.event == event).find(|t| match &t.guard {
+            None => true,
+            Some(g) => outcomes.get(&g.rule).is_some_and(|o| g.admits(o)),
+        })
     }
 
-    /// Where `event` takes `state` when its guard's rule decided `outcome` (an unguarded
-    /// transition admits any); `None` when no transition applies.
-    pub fn target_of<'a>(&'a self, state: &'a str, event: &str, outcome: &str) -> Option<&'a str> {
-        self.transitions_from(state)
-            .find(|t| t.event == event && t.guard.as_ref().is_none_or(|g| g.admits(outcome)))
-            .map(|t| t.target(state))
+    /// Where `event` takes `state` given `outcomes`; `None` when no transition applies.
+    pub fn target_of<'a>(&'a self, state: &'a str, event: &str, outcomes: &super::Outcomes) -> Option<&'a str> {
+        self.transition_for(state, event, outcomes).map(|t| t.target(state))
     }
 
     /// Every rule a guard names.

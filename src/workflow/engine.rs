@@ -54,11 +54,7 @@ pub fn step(
         possible.dedup();
         return Err(EngineError::NotPossible { state: state.to_string(), event: event.to_string(), possible });
     }
-    let chosen = candidates.iter().find(|t| match &t.guard {
-        None => true,
-        Some(g) => outcomes.get(&g.rule).is_some_and(|o| g.admits(o)),
-    });
-    let Some(t) = chosen else {
+    let Some(t) = def.transition_for(state, event, outcomes) else {
         let mut rules: Vec<String> =
             candidates.iter().filter_map(|t| t.guard.as_ref().map(|g| g.rule.clone())).collect();
         rules.dedup();

@@ -11,11 +11,15 @@ use crate::rules::inputs::CycleGatingInput;
 use crate::rules::typed::CycleGating;
 use crate::services::workflow::{Fire, ServiceError};
 use crate::store::{BillRecord, CreditLineRecord, CycleWrite, StoreError};
+use crate::workflow::Outcomes;
 use crate::workflow::names::credit_line;
 
 use super::error::CycleError;
 use super::lines::{ACTOR, GATED, bills_by_line, next_owing_lines, plan};
 use super::payment_standing::{PaymentStanding, standings};
+
+/// The rule that judges an overdue bill, and guards the `gated` transitions.
+const CYCLE_GATING: &str = "cycle_gating";
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct GateReport {
@@ -40,15 +44,14 @@ pub async fn gate(app: &App) -> Result<GateReport, CycleError> {
         for line in open {
             let history = bills.get(&line.id).map(Vec::as_slice).unwrap_or_default();
             let Some(input) = gating_input(line, history, &standings.of(&line.account_email), now) else { continue };
-            let (decision, record) = app.rules.evaluate_async("cycle_gating", &input, Some(line.id)).await;
+            let (decision, record) = app.rules.evaluate_async(CYCLE_GATING, &input, Some(line.id)).await;
             let outcome = CycleGating::try_from(&decision).unwrap_or(CycleGating::ManualReview);
             // Where the outcome takes the line is credit_line.toml's to say. No step (grace
             // is a first step from an active line only: a paused or reduced line stays until
             // it is paid or gated further) or no change: nothing is written.
-            let to = app
-                .workflow
-                .workflow(credit_line::WORKFLOW)
-                .and_then(|d| d.target_of(&line.state, GATED, &decision.outcome));
+            let to = app.workflow.workflow(credit_line::WORKFLOW).and_then(|d| {
+                d.target_of(&line.state, GATED, &Outcomes::from([(CYCLE_GATING.into(), decision.outcome.clone())]))
+            });
             let Some(to) = to.filter(|to| *to != line.state) else { continue };
             let reason = decision.reasons.join("; ");
             // The bill the rule judged and the limit the line goes on with: the reminder,
@@ -58,7 +61,7 @@ pub async fn gate(app: &App) -> Result<GateReport, CycleError> {
                 _ => line.monthly_limit_cents,
             };
             let mut fire = Fire::new(line.id, GATED, ACTOR)
-                .decision("cycle_gating", &decision.outcome, record.id)
+                .decision(CYCLE_GATING, &decision.outcome, record.id)
                 .reason(&reason)
                 .data("monthly_limit_cents", limit);
             if let Some(bill) = overdue_bill(history, now) {

@@ -12,6 +12,7 @@ use crate::rules::typed::LineRestore;
 use crate::services::ledger::{Ledger, LedgerError};
 use crate::services::workflow::Fire;
 use crate::store::{BillPayment, BillRecord, CreditLineRecord, CycleWrite, EntryWrite, LedgerWrite, StoreError};
+use crate::workflow::Outcomes;
 use crate::workflow::names::credit_line;
 
 use super::error::CycleError;
@@ -105,7 +106,7 @@ pub async fn pay(
             let restores = app
                 .workflow
                 .workflow(credit_line::WORKFLOW)
-                .and_then(|d| d.target_of(&line.state, PAYMENT_CONFIRMED, ""))
+                .and_then(|d| d.target_of(&line.state, PAYMENT_CONFIRMED, &Outcomes::new()))
                 .is_some_and(|to| to != line.state);
             if still_owed || !restores {
                 continue;
