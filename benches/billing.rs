@@ -11,6 +11,7 @@
 //! Run: `cargo bench --bench billing`. PostgreSQL: `CREDITLINE_TEST_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`); `BILLING_BENCH_BACKENDS=sqlite` skips it.
 
+use creditline::store::OperationsStore as _;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;

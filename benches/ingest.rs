@@ -4,6 +4,7 @@
 //! HTML-only, base64), invoice requests and auto-replies, each with its own Message-ID and
 //! account so every one is real work. Run: `cargo bench --bench ingest`.
 
+use creditline::store::OperationsStore as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +14,6 @@ use base64::Engine;
 use creditline::app::App;
 use creditline::config::Config;
 use creditline::services::SystemClock;
-use creditline::store::Store;
 use creditline::store::sqlite::SqliteStore;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 

@@ -13,6 +13,7 @@
 //! `TASK_BENCH_WARMUP_SECONDS` (2, not counted), `TASK_BENCH_CONNECTIONS` (32),
 //! `TASK_BENCH_P99_MS` (20).
 
+use creditline::store::OperationsStore as _;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;

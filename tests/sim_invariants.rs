@@ -5,6 +5,7 @@
 
 mod common;
 
+use creditline::store::OperationsStore as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 

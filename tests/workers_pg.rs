@@ -4,6 +4,7 @@
 
 mod common;
 
+use creditline::store::OperationsStore as _;
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::sync::Arc;

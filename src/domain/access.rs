@@ -49,6 +49,14 @@ impl FromStr for Role {
     }
 }
 
+/// How a stored role column becomes a role (a row naming no known role is refused).
+impl TryFrom<String> for Role {
+    type Error = RoleError;
+    fn try_from(s: String) -> Result<Role, RoleError> {
+        s.parse()
+    }
+}
+
 const PREFIX: &str = "clt_";
 const ID_BYTES: usize = 6;
 const SECRET_BYTES: usize = 32;

@@ -10,8 +10,11 @@ use uuid::Uuid;
 macro_rules! id_type {
     ($(#[$m:meta])* $name:ident) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema, sqlx::Type,
+        )]
         #[serde(transparent)]
+        #[sqlx(transparent)]
         #[schema(value_type = String, format = Uuid)]
         pub struct $name(pub Uuid);
 

@@ -50,18 +50,22 @@ impl Decision {
 }
 
 /// The persisted record of one evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct DecisionRecord {
     pub id: DecisionId,
     pub rule: String,
     /// SHA-256 of the script's source: which version of the policy decided.
     pub version: String,
+    #[sqlx(json)]
     pub input: Value,
+    #[sqlx(json)]
     pub output: Value,
     pub outcome: String,
+    #[sqlx(json)]
     pub reasons: Vec<String>,
     pub duration_us: i64,
     pub decided_at: DateTime<Utc>,
+    #[sqlx(rename = "subject_id")]
     pub subject: Option<SubjectId>,
 }
 

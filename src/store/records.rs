@@ -56,7 +56,7 @@ pub struct OutboxWrite {
     pub payload: serde_json::Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Instance {
     pub id: SubjectId,
     pub workflow: String,
@@ -68,7 +68,7 @@ pub struct Instance {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct EventRecord {
     pub id: EventId,
     pub instance_id: SubjectId,
@@ -80,11 +80,12 @@ pub struct EventRecord {
     pub to_state: String,
     pub actor: String,
     pub reason: Option<String>,
+    #[sqlx(json)]
     pub decision_ids: Vec<DecisionId>,
     pub occurred_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct OutboxRecord {
     pub id: OutboxId,
     pub instance_id: SubjectId,
@@ -92,6 +93,7 @@ pub struct OutboxRecord {
     pub kind: String,
     pub name: String,
     pub idempotency_key: String,
+    #[sqlx(json)]
     pub payload: serde_json::Value,
     /// pending, queued, sending, sent or failed (emails); tasks open as reviewer tasks.
     pub status: String,
@@ -132,13 +134,14 @@ pub enum DeliveryOutcome {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct ApplicationRecord {
     pub id: ApplicationId,
     pub reference: String,
     pub account_email: String,
     pub applicant_kind: Option<String>,
     pub requested_limit_cents: Option<i64>,
+    #[sqlx(json)]
     pub details: serde_json::Value,
     pub state: String,
     pub version: i64,
@@ -222,7 +225,7 @@ pub struct TaskWrite {
     pub idempotency_key: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct TaskRecord {
     pub id: crate::domain::TaskId,
     pub kind: String,
@@ -230,6 +233,7 @@ pub struct TaskRecord {
     pub subject_id: Option<SubjectId>,
     pub message_sha256: Option<String>,
     pub title: String,
+    #[sqlx(json)]
     pub details: serde_json::Value,
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -285,10 +289,11 @@ pub struct MessageRecord {
 }
 
 /// An API token as stored: the secret only as its SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct TokenRecord {
     pub id: String,
     pub name: String,
+    #[sqlx(try_from = "String")]
     pub role: crate::domain::Role,
     #[serde(skip)]
     pub secret_sha256: String,
@@ -354,7 +359,7 @@ pub struct CreditLineWrite {
 }
 
 /// A credit line with its workflow state and version.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct CreditLineRecord {
     pub id: SubjectId,
     pub account_email: String,
@@ -475,7 +480,7 @@ pub struct LedgerWrite {
     pub at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct EntryRecord {
     pub id: uuid::Uuid,
     pub account_email: String,
@@ -568,7 +573,7 @@ pub struct BillWrite {
     pub due_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct BillRecord {
     pub id: uuid::Uuid,
     pub line_id: SubjectId,
@@ -610,7 +615,7 @@ pub struct CycleWrite {
 
 /// A proposed or requested higher limit for a credit line (its state is the
 /// `limit_increase` workflow instance with the same id).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct IncreaseRecord {
     pub id: SubjectId,
     pub line_id: SubjectId,
@@ -676,7 +681,7 @@ pub struct WebsiteCheckJob {
 }
 
 /// A website check with what it found.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct WebsiteCheckRecord {
     pub id: uuid::Uuid,
     pub application_id: ApplicationId,
@@ -687,6 +692,7 @@ pub struct WebsiteCheckRecord {
     pub requested_at: DateTime<Utc>,
     pub checked_at: Option<DateTime<Utc>>,
     /// What the fetch found, once done.
+    #[sqlx(json(nullable))]
     pub evidence: Option<crate::website::WebsiteEvidence>,
 }
 
@@ -715,12 +721,13 @@ pub struct InvoiceRequestWrite {
 }
 
 /// An invoice request with its workflow state.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct InvoiceRequestRecord {
     pub id: SubjectId,
     pub reference: String,
     pub account_email: String,
     pub requester: String,
+    #[sqlx(json)]
     pub details: serde_json::Value,
     pub state: String,
     pub version: i64,
@@ -729,13 +736,14 @@ pub struct InvoiceRequestRecord {
 }
 
 /// An issued invoice (immutable).
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct InvoiceRecord {
     pub number: i64,
     pub request_id: Option<SubjectId>,
     pub account_email: String,
     pub total_cents: i64,
     /// [`crate::domain::invoice::Document`] as JSON.
+    #[sqlx(json)]
     pub document: serde_json::Value,
     #[serde(skip)]
     pub html: String,

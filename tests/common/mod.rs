@@ -2,6 +2,7 @@
 //! PostgreSQL schema when CREDITLINE_TEST_DATABASE_URL is set), so tests run in parallel.
 #![allow(dead_code)]
 
+use creditline::store::OperationsStore as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::str::FromStr;

@@ -1,0 +1,266 @@
+//! Applications as intake left them: their rows, extracted fields, evidence, email threads and website checks.
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::domain::ApplicationId;
+
+#[async_trait]
+pub trait ApplicationStore: Send + Sync {
+    async fn application(&self, id: ApplicationId) -> StoreResult<Option<ApplicationRecord>>;
+
+    async fn application_by_reference(&self, reference: &str) -> StoreResult<Option<ApplicationRecord>>;
+
+    /// Applications, oldest first, optionally in one state, starting after a cursor id.
+    async fn list_applications(&self, filter: &ApplicationFilter) -> StoreResult<Vec<ApplicationRecord>>;
+
+    /// The application a message thread belongs to: the first of `message_ids` that is a
+    /// known inbound message linked to an application.
+    async fn application_for_thread(&self, message_ids: &[String]) -> StoreResult<Option<ApplicationId>>;
+
+    /// Extracted values of an application, oldest first (each with its provenance).
+    async fn application_fields(&self, id: ApplicationId) -> StoreResult<Vec<FieldRecord>>;
+
+    /// Evidence of an application (kind, data), oldest first.
+    async fn evidence_for(&self, id: ApplicationId) -> StoreResult<Vec<EvidenceWrite>>;
+
+    /// The inbound messages linked to an application, oldest first.
+    async fn messages_for(&self, id: ApplicationId) -> StoreResult<Vec<MessageRecord>>;
+
+    /// Marks up to `limit` website checks as queued, oldest first: those pending, and those
+    /// queued before `queued_before` whose job never finished them. Each gets a new job
+    /// number; concurrent relays never take the same row.
+    async fn queue_website_checks(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        queued_before: chrono::DateTime<chrono::Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<WebsiteCheckJob>>;
+
+    async fn website_check(&self, id: uuid::Uuid) -> StoreResult<Option<WebsiteCheckRecord>>;
+
+    /// An application's website checks, oldest first.
+    async fn website_checks_for(&self, id: ApplicationId) -> StoreResult<Vec<WebsiteCheckRecord>>;
+
+    /// Records a check's evidence, its decision and its event in one transaction, if the row
+    /// is still queued under the job's number (false, nothing written, when it is not). A
+    /// moved application is `Conflict`, with nothing written.
+    async fn finish_website_check(&self, finish: &WebsiteCheckFinish) -> StoreResult<bool>;
+}
+
+/// Implements [`ApplicationStore`] for a backend (see [`super::sql`]).
+macro_rules! impl_applications_store {
+    ($store:ty, $db:ty, $backend:literal, $migrator:expr, $fuse:literal, $skip_locked:literal) => {
+        const APPLICATION_SELECT: &str = "SELECT a.id, a.reference, a.account_email, a.applicant_kind, \
+             a.requested_limit_cents, a.details, i.state, i.version, a.created_at, i.updated_at \
+             FROM applications a JOIN workflow_instances i ON i.id = a.id";
+
+        #[async_trait::async_trait]
+        impl crate::store::ApplicationStore for $store {
+            async fn application(
+                &self,
+                id: crate::domain::ApplicationId,
+            ) -> crate::store::StoreResult<Option<crate::store::ApplicationRecord>> {
+                let sql = sqlx::AssertSqlSafe(format!("{APPLICATION_SELECT} WHERE a.id = $1"));
+                let row = sqlx::query(sql).bind(id.0).fetch_optional(self.pool()).await?;
+                Ok(row.as_ref().map(crate::store::ApplicationRecord::from_row).transpose()?)
+            }
+
+            async fn application_by_reference(
+                &self,
+                reference: &str,
+            ) -> crate::store::StoreResult<Option<crate::store::ApplicationRecord>> {
+                let sql = sqlx::AssertSqlSafe(format!("{APPLICATION_SELECT} WHERE a.reference = $1"));
+                let row = sqlx::query(sql).bind(reference).fetch_optional(self.pool()).await?;
+                Ok(row.as_ref().map(crate::store::ApplicationRecord::from_row).transpose()?)
+            }
+
+            async fn list_applications(
+                &self,
+                f: &crate::store::ApplicationFilter,
+            ) -> crate::store::StoreResult<Vec<crate::store::ApplicationRecord>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "{APPLICATION_SELECT} WHERE ($1 IS NULL OR i.state = $1) \
+                     AND ($2 IS NULL OR a.account_email = $2) AND ($3 IS NULL OR a.id > $3) \
+                     ORDER BY a.id LIMIT $4"
+                ));
+                let rows = sqlx::query(sql)
+                    .bind(&f.state)
+                    .bind(&f.account_email)
+                    .bind(f.after.map(|a| a.0))
+                    .bind(f.limit.clamp(1, 10_000))
+                    .fetch_all(self.pool())
+                    .await?;
+                Ok(rows.iter().map(crate::store::ApplicationRecord::from_row).collect::<Result<_, _>>()?)
+            }
+
+            async fn application_for_thread(
+                &self,
+                message_ids: &[String],
+            ) -> crate::store::StoreResult<Option<crate::domain::ApplicationId>> {
+                for id in message_ids.iter().take(50) {
+                    let found: Option<Option<uuid::Uuid>> =
+                        sqlx::query_scalar("SELECT application_id FROM inbound_messages WHERE message_id = $1")
+                            .bind(id)
+                            .fetch_optional(self.pool())
+                            .await?;
+                    if let Some(Some(app)) = found {
+                        return Ok(Some(crate::domain::ApplicationId(app)));
+                    }
+                }
+                Ok(None)
+            }
+
+            async fn application_fields(
+                &self,
+                id: crate::domain::ApplicationId,
+            ) -> crate::store::StoreResult<Vec<crate::store::FieldRecord>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT field, value, message_id, excerpt, recorded_at FROM application_fields \
+                     WHERE application_id = $1 ORDER BY id",
+                )
+                .bind(id.0)
+                .fetch_all(self.pool())
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    out.push(crate::store::FieldRecord {
+                        field: r.try_get("field")?,
+                        value: r.try_get("value")?,
+                        message_id: r.try_get("message_id")?,
+                        excerpt: r.try_get("excerpt")?,
+                        recorded_at: r.try_get("recorded_at")?,
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn evidence_for(
+                &self,
+                id: crate::domain::ApplicationId,
+            ) -> crate::store::StoreResult<Vec<crate::store::EvidenceWrite>> {
+                use sqlx::Row;
+                let rows =
+                    sqlx::query("SELECT kind, data, message_id FROM evidence WHERE application_id = $1 ORDER BY id")
+                        .bind(id.0)
+                        .fetch_all(self.pool())
+                        .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let data: sqlx::types::Json<serde_json::Value> = r.try_get("data")?;
+                    out.push(crate::store::EvidenceWrite {
+                        kind: r.try_get("kind")?,
+                        data: data.0,
+                        message_id: r.try_get("message_id")?,
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn messages_for(
+                &self,
+                id: crate::domain::ApplicationId,
+            ) -> crate::store::StoreResult<Vec<crate::store::MessageRecord>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT sha256, message_id, outcome, report, received_at FROM inbound_messages \
+                     WHERE application_id = $1 ORDER BY received_at, sha256",
+                )
+                .bind(id.0)
+                .fetch_all(self.pool())
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let report: Option<sqlx::types::Json<serde_json::Value>> = r.try_get("report")?;
+                    out.push(crate::store::MessageRecord {
+                        sha256: r.try_get("sha256")?,
+                        message_id: r.try_get("message_id")?,
+                        outcome: r.try_get("outcome")?,
+                        report: report.map(|j| j.0),
+                        received_at: r.try_get("received_at")?,
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn queue_website_checks(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                queued_before: chrono::DateTime<chrono::Utc>,
+                limit: i64,
+            ) -> crate::store::StoreResult<Vec<crate::store::WebsiteCheckJob>> {
+                let mut tx = self.begin_write().await?;
+                let rows: Vec<(uuid::Uuid, i64)> = sqlx::query_as(concat!(
+                    "UPDATE website_checks SET status = 'queued', enqueues = enqueues + 1, queued_at = $1 \
+                     WHERE id IN (SELECT id FROM website_checks WHERE status = 'pending' \
+                     OR (status = 'queued' AND queued_at < $2) ORDER BY requested_at, id LIMIT $3",
+                    $skip_locked,
+                    ") RETURNING id, enqueues"
+                ))
+                .bind(now)
+                .bind(queued_before)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows.into_iter().map(|(id, enqueues)| crate::store::WebsiteCheckJob { id, enqueues }).collect())
+            }
+
+            async fn website_check(
+                &self,
+                id: uuid::Uuid,
+            ) -> crate::store::StoreResult<Option<crate::store::WebsiteCheckRecord>> {
+                let row = sqlx::query("SELECT * FROM website_checks WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(self.pool())
+                    .await?;
+                Ok(row.as_ref().map(crate::store::WebsiteCheckRecord::from_row).transpose()?)
+            }
+
+            async fn website_checks_for(
+                &self,
+                id: crate::domain::ApplicationId,
+            ) -> crate::store::StoreResult<Vec<crate::store::WebsiteCheckRecord>> {
+                let rows =
+                    sqlx::query("SELECT * FROM website_checks WHERE application_id = $1 ORDER BY requested_at, id")
+                        .bind(id.0)
+                        .fetch_all(self.pool())
+                        .await?;
+                Ok(rows.iter().map(crate::store::WebsiteCheckRecord::from_row).collect::<Result<_, _>>()?)
+            }
+
+            async fn finish_website_check(
+                &self,
+                f: &crate::store::WebsiteCheckFinish,
+            ) -> crate::store::StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query(
+                    "UPDATE website_checks SET status = 'done', checked_at = $1, evidence = $2 \
+                     WHERE id = $3 AND status = 'queued' AND enqueues = $4",
+                )
+                .bind(f.at)
+                .bind(sqlx::types::Json(&f.evidence))
+                .bind(f.job.id)
+                .bind(f.job.enqueues)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    // Finished already, or queued again under a newer number: that job's.
+                    return Ok(false);
+                }
+                let mut out = Writer::immediate();
+                if let Some(d) = &f.decision {
+                    Self::insert_decisions(&mut tx, &mut out, &[d]).await?;
+                }
+                if let Some(t) = &f.transition {
+                    Self::transition_in(&mut tx, &mut out, t).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_applications_store;

@@ -1,0 +1,405 @@
+//! Workflow instances, their event logs and the rule decisions behind their steps.
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::domain::SubjectId;
+
+#[async_trait]
+pub trait WorkflowStore: Send + Sync {
+    /// Creates a workflow instance in its initial state with its creation event, its
+    /// initial effects and, for applications, the application row: all or nothing.
+    async fn create_instance(&self, new: &NewInstance, application: Option<&NewApplication>) -> StoreResult<()>;
+
+    /// Moves an instance from `expected_version`, appends the event and writes the outbox
+    /// rows in one transaction. A stale version is [`StoreError::Conflict`] and writes
+    /// nothing. Returns the new version.
+    async fn apply_transition(&self, t: &TransitionWrite) -> StoreResult<i64>;
+
+    async fn instance(&self, id: SubjectId) -> StoreResult<Option<Instance>>;
+
+    /// The event log of an instance, oldest first.
+    async fn events(&self, id: SubjectId) -> StoreResult<Vec<EventRecord>>;
+
+    /// The events of these instances (only those into `to_state`, when given), by instance
+    /// and then oldest first.
+    async fn events_of(&self, ids: &[SubjectId], to_state: Option<&str>) -> StoreResult<Vec<EventRecord>>;
+
+    /// Instances of `workflow` for an account, newest first.
+    async fn instances_for_account(&self, account_email: &str, workflow: &str) -> StoreResult<Vec<Instance>>;
+
+    /// Instances of `workflow` in any of `states`.
+    async fn waiting_instances(&self, workflow: &str, states: &[&str]) -> StoreResult<Vec<Instance>>;
+
+    /// Workflow events with an id above `after` (ids are time-ordered), oldest first, up to
+    /// `limit`, each with its instance's workflow and account: what the simulation's checker
+    /// reads each day.
+    async fn events_after(
+        &self,
+        after: uuid::Uuid,
+        limit: i64,
+    ) -> StoreResult<Vec<(EventRecord, String, Option<String>)>>;
+
+    /// Appends a rule decision (rule, version hash, input, output, reasons, timing).
+    async fn record_decision(&self, record: &crate::rules::DecisionRecord) -> StoreResult<()>;
+
+    /// Decisions about a subject, oldest first.
+    async fn decisions_for(&self, subject: SubjectId) -> StoreResult<Vec<crate::rules::DecisionRecord>>;
+
+    /// The rule decisions with these ids (whatever their subject).
+    async fn decisions_by_ids(
+        &self,
+        ids: &[crate::domain::DecisionId],
+    ) -> StoreResult<Vec<crate::rules::DecisionRecord>>;
+}
+
+/// Implements [`WorkflowStore`] for a backend (see [`super::sql`]).
+macro_rules! impl_workflow_store {
+    ($store:ty, $db:ty, $backend:literal, $migrator:expr, $fuse:literal, $skip_locked:literal) => {
+        impl $store {
+            #[allow(clippy::too_many_arguments)]
+            async fn insert_event(
+                tx: &mut Tx,
+                w: &mut Writer,
+                id: crate::domain::EventId,
+                instance: crate::domain::SubjectId,
+                version: i64,
+                event: &str,
+                from: Option<&str>,
+                to: &str,
+                actor: &str,
+                reason: Option<&str>,
+                decisions: &[crate::domain::DecisionId],
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), sqlx::Error> {
+                w.run(tx, |q| {
+                    q.push(
+                        "INSERT INTO workflow_events \
+                         (id, instance_id, version, event, from_state, to_state, actor, reason, decision_ids, occurred_at) ",
+                    );
+                    q.push_values([()], |mut b, ()| {
+                        b.push_bind(id.0)
+                            .push_bind(instance.0)
+                            .push_bind(version)
+                            .push_bind(event.to_string())
+                            .push_bind(from.map(str::to_string))
+                            .push_bind(to.to_string())
+                            .push_bind(actor.to_string())
+                            .push_bind(reason.map(str::to_string))
+                            .push_bind(sqlx::types::Json(decisions.to_vec()))
+                            .push_bind(at);
+                    });
+                })
+                .await?;
+                Ok(())
+            }
+
+            async fn insert_instance(
+                tx: &mut Tx,
+                w: &mut Writer,
+                new: &crate::store::NewInstance,
+                application: Option<&crate::store::NewApplication>,
+            ) -> Result<(), sqlx::Error> {
+                w.run(tx, |q| {
+                    q.push(
+                        "INSERT INTO workflow_instances \
+                         (id, workflow, subject_kind, state, version, account_email, created_at, updated_at) ",
+                    );
+                    q.push_values([new], |mut b, new| {
+                        b.push_bind(new.id.0)
+                            .push_bind(new.workflow.clone())
+                            .push_bind(new.subject_kind.clone())
+                            .push_bind(new.state.clone())
+                            .push_bind(1i64)
+                            .push_bind(new.account_email.clone())
+                            .push_bind(new.at)
+                            .push_bind(new.at);
+                    });
+                })
+                .await?;
+                if let Some(a) = application {
+                    w.run(tx, |q| {
+                        q.push(
+                            "INSERT INTO applications \
+                             (id, reference, account_email, applicant_kind, requested_limit_cents, details, created_at) ",
+                        );
+                        q.push_values([a], |mut b, a| {
+                            b.push_bind(new.id.0)
+                                .push_bind(a.reference.clone())
+                                .push_bind(a.account_email.clone())
+                                .push_bind(a.applicant_kind.clone())
+                                .push_bind(a.requested_limit_cents)
+                                .push_bind(sqlx::types::Json(a.details.clone()))
+                                .push_bind(new.at);
+                        });
+                    })
+                    .await?;
+                }
+                Self::insert_event(
+                    tx,
+                    w,
+                    new.created_event,
+                    new.id,
+                    1,
+                    "created",
+                    None,
+                    &new.state,
+                    &new.actor,
+                    new.reason.as_deref(),
+                    &[],
+                    new.at,
+                )
+                .await?;
+                Self::insert_outbox(tx, w, new.id, new.created_event, &new.outbox, new.at).await?;
+                Ok(())
+            }
+
+            /// Why a transition would not apply: a newer version, or no such instance.
+            async fn transition_refused(tx: &mut Tx, t: &crate::store::TransitionWrite) -> crate::store::StoreError {
+                let actual: Result<Option<i64>, sqlx::Error> =
+                    sqlx::query_scalar("SELECT version FROM workflow_instances WHERE id = $1")
+                        .bind(t.instance_id.0)
+                        .fetch_optional(&mut **tx)
+                        .await;
+                match actual {
+                    Ok(Some(actual)) => crate::store::StoreError::Conflict { expected: t.expected_version, actual },
+                    Ok(None) => crate::store::StoreError::NotFound(format!("workflow instance {}", t.instance_id)),
+                    Err(e) => e.into(),
+                }
+            }
+
+            async fn transition_in(
+                tx: &mut Tx,
+                w: &mut Writer,
+                t: &crate::store::TransitionWrite,
+            ) -> crate::store::StoreResult<i64> {
+                // The version check and the state change are one statement: whoever updates
+                // first wins, everyone else sees zero rows and writes nothing.
+                let updated = w
+                    .run(tx, |q| {
+                        q.push("UPDATE workflow_instances SET state = ")
+                            .push_bind(t.to_state.clone())
+                            .push(", version = version + 1, updated_at = ")
+                            .push_bind(t.at)
+                            .push(" WHERE id = ")
+                            .push_bind(t.instance_id.0)
+                            .push(" AND version = ")
+                            .push_bind(t.expected_version)
+                            .push(" AND state = ")
+                            .push_bind(t.from_state.clone());
+                    })
+                    .await?;
+                if updated == Some(0) {
+                    return Err(Self::transition_refused(tx, t).await);
+                }
+                let version = t.expected_version + 1;
+                Self::insert_event(
+                    tx,
+                    w,
+                    t.event_id,
+                    t.instance_id,
+                    version,
+                    &t.event,
+                    Some(&t.from_state),
+                    &t.to_state,
+                    &t.actor,
+                    t.reason.as_deref(),
+                    &t.decision_ids,
+                    t.at,
+                )
+                .await?;
+                Self::insert_outbox(tx, w, t.instance_id, t.event_id, &t.outbox, t.at).await?;
+                Ok(version)
+            }
+
+            async fn insert_decisions(
+                tx: &mut Tx,
+                w: &mut Writer,
+                decisions: &[&crate::rules::DecisionRecord],
+            ) -> Result<(), sqlx::Error> {
+                if decisions.is_empty() {
+                    return Ok(());
+                }
+                w.run(tx, |q| {
+                    q.push(
+                        "INSERT INTO rule_decisions \
+                         (id, subject_id, rule, version, input, output, outcome, reasons, duration_us, decided_at) ",
+                    );
+                    q.push_values(decisions, |mut b, d| {
+                        b.push_bind(d.id.0)
+                            .push_bind(d.subject.map(|s| s.0))
+                            .push_bind(d.rule.clone())
+                            .push_bind(d.version.clone())
+                            .push_bind(sqlx::types::Json(d.input.clone()))
+                            .push_bind(sqlx::types::Json(d.output.clone()))
+                            .push_bind(d.outcome.clone())
+                            .push_bind(sqlx::types::Json(d.reasons.clone()))
+                            .push_bind(d.duration_us)
+                            .push_bind(d.decided_at);
+                    });
+                })
+                .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl crate::store::WorkflowStore for $store {
+            async fn create_instance(
+                &self,
+                new: &crate::store::NewInstance,
+                application: Option<&crate::store::NewApplication>,
+            ) -> crate::store::StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                Self::insert_instance(&mut tx, &mut Writer::immediate(), new, application).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn apply_transition(&self, t: &crate::store::TransitionWrite) -> crate::store::StoreResult<i64> {
+                let mut tx = self.begin_write().await?;
+                let version = Self::transition_in(&mut tx, &mut Writer::immediate(), t).await?;
+                tx.commit().await?;
+                Ok(version)
+            }
+
+            async fn instance(
+                &self,
+                id: crate::domain::SubjectId,
+            ) -> crate::store::StoreResult<Option<crate::store::Instance>> {
+                let row = sqlx::query("SELECT * FROM workflow_instances WHERE id = $1")
+                    .bind(id.0)
+                    .fetch_optional(self.pool())
+                    .await?;
+                Ok(row.as_ref().map(crate::store::Instance::from_row).transpose()?)
+            }
+
+            async fn events(
+                &self,
+                id: crate::domain::SubjectId,
+            ) -> crate::store::StoreResult<Vec<crate::store::EventRecord>> {
+                let rows = sqlx::query("SELECT * FROM workflow_events WHERE instance_id = $1 ORDER BY version")
+                    .bind(id.0)
+                    .fetch_all(self.pool())
+                    .await?;
+                Ok(rows.iter().map(crate::store::EventRecord::from_row).collect::<Result<_, _>>()?)
+            }
+
+            async fn events_of(
+                &self,
+                ids: &[crate::domain::SubjectId],
+                to_state: Option<&str>,
+            ) -> crate::store::StoreResult<Vec<crate::store::EventRecord>> {
+                let mut out = Vec::new();
+                for chunk in ids.chunks(500) {
+                    let mut q = Builder::new("SELECT * FROM workflow_events WHERE ");
+                    if let Some(state) = to_state {
+                        q.push("to_state = ").push_bind(state.to_string()).push(" AND ");
+                    }
+                    q.push("instance_id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.0);
+                    }
+                    q.push(") ORDER BY instance_id, version");
+                    let rows = q.build().fetch_all(self.pool()).await?;
+                    out.extend(rows.iter().map(crate::store::EventRecord::from_row).collect::<Result<Vec<_>, _>>()?);
+                }
+                Ok(out)
+            }
+
+            async fn instances_for_account(
+                &self,
+                account_email: &str,
+                workflow: &str,
+            ) -> crate::store::StoreResult<Vec<crate::store::Instance>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM workflow_instances WHERE account_email = $1 AND workflow = $2 ORDER BY id DESC LIMIT 100",
+                )
+                .bind(account_email)
+                .bind(workflow)
+                .fetch_all(self.pool())
+                .await?;
+                Ok(rows.iter().map(crate::store::Instance::from_row).collect::<Result<_, _>>()?)
+            }
+
+            async fn waiting_instances(
+                &self,
+                workflow: &str,
+                states: &[&str],
+            ) -> crate::store::StoreResult<Vec<crate::store::Instance>> {
+                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT * FROM workflow_instances WHERE workflow = ");
+                q.push_bind(workflow.to_string());
+                q.push(" AND state IN (");
+                let mut list = q.separated(", ");
+                for s in states {
+                    list.push_bind(s.to_string());
+                }
+                q.push(") ORDER BY id");
+                let rows = q.build().fetch_all(self.pool()).await?;
+                Ok(rows.iter().map(crate::store::Instance::from_row).collect::<Result<_, _>>()?)
+            }
+
+            async fn events_after(
+                &self,
+                after: uuid::Uuid,
+                limit: i64,
+            ) -> crate::store::StoreResult<Vec<(crate::store::EventRecord, String, Option<String>)>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT e.*, i.workflow AS instance_workflow, i.account_email AS instance_account \
+                     FROM workflow_events e JOIN workflow_instances i ON i.id = e.instance_id \
+                     WHERE e.id > $1 ORDER BY e.id LIMIT $2",
+                )
+                .bind(after)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    out.push((crate::store::EventRecord::from_row(r)?, r.try_get("instance_workflow")?, r.try_get("instance_account")?));
+                }
+                Ok(out)
+            }
+
+            async fn record_decision(&self, d: &crate::rules::DecisionRecord) -> crate::store::StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                Self::insert_decisions(&mut tx, &mut Writer::immediate(), &[d]).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn decisions_for(
+                &self,
+                subject: crate::domain::SubjectId,
+            ) -> crate::store::StoreResult<Vec<crate::rules::DecisionRecord>> {
+                let rows = sqlx::query("SELECT * FROM rule_decisions WHERE subject_id = $1 ORDER BY id")
+                    .bind(subject.0)
+                    .fetch_all(self.pool())
+                    .await?;
+                Ok(rows.iter().map(crate::rules::DecisionRecord::from_row).collect::<Result<_, _>>()?)
+            }
+
+            async fn decisions_by_ids(
+                &self,
+                ids: &[crate::domain::DecisionId],
+            ) -> crate::store::StoreResult<Vec<crate::rules::DecisionRecord>> {
+                let mut out = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(500) {
+                    let mut q = Builder::new("SELECT * FROM rule_decisions WHERE id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.0);
+                    }
+                    q.push(") ORDER BY id");
+                    for r in q.build().fetch_all(self.pool()).await? {
+                        out.push(crate::rules::DecisionRecord::from_row(&r)?);
+                    }
+                }
+                Ok(out)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_workflow_store;
