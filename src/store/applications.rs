@@ -2,8 +2,123 @@
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
 use super::*;
 use crate::domain::ApplicationId;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct ApplicationRecord {
+    pub id: ApplicationId,
+    pub reference: String,
+    pub account_email: String,
+    pub applicant_kind: Option<String>,
+    pub requested_limit_cents: Option<i64>,
+    #[sqlx(json)]
+    pub details: serde_json::Value,
+    pub state: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ApplicationFilter {
+    pub state: Option<String>,
+    pub account_email: Option<String>,
+    /// Return applications created after this one (cursor pagination).
+    pub after: Option<ApplicationId>,
+    pub limit: i64,
+}
+
+/// One value read from a message, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldWrite {
+    pub field: String,
+    pub value: String,
+    pub message_id: String,
+    pub excerpt: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FieldRecord {
+    pub field: String,
+    pub value: String,
+    pub message_id: String,
+    pub excerpt: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EvidenceWrite {
+    pub kind: String,
+    pub data: serde_json::Value,
+    pub message_id: String,
+}
+
+/// A message of an application's email thread.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MessageRecord {
+    pub sha256: String,
+    pub message_id: String,
+    pub outcome: Option<String>,
+    pub report: Option<serde_json::Value>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// New facts for an existing application (kind and requested limit as last read).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplicationUpdate {
+    pub id: ApplicationId,
+    pub applicant_kind: Option<String>,
+    pub requested_limit_cents: Option<i64>,
+    pub details: serde_json::Value,
+}
+
+/// A website check to run for an application (`website_checks`, issue 23 item 6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebsiteCheckRequest {
+    pub id: uuid::Uuid,
+    pub application_id: ApplicationId,
+    pub url: String,
+}
+
+/// A website check handed to its job: only the job of the row's current `enqueues` may
+/// finish it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebsiteCheckJob {
+    pub id: uuid::Uuid,
+    pub enqueues: i64,
+}
+
+/// A website check with what it found.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct WebsiteCheckRecord {
+    pub id: uuid::Uuid,
+    pub application_id: ApplicationId,
+    pub url: String,
+    /// `pending`, `queued` (its job exists) or `done`.
+    pub status: String,
+    pub enqueues: i64,
+    pub requested_at: DateTime<Utc>,
+    pub checked_at: Option<DateTime<Utc>>,
+    /// What the fetch found, once done.
+    #[sqlx(json(nullable))]
+    pub evidence: Option<crate::website::WebsiteEvidence>,
+}
+
+/// What a finished website check writes in one transaction: the evidence, and on an
+/// application still open the decision the rules made with it and its `website_checked`
+/// event.
+#[derive(Debug, Clone)]
+pub struct WebsiteCheckFinish {
+    pub job: WebsiteCheckJob,
+    pub evidence: crate::website::WebsiteEvidence,
+    pub at: DateTime<Utc>,
+    pub decision: Option<crate::rules::DecisionRecord>,
+    pub transition: Option<TransitionWrite>,
+}
 
 #[async_trait]
 pub trait ApplicationStore: Send + Sync {

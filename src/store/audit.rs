@@ -2,7 +2,46 @@
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
 use super::*;
+
+/// An API token as stored: the secret only as its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct TokenRecord {
+    pub id: String,
+    pub name: String,
+    #[sqlx(try_from = "String")]
+    pub role: crate::domain::Role,
+    #[serde(skip)]
+    pub secret_sha256: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// One mutation, as the audit log keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditRecord {
+    pub id: uuid::Uuid,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub version_before: Option<i64>,
+    pub version_after: Option<i64>,
+    pub request_id: String,
+    pub detail: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub target: Option<String>,
+    pub after: Option<uuid::Uuid>,
+    pub limit: i64,
+}
 
 #[async_trait]
 pub trait AuditStore: Send + Sync {

@@ -2,16 +2,65 @@
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
 use super::*;
 use crate::domain::SubjectId;
 
+/// A bill to issue: the credit used on a line in a period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BillWrite {
+    pub id: uuid::Uuid,
+    pub line_id: SubjectId,
+    pub account_email: String,
+    pub period: crate::domain::Period,
+    pub amount_cents: i64,
+    pub due_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct BillRecord {
+    pub id: uuid::Uuid,
+    pub line_id: SubjectId,
+    pub account_email: String,
+    pub period: String,
+    pub amount_cents: i64,
+    pub paid_cents: i64,
+    pub due_at: DateTime<Utc>,
+    pub issued_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub version: i64,
+}
+
+/// Part of a payment applied to one bill (guarded by the bill's version).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BillPayment {
+    pub bill_id: uuid::Uuid,
+    pub expected_version: i64,
+    pub cents: i64,
+}
+
+/// One billing-cycle step in one transaction: a bill issued (at most once per line and
+/// period: `false` when it existed), payments applied, ledger entries, the credit line's
+/// workflow step and limit, the rule decisions behind them.
+#[derive(Debug, Clone, Default)]
+pub struct CycleWrite {
+    pub bill: Option<BillWrite>,
+    pub payments: Vec<BillPayment>,
+    pub ledger: Option<LedgerWrite>,
+    /// A workflow instance to open first (a limit increase), with its row.
+    pub new_instance: Option<NewInstance>,
+    pub increase: Option<IncreaseRecord>,
+    /// Workflow steps, in order (an instance opened above may be stepped here).
+    pub transitions: Vec<TransitionWrite>,
+    pub new_limit: Option<(SubjectId, i64)>,
+    pub decisions: Vec<crate::rules::DecisionRecord>,
+    pub at: DateTime<Utc>,
+}
+
 #[async_trait]
 pub trait BillingStore: Send + Sync {
-    async fn credit_line(&self, id: SubjectId) -> StoreResult<Option<CreditLineRecord>>;
-
-    /// Credit lines, oldest first, after the cursor.
-    async fn list_credit_lines(&self, filter: &CreditLineFilter) -> StoreResult<Vec<CreditLineRecord>>;
-
     /// Writes one billing-cycle step atomically. With a bill: `false` (and nothing written)
     /// when that line already has its bill for the period. A moved instance or bill is
     /// `Conflict`.
@@ -49,15 +98,6 @@ pub trait BillingStore: Send + Sync {
     /// included). The billing-cycle gate ([`crate::domain::Gate`]) is made of these.
     async fn owed_months(&self, lines: &[SubjectId]) -> StoreResult<Vec<(SubjectId, crate::domain::Unpaid)>>;
 
-    /// A line's limit increases with their workflow states, oldest first.
-    async fn increases_for_line(&self, line: SubjectId) -> StoreResult<Vec<(IncreaseRecord, String)>>;
-
-    /// The limit increases of these lines with their workflow states, oldest first.
-    async fn increases_for_lines(&self, lines: &[SubjectId]) -> StoreResult<Vec<(IncreaseRecord, String)>>;
-
-    /// One limit increase with its workflow state.
-    async fn increase(&self, id: SubjectId) -> StoreResult<Option<(IncreaseRecord, String)>>;
-
     /// Whether the scheduler recorded `period` as closed.
     async fn cycle_closed(&self, period: crate::domain::Period) -> StoreResult<bool>;
 
@@ -75,10 +115,6 @@ pub trait BillingStore: Send + Sync {
 /// Implements [`BillingStore`] for a backend (see [`super::sql`]).
 macro_rules! impl_billing_store {
     ($store:ty, $db:ty, $backend:literal, $migrator:expr, $fuse:literal, $skip_locked:literal) => {
-        const CREDIT_LINE_SELECT: &str = "SELECT l.id, l.account_email, l.application_id, l.monthly_limit_cents, \
-             l.approved_by, l.second_approver, i.state, i.version, l.opened_at, i.updated_at \
-             FROM credit_lines l JOIN workflow_instances i ON i.id = l.id";
-
         impl $store {
             /// The rows `head` + a list of line ids + `tail` selects, 500 ids a query (the
             /// ORDER BY in `tail` holds within each 500).
@@ -99,26 +135,6 @@ macro_rules! impl_billing_store {
                     out.extend(q.build().fetch_all(self.pool()).await?);
                 }
                 Ok(out)
-            }
-
-            async fn insert_increase(tx: &mut Tx, w: &mut Writer, r: &crate::store::IncreaseRecord) -> Result<(), sqlx::Error> {
-                w.run(tx, |q| {
-                    q.push(
-                        "INSERT INTO limit_increases (id, line_id, account_email, current_limit_cents, next_limit_cents, \
-                         deposit_cents, created_at) ",
-                    );
-                    q.push_values([r], |mut b, r| {
-                        b.push_bind(r.id.0)
-                            .push_bind(r.line_id.0)
-                            .push_bind(r.account_email.clone())
-                            .push_bind(r.current_limit_cents)
-                            .push_bind(r.next_limit_cents)
-                            .push_bind(r.deposit_cents)
-                            .push_bind(r.created_at);
-                    });
-                })
-                .await?;
-                Ok(())
             }
 
             /// [`crate::store::Store::owed_months`] on the caller's connection.
@@ -164,40 +180,6 @@ macro_rules! impl_billing_store {
 
         #[async_trait::async_trait]
         impl crate::store::BillingStore for $store {
-            async fn credit_line(
-                &self,
-                id: crate::domain::SubjectId,
-            ) -> crate::store::StoreResult<Option<crate::store::CreditLineRecord>> {
-                let row = sqlx::query(sqlx::AssertSqlSafe(format!("{CREDIT_LINE_SELECT} WHERE l.id = $1")))
-                    .bind(id.0)
-                    .fetch_optional(self.pool())
-                    .await?;
-                Ok(row.as_ref().map(crate::store::CreditLineRecord::from_row).transpose()?)
-            }
-
-            async fn list_credit_lines(
-                &self,
-                f: &crate::store::CreditLineFilter,
-            ) -> crate::store::StoreResult<Vec<crate::store::CreditLineRecord>> {
-                let mut q = sqlx::QueryBuilder::<$db>::new(CREDIT_LINE_SELECT);
-                q.push(" WHERE 1 = 1");
-                if let Some(a) = &f.account_email {
-                    q.push(" AND l.account_email = ").push_bind(a.clone());
-                }
-                if let Some(s) = &f.state {
-                    q.push(" AND i.state = ").push_bind(s.clone());
-                }
-                if let Some(after) = f.after {
-                    q.push(" AND l.id > ").push_bind(after.0);
-                }
-                if f.owing {
-                    q.push(" AND EXISTS (SELECT 1 FROM bills b WHERE b.line_id = l.id AND b.paid_cents < b.amount_cents)");
-                }
-                q.push(" ORDER BY l.id LIMIT ").push_bind(f.limit.clamp(1, 10_000));
-                let rows = q.build().fetch_all(self.pool()).await?;
-                Ok(rows.iter().map(crate::store::CreditLineRecord::from_row).collect::<Result<_, _>>()?)
-            }
-
             async fn commit_cycle(&self, c: &crate::store::CycleWrite) -> crate::store::StoreResult<bool> {
                 let mut tx = self.begin_write().await?;
                 if let Some(b) = &c.bill {
@@ -479,30 +461,6 @@ macro_rules! impl_billing_store {
             ) -> crate::store::StoreResult<Vec<(crate::domain::SubjectId, crate::domain::Unpaid)>> {
                 let mut conn = self.pool().acquire().await?;
                 Self::owed_in(&mut conn, lines).await
-            }
-
-            async fn increases_for_line(&self, line: crate::domain::SubjectId) -> crate::store::StoreResult<Vec<(crate::store::IncreaseRecord, String)>> {
-                self.increases_for_lines(&[line]).await
-            }
-
-            async fn increases_for_lines(
-                &self,
-                lines: &[crate::domain::SubjectId],
-            ) -> crate::store::StoreResult<Vec<(crate::store::IncreaseRecord, String)>> {
-                let head = "SELECT x.*, i.state FROM limit_increases x JOIN workflow_instances i ON i.id = x.id WHERE x.line_id IN (";
-                let found = self.rows_of_lines(head, lines, ") ORDER BY x.id").await?;
-                Ok(found.iter().map(with_state::<crate::store::IncreaseRecord>).collect::<Result<_, _>>()?)
-            }
-
-            async fn increase(
-                &self,
-                id: crate::domain::SubjectId,
-            ) -> crate::store::StoreResult<Option<(crate::store::IncreaseRecord, String)>> {
-                let row = sqlx::query("SELECT x.*, i.state FROM limit_increases x JOIN workflow_instances i ON i.id = x.id WHERE x.id = $1")
-                    .bind(id.0)
-                    .fetch_optional(self.pool())
-                    .await?;
-                Ok(row.as_ref().map(with_state::<crate::store::IncreaseRecord>).transpose()?)
             }
 
             async fn cycle_closed(&self, period: crate::domain::Period) -> crate::store::StoreResult<bool> {

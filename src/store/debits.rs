@@ -2,7 +2,37 @@
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
+
 use super::*;
+use crate::domain::SubjectId;
+
+/// One usage debit of a batch ([`Store::post_debits`](crate::store::Store::post_debits)).
+#[derive(Debug, Clone)]
+pub struct DebitRequest {
+    pub account_email: String,
+    pub amount: crate::domain::Money,
+    /// The idempotency keys of its prepaid and its credit entry.
+    pub keys: [String; 2],
+    pub period: crate::domain::Period,
+    pub at: DateTime<Utc>,
+    /// `cycle_gating`'s `draw_days_while_unpaid()`, for the billing-cycle gate.
+    pub draw_days: i64,
+}
+
+/// What became of one debit of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DebitResult {
+    Posted {
+        split: crate::domain::Split,
+        line_id: Option<SubjectId>,
+    },
+    /// Its keys were used before: the entries recorded then.
+    Existing(Vec<EntryRecord>),
+    Refused(crate::domain::DebitError),
+    /// Its keys appear twice in the batch: to be posted on its own.
+    Alone,
+}
 
 #[async_trait]
 pub trait DebitStore: Send + Sync {

@@ -2,7 +2,68 @@
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
 use super::*;
+use crate::domain::ApplicationId;
+
+/// A raw inbound message, kept (content-addressed) before anything is read from it.
+#[derive(Debug, Clone)]
+pub struct RawMessage {
+    pub sha256: String,
+    pub message_id: String,
+    pub size: i64,
+    /// `None` only for a message rejected for its size: its bytes are not kept.
+    pub raw: Option<Vec<u8>>,
+    pub source: String,
+    pub received_at: DateTime<Utc>,
+}
+
+/// What the store already knew of a message when asked to keep it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kept {
+    /// Stored now, or stored before but never processed (a crash in between): process it.
+    ToProcess,
+    /// Processed before (same bytes or same Message-ID): its earlier report.
+    Processed { report: serde_json::Value },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttachmentWrite {
+    pub position: i64,
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+}
+
+/// Everything one processed message changes, written in one transaction together with the
+/// message's outcome. If the message was processed meanwhile, nothing is written.
+#[derive(Debug, Clone, Default)]
+pub struct IntakeWrite {
+    pub message_sha256: String,
+    pub outcome: String,
+    pub application_id: Option<ApplicationId>,
+    pub report: serde_json::Value,
+    pub processed_at: DateTime<Utc>,
+    pub new_instances: Vec<(NewInstance, Option<NewApplication>)>,
+    pub application_update: Option<ApplicationUpdate>,
+    pub transitions: Vec<TransitionWrite>,
+    pub decisions: Vec<crate::rules::DecisionRecord>,
+    pub fields: Vec<(ApplicationId, FieldWrite)>,
+    pub evidence: Vec<(ApplicationId, EvidenceWrite)>,
+    pub attachments: Vec<AttachmentWrite>,
+    pub tasks: Vec<TaskWrite>,
+    /// Limit increases requested by the message (their instances are in `new_instances`).
+    pub increases: Vec<IncreaseRecord>,
+    /// Website checks the message asks for (an application's website became known); a pair
+    /// of application and address asked for before adds nothing.
+    pub website_checks: Vec<WebsiteCheckRequest>,
+    /// Invoice requests the message opens or adds details to (inserted, or their details
+    /// replaced); their workflow steps are in `new_instances` and `transitions`.
+    pub invoice_requests: Vec<InvoiceRequestWrite>,
+}
 
 #[async_trait]
 pub trait IntakeStore: Send + Sync {

@@ -2,8 +2,74 @@
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
 use super::*;
 use crate::domain::SubjectId;
+
+/// An invoice request to insert, or whose details to replace (same id).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvoiceRequestWrite {
+    pub id: SubjectId,
+    pub reference: String,
+    pub account_email: String,
+    pub requester: String,
+    /// [`crate::domain::invoice::RequestDetails`] as JSON.
+    pub details: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// An invoice request with its workflow state.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct InvoiceRequestRecord {
+    pub id: SubjectId,
+    pub reference: String,
+    pub account_email: String,
+    pub requester: String,
+    #[sqlx(json)]
+    pub details: serde_json::Value,
+    pub state: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An issued invoice (immutable).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct InvoiceRecord {
+    pub number: i64,
+    pub request_id: Option<SubjectId>,
+    pub account_email: String,
+    pub total_cents: i64,
+    /// [`crate::domain::invoice::Document`] as JSON.
+    #[sqlx(json)]
+    pub document: serde_json::Value,
+    #[serde(skip)]
+    pub html: String,
+    #[serde(skip)]
+    pub pdf: Vec<u8>,
+    pub issued_by: String,
+    pub issued_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct InvoiceFilter {
+    pub account_email: Option<String>,
+    /// Invoices numbered after this one.
+    pub after: Option<i64>,
+    pub limit: i64,
+}
+
+/// A reviewer's `mark_sent`: the invoice to issue (numbered `invoice.number`, which must be
+/// the counter's next; `None` when the request's invoice exists and is reused) and the task,
+/// workflow step (with the email and its attachment), audit entry and kept answer, all in one
+/// transaction.
+#[derive(Debug, Clone)]
+pub struct InvoiceIssue {
+    pub invoice: Option<InvoiceRecord>,
+    pub action: ActionWrite,
+}
 
 #[async_trait]
 pub trait InvoiceStore: Send + Sync {

@@ -8,14 +8,15 @@
 mod applications;
 mod audit;
 mod billing;
+mod credit_lines;
 mod debits;
 mod intake;
 mod invoices;
 mod ledger;
+mod ledger_reads;
 mod operations;
 mod outbox;
 mod payments;
-mod records;
 mod sql;
 mod statements;
 mod tasks;
@@ -26,19 +27,20 @@ pub mod sqlite;
 
 use std::sync::Arc;
 
-pub use applications::ApplicationStore;
-pub use audit::AuditStore;
-pub use billing::BillingStore;
-pub use debits::DebitStore;
-pub use intake::IntakeStore;
-pub use invoices::InvoiceStore;
-pub use ledger::LedgerStore;
-pub use operations::OperationsStore;
-pub use outbox::OutboxStore;
-pub use payments::PaymentStore;
-pub use records::*;
-pub use tasks::TaskStore;
-pub use workflow::WorkflowStore;
+pub use applications::*;
+pub use audit::*;
+pub use billing::*;
+pub use credit_lines::*;
+pub use debits::*;
+pub use intake::*;
+pub use invoices::*;
+pub use ledger::*;
+pub use ledger_reads::*;
+pub use operations::*;
+pub use outbox::*;
+pub use payments::*;
+pub use tasks::*;
+pub use workflow::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -112,7 +114,9 @@ pub trait Store:
     + AuditStore
     + OutboxStore
     + LedgerStore
+    + LedgerReadStore
     + DebitStore
+    + CreditLineStore
     + BillingStore
     + PaymentStore
     + InvoiceStore
@@ -131,7 +135,9 @@ impl<T> Store for T where
         + AuditStore
         + OutboxStore
         + LedgerStore
+        + LedgerReadStore
         + DebitStore
+        + CreditLineStore
         + BillingStore
         + PaymentStore
         + InvoiceStore

@@ -2,7 +2,79 @@
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
 use super::*;
+
+/// One worker process's last tick (`worker_heartbeats`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WorkerBeat {
+    /// The worker's unique name (process id and a random suffix).
+    pub worker: String,
+    pub started_at: DateTime<Utc>,
+    /// Wall time of the last finished tick.
+    pub beat_at: DateTime<Utc>,
+    /// The service clock that tick read.
+    pub clock_at: DateTime<Utc>,
+    /// The service clock of the last scheduled run (cycle close, gating, reminder scan).
+    pub scheduled_clock_at: Option<DateTime<Utc>>,
+    pub ticks: i64,
+}
+
+/// What [`Store::report_figures`](crate::store::Store::report_figures) reads: flows between
+/// `from` (inclusive) and `to` (exclusive), stocks as they stand when it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportWindow {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Cut-offs that split open tasks by age, newest first: a task created after
+    /// `open_task_cutoffs[i]` (and not after an earlier one) is in bucket `i`; one created at
+    /// or before the last is in bucket `open_task_cutoffs.len()`.
+    pub open_task_cutoffs: Vec<DateTime<Utc>>,
+}
+
+/// Aggregate figures for the simulation's report, read in one snapshot. Every list is sorted
+/// by its key, so the same database gives the same figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportFigures {
+    /// Applications received in the window, by their state now.
+    pub applications: Vec<(String, i64)>,
+    /// Every credit line, by its state now.
+    pub lines: Vec<(String, i64)>,
+    /// What the bills not paid in full still ask for.
+    pub billed_unpaid_cents: i64,
+    /// Credit drawn in months that have no bill yet (the month in progress, mostly).
+    pub unbilled_cents: i64,
+    pub bills: ReportBills,
+    /// Limit increases proposed or requested in the window, by their state now.
+    pub increases: Vec<(String, i64)>,
+    /// Deposits held as guarantees, all accounts.
+    pub deposits_held_cents: i64,
+    /// Emails sent in the window, by template.
+    pub emails_sent: Vec<(String, i64)>,
+    /// Tasks created in the window, by kind.
+    pub tasks_opened: Vec<(String, i64)>,
+    /// Tasks finished (done or obsolete) in the window, by kind.
+    pub tasks_closed: Vec<(String, i64)>,
+    /// Tasks open now: (kind, age bucket as in [`ReportWindow::open_task_cutoffs`], count).
+    pub tasks_open: Vec<(String, i64, i64)>,
+}
+
+/// Bills issued in a window, and bills with something to pay that fell due in it (`due_at`
+/// within the window) with how they stand now. A bill paid at or before its `due_at` is on
+/// time; "unpaid" is not paid in full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ReportBills {
+    pub issued: i64,
+    pub issued_cents: i64,
+    pub due: i64,
+    pub due_cents: i64,
+    pub paid_on_time: i64,
+    pub paid_late: i64,
+    pub unpaid: i64,
+    pub unpaid_cents: i64,
+}
 
 #[async_trait]
 pub trait OperationsStore: Send + Sync {

@@ -2,8 +2,71 @@
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
 use super::*;
-use crate::domain::SubjectId;
+use crate::domain::{EventId, OutboxId, SubjectId};
+
+/// An effect to record in the outbox. The idempotency key is unique across the outbox, so
+/// an effect can never be written twice.
+#[derive(Debug, Clone)]
+pub struct OutboxWrite {
+    pub id: OutboxId,
+    pub kind: String,
+    pub name: String,
+    pub idempotency_key: String,
+    pub payload: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct OutboxRecord {
+    pub id: OutboxId,
+    pub instance_id: SubjectId,
+    pub event_id: EventId,
+    pub kind: String,
+    pub name: String,
+    pub idempotency_key: String,
+    #[sqlx(json)]
+    pub payload: serde_json::Value,
+    /// pending, queued, sending, sent or failed (emails); tasks open as reviewer tasks.
+    pub status: String,
+    /// Delivery attempts made so far.
+    pub attempts: i64,
+    /// How many send jobs were queued for it (each job's key is `id:enqueues`).
+    pub enqueues: i64,
+    pub last_error: Option<String>,
+    /// The Message-ID it went out with.
+    pub message_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+/// An email outbox row handed to a send job: the job carries both numbers, and only the
+/// job for the row's current `enqueues` may claim it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedEmail {
+    pub id: OutboxId,
+    pub enqueues: i64,
+}
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryOutcome {
+    Sent {
+        message_id: String,
+    },
+    /// A transient failure: try again from `available_at`.
+    Retry {
+        available_at: DateTime<Utc>,
+        error: String,
+    },
+    /// A permanent failure (or the last attempt): no more tries, and a reviewer task.
+    Failed {
+        error: String,
+        task: TaskWrite,
+    },
+}
 
 #[async_trait]
 pub trait OutboxStore: Send + Sync {

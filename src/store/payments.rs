@@ -2,7 +2,47 @@
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
 use super::*;
+
+/// A payment announced but not confirmed (`pending_payments`): a bank transfer an admin
+/// reported, or a provider's `processing` event. It credits nothing until it is confirmed
+/// through the ordinary payment path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct PendingPaymentRecord {
+    pub id: uuid::Uuid,
+    pub account_email: String,
+    pub provider: String,
+    pub reference: String,
+    pub amount_cents: i64,
+    /// top_up, bill_payment or deposit.
+    pub purpose: String,
+    /// pending, confirmed or dropped.
+    pub state: String,
+    pub actor: String,
+    pub note: Option<String>,
+    /// Why it was dropped.
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A failed payment or a chargeback (`payment_incidents`), beside the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct IncidentRecord {
+    pub id: uuid::Uuid,
+    pub account_email: String,
+    /// failed_payment or chargeback.
+    pub kind: String,
+    pub provider: String,
+    pub reference: String,
+    pub amount_cents: i64,
+    pub reason: String,
+    pub actor: String,
+    pub occurred_at: DateTime<Utc>,
+}
 
 #[async_trait]
 pub trait PaymentStore: Send + Sync {

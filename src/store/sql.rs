@@ -85,8 +85,10 @@ macro_rules! impl_store {
         crate::store::audit::impl_audit_store!($store, $db, $backend, $migrator, $fuse, $skip_locked);
         crate::store::outbox::impl_outbox_store!($store, $db, $backend, $migrator, $fuse, $skip_locked);
         crate::store::ledger::impl_ledger_store!($store, $db, $backend, $migrator, $fuse, $skip_locked);
+        crate::store::ledger_reads::impl_ledger_reads_store!($store, $db, $backend, $migrator, $fuse, $skip_locked);
         crate::store::debits::impl_debits_store!($store, $db, $backend, $migrator, $fuse, $skip_locked);
         crate::store::billing::impl_billing_store!($store, $db, $backend, $migrator, $fuse, $skip_locked);
+        crate::store::credit_lines::impl_credit_lines_store!($store, $db, $backend, $migrator, $fuse, $skip_locked);
         crate::store::payments::impl_payments_store!($store, $db, $backend, $migrator, $fuse, $skip_locked);
         crate::store::invoices::impl_invoices_store!($store, $db, $backend, $migrator, $fuse, $skip_locked);
     };

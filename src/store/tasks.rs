@@ -2,8 +2,90 @@
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
 use super::*;
 use crate::domain::SubjectId;
+
+/// A reviewer task to open (unique by its key, so a replay opens none).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskWrite {
+    pub id: crate::domain::TaskId,
+    pub kind: String,
+    pub subject_id: Option<SubjectId>,
+    pub message_sha256: Option<String>,
+    pub title: String,
+    pub details: serde_json::Value,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct TaskRecord {
+    pub id: crate::domain::TaskId,
+    pub kind: String,
+    pub state: String,
+    pub subject_id: Option<SubjectId>,
+    pub message_sha256: Option<String>,
+    pub title: String,
+    #[sqlx(json)]
+    pub details: serde_json::Value,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    /// The reviewer working on it (a token name), if claimed.
+    pub assignee: Option<String>,
+    pub claimed_at: Option<DateTime<Utc>>,
+}
+
+/// Which tasks to list: oldest first, after the cursor.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub kind: Option<String>,
+    pub state: Option<String>,
+    pub assignee: Option<String>,
+    /// Only tasks created before this moment (an age filter).
+    pub created_before: Option<DateTime<Utc>>,
+    pub after: Option<crate::domain::TaskId>,
+    pub limit: i64,
+}
+
+/// A task's next state, written only if the task is still at `expected_version`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskUpdate {
+    pub id: crate::domain::TaskId,
+    pub expected_version: i64,
+    pub state: String,
+    pub assignee: Option<String>,
+    pub claimed_at: Option<DateTime<Utc>>,
+    pub details: serde_json::Value,
+}
+
+/// The answer to a mutation sent with an `Idempotency-Key`, kept with the mutation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotentResponse {
+    /// The token name that sent the key: keys of different callers never collide.
+    pub caller: String,
+    pub key: String,
+    /// SHA-256 of method, path and body: the same key with another request is refused.
+    pub request_hash: String,
+    pub status: u16,
+    pub response: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A reviewer's or admin's action, all of it in one transaction: the task, the workflow
+/// step with its event and outbox rows, what the step opens, the audit entry and the
+/// response kept for the idempotency key.
+#[derive(Debug, Clone)]
+pub struct ActionWrite {
+    pub task: Option<TaskUpdate>,
+    pub transition: Option<TransitionWrite>,
+    pub new_instance: Option<NewInstance>,
+    pub credit_line: Option<CreditLineWrite>,
+    pub decisions: Vec<crate::rules::DecisionRecord>,
+    pub audit: AuditRecord,
+    pub idempotency: Option<IdempotentResponse>,
+}
 
 #[async_trait]
 pub trait TaskStore: Send + Sync {

@@ -2,8 +2,80 @@
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
 use super::*;
-use crate::domain::SubjectId;
+use crate::domain::{DecisionId, EventId, SubjectId};
+
+/// A workflow instance to create.
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    pub id: SubjectId,
+    pub workflow: String,
+    pub subject_kind: String,
+    pub state: String,
+    pub account_email: Option<String>,
+    pub created_event: EventId,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub outbox: Vec<OutboxWrite>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApplication {
+    pub reference: String,
+    pub account_email: String,
+    pub applicant_kind: Option<String>,
+    pub requested_limit_cents: Option<i64>,
+    pub details: serde_json::Value,
+}
+
+/// One step of a workflow, ready to be written.
+#[derive(Debug, Clone)]
+pub struct TransitionWrite {
+    pub instance_id: SubjectId,
+    pub expected_version: i64,
+    pub event_id: EventId,
+    pub event: String,
+    pub from_state: String,
+    pub to_state: String,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub decision_ids: Vec<DecisionId>,
+    pub outbox: Vec<OutboxWrite>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Instance {
+    pub id: SubjectId,
+    pub workflow: String,
+    pub subject_kind: String,
+    pub state: String,
+    pub version: i64,
+    pub account_email: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct EventRecord {
+    pub id: EventId,
+    pub instance_id: SubjectId,
+    /// The instance's version after this event.
+    pub version: i64,
+    pub event: String,
+    /// `None` for the event that created the instance.
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub actor: String,
+    pub reason: Option<String>,
+    #[sqlx(json)]
+    pub decision_ids: Vec<DecisionId>,
+    pub occurred_at: DateTime<Utc>,
+}
 
 #[async_trait]
 pub trait WorkflowStore: Send + Sync {
