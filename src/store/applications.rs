@@ -1,4 +1,5 @@
-//! Applications as intake left them: their rows, extracted fields, evidence, email threads and website checks.
+//! Applications as intake left them: their rows, extracted fields, evidence, email threads and
+//! website checks.
 
 use async_trait::async_trait;
 

@@ -1,4 +1,4 @@
-//! Credit lines and their monthly cycles: bills, what lines owe, limit increases, closed periods.
+//! The monthly billing cycles of credit lines: bills, what lines owe, closed periods.
 
 use async_trait::async_trait;
 

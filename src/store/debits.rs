@@ -1,4 +1,5 @@
-//! Usage debits posted in batches: prepaid credits first, then the account's usable credit line.
+//! Usage debits posted in batches: prepaid credits first, then the account's usable credit
+//! line.
 
 use async_trait::async_trait;
 

@@ -1,4 +1,5 @@
-//! Inbound messages kept by content hash, and everything processing one writes, in one transaction.
+//! Inbound messages kept by content hash, and everything processing one writes, in one
+//! transaction.
 
 use async_trait::async_trait;
 

@@ -1,4 +1,5 @@
-//! The double-entry ledger: entries, guarded balances, coupons, and the sums `ledger verify` compares.
+//! The double-entry ledger: entries, guarded balances, coupons, and the sums `ledger verify`
+//! compares.
 
 use async_trait::async_trait;
 

@@ -1,4 +1,5 @@
-//! Reads of the ledger: entries, balances, credit used, account figures, and the sums and breaches `ledger verify` compares.
+//! Reads of the ledger: entries, balances, credit used, account figures, and the sums and
+//! breaches `ledger verify` compares.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

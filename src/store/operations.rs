@@ -1,4 +1,5 @@
-//! The database itself and the operators' reads: migrations, readiness, worker heartbeats, the simulation report's counts.
+//! The database itself and the operators' reads: migrations, readiness, worker heartbeats, the
+//! simulation report's counts.
 
 use async_trait::async_trait;
 

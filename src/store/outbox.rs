@@ -1,4 +1,5 @@
-//! Outgoing emails: queued with the step that caused them, handed to one delivery job at a time, each attempt recorded.
+//! Outgoing emails: queued with the step that caused them, handed to one delivery job at a
+//! time, each attempt recorded.
 
 use async_trait::async_trait;
 

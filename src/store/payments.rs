@@ -1,4 +1,5 @@
-//! What payment providers told us: webhook events handled, announced payments, failed payments and chargebacks.
+//! What payment providers told us: webhook events handled, announced payments, failed payments
+//! and chargebacks.
 
 use async_trait::async_trait;
 
