@@ -363,3 +363,38 @@ fn http_handlers_call_services_not_the_store() {
     assert!(files.len() > 5, "src/http read");
     assert!(found.is_empty(), "HTTP handlers calling the store (add a service or a view):\n{}", found.join("\n"));
 }
+
+/// Issue 19, point 3: the store keeps no business knowledge. Which workflows exist and what
+/// their states mean is the workflow files' to say; the store's SQL takes them as parameters
+/// (`DrawingLines`, the `ended` states of `lines_to_bill`) instead of naming them.
+#[test]
+fn the_store_names_no_workflow_and_no_state() {
+    let mut names = BTreeSet::new();
+    for entry in std::fs::read_dir(repo().join("workflows")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let doc: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+            names.insert(doc["name"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(names.contains("credit_line"), "{names:?}");
+    let mut files = Vec::new();
+    rust_files(&repo().join("src/store"), &mut files);
+    let mut found = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in code.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for name in &names {
+                if line.contains(&format!("'{name}'")) || line.contains(&format!("\"{name}\"")) {
+                    found.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(files.len() > 10, "src/store read");
+    assert!(found.is_empty(), "workflow names in the store (pass them in from the workflow files):\n{}", found.join("\n"));
+}

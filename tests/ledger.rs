@@ -537,7 +537,16 @@ async fn a_line_draws_nothing_from_the_end_of_a_month_that_used_credit_until_its
         at: november,
         draw_days: 0,
     };
-    match app.store.post_debits(&[request], &["active", "grace", "reduced"]).await.unwrap().as_slice() {
+    match app
+        .store
+        .post_debits(
+            &[request],
+            &creditline::store::DrawingLines { workflow: "credit_line", states: &["active", "grace", "reduced"] },
+        )
+        .await
+        .unwrap()
+        .as_slice()
+    {
         [DebitResult::Refused(DebitError::Gated(g))] => {
             assert_eq!((g.unpaid.period.to_string(), g.unpaid.owed), ("2026-10".to_string(), usd(15_000)));
         }

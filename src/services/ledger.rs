@@ -17,8 +17,8 @@ use crate::domain::{
     paid_before, plan_debit, within,
 };
 use crate::store::{
-    BillPayment, CouponRecord, CreditDraw, CreditLineRecord, CycleWrite, DebitRequest, DebitResult, EntryRecord,
-    EntryWrite, LedgerSums, LedgerWrite, Store, StoreError,
+    BillPayment, CouponRecord, CreditDraw, CreditLineRecord, CycleWrite, DebitRequest, DebitResult, DrawingLines,
+    EntryRecord, EntryWrite, LedgerSums, LedgerWrite, Store, StoreError,
 };
 use crate::workflow::Workflows;
 use crate::workflow::names::credit_line;
@@ -725,7 +725,10 @@ impl DebitQueue {
                 w.queue.drain(..n).collect()
             };
             let (requests, replies): (Vec<DebitRequest>, Vec<_>) = batch.into_iter().unzip();
-            match store.post_debits(&requests, &drawing).await {
+            match store
+                .post_debits(&requests, &DrawingLines { workflow: credit_line::WORKFLOW, states: &drawing })
+                .await
+            {
                 Ok(results) => {
                     for (result, reply) in results.into_iter().zip(replies) {
                         // A caller that stopped waiting has its debit posted all the same.

@@ -35,6 +35,14 @@ pub enum DebitResult {
     Alone,
 }
 
+/// Which workflow instances are credit lines and in which states they draw credit: both named
+/// by the workflow files, not by the store.
+#[derive(Debug, Clone, Copy)]
+pub struct DrawingLines<'a> {
+    pub workflow: &'a str,
+    pub states: &'a [&'a str],
+}
+
 #[async_trait]
 pub trait DebitStore: Send + Sync {
     /// Posts many usage debits in one transaction, planned in order under the write lock
@@ -42,7 +50,7 @@ pub trait DebitStore: Send + Sync {
     /// what the debits before it left). The balance updates stay guarded in the statements: a
     /// writer outside the batch that got there first makes the whole batch `Conflict`, with
     /// nothing written.
-    async fn post_debits(&self, requests: &[DebitRequest], drawing: &[&str]) -> StoreResult<Vec<DebitResult>>;
+    async fn post_debits(&self, requests: &[DebitRequest], lines: &DrawingLines<'_>) -> StoreResult<Vec<DebitResult>>;
 }
 
 /// Implements [`DebitStore`] for a backend (see [`super::sql`]).
@@ -53,7 +61,7 @@ macro_rules! impl_debits_store {
             async fn post_debits(
                 &self,
                 requests: &[crate::store::DebitRequest],
-                drawing: &[&str],
+                lines_drawing: &crate::store::DrawingLines<'_>,
             ) -> crate::store::StoreResult<Vec<crate::store::DebitResult>> {
                 use std::collections::{HashMap, HashSet};
                 use sqlx::Row;
@@ -97,10 +105,12 @@ macro_rules! impl_debits_store {
                     });
                     q.push(
                         "), x AS MATERIALIZED (SELECT a.email, (SELECT i.id FROM workflow_instances i WHERE i.account_email = a.email \
-                         AND i.workflow = 'credit_line' AND i.state IN (",
+                         AND i.workflow = ",
                     );
+                    q.push_bind(lines_drawing.workflow);
+                    q.push(" AND i.state IN (");
                     let mut list = q.separated(", ");
-                    for st in drawing {
+                    for st in lines_drawing.states {
                         list.push_bind(*st);
                     }
                     q.push(

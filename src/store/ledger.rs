@@ -1,5 +1,5 @@
-//! The double-entry ledger: entries, guarded balances, coupons, and the sums `ledger verify`
-//! compares.
+//! The double-entry ledger's writes: entries posted with guarded balances (never below zero,
+//! never above a line's limit), and coupons.
 
 use async_trait::async_trait;
 

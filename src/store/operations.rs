@@ -180,8 +180,8 @@ macro_rules! impl_operations_store {
                 .fetch_all(&mut *tx)
                 .await?;
                 let lines: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT state, COUNT(*) FROM workflow_instances WHERE workflow = 'credit_line' \
-                     GROUP BY state ORDER BY state",
+                    "SELECT i.state, COUNT(*) FROM credit_lines l JOIN workflow_instances i ON i.id = l.id \
+                     GROUP BY i.state ORDER BY i.state",
                 )
                 .fetch_all(&mut *tx)
                 .await?;
