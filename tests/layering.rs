@@ -368,7 +368,7 @@ fn http_handlers_call_services_not_the_store() {
 /// their states mean is the workflow files' to say; the store's SQL takes them as parameters
 /// (`DrawingLines`, the `ended` states of `lines_to_bill`) instead of naming them.
 #[test]
-fn the_store_names_no_workflow_and_no_state() {
+fn the_store_names_no_workflow() {
     let mut names = BTreeSet::new();
     for entry in std::fs::read_dir(repo().join("workflows")).unwrap() {
         let path = entry.unwrap().path();
