@@ -20,7 +20,7 @@ pub struct App {
     /// This process's job and email counters (`GET /metrics`).
     pub metrics: Arc<crate::jobs::metrics::Metrics>,
     /// Usage debits waiting to be posted together.
-    pub debits: Arc<crate::services::ledger::DebitQueue>,
+    pub debits: Arc<crate::services::debit_queue::DebitQueue>,
     /// Idempotency keys being worked on in this process (one request per key at a time).
     pub idempotency: crate::services::actions::InFlight,
 }

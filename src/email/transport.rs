@@ -123,6 +123,27 @@ impl FileTransport {
     }
 }
 
+/// What one send job did (the delivery service decides it; the metrics count it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempted {
+    Sent {
+        message_id: String,
+    },
+    /// A transient failure; the row is due again after `after`.
+    Retrying {
+        after: Duration,
+        error: String,
+    },
+    /// No more attempts: a reviewer task is open.
+    Failed {
+        error: String,
+    },
+    /// The job was stale (the row was sent, failed, or re-queued under a newer job number).
+    Skipped,
+    /// The row moved on while this attempt ran (its lease ran out): the outcome was dropped.
+    Superseded,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

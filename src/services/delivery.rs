@@ -17,26 +17,7 @@ use crate::email::message::{self, Envelope};
 use crate::email::transport::{Mailer, SendError};
 use crate::store::{DeliveryOutcome, OutboxRecord, QueuedEmail, StoreResult, TaskWrite};
 
-/// What one send job did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Attempted {
-    Sent {
-        message_id: String,
-    },
-    /// A transient failure; the row is due again after `after`.
-    Retrying {
-        after: Duration,
-        error: String,
-    },
-    /// No more attempts: a reviewer task is open.
-    Failed {
-        error: String,
-    },
-    /// The job was stale (the row was sent, failed, or re-queued under a newer job number).
-    Skipped,
-    /// The row moved on while this attempt ran (its lease ran out): the outcome was dropped.
-    Superseded,
-}
+pub use crate::email::transport::Attempted;
 
 /// The kind of reviewer task a failed email opens.
 pub const EMAIL_FAILURE_TASK: &str = crate::workflow::TaskKind::EmailFailure.as_str();

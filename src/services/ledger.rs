@@ -6,8 +6,6 @@
 //! [`LedgerWrite`]: entries and balances in one transaction, guarded in the database, so
 //! concurrent debits can never overspend and a repeated request changes nothing.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -17,10 +15,9 @@ use crate::domain::{
     paid_before, plan_debit, within,
 };
 use crate::store::{
-    BillPayment, CouponRecord, CreditDraw, CreditLineRecord, CycleWrite, DebitRequest, DebitResult, DrawingLines,
-    EntryRecord, EntryWrite, LedgerSums, LedgerWrite, Store, StoreError,
+    BillPayment, CouponRecord, CreditDraw, CreditLineRecord, CycleWrite, DebitRequest, DebitResult, EntryRecord,
+    EntryWrite, LedgerSums, LedgerWrite, StoreError,
 };
-use crate::workflow::Workflows;
 use crate::workflow::names::credit_line;
 
 #[derive(Debug, thiserror::Error)]
@@ -523,7 +520,7 @@ impl<'a> Ledger<'a> {
     /// A usage debit under the caller's idempotency key: prepaid credits first, then the
     /// credit line for the current month. The same key again returns the first outcome.
     ///
-    /// Debits arriving together are posted together ([`DebitQueue`]): one transaction for all
+    /// Debits arriving together are posted together ([`DebitQueue`](crate::services::debit_queue::DebitQueue)): one transaction for all
     /// of them, planned in order under the write lock. A batch that cannot be written (another
     /// process moved a balance first) is posted debit by debit instead.
     pub async fn debit(&self, account: &EmailAddress, amount: Money, key: &str) -> Result<Debited, LedgerError> {
@@ -649,97 +646,6 @@ impl<'a> Ledger<'a> {
     /// Every stored balance against the sum of its entries; the problems found (none: sound).
     pub async fn verify(&self) -> Result<Vec<String>, LedgerError> {
         Ok(problems(&self.app.store.ledger_sums().await?))
-    }
-}
-
-/// Group commit for usage debits. The first debit to arrive while none is being written
-/// starts a drain task; debits arriving meanwhile queue up and go into the next transaction
-/// together, so a hot account (or a busy database) pays one commit per batch instead of one
-/// per debit. Nothing waits for a batch to fill: a lone debit is written at once.
-#[derive(Default)]
-pub struct DebitQueue {
-    waiting: std::sync::Mutex<Waiting>,
-}
-
-#[derive(Default)]
-struct Waiting {
-    queue: Vec<(DebitRequest, tokio::sync::oneshot::Sender<DebitResult>)>,
-    draining: bool,
-}
-
-/// Debits one transaction takes at most.
-const DEBIT_BATCH: usize = 512;
-
-impl DebitQueue {
-    fn waiting(&self) -> std::sync::MutexGuard<'_, Waiting> {
-        // The lock guards a plain queue: a panic elsewhere leaves it consistent.
-        self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Queues a debit; its result once its batch is written, `None` when the batch could not
-    /// be (the caller then posts it on its own; its keys make that safe either way).
-    pub async fn submit(
-        self: &Arc<Self>,
-        store: &Arc<dyn Store>,
-        workflows: &Arc<Workflows>,
-        request: DebitRequest,
-    ) -> Option<DebitResult> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let start = {
-            let mut w = self.waiting();
-            w.queue.push((request, tx));
-            !std::mem::replace(&mut w.draining, true)
-        };
-        if start {
-            // A task of its own: a caller that gives up waiting cannot strand the others.
-            tokio::spawn(Arc::clone(self).drain(Arc::clone(store), Arc::clone(workflows)));
-        }
-        rx.await.ok()
-    }
-
-    async fn drain(self: Arc<Self>, store: Arc<dyn Store>, workflows: Arc<Workflows>) {
-        // The line a debit draws on: the account's newest in a state the file lets draw.
-        let drawing = workflows.states_where(credit_line::WORKFLOW, |s| s.draws_credit);
-        // Should the task die mid-batch, the queue is released and every waiting debit is
-        // answered `None` (its sender dropped), so each goes on alone.
-        struct Release<'a>(&'a DebitQueue, bool);
-        impl Drop for Release<'_> {
-            fn drop(&mut self) {
-                if self.1 {
-                    let mut w = self.0.waiting();
-                    w.queue.clear();
-                    w.draining = false;
-                }
-            }
-        }
-        let mut release = Release(&self, true);
-        loop {
-            let batch: Vec<_> = {
-                let mut w = self.waiting();
-                if w.queue.is_empty() {
-                    w.draining = false;
-                    release.1 = false;
-                    return;
-                }
-                let n = w.queue.len().min(DEBIT_BATCH);
-                w.queue.drain(..n).collect()
-            };
-            let (requests, replies): (Vec<DebitRequest>, Vec<_>) = batch.into_iter().unzip();
-            match store
-                .post_debits(&requests, &DrawingLines { workflow: credit_line::WORKFLOW, states: &drawing })
-                .await
-            {
-                Ok(results) => {
-                    for (result, reply) in results.into_iter().zip(replies) {
-                        // A caller that stopped waiting has its debit posted all the same.
-                        let _ = reply.send(result);
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, debits = requests.len(), "batch not written; each debit goes alone")
-                }
-            }
-        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod actions;
 pub mod aws_login;
 pub mod billing;
 pub mod clock;
+pub mod debit_queue;
 pub mod decisions;
 pub mod delivery;
 pub mod invoices;
