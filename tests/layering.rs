@@ -259,9 +259,6 @@ const KNOWN_CYCLES: &[&[&str]] = &[
         "services::rereview",
         "services::standing",
     ],
-    // The classifier reads the extracted fields; the extractor borrows the classifier's word
-    // lists.
-    &["intake::classify", "intake::extract"],
 ];
 
 #[test]

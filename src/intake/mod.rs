@@ -12,6 +12,7 @@ pub mod imap;
 pub mod mail;
 pub mod sources;
 pub mod text;
+mod words;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
