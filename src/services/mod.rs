@@ -9,6 +9,7 @@ pub mod billing;
 pub mod clock;
 pub mod decisions;
 pub mod delivery;
+pub mod inbound;
 pub mod invoices;
 pub mod ledger;
 pub mod payments;
