@@ -101,7 +101,7 @@ fn bench(c: &mut Criterion) {
             let start = Instant::now();
             rt.block_on(async {
                 for chunk in messages.chunks(256) {
-                    let reports = creditline::intake::ingest_many(&app, chunk).await.expect("ingest");
+                    let reports = creditline::services::inbound::ingest_many(&app, chunk).await.expect("ingest");
                     assert!(reports.iter().all(|r| r.outcome != "duplicate"));
                 }
             });
@@ -115,7 +115,7 @@ fn bench(c: &mut Criterion) {
             let start = Instant::now();
             rt.block_on(async {
                 for raw in &messages {
-                    let report = creditline::intake::ingest(&app, "bench", raw).await.expect("ingest");
+                    let report = creditline::services::inbound::ingest(&app, "bench", raw).await.expect("ingest");
                     assert_ne!(report.outcome, "duplicate");
                 }
             });

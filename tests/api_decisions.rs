@@ -661,7 +661,7 @@ async fn an_action_is_written_whole_or_not_at_all(t: common::TestStore) {
     let app = t.app();
     for f in ["02-base64-individual.eml", "04-windows-1252.eml"] {
         let raw = std::fs::read(common::repo().join("tests/corpus").join(f)).unwrap();
-        creditline::intake::ingest(&app, f, &raw).await.unwrap();
+        creditline::services::inbound::ingest(&app, f, &raw).await.unwrap();
     }
     let filter = TaskFilter { kind: Some("application_review".into()), limit: 10, ..Default::default() };
     let tasks = app.store.list_tasks(&filter).await.unwrap();

@@ -185,7 +185,7 @@ async fn assigning_a_task_checks_its_version_and_records_the_audit(t: common::Te
     let app = t.app();
     for f in ["22-spam.eml", "23-empty-body.eml", "33-invoice-request.eml"] {
         let raw = std::fs::read(common::repo().join("tests/corpus").join(f)).unwrap();
-        creditline::intake::ingest(&app, f, &raw).await.unwrap();
+        creditline::services::inbound::ingest(&app, f, &raw).await.unwrap();
     }
     let open = TaskFilter { state: Some("open".into()), limit: 100, ..Default::default() };
     let tasks = app.store.list_tasks(&open).await.unwrap();

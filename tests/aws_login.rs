@@ -13,10 +13,10 @@ use std::sync::Arc;
 use common::{Api, TestStore, app_of, rt, run, stderr, stdout};
 use creditline::app::App;
 use creditline::domain::{ApplicationId, Money, Role, SubjectId, TaskId};
-use creditline::intake::{self, Report};
 use creditline::services::access::Caller;
 use creditline::services::actions::Actor;
 use creditline::services::decisions::{Decision, DecisionError, decide};
+use creditline::services::inbound::{self, Report};
 use creditline::services::task_actions::{TaskAction, resolve};
 use creditline::store::{Instance, TaskFilter, TaskRecord};
 use serde_json::{Value, json};
@@ -54,7 +54,7 @@ fn application_through_aws_login(id: &str, from: &str) -> Vec<u8> {
 }
 
 async fn ingest(app: &App, raw: &[u8]) -> Report {
-    intake::ingest(app, "test", raw).await.expect("intake answers")
+    inbound::ingest(app, "test", raw).await.expect("intake answers")
 }
 
 async fn logins(app: &App, account: &str) -> Vec<Instance> {
@@ -186,7 +186,7 @@ async fn futures_join(app: &Arc<App>, raws: &[Vec<u8>]) -> Vec<Report> {
         .cloned()
         .map(|raw| {
             let app = app.clone();
-            tokio::spawn(async move { intake::ingest(&app, "test", &raw).await.expect("intake answers") })
+            tokio::spawn(async move { inbound::ingest(&app, "test", &raw).await.expect("intake answers") })
         })
         .collect();
     let mut out = Vec::new();

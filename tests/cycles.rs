@@ -348,12 +348,12 @@ async fn a_deferred_applicant_with_a_stable_prepaid_history_gets_a_re_review(t: 
     let clock = Arc::new(ManualClock::new(day(2027, 1, 3)));
     let app = app(&t, clock.clone());
     let raw = std::fs::read(repo().join("tests/corpus/14-quoted-reply-ignored.eml")).unwrap();
-    let report = creditline::intake::ingest(&app, "14", &raw).await.unwrap();
+    let report = creditline::services::inbound::ingest(&app, "14", &raw).await.unwrap();
     let id: creditline::domain::ApplicationId = report.application_id.unwrap().parse().unwrap();
     // A second applicant deferred the same way, with no prepaid history: the scan reads a
     // page of applications at once, and each must be judged on its own account's entries.
     let other = String::from_utf8(raw.clone()).unwrap().replace("orbitnotes.com", "quillnotes.com");
-    let report = creditline::intake::ingest(&app, "14b", other.as_bytes()).await.unwrap();
+    let report = creditline::services::inbound::ingest(&app, "14b", other.as_bytes()).await.unwrap();
     let other_id: creditline::domain::ApplicationId = report.application_id.unwrap().parse().unwrap();
     clock.set(day(2027, 1, 20));
     creditline::services::reminders::scan(&app).await.unwrap();
@@ -398,14 +398,15 @@ async fn an_emailed_increase_request_goes_through_the_limit_increase_rule(t: Tes
     let account = "ops@ledgerly.io";
     let line = open_credit_line(&app, account, 20_000).await;
     let who = EmailAddress::parse(account).unwrap();
-    let increase_of = |report: &creditline::intake::Report| {
+    let increase_of = |report: &creditline::services::inbound::Report| {
         assert_eq!(report.outcome, "limit_increase_request", "{report:?}");
         report.state.clone().unwrap_or_default()
     };
     // Asked in the first month: no history yet, so the rule declines it with its reasons (an
     // email says so) and the line stays at $200.
     clock.set(day(2027, 1, 5));
-    let early = creditline::intake::ingest(&app, "early", &increase_request(1, account, "$500")).await.unwrap();
+    let early =
+        creditline::services::inbound::ingest(&app, "early", &increase_request(1, account, "$500")).await.unwrap();
     assert_eq!(increase_of(&early), "declined");
     assert!(early.findings.contains(&"limit_increase_hold".to_string()), "{early:?}");
     let increases = app.store.increases_for_line(line).await.unwrap();
@@ -434,7 +435,8 @@ async fn an_emailed_increase_request_goes_through_the_limit_increase_rule(t: Tes
     }
     // Now the same request is supported: a reviewer task, never an automatic raise.
     clock.set(day(2027, 4, 6));
-    let asked = creditline::intake::ingest(&app, "asked", &increase_request(2, account, "$500")).await.unwrap();
+    let asked =
+        creditline::services::inbound::ingest(&app, "asked", &increase_request(2, account, "$500")).await.unwrap();
     assert_eq!(increase_of(&asked), "pending_review");
     assert!(asked.findings.contains(&"limit_increase_propose".to_string()), "{asked:?}");
     let (open, state) = app.store.increases_for_line(line).await.unwrap().pop().unwrap();
@@ -445,7 +447,8 @@ async fn an_emailed_increase_request_goes_through_the_limit_increase_rule(t: Tes
     assert!(tasks.iter().any(|t| t.subject_id == Some(open.id) && t.state == "open"), "{tasks:?}");
     assert_eq!(app.store.credit_line(line).await.unwrap().unwrap().monthly_limit_cents, 20_000);
     // A second request while this one is open joins it instead of opening another.
-    let again = creditline::intake::ingest(&app, "again", &increase_request(3, account, "$1,000")).await.unwrap();
+    let again =
+        creditline::services::inbound::ingest(&app, "again", &increase_request(3, account, "$1,000")).await.unwrap();
     assert!(again.findings.contains(&"limit_increase_already_open".to_string()), "{again:?}");
     assert_eq!(app.store.increases_for_line(line).await.unwrap().len(), 2);
     // The reviewer approves: the line is raised to $500, for the month in progress too.

@@ -301,7 +301,7 @@ async fn messages_while_waiting_for_the_guarantee_or_a_second_approval_stay_with
     };
     let raw =
         letter(1, "We would like a monthly credit line for our company. The deposit is on its way from our bank.");
-    let report = creditline::intake::ingest(&app, "test", raw.as_bytes()).await.unwrap();
+    let report = creditline::services::inbound::ingest(&app, "test", raw.as_bytes()).await.unwrap();
     assert_eq!(report.application_id.as_deref(), Some(application.id.to_string().as_str()), "{report:?}");
     assert_eq!(applications().await, 1, "no second application: {report:?}");
     let triage = TaskFilter { kind: Some("triage".into()), limit: 100, ..Default::default() };
@@ -316,7 +316,7 @@ async fn messages_while_waiting_for_the_guarantee_or_a_second_approval_stay_with
     decide(&app, &actor, review_task().await.id, None, approve(), None).await.unwrap();
     assert_eq!(state_of(&app, id).await, "awaiting_second_approval");
     let raw = letter(2, "Our website is https://bigco.io and we would like the monthly credit line soon.");
-    let report = creditline::intake::ingest(&app, "test", raw.as_bytes()).await.unwrap();
+    let report = creditline::services::inbound::ingest(&app, "test", raw.as_bytes()).await.unwrap();
     assert_eq!(report.outcome, "updated_application", "{report:?}");
     assert_eq!(report.application_id.as_deref(), Some(application.id.to_string().as_str()), "{report:?}");
     assert_eq!(applications().await, 1);

@@ -7,11 +7,11 @@ use common::TestStore;
 use creditline::app::App;
 use creditline::domain::SubjectId;
 use creditline::email::context::context;
-use creditline::intake::{self, Report};
+use creditline::services::inbound::{self, Report};
 
 async fn ingest_corpus(app: &App, name: &str) -> Report {
     let raw = std::fs::read(common::repo().join("tests/corpus").join(name)).expect("corpus file");
-    intake::ingest(app, "test", &raw).await.expect("intake answers")
+    inbound::ingest(app, "test", &raw).await.expect("intake answers")
 }
 
 /// The text and HTML of each email queued for the report's application, by template.
@@ -55,7 +55,7 @@ async fn a_directory_or_platform_website_is_not_the_company_domain(t: TestStore)
              Use case: avatar generation\nExpected monthly usage: $100\nRequested credit line: $100/month\n\
              Business contact: this email\n"
         );
-        let r = intake::ingest(&app, "test", apply.as_bytes()).await.unwrap();
+        let r = inbound::ingest(&app, "test", apply.as_bytes()).await.unwrap();
         assert_eq!(r.state.as_deref(), Some("awaiting_domain_confirmation"), "{r:?}");
         let emails = rendered(&app, &r).await;
         let (_, text, html) = emails.iter().find(|(n, ..)| n == "domain_confirmation_request").expect("the request");
@@ -73,11 +73,11 @@ async fn a_failed_website_check_says_why_in_plain_words(t: TestStore) {
         Registration country: Ireland\nWebsite: https://www.producthunt.com/products/pixiegen\n\
         Product: PixieGen, avatar maker\nUse case: avatar generation\nExpected monthly usage: $100\n\
         Requested credit line: $100/month\nBusiness contact: this email\n";
-    let first = intake::ingest(&app, "test", apply.as_bytes()).await.unwrap();
+    let first = inbound::ingest(&app, "test", apply.as_bytes()).await.unwrap();
     assert_eq!(first.state.as_deref(), Some("awaiting_domain_confirmation"), "{first:?}");
     let confirm = "Message-ID: <pg2@pixiegen.net>\r\nIn-Reply-To: <pg1@pixiegen.net>\r\nFrom: Tom Chen <tom@pixiegen.net>\r\n\
         Subject: Re: confirmation\r\n\r\nConfirmed.\r\n";
-    let r = intake::ingest(&app, "test", confirm.as_bytes()).await.unwrap();
+    let r = inbound::ingest(&app, "test", confirm.as_bytes()).await.unwrap();
     assert_eq!(r.state.as_deref(), Some("awaiting_materials"), "the website does not verify: {r:?}");
     let emails = rendered(&app, &r).await;
     let (_, text, html) = emails.iter().rfind(|(n, ..)| n == "materials_requested").expect("a materials request");
@@ -110,7 +110,7 @@ async fn a_deferral_shows_until_and_condition_not_the_internal_reason(t: TestSto
     use creditline::store::TaskFilter;
     let app = t.app();
     let raw = std::fs::read(common::repo().join("../shared/samples/inbox/02-individual-with-product.eml")).unwrap();
-    let r = intake::ingest(&app, "test", &raw).await.unwrap();
+    let r = inbound::ingest(&app, "test", &raw).await.unwrap();
     let filter = TaskFilter { kind: Some("application_review".into()), limit: 10, ..Default::default() };
     let task = app.store.list_tasks(&filter).await.unwrap()[0].id;
     let caller = Caller { token_id: "t".into(), name: "rita".into(), role: Role::Reviewer };
@@ -400,7 +400,7 @@ async fn a_reply_to_a_timed_out_application_continues_it(t: TestStore) {
          Subject: Re: your application {}\r\n\r\nSorry for the delay, I am still interested.\r\n",
         record.reference
     );
-    let back = intake::ingest(&app, "test", reply.as_bytes()).await.unwrap();
+    let back = inbound::ingest(&app, "test", reply.as_bytes()).await.unwrap();
     assert_eq!(back.state.as_deref(), Some("awaiting_materials"), "{back:?}");
     assert!(back.findings.iter().any(|f| f == "resumed_after_time_out"), "{back:?}");
     let events = app.store.events(SubjectId(id)).await.unwrap();
@@ -427,7 +427,7 @@ async fn a_late_domain_confirmation_continues_a_timed_out_application(t: TestSto
     let reply = "Message-ID: <late-confirm@solucionesvisuales.es>\r\nIn-Reply-To: <c41@gmail.com>\r\n\
         From: Lucia Ortega <lucia@solucionesvisuales.es>\r\nSubject: Re: confirmation\r\n\r\n\
         Confirmo la solicitud.\r\n";
-    let back = intake::ingest(&app, "test", reply.as_bytes()).await.unwrap();
+    let back = inbound::ingest(&app, "test", reply.as_bytes()).await.unwrap();
     let events = app.store.events(SubjectId(id)).await.unwrap();
     let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
     assert!(names.contains(&"confirmation_reply") && names.contains(&"domain_confirmed"), "{names:?}");

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use common::TestStore;
 use creditline::app::App;
 use creditline::config::Config;
-use creditline::intake::{self, Report};
 use creditline::services::SystemClock;
+use creditline::services::inbound::{self, Report};
 use creditline::store::TaskFilter;
 use serde_json::Value;
 
@@ -49,7 +49,7 @@ fn reply(id: &str, in_reply_to: &str, reference: &str, from: &str, headers: &str
 }
 
 async fn ingest(app: &App, raw: &[u8]) -> Report {
-    intake::ingest(app, "test", raw).await.expect("intake answers")
+    inbound::ingest(app, "test", raw).await.expect("intake answers")
 }
 
 async fn reference(app: &App, report: &Report) -> String {
@@ -85,7 +85,7 @@ async fn nul_bytes_in_headers_and_body_never_stop_intake(ts: TestStore) {
     let good = std::fs::read(common::repo().join("tests/corpus/02-base64-individual.eml")).expect("corpus");
     let batch: Vec<(String, Vec<u8>)> =
         [encoded, raw, raw_header, good].into_iter().enumerate().map(|(i, r)| (format!("m{i}"), r)).collect();
-    let reports = intake::ingest_many(&app, &batch).await.expect("one bad message never fails the batch");
+    let reports = inbound::ingest_many(&app, &batch).await.expect("one bad message never fails the batch");
     assert_eq!(reports.len(), 4);
     for r in &reports {
         assert!(!r.outcome.is_empty() && r.outcome != "duplicate", "{r:?}");
@@ -94,9 +94,9 @@ async fn nul_bytes_in_headers_and_body_never_stop_intake(ts: TestStore) {
     assert_eq!(reports[1].outcome, "created_application", "{:?}", reports[1]);
     assert_eq!(reports[3].outcome, "created_application", "{:?}", reports[3]);
     // Kept and stored once: the same bytes again are duplicates, not errors.
-    let again = intake::ingest_many(&app, &batch).await.expect("rerun");
+    let again = inbound::ingest_many(&app, &batch).await.expect("rerun");
     assert!(again.iter().all(|r| r.outcome == "duplicate"), "{again:?}");
-    let one = intake::ingest(&app, "single", b"From: d@nul-four.com\r\nSubject: x\0y\r\n\r\ncredit line\0\r\n").await;
+    let one = inbound::ingest(&app, "single", b"From: d@nul-four.com\r\nSubject: x\0y\r\n\r\ncredit line\0\r\n").await;
     assert!(one.is_ok(), "{one:?}");
 }
 

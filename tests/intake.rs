@@ -258,7 +258,7 @@ fn corpus_files() -> Vec<PathBuf> {
 }
 
 /// Checks library reports against `expected.json`, with the views from the store.
-async fn check_corpus(app: &creditline::app::App, reports: Vec<creditline::intake::Report>) {
+async fn check_corpus(app: &creditline::app::App, reports: Vec<creditline::services::inbound::Report>) {
     let reports: BTreeMap<String, Value> = reports
         .into_iter()
         .map(|r| {
@@ -285,7 +285,8 @@ async fn the_corpus_gives_its_expected_outcomes(t: TestStore) {
     let mut reports = Vec::new();
     for f in &files {
         let raw = std::fs::read(f).unwrap();
-        reports.push(creditline::intake::ingest(&app, &f.display().to_string(), &raw).await.expect("ingest"));
+        reports
+            .push(creditline::services::inbound::ingest(&app, &f.display().to_string(), &raw).await.expect("ingest"));
     }
     check_corpus(&app, reports).await;
 
@@ -293,7 +294,7 @@ async fn the_corpus_gives_its_expected_outcomes(t: TestStore) {
     let before = app.store.message_counts().await.unwrap();
     for f in &files {
         let raw = std::fs::read(f).unwrap();
-        let report = creditline::intake::ingest(&app, "again", &raw).await.unwrap();
+        let report = creditline::services::inbound::ingest(&app, "again", &raw).await.unwrap();
         assert_eq!(report.outcome, "duplicate", "{}", f.display());
     }
     assert_eq!(app.store.message_counts().await.unwrap(), before);
@@ -304,10 +305,10 @@ async fn the_corpus_in_one_batch_gives_the_same_outcomes(t: TestStore) {
     let app = t.app();
     let messages: Vec<(String, Vec<u8>)> =
         corpus_files().iter().map(|f| (f.display().to_string(), std::fs::read(f).unwrap())).collect();
-    let reports = creditline::intake::ingest_many(&app, &messages).await.expect("ingest_many");
+    let reports = creditline::services::inbound::ingest_many(&app, &messages).await.expect("ingest_many");
     assert_eq!(reports.len(), messages.len());
     check_corpus(&app, reports).await;
-    let again = creditline::intake::ingest_many(&app, &messages).await.unwrap();
+    let again = creditline::services::inbound::ingest_many(&app, &messages).await.unwrap();
     assert!(again.iter().all(|r| r.outcome == "duplicate"));
 }
 
@@ -318,7 +319,7 @@ async fn the_same_message_ingested_concurrently_is_processed_once(t: TestStore) 
     let runs: Vec<_> = (0..8)
         .map(|i| {
             let (app, raw) = (app.clone(), raw.clone());
-            tokio::spawn(async move { creditline::intake::ingest(&app, &format!("writer {i}"), &raw).await })
+            tokio::spawn(async move { creditline::services::inbound::ingest(&app, &format!("writer {i}"), &raw).await })
         })
         .collect();
     let mut outcomes = Vec::new();
@@ -338,7 +339,7 @@ async fn a_stale_intake_write_is_refused_whole(t: TestStore) {
     use creditline::store::{FieldWrite, IntakeWrite, Kept, RawMessage, StoreError, TransitionWrite};
     let app = t.app();
     let first = std::fs::read(corpus_dir().join("27-materials-missing.eml")).unwrap();
-    let report = creditline::intake::ingest(&app, "first", &first).await.unwrap();
+    let report = creditline::services::inbound::ingest(&app, "first", &first).await.unwrap();
     let id: creditline::domain::ApplicationId = report.application_id.unwrap().parse().unwrap();
     let instance = app.store.instance(id.into()).await.unwrap().unwrap();
     let fields_before = app.store.application_fields(id).await.unwrap().len();

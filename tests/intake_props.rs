@@ -4,7 +4,8 @@
 mod common;
 
 use chrono::NaiveDate;
-use creditline::intake::{self, billing_csv, classify, extract, mail, text};
+use creditline::intake::{billing_csv, classify, extract, mail, text};
+use creditline::services::inbound;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 
@@ -148,13 +149,15 @@ fn arbitrary_bytes_never_stop_a_batch(postgres: bool) {
     let batches = proptest::collection::vec(hostile_message(), 1..8);
     let result = runner.run(&batches, |batch| {
         let named: Vec<(String, Vec<u8>)> = batch.into_iter().enumerate().map(|(i, r)| (format!("p{i}"), r)).collect();
-        let reports = rt.block_on(intake::ingest_many(&app, &named)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let reports =
+            rt.block_on(inbound::ingest_many(&app, &named)).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(reports.len(), named.len());
         for r in &reports {
             prop_assert!(!r.outcome.is_empty(), "no outcome: {:?}", r);
         }
-        let single =
-            rt.block_on(intake::ingest(&app, "single", &named[0].1)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let single = rt
+            .block_on(inbound::ingest(&app, "single", &named[0].1))
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(single.outcome, "duplicate");
         Ok(())
     });

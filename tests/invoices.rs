@@ -309,7 +309,7 @@ async fn concurrent_issues_never_skip_or_repeat_a_number(t: TestStore) {
                 .await
                 .unwrap();
         }
-        let r = creditline::intake::ingest(&app, "test", request_email(i, &month).as_bytes()).await.unwrap();
+        let r = creditline::services::inbound::ingest(&app, "test", request_email(i, &month).as_bytes()).await.unwrap();
         assert_eq!(r.state.as_deref(), Some("pending_review"), "{r:?}");
     }
     let tasks = app

@@ -247,9 +247,6 @@ const KNOWN_CYCLES: &[&[&str]] = &[
     // `App` holds the in-flight idempotency keys, which live beside the mutations that take
     // the whole `App`.
     &["app", "services::actions"],
-    // The classifier reads the extracted fields; the extractor borrows the classifier's word
-    // lists.
-    &["intake::classify", "intake::extract"],
 ];
 
 #[test]
@@ -258,6 +255,12 @@ fn no_import_cycle_beyond_the_known_ones() {
     let new: Vec<&Vec<String>> =
         found.iter().filter(|g| !KNOWN_CYCLES.iter().any(|k| g.iter().all(|m| k.contains(&m.as_str())))).collect();
     assert!(new.is_empty(), "modules importing each other round and round, beyond the known cycles: {new:#?}");
+    // A debt paid is struck off the list, so the list stays the truth.
+    let paid: Vec<&&[&str]> = KNOWN_CYCLES
+        .iter()
+        .filter(|k| !found.iter().any(|g| g.len() == k.len() && g.iter().all(|m| k.contains(&m.as_str()))))
+        .collect();
+    assert!(paid.is_empty(), "known cycles that no longer exist (remove them from KNOWN_CYCLES): {paid:#?}");
 }
 
 /// Billing's modules by layer: a module imports only from layers below its own. The

@@ -12,11 +12,11 @@ use common::TestStore;
 use creditline::app::App;
 use creditline::config::Config;
 use creditline::domain::{EmailAddress, Money, Period, Role, SubjectId, TaskId};
-use creditline::intake::{self, Report};
 use creditline::services::access::Caller;
 use creditline::services::actions::Actor;
 use creditline::services::billing::close;
 use creditline::services::decisions::{Decision, DecisionError, decide};
+use creditline::services::inbound::{self, Report};
 use creditline::services::ledger::Ledger;
 use creditline::services::{Fire, ManualClock};
 use creditline::store::{ApplicationFilter, TaskFilter};
@@ -32,7 +32,7 @@ fn application(n: u32) -> Vec<u8> {
 }
 
 async fn ingest(app: &App, raw: &[u8]) -> Report {
-    intake::ingest(app, "test", raw).await.expect("intake answers")
+    inbound::ingest(app, "test", raw).await.expect("intake answers")
 }
 
 async fn review_task(app: &App, report: &Report) -> TaskId {

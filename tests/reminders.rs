@@ -35,7 +35,7 @@ fn app(t: &TestStore, clock: Arc<ManualClock>) -> Arc<App> {
 
 async fn ingest(app: &App, corpus_file: &str) -> creditline::domain::ApplicationId {
     let raw = std::fs::read(repo().join("tests/corpus").join(corpus_file)).unwrap();
-    let report = creditline::intake::ingest(app, corpus_file, &raw).await.unwrap();
+    let report = creditline::services::inbound::ingest(app, corpus_file, &raw).await.unwrap();
     let id = serde_json::to_value(&report).unwrap()["application_id"].clone();
     serde_json::from_value(id).unwrap_or_else(|e| panic!("{corpus_file}: no application ({e}): {report:?}"))
 }

@@ -7,10 +7,10 @@ mod common;
 use common::TestStore;
 use creditline::app::App;
 use creditline::domain::{Money, Role, SubjectId, TaskId};
-use creditline::intake::{self, Report};
 use creditline::services::access::Caller;
 use creditline::services::actions::Actor;
 use creditline::services::decisions::{Decision, decide};
+use creditline::services::inbound::{self, Report};
 use creditline::store::TaskFilter;
 
 fn sample() -> Vec<u8> {
@@ -28,7 +28,7 @@ fn reply(id: &str, from: &str, body: &str) -> Vec<u8> {
 }
 
 async fn ingest(app: &App, raw: &[u8]) -> Report {
-    intake::ingest(app, "test", raw).await.expect("intake answers")
+    inbound::ingest(app, "test", raw).await.expect("intake answers")
 }
 
 async fn triage_on(app: &App, id: &str) -> Vec<String> {

@@ -30,7 +30,8 @@ async fn app_with_clock(dir: &std::path::Path, clock: Option<std::path::PathBuf>
 }
 
 async fn ingest(app: &App, raw: &str) -> String {
-    let report = creditline::intake::ingest(app, "test", raw.replace('\n', "\r\n").as_bytes()).await.expect("ingest");
+    let report =
+        creditline::services::inbound::ingest(app, "test", raw.replace('\n', "\r\n").as_bytes()).await.expect("ingest");
     let v = serde_json::to_value(&report).unwrap();
     v["outcome"].as_str().unwrap_or("").to_string()
 }

@@ -13,7 +13,7 @@ use creditline::app::App;
 use creditline::domain::{ApplicationId, SubjectId};
 use creditline::email::context::context;
 use creditline::email::message::{Envelope, build};
-use creditline::intake::{self, Report};
+use creditline::services::inbound::{self, Report};
 use creditline::sim::letters;
 use creditline::sim::mailbox::Mail;
 use creditline::sim::population::{Applicant, Kind, Quirk, draw};
@@ -23,7 +23,7 @@ fn day() -> NaiveDate {
 }
 
 async fn ingest(app: &App, raw: &[u8]) -> Report {
-    intake::ingest(app, "sim", raw).await.expect("intake answers")
+    inbound::ingest(app, "sim", raw).await.expect("intake answers")
 }
 
 /// The state the application of `a` should reach on its first email.
@@ -74,7 +74,7 @@ async fn inbox(app: &App, r: &Report, a: &Applicant, application_mid: &str, seen
                 thread: vec![format!("<{application_mid}>")],
             };
             let raw = build(o.id, &envelope, &rendered, SystemTime::UNIX_EPOCH).expect("builds").formatted();
-            let parsed = intake::mail::parse(&raw).expect("our mail parses");
+            let parsed = creditline::intake::mail::parse(&raw).expect("our mail parses");
             Mail {
                 rcpt: a.sender.clone(),
                 message_id: parsed.message_id,
@@ -99,10 +99,10 @@ async fn a_population_lands_where_its_profiles_say_and_its_answers_move_it_on() 
     for a in &people {
         let who = format!("#{} {:?} {:?} {:?} {:?}", a.index, a.kind, a.quirk, a.language, a.style);
         let raw = letters::application(a, day(), 1);
-        let mid = intake::mail::parse(&raw).unwrap().message_id;
+        let mid = creditline::intake::mail::parse(&raw).unwrap().message_id;
         let r = ingest(&app, &raw).await;
         let state = r.state.clone().unwrap_or_default();
-        if r.outcome != intake::outcome::CREATED || state != expected_first_state(a) {
+        if r.outcome != inbound::outcome::CREATED || state != expected_first_state(a) {
             wrong.push(format!("{who}: {} {state} missing {:?} findings {:?}", r.outcome, r.missing, r.findings));
             continue;
         }
@@ -118,14 +118,14 @@ async fn a_population_lands_where_its_profiles_say_and_its_answers_move_it_on() 
             for mail in mails {
                 if a.auto_replies && n == 2 {
                     let auto = ingest(&app, &letters::auto_reply(a, &mail, day(), n)).await;
-                    assert_eq!(auto.outcome, intake::outcome::AUTO_REPLY, "{who}");
+                    assert_eq!(auto.outcome, inbound::outcome::AUTO_REPLY, "{who}");
                     n += 1;
                 }
                 if let Some(answer) = letters::answer(a, &mail, day(), n) {
                     *answered.entry(mail.template.clone().unwrap_or_default()).or_default() += 1;
                     n += 1;
                     last = ingest(&app, &answer).await;
-                    assert_ne!(last.outcome, intake::outcome::TRIAGE, "{who}: {:?}", last.findings);
+                    assert_ne!(last.outcome, inbound::outcome::TRIAGE, "{who}: {:?}", last.findings);
                     assert_eq!(last.application_id, r.application_id, "{who}: the answer joins the application");
                 }
             }
@@ -160,6 +160,6 @@ async fn a_reapplication_after_the_prepaid_path_is_a_new_letter_intake_reads() {
     let first = ingest(&app, &letters::application(&a, day(), 1)).await;
     assert_eq!(first.state.as_deref(), Some("closed_prepaid"));
     let again = ingest(&app, &letters::reapplication(&a, day(), 9)).await;
-    assert_ne!(again.outcome, intake::outcome::DUPLICATE);
-    assert_ne!(again.outcome, intake::outcome::REJECTED);
+    assert_ne!(again.outcome, inbound::outcome::DUPLICATE);
+    assert_ne!(again.outcome, inbound::outcome::REJECTED);
 }

@@ -57,7 +57,7 @@ fn who(a: &str) -> EmailAddress {
 async fn ingest(app: &App, file: &str) {
     let path = repo().join("tests/corpus").join(file);
     let raw = std::fs::read(&path).unwrap();
-    creditline::intake::ingest(app, &path.display().to_string(), &raw).await.unwrap();
+    creditline::services::inbound::ingest(app, &path.display().to_string(), &raw).await.unwrap();
 }
 
 /// Sends every deliverable email (as a worker would, minus SMTP); what was sent, by template.

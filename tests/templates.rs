@@ -78,7 +78,7 @@ async fn every_queued_email_renders(t: TestStore) {
     files.retain(|p| p.extension().is_some_and(|e| e == "eml"));
     files.sort();
     for f in &files {
-        creditline::intake::ingest(&app, "test", &std::fs::read(f).unwrap()).await.unwrap();
+        creditline::services::inbound::ingest(&app, "test", &std::fs::read(f).unwrap()).await.unwrap();
     }
     let filter = TaskFilter { kind: Some("application_review".into()), limit: 10, ..Default::default() };
     let reviews: Vec<TaskId> = app.store.list_tasks(&filter).await.unwrap().iter().map(|t| t.id).collect();

@@ -8,10 +8,10 @@ use common::TestStore;
 use creditline::app::App;
 use creditline::domain::{ApplicationId, SubjectId};
 use creditline::email::context::context;
-use creditline::intake::{self, Report};
+use creditline::services::inbound::{self, Report};
 
 async fn ingest(app: &App, raw: &str) -> Report {
-    intake::ingest(app, "test", raw.as_bytes()).await.expect("intake answers")
+    inbound::ingest(app, "test", raw.as_bytes()).await.expect("intake answers")
 }
 
 fn id_of(r: &Report) -> uuid::Uuid {

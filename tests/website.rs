@@ -319,10 +319,14 @@ async fn the_check_job_records_evidence_once(t: TestStore) {
     let s = site().await;
     let app = app_with_checks(&t);
     let url = format!("http://localhost:{}/parked", s.addr.port());
-    let first = creditline::intake::ingest(&app, "test", &application_email("w1@mail.gmail.com", &url)).await.unwrap();
+    let first = creditline::services::inbound::ingest(&app, "test", &application_email("w1@mail.gmail.com", &url))
+        .await
+        .unwrap();
     let id: creditline::domain::ApplicationId = first.application_id.as_deref().unwrap().parse().unwrap();
     assert_eq!(first.state.as_deref(), Some("pending_review"), "{first:?}");
-    let again = creditline::intake::ingest(&app, "test", &application_email("w2@mail.gmail.com", &url)).await.unwrap();
+    let again = creditline::services::inbound::ingest(&app, "test", &application_email("w2@mail.gmail.com", &url))
+        .await
+        .unwrap();
     assert_eq!(again.application_id, first.application_id, "{again:?}");
     let checks = t.store.website_checks_for(id).await.unwrap();
     assert_eq!(checks.len(), 1, "{checks:?}");
@@ -370,9 +374,13 @@ async fn the_check_job_records_evidence_once(t: TestStore) {
 async fn without_the_setting_no_check_is_asked_for(t: TestStore) {
     let app = t.app();
     assert!(!app.config.website_check.enabled);
-    let r = creditline::intake::ingest(&app, "test", &application_email("w3@mail.gmail.com", "https://storyweave.app"))
-        .await
-        .unwrap();
+    let r = creditline::services::inbound::ingest(
+        &app,
+        "test",
+        &application_email("w3@mail.gmail.com", "https://storyweave.app"),
+    )
+    .await
+    .unwrap();
     let id: creditline::domain::ApplicationId = r.application_id.as_deref().unwrap().parse().unwrap();
     assert!(t.store.website_checks_for(id).await.unwrap().is_empty());
 }

@@ -7,7 +7,8 @@ use clap::Args;
 
 use crate::app::App;
 use crate::config::Config;
-use crate::intake::{self, sources};
+use crate::intake::sources;
+use crate::services::inbound;
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
@@ -56,7 +57,7 @@ pub async fn run(config: Config, args: IngestArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        let reports = match intake::ingest_many(&app, &batch).await {
+        let reports = match inbound::ingest_many(&app, &batch).await {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: database: {e}");
@@ -82,7 +83,7 @@ pub async fn run(config: Config, args: IngestArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// One line per message: the JSON report, or outcome, application and source for people.
-pub(super) fn print_report(report: &intake::Report, json: bool) -> anyhow::Result<()> {
+pub(super) fn print_report(report: &inbound::Report, json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string(report)?);
     } else {

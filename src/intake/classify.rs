@@ -2,6 +2,7 @@
 //! before this). Pure.
 
 use super::extract::{Extracted, field};
+use super::words::{INVOICE, RAISE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Intent {
@@ -18,38 +19,6 @@ fn any(text: &str, words: &[&str]) -> bool {
     words.iter().any(|w| text.contains(w))
 }
 
-pub const INVOICE: &[&str] = &[
-    "invoice",
-    "rechnung",
-    "facture",
-    "factura",
-    "fattura",
-    "发票",
-    "發票",
-    "請求書",
-    "インボイス",
-    "세금계산서",
-    "receipt for",
-];
-/// Words that ask for more, in the customers' languages; `extract` reads the amount of a
-/// clause holding one of them as the limit asked for.
-pub const RAISE: &[&str] = &[
-    "raise",
-    "increase",
-    "higher limit",
-    "upgrade our",
-    "bump",
-    "提高",
-    "增加额度",
-    "提升额度",
-    "増額",
-    "상향",
-    "erhöh",
-    "augmenter",
-    "augmentation",
-    "aumentar",
-    "aumento d",
-];
 const LINE: &[&str] = &[
     "credit line",
     "credit limit",

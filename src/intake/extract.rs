@@ -918,7 +918,7 @@ fn unlabelled(x: &mut Extracted, subject: &str, body: &str, today: NaiveDate) {
         }
         if let Some(c) = PERIOD.captures(line)
             && (["period", "month", "for ", "fatura", "账单", "帳單", "청구"].iter().any(|w| l.contains(w))
-                || super::classify::INVOICE.iter().any(|w| l.contains(w)))
+                || super::words::INVOICE.iter().any(|w| l.contains(w)))
         {
             let period = match (c.name("month"), c.name("year"), c.name("y2"), c.name("m2")) {
                 (Some(m), Some(y), _, _) => MONTHS
@@ -947,7 +947,7 @@ fn money_clauses(x: &mut Extracted, line: &str, lower: &str) {
     for (clause, cl) in clauses(line).into_iter().zip(clauses(lower)) {
         let amounts = all_amounts(clause);
         let Some(&first) = amounts.first() else { continue };
-        let raise = ["upgrade", "higher", "增加", "提升"].iter().chain(super::classify::RAISE).any(|w| cl.contains(w));
+        let raise = ["upgrade", "higher", "增加", "提升"].iter().chain(super::words::RAISE).any(|w| cl.contains(w));
         if raise {
             let target = cl
                 .rfind(" to ")

@@ -13,9 +13,9 @@ use std::time::Duration;
 use futures_util::TryStreamExt;
 use tokio::net::TcpStream;
 
-use super::{Report, ingest};
 use crate::app::App;
 use crate::config::ImapConfig;
+use crate::services::inbound::{Report, ingest};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]

@@ -69,6 +69,29 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// The Message-ID from the header block, read without parsing the message (it is the key
+/// the raw bytes are kept under before anything else happens).
+pub fn header_message_id(raw: &[u8]) -> Option<String> {
+    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").or_else(|| raw.windows(2).position(|w| w == b"\n\n"));
+    let head = &raw[..head_end.unwrap_or(raw.len().min(64 * 1024))];
+    let text = String::from_utf8_lossy(head);
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some((name, value)) = line.split_once(':') else { continue };
+        if !name.trim().eq_ignore_ascii_case("message-id") {
+            continue;
+        }
+        let mut value = value.trim().to_string();
+        while let Some(next) = lines.peek().filter(|l| l.starts_with([' ', '\t'])) {
+            value.push_str(next.trim());
+            lines.next();
+        }
+        let id = strip_nul(&value).trim().trim_matches(['<', '>']).trim().to_string();
+        return (!id.is_empty() && id.len() <= 998).then_some(id);
+    }
+    None
+}
+
 /// Parses a raw message. Never panics on any input; the size check comes first.
 pub fn parse(raw: &[u8]) -> Result<Mail, MailError> {
     if raw.len() > MAX_MESSAGE_BYTES {

@@ -1,5 +1,6 @@
 //! Plain-text surgery on message bodies: the new text of a reply without the quoted mail
-//! and the signature, the message inside an inline forward, out-of-office subjects.
+//! and the signature, the message inside an inline forward, out-of-office subjects, and the
+//! excerpt a reviewer's task shows.
 
 /// Lines that start the quoted earlier message in the common clients and languages.
 fn starts_quote_block(line: &str) -> bool {
@@ -138,6 +139,12 @@ pub fn out_of_office_subject(subject: &str) -> bool {
         "mail delivery failed",
     ];
     PREFIXES.iter().any(|p| s.starts_with(p)) || s.contains("out of office")
+}
+
+/// The start of a body as a reviewer's task shows it: enough to see what the message is
+/// about without opening it.
+pub fn excerpt(body: &str) -> String {
+    body.chars().take(500).collect()
 }
 
 #[cfg(test)]

@@ -85,7 +85,7 @@ async fn compose(app: &App, row: &OutboxRecord) -> StoreResult<Result<lettre::Me
                 .messages_for(application)
                 .await?
                 .into_iter()
-                .filter(|m| m.outcome.as_deref() != Some(crate::intake::outcome::AUTO_REPLY))
+                .filter(|m| m.outcome.as_deref() != Some(crate::services::inbound::report::outcome::AUTO_REPLY))
                 .map(|m| angle(&m.message_id))
                 .collect();
             (Some(a.reference), thread)

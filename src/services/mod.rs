@@ -10,6 +10,7 @@ pub mod clock;
 pub mod debit_queue;
 pub mod decisions;
 pub mod delivery;
+pub mod inbound;
 pub mod invoices;
 pub mod ledger;
 pub mod payments;

@@ -606,7 +606,7 @@ impl World {
                     self.lives[i].auto_replied = true;
                     let n = self.next_n(i);
                     let raw = letters::auto_reply(&a, &mail, day, n);
-                    if let Some(id) = crate::intake::header_message_id(&raw) {
+                    if let Some(id) = crate::intake::mail::header_message_id(&raw) {
                         self.auto_replies.insert(id);
                     }
                     mails.push(raw);
