@@ -371,6 +371,7 @@ async fn a_stale_intake_write_is_refused_whole(t: TestStore) {
             reason: None,
             decision_ids: vec![],
             outbox: vec![],
+            tasks: vec![],
             at: chrono::Utc::now(),
         }],
         fields: vec![(

@@ -169,6 +169,7 @@ async fn a_failure_while_writing_effects_rolls_everything_back(t: TestStore) {
         reason: None,
         decision_ids: vec![],
         outbox: vec![effect("same-key"), effect("same-key")],
+        tasks: vec![],
         at: Utc::now(),
     };
     let err = t.store.apply_transition(&write).await.unwrap_err();

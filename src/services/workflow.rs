@@ -6,9 +6,12 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::domain::{ApplicantKind, ApplicationId, DecisionId, EmailAddress, EventId, Money, OutboxId, SubjectId};
+use crate::domain::{
+    ApplicantKind, ApplicationId, DecisionId, EmailAddress, EventId, Money, OutboxId, SubjectId, TaskId,
+};
 use crate::store::{
-    ApplicationRecord, Instance, NewApplication, NewInstance, OutboxWrite, Store, StoreError, TransitionWrite,
+    ApplicationRecord, Instance, NewApplication, NewInstance, OutboxWrite, Store, StoreError, TaskWrite,
+    TransitionWrite,
 };
 use crate::workflow::names;
 use crate::workflow::{Definition, Effect, EngineError, Outcomes, Workflows, step};
@@ -225,6 +228,8 @@ impl WorkflowService {
     fn new_instance(&self, def: &Definition, id: SubjectId, account_email: Option<&str>, actor: &str) -> NewInstance {
         let event = EventId::new();
         let none = serde_json::Map::new();
+        let (outbox, tasks) =
+            effect_rows(def, id, event, "created", &def.initial, account_email, None, &def.initial_effects, &none);
         NewInstance {
             id,
             workflow: def.name.clone(),
@@ -234,17 +239,8 @@ impl WorkflowService {
             created_event: event,
             actor: actor.to_string(),
             reason: None,
-            outbox: outbox_rows(
-                def,
-                id,
-                event,
-                "created",
-                &def.initial,
-                account_email,
-                None,
-                &def.initial_effects,
-                &none,
-            ),
+            outbox,
+            tasks,
             at: self.clock.now(),
         }
     }
@@ -283,6 +279,17 @@ impl WorkflowService {
             });
         }
         let event_id = EventId::new();
+        let (outbox, tasks) = effect_rows(
+            def,
+            cursor.subject,
+            event_id,
+            &s.event,
+            &s.to,
+            cursor.account_email.as_deref(),
+            req.reason.as_deref(),
+            &s.effects,
+            &req.data,
+        );
         let write = TransitionWrite {
             instance_id: cursor.subject,
             expected_version: cursor.version,
@@ -293,17 +300,8 @@ impl WorkflowService {
             actor: req.actor.clone(),
             reason: req.reason.clone(),
             decision_ids: req.decisions.iter().map(|d| d.id).collect(),
-            outbox: outbox_rows(
-                def,
-                cursor.subject,
-                event_id,
-                &s.event,
-                &s.to,
-                cursor.account_email.as_deref(),
-                req.reason.as_deref(),
-                &s.effects,
-                &req.data,
-            ),
+            outbox,
+            tasks,
             at: self.clock.now(),
         };
         cursor.state = s.to.clone();
@@ -360,10 +358,11 @@ impl From<&Instance> for Cursor {
     }
 }
 
-/// Outbox rows for a step's effects. The key ties each effect to its event, so replaying
-/// the same write can never queue a second copy.
+/// The rows a step's effects write: an outbox row per email, a reviewer task per task
+/// effect (titled after its kind and the state it waits in). The key ties each effect to its
+/// event, so replaying the same write can never queue a second copy or open a second task.
 #[allow(clippy::too_many_arguments)]
-fn outbox_rows(
+fn effect_rows(
     def: &Definition,
     subject: SubjectId,
     event_id: EventId,
@@ -373,31 +372,43 @@ fn outbox_rows(
     reason: Option<&str>,
     effects: &[Effect],
     data: &serde_json::Map<String, serde_json::Value>,
-) -> Vec<OutboxWrite> {
-    effects
-        .iter()
-        .map(|e| {
-            // The step's own facts are written last: no extra fact may redirect the email
-            // (`to`) or restate the step.
-            let mut payload = data.clone();
-            payload.extend([
-                ("workflow".into(), json!(def.name)),
-                ("subject_id".into(), json!(subject)),
-                ("event".into(), json!(event)),
-                ("state".into(), json!(state)),
-                ("to".into(), json!(account_email)),
-                ("reason".into(), json!(reason)),
-            ]);
-            let payload = serde_json::Value::Object(payload);
-            OutboxWrite {
+) -> (Vec<OutboxWrite>, Vec<TaskWrite>) {
+    let mut outbox = Vec::new();
+    let mut tasks = Vec::new();
+    for e in effects {
+        // The step's own facts are written last: no extra fact may redirect the email
+        // (`to`) or restate the step.
+        let mut payload = data.clone();
+        payload.extend([
+            ("workflow".into(), json!(def.name)),
+            ("subject_id".into(), json!(subject)),
+            ("event".into(), json!(event)),
+            ("state".into(), json!(state)),
+            ("to".into(), json!(account_email)),
+            ("reason".into(), json!(reason)),
+        ]);
+        let payload = serde_json::Value::Object(payload);
+        let idempotency_key = format!("{event_id}:{e}");
+        match e {
+            Effect::Email(name) => outbox.push(OutboxWrite {
                 id: OutboxId::new(),
                 kind: e.kind().to_string(),
-                name: e.name().to_string(),
-                idempotency_key: format!("{event_id}:{e}"),
+                name: name.clone(),
+                idempotency_key,
                 payload,
-            }
-        })
-        .collect()
+            }),
+            Effect::Task(kind) => tasks.push(TaskWrite {
+                id: TaskId::new(),
+                kind: kind.as_str().to_string(),
+                subject_id: Some(subject),
+                message_sha256: None,
+                title: format!("{} ({state})", kind.as_str().replace('_', " ")),
+                details: payload,
+                idempotency_key,
+            }),
+        }
+    }
+    (outbox, tasks)
 }
 
 /// A short reference for subjects and replies ("CL-4K7Q2M9X"), from the id's random bits
@@ -427,7 +438,7 @@ mod tests {
         data.insert("missing".into(), json!(["website"]));
         let effects = [Effect::Email("application_withdrawn".into())];
         let subject = SubjectId::new();
-        let rows = outbox_rows(
+        let (rows, _) = effect_rows(
             def,
             subject,
             EventId::new(),
@@ -443,5 +454,36 @@ mod tests {
         assert_eq!(payload["reason"], "by phone");
         assert_eq!(payload["event"], "withdraw");
         assert_eq!(payload["missing"], json!(["website"]), "other facts still travel");
+    }
+
+    /// Issue 19, point 3: the task an effect opens is planned here, not in the store.
+    #[test]
+    fn a_task_effect_plans_a_titled_task_and_no_outbox_row() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let catalog = Catalog::scan(&root.join("rules"), &root.join("templates")).unwrap();
+        let workflows = Workflows::load(&root.join("workflows"), &catalog).unwrap();
+        let def = workflows.get("credit_line_application").unwrap();
+        let effects =
+            [Effect::Task(crate::workflow::TaskKind::ApplicationReview), Effect::Email("application_received".into())];
+        let (subject, event) = (SubjectId::new(), EventId::new());
+        let (outbox, tasks) = effect_rows(
+            def,
+            subject,
+            event,
+            "verified",
+            "awaiting_review",
+            Some("ops@acme.io"),
+            None,
+            &effects,
+            &serde_json::Map::new(),
+        );
+        assert_eq!(outbox.len(), 1, "only the email goes to the outbox");
+        assert_eq!(outbox[0].kind, "email");
+        let [task] = tasks.as_slice() else { panic!("one task: {tasks:?}") };
+        assert_eq!(task.kind, "application_review");
+        assert_eq!(task.title, "application review (awaiting_review)");
+        assert_eq!(task.subject_id, Some(subject));
+        assert_eq!(task.idempotency_key, format!("{event}:task:application_review"));
+        assert_eq!(task.details["state"], "awaiting_review");
     }
 }

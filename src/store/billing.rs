@@ -269,7 +269,7 @@ macro_rules! impl_billing_store {
                         && c.ledger.as_ref().is_none_or(|l| {
                             l.draw.is_none() && l.coupon.is_none() && l.entries.iter().all(|e| e.bucket == Bucket::Receivable)
                         })
-                        && c.transitions.iter().all(|t| t.outbox.iter().all(|o| o.kind != "task"))
+                        && c.transitions.iter().all(|t| t.tasks.is_empty())
                 };
                 if let Some(odd) = writes.iter().find(|c| !plain(c)) {
                     return Err(crate::store::StoreError::Refused(format!(

@@ -142,21 +142,6 @@ macro_rules! impl_outbox_store {
                 at: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), sqlx::Error> {
                 for o in rows {
-                    // Reviewer tasks are not sent anywhere: they open in the task queue.
-                    if o.kind == "task" {
-                        let state = o.payload.get("state").and_then(|s| s.as_str()).unwrap_or_default();
-                        let task = crate::store::TaskWrite {
-                            id: crate::domain::TaskId::new(),
-                            kind: o.name.clone(),
-                            subject_id: Some(instance),
-                            message_sha256: None,
-                            title: format!("{} ({state})", o.name.replace('_', " ")),
-                            details: o.payload.clone(),
-                            idempotency_key: o.idempotency_key.clone(),
-                        };
-                        Self::insert_task(tx, w, &task, at).await?;
-                        continue;
-                    }
                     w.run(tx, |q| {
                         q.push("INSERT INTO outbox (id, instance_id, event_id, kind, name, idempotency_key, payload, created_at) ");
                         q.push_values([o], |mut b, o| {

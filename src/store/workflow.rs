@@ -20,6 +20,8 @@ pub struct NewInstance {
     pub actor: String,
     pub reason: Option<String>,
     pub outbox: Vec<OutboxWrite>,
+    /// The reviewer tasks the first state opens, planned by the service.
+    pub tasks: Vec<TaskWrite>,
     pub at: DateTime<Utc>,
 }
 
@@ -45,8 +47,23 @@ pub struct TransitionWrite {
     pub reason: Option<String>,
     pub decision_ids: Vec<DecisionId>,
     pub outbox: Vec<OutboxWrite>,
+    /// The reviewer tasks the step opens, planned by the service.
+    pub tasks: Vec<TaskWrite>,
     pub at: DateTime<Utc>,
 }
+
+/// What intake addresses to the applicant (the `to` and greeting of a step's emails and
+/// tasks): the payload of each email and the details of each task a write makes.
+macro_rules! effect_payloads {
+    ($($t:ty),*) => {$(
+        impl $t {
+            pub fn effect_payloads_mut(&mut self) -> impl Iterator<Item = &mut serde_json::Value> {
+                self.outbox.iter_mut().map(|o| &mut o.payload).chain(self.tasks.iter_mut().map(|t| &mut t.details))
+            }
+        }
+    )*};
+}
+effect_payloads!(NewInstance, TransitionWrite);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Instance {
@@ -223,6 +240,9 @@ macro_rules! impl_workflow_store {
                 )
                 .await?;
                 Self::insert_outbox(tx, w, new.id, new.created_event, &new.outbox, new.at).await?;
+                for task in &new.tasks {
+                    Self::insert_task(tx, w, task, new.at).await?;
+                }
                 Ok(())
             }
 
@@ -281,6 +301,9 @@ macro_rules! impl_workflow_store {
                 )
                 .await?;
                 Self::insert_outbox(tx, w, t.instance_id, t.event_id, &t.outbox, t.at).await?;
+                for task in &t.tasks {
+                    Self::insert_task(tx, w, task, t.at).await?;
+                }
                 Ok(version)
             }
 

@@ -75,7 +75,7 @@ pub(super) async fn new_application(
         p.reply_to = Some(sender.to_string());
         p.report.findings.push("account_email_mismatch".into());
     }
-    p.address(&mut instance.outbox);
+    p.address(instance.effect_payloads_mut());
     if named == Named::Unconfirmed {
         let fire = Fire::new(cursor.subject, "account_unconfirmed", ACTOR)
             .reason(&format!("the email from {sender} names the account {account}"))

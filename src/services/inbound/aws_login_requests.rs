@@ -51,7 +51,7 @@ fn start_aws_login(p: &mut Plan<'_>, account: &EmailAddress) -> Result<String, S
     let id = SubjectId::new();
     let (mut instance, mut cursor) =
         p.app.workflow.plan_start(crate::services::aws_login::WORKFLOW, id, Some(account.as_str()), ACTOR)?;
-    p.address(&mut instance.outbox);
+    p.address(instance.effect_payloads_mut());
     p.write.new_instances.push((instance, None));
     // The reviewer's task carries the request (its details are the step's data).
     let fire = Fire::new(id, "start_review", ACTOR)
@@ -60,7 +60,7 @@ fn start_aws_login(p: &mut Plan<'_>, account: &EmailAddress) -> Result<String, S
         .data("message_id", &p.mail.message_id)
         .data("excerpt", excerpt(&p.mail.body));
     let (mut write, _) = p.app.workflow.plan(&mut cursor, &fire)?;
-    p.address(&mut write.outbox);
+    p.address(write.effect_payloads_mut());
     p.write.transitions.push(write);
     Ok(cursor.state)
 }

@@ -62,10 +62,10 @@ pub(super) fn invoice_request(
         crate::services::workflow::reference_for(ApplicationId(id.0)).replacen("CL-", INVOICE_REFERENCE_PREFIX, 1);
     let (mut instance, mut cursor) =
         app.workflow.plan_start(invoice_request::WORKFLOW, id, Some(account.as_str()), ACTOR)?;
-    p.address(&mut instance.outbox);
-    for row in &mut instance.outbox {
-        row.payload["reference"] = json!(reference);
-        row.payload["account_email"] = json!(account.as_str());
+    p.address(instance.effect_payloads_mut());
+    for payload in instance.effect_payloads_mut() {
+        payload["reference"] = json!(reference);
+        payload["account_email"] = json!(account.as_str());
     }
     p.write.new_instances.push((instance, None));
     let details = invoice_details(mail, x);

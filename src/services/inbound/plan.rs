@@ -79,22 +79,22 @@ impl<'a> Plan<'a> {
 
     pub(super) fn fire(&mut self, cursor: &mut Cursor, fire: Fire) -> Result<(), ServiceError> {
         let (mut write, _) = self.app.workflow.plan(cursor, &fire)?;
-        self.address(&mut write.outbox);
+        self.address(write.effect_payloads_mut());
         self.write.transitions.push(write);
         self.report.state = Some(cursor.state.clone());
         Ok(())
     }
 
     /// Sends this message's answers to `reply_to`, when set, greeting the sender by name.
-    pub(super) fn address(&self, outbox: &mut [crate::store::OutboxWrite]) {
-        for row in outbox {
+    pub(super) fn address<'v>(&self, payloads: impl Iterator<Item = &'v mut serde_json::Value>) {
+        for payload in payloads {
             if let Some(to) = &self.reply_to {
-                row.payload["to"] = json!(to);
+                payload["to"] = json!(to);
             }
             if let Some(name) = &self.mail.from_name
-                && row.payload.get("name").is_none_or(|n| n.is_null())
+                && payload.get("name").is_none_or(|n| n.is_null())
             {
-                row.payload["name"] = json!(name);
+                payload["name"] = json!(name);
             }
         }
     }
