@@ -245,11 +245,13 @@ fn the_cycle_finder_finds_a_loop_and_nothing_else() {
 const KNOWN_CYCLES: &[&[&str]] = &[
     // `App` holds parts made by services (the debit queue, the in-flight idempotency keys,
     // the metrics) and the services take the whole `App`: one knot until services take only
-    // the parts they use.
+    // the parts they use. (`access`, `tasks` and `views` joined it when the adapters stopped
+    // handing them the store: they take the `App` too.)
     &[
         "app",
         "intake",
         "jobs::metrics",
+        "services::access",
         "services::actions",
         "services::billing::escalation",
         "services::billing::lines",
@@ -258,6 +260,8 @@ const KNOWN_CYCLES: &[&[&str]] = &[
         "services::ledger",
         "services::rereview",
         "services::standing",
+        "services::tasks",
+        "services::views",
     ],
     // The classifier reads the extracted fields; the extractor borrows the classifier's word
     // lists.

@@ -7,11 +7,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 pub use super::tasks::Actor;
 use crate::app::App;
-use crate::domain::{ApplicationId, SubjectId};
+use crate::domain::{ApplicationId, EventId, SubjectId};
 use crate::email::context::context;
 use crate::services::workflow::{Cursor, Fire, ServiceError};
 use crate::store::{ActionWrite, AuditRecord, IdempotentResponse, Instance, Store, StoreError, TransitionWrite};
@@ -26,13 +29,66 @@ pub struct IdempotencyKey {
 
 /// A mutation's answer: what the HTTP adapter sends, and what a replay sends again.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
+pub struct Outcome<T> {
     pub status: u16,
     /// The version of the changed resource, for the next If-Match.
     pub etag: Option<i64>,
-    pub body: Value,
+    pub body: T,
     /// True when this is a kept answer sent again.
     pub replayed: bool,
+}
+
+/// A mutation's typed answer. It is kept as JSON with its idempotency key and read back
+/// into the same type for a replay, so a replay answers what the first request did.
+pub trait Answer: Serialize + DeserializeOwned {
+    /// The version of the changed resource, for the next If-Match.
+    fn version(&self) -> Option<i64>;
+}
+
+impl<T: Answer> Outcome<T> {
+    /// A first answer (200).
+    pub fn new(body: T) -> Outcome<T> {
+        Outcome { status: 200, etag: body.version(), body, replayed: false }
+    }
+}
+
+/// The workflow step a mutation took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventStep {
+    pub id: EventId,
+    pub event: String,
+    pub from: String,
+    pub to: String,
+}
+
+impl From<&TransitionWrite> for EventStep {
+    fn from(t: &TransitionWrite) -> EventStep {
+        EventStep { id: t.event_id, event: t.event.clone(), from: t.from_state.clone(), to: t.to_state.clone() }
+    }
+}
+
+/// Where a hand-posted event left its workflow instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InstanceStep {
+    pub id: SubjectId,
+    pub workflow: String,
+    pub state: String,
+    pub version: i64,
+}
+
+/// The answer to a hand-posted event (an `Idempotency-Key` replay sends the same again).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventPosted {
+    pub instance: InstanceStep,
+    pub event: EventStep,
+    /// The effects the step queued, e.g. `email:line_restored`.
+    pub effects: Vec<String>,
+}
+
+impl Answer for EventPosted {
+    fn version(&self) -> Option<i64> {
+        Some(self.instance.version)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,44 +162,54 @@ impl Drop for Turn<'_> {
 }
 
 /// The kept answer for this caller's key, if the key was used before with the same request.
-pub async fn replay(
+pub async fn replay<T: Answer>(
     store: &dyn Store,
     actor: &Actor<'_>,
     key: Option<&IdempotencyKey>,
-) -> Result<Option<Outcome>, ActionError> {
+) -> Result<Option<Outcome<T>>, ActionError> {
     let Some(k) = key else { return Ok(None) };
     let Some(kept) = store.idempotent_response(&actor.caller.name, &k.key).await? else { return Ok(None) };
     if kept.request_hash != k.request_hash {
         return Err(ActionError::KeyReused(k.key.clone()));
     }
-    let etag = kept.response.pointer("/task/version").or_else(|| kept.response.pointer("/instance/version"));
-    Ok(Some(Outcome { status: kept.status, etag: etag.and_then(Value::as_i64), body: kept.response, replayed: true }))
+    // The same request came to the same endpoint, whose answer has this type.
+    let body: T = serde_json::from_value(kept.response)
+        .map_err(|e| StoreError::Corrupt(format!("the answer kept for Idempotency-Key {:?}: {e}", k.key)))?;
+    Ok(Some(Outcome { status: kept.status, etag: body.version(), body, replayed: true }))
 }
 
 /// The row that keeps `outcome` for the key, written with the mutation.
-pub fn record(actor: &Actor<'_>, key: Option<&IdempotencyKey>, outcome: &Outcome) -> Option<IdempotentResponse> {
-    key.map(|k| IdempotentResponse {
+pub fn record<T: Answer>(
+    actor: &Actor<'_>,
+    key: Option<&IdempotencyKey>,
+    outcome: &Outcome<T>,
+) -> Result<Option<IdempotentResponse>, StoreError> {
+    let Some(k) = key else { return Ok(None) };
+    let response = serde_json::to_value(&outcome.body)
+        .map_err(|e| StoreError::Corrupt(format!("the answer for Idempotency-Key {:?}: {e}", k.key)))?;
+    Ok(Some(IdempotentResponse {
         caller: actor.caller.name.clone(),
         key: k.key.clone(),
         request_hash: k.request_hash.clone(),
         status: outcome.status,
-        response: outcome.body.clone(),
+        response,
         created_at: actor.now,
-    })
+    }))
 }
 
 /// Runs `mutation` once for its idempotency key: waits for this process's other requests
 /// with the key (up to [`IN_PROGRESS_WAIT`], then `InProgress`), replays a kept answer,
 /// else runs it and settles the result.
-pub async fn once<E, Fut>(
+pub async fn once<T, E, Fut>(
     app: &App,
     actor: &Actor<'_>,
     key: Option<&IdempotencyKey>,
     mutation: impl FnOnce() -> Fut,
-) -> Result<Outcome, E>
+) -> Result<Outcome<T>, E>
 where
+    T: Answer,
     E: From<ActionError>,
-    Fut: std::future::Future<Output = Result<Outcome, E>>,
+    Fut: std::future::Future<Output = Result<Outcome<T>, E>>,
 {
     let _turn = match key {
         Some(k) => Some(app.idempotency.enter(&actor.caller.name, &k.key, IN_PROGRESS_WAIT).await?),
@@ -161,13 +227,14 @@ where
 /// the same key (in another process, or one that committed between our replay check and our
 /// read: then we saw its effect as "task closed" or "application moved"): the answer is the
 /// winner's, never that failure.
-pub async fn settle<E>(
+pub async fn settle<T, E>(
     store: &dyn Store,
     actor: &Actor<'_>,
     key: Option<&IdempotencyKey>,
-    result: Result<Outcome, E>,
-) -> Result<Outcome, E>
+    result: Result<Outcome<T>, E>,
+) -> Result<Outcome<T>, E>
 where
+    T: Answer,
     E: From<ActionError>,
 {
     match result {
@@ -224,7 +291,7 @@ pub async fn post_event(
     actor: &Actor<'_>,
     e: ManualEvent,
     key: Option<&IdempotencyKey>,
-) -> Result<Outcome, EventError> {
+) -> Result<Outcome<EventPosted>, EventError> {
     check_data(&e.data)?;
     once(app, actor, key, || write_event(app, actor, &e, key)).await
 }
@@ -324,7 +391,7 @@ async fn write_event(
     actor: &Actor<'_>,
     e: &ManualEvent,
     key: Option<&IdempotencyKey>,
-) -> Result<Outcome, EventError> {
+) -> Result<Outcome<EventPosted>, EventError> {
     let instance = app.store.instance(e.subject).await?.ok_or(EventError::NotFound(e.subject))?;
     if let Some(v) = e.expected_version
         && v != instance.version
@@ -343,21 +410,16 @@ async fn write_event(
         other => other.into(),
     })?;
     check_emails(app, &instance, &e.event, &write).await?;
-    let outcome = Outcome {
-        status: 200,
-        etag: Some(fired.version),
-        body: json!({
-            "instance": {
-                "id": instance.id,
-                "workflow": instance.workflow,
-                "state": fired.to,
-                "version": fired.version,
-            },
-            "event": { "id": fired.event_id, "event": e.event, "from": fired.from, "to": fired.to },
-            "effects": fired.effects.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
-        }),
-        replayed: false,
-    };
+    let outcome = Outcome::new(EventPosted {
+        instance: InstanceStep {
+            id: instance.id,
+            workflow: instance.workflow.clone(),
+            state: fired.to.clone(),
+            version: fired.version,
+        },
+        event: EventStep { id: fired.event_id, event: e.event.clone(), from: fired.from.clone(), to: fired.to.clone() },
+        effects: fired.effects.iter().map(|x| x.to_string()).collect(),
+    });
     let audit = AuditRecord {
         id: uuid::Uuid::now_v7(),
         actor: actor.caller.name.clone(),
@@ -376,7 +438,7 @@ async fn write_event(
         credit_line: None,
         decisions: Vec::new(),
         audit,
-        idempotency: record(actor, key, &outcome),
+        idempotency: record(actor, key, &outcome)?,
     };
     app.store.commit_action(&action).await?;
     tracing::info!(instance = %instance.id, event = %e.event, actor = %actor.caller.name, "workflow event posted by hand");

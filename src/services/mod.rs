@@ -9,6 +9,7 @@ pub mod billing;
 pub mod clock;
 pub mod decisions;
 pub mod delivery;
+pub mod error;
 pub mod invoices;
 pub mod ledger;
 pub mod payments;
@@ -23,4 +24,5 @@ pub mod website;
 pub mod workflow;
 
 pub use clock::{Clock, FileClock, ManualClock, SystemClock};
+pub use error::{Failure, FailureKind};
 pub use workflow::{AppliedDecision, Cursor, Fire, Fired, NewApplicationInput, ServiceError, WorkflowService};

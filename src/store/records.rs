@@ -354,7 +354,7 @@ pub struct CreditLineWrite {
 }
 
 /// A credit line with its workflow state and version.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreditLineRecord {
     pub id: SubjectId,
     pub account_email: String,
