@@ -22,7 +22,7 @@ pub struct App {
     /// Usage debits waiting to be posted together.
     pub debits: Arc<crate::services::debit_queue::DebitQueue>,
     /// Idempotency keys being worked on in this process (one request per key at a time).
-    pub idempotency: crate::services::actions::InFlight,
+    pub idempotency: crate::services::in_flight::InFlight,
 }
 
 impl App {
@@ -41,6 +41,11 @@ impl App {
             store.migrate().await?;
         }
         Ok(App::from_parts(config, store, files, clock))
+    }
+
+    /// The database's kind (`sqlite` or `postgres`), for the logs.
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
     }
 
     /// An app over a store that is already open, with its own clock (tests, benchmarks and
@@ -65,6 +70,15 @@ impl App {
             idempotency: Default::default(),
         })
     }
+}
+
+/// `creditline migrate`: brings the database's schema up to date without loading the
+/// workflows, rules or templates (a broken one must not block a migration); answers the
+/// database's kind.
+pub async fn migrate(database_url: &str) -> anyhow::Result<&'static str> {
+    let store = store::connect(database_url).await?;
+    store.migrate().await?;
+    Ok(store.backend())
 }
 
 /// The workflows, rules and templates, compiled and checked.

@@ -358,8 +358,8 @@ async fn a_failed_email_is_queued_again_or_its_task_closed(t: common::TestStore)
     let key = IdempotencyKey { key: "retry-1".into(), request_hash: "h".into() };
     let retry = TaskAction::Retry { note: Some("address fixed".into()) };
     let first = resolve(&app, &actor, retried.id, Some(retried.version), retry.clone(), Some(&key)).await.unwrap();
-    assert_eq!(first.body["task"]["state"], "done");
-    assert_eq!(first.body["detail"]["requeued"], true);
+    assert_eq!(first.body.task.state, "done");
+    assert_eq!(first.body.detail["requeued"], true);
     let outbox: creditline::domain::OutboxId = serde_json::from_value(retried.details["outbox_id"].clone()).unwrap();
     let row = app.store.outbox_row(outbox).await.unwrap().unwrap();
     assert_eq!((row.status.as_str(), row.attempts), ("pending", 0), "queued again: {row:?}");
@@ -371,7 +371,7 @@ async fn a_failed_email_is_queued_again_or_its_task_closed(t: common::TestStore)
     let closed = &tasks[1];
     let note = TaskAction::Close { note: "the account was closed".into() };
     let r = resolve(&app, &actor, closed.id, None, note, None).await.unwrap();
-    assert_eq!(r.body["task"]["state"], "done");
+    assert_eq!(r.body.task.state, "done");
     let audit = app
         .store
         .list_audit(&creditline::store::AuditFilter {

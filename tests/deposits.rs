@@ -235,8 +235,8 @@ async fn a_senior_approval_at_the_deposit_tier_waits_for_the_guarantee(t: TestSt
     let (caller, decision) = approve(&sam);
     let actor = Actor { caller: &caller, request_id: "r1", now: clock.now() };
     let out = decide(&app, &actor, review_task().await.id, None, decision, None).await.unwrap();
-    assert_eq!(out.body["application"]["state"], "awaiting_deposit", "{}", out.body);
-    assert!(out.body["credit_line"].is_null());
+    assert_eq!(out.body.application.state, "awaiting_deposit", "{:?}", out.body);
+    assert!(out.body.credit_line.is_none());
     let text = rendered(&app, id, "deposit_required").await;
     assert!(text.contains("$5,000.00/month or more") && text.contains("Amount still needed: $4,000.00"), "{text}");
     assert_eq!(reminders::scan(&app).await.unwrap().deposits_recorded, 0, "not held yet");
@@ -249,11 +249,11 @@ async fn a_senior_approval_at_the_deposit_tier_waits_for_the_guarantee(t: TestSt
     let actor = Actor { caller: &caller, request_id: "r2", now: clock.now() };
     let task = review_task().await;
     let first = decide(&app, &actor, task.id, None, decision, None).await.unwrap();
-    assert_eq!(first.body["application"]["state"], "awaiting_second_approval", "{}", first.body);
+    assert_eq!(first.body.application.state, "awaiting_second_approval", "{:?}", first.body);
     let (caller, decision) = approve(&sue);
     let actor = Actor { caller: &caller, request_id: "r3", now: clock.now() };
     let second = decide(&app, &actor, task.id, None, decision, None).await.unwrap();
-    assert_eq!(second.body["credit_line"]["monthly_limit_cents"], 500_000, "{}", second.body);
+    assert_eq!(second.body.credit_line.as_ref().map(|l| l.monthly_limit_cents), Some(500_000), "{:?}", second.body);
     assert_sound(&app).await;
 }
 
@@ -324,7 +324,7 @@ async fn messages_while_waiting_for_the_guarantee_or_a_second_approval_stay_with
     let sue = senior("sue");
     let actor = Actor { caller: &sue, request_id: "r3", now: clock.now() };
     let second = decide(&app, &actor, review_task().await.id, None, approve(), None).await.unwrap();
-    assert_eq!(second.body["credit_line"]["monthly_limit_cents"], 500_000, "{}", second.body);
+    assert_eq!(second.body.credit_line.as_ref().map(|l| l.monthly_limit_cents), Some(500_000), "{:?}", second.body);
 }
 
 /// Policy: "For special requests such as $5,000/month or more ... as a guarantee": the tier is

@@ -6,7 +6,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::domain::{ApplicantKind, ApplicationId, EmailAddress, Money};
 use crate::services::NewApplicationInput;
-use crate::store::{ApplicationFilter, ApplicationRecord};
+use crate::services::views::{self, ApplicationFilter, ApplicationKey, ApplicationRecord, WebsiteCheckRecord};
 
 #[derive(Debug, Subcommand)]
 pub enum ApplicationsCommand {
@@ -54,7 +54,7 @@ impl ApplicationsCommand {
         match self {
             ApplicationsCommand::List { state, limit, json } => {
                 let filter = ApplicationFilter { state, limit, ..Default::default() };
-                for a in app.store.list_applications(&filter).await? {
+                for a in views::applications(&app, filter).await?.items {
                     if json {
                         println!("{}", serde_json::to_string(&a)?);
                     } else {
@@ -72,21 +72,21 @@ impl ApplicationsCommand {
             ApplicationsCommand::Show { id, json } => {
                 let Some(a) = find(&app, &id).await? else { return not_found(&id) };
                 if json {
-                    let view = crate::services::views::application(app.store.as_ref(), &a).await?;
+                    let view = views::application_in_full(&app, &a).await?;
                     println!("{}", serde_json::to_string_pretty(&view)?);
                 } else {
                     print_application(&a);
-                    for f in app.store.application_fields(a.id).await? {
+                    for f in views::application_fields(&app, a.id).await? {
                         println!("  {:<30} {:<40} (from <{}>: {:?})", f.field, f.value, f.message_id, f.excerpt);
                     }
-                    for c in app.store.website_checks_for(a.id).await? {
+                    for c in views::website_checks(&app, a.id).await? {
                         print_website_check(&c);
                     }
                 }
             }
             ApplicationsCommand::History { id, json } => {
                 let Some(a) = find(&app, &id).await? else { return not_found(&id) };
-                for e in app.store.events(a.id.into()).await? {
+                for e in views::history(&app, a.id.into()).await? {
                     if json {
                         println!("{}", serde_json::to_string(&e)?);
                     } else {
@@ -119,10 +119,11 @@ impl ApplicationsCommand {
 }
 
 async fn find(app: &App, id: &str) -> anyhow::Result<Option<ApplicationRecord>> {
-    Ok(match id.parse::<ApplicationId>() {
-        Ok(uuid) => app.store.application(uuid).await?,
-        Err(_) => app.store.application_by_reference(id.trim()).await?,
-    })
+    let key = match id.parse::<ApplicationId>() {
+        Ok(uuid) => ApplicationKey::Id(uuid),
+        Err(_) => ApplicationKey::Reference(id.trim().to_string()),
+    };
+    Ok(views::find_application(app, &key).await?)
 }
 
 fn not_found(id: &str) -> anyhow::Result<ExitCode> {
@@ -143,7 +144,7 @@ fn print_application(a: &ApplicationRecord) {
 }
 
 /// One website check in a line or two: what the site showed, or why it could not be read.
-fn print_website_check(c: &crate::store::WebsiteCheckRecord) {
+fn print_website_check(c: &WebsiteCheckRecord) {
     let Some(e) = &c.evidence else {
         println!("website check:   {} ({})", c.url, c.status);
         return;

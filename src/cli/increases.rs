@@ -31,10 +31,8 @@ impl IncreasesCommand {
         let app = App::build(config, true).await?;
         match self {
             IncreasesCommand::List { account } => {
-                for line in views::credit_lines_of(app.store.as_ref(), &account, views::PAGE).await? {
-                    for (record, state) in app.store.increases_for_line(line.id).await? {
-                        println!("{}", serde_json::json!({ "increase": record, "state": state }));
-                    }
+                for (record, state) in views::increases_of(&app, &account).await? {
+                    println!("{}", serde_json::json!({ "increase": record, "state": state }));
                 }
                 Ok(ExitCode::SUCCESS)
             }

@@ -10,7 +10,7 @@ use clap::{Subcommand, ValueEnum};
 
 use crate::app::App;
 use crate::config::Config;
-use crate::store::InvoiceFilter;
+use crate::services::views::{self, InvoiceFilter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -62,7 +62,7 @@ impl InvoicesCommand {
             let app = &app;
             async move {
                 match n {
-                    Some(n) => app.store.invoice(n).await,
+                    Some(n) => views::invoice(app, n).await,
                     None => Ok(None),
                 }
             }
@@ -70,7 +70,7 @@ impl InvoicesCommand {
         match self {
             InvoicesCommand::List { account, after, limit } => {
                 let filter = InvoiceFilter { account_email: account, after, limit: limit.clamp(1, 10_000) };
-                for i in app.store.list_invoices(&filter).await? {
+                for i in views::invoices(&app, filter).await?.items {
                     let doc = crate::services::invoices::document(&i)?;
                     let line = serde_json::json!({
                         "number": i.number,

@@ -191,21 +191,20 @@ impl LedgerCommand {
         let actor = "admin:cli";
         let result = match self {
             LedgerCommand::Verify => {
-                let problems = l.verify().await?;
-                for p in &problems {
+                let found = l.audit().await?;
+                for p in &found.problems {
                     println!("{p}");
                 }
-                let sums = app.store.ledger_sums().await?;
                 eprintln!(
                     "ledger verify: {} accounts, {} line-months, {} problems",
-                    sums.accounts.len(),
-                    sums.usage.len(),
-                    problems.len()
+                    found.accounts,
+                    found.line_months,
+                    found.problems.len()
                 );
-                return Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+                return Ok(if found.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
             }
             LedgerCommand::Balance { account, json } => {
-                let b = app.store.balances(account.as_str()).await?;
+                let b = l.balances(&account).await?;
                 let figures = match l.available(&account).await {
                     Ok((prepaid, credit)) => {
                         ledger::sum(prepaid, credit).map(|s| (prepaid, credit, s)).map_err(Into::into)
@@ -253,7 +252,7 @@ impl LedgerCommand {
                 return Ok(ExitCode::SUCCESS);
             }
             LedgerCommand::Entries { account } => {
-                for e in app.store.ledger_entries(account.as_str()).await? {
+                for e in l.entries(&account).await? {
                     println!("{}", serde_json::to_string(&e)?);
                 }
                 return Ok(ExitCode::SUCCESS);
@@ -329,11 +328,11 @@ impl LedgerCommand {
                 domain(r.map(|o| serde_json::to_value(o).ok()))?
             }
             LedgerCommand::Payments { account } => {
-                let accounts = [account.to_string()];
-                for p in app.store.pending_payments(&accounts, false).await? {
+                let (pending, incidents) = payments::of_account(&app, &account).await?;
+                for p in pending {
                     println!("{}", serde_json::json!({ "record": "pending_payment", "payment": p }));
                 }
-                for i in app.store.payment_incidents(&accounts).await? {
+                for i in incidents {
                     println!("{}", serde_json::json!({ "record": i.kind, "incident": i }));
                 }
                 return Ok(ExitCode::SUCCESS);

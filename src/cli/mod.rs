@@ -124,9 +124,8 @@ impl Cli {
             Command::Serve(args) => serve::run(config, args).await,
             Command::Worker(args) => worker::run(config, args).await,
             Command::Migrate => {
-                let store = crate::store::connect(&config.database_url).await?;
-                store.migrate().await?;
-                println!("migrated {} database", store.backend());
+                let backend = crate::app::migrate(&config.database_url).await?;
+                println!("migrated {backend} database");
                 Ok(ExitCode::SUCCESS)
             }
             Command::Workflows { cmd } => cmd.run(&config),

@@ -11,8 +11,8 @@ use crate::config::Config;
 use crate::domain::{SubjectId, TaskId};
 use crate::services::access;
 use crate::services::actions::{Actor, IdempotencyKey};
-use crate::services::task_actions::{self, ResolveError, TaskAction};
-use crate::store::{StoreError, TaskFilter};
+use crate::services::task_actions::{self, TaskAction};
+use crate::services::views::{self, TaskFilter};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 #[value(rename_all = "snake_case")]
@@ -124,12 +124,12 @@ impl TasksCommand {
                     after: None,
                     limit: limit.clamp(1, 10_000),
                 };
-                for t in app.store.list_tasks(&filter).await? {
+                for t in views::tasks(&app, filter).await?.items {
                     println!("{}", serde_json::to_string(&t)?);
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            TasksCommand::Show { id } => match app.store.task(id).await? {
+            TasksCommand::Show { id } => match views::task(&app, id).await? {
                 Some(t) => {
                     println!("{}", serde_json::to_string_pretty(&t)?);
                     Ok(ExitCode::SUCCESS)
@@ -152,8 +152,7 @@ impl TasksCommand {
                 version,
                 idempotency_key,
             } => {
-                let Ok(caller) = access::authenticate(app.store.as_ref(), Some(&format!("Bearer {token}"))).await
-                else {
+                let Ok(caller) = access::authenticate(&app, Some(&format!("Bearer {token}"))).await else {
                     eprintln!("error: the token is unknown or revoked");
                     return Ok(ExitCode::from(2));
                 };
@@ -176,7 +175,7 @@ impl TasksCommand {
                         println!("{}", serde_json::to_string_pretty(&outcome.body)?);
                         Ok(ExitCode::SUCCESS)
                     }
-                    Err(e @ (ResolveError::Service(_) | ResolveError::Store(StoreError::Database(_)))) => Err(e.into()),
+                    Err(e) if e.is_internal() => Err(e.into()),
                     Err(e) => {
                         eprintln!("error ({}): {e}", e.code());
                         Ok(ExitCode::from(2))

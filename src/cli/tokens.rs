@@ -34,21 +34,19 @@ impl TokensCommand {
         let app = App::build(config, true).await?;
         let now = app.workflow.clock().now();
         match self {
-            TokensCommand::Create { name, role } => {
-                match access::create_token(app.store.as_ref(), &name, role, now).await {
-                    Ok((text, _)) => {
-                        eprintln!("token {name} ({role}) created; it is shown only this once:");
-                        println!("{text}");
-                    }
-                    Err(e @ (AccessError::NameTaken(_) | AccessError::BadName)) => {
-                        eprintln!("error: {e}");
-                        return Ok(ExitCode::from(2));
-                    }
-                    Err(e) => return Err(e.into()),
+            TokensCommand::Create { name, role } => match access::issue_token(&app, &name, role, now).await {
+                Ok((text, _)) => {
+                    eprintln!("token {name} ({role}) created; it is shown only this once:");
+                    println!("{text}");
                 }
-            }
+                Err(e @ (AccessError::NameTaken(_) | AccessError::BadName)) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+                Err(e) => return Err(e.into()),
+            },
             TokensCommand::List { json } => {
-                for t in app.store.tokens().await? {
+                for t in access::tokens(&app).await? {
                     if json {
                         println!("{}", serde_json::to_string(&t)?);
                     } else {
@@ -65,7 +63,7 @@ impl TokensCommand {
                 }
             }
             TokensCommand::Revoke { name } => {
-                if !app.store.revoke_token(&name, now).await? {
+                if !access::revoke_token(&app, &name, now).await? {
                     eprintln!("error: no active token named {name:?}");
                     return Ok(ExitCode::from(2));
                 }

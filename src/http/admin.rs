@@ -19,7 +19,8 @@ use super::error::{ApiError, Problem};
 use super::request::{MAX_JSON_BODY, Mutation, text};
 use crate::app::App;
 use crate::domain::{Role, SubjectId};
-use crate::services::actions::{self, ActionError, EventError, ManualEvent};
+use crate::services::Failure;
+use crate::services::actions::{self, ActionError, EventError, EventPosted, ManualEvent};
 
 /// This area's routes, each declared once: its `#[utoipa::path]` gives both the route and
 /// its entry in the OpenAPI document.
@@ -84,25 +85,6 @@ pub struct EventBody {
     pub data: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-/// Where the posted event left the instance.
-#[allow(dead_code)]
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventResponse {
-    pub instance: InstanceRef,
-    pub event: super::decisions::EventRef,
-    /// The effects the step queued, e.g. `email:line_restored`.
-    pub effects: Vec<String>,
-}
-
-#[allow(dead_code)]
-#[derive(Debug, Serialize, ToSchema)]
-pub struct InstanceRef {
-    pub id: SubjectId,
-    pub workflow: String,
-    pub state: String,
-    pub version: i64,
-}
-
 impl From<EventError> for ApiError {
     fn from(e: EventError) -> ApiError {
         match e {
@@ -121,8 +103,8 @@ impl From<EventError> for ApiError {
             EventError::Action(e @ ActionError::InProgress(_)) => {
                 ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string())
             }
-            EventError::Action(ActionError::Store(s)) | EventError::Store(s) => s.into(),
-            EventError::Service(s) => service(&s),
+            EventError::Action(ActionError::Store(s)) | EventError::Store(s) => Failure::from(s).into(),
+            EventError::Service(s) => service(s),
         }
     }
 }
@@ -132,13 +114,13 @@ impl From<EventError> for ApiError {
            ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]+"?$"#, description = "The instance version decided on"),
            ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$", description = "Retries with the same key get the first answer")),
     request_body = EventBody,
-    responses((status = 200, body = EventResponse), (status = 400, body = Problem), (status = 401, body = Problem),
+    responses((status = 200, body = EventPosted), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem),
               (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 async fn post_event(State(app): State<Arc<App>>, m: Mutation) -> Result<Response, ApiError> {
     m.caller.require(&[Role::Admin])?;
-    let subject: SubjectId = m.id("an id")?;
+    let subject: SubjectId = m.id()?;
     let b: EventBody = m.json()?;
     text("event", &b.event, 100)?;
     text("reason", &b.reason, 1000)?;

@@ -15,8 +15,7 @@ use super::records::limit;
 use super::request::query;
 use crate::app::App;
 use crate::domain::Role;
-use crate::services::views::{self, Page};
-use crate::store::{AuditFilter, AuditRecord};
+use crate::services::views::{self, AuditFilter, AuditRecord, Page};
 
 /// This area's routes, each declared once: its `#[utoipa::path]` gives both the route and
 /// its entry in the OpenAPI document.
@@ -52,5 +51,5 @@ async fn list(
     let q = query(q)?;
     let limit = limit(q.limit, 100, 1000)?;
     let filter = AuditFilter { actor: q.actor, action: q.action, target: q.target, after: q.after, limit };
-    Ok(Json(views::audit(app.store.as_ref(), filter).await?))
+    Ok(Json(views::audit(&app, filter).await?))
 }

@@ -18,7 +18,7 @@ impl FromRequestParts<Arc<App>> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Caller, ApiError> {
         let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        Ok(authenticate(app.store.as_ref(), header).await?)
+        Ok(authenticate(app, header).await?)
     }
 }
 

@@ -15,11 +15,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::error::{ApiError, Problem};
 use super::request::{MAX_JSON_BODY, Mutation, invalid, text};
 use crate::app::App;
-use crate::domain::{Money, Role, SubjectId, TaskId};
-use crate::services::ServiceError;
+use crate::domain::{Money, Role, TaskId};
 use crate::services::actions::{ActionError, Outcome};
-use crate::services::decisions::{self, Decision, DecisionError};
-use crate::store::{CreditLineRecord, StoreError, TaskRecord};
+use crate::services::decisions::{self, Decided, Decision, DecisionError};
+use crate::services::{Failure, FailureKind, ServiceError};
 
 const DECIDERS: &[Role] = &[Role::Reviewer, Role::SeniorReviewer];
 
@@ -118,47 +117,11 @@ pub struct RequestInfoBody {
     pub version: Option<i64>,
 }
 
-/// Where a decision left the application.
-#[allow(dead_code)]
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApplicationRef {
-    pub id: SubjectId,
-    pub reference: String,
-    pub state: String,
-    pub version: i64,
-}
-
-/// The workflow event a decision fired.
-#[allow(dead_code)]
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventRef {
-    pub id: uuid::Uuid,
-    pub event: String,
-    pub from: String,
-    pub to: String,
-}
-
-/// A decision's answer (an `Idempotency-Key` replay sends the same again). The service
-/// builds this shape; the type documents it in the OpenAPI document.
-#[allow(dead_code)]
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DecisionResponse {
-    /// approve, decline, defer or request_info.
-    pub decision: String,
-    /// The task as it now is: `done`, or `awaiting_second_approval` after a first approval.
-    pub task: TaskRecord,
-    pub application: ApplicationRef,
-    pub event: EventRef,
-    /// The line an approval opened (not after a first approval that awaits its second).
-    #[schema(value_type = Option<CreditLineRecord>)]
-    pub credit_line: Option<serde_json::Value>,
-}
-
 impl From<DecisionError> for ApiError {
     fn from(e: DecisionError) -> ApiError {
         let e = match e {
-            DecisionError::Store(s) => return s.into(),
-            DecisionError::Service(s) => return service(&s),
+            DecisionError::Store(s) => return Failure::from(s).into(),
+            DecisionError::Service(s) => return service(s),
             other => other,
         };
         let code = e.code();
@@ -185,22 +148,24 @@ fn internal(e: &dyn std::fmt::Display) -> ApiError {
     ApiError::internal()
 }
 
-/// A workflow-engine refusal is the caller's problem (422); storage trouble is ours.
-pub(super) fn service(e: &ServiceError) -> ApiError {
+/// A workflow-engine refusal is the caller's problem (422); a version conflict is the
+/// caller's to retry (409); any other storage trouble is ours.
+pub(super) fn service(e: ServiceError) -> ApiError {
     match e {
         ServiceError::Engine(engine) => {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "transition_refused", engine.to_string())
         }
-        ServiceError::Store(StoreError::Conflict { .. }) => {
-            ApiError::new(StatusCode::CONFLICT, "version_conflict", "the resource changed; reload and retry")
-        }
-        ServiceError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("not found: {what}")),
-        other => internal(other),
+        ServiceError::Store(s) => match Failure::from(s) {
+            f if f.kind() == FailureKind::Conflict => f.into(),
+            f => internal(&f),
+        },
+        ServiceError::NotFound(what) => ApiError::not_found(format!("not found: {what}")),
+        other => internal(&other),
     }
 }
 
 /// A mutation's answer: its status, the ETag of the new version, and whether it is a replay.
-pub(super) fn respond(outcome: Outcome) -> Response {
+pub(super) fn respond<T: Serialize>(outcome: Outcome<T>) -> Response {
     let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
     let mut r = (status, Json(outcome.body)).into_response();
     if let Some(v) = outcome.etag
@@ -216,7 +181,7 @@ pub(super) fn respond(outcome: Outcome) -> Response {
 
 /// Everything a decision request carries besides its body.
 async fn run(app: &App, m: &Mutation, version: Option<i64>, decision: Decision) -> Result<Response, ApiError> {
-    let id: TaskId = m.id("a task id")?;
+    let id: TaskId = m.id()?;
     let expected = m.expected(version)?;
     let key = m.idempotency_key()?;
     let actor = m.actor(app.workflow.clock().now());
@@ -233,7 +198,7 @@ fn optional_text(field: &str, value: &Option<String>, max: usize) -> Result<(), 
            ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]+"?$"#, description = "The task version decided on"),
            ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$", description = "Retries with the same key get the first answer")),
     request_body = ApproveBody,
-    responses((status = 200, body = DecisionResponse, description = "Approved, or first approval recorded"),
+    responses((status = 200, body = Decided, description = "Approved, or first approval recorded"),
               (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
               (status = 415, body = Problem), (status = 422, body = Problem)),
@@ -259,7 +224,7 @@ async fn approve(State(app): State<Arc<App>>, m: Mutation) -> Result<Response, A
            ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]+"?$"#, description = "The task version decided on"),
            ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$", description = "Retries with the same key get the first answer")),
     request_body = DeclineBody,
-    responses((status = 200, body = DecisionResponse, description = "Declined; the decline email is queued"),
+    responses((status = 200, body = Decided, description = "Declined; the decline email is queued"),
               (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
               (status = 415, body = Problem), (status = 422, body = Problem)),
@@ -277,7 +242,7 @@ async fn decline(State(app): State<Arc<App>>, m: Mutation) -> Result<Response, A
            ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]+"?$"#, description = "The task version decided on"),
            ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$", description = "Retries with the same key get the first answer")),
     request_body = DeferBody,
-    responses((status = 200, body = DecisionResponse, description = "Deferred; the deferral email is queued"),
+    responses((status = 200, body = Decided, description = "Deferred; the deferral email is queued"),
               (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
               (status = 415, body = Problem), (status = 422, body = Problem)),
@@ -299,7 +264,7 @@ async fn defer(State(app): State<Arc<App>>, m: Mutation) -> Result<Response, Api
            ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]+"?$"#, description = "The task version decided on"),
            ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$", description = "Retries with the same key get the first answer")),
     request_body = RequestInfoBody,
-    responses((status = 200, body = DecisionResponse, description = "Information requested; the email is queued"),
+    responses((status = 200, body = Decided, description = "Information requested; the email is queued"),
               (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
               (status = 415, body = Problem), (status = 422, body = Problem)),

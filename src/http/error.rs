@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::services::access::AccessError;
-use crate::store::StoreError;
+use crate::services::{Failure, FailureKind};
 
 /// The body of every error answer (RFC 9457 problem details).
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -47,6 +47,15 @@ impl ApiError {
         )
     }
 
+    /// 409 `version_conflict`: another writer moved the resource first.
+    pub fn conflict() -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, "version_conflict", "the resource changed; reload and retry")
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", detail)
+    }
+
     pub fn internal() -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request could not be completed; it is logged")
     }
@@ -70,16 +79,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> ApiError {
-        match e {
-            StoreError::Conflict { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "version_conflict", "the resource changed; reload and retry")
-            }
-            StoreError::NotFound(what) => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("not found: {what}"))
-            }
-            e => {
+/// The one mapping of a storage failure, whichever service it came through.
+impl From<Failure> for ApiError {
+    fn from(e: Failure) -> ApiError {
+        match e.kind() {
+            FailureKind::Conflict => ApiError::conflict(),
+            FailureKind::NotFound(what) => ApiError::not_found(format!("not found: {what}")),
+            FailureKind::Internal => {
                 tracing::error!(error = %e, "store error");
                 ApiError::internal()
             }
@@ -91,7 +97,7 @@ impl From<AccessError> for ApiError {
     fn from(e: AccessError) -> ApiError {
         match e {
             AccessError::Unauthenticated => ApiError::unauthenticated(),
-            AccessError::Store(e) => e.into(),
+            AccessError::Store(e) => Failure::from(e).into(),
             e => {
                 tracing::error!(error = %e, "access error");
                 ApiError::internal()

@@ -35,7 +35,7 @@ async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, Json<Health>) {
-    let database = Some(app.store.backend());
+    let database = Some(app.backend());
     match app.store.ping().await {
         Ok(()) => (StatusCode::OK, Json(Health { status: "ready", database })),
         Err(e) => {

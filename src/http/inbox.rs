@@ -15,6 +15,7 @@ use super::error::{ApiError, Problem};
 use crate::app::App;
 use crate::domain::Role;
 use crate::intake::mail::MAX_MESSAGE_BYTES;
+use crate::services::Failure;
 use crate::services::inbound::{self, Report};
 
 const ROLES: &[Role] = &[Role::Inbox, Role::Admin];
@@ -63,7 +64,7 @@ async fn post_message(
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "empty_message", "the body must be the raw message"));
     }
     let source = format!("api:{}", caller.name);
-    let report = inbound::ingest(&app, &source, &body).await?;
+    let report = inbound::ingest(&app, &source, &body).await.map_err(Failure::from)?;
     let status = if report.outcome == inbound::outcome::DUPLICATE { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(report)))
 }

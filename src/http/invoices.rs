@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -13,10 +13,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::auth::Caller;
 use super::error::{ApiError, Problem};
 use super::records::{READERS, limit};
-use super::request::{path, query};
+use super::request::{PathId, PathParam, query};
 use crate::app::App;
-use crate::services::views::{self, Page};
-use crate::store::{InvoiceFilter, InvoiceRecord};
+use crate::services::views::{self, InvoiceFilter, InvoiceRecord, Page};
 
 /// This area's routes, each declared once: its `#[utoipa::path]` gives both the route and
 /// its entry in the OpenAPI document.
@@ -53,7 +52,27 @@ async fn list(
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "after: must be an invoice number"));
     }
     let filter = InvoiceFilter { account_email: q.account_email, after: q.after, limit };
-    Ok(Json(views::invoices(app.store.as_ref(), filter).await?))
+    Ok(Json(views::invoices(&app, filter).await?))
+}
+
+/// An invoice's number as a path gives it: `42` or `INV-000042` (letters and dashes before
+/// the digits, whatever the configured prefix).
+struct InvoiceNumber(i64);
+
+impl std::str::FromStr for InvoiceNumber {
+    type Err = ();
+
+    fn from_str(raw: &str) -> Result<InvoiceNumber, ()> {
+        let digits = raw.trim_start_matches(|c: char| c.is_ascii_alphabetic() || c == '-');
+        // `+42` reads as a number to Rust, not to a person.
+        let number = digits.parse::<i64>().ok().filter(|n| *n >= 1 && !digits.starts_with('+'));
+        number.map(InvoiceNumber).ok_or(())
+    }
+}
+
+impl PathParam for InvoiceNumber {
+    const FIELD: &'static str = "number";
+    const WHAT: &'static str = "an invoice number";
 }
 
 #[utoipa::path(get, path = "/api/v1/invoices/{number}", tag = "records",
@@ -65,16 +84,12 @@ async fn list(
 async fn invoice(
     State(app): State<Arc<App>>,
     caller: Caller,
-    p: Result<Path<String>, PathRejection>,
+    number: PathId<InvoiceNumber>,
 ) -> Result<Json<InvoiceRecord>, ApiError> {
     caller.require(READERS)?;
-    let raw = path(p, "invalid_id")?;
-    let digits = raw.trim_start_matches(|c: char| c.is_ascii_alphabetic() || c == '-');
-    let number = digits.parse::<i64>().ok().filter(|n| *n >= 1 && !digits.starts_with('+')).ok_or_else(|| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", format!("number: {raw:?} is not an invoice number"))
-    })?;
-    match views::invoice(app.store.as_ref(), number).await? {
+    let InvoiceNumber(n) = number.get()?;
+    match views::invoice(&app, n).await? {
         Some(i) => Ok(Json(i)),
-        None => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no invoice {raw}"))),
+        None => Err(ApiError::not_found(format!("no invoice {}", number.as_given()))),
     }
 }

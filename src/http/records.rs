@@ -12,11 +12,13 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::Caller;
 use super::error::{ApiError, Problem};
-use super::request::{parse_id, path, query};
+use super::request::{PathId, path, query};
 use crate::app::App;
 use crate::domain::{ApplicationId, EmailAddress, Role, SubjectId};
-use crate::services::views::{self, AccountView, ApplicationKey, ApplicationView, CreditLineView, Page};
-use crate::store::{ApplicationFilter, ApplicationRecord, CreditLineFilter, CreditLineRecord, StoreError};
+use crate::services::views::{
+    self, AccountView, ApplicationFilter, ApplicationKey, ApplicationRecord, ApplicationView, CreditLineFilter,
+    CreditLineRecord, CreditLineView, Page,
+};
 
 pub(super) const READERS: &[Role] = &[Role::Reviewer, Role::SeniorReviewer, Role::Admin];
 
@@ -72,7 +74,7 @@ async fn list_applications(
     let q = query(q)?;
     let limit = limit(q.limit, 50, 500)?;
     let filter = ApplicationFilter { state: q.state, account_email: q.account_email, after: q.after, limit };
-    Ok(Json(views::applications(app.store.as_ref(), filter).await?))
+    Ok(Json(views::applications(&app, filter).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/applications/{id}", tag = "records",
@@ -84,18 +86,13 @@ async fn list_applications(
 async fn application(
     State(app): State<Arc<App>>,
     caller: Caller,
-    id: Result<Path<String>, PathRejection>,
+    id: PathId<ApplicationKey>,
 ) -> Result<Json<ApplicationView>, ApiError> {
     caller.require(READERS)?;
-    let id = path(id, "invalid_id")?;
-    let key = if id.starts_with("CL-") {
-        ApplicationKey::Reference(id.clone())
-    } else {
-        ApplicationKey::Id(parse_id("id", &id, "an id")?)
-    };
-    let found = views::find_application(app.store.as_ref(), &key).await?;
-    let a = found.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no application {id}")))?;
-    Ok(Json(views::application_view(app.store.as_ref(), &a).await?))
+    let key = id.get()?;
+    let found = views::find_application(&app, &key).await?;
+    let a = found.ok_or_else(|| ApiError::not_found(format!("no application {}", id.as_given())))?;
+    Ok(Json(views::application_view(&app, &a).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/accounts/{email}", tag = "records",
@@ -112,7 +109,7 @@ async fn account(
     let email = path(email, "invalid_email")?;
     let email = EmailAddress::parse(&email)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_email", format!("email: {e}")))?;
-    let view = views::account_view(app.store.as_ref(), &email).await?;
+    let view = views::account_view(&app, &email).await?;
     let account = email.as_str();
     view.map(Json).ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no applications or credit lines for {account}"))
@@ -152,7 +149,7 @@ async fn list_credit_lines(
     let limit = limit(q.limit, 50, 500)?;
     let filter =
         CreditLineFilter { account_email: q.account_email, state: q.state, after: q.after, limit, owing: false };
-    Ok(Json(views::credit_lines(app.store.as_ref(), filter).await?))
+    Ok(Json(views::credit_lines(&app, filter).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/credit-lines/{id}", tag = "records",
@@ -163,11 +160,9 @@ async fn list_credit_lines(
 async fn credit_line(
     State(app): State<Arc<App>>,
     caller: Caller,
-    id: Result<Path<String>, PathRejection>,
+    id: PathId<SubjectId>,
 ) -> Result<Json<CreditLineView>, ApiError> {
     caller.require(READERS)?;
-    let id = path(id, "invalid_id")?;
-    let parsed: SubjectId = parse_id("id", &id, "an id")?;
-    let view = views::credit_line_view(app.store.as_ref(), parsed).await?;
-    view.map(Json).ok_or_else(|| ApiError::from(StoreError::NotFound(format!("credit line {id}"))))
+    let view = views::credit_line_view(&app, id.get()?).await?;
+    view.map(Json).ok_or_else(|| ApiError::not_found(format!("not found: credit line {}", id.as_given())))
 }

@@ -12,6 +12,8 @@ use serde::de::DeserializeOwned;
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::app::App;
+use crate::domain::{SubjectId, TaskId};
+use crate::services::views::ApplicationKey;
 
 /// `X-Request-Id` when the caller sent a sensible one, else a new UUID.
 #[derive(Debug, Clone)]
@@ -153,9 +155,59 @@ pub fn body(
 }
 
 /// The one way an id in a path is read: 400 `invalid_id` naming the field and what it is not.
-pub fn parse_id<T: std::str::FromStr>(field: &str, raw: &str, what: &str) -> Result<T, ApiError> {
+fn parse_id<T: std::str::FromStr>(field: &str, raw: &str, what: &str) -> Result<T, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", format!("{field}: {raw:?} is not {what}")))
+}
+
+/// What the API takes as the id in a path: its parameter's name and what an error calls it
+/// ("id: \"x\" is not a task id").
+pub trait PathParam: std::str::FromStr {
+    const FIELD: &'static str = "id";
+    const WHAT: &'static str;
+}
+
+impl PathParam for TaskId {
+    const WHAT: &'static str = "a task id";
+}
+
+/// A workflow instance: a credit line, an application, an increase, ...
+impl PathParam for SubjectId {
+    const WHAT: &'static str = "an id";
+}
+
+/// An application's id or its reference (`CL-…`).
+impl PathParam for ApplicationKey {
+    const WHAT: &'static str = "an id";
+}
+
+/// The id in a request's path, read when the handler asks for it ([`PathId::get`]): after
+/// the handler has checked the caller's role, so a caller without the role gets 403 whatever
+/// the id, as with [`Mutation::id`].
+pub struct PathId<T> {
+    raw: Result<String, ApiError>,
+    id: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: PathParam> FromRequestParts<Arc<App>> for PathId<T> {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<PathId<T>, Self::Rejection> {
+        let raw = path(Path::<String>::from_request_parts(parts, app).await, "invalid_id");
+        Ok(PathId { raw, id: std::marker::PhantomData })
+    }
+}
+
+impl<T: PathParam> PathId<T> {
+    /// The id, or 400 `invalid_id` naming the parameter (problem+json, as every error).
+    pub fn get(&self) -> Result<T, ApiError> {
+        parse_id(T::FIELD, self.raw.as_ref().map_err(Clone::clone)?, T::WHAT)
+    }
+
+    /// The id as the path gave it, for messages that quote it.
+    pub fn as_given(&self) -> &str {
+        self.raw.as_deref().unwrap_or_default()
+    }
 }
 
 /// What every mutation (a `POST` on `/api/v1/.../{id}/...`) shares, read once: the caller
@@ -190,10 +242,9 @@ impl axum::extract::FromRequest<Arc<App>> for Mutation {
 }
 
 impl Mutation {
-    /// The path's id, parsed as `T` (`what` names it in the error: "a task id").
-    pub fn id<T: std::str::FromStr>(&self, what: &str) -> Result<T, ApiError> {
-        let raw = self.id.clone()?;
-        parse_id("id", &raw, what)
+    /// The path's id, parsed as `T` as every id in a path is ([`PathParam`]).
+    pub fn id<T: PathParam>(&self) -> Result<T, ApiError> {
+        parse_id(T::FIELD, self.id.as_ref().map_err(Clone::clone)?, T::WHAT)
     }
 
     /// The body, parsed as JSON into `T` (413, 415 or 400 naming the field).

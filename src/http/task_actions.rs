@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -16,9 +16,9 @@ use super::error::{ApiError, Problem};
 use super::request::{MAX_JSON_BODY, Mutation, invalid, text};
 use crate::app::App;
 use crate::domain::{Role, SubjectId, TaskId};
+use crate::services::Failure;
 use crate::services::actions::ActionError;
-use crate::services::task_actions::{self, ResolveError, TaskAction};
-use crate::store::TaskRecord;
+use crate::services::task_actions::{self, ActionName, ResolveError, TaskActed, TaskAction};
 
 const DECIDERS: &[Role] = &[Role::Reviewer, Role::SeniorReviewer];
 
@@ -26,26 +26,6 @@ const DECIDERS: &[Role] = &[Role::Reviewer, Role::SeniorReviewer];
 /// its entry in the OpenAPI document.
 pub fn router() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::new().routes(routes!(resolve)).layer(DefaultBodyLimit::max(MAX_JSON_BODY))
-}
-
-/// The action, by task kind: `limit_increase_review`: approve, decline (`reason`),
-/// request_info (`message`); `aws_login_review`: approve, decline (`reason`);
-/// `deposit_confirmation`: confirm, reject (`note`); `triage`:
-/// attach (`application` reference or `credit_line` id), close (`note`); `invoice_request`:
-/// mark_sent (`note`, optional `invoice_reference`), close (`note`); `email_failure`: retry,
-/// close (`note`).
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ActionName {
-    Approve,
-    Decline,
-    RequestInfo,
-    Confirm,
-    Reject,
-    Attach,
-    MarkSent,
-    Retry,
-    Close,
 }
 
 /// How a task is finished. Approving (or confirming the deposit of) an increase at or
@@ -76,27 +56,11 @@ pub struct ResolveBody {
     pub version: Option<i64>,
 }
 
-/// The answer (an `Idempotency-Key` replay sends the same again).
-#[allow(dead_code)]
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ResolveResponse {
-    pub action: ActionName,
-    /// The task as it now is: `done`, `awaiting_second_approval` after a first approval, or
-    /// still `open` after request_info.
-    pub task: TaskRecord,
-    /// The workflow event the action fired, if any.
-    #[schema(value_type = Option<Object>)]
-    pub event: Option<serde_json::Value>,
-    /// What was done, as recorded in the audit log.
-    #[schema(value_type = Object)]
-    pub detail: serde_json::Value,
-}
-
 impl From<ResolveError> for ApiError {
     fn from(e: ResolveError) -> ApiError {
         let e = match e {
-            ResolveError::Store(s) => return s.into(),
-            ResolveError::Service(s) => return service(&s),
+            ResolveError::Store(s) => return Failure::from(s).into(),
+            ResolveError::Service(s) => return service(s),
             other => other,
         };
         let status = match &e {
@@ -157,7 +121,7 @@ pub fn action(b: ResolveBody) -> Result<TaskAction, ApiError> {
            ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]+"?$"#, description = "The task version acted on"),
            ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$", description = "Retries with the same key get the first answer")),
     request_body = ResolveBody,
-    responses((status = 200, body = ResolveResponse, description = "Done, or a first approval recorded"),
+    responses((status = 200, body = TaskActed, description = "Done, or a first approval recorded"),
               (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem),
               (status = 409, body = Problem, description = "Closed, claimed by another, changed since read, or `task_obsolete`: its subject moved on and the task was closed"),
@@ -165,7 +129,7 @@ pub fn action(b: ResolveBody) -> Result<TaskAction, ApiError> {
     security(("bearer" = [])))]
 async fn resolve(State(app): State<Arc<App>>, m: Mutation) -> Result<Response, ApiError> {
     m.caller.require(DECIDERS)?;
-    let id: TaskId = m.id("a task id")?;
+    let id: TaskId = m.id()?;
     let b: ResolveBody = m.json()?;
     let expected = m.expected(b.version)?;
     let action = action(b)?;

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -16,13 +16,13 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::auth::Caller;
 use super::error::{ApiError, Problem};
 use super::records::limit;
-use super::request::{RequestId, if_match, parse_id, path, query};
+use super::request::{PathId, RequestId, if_match, query};
 use crate::app::App;
 use crate::domain::{Role, TaskId};
+use crate::services::Failure;
 use crate::services::task_view::{self, TaskItem, TaskView, item};
 use crate::services::tasks::{self, Actor, TaskError};
-use crate::services::views::{self, Page};
-use crate::store::{TaskFilter, TaskRecord};
+use crate::services::views::{self, Page, TaskFilter, TaskRecord};
 
 const REVIEWERS: &[Role] = &[Role::Reviewer, Role::SeniorReviewer, Role::Admin];
 
@@ -59,14 +59,9 @@ impl From<TaskError> for ApiError {
             TaskError::ClaimedByOther { .. } => ApiError::new(StatusCode::CONFLICT, "already_claimed", e.to_string()),
             TaskError::NotClaimed(_) => ApiError::new(StatusCode::CONFLICT, "not_claimed", e.to_string()),
             TaskError::NotAssignee(_) => ApiError::new(StatusCode::FORBIDDEN, "not_assignee", e.to_string()),
-            TaskError::Store(e) => e.into(),
+            TaskError::Store(e) => Failure::from(e).into(),
         }
     }
-}
-
-/// A task id from the path: 400 `invalid_id` when it is not one.
-fn task_id(raw: &str) -> Result<TaskId, ApiError> {
-    parse_id("id", raw, "a task id")
 }
 
 /// Every write answers the task with its version as the ETag (for the next If-Match).
@@ -104,7 +99,7 @@ async fn list(
         after: q.after,
         limit,
     };
-    let tasks = views::tasks(app.store.as_ref(), filter).await?;
+    let tasks = views::tasks(&app, filter).await?;
     let sla = app.config.task_sla_hours;
     Ok(Json(Page { items: tasks.items.iter().map(|t| item(t, now, sla)).collect(), next_cursor: tasks.next_cursor }))
 }
@@ -125,13 +120,9 @@ fn created_before(now: DateTime<Utc>, hours: u32) -> DateTime<Utc> {
               (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem)),
     security(("bearer" = [])))]
-async fn view(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    id: Result<Path<String>, PathRejection>,
-) -> Result<Response, ApiError> {
+async fn view(State(app): State<Arc<App>>, caller: Caller, id: PathId<TaskId>) -> Result<Response, ApiError> {
     caller.require(REVIEWERS)?;
-    let id = task_id(&path(id, "invalid_id")?)?;
+    let id = id.get()?;
     let view = task_view::view(&app, id).await.map_err(ApiError::from)?;
     let view = view.ok_or_else(|| ApiError::from(TaskError::NotFound(id)))?;
     Ok(with_etag(&view.task.task.clone(), view))
@@ -155,7 +146,7 @@ async fn claim(
     caller: Caller,
     request: RequestId,
     headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
+    id: PathId<TaskId>,
 ) -> Result<Response, ApiError> {
     assign(&app, &caller, &request, &headers, id, Assignment::Claim).await
 }
@@ -172,7 +163,7 @@ async fn release(
     caller: Caller,
     request: RequestId,
     headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
+    id: PathId<TaskId>,
 ) -> Result<Response, ApiError> {
     assign(&app, &caller, &request, &headers, id, Assignment::Release).await
 }
@@ -183,16 +174,16 @@ async fn assign(
     caller: &Caller,
     request: &RequestId,
     headers: &HeaderMap,
-    id: Result<Path<String>, PathRejection>,
+    id: PathId<TaskId>,
     change: Assignment,
 ) -> Result<Response, ApiError> {
     caller.require(REVIEWERS)?;
-    let id = task_id(&path(id, "invalid_id")?)?;
+    let id = id.get()?;
     let expected = if_match(headers)?;
     let actor = Actor { caller, request_id: &request.0, now: app.workflow.clock().now() };
     let task = match change {
-        Assignment::Claim => tasks::claim(app.store.as_ref(), &actor, id, expected).await?,
-        Assignment::Release => tasks::release(app.store.as_ref(), &actor, id, expected).await?,
+        Assignment::Claim => tasks::claim(app, &actor, id, expected).await?,
+        Assignment::Release => tasks::release(app, &actor, id, expected).await?,
     };
     Ok(with_etag(&task, item(&task, actor.now, app.config.task_sla_hours)))
 }

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::app::App;
 use crate::domain::{BearerToken, Role, TOKEN_RANDOM_BYTES};
 use crate::store::{Store, StoreError, TokenRecord};
 
@@ -59,8 +60,29 @@ pub async fn create_token(
     }
 }
 
+/// [`create_token`], for the adapters.
+pub async fn issue_token(
+    app: &App,
+    name: &str,
+    role: Role,
+    now: DateTime<Utc>,
+) -> Result<(String, TokenRecord), AccessError> {
+    create_token(app.store.as_ref(), name, role, now).await
+}
+
+/// Every token (name, role, when created and revoked); the secrets are not kept.
+pub async fn tokens(app: &App) -> Result<Vec<TokenRecord>, AccessError> {
+    Ok(app.store.tokens().await?)
+}
+
+/// Revokes the active token `name`; false when there is none.
+pub async fn revoke_token(app: &App, name: &str, now: DateTime<Utc>) -> Result<bool, AccessError> {
+    Ok(app.store.revoke_token(name, now).await?)
+}
+
 /// The caller behind an `Authorization` header value (`Bearer clt_...`).
-pub async fn authenticate(store: &dyn Store, authorization: Option<&str>) -> Result<Caller, AccessError> {
+pub async fn authenticate(app: &App, authorization: Option<&str>) -> Result<Caller, AccessError> {
+    let store = app.store.as_ref();
     let presented = authorization
         .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
         .and_then(BearerToken::parse)

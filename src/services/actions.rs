@@ -3,16 +3,18 @@
 //! gets the first answer and causes nothing twice). Also the admin's hand-posted workflow
 //! event, which goes through the same engine as everything else.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 pub use super::tasks::Actor;
 use crate::app::App;
-use crate::domain::{ApplicationId, SubjectId};
+use crate::domain::{ApplicationId, EventId, SubjectId};
 use crate::email::context::context;
+pub use crate::services::in_flight::{InFlight, Turn};
 use crate::services::workflow::{Cursor, Fire, ServiceError};
 use crate::store::{ActionWrite, AuditRecord, IdempotentResponse, Instance, Store, StoreError, TransitionWrite};
 use crate::workflow::names;
@@ -26,13 +28,66 @@ pub struct IdempotencyKey {
 
 /// A mutation's answer: what the HTTP adapter sends, and what a replay sends again.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
+pub struct Outcome<T> {
     pub status: u16,
     /// The version of the changed resource, for the next If-Match.
     pub etag: Option<i64>,
-    pub body: Value,
+    pub body: T,
     /// True when this is a kept answer sent again.
     pub replayed: bool,
+}
+
+/// A mutation's typed answer. It is kept as JSON with its idempotency key and read back
+/// into the same type for a replay, so a replay answers what the first request did.
+pub trait Answer: Serialize + DeserializeOwned {
+    /// The version of the changed resource, for the next If-Match.
+    fn version(&self) -> Option<i64>;
+}
+
+impl<T: Answer> Outcome<T> {
+    /// A first answer (200).
+    pub fn new(body: T) -> Outcome<T> {
+        Outcome { status: 200, etag: body.version(), body, replayed: false }
+    }
+}
+
+/// The workflow step a mutation took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventStep {
+    pub id: EventId,
+    pub event: String,
+    pub from: String,
+    pub to: String,
+}
+
+impl From<&TransitionWrite> for EventStep {
+    fn from(t: &TransitionWrite) -> EventStep {
+        EventStep { id: t.event_id, event: t.event.clone(), from: t.from_state.clone(), to: t.to_state.clone() }
+    }
+}
+
+/// Where a hand-posted event left its workflow instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InstanceStep {
+    pub id: SubjectId,
+    pub workflow: String,
+    pub state: String,
+    pub version: i64,
+}
+
+/// The answer to a hand-posted event (an `Idempotency-Key` replay sends the same again).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventPosted {
+    pub instance: InstanceStep,
+    pub event: EventStep,
+    /// The effects the step queued, e.g. `email:line_restored`.
+    pub effects: Vec<String>,
+}
+
+impl Answer for EventPosted {
+    fn version(&self) -> Option<i64> {
+        Some(self.instance.version)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +98,12 @@ pub enum ActionError {
     InProgress(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<crate::services::in_flight::Busy> for ActionError {
+    fn from(busy: crate::services::in_flight::Busy) -> Self {
+        ActionError::InProgress(busy.0)
+    }
 }
 
 impl ActionError {
@@ -59,94 +120,60 @@ impl ActionError {
 /// `idempotency_in_progress`. A decision takes milliseconds; this only bounds a stuck one.
 pub const IN_PROGRESS_WAIT: Duration = Duration::from_secs(10);
 
-/// The idempotency keys this process is working on, one turn at a time per caller and key:
-/// a second request with a key waits for the first to finish, then replays its answer.
-/// (Across processes the kept answer settles it: see [`settle`].)
-#[derive(Debug, Default)]
-pub struct InFlight {
-    keys: Mutex<Slots>,
-}
-
-/// One lock per caller and key being worked on.
-type Slots = HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>;
-
-/// A request's turn with its key; the next one waiting gets it when this is dropped.
-pub struct Turn<'a> {
-    owner: &'a InFlight,
-    slot: (String, String),
-    lock: Arc<tokio::sync::Mutex<()>>,
-    _guard: tokio::sync::OwnedMutexGuard<()>,
-}
-
-impl InFlight {
-    /// Waits up to `wait` for the caller's `key` to be free.
-    pub async fn enter(&self, caller: &str, key: &str, wait: Duration) -> Result<Turn<'_>, ActionError> {
-        let slot = (caller.to_string(), key.to_string());
-        let lock = self.slots().entry(slot.clone()).or_default().clone();
-        let guard = tokio::time::timeout(wait, lock.clone().lock_owned())
-            .await
-            .map_err(|_| ActionError::InProgress(key.to_string()))?;
-        Ok(Turn { owner: self, slot, lock, _guard: guard })
-    }
-
-    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
-        // The map holds no invariant a panicking holder could have broken halfway.
-        self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-impl Drop for Turn<'_> {
-    fn drop(&mut self) {
-        let mut slots = self.owner.slots();
-        // The map, this turn and its guard hold the lock; anyone else is waiting for it.
-        if Arc::strong_count(&self.lock) <= 3 {
-            slots.remove(&self.slot);
-        }
-    }
-}
-
 /// The kept answer for this caller's key, if the key was used before with the same request.
-pub async fn replay(
+pub async fn replay<T: Answer>(
     store: &dyn Store,
     actor: &Actor<'_>,
     key: Option<&IdempotencyKey>,
-) -> Result<Option<Outcome>, ActionError> {
+) -> Result<Option<Outcome<T>>, ActionError> {
     let Some(k) = key else { return Ok(None) };
     let Some(kept) = store.idempotent_response(&actor.caller.name, &k.key).await? else { return Ok(None) };
     if kept.request_hash != k.request_hash {
         return Err(ActionError::KeyReused(k.key.clone()));
     }
-    let etag = kept.response.pointer("/task/version").or_else(|| kept.response.pointer("/instance/version"));
-    Ok(Some(Outcome { status: kept.status, etag: etag.and_then(Value::as_i64), body: kept.response, replayed: true }))
+    // The same request came to the same endpoint, whose answer has this type.
+    let body: T = serde_json::from_value(kept.response)
+        .map_err(|e| StoreError::Corrupt(format!("the answer kept for Idempotency-Key {:?}: {e}", k.key)))?;
+    Ok(Some(Outcome { status: kept.status, etag: body.version(), body, replayed: true }))
 }
 
 /// The row that keeps `outcome` for the key, written with the mutation.
-pub fn record(actor: &Actor<'_>, key: Option<&IdempotencyKey>, outcome: &Outcome) -> Option<IdempotentResponse> {
-    key.map(|k| IdempotentResponse {
+pub fn record<T: Answer>(
+    actor: &Actor<'_>,
+    key: Option<&IdempotencyKey>,
+    outcome: &Outcome<T>,
+) -> Result<Option<IdempotentResponse>, StoreError> {
+    let Some(k) = key else { return Ok(None) };
+    let response = serde_json::to_value(&outcome.body)
+        .map_err(|e| StoreError::Corrupt(format!("the answer for Idempotency-Key {:?}: {e}", k.key)))?;
+    Ok(Some(IdempotentResponse {
         caller: actor.caller.name.clone(),
         key: k.key.clone(),
         request_hash: k.request_hash.clone(),
         status: outcome.status,
-        response: outcome.body.clone(),
+        response,
         created_at: actor.now,
-    })
+    }))
 }
 
 /// Runs `mutation` once for its idempotency key: waits for this process's other requests
 /// with the key (up to [`IN_PROGRESS_WAIT`], then `InProgress`), replays a kept answer,
 /// else runs it and settles the result.
-pub async fn once<E, Fut>(
+pub async fn once<T, E, Fut>(
     app: &App,
     actor: &Actor<'_>,
     key: Option<&IdempotencyKey>,
     mutation: impl FnOnce() -> Fut,
-) -> Result<Outcome, E>
+) -> Result<Outcome<T>, E>
 where
+    T: Answer,
     E: From<ActionError>,
-    Fut: std::future::Future<Output = Result<Outcome, E>>,
+    Fut: std::future::Future<Output = Result<Outcome<T>, E>>,
 {
     let _turn = match key {
-        Some(k) => Some(app.idempotency.enter(&actor.caller.name, &k.key, IN_PROGRESS_WAIT).await?),
+        Some(k) => {
+            Some(app.idempotency.enter(&actor.caller.name, &k.key, IN_PROGRESS_WAIT).await.map_err(ActionError::from)?)
+        }
         None => None,
     };
     let store = app.store.as_ref();
@@ -161,13 +188,14 @@ where
 /// the same key (in another process, or one that committed between our replay check and our
 /// read: then we saw its effect as "task closed" or "application moved"): the answer is the
 /// winner's, never that failure.
-pub async fn settle<E>(
+pub async fn settle<T, E>(
     store: &dyn Store,
     actor: &Actor<'_>,
     key: Option<&IdempotencyKey>,
-    result: Result<Outcome, E>,
-) -> Result<Outcome, E>
+    result: Result<Outcome<T>, E>,
+) -> Result<Outcome<T>, E>
 where
+    T: Answer,
     E: From<ActionError>,
 {
     match result {
@@ -224,7 +252,7 @@ pub async fn post_event(
     actor: &Actor<'_>,
     e: ManualEvent,
     key: Option<&IdempotencyKey>,
-) -> Result<Outcome, EventError> {
+) -> Result<Outcome<EventPosted>, EventError> {
     check_data(&e.data)?;
     once(app, actor, key, || write_event(app, actor, &e, key)).await
 }
@@ -324,7 +352,7 @@ async fn write_event(
     actor: &Actor<'_>,
     e: &ManualEvent,
     key: Option<&IdempotencyKey>,
-) -> Result<Outcome, EventError> {
+) -> Result<Outcome<EventPosted>, EventError> {
     let instance = app.store.instance(e.subject).await?.ok_or(EventError::NotFound(e.subject))?;
     if let Some(v) = e.expected_version
         && v != instance.version
@@ -343,21 +371,16 @@ async fn write_event(
         other => other.into(),
     })?;
     check_emails(app, &instance, &e.event, &write).await?;
-    let outcome = Outcome {
-        status: 200,
-        etag: Some(fired.version),
-        body: json!({
-            "instance": {
-                "id": instance.id,
-                "workflow": instance.workflow,
-                "state": fired.to,
-                "version": fired.version,
-            },
-            "event": { "id": fired.event_id, "event": e.event, "from": fired.from, "to": fired.to },
-            "effects": fired.effects.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
-        }),
-        replayed: false,
-    };
+    let outcome = Outcome::new(EventPosted {
+        instance: InstanceStep {
+            id: instance.id,
+            workflow: instance.workflow.clone(),
+            state: fired.to.clone(),
+            version: fired.version,
+        },
+        event: EventStep { id: fired.event_id, event: e.event.clone(), from: fired.from.clone(), to: fired.to.clone() },
+        effects: fired.effects.iter().map(|x| x.to_string()).collect(),
+    });
     let audit = AuditRecord {
         id: uuid::Uuid::now_v7(),
         actor: actor.caller.name.clone(),
@@ -376,35 +399,9 @@ async fn write_event(
         credit_line: None,
         decisions: Vec::new(),
         audit,
-        idempotency: record(actor, key, &outcome),
+        idempotency: record(actor, key, &outcome)?,
     };
     app.store.commit_action(&action).await?;
     tracing::info!(instance = %instance.id, event = %e.event, actor = %actor.caller.name, "workflow event posted by hand");
     Ok(outcome)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_second_request_with_a_key_waits_its_turn_and_gives_up_after_the_wait() {
-        let inflight = InFlight::default();
-        let wait = Duration::from_millis(20);
-        let first = inflight.enter("rita", "k", wait).await.unwrap();
-        let Err(e) = inflight.enter("rita", "k", wait).await else { panic!("two turns at once") };
-        assert!(matches!(&e, ActionError::InProgress(k) if k == "k"), "{e}");
-        assert_eq!(e.code(), "idempotency_in_progress");
-        assert!(inflight.enter("rob", "k", wait).await.is_ok(), "keys belong to their caller");
-
-        // A waiter gets its turn as soon as the first finishes.
-        let waiter = inflight.enter("rita", "k", Duration::from_secs(5));
-        let release = async {
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            drop(first);
-        };
-        let (second, ()) = tokio::join!(waiter, release);
-        drop(second.unwrap());
-        assert!(inflight.slots().is_empty(), "finished keys are forgotten");
-    }
 }

@@ -4,9 +4,11 @@
 //! an approval opens, the audit entry and the idempotency record commit in one transaction.
 
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
-use super::actions::{self, Actor, IdempotencyKey, Outcome};
+use super::actions::{self, Actor, Answer, EventStep, IdempotencyKey, Outcome};
 use crate::app::App;
 use crate::domain::{ApplicationId, Money, Role, SubjectId, TaskId};
 use crate::rules::DecisionRecord;
@@ -106,6 +108,35 @@ impl DecisionError {
     }
 }
 
+/// A decision's answer (an `Idempotency-Key` replay sends the same again).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Decided {
+    /// approve, decline, defer or request_info.
+    pub decision: String,
+    /// The task as it now is: `done`, or `awaiting_second_approval` after a first approval.
+    pub task: TaskRecord,
+    pub application: ApplicationStep,
+    /// The workflow event the decision fired.
+    pub event: Option<EventStep>,
+    /// The line an approval opened (not after a first approval that awaits its second).
+    pub credit_line: Option<CreditLineRecord>,
+}
+
+impl Answer for Decided {
+    fn version(&self) -> Option<i64> {
+        Some(self.task.version)
+    }
+}
+
+/// Where a decision left the application.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApplicationStep {
+    pub id: ApplicationId,
+    pub reference: String,
+    pub state: String,
+    pub version: i64,
+}
+
 /// A first approval waiting for its second, as kept in the task's details.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct FirstApproval {
@@ -125,7 +156,7 @@ pub async fn decide(
     expected: Option<i64>,
     decision: Decision,
     key: Option<&IdempotencyKey>,
-) -> Result<Outcome, DecisionError> {
+) -> Result<Outcome<Decided>, DecisionError> {
     // A concurrent request with the same key waits for it, or finds its kept answer.
     actions::once(app, actor, key, || plan_and_write(app, actor, id, expected, &decision, key)).await
 }
@@ -137,7 +168,7 @@ async fn plan_and_write(
     expected: Option<i64>,
     decision: &Decision,
     key: Option<&IdempotencyKey>,
-) -> Result<Outcome, DecisionError> {
+) -> Result<Outcome<Decided>, DecisionError> {
     let store = app.store.as_ref();
     let task = crate::services::tasks::at_version(store, id, expected).await?.ok_or(DecisionError::TaskNotFound(id))?;
     if task.kind != REVIEW_TASK {
@@ -234,7 +265,7 @@ async fn plan_and_write(
             plan.detail = json!({ "items": items, "message": message });
         }
     }
-    let outcome = plan.outcome(decision.name());
+    let outcome = plan.outcome(decision.name(), &instance);
     let write = plan.into_write(actor, decision.name(), &instance, key, &outcome)?;
     store.commit_action(&write).await.map_err(|e| {
         if super::standing::is_second_line(&e) {
@@ -246,7 +277,7 @@ async fn plan_and_write(
     })?;
     tracing::info!(
         task = %id, application = %application.reference, decision = decision.name(),
-        to = %outcome.body["application"]["state"], actor = %actor.caller.name, "decision recorded"
+        to = %outcome.body.application.state, actor = %actor.caller.name, "decision recorded"
     );
     Ok(outcome)
 }
@@ -530,7 +561,7 @@ impl Planned {
 
     /// The response: the task as it now is, where the application went, the event and the
     /// line an approval opened.
-    fn outcome(&self, decision: &str) -> Outcome {
+    fn outcome(&self, decision: &str, instance: &crate::store::Instance) -> Outcome<Decided> {
         let fired = self.fired.as_ref();
         let line = self.credit_line.as_ref().map(|l| CreditLineRecord {
             id: l.id,
@@ -544,24 +575,19 @@ impl Planned {
             opened_at: self.now,
             updated_at: self.now,
         });
-        let task = self.next_task();
-        Outcome {
-            status: 200,
-            etag: Some(task.version),
-            body: json!({
-                "decision": decision,
-                "task": task,
-                "application": {
-                    "id": self.application.id,
-                    "reference": self.application.reference,
-                    "state": fired.map(|f| f.to.clone()),
-                    "version": fired.map(|f| f.version),
-                },
-                "event": fired.map(|f| json!({ "id": f.event_id, "event": self.transition.as_ref().map(|t| t.event.clone()), "from": f.from, "to": f.to })),
-                "credit_line": line,
-            }),
-            replayed: false,
-        }
+        Outcome::new(Decided {
+            decision: decision.to_string(),
+            task: self.next_task(),
+            // Every decision takes a step; were there none, the application is where it was.
+            application: ApplicationStep {
+                id: self.application.id,
+                reference: self.application.reference.clone(),
+                state: fired.map_or_else(|| instance.state.clone(), |f| f.to.clone()),
+                version: fired.map_or(instance.version, |f| f.version),
+            },
+            event: self.transition.as_ref().map(EventStep::from),
+            credit_line: line,
+        })
     }
 
     fn into_write(
@@ -570,7 +596,7 @@ impl Planned {
         decision: &str,
         instance: &crate::store::Instance,
         key: Option<&IdempotencyKey>,
-        outcome: &Outcome,
+        outcome: &Outcome<Decided>,
     ) -> Result<ActionWrite, DecisionError> {
         let next = self.next_task();
         let mut detail = json!({
@@ -608,7 +634,7 @@ impl Planned {
             credit_line: self.credit_line,
             decisions: self.write_decisions,
             audit,
-            idempotency: actions::record(actor, key, outcome),
+            idempotency: actions::record(actor, key, outcome)?,
         })
     }
 }

@@ -15,8 +15,8 @@ use crate::domain::{
     paid_before, plan_debit, within,
 };
 use crate::store::{
-    BillPayment, CouponRecord, CreditDraw, CreditLineRecord, CycleWrite, DebitRequest, DebitResult, EntryRecord,
-    EntryWrite, LedgerSums, LedgerWrite, StoreError,
+    Balances, BillPayment, CouponRecord, CreditDraw, CreditLineRecord, CycleWrite, DebitRequest, DebitResult,
+    EntryRecord, EntryWrite, LedgerSums, LedgerWrite, StoreError,
 };
 use crate::workflow::names::credit_line;
 
@@ -44,6 +44,14 @@ impl From<StoreError> for LedgerError {
             e => LedgerError::Store(e),
         }
     }
+}
+
+/// What `ledger verify` found, and over how many accounts and line-months.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub problems: Vec<String>,
+    pub accounts: usize,
+    pub line_months: usize,
 }
 
 /// Applying a deposit is planned again this many times when a payment moves a bill first.
@@ -645,7 +653,23 @@ impl<'a> Ledger<'a> {
 
     /// Every stored balance against the sum of its entries; the problems found (none: sound).
     pub async fn verify(&self) -> Result<Vec<String>, LedgerError> {
-        Ok(problems(&self.app.store.ledger_sums().await?))
+        Ok(self.audit().await?.problems)
+    }
+
+    /// [`Ledger::verify`] with how much it looked at.
+    pub async fn audit(&self) -> Result<Verified, LedgerError> {
+        let sums = self.app.store.ledger_sums().await?;
+        Ok(Verified { problems: problems(&sums), accounts: sums.accounts.len(), line_months: sums.usage.len() })
+    }
+
+    /// The account's stored balances.
+    pub async fn balances(&self, account: &EmailAddress) -> Result<Balances, LedgerError> {
+        Ok(self.app.store.balances(account.as_str()).await?)
+    }
+
+    /// The account's entries, oldest first.
+    pub async fn entries(&self, account: &EmailAddress) -> Result<Vec<EntryRecord>, LedgerError> {
+        Ok(self.app.store.ledger_entries(account.as_str()).await?)
     }
 }
 

@@ -10,6 +10,8 @@ pub mod clock;
 pub mod debit_queue;
 pub mod decisions;
 pub mod delivery;
+pub mod error;
+pub mod in_flight;
 pub mod inbound;
 pub mod invoices;
 pub mod ledger;
@@ -25,4 +27,5 @@ pub mod website;
 pub mod workflow;
 
 pub use clock::{Clock, FileClock, ManualClock, SystemClock};
+pub use error::{Failure, FailureKind};
 pub use workflow::{AppliedDecision, Cursor, Fire, Fired, NewApplicationInput, ServiceError, WorkflowService};

@@ -399,6 +399,16 @@ pub struct IncidentOutcome {
     pub replayed: bool,
 }
 
+/// An account's pending payments (open or settled) and its failed payments and chargebacks,
+/// oldest first.
+pub async fn of_account(
+    app: &App,
+    account: &EmailAddress,
+) -> Result<(Vec<PendingPaymentRecord>, Vec<IncidentRecord>), PaymentError> {
+    let accounts = [account.to_string()];
+    Ok((app.store.pending_payments(&accounts, false).await?, app.store.payment_incidents(&accounts).await?))
+}
+
 /// A failed payment or chargeback reported by hand; once per kind, provider and reference.
 #[allow(clippy::too_many_arguments)]
 pub async fn report_incident(

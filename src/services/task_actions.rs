@@ -5,9 +5,11 @@
 //! `Idempotency-Key`. A task whose subject moved on (its increase was closed, expired or
 //! decided elsewhere) is closed as `obsolete` when someone tries to finish it.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
-use super::actions::{self, Actor, IdempotencyKey, Outcome};
+use super::actions::{self, Actor, Answer, EventStep, IdempotencyKey, Outcome};
 use super::billing::escalation;
 use super::workflow::{Cursor, Fire, ServiceError};
 use crate::app::App;
@@ -39,19 +41,79 @@ pub enum TaskAction {
     Close { note: String },
 }
 
-impl TaskAction {
-    pub fn name(&self) -> &'static str {
+/// The action, by task kind: `limit_increase_review`: approve, decline (`reason`),
+/// request_info (`message`); `aws_login_review`: approve, decline (`reason`);
+/// `deposit_confirmation`: confirm, reject (`note`); `triage`:
+/// attach (`application` reference or `credit_line` id), close (`note`); `invoice_request`:
+/// mark_sent (`note`, optional `invoice_reference`), close (`note`); `email_failure`: retry,
+/// close (`note`).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionName {
+    Approve,
+    Decline,
+    RequestInfo,
+    Confirm,
+    Reject,
+    Attach,
+    MarkSent,
+    Retry,
+    Close,
+}
+
+impl ActionName {
+    pub fn as_str(self) -> &'static str {
         match self {
-            TaskAction::Approve { .. } => "approve",
-            TaskAction::Decline { .. } => "decline",
-            TaskAction::RequestInfo { .. } => "request_info",
-            TaskAction::Confirm { .. } => "confirm",
-            TaskAction::Reject { .. } => "reject",
-            TaskAction::Attach { .. } => "attach",
-            TaskAction::MarkSent { .. } => "mark_sent",
-            TaskAction::Retry { .. } => "retry",
-            TaskAction::Close { .. } => "close",
+            ActionName::Approve => "approve",
+            ActionName::Decline => "decline",
+            ActionName::RequestInfo => "request_info",
+            ActionName::Confirm => "confirm",
+            ActionName::Reject => "reject",
+            ActionName::Attach => "attach",
+            ActionName::MarkSent => "mark_sent",
+            ActionName::Retry => "retry",
+            ActionName::Close => "close",
         }
+    }
+}
+
+impl TaskAction {
+    pub fn kind(&self) -> ActionName {
+        match self {
+            TaskAction::Approve { .. } => ActionName::Approve,
+            TaskAction::Decline { .. } => ActionName::Decline,
+            TaskAction::RequestInfo { .. } => ActionName::RequestInfo,
+            TaskAction::Confirm { .. } => ActionName::Confirm,
+            TaskAction::Reject { .. } => ActionName::Reject,
+            TaskAction::Attach { .. } => ActionName::Attach,
+            TaskAction::MarkSent { .. } => ActionName::MarkSent,
+            TaskAction::Retry { .. } => ActionName::Retry,
+            TaskAction::Close { .. } => ActionName::Close,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().as_str()
+    }
+}
+
+/// What finishing a task answers (an `Idempotency-Key` replay sends the same again).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TaskActed {
+    pub action: ActionName,
+    /// The task as it now is: `done`, `awaiting_second_approval` after a first approval, or
+    /// still `open` after request_info.
+    pub task: TaskRecord,
+    /// The workflow event the action fired, if any.
+    pub event: Option<EventStep>,
+    /// What was done, as recorded in the audit log.
+    #[schema(value_type = Object)]
+    pub detail: Value,
+}
+
+impl Answer for TaskActed {
+    fn version(&self) -> Option<i64> {
+        Some(self.task.version)
     }
 }
 
@@ -102,6 +164,11 @@ fn takes(kind: &str) -> String {
 }
 
 impl ResolveError {
+    /// Trouble of ours (the engine, the database) rather than an answer about the task.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, ResolveError::Service(_) | ResolveError::Store(StoreError::Database(_)))
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             ResolveError::NotFound(_) => "not_found",
@@ -137,7 +204,7 @@ pub async fn resolve(
     expected: Option<i64>,
     action: TaskAction,
     key: Option<&IdempotencyKey>,
-) -> Result<Outcome, ResolveError> {
+) -> Result<Outcome<TaskActed>, ResolveError> {
     actions::once(app, actor, key, || run(app, actor, id, expected, &action, key)).await
 }
 
@@ -148,7 +215,7 @@ async fn run(
     expected: Option<i64>,
     action: &TaskAction,
     key: Option<&IdempotencyKey>,
-) -> Result<Outcome, ResolveError> {
+) -> Result<Outcome<TaskActed>, ResolveError> {
     let store = app.store.as_ref();
     let task = crate::services::tasks::at_version(store, id, expected).await?.ok_or(ResolveError::NotFound(id))?;
     if !allowed(&task.kind).contains(&action.name()) {
@@ -171,7 +238,7 @@ async fn run(
     if task.kind == TaskKind::AwsLoginReview.as_str() {
         let notes = aws_login(app, actor, &mut plan, action).await?;
         let outcome = plan.outcome();
-        store.commit_action_noting(&plan.into_write(actor, key, &outcome), &notes).await?;
+        store.commit_action_noting(&plan.into_write(actor, key, &outcome)?, &notes).await?;
         return Ok(outcome);
     }
     // An invoice request's own task: `mark_sent` issues and sends the invoice.
@@ -259,7 +326,7 @@ async fn run(
         }
     }
     let outcome = plan.outcome();
-    store.commit_action(&plan.into_write(actor, key, &outcome)).await?;
+    store.commit_action(&plan.into_write(actor, key, &outcome)?).await?;
     tracing::info!(task = %id, kind = %task.kind, action = action.name(), actor = %actor.caller.name, "task resolved");
     Ok(outcome)
 }
@@ -277,7 +344,7 @@ async fn send_invoice(
     request: crate::store::InvoiceRequestRecord,
     note: &str,
     key: Option<&IdempotencyKey>,
-) -> Result<Outcome, ResolveError> {
+) -> Result<Outcome<TaskActed>, ResolveError> {
     let store = app.store.as_ref();
     if let Some(why) = moved_on(app, &plan.task).await? {
         return Err(obsolete(app, &plan.task, why).await);
@@ -334,7 +401,7 @@ async fn send_invoice(
         let outcome = step.outcome();
         let issue = crate::store::InvoiceIssue {
             invoice: fresh.then_some(invoice.clone()),
-            action: step.into_write(actor, key, &outcome),
+            action: step.into_write(actor, key, &outcome)?,
         };
         match store.issue_invoice(&issue).await {
             Ok(()) => {
@@ -547,7 +614,7 @@ async fn increase_approve(
 #[derive(Clone)]
 struct Plan {
     task: TaskRecord,
-    action: &'static str,
+    action: ActionName,
     state: String,
     assignee: Option<String>,
     details: Value,
@@ -560,7 +627,7 @@ impl Plan {
     fn new(actor: &Actor<'_>, task: &TaskRecord, action: &TaskAction) -> Plan {
         Plan {
             task: task.clone(),
-            action: action.name(),
+            action: action.kind(),
             state: task_state::DONE.into(),
             // Finishing takes the task: the history shows who did it.
             assignee: Some(actor.caller.name.clone()),
@@ -583,29 +650,26 @@ impl Plan {
         t
     }
 
-    fn outcome(&self) -> Outcome {
-        let task = self.next_task();
-        Outcome {
-            status: 200,
-            etag: Some(task.version),
-            body: json!({
-                "action": self.action,
-                "task": task,
-                "event": self.transition.as_ref().map(|t| json!({
-                    "id": t.event_id, "event": t.event, "from": t.from_state, "to": t.to_state,
-                })),
-                "detail": self.detail,
-            }),
-            replayed: false,
-        }
+    fn outcome(&self) -> Outcome<TaskActed> {
+        Outcome::new(TaskActed {
+            action: self.action,
+            task: self.next_task(),
+            event: self.transition.as_ref().map(EventStep::from),
+            detail: self.detail.clone(),
+        })
     }
 
-    fn into_write(self, actor: &Actor<'_>, key: Option<&IdempotencyKey>, outcome: &Outcome) -> ActionWrite {
+    fn into_write(
+        self,
+        actor: &Actor<'_>,
+        key: Option<&IdempotencyKey>,
+        outcome: &Outcome<TaskActed>,
+    ) -> Result<ActionWrite, StoreError> {
         let next = self.next_task();
         let audit = AuditRecord {
             id: uuid::Uuid::now_v7(),
             actor: actor.caller.name.clone(),
-            action: format!("task.{}", self.action),
+            action: format!("task.{}", self.action.as_str()),
             target: format!("task:{}", self.task.id),
             version_before: Some(self.task.version),
             version_after: Some(next.version),
@@ -613,7 +677,7 @@ impl Plan {
             detail: json!({ "kind": self.task.kind, "task_state": next.state, "detail": self.detail }),
             at: actor.now,
         };
-        ActionWrite {
+        Ok(ActionWrite {
             task: Some(TaskUpdate {
                 id: next.id,
                 expected_version: self.task.version,
@@ -627,7 +691,7 @@ impl Plan {
             credit_line: None,
             decisions: Vec::new(),
             audit,
-            idempotency: actions::record(actor, key, outcome),
-        }
+            idempotency: actions::record(actor, key, outcome)?,
+        })
     }
 }

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use crate::app::App;
 use crate::domain::{Role, TaskId};
 use crate::services::access::Caller;
 use crate::store::{AuditRecord, Store, StoreError, TaskRecord};
@@ -69,12 +70,8 @@ async fn load(store: &dyn Store, id: TaskId, expected: Option<i64>) -> Result<Ta
 }
 
 /// Claims an open task for the caller. Claiming one's own task again changes nothing.
-pub async fn claim(
-    store: &dyn Store,
-    actor: &Actor<'_>,
-    id: TaskId,
-    expected: Option<i64>,
-) -> Result<TaskRecord, TaskError> {
+pub async fn claim(app: &App, actor: &Actor<'_>, id: TaskId, expected: Option<i64>) -> Result<TaskRecord, TaskError> {
+    let store = app.store.as_ref();
     let task = load(store, id, expected).await?;
     if task.state != task_state::OPEN {
         return Err(TaskError::Closed(id, task.state));
@@ -91,12 +88,8 @@ pub async fn claim(
 }
 
 /// Gives a claimed task back to the queue: its assignee may, and so may an admin.
-pub async fn release(
-    store: &dyn Store,
-    actor: &Actor<'_>,
-    id: TaskId,
-    expected: Option<i64>,
-) -> Result<TaskRecord, TaskError> {
+pub async fn release(app: &App, actor: &Actor<'_>, id: TaskId, expected: Option<i64>) -> Result<TaskRecord, TaskError> {
+    let store = app.store.as_ref();
     let task = load(store, id, expected).await?;
     let Some(assignee) = task.assignee.clone() else { return Err(TaskError::NotClaimed(id)) };
     if assignee != actor.caller.name && actor.caller.role != Role::Admin {

@@ -1,15 +1,23 @@
 //! Read models shared by the adapters: what the CLI's `--json` and the reviewer API show.
+//! The functions that take the [`App`] are the adapters' door (a failure is a [`Failure`]);
+//! those that take a store are the services' own helpers.
 
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::domain::{ApplicationId, EmailAddress, SubjectId};
-use crate::store::{
-    ApplicationFilter, ApplicationRecord, AuditFilter, AuditRecord, CreditLineFilter, CreditLineRecord, EventRecord,
-    InvoiceFilter, InvoiceRecord, OutboxRecord, Store, StoreError, TaskFilter, TaskRecord,
-};
+use super::error::Failure;
+use crate::app::App;
+use crate::domain::{ApplicationId, EmailAddress, SubjectId, TaskId};
+use crate::store::{IncreaseRecord, Store, StoreError};
 use crate::workflow::names::credit_line;
+
+// The records the views answer with, and the filters the listings take: plain data the
+// adapters show and fill in, named here so that no adapter names the store.
+pub use crate::store::{
+    ApplicationFilter, ApplicationRecord, AuditFilter, AuditRecord, CreditLineFilter, CreditLineRecord, EventRecord,
+    FieldRecord, InvoiceFilter, InvoiceRecord, OutboxRecord, TaskFilter, TaskRecord, WebsiteCheckRecord,
+};
 
 /// A page of a listing, oldest first; `next_cursor` goes into `after` for the next page.
 #[derive(Debug, Serialize, ToSchema)]
@@ -29,39 +37,44 @@ fn page<T>(mut items: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Page
 // The listings, a page of `filter.limit` at a time: one row more is read to know whether
 // another page follows, so a list never stops short without a `next_cursor` saying so.
 
-pub async fn applications(store: &dyn Store, filter: ApplicationFilter) -> Result<Page<ApplicationRecord>, StoreError> {
+pub async fn applications(app: &App, filter: ApplicationFilter) -> Result<Page<ApplicationRecord>, Failure> {
     let limit = filter.limit;
-    let items = store.list_applications(&ApplicationFilter { limit: limit + 1, ..filter }).await?;
+    let items = app.store.list_applications(&ApplicationFilter { limit: limit.saturating_add(1), ..filter }).await?;
     Ok(page(items, limit, |a| a.id.to_string()))
 }
 
-pub async fn credit_lines(store: &dyn Store, filter: CreditLineFilter) -> Result<Page<CreditLineRecord>, StoreError> {
+pub async fn credit_lines(app: &App, filter: CreditLineFilter) -> Result<Page<CreditLineRecord>, Failure> {
     let limit = filter.limit;
-    let items = store.list_credit_lines(&CreditLineFilter { limit: limit + 1, ..filter }).await?;
+    let items = app.store.list_credit_lines(&CreditLineFilter { limit: limit.saturating_add(1), ..filter }).await?;
     Ok(page(items, limit, |l| l.id.to_string()))
 }
 
-pub async fn tasks(store: &dyn Store, filter: TaskFilter) -> Result<Page<TaskRecord>, StoreError> {
+pub async fn tasks(app: &App, filter: TaskFilter) -> Result<Page<TaskRecord>, Failure> {
     let limit = filter.limit;
-    let items = store.list_tasks(&TaskFilter { limit: limit + 1, ..filter }).await?;
+    let items = app.store.list_tasks(&TaskFilter { limit: limit.saturating_add(1), ..filter }).await?;
     Ok(page(items, limit, |t| t.id.to_string()))
 }
 
-pub async fn invoices(store: &dyn Store, filter: InvoiceFilter) -> Result<Page<InvoiceRecord>, StoreError> {
+pub async fn invoices(app: &App, filter: InvoiceFilter) -> Result<Page<InvoiceRecord>, Failure> {
     let limit = filter.limit;
-    let items = store.list_invoices(&InvoiceFilter { limit: limit + 1, ..filter }).await?;
+    let items = app.store.list_invoices(&InvoiceFilter { limit: limit.saturating_add(1), ..filter }).await?;
     Ok(page(items, limit, |i| i.number.to_string()))
 }
 
-pub async fn audit(store: &dyn Store, filter: AuditFilter) -> Result<Page<AuditRecord>, StoreError> {
+pub async fn audit(app: &App, filter: AuditFilter) -> Result<Page<AuditRecord>, Failure> {
     let limit = filter.limit;
-    let items = store.list_audit(&AuditFilter { limit: limit + 1, ..filter }).await?;
+    let items = app.store.list_audit(&AuditFilter { limit: limit.saturating_add(1), ..filter }).await?;
     Ok(page(items, limit, |e| e.id.to_string()))
 }
 
 /// The invoice numbered `number`.
-pub async fn invoice(store: &dyn Store, number: i64) -> Result<Option<InvoiceRecord>, StoreError> {
-    store.invoice(number).await
+pub async fn invoice(app: &App, number: i64) -> Result<Option<InvoiceRecord>, Failure> {
+    Ok(app.store.invoice(number).await?)
+}
+
+/// The task `id` as it is stored (not settled: see [`super::task_view`] for a reviewer's view).
+pub async fn task(app: &App, id: TaskId) -> Result<Option<TaskRecord>, Failure> {
+    Ok(app.store.task(id).await?)
 }
 
 /// An application named by its id or its reference (`CL-…`).
@@ -70,14 +83,53 @@ pub enum ApplicationKey {
     Reference(String),
 }
 
-pub async fn find_application(
-    store: &dyn Store,
-    key: &ApplicationKey,
-) -> Result<Option<ApplicationRecord>, StoreError> {
-    match key {
-        ApplicationKey::Id(id) => store.application(*id).await,
-        ApplicationKey::Reference(r) => store.application_by_reference(r).await,
+/// A reference when it starts `CL-`, else an id.
+impl std::str::FromStr for ApplicationKey {
+    type Err = uuid::Error;
+
+    fn from_str(s: &str) -> Result<ApplicationKey, uuid::Error> {
+        if s.starts_with("CL-") {
+            Ok(ApplicationKey::Reference(s.to_string()))
+        } else {
+            s.parse().map(ApplicationKey::Id)
+        }
     }
+}
+
+pub async fn find_application(app: &App, key: &ApplicationKey) -> Result<Option<ApplicationRecord>, Failure> {
+    Ok(match key {
+        ApplicationKey::Id(id) => app.store.application(*id).await?,
+        ApplicationKey::Reference(r) => app.store.application_by_reference(r).await?,
+    })
+}
+
+/// [`application`], for the adapters.
+pub async fn application_in_full(app: &App, a: &ApplicationRecord) -> Result<Value, Failure> {
+    Ok(application(app.store.as_ref(), a).await?)
+}
+
+/// What was read from an application's messages, each field with where it came from.
+pub async fn application_fields(app: &App, id: ApplicationId) -> Result<Vec<FieldRecord>, Failure> {
+    Ok(app.store.application_fields(id).await?)
+}
+
+/// What the website checks of an application found.
+pub async fn website_checks(app: &App, id: ApplicationId) -> Result<Vec<WebsiteCheckRecord>, Failure> {
+    Ok(app.store.website_checks_for(id).await?)
+}
+
+/// A workflow instance's events, oldest first.
+pub async fn history(app: &App, id: SubjectId) -> Result<Vec<EventRecord>, Failure> {
+    Ok(app.store.events(id).await?)
+}
+
+/// Every limit increase of the account's lines (closed lines too) with its workflow state.
+pub async fn increases_of(app: &App, account: &str) -> Result<Vec<(IncreaseRecord, String)>, Failure> {
+    let mut all = Vec::new();
+    for line in credit_lines_of(app.store.as_ref(), account, PAGE).await? {
+        all.extend(app.store.increases_for_line(line.id).await?);
+    }
+    Ok(all)
 }
 
 /// Rows a listing reads at a time when a view wants all of them.
@@ -159,7 +211,8 @@ pub struct ApplicationView {
 
 /// An application's whole view: itself with what was read and decided, its history, its
 /// queued emails and tasks, and the lines approving it opened.
-pub async fn application_view(store: &dyn Store, a: &ApplicationRecord) -> Result<ApplicationView, StoreError> {
+pub async fn application_view(app: &App, a: &ApplicationRecord) -> Result<ApplicationView, Failure> {
+    let store = app.store.as_ref();
     Ok(ApplicationView {
         application: application(store, a).await?,
         events: store.events(a.id.into()).await?,
@@ -186,7 +239,8 @@ pub struct AccountView {
 }
 
 /// An account's view; `None` when it has neither an application nor a credit line.
-pub async fn account_view(store: &dyn Store, account: &EmailAddress) -> Result<Option<AccountView>, StoreError> {
+pub async fn account_view(app: &App, account: &EmailAddress) -> Result<Option<AccountView>, Failure> {
+    let store = app.store.as_ref();
     let applications = applications_of(store, account.as_str(), PAGE).await?;
     let credit_lines = credit_lines_of(store, account.as_str(), PAGE).await?;
     if applications.is_empty() && credit_lines.is_empty() {
@@ -210,7 +264,7 @@ pub struct CreditLineView {
 }
 
 /// A credit line's view; `None` when there is no such line.
-pub async fn credit_line_view(store: &dyn Store, id: SubjectId) -> Result<Option<CreditLineView>, StoreError> {
-    let Some(line) = store.credit_line(id).await? else { return Ok(None) };
-    Ok(Some(CreditLineView { credit_line: line, events: store.events(id).await? }))
+pub async fn credit_line_view(app: &App, id: SubjectId) -> Result<Option<CreditLineView>, Failure> {
+    let Some(line) = app.store.credit_line(id).await? else { return Ok(None) };
+    Ok(Some(CreditLineView { credit_line: line, events: app.store.events(id).await? }))
 }

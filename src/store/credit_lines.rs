@@ -2,7 +2,7 @@
 //! limit increases.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::*;
 use crate::domain::{ApplicationId, SubjectId};
@@ -19,7 +19,7 @@ pub struct CreditLineWrite {
 }
 
 /// A credit line with its workflow state and version.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct CreditLineRecord {
     pub id: SubjectId,
     pub account_email: String,
