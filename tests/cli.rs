@@ -131,6 +131,14 @@ fn applications_create_list_show_and_history() {
     assert!(o.status.success());
     assert!(stdout(&o).contains("created") && stdout(&o).contains("received"), "{}", stdout(&o));
 
+    // A limit below one (or above the most a list prints) is refused with a clear error,
+    // not read as "no limit".
+    for (cmd, bad) in [("applications", "-1"), ("applications", "0"), ("tasks", "-5"), ("invoices", "10001")] {
+        let o = run(dir.path(), &[cmd, "list", "--limit", bad]);
+        assert_eq!(o.status.code(), Some(2), "{cmd} list --limit {bad}: {}", stdout(&o));
+        assert!(stderr(&o).contains("--limit") && stderr(&o).contains("1..=10000"), "{}", stderr(&o));
+    }
+
     let o = run(dir.path(), &["applications", "show", "CL-NOTHING"]);
     assert_eq!(o.status.code(), Some(2));
     let o = run(dir.path(), &["applications", "create", "--account-email", "not-an-email"]);

@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+use super::MAX_LIST;
 use crate::app::App;
 use crate::config::Config;
 use crate::domain::{ApplicantKind, ApplicationId, EmailAddress, Money};
@@ -16,7 +17,7 @@ pub enum ApplicationsCommand {
         #[arg(long)]
         state: Option<String>,
         /// At most this many.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(1..=MAX_LIST), default_value_t = 100)]
         limit: i64,
         /// One JSON object per line instead of a table.
         #[arg(long)]

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
 
+use super::MAX_LIST;
 use crate::app::App;
 use crate::config::Config;
 use crate::services::views::{self, InvoiceFilter};
@@ -28,7 +29,7 @@ pub enum InvoicesCommand {
         /// Invoices numbered after this one.
         #[arg(long)]
         after: Option<i64>,
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(1..=MAX_LIST), default_value_t = 100)]
         limit: i64,
     },
     /// One invoice as JSON: its document (issuer, customer, lines, total) and who issued it.
@@ -69,7 +70,7 @@ impl InvoicesCommand {
         };
         match self {
             InvoicesCommand::List { account, after, limit } => {
-                let filter = InvoiceFilter { account_email: account, after, limit: limit.clamp(1, 10_000) };
+                let filter = InvoiceFilter { account_email: account, after, limit };
                 for i in views::invoices(&app, filter).await?.items {
                     let doc = crate::services::invoices::document(&i)?;
                     let line = serde_json::json!({

@@ -24,6 +24,10 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, LogFormat};
 
+/// The most rows a `list` command prints at once (`--limit`); more is a clear error, not a
+/// silent cap or, below one, no limit at all.
+pub(crate) const MAX_LIST: i64 = 10_000;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "creditline",

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
 
+use super::MAX_LIST;
 use crate::app::App;
 use crate::config::Config;
 use crate::domain::{SubjectId, TaskId};
@@ -38,7 +39,7 @@ pub enum TasksCommand {
         /// open (default), done, obsolete, awaiting_second_approval, or all.
         #[arg(long)]
         state: Option<String>,
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(1..=MAX_LIST), default_value_t = 100)]
         limit: i64,
     },
     /// One task as JSON.
@@ -116,14 +117,7 @@ impl TasksCommand {
                     Some("all") => None,
                     Some(s) => Some(s.to_string()),
                 };
-                let filter = TaskFilter {
-                    kind,
-                    state,
-                    assignee: None,
-                    created_before: None,
-                    after: None,
-                    limit: limit.clamp(1, 10_000),
-                };
+                let filter = TaskFilter { kind, state, assignee: None, created_before: None, after: None, limit };
                 for t in views::tasks(&app, filter).await?.items {
                     println!("{}", serde_json::to_string(&t)?);
                 }
