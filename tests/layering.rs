@@ -472,3 +472,60 @@ fn adapters_do_not_name_the_store() {
         found.join("\n")
     );
 }
+
+/// The job wiring may touch only the queues' own rows in the store: it relays due emails and
+/// website checks to their jobs, recovers what a dead worker left, records its heartbeat and
+/// takes SQLite's start-up lock. Everything else goes through a service (README, the layers'
+/// table).
+const STORE_IN_JOBS: &[&str] = &[
+    // calls
+    "worker_beat",
+    "outbox_due",
+    "recover_outbox",
+    "queue_outbox",
+    "queue_website_checks",
+    // names
+    "QueuedEmail",
+    "WebsiteCheckJob",
+    "WorkerBeat",
+    "sqlite",
+];
+
+#[test]
+fn jobs_touch_only_the_queues_rows_in_the_store() {
+    let mut files = Vec::new();
+    rust_files(&repo().join("src/jobs"), &mut files);
+    let call = regex::Regex::new(r"\bstore\s*\.\s*([a-z_]+)\s*\(").unwrap();
+    let path = regex::Regex::new(r"crate::store::(?:\{([^}]*)\}|([A-Za-z_]+))").unwrap();
+    let mut used = BTreeSet::new();
+    let mut found = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in code.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            let mut names: Vec<String> = call.captures_iter(line).map(|c| c[1].to_string()).collect();
+            for c in path.captures_iter(line) {
+                let group = c.get(1).or(c.get(2)).map_or("", |m| m.as_str());
+                names.extend(group.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()));
+            }
+            for name in names {
+                if STORE_IN_JOBS.contains(&name.as_str()) {
+                    used.insert(name);
+                } else {
+                    found.push(format!("{}:{}: {name}: {}", f.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(files.len() >= 2, "src/jobs read");
+    assert!(
+        found.is_empty(),
+        "the job wiring reaching into the store beyond the queues (call a service):\n{}",
+        found.join("\n")
+    );
+    let stale: Vec<&&str> = STORE_IN_JOBS.iter().filter(|n| !used.contains(**n)).collect();
+    assert!(stale.is_empty(), "STORE_IN_JOBS lists what src/jobs no longer uses: {stale:?}");
+}
