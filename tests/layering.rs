@@ -23,16 +23,31 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Every state name declared in the shipped workflow files.
 fn state_names() -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
+    workflow_files().iter().flat_map(|doc| doc["states"].as_table().unwrap().keys().cloned()).collect()
+}
+
+/// The shipped workflow files, parsed.
+fn workflow_files() -> Vec<toml::Table> {
+    let mut docs = Vec::new();
     for entry in std::fs::read_dir(repo().join("workflows")).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "toml") {
-            continue;
+        if path.extension().is_some_and(|e| e == "toml") {
+            docs.push(std::fs::read_to_string(&path).unwrap().parse().unwrap());
         }
-        let doc: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
-        names.extend(doc["states"].as_table().unwrap().keys().cloned());
     }
-    names
+    docs
+}
+
+/// A file's code lines, numbered from 1: what comes before its test module, comment lines
+/// left out.
+fn code_lines(path: &Path) -> Vec<(usize, String)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+    code.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim_start().starts_with("//"))
+        .map(|(i, line)| (i + 1, line.to_string()))
+        .collect()
 }
 
 fn rule_names() -> BTreeSet<String> {
@@ -357,28 +372,17 @@ fn http_handlers_call_services_not_the_store() {
 /// (`DrawingLines`, the `ended` states of `lines_to_bill`) instead of naming them.
 #[test]
 fn the_store_names_no_workflow() {
-    let mut names = BTreeSet::new();
-    for entry in std::fs::read_dir(repo().join("workflows")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "toml") {
-            let doc: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
-            names.insert(doc["name"].as_str().unwrap().to_string());
-        }
-    }
+    let names: BTreeSet<String> =
+        workflow_files().iter().map(|doc| doc["name"].as_str().unwrap().to_string()).collect();
     assert!(names.contains("credit_line"), "{names:?}");
     let mut files = Vec::new();
     rust_files(&repo().join("src/store"), &mut files);
     let mut found = Vec::new();
     for f in &files {
-        let text = std::fs::read_to_string(f).unwrap();
-        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-        for (n, line) in code.lines().enumerate() {
-            if line.trim_start().starts_with("//") {
-                continue;
-            }
+        for (n, line) in code_lines(f) {
             for name in &names {
                 if line.contains(&format!("'{name}'")) || line.contains(&format!("\"{name}\"")) {
-                    found.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+                    found.push(format!("{}:{}: {}", f.display(), n, line.trim()));
                 }
             }
         }
@@ -500,14 +504,9 @@ fn jobs_touch_only_the_queues_rows_in_the_store() {
     let mut used = BTreeSet::new();
     let mut found = Vec::new();
     for f in &files {
-        let text = std::fs::read_to_string(f).unwrap();
-        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-        for (n, line) in code.lines().enumerate() {
-            if line.trim_start().starts_with("//") {
-                continue;
-            }
-            let mut names: Vec<String> = call.captures_iter(line).map(|c| c[1].to_string()).collect();
-            for c in path.captures_iter(line) {
+        for (n, line) in code_lines(f) {
+            let mut names: Vec<String> = call.captures_iter(&line).map(|c| c[1].to_string()).collect();
+            for c in path.captures_iter(&line) {
                 let group = c.get(1).or(c.get(2)).map_or("", |m| m.as_str());
                 names.extend(group.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()));
             }
@@ -515,7 +514,7 @@ fn jobs_touch_only_the_queues_rows_in_the_store() {
                 if STORE_IN_JOBS.contains(&name.as_str()) {
                     used.insert(name);
                 } else {
-                    found.push(format!("{}:{}: {name}: {}", f.display(), n + 1, line.trim()));
+                    found.push(format!("{}:{}: {name}: {}", f.display(), n, line.trim()));
                 }
             }
         }
