@@ -58,6 +58,9 @@ impl TryFrom<String> for Role {
 }
 
 const PREFIX: &str = "clt_";
+/// The console's session cookies: the same shape as API tokens, told apart by the prefix so
+/// that neither is accepted in the other's place.
+const SESSION_PREFIX: &str = "cls_";
 const ID_BYTES: usize = 6;
 const SECRET_BYTES: usize = 32;
 /// Random bytes a new token needs: the id, then the secret.
@@ -73,14 +76,32 @@ pub struct BearerToken {
 impl BearerToken {
     /// A new token from fresh random bytes: (the text shown once, the token).
     pub fn from_random(random: &[u8; TOKEN_RANDOM_BYTES]) -> (String, BearerToken) {
+        Self::made(PREFIX, random)
+    }
+
+    /// A new console session key (`cls_…`) from fresh random bytes: (the cookie value, the key).
+    pub fn session_from_random(random: &[u8; TOKEN_RANDOM_BYTES]) -> (String, BearerToken) {
+        Self::made(SESSION_PREFIX, random)
+    }
+
+    fn made(prefix: &str, random: &[u8; TOKEN_RANDOM_BYTES]) -> (String, BearerToken) {
         let id = hex::encode(&random[..ID_BYTES]);
         let secret = hex::encode(&random[ID_BYTES..]);
-        (format!("{PREFIX}{id}_{secret}"), BearerToken { id, secret })
+        (format!("{prefix}{id}_{secret}"), BearerToken { id, secret })
     }
 
     /// Parses `clt_<12 hex>_<64 hex>`; anything else is `None`.
     pub fn parse(text: &str) -> Option<BearerToken> {
-        let rest = text.trim().strip_prefix(PREFIX)?;
+        Self::parsed(PREFIX, text)
+    }
+
+    /// Parses a session cookie value `cls_<12 hex>_<64 hex>`; anything else is `None`.
+    pub fn parse_session(text: &str) -> Option<BearerToken> {
+        Self::parsed(SESSION_PREFIX, text)
+    }
+
+    fn parsed(prefix: &str, text: &str) -> Option<BearerToken> {
+        let rest = text.trim().strip_prefix(prefix)?;
         let (id, secret) = rest.split_once('_')?;
         let hex_of = |s: &str, bytes: usize| s.len() == bytes * 2 && s.bytes().all(|b| b.is_ascii_hexdigit());
         (hex_of(id, ID_BYTES) && hex_of(secret, SECRET_BYTES))
@@ -113,6 +134,16 @@ mod tests {
         let (_, other) = BearerToken::from_random(&[8u8; TOKEN_RANDOM_BYTES]);
         assert!(!parsed.matches(&other.secret_sha256()));
         assert!(!parsed.matches(""));
+    }
+
+    #[test]
+    fn session_keys_and_api_tokens_are_not_taken_for_each_other() {
+        let (session, key) = BearerToken::session_from_random(&[9u8; TOKEN_RANDOM_BYTES]);
+        assert!(session.starts_with("cls_090909090909_"));
+        assert_eq!(BearerToken::parse_session(&session), Some(key));
+        assert_eq!(BearerToken::parse(&session), None);
+        let (token, _) = BearerToken::from_random(&[9u8; TOKEN_RANDOM_BYTES]);
+        assert_eq!(BearerToken::parse_session(&token), None);
     }
 
     #[test]

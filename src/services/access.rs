@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::app::App;
 use crate::domain::{BearerToken, Role, TOKEN_RANDOM_BYTES};
-use crate::store::{Store, StoreError, TokenRecord};
+use crate::store::{SessionRecord, Store, StoreError, TokenRecord};
 
 /// Who is calling, once the token checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,9 +42,7 @@ pub async fn create_token(
     if !valid {
         return Err(AccessError::BadName);
     }
-    let mut random = [0u8; TOKEN_RANDOM_BYTES];
-    getrandom::fill(&mut random).map_err(|e| AccessError::Random(e.to_string()))?;
-    let (text, token) = BearerToken::from_random(&random);
+    let (text, token) = BearerToken::from_random(&random::<TOKEN_RANDOM_BYTES>()?);
     let record = TokenRecord {
         id: token.id.clone(),
         name: name.to_string(),
@@ -82,14 +80,93 @@ pub async fn revoke_token(app: &App, name: &str, now: DateTime<Utc>) -> Result<b
 
 /// The caller behind an `Authorization` header value (`Bearer clt_...`).
 pub async fn authenticate(app: &App, authorization: Option<&str>) -> Result<Caller, AccessError> {
-    let store = app.store.as_ref();
-    let presented = authorization
+    let token = authorization
         .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-        .and_then(BearerToken::parse)
         .ok_or(AccessError::Unauthenticated)?;
-    let stored = store.token(&presented.id).await?.ok_or(AccessError::Unauthenticated)?;
+    token_caller(app, token).await
+}
+
+/// The caller whose API token this is (as typed into the console's sign-in form).
+pub async fn token_caller(app: &App, token: &str) -> Result<Caller, AccessError> {
+    let presented = BearerToken::parse(token).ok_or(AccessError::Unauthenticated)?;
+    let stored = app.store.token(&presented.id).await?.ok_or(AccessError::Unauthenticated)?;
     if stored.revoked_at.is_some() || !presented.matches(&stored.secret_sha256) {
         return Err(AccessError::Unauthenticated);
     }
-    Ok(Caller { token_id: stored.id, name: stored.name, role: stored.role })
+    Ok(caller_of(stored))
+}
+
+fn caller_of(token: TokenRecord) -> Caller {
+    Caller { token_id: token.id, name: token.name, role: token.role }
+}
+
+/// Fresh random bytes from the system.
+fn random<const N: usize>() -> Result<[u8; N], AccessError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| AccessError::Random(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// How long a console session lasts: a working day, then the reviewer signs in again.
+pub const SESSION_HOURS: i64 = 12;
+
+/// A signed-in console session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: String,
+    pub caller: Caller,
+    /// What every form of the session must send back.
+    pub csrf: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Session {
+    /// Whether a form sent this session's CSRF token (compared in constant time).
+    pub fn csrf_matches(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.csrf.len() == presented.len() && bool::from(self.csrf.as_bytes().ct_eq(presented.as_bytes()))
+    }
+}
+
+/// Signs in with an API token: a new session, and the cookie value that names it (the only
+/// moment its secret exists outside the browser).
+pub async fn sign_in(app: &App, token: &str, now: DateTime<Utc>) -> Result<(String, Session), AccessError> {
+    let caller = token_caller(app, token).await?;
+    // The inbox's token feeds mail in; it is no one's to sign in with.
+    if caller.role == Role::Inbox {
+        return Err(AccessError::Unauthenticated);
+    }
+    let (cookie, key) = BearerToken::session_from_random(&random()?);
+    let csrf = hex::encode(random::<32>()?);
+    let record = SessionRecord {
+        id: key.id.clone(),
+        secret_sha256: key.secret_sha256(),
+        token_id: caller.token_id.clone(),
+        csrf: csrf.clone(),
+        created_at: now,
+        expires_at: now + chrono::Duration::hours(SESSION_HOURS),
+        ended_at: None,
+    };
+    app.store.create_session(&record).await?;
+    Ok((cookie, Session { id: key.id, caller, csrf, expires_at: record.expires_at }))
+}
+
+/// The session a cookie names, if it is still good: not expired, not signed out, its API
+/// token not revoked.
+pub async fn session(app: &App, cookie: &str, now: DateTime<Utc>) -> Result<Session, AccessError> {
+    let presented = BearerToken::parse_session(cookie).ok_or(AccessError::Unauthenticated)?;
+    let (stored, token) = app.store.session(&presented.id).await?.ok_or(AccessError::Unauthenticated)?;
+    let good = presented.matches(&stored.secret_sha256)
+        && stored.ended_at.is_none()
+        && stored.expires_at > now
+        && token.revoked_at.is_none();
+    if !good {
+        return Err(AccessError::Unauthenticated);
+    }
+    Ok(Session { id: stored.id, caller: caller_of(token), csrf: stored.csrf, expires_at: stored.expires_at })
+}
+
+/// Ends a session (sign-out); false when it had ended already.
+pub async fn sign_out(app: &App, session: &Session, now: DateTime<Utc>) -> Result<bool, AccessError> {
+    Ok(app.store.end_session(&session.id, now).await?)
 }

@@ -1,9 +1,9 @@
-//! Persistence: one [`Store`] trait made of one trait per area (workflow, applications,
-//! intake, tasks, audit, outbox, ledger, debits, billing, payments, invoices, operations),
-//! each in its own module beside the SQL that implements it. Two backends share that SQL
-//! ([`sqlite`] is the embedded default, [`postgres`] the scale-out backend). Each method that
-//! writes is one transaction: the callers (services) decide *what* to write, the store makes
-//! it atomic. Rows become records with `sqlx::FromRow`.
+//! Persistence: one [`Store`] trait made of one trait per area (workflow, applications, intake,
+//! tasks, audit, outbox, ledger, debits, billing, payments, invoices, console sessions,
+//! operations), each in its own module beside the SQL that implements it. Two backends share
+//! that SQL ([`sqlite`] is the embedded default, [`postgres`] the scale-out backend). Each
+//! method that writes is one transaction: the callers (services) decide *what* to write, the
+//! store makes it atomic. Rows become records with `sqlx::FromRow`.
 
 mod applications;
 mod audit;
@@ -17,6 +17,7 @@ mod ledger_reads;
 mod operations;
 mod outbox;
 mod payments;
+mod sessions;
 mod sql;
 mod statements;
 mod tasks;
@@ -39,6 +40,7 @@ pub use ledger_reads::*;
 pub use operations::*;
 pub use outbox::*;
 pub use payments::*;
+pub use sessions::*;
 pub use tasks::*;
 pub use workflow::*;
 
@@ -120,6 +122,7 @@ pub trait Store:
     + BillingStore
     + PaymentStore
     + InvoiceStore
+    + SessionStore
     + Send
     + Sync
     + 'static
@@ -141,6 +144,7 @@ impl<T> Store for T where
         + BillingStore
         + PaymentStore
         + InvoiceStore
+        + SessionStore
         + Send
         + Sync
         + 'static

@@ -91,6 +91,7 @@ macro_rules! impl_store {
         crate::store::credit_lines::impl_credit_lines_store!($store, $db, $backend, $migrator, $fuse, $skip_locked);
         crate::store::payments::impl_payments_store!($store, $db, $backend, $migrator, $fuse, $skip_locked);
         crate::store::invoices::impl_invoices_store!($store, $db, $backend, $migrator, $fuse, $skip_locked);
+        crate::store::sessions::impl_sessions_store!($store, $db, $backend, $migrator, $fuse, $skip_locked);
     };
 }
 
