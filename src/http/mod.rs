@@ -43,6 +43,8 @@ fn api() -> OpenApiRouter<Arc<App>> {
 pub fn router(app: Arc<App>) -> Router {
     let (routes, _) = api().split_for_parts();
     routes
+        // The reviewer console: HTML pages, outside the API's document.
+        .nest("/console", crate::console::router())
         // Errors are problem+json everywhere, not only in the handlers: an unknown path and a
         // method a path does not take (axum keeps the Allow header on the 405).
         .fallback(not_found)

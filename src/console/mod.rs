@@ -1,0 +1,59 @@
+//! The reviewer console: server-rendered pages under `/console`, the third adapter on the
+//! same services as the API and the CLI. Every page works without JavaScript; every form
+//! carries the session's CSRF token; the services decide what a role may do (the pages only
+//! hide what it may not). The templates and the stylesheet are compiled into the binary.
+
+mod page;
+mod queue;
+mod session;
+mod task;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::app::App;
+
+pub use page::ConsoleError;
+
+/// The console's routes, nested under `/console` by the HTTP adapter.
+pub fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/console/queue") }))
+        .route("/sign-in", get(session::sign_in_page).post(session::sign_in))
+        .route("/sign-out", post(session::sign_out))
+        .route("/queue", get(queue::queue))
+        .route("/tasks/{id}", get(task::task))
+        .route("/tasks/{id}/claim", post(queue::claim))
+        .route("/tasks/{id}/release", post(queue::release))
+        .route("/console.css", get(stylesheet))
+        .fallback(|| async { ConsoleError::NotFound("no such page".into()) })
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// What every console answer carries: no inline script or style, no framing, no sniffing,
+/// nothing cached (the pages show applicants' data), no referrer to other hosts.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../../templates/console/console.css"))
+}

@@ -1,0 +1,150 @@
+//! Rendering: the templates (compiled in, HTML auto-escaped, so an applicant's `<script>`
+//! shows as text) and the one error type every console handler answers with.
+
+use std::sync::OnceLock;
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use minijinja::Environment;
+use serde::Serialize;
+
+use crate::services::access::AccessError;
+use crate::services::tasks::TaskError;
+use crate::services::{Failure, FailureKind};
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../templates/console/base.html")),
+    ("sign_in.html", include_str!("../../templates/console/sign_in.html")),
+    ("queue.html", include_str!("../../templates/console/queue.html")),
+    ("task.html", include_str!("../../templates/console/task.html")),
+    ("error.html", include_str!("../../templates/console/error.html")),
+];
+
+fn templates() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        // Names end in `.html`, so minijinja escapes every value for HTML.
+        for (name, source) in TEMPLATES {
+            // The templates are compiled in and parsed by a unit test: they cannot fail here
+            // unless that test fails too.
+            if let Err(e) = env.add_template(name, source) {
+                tracing::error!(template = name, error = %e, "console template does not parse");
+            }
+        }
+        env.add_filter("cents", cents);
+        env
+    })
+}
+
+/// `12345` → `$123.45`.
+fn cents(value: i64) -> String {
+    let sign = if value < 0 { "-" } else { "" };
+    let v = value.unsigned_abs();
+    format!("{sign}${}.{:02}", v / 100, v % 100)
+}
+
+/// A page rendered from `name` with `context`.
+pub fn render(name: &str, context: impl Serialize) -> Result<Html<String>, ConsoleError> {
+    let template = templates().get_template(name).map_err(|e| ConsoleError::Internal(e.to_string()))?;
+    template.render(context).map(Html).map_err(|e| ConsoleError::Internal(e.to_string()))
+}
+
+/// What a console request can end in besides its page.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// No good session: back to the sign-in page.
+    #[error("sign in first")]
+    SignIn,
+    #[error("{0}")]
+    Forbidden(String),
+    /// The form's CSRF token is missing or not this session's.
+    #[error("this form has expired or was not sent from the console: reload the page and try again")]
+    Csrf,
+    /// Someone else acted first; nothing was applied.
+    #[error("{0}")]
+    Stale(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("something went wrong on our side; nothing was changed")]
+    Internal(String),
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ConsoleError::SignIn => return Redirect::to("/console/sign-in").into_response(),
+            ConsoleError::Forbidden(_) | ConsoleError::Csrf => StatusCode::FORBIDDEN,
+            ConsoleError::Stale(_) => StatusCode::CONFLICT,
+            ConsoleError::NotFound(_) => StatusCode::NOT_FOUND,
+            ConsoleError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ConsoleError::Internal(detail) => {
+                tracing::error!(%detail, "console request failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let message = self.to_string();
+        let context = minijinja::context! { status => status.as_u16(), title => status.canonical_reason(), message };
+        match render("error.html", context) {
+            Ok(page) => (status, page).into_response(),
+            Err(_) => (status, message).into_response(),
+        }
+    }
+}
+
+impl From<Failure> for ConsoleError {
+    fn from(f: Failure) -> ConsoleError {
+        match f.kind() {
+            FailureKind::Conflict => ConsoleError::Stale(
+                "someone else changed this since you loaded the page; nothing was applied. Reload to see it now."
+                    .into(),
+            ),
+            FailureKind::NotFound(what) => ConsoleError::NotFound(format!("not found: {what}")),
+            FailureKind::Internal => ConsoleError::Internal(f.to_string()),
+        }
+    }
+}
+
+impl From<AccessError> for ConsoleError {
+    fn from(e: AccessError) -> ConsoleError {
+        match e {
+            AccessError::Unauthenticated => ConsoleError::SignIn,
+            other => ConsoleError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<TaskError> for ConsoleError {
+    fn from(e: TaskError) -> ConsoleError {
+        match e {
+            TaskError::NotFound(_) => ConsoleError::NotFound(e.to_string()),
+            TaskError::Closed(..) | TaskError::ClaimedByOther { .. } | TaskError::NotClaimed(_) => {
+                ConsoleError::Stale(e.to_string())
+            }
+            TaskError::NotAssignee(_) => ConsoleError::Forbidden(e.to_string()),
+            TaskError::Store(e) => Failure::from(e).into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses() {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+
+    #[test]
+    fn cents_read_as_dollars() {
+        assert_eq!(cents(20000), "$200.00");
+        assert_eq!(cents(5), "$0.05");
+        assert_eq!(cents(-1234), "-$12.34");
+    }
+}

@@ -1,0 +1,239 @@
+//! The reviewer console over real HTTP against a running `creditline serve`: sign-in and its
+//! cookie, sign-out, the security headers, CSRF on every form, the queue's filters, claim and
+//! release with stale pages refused, and applicant text shown as text. (The browser tests
+//! drive the same pages in Chromium.)
+
+mod common;
+
+use common::{Api, Response};
+
+/// The session cookie (`name=value`) a sign-in set, if any.
+fn session_cookie(r: &Response) -> Option<String> {
+    r.headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.split(';').next().unwrap_or_default().trim().to_string())
+        .find(|c| c.starts_with("creditline_session=") && c.len() > "creditline_session=".len())
+}
+
+fn body(r: &Response) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+/// The CSRF token the page's forms carry.
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + "name=\"csrf\" value=\"".len();
+    page[at..].split('"').next().unwrap_or_default().to_string()
+}
+
+fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!("{k}={}", v.replace('%', "%25").replace('&', "%26").replace('+', "%2B").replace(' ', "+"))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+        .into_bytes()
+}
+
+/// A browser-like client: a session cookie once signed in.
+struct Browser<'a> {
+    api: &'a Api,
+    cookie: String,
+}
+
+impl<'a> Browser<'a> {
+    fn sign_in(api: &'a Api, token: &str) -> Browser<'a> {
+        let r = post_form(api, None, "/console/sign-in", &[("token", token)]);
+        assert_eq!(r.status, 303, "{}", body(&r));
+        assert_eq!(r.header("location"), Some("/console/queue"));
+        Browser { api, cookie: session_cookie(&r).expect("a session cookie") }
+    }
+
+    fn get(&self, path: &str) -> Response {
+        self.api.call("GET", path, None, &[("Cookie", &self.cookie)])
+    }
+
+    fn page(&self, path: &str) -> String {
+        let r = self.get(path);
+        assert_eq!(r.status, 200, "{path}: {}", body(&r));
+        body(&r)
+    }
+
+    fn post(&self, path: &str, pairs: &[(&str, &str)]) -> Response {
+        post_form(self.api, Some(&self.cookie), path, pairs)
+    }
+}
+
+fn post_form(api: &Api, cookie: Option<&str>, path: &str, pairs: &[(&str, &str)]) -> Response {
+    let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
+    if let Some(c) = cookie {
+        headers.push(("Cookie", c));
+    }
+    api.send("POST", path, None, &headers, &form(pairs))
+}
+
+fn a_token_becomes_an_expiring_http_only_session_that_sign_out_ends(dir: tempfile::TempDir) {
+    let api = Api::start(dir);
+    // No session: every page sends the browser to the sign-in page.
+    for path in ["/console/queue", "/console/tasks/0190f0c5-3bd4-7000-8000-000000000000"] {
+        let r = api.call("GET", path, None, &[]);
+        assert_eq!(r.status, 303, "{path}");
+        assert_eq!(r.header("location"), Some("/console/sign-in"));
+    }
+    let page = api.call("GET", "/console/sign-in", None, &[]);
+    assert_eq!(page.status, 200);
+    assert!(body(&page).contains("<label for=\"token\">API token</label>"));
+
+    // A wrong token, an API token mangled, and the inbox's token are all refused.
+    for token in ["nonsense", &format!("{}0", &api.reviewer), &api.inbox] {
+        let r = post_form(&api, None, "/console/sign-in", &[("token", token)]);
+        assert_eq!(r.status, 401, "{token}");
+        assert!(session_cookie(&r).is_none());
+        assert!(body(&r).contains("That token is not valid"));
+    }
+
+    let r = post_form(&api, None, "/console/sign-in", &[("token", &api.reviewer)]);
+    assert_eq!(r.status, 303);
+    let set = r.header("set-cookie").expect("Set-Cookie").to_string();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age=43200"] {
+        assert!(set.contains(attribute), "{attribute} missing: {set}");
+    }
+    assert!(!set.contains("Secure"), "plain HTTP: no Secure flag: {set}");
+    let behind_tls = api.send(
+        "POST",
+        "/console/sign-in",
+        None,
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("X-Forwarded-Proto", "https")],
+        &form(&[("token", &api.reviewer)]),
+    );
+    assert!(behind_tls.header("set-cookie").unwrap_or_default().contains("Secure"));
+
+    let rita = Browser { api: &api, cookie: session_cookie(&r).expect("cookie") };
+    let queue = rita.get("/console/queue");
+    assert_eq!(queue.status, 200);
+    assert!(body(&queue).contains("rita (reviewer)"));
+    let csp = queue.header("content-security-policy").expect("CSP");
+    assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(queue.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(queue.header("cache-control"), Some("no-store"));
+    // An API token is not a session cookie, nor the reverse.
+    let r = api.call("GET", "/console/queue", None, &[("Cookie", &format!("creditline_session={}", api.reviewer))]);
+    assert_eq!(r.status, 303);
+    let cookie_value = rita.cookie.split_once('=').unwrap().1.to_string();
+    assert_eq!(api.call("GET", "/api/v1/tasks", Some(&cookie_value), &[]).status, 401);
+
+    // Sign-out needs the form's CSRF token; then the cookie is worth nothing.
+    let csrf = csrf_of(&body(&queue));
+    assert_eq!(rita.post("/console/sign-out", &[]).status, 403);
+    assert_eq!(rita.post("/console/sign-out", &[("csrf", "0000")]).status, 403);
+    assert_eq!(rita.get("/console/queue").status, 200, "a refused sign-out changes nothing");
+    let out = rita.post("/console/sign-out", &[("csrf", &csrf)]);
+    assert_eq!(out.status, 303);
+    assert!(out.header("set-cookie").unwrap_or_default().contains("Max-Age=0"));
+    assert_eq!(rita.get("/console/queue").status, 303);
+
+    // Revoking the API token ends its sessions at once.
+    let sam = Browser::sign_in(&api, &api.senior);
+    assert_eq!(sam.get("/console/queue").status, 200);
+    let o = common::run(api.dir(), &["tokens", "revoke", "sam"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert_eq!(sam.get("/console/queue").status, 303);
+}
+
+fn the_queue_filters_and_claims_with_the_version_and_csrf_token_of_the_page(dir: tempfile::TempDir) {
+    let api = Api::start(dir);
+    let rita = Browser::sign_in(&api, &api.reviewer);
+    let rob = Browser::sign_in(&api, &api.reviewer2);
+    let triage = api.get("/api/v1/tasks?kind=triage&limit=500", &api.reviewer)["items"].as_array().unwrap().clone();
+    let others = api.get("/api/v1/tasks?limit=500", &api.reviewer)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] != "triage")
+        .cloned()
+        .collect::<Vec<_>>();
+    assert!(!triage.is_empty() && !others.is_empty(), "the corpus makes triage and other tasks");
+
+    let page = rita.page("/console/queue?kind=triage");
+    for t in &triage {
+        assert!(page.contains(t["id"].as_str().unwrap()), "triage task listed");
+    }
+    for t in &others {
+        assert!(!page.contains(t["id"].as_str().unwrap()), "a {} task under the triage filter", t["kind"]);
+    }
+    assert_eq!(rita.get("/console/queue?kind=nonsense").status, 400);
+    assert_eq!(rita.get("/console/queue?colour=red").status, 400);
+    assert!(rita.page("/console/queue?assignee=me").contains("No tasks match these filters."));
+
+    let task = triage[0]["id"].as_str().unwrap();
+    let version = triage[0]["version"].as_i64().unwrap().to_string();
+    let csrf = csrf_of(&page);
+    let claim = format!("/console/tasks/{task}/claim");
+    // Without the page's CSRF token (or with another session's) nothing happens.
+    assert_eq!(rita.post(&claim, &[("version", &version)]).status, 403);
+    let robs_csrf = csrf_of(&rob.page("/console/queue"));
+    assert_eq!(rita.post(&claim, &[("csrf", &robs_csrf), ("version", &version)]).status, 403);
+    // A page older than the task is refused, with a message saying so.
+    let stale = rita.post(&claim, &[("csrf", &csrf), ("version", "999")]);
+    assert_eq!(stale.status, 409);
+    assert!(body(&stale).contains("someone else changed this"), "{}", body(&stale));
+    assert!(api.get(&format!("/api/v1/tasks/{task}"), &api.reviewer)["task"]["assignee"].is_null());
+
+    let claimed = rita.post(&claim, &[("csrf", &csrf), ("version", &version)]);
+    assert_eq!(claimed.status, 303, "{}", body(&claimed));
+    assert_eq!(claimed.header("location"), Some(format!("/console/tasks/{task}").as_str()));
+    assert_eq!(api.get(&format!("/api/v1/tasks/{task}"), &api.reviewer)["task"]["assignee"], "rita");
+    let mine = rita.page("/console/queue?assignee=me");
+    assert!(mine.contains(task) && mine.contains("Release"));
+    // Rob's page still offers the claim, but the task is Rita's now.
+    let late = rob.post(&claim, &[("csrf", &robs_csrf), ("version", &version)]);
+    assert_eq!(late.status, 409);
+
+    let now = api.get(&format!("/api/v1/tasks/{task}"), &api.reviewer)["task"]["version"].as_i64().unwrap();
+    let released =
+        rita.post(&format!("/console/tasks/{task}/release"), &[("csrf", &csrf), ("version", &now.to_string())]);
+    assert_eq!(released.status, 303);
+    assert!(api.get(&format!("/api/v1/tasks/{task}"), &api.reviewer)["task"]["assignee"].is_null());
+}
+
+fn applicant_text_shows_as_text(dir: tempfile::TempDir) {
+    let api = Api::start(dir);
+    // Not an application: it becomes a triage task whose title and excerpt are the sender's.
+    let raw = "Message-ID: <xss-1@evil.example>\r\nFrom: ops@evil.example\r\nTo: support@wavespeed.ai\r\n\
+               Subject: <script>alert(1)</script>\r\nDate: Mon, 16 Nov 2026 10:00:00 +0000\r\n\
+               Content-Type: text/plain; charset=utf-8\r\n\r\n\
+               Hello <img src=x onerror=alert(2)> there\r\n";
+    let posted = api.send(
+        "POST",
+        "/api/v1/inbox/messages",
+        Some(&api.inbox),
+        &[("Content-Type", "message/rfc822")],
+        raw.as_bytes(),
+    );
+    assert!(posted.status == 201, "{}", body(&posted));
+    let tasks = api.get("/api/v1/tasks?kind=triage&limit=500", &api.reviewer)["items"].as_array().unwrap().clone();
+    let task = tasks
+        .iter()
+        .find(|t| t["title"].as_str().unwrap_or_default().contains("<script>"))
+        .unwrap_or_else(|| panic!("a triage task titled by the subject: {tasks:?}"));
+    let rita = Browser::sign_in(&api, &api.reviewer);
+    for page in [
+        rita.page("/console/queue?kind=triage"),
+        rita.page(&format!("/console/tasks/{}", task["id"].as_str().unwrap())),
+    ] {
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"), "escaped: {page}");
+        assert!(!page.contains("<script>") && !page.contains("<img"), "{page}");
+    }
+    assert!(
+        rita.page(&format!("/console/tasks/{}", task["id"].as_str().unwrap()))
+            .contains("&lt;img src=x onerror=alert(2)&gt;")
+    );
+}
+
+black_box_suite!(
+    a_token_becomes_an_expiring_http_only_session_that_sign_out_ends,
+    the_queue_filters_and_claims_with_the_version_and_csrf_token_of_the_page,
+    applicant_text_shows_as_text,
+);
