@@ -21,6 +21,7 @@ mod sql;
 mod statements;
 mod tasks;
 mod workflow;
+mod workflow_changes;
 
 pub mod postgres;
 pub mod sqlite;
@@ -41,6 +42,7 @@ pub use outbox::*;
 pub use payments::*;
 pub use tasks::*;
 pub use workflow::*;
+pub use workflow_changes::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
