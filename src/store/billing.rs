@@ -223,7 +223,7 @@ macro_rules! impl_billing_store {
                 }
                 let mut w = Writer::immediate();
                 if let Some(i) = &c.new_instance {
-                    Self::insert_instance(&mut tx, &mut w, i, None).await?;
+                    Self::insert_instance(&mut tx, &mut w, i).await?;
                 }
                 if let Some(r) = &c.increase {
                     Self::insert_increase(&mut tx, &mut w, r).await?;

@@ -48,7 +48,7 @@ pub struct IntakeWrite {
     pub application_id: Option<ApplicationId>,
     pub report: serde_json::Value,
     pub processed_at: DateTime<Utc>,
-    pub new_instances: Vec<(NewInstance, Option<NewApplication>)>,
+    pub new_instances: Vec<NewInstance>,
     pub application_update: Option<ApplicationUpdate>,
     pub transitions: Vec<TransitionWrite>,
     pub decisions: Vec<crate::rules::DecisionRecord>,
@@ -162,8 +162,8 @@ macro_rules! impl_intake_store {
                 if claimed == Some(0) {
                     return Err(crate::store::StoreError::Duplicate(format!("message {} already processed", w.message_sha256)));
                 }
-                for (instance, application) in &w.new_instances {
-                    Self::insert_instance(tx, out, instance, application.as_ref()).await?;
+                for instance in &w.new_instances {
+                    Self::insert_instance(tx, out, instance).await?;
                 }
                 for r in &w.increases {
                     Self::insert_increase(tx, out, r).await?;
@@ -295,7 +295,7 @@ macro_rules! impl_intake_store {
                 }
                 let mut seen = std::collections::HashSet::new();
                 for t in &w.transitions {
-                    let created_here = w.new_instances.iter().any(|(i, _)| i.id == t.instance_id);
+                    let created_here = w.new_instances.iter().any(|i| i.id == t.instance_id);
                     // Only the first transition of each instance starts from stored state.
                     if created_here || !seen.insert(t.instance_id) {
                         continue;
@@ -361,7 +361,7 @@ macro_rules! impl_intake_store {
                     // earlier write of this batch moved would pass them wrongly. Callers keep
                     // such messages apart; refuse the batch if one slips through.
                     if w.transitions.iter().any(|t| {
-                        !w.new_instances.iter().any(|(i, _)| i.id == t.instance_id) && !touched.insert(t.instance_id)
+                        !w.new_instances.iter().any(|i| i.id == t.instance_id) && !touched.insert(t.instance_id)
                     }) {
                         return Err(crate::store::StoreError::Conflict { expected: 0, actual: 0 });
                     }

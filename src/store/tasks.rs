@@ -198,7 +198,7 @@ macro_rules! impl_tasks_store {
                     Self::transition_in(tx, w, t).await?;
                 }
                 if let Some(i) = &a.new_instance {
-                    Self::insert_instance(tx, w, i, None).await?;
+                    Self::insert_instance(tx, w, i).await?;
                 }
                 if let Some(l) = &a.credit_line {
                     sqlx::query(

@@ -41,7 +41,7 @@ pub struct EventRecord {
 pub trait WorkflowStore: Send + Sync {
     /// Creates a workflow instance in its initial state with its creation event, its
     /// initial effects and, for applications, the application row: all or nothing.
-    async fn create_instance(&self, new: &NewInstance, application: Option<&NewApplication>) -> StoreResult<()>;
+    async fn create_instance(&self, new: &NewInstance) -> StoreResult<()>;
 
     /// Moves an instance from `expected_version`, appends the event and writes the outbox
     /// rows in one transaction. A stale version is [`StoreError::Conflict`] and writes
@@ -130,7 +130,6 @@ macro_rules! impl_workflow_store {
                 tx: &mut Tx,
                 w: &mut Writer,
                 new: &crate::store::NewInstance,
-                application: Option<&crate::store::NewApplication>,
             ) -> Result<(), sqlx::Error> {
                 w.run(tx, |q| {
                     q.push(
@@ -149,7 +148,7 @@ macro_rules! impl_workflow_store {
                     });
                 })
                 .await?;
-                if let Some(a) = application {
+                if let Some(a) = &new.application {
                     w.run(tx, |q| {
                         q.push(
                             "INSERT INTO applications \
@@ -283,13 +282,9 @@ macro_rules! impl_workflow_store {
 
         #[async_trait::async_trait]
         impl crate::store::WorkflowStore for $store {
-            async fn create_instance(
-                &self,
-                new: &crate::store::NewInstance,
-                application: Option<&crate::store::NewApplication>,
-            ) -> crate::store::StoreResult<()> {
+            async fn create_instance(&self, new: &crate::store::NewInstance) -> crate::store::StoreResult<()> {
                 let mut tx = self.begin_write().await?;
-                Self::insert_instance(&mut tx, &mut Writer::immediate(), new, application).await?;
+                Self::insert_instance(&mut tx, &mut Writer::immediate(), new).await?;
                 tx.commit().await?;
                 Ok(())
             }

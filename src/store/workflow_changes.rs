@@ -22,6 +22,9 @@ pub struct NewInstance {
     /// The reviewer tasks the first state opens, planned by the service.
     pub tasks: Vec<TaskWrite>,
     pub at: DateTime<Utc>,
+    /// The subject's row, for an application: written right after the instance (its key is
+    /// the instance's).
+    pub application: Option<NewApplication>,
 }
 
 #[derive(Debug, Clone)]
