@@ -188,6 +188,26 @@ macro_rules! impl_workflow_store {
                 Ok(())
             }
 
+            /// The instances a write opens, in order (see [`Self::insert_instance`]).
+            async fn open_in(tx: &mut Tx, w: &mut Writer, c: &crate::store::WorkflowChanges) -> Result<(), sqlx::Error> {
+                for new in &c.opened {
+                    Self::insert_instance(tx, w, new).await?;
+                }
+                Ok(())
+            }
+
+            /// The steps a write takes, in order (see [`Self::transition_in`]).
+            async fn steps_in(
+                tx: &mut Tx,
+                w: &mut Writer,
+                c: &crate::store::WorkflowChanges,
+            ) -> crate::store::StoreResult<()> {
+                for t in &c.steps {
+                    Self::transition_in(tx, w, t).await?;
+                }
+                Ok(())
+            }
+
             /// Why a transition would not apply: a newer version, or no such instance.
             async fn transition_refused(tx: &mut Tx, t: &crate::store::TransitionWrite) -> crate::store::StoreError {
                 let actual: Result<Option<i64>, sqlx::Error> =

@@ -54,6 +54,36 @@ pub struct TransitionWrite {
     pub at: DateTime<Utc>,
 }
 
+/// The workflow side of one write: the instances it opens, the steps it takes in order (an
+/// opened instance may be stepped too, from its initial state) and the rule decisions behind
+/// them. Each write places these among its own rows (foreign keys: an instance before the
+/// rows keyed by it) and inserts the decisions where it can batch them.
+#[derive(Debug, Clone, Default)]
+pub struct WorkflowChanges {
+    /// Instances to create, each with its creation event, initial effects and subject row.
+    pub opened: Vec<NewInstance>,
+    pub steps: Vec<TransitionWrite>,
+    pub decisions: Vec<crate::rules::DecisionRecord>,
+}
+
+impl WorkflowChanges {
+    /// One step, nothing opened or decided.
+    pub fn step(t: TransitionWrite) -> Self {
+        WorkflowChanges { steps: vec![t], ..WorkflowChanges::default() }
+    }
+
+    /// Whether this write opens the instance `id`.
+    pub fn opens(&self, id: SubjectId) -> bool {
+        self.opened.iter().any(|i| i.id == id)
+    }
+
+    /// The steps that move an instance stored before this write (not one it opens): those
+    /// that start from stored state, so what the guards check.
+    pub fn stored_steps(&self) -> impl Iterator<Item = &TransitionWrite> {
+        self.steps.iter().filter(|t| !self.opens(t.instance_id))
+    }
+}
+
 /// What intake addresses to the applicant (the `to` and greeting of a step's emails and
 /// tasks): the payload of each email and the details of each task a write makes.
 macro_rules! effect_payloads {

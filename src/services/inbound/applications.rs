@@ -81,14 +81,14 @@ pub(super) async fn new_application(
             .reason(&format!("the email from {sender} names the account {account}"))
             .data("account_email", account.as_str());
         p.fire(&mut cursor, fire)?;
-        p.write.new_instances.push(instance);
+        p.write.workflow.opened.push(instance);
         return Ok(p.finish(outcome::CREATED));
     }
     let kind = drive(&mut p, &mut cursor, &x, account.as_str()).await?;
     if let Some(new_app) = &mut instance.application {
         new_app.applicant_kind = kind;
     }
-    p.write.new_instances.push(instance);
+    p.write.workflow.opened.push(instance);
     Ok(p.finish(outcome::CREATED))
 }
 

@@ -161,7 +161,8 @@ fn batch_keys(parsed: &Parsed) -> Vec<String> {
 /// What a planned write creates or changes that a later message could look up.
 fn written_keys(w: &IntakeWrite) -> Vec<String> {
     let mut keys: Vec<String> = w
-        .new_instances
+        .workflow
+        .opened
         .iter()
         .flat_map(|i| {
             i.account_email

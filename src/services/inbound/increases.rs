@@ -67,9 +67,9 @@ pub(super) async fn limit_increase(
     )?;
     p.report.findings.push(format!("limit_increase_{}", decision.outcome));
     p.report.state = write.transitions.last().map(|t| t.to_state.clone());
-    p.write.new_instances.extend(write.new_instance);
+    p.write.workflow.opened.extend(write.new_instance);
     p.write.increases.extend(write.increase);
-    p.write.transitions.extend(write.transitions);
-    p.write.decisions.extend(write.decisions);
+    p.write.workflow.steps.extend(write.transitions);
+    p.write.workflow.decisions.extend(write.decisions);
     Ok(p.finish(outcome::LIMIT_INCREASE))
 }
