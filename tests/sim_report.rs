@@ -23,7 +23,7 @@ use creditline::sim::report::{BillFigures, Month, Recorder, TaskAges};
 use creditline::sim::{FaultLevel, Spec};
 use creditline::store::{
     ActionWrite, ApplicationFilter, AuditRecord, CreditLineFilter, CycleWrite, DeliveryOutcome, IncreaseRecord,
-    TaskFilter, TaskRecord, TaskUpdate,
+    TaskFilter, TaskRecord, TaskUpdate, WorkflowChanges,
 };
 
 fn app(t: &TestStore, clock: Arc<ManualClock>) -> Arc<App> {
@@ -89,10 +89,8 @@ async fn finish_task(app: &App, task: &TaskRecord) {
             claimed_at: None,
             details: task.details.clone(),
         }),
-        transition: None,
-        new_instance: None,
+        workflow: WorkflowChanges::default(),
         credit_line: None,
-        decisions: vec![],
         audit: AuditRecord {
             id: uuid::Uuid::now_v7(),
             actor: "reviewer:test".into(),

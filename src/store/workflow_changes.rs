@@ -72,6 +72,11 @@ impl WorkflowChanges {
         WorkflowChanges { steps: vec![t], ..WorkflowChanges::default() }
     }
 
+    /// One instance opened, nothing stepped or decided.
+    pub fn open(i: NewInstance) -> Self {
+        WorkflowChanges { opened: vec![i], ..WorkflowChanges::default() }
+    }
+
     /// Whether this write opens the instance `id`.
     pub fn opens(&self, id: SubjectId) -> bool {
         self.opened.iter().any(|i| i.id == id)
