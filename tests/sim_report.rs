@@ -114,7 +114,7 @@ async fn propose_increase(app: &App, line: SubjectId, account: &str) -> SubjectI
     let id = SubjectId::new();
     let (instance, _) = app.workflow.plan_start("limit_increase", id, Some(account), "system:test").unwrap();
     let write = CycleWrite {
-        new_instance: Some(instance),
+        workflow: WorkflowChanges::open(instance),
         increase: Some(IncreaseRecord {
             id,
             line_id: line,

@@ -82,6 +82,13 @@ impl WorkflowChanges {
         self.opened.iter().any(|i| i.id == id)
     }
 
+    /// Adds another write's changes after these: its instances, steps and decisions.
+    pub fn extend(&mut self, other: WorkflowChanges) {
+        self.opened.extend(other.opened);
+        self.steps.extend(other.steps);
+        self.decisions.extend(other.decisions);
+    }
+
     /// The steps that move an instance stored before this write (not one it opens): those
     /// that start from stored state, so what the guards check.
     pub fn stored_steps(&self) -> impl Iterator<Item = &TransitionWrite> {
