@@ -208,6 +208,18 @@ macro_rules! impl_workflow_store {
                 Ok(())
             }
 
+            /// A write's workflow changes with none of its own rows between them: the opened
+            /// instances, then the steps (which may move them). The decisions are the caller's
+            /// to insert, batched with its other rows where it can.
+            async fn workflow_in(
+                tx: &mut Tx,
+                w: &mut Writer,
+                c: &crate::store::WorkflowChanges,
+            ) -> crate::store::StoreResult<()> {
+                Self::open_in(tx, w, c).await?;
+                Self::steps_in(tx, w, c).await
+            }
+
             /// Why a transition would not apply: a newer version, or no such instance.
             async fn transition_refused(tx: &mut Tx, t: &crate::store::TransitionWrite) -> crate::store::StoreError {
                 let actual: Result<Option<i64>, sqlx::Error> =
