@@ -611,7 +611,7 @@ async fn action(
 ) -> creditline::store::ActionWrite {
     use creditline::services::Fire;
     use creditline::services::workflow::Cursor;
-    use creditline::store::{ActionWrite, AuditRecord, IdempotentResponse, TaskUpdate};
+    use creditline::store::{ActionWrite, AuditRecord, IdempotentResponse, TaskUpdate, WorkflowChanges};
     let subject = task.subject_id.unwrap();
     let instance = app.store.instance(subject).await.unwrap().unwrap();
     let mut cursor = Cursor::from(&instance);
@@ -626,10 +626,8 @@ async fn action(
             claimed_at: Some(chrono::Utc::now()),
             details: json!({}),
         }),
-        transition,
-        new_instance: None,
+        workflow: WorkflowChanges { steps: transition.into_iter().collect(), ..WorkflowChanges::default() },
         credit_line: None,
-        decisions: Vec::new(),
         audit: AuditRecord {
             id: uuid::Uuid::now_v7(),
             actor: "rita".into(),

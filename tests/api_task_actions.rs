@@ -430,7 +430,7 @@ fn aws_login_reviews_are_approved_or_declined(dir: tempfile::TempDir) {
     for account in ["dev@login-one.io", "dev@login-two.io"] {
         let id = SubjectId::new();
         let (new, _) = app.workflow.plan_start("aws_login", id, Some(account), "test").unwrap();
-        rt.block_on(app.store.create_instance(&new, None)).unwrap();
+        rt.block_on(app.store.create_instance(&new)).unwrap();
         rt.block_on(app.workflow.fire(creditline::services::Fire::new(id, "start_review", "test"))).unwrap();
         subjects.push(id);
     }

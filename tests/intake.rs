@@ -336,7 +336,7 @@ async fn the_same_message_ingested_concurrently_is_processed_once(t: TestStore) 
 /// the claim, not the fields, not the events (on SQLite the statements go in one call after a
 /// guard read; on PostgreSQL each runs with its own check).
 async fn a_stale_intake_write_is_refused_whole(t: TestStore) {
-    use creditline::store::{FieldWrite, IntakeWrite, Kept, RawMessage, StoreError, TransitionWrite};
+    use creditline::store::{FieldWrite, IntakeWrite, Kept, RawMessage, StoreError, TransitionWrite, WorkflowChanges};
     let app = t.app();
     let first = std::fs::read(corpus_dir().join("27-materials-missing.eml")).unwrap();
     let report = creditline::services::inbound::ingest(&app, "first", &first).await.unwrap();
@@ -360,7 +360,7 @@ async fn a_stale_intake_write_is_refused_whole(t: TestStore) {
         application_id: Some(id),
         report: serde_json::json!({}),
         processed_at: chrono::Utc::now(),
-        transitions: vec![TransitionWrite {
+        workflow: WorkflowChanges::step(TransitionWrite {
             instance_id: id.into(),
             expected_version: instance.version - 1,
             event_id: creditline::domain::EventId::new(),
@@ -373,7 +373,7 @@ async fn a_stale_intake_write_is_refused_whole(t: TestStore) {
             outbox: vec![],
             tasks: vec![],
             at: chrono::Utc::now(),
-        }],
+        }),
         fields: vec![(
             id,
             FieldWrite {
@@ -394,7 +394,7 @@ async fn a_stale_intake_write_is_refused_whole(t: TestStore) {
 
     // The same write at the right version goes through, once.
     let mut fresh = write.clone();
-    fresh.transitions[0].expected_version = instance.version;
+    fresh.workflow.steps[0].expected_version = instance.version;
     app.store.commit_intake(&fresh).await.unwrap();
     assert_eq!(app.store.application_fields(id).await.unwrap().len(), fields_before + 1);
     assert!(matches!(app.store.commit_intake(&fresh).await, Err(StoreError::Duplicate(_))));

@@ -171,8 +171,7 @@ async fn open_line(app: &App, application: SubjectId, account: &str, limit: i64,
     let (instance, _) = app.workflow.plan_start("credit_line", id, Some(account), approver).unwrap();
     let write = creditline::store::ActionWrite {
         task: None,
-        transition: None,
-        new_instance: Some(instance),
+        workflow: creditline::store::WorkflowChanges::open(instance),
         credit_line: Some(creditline::store::CreditLineWrite {
             id,
             account_email: account.to_string(),
@@ -181,7 +180,6 @@ async fn open_line(app: &App, application: SubjectId, account: &str, limit: i64,
             approved_by: approver.into(),
             second_approver: None,
         }),
-        decisions: vec![],
         audit: creditline::store::AuditRecord {
             id: uuid::Uuid::now_v7(),
             actor: approver.into(),

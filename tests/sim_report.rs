@@ -23,7 +23,7 @@ use creditline::sim::report::{BillFigures, Month, Recorder, TaskAges};
 use creditline::sim::{FaultLevel, Spec};
 use creditline::store::{
     ActionWrite, ApplicationFilter, AuditRecord, CreditLineFilter, CycleWrite, DeliveryOutcome, IncreaseRecord,
-    TaskFilter, TaskRecord, TaskUpdate,
+    TaskFilter, TaskRecord, TaskUpdate, WorkflowChanges,
 };
 
 fn app(t: &TestStore, clock: Arc<ManualClock>) -> Arc<App> {
@@ -89,10 +89,8 @@ async fn finish_task(app: &App, task: &TaskRecord) {
             claimed_at: None,
             details: task.details.clone(),
         }),
-        transition: None,
-        new_instance: None,
+        workflow: WorkflowChanges::default(),
         credit_line: None,
-        decisions: vec![],
         audit: AuditRecord {
             id: uuid::Uuid::now_v7(),
             actor: "reviewer:test".into(),
@@ -116,7 +114,7 @@ async fn propose_increase(app: &App, line: SubjectId, account: &str) -> SubjectI
     let id = SubjectId::new();
     let (instance, _) = app.workflow.plan_start("limit_increase", id, Some(account), "system:test").unwrap();
     let write = CycleWrite {
-        new_instance: Some(instance),
+        workflow: WorkflowChanges::open(instance),
         increase: Some(IncreaseRecord {
             id,
             line_id: line,

@@ -16,7 +16,9 @@ use crate::domain::{ApplicationId, EventId, SubjectId};
 use crate::email::context::context;
 pub use crate::services::in_flight::{InFlight, Turn};
 use crate::services::workflow::{Cursor, Fire, ServiceError};
-use crate::store::{ActionWrite, AuditRecord, IdempotentResponse, Instance, Store, StoreError, TransitionWrite};
+use crate::store::{
+    ActionWrite, AuditRecord, IdempotentResponse, Instance, Store, StoreError, TransitionWrite, WorkflowChanges,
+};
 use crate::workflow::names;
 
 /// A client's idempotency key and the fingerprint of the request it came with.
@@ -394,10 +396,8 @@ async fn write_event(
     };
     let action = ActionWrite {
         task: None,
-        transition: Some(write),
-        new_instance: None,
+        workflow: WorkflowChanges::step(write),
         credit_line: None,
-        decisions: Vec::new(),
         audit,
         idempotency: record(actor, key, &outcome)?,
     };

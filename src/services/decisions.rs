@@ -17,6 +17,7 @@ use crate::rules::typed::InitialLimit;
 use crate::services::workflow::{Cursor, Fire, ServiceError};
 use crate::store::{
     ActionWrite, ApplicationRecord, AuditRecord, CreditLineRecord, CreditLineWrite, StoreError, TaskRecord, TaskUpdate,
+    WorkflowChanges,
 };
 use crate::workflow::names::{application, credit_line, task_state};
 
@@ -629,10 +630,12 @@ impl Planned {
                 claimed_at: next.claimed_at,
                 details: next.details.clone(),
             }),
-            transition: self.transition,
-            new_instance: self.new_instance,
+            workflow: WorkflowChanges {
+                opened: self.new_instance.into_iter().collect(),
+                steps: self.transition.into_iter().collect(),
+                decisions: self.write_decisions,
+            },
             credit_line: self.credit_line,
-            decisions: self.write_decisions,
             audit,
             idempotency: actions::record(actor, key, outcome)?,
         })

@@ -14,7 +14,7 @@ use super::billing::escalation;
 use super::workflow::{Cursor, Fire, ServiceError};
 use crate::app::App;
 use crate::domain::{Money, Role, SubjectId, TaskId};
-use crate::store::{ActionWrite, AuditRecord, StoreError, TaskRecord, TaskUpdate, TransitionWrite};
+use crate::store::{ActionWrite, AuditRecord, StoreError, TaskRecord, TaskUpdate, TransitionWrite, WorkflowChanges};
 use crate::workflow::TaskKind;
 use crate::workflow::names::{application, aws_login, invoice_request, limit_increase, task_state};
 
@@ -512,10 +512,8 @@ pub async fn obsolete(app: &App, task: &TaskRecord, why: String) -> ResolveError
             claimed_at: task.claimed_at,
             details,
         }),
-        transition: None,
-        new_instance: None,
+        workflow: WorkflowChanges::default(),
         credit_line: None,
-        decisions: Vec::new(),
         audit: entry,
         idempotency: None,
     };
@@ -686,10 +684,8 @@ impl Plan {
                 claimed_at: next.claimed_at,
                 details: next.details.clone(),
             }),
-            transition: self.transition,
-            new_instance: None,
+            workflow: WorkflowChanges { steps: self.transition.into_iter().collect(), ..WorkflowChanges::default() },
             credit_line: None,
-            decisions: Vec::new(),
             audit,
             idempotency: actions::record(actor, key, outcome)?,
         })

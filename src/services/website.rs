@@ -23,7 +23,7 @@ use crate::app::App;
 use crate::domain::ApplicationId;
 use crate::rules::inputs::BusinessVerificationInput;
 use crate::services::{Cursor, Fire, ServiceError};
-use crate::store::{StoreError, WebsiteCheckFinish, WebsiteCheckJob};
+use crate::store::{StoreError, WebsiteCheckFinish, WebsiteCheckJob, WorkflowChanges};
 use crate::website::{self, Names, WebsiteEvidence};
 
 const ACTOR: &str = "system:website_check";
@@ -65,8 +65,8 @@ pub async fn run(app: &App, job: WebsiteCheckJob) -> Result<Checked, ServiceErro
     );
     for _ in 0..CONFLICT_RETRIES {
         let finish = plan(app, check.application_id, job, &evidence).await?;
-        let outcome = finish.decision.as_ref().map(|d| d.outcome.clone()).unwrap_or_default();
-        let event = finish.transition.is_some();
+        let outcome = finish.workflow.decisions.first().map(|d| d.outcome.clone()).unwrap_or_default();
+        let event = !finish.workflow.steps.is_empty();
         match app.store.finish_website_check(&finish).await {
             Ok(true) => return Ok(Checked::Recorded { outcome, event }),
             Ok(false) => return Ok(Checked::Stale),
@@ -117,8 +117,11 @@ async fn plan(
         job,
         evidence: evidence.clone(),
         at: app.workflow.clock().now(),
-        decision: Some(record_d),
-        transition,
+        workflow: WorkflowChanges {
+            steps: transition.into_iter().collect(),
+            decisions: vec![record_d],
+            ..WorkflowChanges::default()
+        },
     })
 }
 

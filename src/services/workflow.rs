@@ -168,35 +168,37 @@ impl WorkflowService {
         input: NewApplicationInput,
         actor: &str,
     ) -> Result<ApplicationRecord, ServiceError> {
-        let (instance, app, cursor) = self.plan_application(input, actor)?;
-        self.store.create_instance(&instance, Some(&app)).await?;
+        let (instance, cursor) = self.plan_application(input, actor)?;
+        self.store.create_instance(&instance).await?;
         let id = ApplicationId(cursor.subject.0);
-        tracing::info!(application = %id, reference = %app.reference, actor, "application opened");
+        let reference = instance.application.as_ref().map_or("", |a| a.reference.as_str());
+        tracing::info!(application = %id, reference = %reference, actor, "application opened");
         self.store
             .application(id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("application {id} after creating it")))
     }
 
-    /// The rows that open an application, for a caller that writes them in its own
-    /// transaction, and the cursor to plan its next steps from.
+    /// The rows that open an application (the instance with its application row), for a
+    /// caller that writes them in its own transaction, and the cursor to plan its next steps
+    /// from.
     pub fn plan_application(
         &self,
         input: NewApplicationInput,
         actor: &str,
-    ) -> Result<(NewInstance, NewApplication, Cursor), ServiceError> {
+    ) -> Result<(NewInstance, Cursor), ServiceError> {
         let def = self.definition(names::application::WORKFLOW)?;
         let id = ApplicationId::new();
-        let instance = self.new_instance(def, id.into(), Some(input.account_email.as_str()), actor);
-        let app = NewApplication {
+        let mut instance = self.new_instance(def, id.into(), Some(input.account_email.as_str()), actor);
+        instance.application = Some(NewApplication {
             reference: reference_for(id),
             account_email: input.account_email.to_string(),
             applicant_kind: input.applicant_kind.map(|k| k.as_str().to_string()),
             requested_limit_cents: input.requested_limit.map(Money::cents),
             details: input.details,
-        };
+        });
         let cursor = Cursor::created(&instance);
-        Ok((instance, app, cursor))
+        Ok((instance, cursor))
     }
 
     /// Starts an instance of any workflow for `subject`.
@@ -208,7 +210,7 @@ impl WorkflowService {
         actor: &str,
     ) -> Result<Instance, ServiceError> {
         let (instance, _) = self.plan_start(workflow, subject, account_email, actor)?;
-        self.store.create_instance(&instance, None).await?;
+        self.store.create_instance(&instance).await?;
         self.store.instance(subject).await?.ok_or_else(|| ServiceError::NotFound(format!("instance {subject}")))
     }
 
@@ -242,6 +244,7 @@ impl WorkflowService {
             outbox,
             tasks,
             at: self.clock.now(),
+            application: None,
         }
     }
 

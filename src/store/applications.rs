@@ -117,8 +117,8 @@ pub struct WebsiteCheckFinish {
     pub job: WebsiteCheckJob,
     pub evidence: crate::website::WebsiteEvidence,
     pub at: DateTime<Utc>,
-    pub decision: Option<crate::rules::DecisionRecord>,
-    pub transition: Option<TransitionWrite>,
+    /// The rules' decision on the evidence and, on an application still open, its step.
+    pub workflow: WorkflowChanges,
 }
 
 #[async_trait]
@@ -366,12 +366,9 @@ macro_rules! impl_applications_store {
                     return Ok(false);
                 }
                 let mut out = Writer::immediate();
-                if let Some(d) = &f.decision {
-                    Self::insert_decisions(&mut tx, &mut out, &[d]).await?;
-                }
-                if let Some(t) = &f.transition {
-                    Self::transition_in(&mut tx, &mut out, t).await?;
-                }
+                let decisions: Vec<&crate::rules::DecisionRecord> = f.workflow.decisions.iter().collect();
+                Self::insert_decisions(&mut tx, &mut out, &decisions).await?;
+                Self::workflow_in(&mut tx, &mut out, &f.workflow).await?;
                 tx.commit().await?;
                 Ok(true)
             }

@@ -49,13 +49,11 @@ pub struct CycleWrite {
     pub bill: Option<BillWrite>,
     pub payments: Vec<BillPayment>,
     pub ledger: Option<LedgerWrite>,
-    /// A workflow instance to open first (a limit increase), with its row.
-    pub new_instance: Option<NewInstance>,
+    /// The instance it opens first (a limit increase, with `increase` its row), the steps in
+    /// order (which may move that instance) and the rule decisions.
+    pub workflow: WorkflowChanges,
     pub increase: Option<IncreaseRecord>,
-    /// Workflow steps, in order (an instance opened above may be stepped here).
-    pub transitions: Vec<TransitionWrite>,
     pub new_limit: Option<(SubjectId, i64)>,
-    pub decisions: Vec<crate::rules::DecisionRecord>,
     pub at: DateTime<Utc>,
 }
 
@@ -222,15 +220,11 @@ macro_rules! impl_billing_store {
                     Self::ledger_in(&mut tx, l).await?;
                 }
                 let mut w = Writer::immediate();
-                if let Some(i) = &c.new_instance {
-                    Self::insert_instance(&mut tx, &mut w, i, None).await?;
-                }
+                Self::open_in(&mut tx, &mut w, &c.workflow).await?;
                 if let Some(r) = &c.increase {
                     Self::insert_increase(&mut tx, &mut w, r).await?;
                 }
-                for t in &c.transitions {
-                    Self::transition_in(&mut tx, &mut w, t).await?;
-                }
+                Self::steps_in(&mut tx, &mut w, &c.workflow).await?;
                 if let Some((line, cents)) = c.new_limit {
                     sqlx::query("UPDATE credit_lines SET monthly_limit_cents = $2 WHERE id = $1")
                         .bind(line.0)
@@ -249,7 +243,7 @@ macro_rules! impl_billing_store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                let decisions: Vec<&crate::rules::DecisionRecord> = c.decisions.iter().collect();
+                let decisions: Vec<&crate::rules::DecisionRecord> = c.workflow.decisions.iter().collect();
                 Self::insert_decisions(&mut tx, &mut w, &decisions).await?;
                 tx.commit().await?;
                 Ok(true)
@@ -263,13 +257,13 @@ macro_rules! impl_billing_store {
                 let plain = |c: &crate::store::CycleWrite| {
                     c.bill.is_some()
                         && c.payments.is_empty()
-                        && c.new_instance.is_none()
+                        && c.workflow.opened.is_empty()
                         && c.increase.is_none()
                         && c.new_limit.is_none()
                         && c.ledger.as_ref().is_none_or(|l| {
                             l.draw.is_none() && l.coupon.is_none() && l.entries.iter().all(|e| e.bucket == Bucket::Receivable)
                         })
-                        && c.transitions.iter().all(|t| t.tasks.is_empty())
+                        && c.workflow.steps.iter().all(|t| t.tasks.is_empty())
                 };
                 if let Some(odd) = writes.iter().find(|c| !plain(c)) {
                     return Err(crate::store::StoreError::Refused(format!(
@@ -319,7 +313,7 @@ macro_rules! impl_billing_store {
                 accounts.sort_unstable();
                 accounts.dedup();
                 Self::ensure_accounts(&mut tx, &mut w, &accounts, kept.iter().map(|c| c.at).max().unwrap_or_default()).await?;
-                let steps: Vec<&crate::store::TransitionWrite> = kept.iter().flat_map(|c| c.transitions.iter()).collect();
+                let steps: Vec<&crate::store::TransitionWrite> = kept.iter().flat_map(|c| c.workflow.steps.iter()).collect();
                 let mut seen = std::collections::HashSet::new();
                 if steps.iter().any(|t| !seen.insert(t.instance_id)) {
                     return Err(crate::store::StoreError::Refused("a batch steps one instance twice".into()));
@@ -382,7 +376,7 @@ macro_rules! impl_billing_store {
                         q.build().execute(&mut *tx).await?;
                     }
                 }
-                let decisions: Vec<&crate::rules::DecisionRecord> = kept.iter().flat_map(|c| c.decisions.iter()).collect();
+                let decisions: Vec<&crate::rules::DecisionRecord> = kept.iter().flat_map(|c| c.workflow.decisions.iter()).collect();
                 for chunk in decisions.chunks(ROWS / 4) {
                     Self::insert_decisions(&mut tx, &mut w, chunk).await?;
                 }

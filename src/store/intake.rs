@@ -48,21 +48,20 @@ pub struct IntakeWrite {
     pub application_id: Option<ApplicationId>,
     pub report: serde_json::Value,
     pub processed_at: DateTime<Utc>,
-    pub new_instances: Vec<(NewInstance, Option<NewApplication>)>,
+    /// The instances the message opens, the steps it takes and the rule decisions it made.
+    pub workflow: WorkflowChanges,
     pub application_update: Option<ApplicationUpdate>,
-    pub transitions: Vec<TransitionWrite>,
-    pub decisions: Vec<crate::rules::DecisionRecord>,
     pub fields: Vec<(ApplicationId, FieldWrite)>,
     pub evidence: Vec<(ApplicationId, EvidenceWrite)>,
     pub attachments: Vec<AttachmentWrite>,
     pub tasks: Vec<TaskWrite>,
-    /// Limit increases requested by the message (their instances are in `new_instances`).
+    /// Limit increases requested by the message (their instances are opened in `workflow`).
     pub increases: Vec<IncreaseRecord>,
     /// Website checks the message asks for (an application's website became known); a pair
     /// of application and address asked for before adds nothing.
     pub website_checks: Vec<WebsiteCheckRequest>,
     /// Invoice requests the message opens or adds details to (inserted, or their details
-    /// replaced); their workflow steps are in `new_instances` and `transitions`.
+    /// replaced); their instances and steps are in `workflow`.
     pub invoice_requests: Vec<InvoiceRequestWrite>,
 }
 
@@ -162,9 +161,8 @@ macro_rules! impl_intake_store {
                 if claimed == Some(0) {
                     return Err(crate::store::StoreError::Duplicate(format!("message {} already processed", w.message_sha256)));
                 }
-                for (instance, application) in &w.new_instances {
-                    Self::insert_instance(tx, out, instance, application.as_ref()).await?;
-                }
+                // Instances first: the increase and invoice-request rows are keyed by theirs.
+                Self::open_in(tx, out, &w.workflow).await?;
                 for r in &w.increases {
                     Self::insert_increase(tx, out, r).await?;
                 }
@@ -200,9 +198,7 @@ macro_rules! impl_intake_store {
                     })
                     .await?;
                 }
-                for t in &w.transitions {
-                    Self::transition_in(tx, out, t).await?;
-                }
+                Self::steps_in(tx, out, &w.workflow).await?;
                 for t in &w.tasks {
                     Self::insert_task(tx, out, t, w.processed_at).await?;
                 }
@@ -216,7 +212,8 @@ macro_rules! impl_intake_store {
                 out: &mut Writer,
                 writes: &[crate::store::IntakeWrite],
             ) -> crate::store::StoreResult<()> {
-                let decisions: Vec<&crate::rules::DecisionRecord> = writes.iter().flat_map(|w| &w.decisions).collect();
+                let decisions: Vec<&crate::rules::DecisionRecord> =
+                    writes.iter().flat_map(|w| &w.workflow.decisions).collect();
                 Self::insert_decisions(tx, out, &decisions).await?;
                 let fields: Vec<_> =
                     writes.iter().flat_map(|w| w.fields.iter().map(move |(app, f)| (app, f, w.processed_at))).collect();
@@ -294,10 +291,9 @@ macro_rules! impl_intake_store {
                     return Err(crate::store::StoreError::Duplicate(format!("message {} already processed", w.message_sha256)));
                 }
                 let mut seen = std::collections::HashSet::new();
-                for t in &w.transitions {
-                    let created_here = w.new_instances.iter().any(|(i, _)| i.id == t.instance_id);
+                for t in w.workflow.stored_steps() {
                     // Only the first transition of each instance starts from stored state.
-                    if created_here || !seen.insert(t.instance_id) {
+                    if !seen.insert(t.instance_id) {
                         continue;
                     }
                     let row: Option<(i64, String)> =
@@ -360,9 +356,7 @@ macro_rules! impl_intake_store {
                     // Guards read committed state, so a write moving an instance that an
                     // earlier write of this batch moved would pass them wrongly. Callers keep
                     // such messages apart; refuse the batch if one slips through.
-                    if w.transitions.iter().any(|t| {
-                        !w.new_instances.iter().any(|(i, _)| i.id == t.instance_id) && !touched.insert(t.instance_id)
-                    }) {
+                    if w.workflow.stored_steps().any(|t| !touched.insert(t.instance_id)) {
                         return Err(crate::store::StoreError::Conflict { expected: 0, actual: 0 });
                     }
                     if $fuse {

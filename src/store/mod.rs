@@ -22,6 +22,7 @@ mod sql;
 mod statements;
 mod tasks;
 mod workflow;
+mod workflow_changes;
 
 pub mod postgres;
 pub mod sqlite;
@@ -43,6 +44,7 @@ pub use payments::*;
 pub use sessions::*;
 pub use tasks::*;
 pub use workflow::*;
+pub use workflow_changes::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

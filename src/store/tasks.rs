@@ -79,10 +79,10 @@ pub struct IdempotentResponse {
 #[derive(Debug, Clone)]
 pub struct ActionWrite {
     pub task: Option<TaskUpdate>,
-    pub transition: Option<TransitionWrite>,
-    pub new_instance: Option<NewInstance>,
+    /// The step, the instance it opens (a credit line, with `credit_line` its row) and the
+    /// rule decisions. The steps are written before the opened instances (see `action_in`).
+    pub workflow: WorkflowChanges,
     pub credit_line: Option<CreditLineWrite>,
-    pub decisions: Vec<crate::rules::DecisionRecord>,
     pub audit: AuditRecord,
     pub idempotency: Option<IdempotentResponse>,
 }
@@ -194,12 +194,12 @@ macro_rules! impl_tasks_store {
                 if let Some(t) = &a.task {
                     Self::update_task(tx, t, a.audit.at).await?;
                 }
-                if let Some(t) = &a.transition {
-                    Self::transition_in(tx, w, t).await?;
-                }
-                if let Some(i) = &a.new_instance {
-                    Self::insert_instance(tx, w, i, None).await?;
-                }
+                // The step before what it opens: an approval that lost the race to another
+                // decision on the application is that step's `Conflict`, not the `Duplicate`
+                // its credit line would meet (one open line per account). So an action steps
+                // no instance it opens.
+                Self::steps_in(tx, w, &a.workflow).await?;
+                Self::open_in(tx, w, &a.workflow).await?;
                 if let Some(l) = &a.credit_line {
                     sqlx::query(
                         "INSERT INTO credit_lines (id, account_email, application_id, monthly_limit_cents, approved_by, \
@@ -215,7 +215,7 @@ macro_rules! impl_tasks_store {
                     .execute(&mut **tx)
                     .await?;
                 }
-                let decisions: Vec<&crate::rules::DecisionRecord> = a.decisions.iter().collect();
+                let decisions: Vec<&crate::rules::DecisionRecord> = a.workflow.decisions.iter().collect();
                 Self::insert_decisions(tx, w, &decisions).await?;
                 Self::insert_audit(tx, &a.audit).await?;
                 if let Some(k) = &a.idempotency {

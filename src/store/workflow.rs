@@ -8,63 +8,6 @@ use serde::{Deserialize, Serialize};
 use super::*;
 use crate::domain::{DecisionId, EventId, SubjectId};
 
-/// A workflow instance to create.
-#[derive(Debug, Clone)]
-pub struct NewInstance {
-    pub id: SubjectId,
-    pub workflow: String,
-    pub subject_kind: String,
-    pub state: String,
-    pub account_email: Option<String>,
-    pub created_event: EventId,
-    pub actor: String,
-    pub reason: Option<String>,
-    pub outbox: Vec<OutboxWrite>,
-    /// The reviewer tasks the first state opens, planned by the service.
-    pub tasks: Vec<TaskWrite>,
-    pub at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone)]
-pub struct NewApplication {
-    pub reference: String,
-    pub account_email: String,
-    pub applicant_kind: Option<String>,
-    pub requested_limit_cents: Option<i64>,
-    pub details: serde_json::Value,
-}
-
-/// One step of a workflow, ready to be written.
-#[derive(Debug, Clone)]
-pub struct TransitionWrite {
-    pub instance_id: SubjectId,
-    pub expected_version: i64,
-    pub event_id: EventId,
-    pub event: String,
-    pub from_state: String,
-    pub to_state: String,
-    pub actor: String,
-    pub reason: Option<String>,
-    pub decision_ids: Vec<DecisionId>,
-    pub outbox: Vec<OutboxWrite>,
-    /// The reviewer tasks the step opens, planned by the service.
-    pub tasks: Vec<TaskWrite>,
-    pub at: DateTime<Utc>,
-}
-
-/// What intake addresses to the applicant (the `to` and greeting of a step's emails and
-/// tasks): the payload of each email and the details of each task a write makes.
-macro_rules! effect_payloads {
-    ($($t:ty),*) => {$(
-        impl $t {
-            pub fn effect_payloads_mut(&mut self) -> impl Iterator<Item = &mut serde_json::Value> {
-                self.outbox.iter_mut().map(|o| &mut o.payload).chain(self.tasks.iter_mut().map(|t| &mut t.details))
-            }
-        }
-    )*};
-}
-effect_payloads!(NewInstance, TransitionWrite);
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Instance {
     pub id: SubjectId,
@@ -98,7 +41,7 @@ pub struct EventRecord {
 pub trait WorkflowStore: Send + Sync {
     /// Creates a workflow instance in its initial state with its creation event, its
     /// initial effects and, for applications, the application row: all or nothing.
-    async fn create_instance(&self, new: &NewInstance, application: Option<&NewApplication>) -> StoreResult<()>;
+    async fn create_instance(&self, new: &NewInstance) -> StoreResult<()>;
 
     /// Moves an instance from `expected_version`, appends the event and writes the outbox
     /// rows in one transaction. A stale version is [`StoreError::Conflict`] and writes
@@ -187,7 +130,6 @@ macro_rules! impl_workflow_store {
                 tx: &mut Tx,
                 w: &mut Writer,
                 new: &crate::store::NewInstance,
-                application: Option<&crate::store::NewApplication>,
             ) -> Result<(), sqlx::Error> {
                 w.run(tx, |q| {
                     q.push(
@@ -206,7 +148,7 @@ macro_rules! impl_workflow_store {
                     });
                 })
                 .await?;
-                if let Some(a) = application {
+                if let Some(a) = &new.application {
                     w.run(tx, |q| {
                         q.push(
                             "INSERT INTO applications \
@@ -244,6 +186,38 @@ macro_rules! impl_workflow_store {
                     Self::insert_task(tx, w, task, new.at).await?;
                 }
                 Ok(())
+            }
+
+            /// The instances a write opens, in order (see [`Self::insert_instance`]).
+            async fn open_in(tx: &mut Tx, w: &mut Writer, c: &crate::store::WorkflowChanges) -> Result<(), sqlx::Error> {
+                for new in &c.opened {
+                    Self::insert_instance(tx, w, new).await?;
+                }
+                Ok(())
+            }
+
+            /// The steps a write takes, in order (see [`Self::transition_in`]).
+            async fn steps_in(
+                tx: &mut Tx,
+                w: &mut Writer,
+                c: &crate::store::WorkflowChanges,
+            ) -> crate::store::StoreResult<()> {
+                for t in &c.steps {
+                    Self::transition_in(tx, w, t).await?;
+                }
+                Ok(())
+            }
+
+            /// A write's workflow changes with none of its own rows between them: the opened
+            /// instances, then the steps (which may move them). The decisions are the caller's
+            /// to insert, batched with its other rows where it can.
+            async fn workflow_in(
+                tx: &mut Tx,
+                w: &mut Writer,
+                c: &crate::store::WorkflowChanges,
+            ) -> crate::store::StoreResult<()> {
+                Self::open_in(tx, w, c).await?;
+                Self::steps_in(tx, w, c).await
             }
 
             /// Why a transition would not apply: a newer version, or no such instance.
@@ -340,13 +314,9 @@ macro_rules! impl_workflow_store {
 
         #[async_trait::async_trait]
         impl crate::store::WorkflowStore for $store {
-            async fn create_instance(
-                &self,
-                new: &crate::store::NewInstance,
-                application: Option<&crate::store::NewApplication>,
-            ) -> crate::store::StoreResult<()> {
+            async fn create_instance(&self, new: &crate::store::NewInstance) -> crate::store::StoreResult<()> {
                 let mut tx = self.begin_write().await?;
-                Self::insert_instance(&mut tx, &mut Writer::immediate(), new, application).await?;
+                Self::insert_instance(&mut tx, &mut Writer::immediate(), new).await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -387,8 +387,7 @@ pub async fn open_credit_line(app: &creditline::app::App, account: &str, limit: 
     let (instance, _) = app.workflow.plan_start("credit_line", id, Some(account), "reviewer:test").unwrap();
     let write = creditline::store::ActionWrite {
         task: None,
-        transition: None,
-        new_instance: Some(instance),
+        workflow: creditline::store::WorkflowChanges::open(instance),
         credit_line: Some(creditline::store::CreditLineWrite {
             id,
             account_email: account.to_string(),
@@ -397,7 +396,6 @@ pub async fn open_credit_line(app: &creditline::app::App, account: &str, limit: 
             approved_by: "reviewer:test".into(),
             second_approver: None,
         }),
-        decisions: vec![],
         audit: creditline::store::AuditRecord {
             id: uuid::Uuid::now_v7(),
             actor: "reviewer:test".into(),

@@ -112,7 +112,7 @@ fn bill_write(app: &App, line: &CreditLineRecord, used: i64, period: Period) -> 
             .data("amount_cents", used)
             .data("due_date", last_day_to_pay(due_at).to_string())
             .data("period", period.to_string());
-        write.transitions.push(plan(app, line, &fire)?);
+        write.workflow.steps.push(plan(app, line, &fire)?);
     }
     Ok(write)
 }

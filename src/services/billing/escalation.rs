@@ -16,7 +16,9 @@ use crate::domain::Money;
 use crate::domain::SubjectId;
 use crate::rules::inputs::LimitIncreaseInput;
 use crate::rules::typed::LimitIncrease;
-use crate::store::{AccountFigures, BillRecord, CreditLineRecord, CycleWrite, IncreaseRecord, StoreError};
+use crate::store::{
+    AccountFigures, BillRecord, CreditLineRecord, CycleWrite, IncreaseRecord, StoreError, WorkflowChanges,
+};
 
 use crate::services::workflow::{Cursor, Fire, ServiceError};
 
@@ -232,7 +234,7 @@ async fn closing(
     let fire =
         Fire::new(increase.id, "line_changed", ACTOR).reason(why).data("monthly_limit_cents", line.monthly_limit_cents);
     let (t, _) = app.workflow.plan(&mut Cursor::from(&instance), &fire)?;
-    Ok(CycleWrite { transitions: vec![t], at: app.workflow.clock().now(), ..CycleWrite::default() })
+    Ok(CycleWrite { workflow: WorkflowChanges::step(t), at: app.workflow.clock().now(), ..CycleWrite::default() })
 }
 
 /// An increase waiting for its deposit goes to review once the deposit is held.
@@ -251,7 +253,8 @@ pub async fn deposit_recorded(app: &App, increase: &IncreaseRecord, deposit: i64
         return Ok(false);
     }
     let (t, _) = app.workflow.plan(&mut Cursor::from(&instance), &fire)?;
-    let write = CycleWrite { transitions: vec![t], at: app.workflow.clock().now(), ..CycleWrite::default() };
+    let write =
+        CycleWrite { workflow: WorkflowChanges::step(t), at: app.workflow.clock().now(), ..CycleWrite::default() };
     match app.store.commit_cycle(&write).await {
         Ok(_) => Ok(true),
         Err(StoreError::Conflict { .. }) => Ok(false),
@@ -308,7 +311,7 @@ pub fn open_increase(
     }
     let (t, _) = app.workflow.plan(&mut cursor, &fire)?;
     Ok(CycleWrite {
-        new_instance: Some(instance),
+        workflow: WorkflowChanges { opened: vec![instance], steps: vec![t], decisions: vec![record] },
         increase: Some(IncreaseRecord {
             id,
             line_id: line.id,
@@ -318,8 +321,6 @@ pub fn open_increase(
             deposit_cents: guarantee,
             created_at: now,
         }),
-        transitions: vec![t],
-        decisions: vec![record],
         at: now,
         ..CycleWrite::default()
     })
@@ -387,7 +388,7 @@ pub async fn approve(app: &App, increase: SubjectId, reviewer: &str) -> Result<A
     let (t, _) = app.workflow.plan(&mut Cursor::from(&instance), &fire)?;
     let raised = Fire::new(line.id, "limit_increased", reviewer).data("monthly_limit_cents", record.next_limit_cents);
     let write = CycleWrite {
-        transitions: vec![t, plan(app, &line, &raised)?],
+        workflow: WorkflowChanges { steps: vec![t, plan(app, &line, &raised)?], ..WorkflowChanges::default() },
         new_limit: Some((line.id, record.next_limit_cents)),
         at: app.workflow.clock().now(),
         ..CycleWrite::default()

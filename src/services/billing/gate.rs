@@ -10,7 +10,7 @@ use crate::domain::last_day_to_pay;
 use crate::rules::inputs::CycleGatingInput;
 use crate::rules::typed::CycleGating;
 use crate::services::workflow::{Fire, ServiceError};
-use crate::store::{BillRecord, CreditLineRecord, CycleWrite, StoreError};
+use crate::store::{BillRecord, CreditLineRecord, CycleWrite, StoreError, WorkflowChanges};
 use crate::workflow::Outcomes;
 use crate::workflow::names::credit_line;
 
@@ -76,9 +76,13 @@ pub async fn gate(app: &App) -> Result<GateReport, CycleError> {
             for (key, value) in owed_facts(history) {
                 fire = fire.data(key, value);
             }
-            let mut write = CycleWrite { decisions: vec![record], at: now, ..CycleWrite::default() };
+            let mut write = CycleWrite {
+                workflow: WorkflowChanges { decisions: vec![record], ..WorkflowChanges::default() },
+                at: now,
+                ..CycleWrite::default()
+            };
             match plan(app, line, &fire) {
-                Ok(t) => write.transitions.push(t),
+                Ok(t) => write.workflow.steps.push(t),
                 Err(CycleError::Service(ServiceError::Engine(e))) => {
                     tracing::warn!(line = %line.id, error = %e, "gating step not allowed by the credit_line workflow");
                     continue;

@@ -120,9 +120,9 @@ pub async fn pay(
                     write.new_limit = Some((line.id, before));
                     limit = before;
                 }
-                write.decisions.push(record);
+                write.workflow.decisions.push(record);
             }
-            write.transitions.push(plan(app, &line, &fire.data("monthly_limit_cents", limit))?);
+            write.workflow.steps.push(plan(app, &line, &fire.data("monthly_limit_cents", limit))?);
             paid.restored = Some(line.id.to_string());
             break;
         }

@@ -65,7 +65,7 @@ pub(super) async fn new_application(
         requested_limit: x.cents(field::REQUESTED_LIMIT).map(Money::from_cents),
         details: details_of(&x),
     };
-    let (mut instance, new_app, mut cursor) = app.workflow.plan_application(input, ACTOR)?;
+    let (mut instance, mut cursor) = app.workflow.plan_application(input, ACTOR)?;
     let id = ApplicationId(cursor.subject.0);
     let mut p = Plan::new(app, mail, report, now);
     p.report.application_id = Some(id.to_string());
@@ -81,13 +81,14 @@ pub(super) async fn new_application(
             .reason(&format!("the email from {sender} names the account {account}"))
             .data("account_email", account.as_str());
         p.fire(&mut cursor, fire)?;
-        p.write.new_instances.push((instance, Some(new_app)));
+        p.write.workflow.opened.push(instance);
         return Ok(p.finish(outcome::CREATED));
     }
-    let kind = drive(&mut p, &mut cursor, &x, &new_app.account_email).await?;
-    let mut new_app = new_app;
-    new_app.applicant_kind = kind;
-    p.write.new_instances.push((instance, Some(new_app)));
+    let kind = drive(&mut p, &mut cursor, &x, account.as_str()).await?;
+    if let Some(new_app) = &mut instance.application {
+        new_app.applicant_kind = kind;
+    }
+    p.write.workflow.opened.push(instance);
     Ok(p.finish(outcome::CREATED))
 }
 

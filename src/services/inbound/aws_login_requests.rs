@@ -52,7 +52,7 @@ fn start_aws_login(p: &mut Plan<'_>, account: &EmailAddress) -> Result<String, S
     let (mut instance, mut cursor) =
         p.app.workflow.plan_start(crate::services::aws_login::WORKFLOW, id, Some(account.as_str()), ACTOR)?;
     p.address(instance.effect_payloads_mut());
-    p.write.new_instances.push((instance, None));
+    p.write.workflow.opened.push(instance);
     // The reviewer's task carries the request (its details are the step's data).
     let fire = Fire::new(id, "start_review", ACTOR)
         .reason("requested by email")
@@ -61,7 +61,7 @@ fn start_aws_login(p: &mut Plan<'_>, account: &EmailAddress) -> Result<String, S
         .data("excerpt", excerpt(&p.mail.body));
     let (mut write, _) = p.app.workflow.plan(&mut cursor, &fire)?;
     p.address(write.effect_payloads_mut());
-    p.write.transitions.push(write);
+    p.write.workflow.steps.push(write);
     Ok(cursor.state)
 }
 
@@ -83,7 +83,7 @@ pub(super) async fn link_aws_login(
     }
     let Some(id) = write.application_id else { return Ok((write, report)) };
     let store = app.store.as_ref();
-    let account = match write.new_instances.iter().find_map(|(_, a)| a.as_ref()) {
+    let account = match write.workflow.opened.iter().find_map(|i| i.application.as_ref()) {
         Some(a) => a.account_email.clone(),
         None => match store.application(id).await? {
             Some(a) => a.account_email,
@@ -103,7 +103,7 @@ pub(super) async fn link_aws_login(
         _ if from_account => {
             let account = EmailAddress::parse(&account).map_err(|e| StoreError::Corrupt(format!("{account}: {e}")))?;
             let state = start_aws_login(&mut p, &account)?;
-            let started = p.write.new_instances.last().map(|(i, _)| i.id);
+            let started = p.write.workflow.opened.last().map(|i| i.id);
             (started, state, true)
         }
         Some(i) => (Some(i.id), i.state, false),

@@ -161,13 +161,14 @@ fn batch_keys(parsed: &Parsed) -> Vec<String> {
 /// What a planned write creates or changes that a later message could look up.
 fn written_keys(w: &IntakeWrite) -> Vec<String> {
     let mut keys: Vec<String> = w
-        .new_instances
+        .workflow
+        .opened
         .iter()
-        .flat_map(|(i, a)| {
+        .flat_map(|i| {
             i.account_email
                 .iter()
                 .map(|e| format!("addr:{}", e.to_lowercase()))
-                .chain(a.iter().map(|a| format!("ref:{}", a.reference)))
+                .chain(i.application.iter().map(|a| format!("ref:{}", a.reference)))
         })
         .collect();
     keys.extend(w.application_id.map(|id| format!("app:{id}")));

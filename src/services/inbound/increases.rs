@@ -66,10 +66,8 @@ pub(super) async fn limit_increase(
         Some((requested.unwrap_or(0), details)),
     )?;
     p.report.findings.push(format!("limit_increase_{}", decision.outcome));
-    p.report.state = write.transitions.last().map(|t| t.to_state.clone());
-    p.write.new_instances.extend(write.new_instance.map(|i| (i, None)));
+    p.report.state = write.workflow.steps.last().map(|t| t.to_state.clone());
+    p.write.workflow.extend(write.workflow);
     p.write.increases.extend(write.increase);
-    p.write.transitions.extend(write.transitions);
-    p.write.decisions.extend(write.decisions);
     Ok(p.finish(outcome::LIMIT_INCREASE))
 }

@@ -67,7 +67,7 @@ pub(super) fn invoice_request(
         payload["reference"] = json!(reference);
         payload["account_email"] = json!(account.as_str());
     }
-    p.write.new_instances.push((instance, None));
+    p.write.workflow.opened.push(instance);
     let details = invoice_details(mail, x);
     invoice_step(&mut p, &mut cursor, &reference, account.as_str(), &details)?;
     p.write.invoice_requests.push(crate::store::InvoiceRequestWrite {

@@ -73,14 +73,14 @@ impl<'a> Plan<'a> {
         subject: Option<SubjectId>,
     ) -> Decision {
         let (decision, record): (Decision, DecisionRecord) = self.app.rules.evaluate_async(rule, input, subject).await;
-        self.write.decisions.push(record);
+        self.write.workflow.decisions.push(record);
         decision
     }
 
     pub(super) fn fire(&mut self, cursor: &mut Cursor, fire: Fire) -> Result<(), ServiceError> {
         let (mut write, _) = self.app.workflow.plan(cursor, &fire)?;
         self.address(write.effect_payloads_mut());
-        self.write.transitions.push(write);
+        self.write.workflow.steps.push(write);
         self.report.state = Some(cursor.state.clone());
         Ok(())
     }
@@ -185,7 +185,7 @@ impl<'a> Plan<'a> {
 
 /// The id of the decision just recorded, to cite in the step that used it.
 pub(super) fn last_decision_id(p: &Plan<'_>) -> DecisionId {
-    p.write.decisions.last().map(|d| d.id).unwrap_or_default()
+    p.write.workflow.decisions.last().map(|d| d.id).unwrap_or_default()
 }
 
 pub(super) fn triage(app: &App, mail: &Mail, report: Report, now: DateTime<Utc>, why: &str) -> (IntakeWrite, Report) {
