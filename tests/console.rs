@@ -163,6 +163,9 @@ fn the_queue_filters_and_claims_with_the_version_and_csrf_token_of_the_page(dir:
     for t in &others {
         assert!(!page.contains(t["id"].as_str().unwrap()), "a {} task under the triage filter", t["kind"]);
     }
+    // Each row names who the task is about (the sender of a triage message).
+    let from = triage[0]["details"]["from"].as_str().unwrap_or_default();
+    assert!(from.is_empty() || page.contains(&format!("<span class=\"who\">{from}</span>")), "{from}: {page}");
     assert_eq!(rita.get("/console/queue?kind=nonsense").status, 400);
     assert_eq!(rita.get("/console/queue?colour=red").status, 400);
     assert!(rita.page("/console/queue?assignee=me").contains("No tasks match these filters."));
@@ -196,6 +199,46 @@ fn the_queue_filters_and_claims_with_the_version_and_csrf_token_of_the_page(dir:
         rita.post(&format!("/console/tasks/{task}/release"), &[("csrf", &csrf), ("version", &now.to_string())]);
     assert_eq!(released.status, 303);
     assert!(api.get(&format!("/api/v1/tasks/{task}"), &api.reviewer)["task"]["assignee"].is_null());
+}
+
+fn the_queue_counts_by_kind_and_hands_out_the_next_unclaimed_task(dir: tempfile::TempDir) {
+    let api = Api::start(dir);
+    let rita = Browser::sign_in(&api, &api.reviewer);
+    let rob = Browser::sign_in(&api, &api.reviewer2);
+    let open = api.get("/api/v1/tasks?limit=500", &api.reviewer)["items"].as_array().unwrap().clone();
+    let mut per_kind = std::collections::BTreeMap::<String, usize>::new();
+    for t in &open {
+        *per_kind.entry(t["kind"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    let page = rita.page("/console/queue");
+    for (kind, n) in &per_kind {
+        let row = format!(">{}</a></td><td>{n}</td><td>{n}</td>", kind.replace('_', " "));
+        assert!(page.contains(&row), "{kind}: {n} open, all unclaimed: {page}");
+    }
+    let triage: Vec<&str> = open.iter().filter(|t| t["kind"] == "triage").map(|t| t["id"].as_str().unwrap()).collect();
+    assert!(triage.len() >= 2, "the corpus makes triage tasks: {triage:?}");
+    let csrf = csrf_of(&page);
+    assert_eq!(rita.post("/console/queue/next", &[("kind", "triage")]).status, 403, "no CSRF token");
+    assert_eq!(rita.post("/console/queue/next", &[("csrf", &csrf), ("kind", "nonsense")]).status, 400);
+
+    // The oldest unclaimed goes to whoever asks first, the next one to the next.
+    let first = rita.post("/console/queue/next", &[("csrf", &csrf), ("kind", "triage")]);
+    assert_eq!(first.header("location"), Some(format!("/console/tasks/{}", triage[0]).as_str()));
+    let robs_csrf = csrf_of(&rob.page("/console/queue"));
+    let second = rob.post("/console/queue/next", &[("csrf", &robs_csrf), ("kind", "triage")]);
+    assert_eq!(second.header("location"), Some(format!("/console/tasks/{}", triage[1]).as_str()));
+    assert_eq!(api.get(&format!("/api/v1/tasks/{}", triage[0]), &api.reviewer)["task"]["assignee"], "rita");
+    assert_eq!(api.get(&format!("/api/v1/tasks/{}", triage[1]), &api.reviewer)["task"]["assignee"], "rob");
+    let n = triage.len();
+    let row = format!(">triage</a></td><td>{n}</td><td>{}</td>", n - 2);
+    assert!(rita.page("/console/queue").contains(&row), "two claimed: {row}");
+
+    for _ in 2..n {
+        assert_eq!(rita.post("/console/queue/next", &[("csrf", &csrf), ("kind", "triage")]).status, 303);
+    }
+    let clear = rita.post("/console/queue/next", &[("csrf", &csrf), ("kind", "triage")]);
+    assert_eq!(clear.status, 404);
+    assert!(body(&clear).contains("the queue is clear"));
 }
 
 fn applicant_text_shows_as_text(dir: tempfile::TempDir) {
@@ -235,5 +278,6 @@ fn applicant_text_shows_as_text(dir: tempfile::TempDir) {
 black_box_suite!(
     a_token_becomes_an_expiring_http_only_session_that_sign_out_ends,
     the_queue_filters_and_claims_with_the_version_and_csrf_token_of_the_page,
+    the_queue_counts_by_kind_and_hands_out_the_next_unclaimed_task,
     applicant_text_shows_as_text,
 );

@@ -26,6 +26,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/sign-in", get(session::sign_in_page).post(session::sign_in))
         .route("/sign-out", post(session::sign_out))
         .route("/queue", get(queue::queue))
+        .route("/queue/next", post(queue::next))
         .route("/tasks/{id}", get(task::task))
         .route("/tasks/{id}/claim", post(queue::claim))
         .route("/tasks/{id}/release", post(queue::release))

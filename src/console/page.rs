@@ -142,6 +142,28 @@ mod tests {
     }
 
     #[test]
+    fn the_queue_links_its_next_page_with_the_filters_kept() {
+        let filter = minijinja::context! { kind => "triage", state => "", assignee => "me", overdue => "on" };
+        let page = render(
+            "queue.html",
+            minijinja::context! {
+                me => "rita", role => "reviewer", csrf => "c", rows => vec![minijinja::context! {
+                    id => "t1", title => "T", kind => "triage", state => "open", age => "1 h", version => 1,
+                    claimable => true,
+                }],
+                kinds => vec!["triage"], states => vec!["open"], filter, counts => Vec::<String>::new(),
+                next_cursor => "01a2 3&x", sla_hours => 24,
+            },
+        )
+        .expect("renders");
+        assert!(
+            page.0.contains("kind=triage&amp;state=&amp;assignee=me&amp;overdue=on&amp;after=01a2%203%26x"),
+            "{}",
+            page.0
+        );
+    }
+
+    #[test]
     fn cents_read_as_dollars() {
         assert_eq!(cents(20000), "$200.00");
         assert_eq!(cents(5), "$0.05");

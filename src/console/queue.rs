@@ -115,6 +115,7 @@ pub async fn queue(
         limit: PAGE,
     };
     let page = views::tasks(&app, filter).await?;
+    let counts = tasks::counts(&app, now).await?;
     let rows: Vec<Row> = page
         .items
         .iter()
@@ -132,7 +133,7 @@ pub async fn queue(
         "queue.html",
         minijinja::context! {
             me => me, role => signed.0.caller.role.as_str(), csrf => &signed.0.csrf,
-            rows, kinds, states, filter => &q, next_cursor => page.next_cursor, sla_hours => sla,
+            rows, kinds, states, filter => &q, counts, next_cursor => page.next_cursor, sla_hours => sla,
         },
     )
 }
@@ -153,6 +154,38 @@ pub async fn claim(
 ) -> Result<Response, ConsoleError> {
     let id = assign(&app, &signed, &id, form, true).await?;
     Ok(Redirect::to(&format!("/console/tasks/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct NextForm {
+    #[serde(default)]
+    csrf: String,
+    /// A task kind, or empty for any.
+    #[serde(default)]
+    kind: String,
+}
+
+/// "Take the next": claims the oldest unclaimed open task (of the kind the queue is filtered
+/// to) and opens it.
+pub async fn next(
+    State(app): State<Arc<App>>,
+    signed: Signed,
+    axum::Form(form): axum::Form<NextForm>,
+) -> Result<Response, ConsoleError> {
+    signed.check(&form.csrf)?;
+    signed.require(REVIEWERS)?;
+    let kind = (!form.kind.is_empty()).then_some(form.kind.as_str());
+    if let Some(k) = kind
+        && !TaskKind::ALL.iter().any(|t| t.as_str() == k)
+    {
+        return Err(ConsoleError::BadRequest(format!("no task kind {k:?}")));
+    }
+    let request_id = uuid::Uuid::now_v7().to_string();
+    let actor = Actor { caller: &signed.0.caller, request_id: &request_id, now: app.workflow.clock().now() };
+    match tasks::claim_next(&app, &actor, kind).await? {
+        Some(task) => Ok(Redirect::to(&format!("/console/tasks/{}", task.id)).into_response()),
+        None => Err(ConsoleError::NotFound("no unclaimed task is waiting; the queue is clear".into())),
+    }
 }
 
 pub async fn release(

@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::app::App;
 use crate::domain::{Role, TaskId};
 use crate::services::access::Caller;
+pub use crate::store::TaskCount;
 use crate::store::{AuditRecord, Store, StoreError, TaskRecord};
 use crate::workflow::names::task_state;
 
@@ -97,4 +98,34 @@ pub async fn release(app: &App, actor: &Actor<'_>, id: TaskId, expected: Option<
     }
     let entry = audit(actor, "task.release", &task, json!({ "previous_assignee": assignee }));
     Ok(store.assign_task(id, task.version, None, &entry).await?)
+}
+
+/// How many times [`claim_next`] tries again when another reviewer took the task it chose.
+const NEXT_ATTEMPTS: usize = 5;
+
+/// Claims the oldest open task (of `kind`, if given) that nobody has claimed: what a reviewer
+/// who wants "the next one" means. Losing a race for it moves on to the next; `None` when no
+/// unclaimed task is waiting.
+pub async fn claim_next(app: &App, actor: &Actor<'_>, kind: Option<&str>) -> Result<Option<TaskRecord>, TaskError> {
+    for _ in 0..NEXT_ATTEMPTS {
+        let Some(task) = app.store.next_unassigned(task_state::OPEN, kind).await? else { return Ok(None) };
+        match claim(app, actor, task.id, Some(task.version)).await {
+            Ok(claimed) => return Ok(Some(claimed)),
+            Err(
+                TaskError::Store(StoreError::Conflict { .. })
+                | TaskError::ClaimedByOther { .. }
+                | TaskError::Closed(..),
+            ) => {
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
+/// Open tasks per kind: how many, how many are past the SLA, how many nobody has claimed.
+pub async fn counts(app: &App, now: DateTime<Utc>) -> Result<Vec<TaskCount>, TaskError> {
+    let sla = chrono::Duration::hours(i64::from(app.config.task_sla_hours));
+    Ok(app.store.count_tasks(task_state::OPEN, now - sla).await?)
 }

@@ -37,6 +37,16 @@ pub struct TaskRecord {
     pub claimed_at: Option<DateTime<Utc>>,
 }
 
+/// Tasks of one kind in one state, counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct TaskCount {
+    pub kind: String,
+    pub total: i64,
+    /// Created before the moment asked about (past their SLA, as the services ask).
+    pub older: i64,
+    pub unassigned: i64,
+}
+
 /// Which tasks to list: oldest first, after the cursor.
 #[derive(Debug, Clone, Default)]
 pub struct TaskFilter {
@@ -116,6 +126,13 @@ pub trait TaskStore: Send + Sync {
     /// e.g. the AWS-login decision noted on the review tasks of the applications waiting for
     /// it) in the same transaction: a note on a task that moved meanwhile is `Conflict`.
     async fn commit_action_noting(&self, action: &ActionWrite, notes: &[TaskUpdate]) -> StoreResult<()>;
+
+    /// The oldest task in `state` (of `kind`, if given) that nobody has claimed.
+    async fn next_unassigned(&self, state: &str, kind: Option<&str>) -> StoreResult<Option<TaskRecord>>;
+
+    /// How many tasks are in `state`, per kind (kinds without any left out): all of them,
+    /// those created before `created_before`, and those nobody has claimed.
+    async fn count_tasks(&self, state: &str, created_before: DateTime<Utc>) -> StoreResult<Vec<TaskCount>>;
 
     /// The response kept for a caller's idempotency key.
     async fn idempotent_response(&self, caller: &str, key: &str) -> StoreResult<Option<IdempotentResponse>>;
@@ -268,6 +285,38 @@ macro_rules! impl_tasks_store {
                 q.push(" ORDER BY id LIMIT ").push_bind(f.limit.clamp(1, 10_000));
                 let rows = q.build().fetch_all(self.pool()).await?;
                 Ok(rows.iter().map(crate::store::TaskRecord::from_row).collect::<Result<_, _>>()?)
+            }
+
+            async fn next_unassigned(
+                &self,
+                state: &str,
+                kind: Option<&str>,
+            ) -> crate::store::StoreResult<Option<crate::store::TaskRecord>> {
+                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT * FROM tasks WHERE assignee IS NULL AND state = ");
+                q.push_bind(state.to_string());
+                if let Some(kind) = kind {
+                    q.push(" AND kind = ").push_bind(kind.to_string());
+                }
+                q.push(" ORDER BY id LIMIT 1");
+                let row = q.build().fetch_optional(self.pool()).await?;
+                Ok(row.as_ref().map(crate::store::TaskRecord::from_row).transpose()?)
+            }
+
+            async fn count_tasks(
+                &self,
+                state: &str,
+                created_before: chrono::DateTime<chrono::Utc>,
+            ) -> crate::store::StoreResult<Vec<crate::store::TaskCount>> {
+                Ok(sqlx::query_as(
+                    "SELECT kind, COUNT(*) AS total, \
+                     COALESCE(SUM(CASE WHEN created_at < $2 THEN 1 ELSE 0 END), 0) AS older, \
+                     COALESCE(SUM(CASE WHEN assignee IS NULL THEN 1 ELSE 0 END), 0) AS unassigned \
+                     FROM tasks WHERE state = $1 GROUP BY kind ORDER BY kind",
+                )
+                .bind(state)
+                .bind(created_before)
+                .fetch_all(self.pool())
+                .await?)
             }
 
             async fn task(&self, id: crate::domain::TaskId) -> crate::store::StoreResult<Option<crate::store::TaskRecord>> {
