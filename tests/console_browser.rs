@@ -1,7 +1,7 @@
 //! The reviewer console in a real browser: headless Chromium driven over WebDriver
 //! (chromedriver, fantoccini) against a running `creditline serve`. Sign in, filter the queue,
-//! claim a task, see it on its page, sign out; screenshots of each page go to
-//! `target/console-screenshots/`. Skipped when chromedriver is not installed, except under
+//! claim a task, see it on its page, sign out, on SQLite and on PostgreSQL; screenshots of
+//! each page go to `target/console-screenshots/`. Skipped when chromedriver is not installed, except under
 //! `CI=true`, where `.ci/run` installs it and a skip would hide a failure.
 
 mod common;
@@ -102,10 +102,9 @@ async fn wait_for(c: &Client, what: &str, ok: impl Fn(&str) -> bool) -> String {
     panic!("waited for {what}; still at {}", path_of(c).await);
 }
 
-#[test]
-fn a_reviewer_signs_in_filters_claims_and_signs_out_in_chromium() {
+fn a_reviewer_signs_in_filters_claims_and_signs_out_in_chromium(dir: tempfile::TempDir) {
     let Some(driver) = driver() else { return };
-    let api = Api::start(tempfile::tempdir().expect("temp dir"));
+    let api = Api::start(dir);
     let base = format!("http://{}", api.server.addr);
     common::rt().block_on(async {
         let c = browser(&driver).await;
@@ -150,3 +149,6 @@ fn a_reviewer_signs_in_filters_claims_and_signs_out_in_chromium() {
         c.close().await.expect("close the browser");
     });
 }
+
+// Once on SQLite, once on PostgreSQL (when CREDITLINE_TEST_DATABASE_URL is set).
+black_box_suite!(a_reviewer_signs_in_filters_claims_and_signs_out_in_chromium);
