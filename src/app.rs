@@ -23,6 +23,8 @@ pub struct App {
     pub debits: Arc<crate::services::debit_queue::DebitQueue>,
     /// Idempotency keys being worked on in this process (one request per key at a time).
     pub idempotency: crate::services::in_flight::InFlight,
+    /// The queue's counts per kind, read at most every few seconds (the console's queue page).
+    pub task_counts: crate::services::tasks::CountCache,
 }
 
 impl App {
@@ -68,6 +70,7 @@ impl App {
             metrics: Arc::default(),
             debits: Arc::default(),
             idempotency: Default::default(),
+            task_counts: Default::default(),
         })
     }
 }
