@@ -24,7 +24,7 @@ pub struct App {
     /// Idempotency keys being worked on in this process (one request per key at a time).
     pub idempotency: crate::services::in_flight::InFlight,
     /// The queue's counts per kind, read at most every few seconds (the console's queue page).
-    pub task_counts: crate::services::tasks::CountCache,
+    pub task_counts: crate::services::task_counts::CountCache,
 }
 
 impl App {

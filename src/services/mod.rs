@@ -20,6 +20,7 @@ pub mod reminders;
 pub mod rereview;
 pub mod standing;
 pub mod task_actions;
+pub mod task_counts;
 pub mod task_view;
 pub mod tasks;
 pub mod views;
