@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::page::{ConsoleError, render};
@@ -14,13 +13,11 @@ use super::session::Signed;
 use crate::app::App;
 use crate::domain::{Role, TaskId};
 use crate::services::task_view::{TaskItem, item};
-use crate::services::tasks::{self, Actor};
+pub use crate::services::tasks::REVIEWERS;
+use crate::services::tasks::{self, Actor, created_before};
 use crate::services::views::{self, TaskFilter};
 use crate::workflow::TaskKind;
 use crate::workflow::names::task_state;
-
-/// Who may work the queue (the API's reviewers).
-pub const REVIEWERS: &[Role] = &[Role::Reviewer, Role::SeniorReviewer, Role::Admin];
 
 /// Tasks shown a page at a time.
 const PAGE: i64 = 50;
@@ -73,10 +70,6 @@ fn age(seconds: i64) -> String {
         (0, h) => format!("{h} h {m} min"),
         (d, h) => format!("{d} d {h} h"),
     }
-}
-
-fn created_before(now: DateTime<Utc>, hours: u32) -> DateTime<Utc> {
-    now - chrono::Duration::hours(i64::from(hours))
 }
 
 pub async fn queue(

@@ -8,7 +8,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -18,13 +17,11 @@ use super::error::{ApiError, Problem};
 use super::records::limit;
 use super::request::{PathId, RequestId, if_match, query};
 use crate::app::App;
-use crate::domain::{Role, TaskId};
+use crate::domain::TaskId;
 use crate::services::Failure;
 use crate::services::task_view::{self, TaskItem, TaskView, item};
-use crate::services::tasks::{self, Actor, TaskError};
+use crate::services::tasks::{self, Actor, REVIEWERS, TaskError, created_before};
 use crate::services::views::{self, Page, TaskFilter, TaskRecord};
-
-const REVIEWERS: &[Role] = &[Role::Reviewer, Role::SeniorReviewer, Role::Admin];
 
 /// This area's routes, each declared once: its `#[utoipa::path]` gives both the route and
 /// its entry in the OpenAPI document.
@@ -102,14 +99,6 @@ async fn list(
     let tasks = views::tasks(&app, filter).await?;
     let sla = app.config.task_sla_hours;
     Ok(Json(Page { items: tasks.items.iter().map(|t| item(t, now, sla)).collect(), next_cursor: tasks.next_cursor }))
-}
-
-/// The moment a task `hours` old was created. Ages reaching back past 1970 (as far as
-/// u32::MAX hours, beyond what a date can hold) match no task either way: they stop there.
-fn created_before(now: DateTime<Utc>, hours: u32) -> DateTime<Utc> {
-    now.checked_sub_signed(chrono::Duration::hours(i64::from(hours)))
-        .unwrap_or(DateTime::UNIX_EPOCH)
-        .max(DateTime::UNIX_EPOCH)
 }
 
 /// One task with its application (extracted materials with provenance, rule decisions,

@@ -28,6 +28,17 @@ pub enum TaskError {
     Store(#[from] StoreError),
 }
 
+/// Who may work the queue (the API's and the console's reviewers).
+pub const REVIEWERS: &[Role] = &[Role::Reviewer, Role::SeniorReviewer, Role::Admin];
+
+/// The moment a task `hours` old was created. Ages reaching back past 1970 (as far as
+/// u32::MAX hours, beyond what a date can hold) match no task either way: they stop there.
+pub fn created_before(now: DateTime<Utc>, hours: u32) -> DateTime<Utc> {
+    now.checked_sub_signed(chrono::Duration::hours(i64::from(hours)))
+        .unwrap_or(DateTime::UNIX_EPOCH)
+        .max(DateTime::UNIX_EPOCH)
+}
+
 /// Who acts, and the request it came with (for the audit log).
 #[derive(Debug, Clone)]
 pub struct Actor<'a> {
@@ -135,8 +146,8 @@ pub async fn counts(app: &App, now: DateTime<Utc>) -> Result<Vec<TaskCount>, Tas
     if let Some(counts) = app.task_counts.kept_unless_due() {
         return Ok(counts);
     }
-    let sla = chrono::Duration::hours(i64::from(app.config.task_sla_hours));
-    let counts = app.store.count_tasks(task_state::OPEN, now - sla).await;
+    let overdue_before = created_before(now, app.config.task_sla_hours);
+    let counts = app.store.count_tasks(task_state::OPEN, overdue_before).await;
     app.task_counts.keep(counts.as_deref().ok());
     Ok(counts?)
 }
