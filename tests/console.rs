@@ -4,75 +4,11 @@
 //! drive the same pages in Chromium.)
 
 mod common;
+#[path = "common/console.rs"]
+mod console_client;
 
-use common::{Api, Response};
-
-/// The session cookie (`name=value`) a sign-in set, if any.
-fn session_cookie(r: &Response) -> Option<String> {
-    r.headers
-        .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
-        .map(|(_, v)| v.split(';').next().unwrap_or_default().trim().to_string())
-        .find(|c| c.starts_with("creditline_session=") && c.len() > "creditline_session=".len())
-}
-
-fn body(r: &Response) -> String {
-    String::from_utf8_lossy(&r.body).into_owned()
-}
-
-/// The CSRF token the page's forms carry.
-fn csrf_of(page: &str) -> String {
-    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + "name=\"csrf\" value=\"".len();
-    page[at..].split('"').next().unwrap_or_default().to_string()
-}
-
-fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            format!("{k}={}", v.replace('%', "%25").replace('&', "%26").replace('+', "%2B").replace(' ', "+"))
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-        .into_bytes()
-}
-
-/// A browser-like client: a session cookie once signed in.
-struct Browser<'a> {
-    api: &'a Api,
-    cookie: String,
-}
-
-impl<'a> Browser<'a> {
-    fn sign_in(api: &'a Api, token: &str) -> Browser<'a> {
-        let r = post_form(api, None, "/console/sign-in", &[("token", token)]);
-        assert_eq!(r.status, 303, "{}", body(&r));
-        assert_eq!(r.header("location"), Some("/console/queue"));
-        Browser { api, cookie: session_cookie(&r).expect("a session cookie") }
-    }
-
-    fn get(&self, path: &str) -> Response {
-        self.api.call("GET", path, None, &[("Cookie", &self.cookie)])
-    }
-
-    fn page(&self, path: &str) -> String {
-        let r = self.get(path);
-        assert_eq!(r.status, 200, "{path}: {}", body(&r));
-        body(&r)
-    }
-
-    fn post(&self, path: &str, pairs: &[(&str, &str)]) -> Response {
-        post_form(self.api, Some(&self.cookie), path, pairs)
-    }
-}
-
-fn post_form(api: &Api, cookie: Option<&str>, path: &str, pairs: &[(&str, &str)]) -> Response {
-    let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
-    if let Some(c) = cookie {
-        headers.push(("Cookie", c));
-    }
-    api.send("POST", path, None, &headers, &form(pairs))
-}
+use common::Api;
+use console_client::{Browser, body, csrf_of, form, post_form, session_cookie};
 
 fn a_token_becomes_an_expiring_http_only_session_that_sign_out_ends(dir: tempfile::TempDir) {
     let api = Api::start(dir);

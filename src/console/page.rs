@@ -17,6 +17,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("sign_in.html", include_str!("../../templates/console/sign_in.html")),
     ("queue.html", include_str!("../../templates/console/queue.html")),
     ("task.html", include_str!("../../templates/console/task.html")),
+    ("task_forms.html", include_str!("../../templates/console/task_forms.html")),
     ("error.html", include_str!("../../templates/console/error.html")),
 ];
 
