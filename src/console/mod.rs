@@ -3,6 +3,7 @@
 //! carries the session's CSRF token; the services decide what a role may do (the pages only
 //! hide what it may not). The templates and the stylesheet are compiled into the binary.
 
+mod decide;
 mod page;
 mod queue;
 mod session;
@@ -30,6 +31,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/tasks/{id}", get(task::task))
         .route("/tasks/{id}/claim", post(queue::claim))
         .route("/tasks/{id}/release", post(queue::release))
+        .route("/tasks/{id}/act", post(decide::act))
         .route("/console.css", get(stylesheet))
         .fallback(|| async { ConsoleError::NotFound("no such page".into()) })
         .layer(axum::middleware::map_response(security_headers))

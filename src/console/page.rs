@@ -18,6 +18,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("queue.html", include_str!("../../templates/console/queue.html")),
     ("task.html", include_str!("../../templates/console/task.html")),
     ("task_forms.html", include_str!("../../templates/console/task_forms.html")),
+    ("decide.html", include_str!("../../templates/console/decide.html")),
     ("error.html", include_str!("../../templates/console/error.html")),
 ];
 

@@ -26,11 +26,12 @@ pub async fn task(
     let view = view.ok_or_else(not_found)?;
     let me = &signed.0.caller.name;
     let task = &view.task.task;
+    let forms = super::decide::forms(&app, &view, &signed).await?;
     render(
         "task.html",
         minijinja::context! {
             me => me, role => signed.0.caller.role.as_str(), csrf => &signed.0.csrf,
-            view => &view,
+            view => &view, forms,
             mine => task.assignee.as_deref() == Some(me.as_str()),
             claimable => task.state == task_state::OPEN && task.assignee.is_none(),
         },

@@ -17,7 +17,7 @@ use super::request::{MAX_JSON_BODY, Mutation, invalid, text};
 use crate::app::App;
 use crate::domain::{Money, Role, TaskId};
 use crate::services::actions::{ActionError, Outcome};
-use crate::services::decisions::{self, Decided, Decision, DecisionError};
+use crate::services::decisions::{self, Decided, Decision, DecisionError, DeclineReason};
 use crate::services::{Failure, FailureKind, ServiceError};
 
 const DECIDERS: &[Role] = &[Role::Reviewer, Role::SeniorReviewer];
@@ -51,33 +51,6 @@ pub struct ApproveBody {
     pub note: Option<String>,
     /// The task version decided on (or send If-Match).
     pub version: Option<i64>,
-}
-
-/// Why an application is declined (stable codes for reports and re-review).
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DeclineReason {
-    BusinessNotVerified,
-    WebsiteNotOwned,
-    AwsHistoryInsufficient,
-    NoProduct,
-    LimitNotJustified,
-    IncompleteMaterials,
-    Other,
-}
-
-impl DeclineReason {
-    fn as_str(self) -> &'static str {
-        match self {
-            DeclineReason::BusinessNotVerified => "business_not_verified",
-            DeclineReason::WebsiteNotOwned => "website_not_owned",
-            DeclineReason::AwsHistoryInsufficient => "aws_history_insufficient",
-            DeclineReason::NoProduct => "no_product",
-            DeclineReason::LimitNotJustified => "limit_not_justified",
-            DeclineReason::IncompleteMaterials => "incomplete_materials",
-            DeclineReason::Other => "other",
-        }
-    }
 }
 
 /// Decline with a reason code and a message for the applicant (prepaid access stays).

@@ -50,12 +50,54 @@ pub enum Decision {
 }
 
 impl Decision {
-    fn name(&self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Decision::Approve { .. } => "approve",
             Decision::Decline { .. } => "decline",
             Decision::Defer { .. } => "defer",
             Decision::RequestInfo { .. } => "request_info",
+        }
+    }
+}
+
+/// Why an application is declined (stable codes for reports and re-review).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeclineReason {
+    BusinessNotVerified,
+    WebsiteNotOwned,
+    AwsHistoryInsufficient,
+    NoProduct,
+    LimitNotJustified,
+    IncompleteMaterials,
+    Other,
+}
+
+impl DeclineReason {
+    pub const ALL: [DeclineReason; 7] = [
+        DeclineReason::BusinessNotVerified,
+        DeclineReason::WebsiteNotOwned,
+        DeclineReason::AwsHistoryInsufficient,
+        DeclineReason::NoProduct,
+        DeclineReason::LimitNotJustified,
+        DeclineReason::IncompleteMaterials,
+        DeclineReason::Other,
+    ];
+
+    /// The code from its name, as a form sends it.
+    pub fn parse(code: &str) -> Option<DeclineReason> {
+        DeclineReason::ALL.into_iter().find(|r| r.as_str() == code)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeclineReason::BusinessNotVerified => "business_not_verified",
+            DeclineReason::WebsiteNotOwned => "website_not_owned",
+            DeclineReason::AwsHistoryInsufficient => "aws_history_insufficient",
+            DeclineReason::NoProduct => "no_product",
+            DeclineReason::LimitNotJustified => "limit_not_justified",
+            DeclineReason::IncompleteMaterials => "incomplete_materials",
+            DeclineReason::Other => "other",
         }
     }
 }
@@ -162,6 +204,22 @@ pub async fn decide(
     actions::once(app, actor, key, || plan_and_write(app, actor, id, expected, &decision, key)).await
 }
 
+/// The emails `decision` would send, rendered, without taking it: the same checks and the
+/// same plan as [`decide`], stopped before the write. A decision that would be refused is
+/// refused here with the same error.
+pub async fn preview(
+    app: &App,
+    actor: &Actor<'_>,
+    id: TaskId,
+    expected: Option<i64>,
+    decision: &Decision,
+) -> Result<Vec<super::previews::EmailPreview>, DecisionError> {
+    let (plan, instance) = plan(app, actor, id, expected, decision).await?;
+    let outcome = plan.outcome(decision.name(), &instance);
+    let write = plan.into_write(actor, decision.name(), &instance, None, &outcome)?;
+    Ok(super::previews::emails(app, &write.workflow).await?)
+}
+
 async fn plan_and_write(
     app: &App,
     actor: &Actor<'_>,
@@ -170,6 +228,33 @@ async fn plan_and_write(
     decision: &Decision,
     key: Option<&IdempotencyKey>,
 ) -> Result<Outcome<Decided>, DecisionError> {
+    let (plan, instance) = plan(app, actor, id, expected, decision).await?;
+    let application = plan.application.clone();
+    let outcome = plan.outcome(decision.name(), &instance);
+    let write = plan.into_write(actor, decision.name(), &instance, key, &outcome)?;
+    app.store.commit_action(&write).await.map_err(|e| {
+        if super::standing::is_second_line(&e) {
+            let why = format!("{} had another line approved at the same moment", application.account_email);
+            DecisionError::LineRefused("line_exists", why)
+        } else {
+            e.into()
+        }
+    })?;
+    tracing::info!(
+        task = %id, application = %application.reference, decision = decision.name(),
+        to = %outcome.body.application.state, actor = %actor.caller.name, "decision recorded"
+    );
+    Ok(outcome)
+}
+
+/// Everything a decision checks and plans, read from the store, before its one write.
+async fn plan(
+    app: &App,
+    actor: &Actor<'_>,
+    id: TaskId,
+    expected: Option<i64>,
+    decision: &Decision,
+) -> Result<(Planned, crate::store::Instance), DecisionError> {
     let store = app.store.as_ref();
     let task = crate::services::tasks::at_version(store, id, expected).await?.ok_or(DecisionError::TaskNotFound(id))?;
     if task.kind != REVIEW_TASK {
@@ -266,21 +351,7 @@ async fn plan_and_write(
             plan.detail = json!({ "items": items, "message": message });
         }
     }
-    let outcome = plan.outcome(decision.name(), &instance);
-    let write = plan.into_write(actor, decision.name(), &instance, key, &outcome)?;
-    store.commit_action(&write).await.map_err(|e| {
-        if super::standing::is_second_line(&e) {
-            let why = format!("{} had another line approved at the same moment", application.account_email);
-            DecisionError::LineRefused("line_exists", why)
-        } else {
-            e.into()
-        }
-    })?;
-    tracing::info!(
-        task = %id, application = %application.reference, decision = decision.name(),
-        to = %outcome.body.application.state, actor = %actor.caller.name, "decision recorded"
-    );
-    Ok(outcome)
+    Ok((plan, instance))
 }
 
 /// The approval by the first reviewer: within the rule's suggestion (or above it with a

@@ -16,6 +16,7 @@ pub mod inbound;
 pub mod invoices;
 pub mod ledger;
 pub mod payments;
+pub mod previews;
 pub mod reminders;
 pub mod rereview;
 pub mod standing;

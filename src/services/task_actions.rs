@@ -205,7 +205,52 @@ pub async fn resolve(
     action: TaskAction,
     key: Option<&IdempotencyKey>,
 ) -> Result<Outcome<TaskActed>, ResolveError> {
-    actions::once(app, actor, key, || run(app, actor, id, expected, &action, key)).await
+    actions::once(app, actor, key, || commit(app, actor, id, expected, &action, key)).await
+}
+
+async fn commit(
+    app: &App,
+    actor: &Actor<'_>,
+    id: TaskId,
+    expected: Option<i64>,
+    action: &TaskAction,
+    key: Option<&IdempotencyKey>,
+) -> Result<Outcome<TaskActed>, ResolveError> {
+    match run(app, actor, id, expected, action, key, Mode::Commit).await? {
+        Ran::Committed(outcome) => Ok(*outcome),
+        Ran::Previewed(_) => Err(StoreError::Corrupt("a committed action came back as a preview".into()).into()),
+    }
+}
+
+/// The emails `action` would send, rendered, without taking it: the same checks and plan as
+/// [`resolve`], stopped before the write (a retry shows the email it would send again).
+pub async fn preview(
+    app: &App,
+    actor: &Actor<'_>,
+    id: TaskId,
+    expected: Option<i64>,
+    action: &TaskAction,
+) -> Result<Vec<super::previews::EmailPreview>, ResolveError> {
+    match run(app, actor, id, expected, action, None, Mode::Preview).await? {
+        Ran::Previewed(emails) => Ok(emails),
+        Ran::Committed(_) => Err(StoreError::Corrupt("a previewed action was committed".into()).into()),
+    }
+}
+
+/// Whether an action is taken or only shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Commit,
+    Preview,
+}
+
+enum Ran {
+    Committed(Box<Outcome<TaskActed>>),
+    Previewed(Vec<super::previews::EmailPreview>),
+}
+
+async fn previewed(app: &App, write: &ActionWrite) -> Result<Ran, ResolveError> {
+    Ok(Ran::Previewed(super::previews::emails(app, &write.workflow).await?))
 }
 
 async fn run(
@@ -215,7 +260,8 @@ async fn run(
     expected: Option<i64>,
     action: &TaskAction,
     key: Option<&IdempotencyKey>,
-) -> Result<Outcome<TaskActed>, ResolveError> {
+    mode: Mode,
+) -> Result<Ran, ResolveError> {
     let store = app.store.as_ref();
     let task = crate::services::tasks::at_version(store, id, expected).await?.ok_or(ResolveError::NotFound(id))?;
     if !allowed(&task.kind).contains(&action.name()) {
@@ -238,15 +284,19 @@ async fn run(
     if task.kind == TaskKind::AwsLoginReview.as_str() {
         let notes = aws_login(app, actor, &mut plan, action).await?;
         let outcome = plan.outcome();
-        store.commit_action_noting(&plan.into_write(actor, key, &outcome)?, &notes).await?;
-        return Ok(outcome);
+        let write = plan.into_write(actor, key, &outcome)?;
+        if mode == Mode::Preview {
+            return previewed(app, &write).await;
+        }
+        store.commit_action_noting(&write, &notes).await?;
+        return Ok(Ran::Committed(Box::new(outcome)));
     }
     // An invoice request's own task: `mark_sent` issues and sends the invoice.
     if let TaskAction::MarkSent { note, .. } = action
         && let Some(subject) = task.subject_id
         && let Some(request) = store.invoice_request(subject).await?
     {
-        return send_invoice(app, actor, plan, request, note, key).await;
+        return send_invoice(app, actor, plan, request, note, key, mode).await;
     }
     match action {
         TaskAction::Approve { note } | TaskAction::Confirm { note } => {
@@ -305,6 +355,16 @@ async fn run(
                 .and_then(|v| serde_json::from_value::<crate::domain::OutboxId>(v.clone()).ok())
                 .ok_or_else(|| StoreError::Corrupt(format!("task {id}: no outbox_id in its details")))?;
             let row = store.outbox_row(outbox).await?.ok_or(StoreError::NotFound(format!("outbox row {outbox}")))?;
+            if mode == Mode::Preview {
+                let again = crate::store::OutboxWrite {
+                    id: row.id,
+                    kind: row.kind.clone(),
+                    name: row.name.clone(),
+                    idempotency_key: row.idempotency_key.clone(),
+                    payload: row.payload.clone(),
+                };
+                return Ok(Ran::Previewed(vec![super::previews::email(app, row.instance_id, &again).await?]));
+            }
             // A row that is no longer failed (sent or queued again by a concurrent retry)
             // needs nothing more: the task just closes.
             let requeued = row.status == "failed" && store.requeue_outbox(outbox, actor.now).await?;
@@ -326,9 +386,13 @@ async fn run(
         }
     }
     let outcome = plan.outcome();
-    store.commit_action(&plan.into_write(actor, key, &outcome)?).await?;
+    let write = plan.into_write(actor, key, &outcome)?;
+    if mode == Mode::Preview {
+        return previewed(app, &write).await;
+    }
+    store.commit_action(&write).await?;
     tracing::info!(task = %id, kind = %task.kind, action = action.name(), actor = %actor.caller.name, "task resolved");
-    Ok(outcome)
+    Ok(Ran::Committed(Box::new(outcome)))
 }
 
 /// `mark_sent` on a request's task (policy: "Email support ... specify the billing period or
@@ -344,7 +408,8 @@ async fn send_invoice(
     request: crate::store::InvoiceRequestRecord,
     note: &str,
     key: Option<&IdempotencyKey>,
-) -> Result<Outcome<TaskActed>, ResolveError> {
+    mode: Mode,
+) -> Result<Ran, ResolveError> {
     let store = app.store.as_ref();
     if let Some(why) = moved_on(app, &plan.task).await? {
         return Err(obsolete(app, &plan.task, why).await);
@@ -403,10 +468,13 @@ async fn send_invoice(
             invoice: fresh.then_some(invoice.clone()),
             action: step.into_write(actor, key, &outcome)?,
         };
+        if mode == Mode::Preview {
+            return previewed(app, &issue.action).await;
+        }
         match store.issue_invoice(&issue).await {
             Ok(()) => {
                 tracing::info!(invoice = %doc.number_text, request = %request.reference, actor = %actor.caller.name, "invoice issued");
-                return Ok(outcome);
+                return Ok(Ran::Committed(Box::new(outcome)));
             }
             Err(StoreError::Conflict { expected, actual }) if fresh => {
                 // The task moved (another reviewer finished it): that is the caller's conflict.

@@ -77,6 +77,12 @@ pub async fn task(app: &App, id: TaskId) -> Result<Option<TaskRecord>, Failure> 
     Ok(app.store.task(id).await?)
 }
 
+/// The emails queued or sent about a workflow instance (an application, a line, an
+/// increase), oldest first, with their delivery status.
+pub async fn emails_about(app: &App, subject: SubjectId) -> Result<Vec<OutboxRecord>, Failure> {
+    Ok(app.store.outbox_for(subject).await?.into_iter().filter(|o| o.kind == "email").collect())
+}
+
 /// An application named by its id or its reference (`CL-…`).
 pub enum ApplicationKey {
     Id(ApplicationId),

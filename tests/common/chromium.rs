@@ -97,4 +97,3 @@ pub async fn wait_for(c: &Client, what: &str, ok: impl Fn(&str) -> bool) -> Stri
     }
     panic!("waited for {what}; still at {}", path_of(c).await);
 }
-

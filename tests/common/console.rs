@@ -71,4 +71,3 @@ pub fn post_form(api: &Api, cookie: Option<&str>, path: &str, pairs: &[(&str, &s
     }
     api.send("POST", path, None, &headers, &form(pairs))
 }
-
