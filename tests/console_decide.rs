@@ -10,16 +10,8 @@ mod common;
 mod console_client;
 
 use common::Api;
-use console_client::{Browser, body, csrf_of};
+use console_client::{Browser, body, csrf_of, post_sample};
 use serde_json::Value;
-
-/// Posts a shared sample (`../shared/samples/inbox/<name>`) to the inbox API.
-fn post_sample(api: &Api, name: &str) {
-    let path = common::repo().join("../shared/samples/inbox").join(name);
-    let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let r = api.send("POST", "/api/v1/inbox/messages", Some(&api.inbox), &[("Content-Type", "message/rfc822")], &raw);
-    assert!(r.status == 201 || r.status == 200, "{name}: {}", body(&r));
-}
 
 fn open_reviews(api: &Api) -> Vec<Value> {
     api.get("/api/v1/tasks?kind=application_review&limit=200", &api.reviewer)["items"].as_array().unwrap().clone()

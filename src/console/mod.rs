@@ -33,6 +33,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/tasks/{id}/release", post(queue::release))
         .route("/tasks/{id}/act", post(decide::act))
         .route("/console.css", get(stylesheet))
+        .route("/console.js", get(shortcuts))
         .fallback(|| async { ConsoleError::NotFound("no such page".into()) })
         .layer(axum::middleware::map_response(security_headers))
 }
@@ -55,6 +56,11 @@ async fn security_headers(mut response: Response) -> Response {
         headers.insert(name, HeaderValue::from_static(value));
     }
     response
+}
+
+/// The keyboard shortcuts: the console's one script, which the pages work without.
+async fn shortcuts() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../../templates/console/console.js"))
 }
 
 async fn stylesheet() -> impl IntoResponse {

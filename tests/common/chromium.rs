@@ -97,3 +97,67 @@ pub async fn wait_for(c: &Client, what: &str, ok: impl Fn(&str) -> bool) -> Stri
     }
     panic!("waited for {what}; still at {}", path_of(c).await);
 }
+
+/// axe-core's script (`npm ci --prefix tests/browser`), if installed. Missing under
+/// `CI=true` is a failure: `.ci/run` installs it.
+fn axe_script() -> Option<String> {
+    let path = crate::common::repo().join("tests/browser/node_modules/axe-core/axe.min.js");
+    match std::fs::read_to_string(&path) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but {} is missing ({e}): .ci/run runs npm ci --prefix tests/browser",
+                path.display()
+            );
+            eprintln!("axe-core not installed (npm ci --prefix tests/browser): accessibility check skipped");
+            None
+        }
+    }
+}
+
+/// Runs axe-core in the page (WCAG 2.0, 2.1 and 2.2, A and AA) and fails on any serious or
+/// critical violation, naming the rule and the elements. WebDriver injects the script past the
+/// page's CSP, which keeps the page's own scripts to ours.
+pub async fn axe(c: &Client, page: &str) {
+    let Some(script) = axe_script() else { return };
+    c.execute(&script, vec![]).await.expect("inject axe-core");
+    let found = c
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               axe.run(document, { runOnly: { type: "tag", values:
+                   ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"] } })
+                 .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
+                     nodes: v.nodes.map(n => n.target.join(" ")) }))))
+                 .catch(e => done([{ id: "axe-error", impact: "critical", help: String(e), nodes: [] }]));"#,
+            vec![],
+        )
+        .await
+        .expect("run axe-core");
+    let violations = found.as_array().cloned().unwrap_or_default();
+    let bad: Vec<_> =
+        violations.iter().filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical"))).collect();
+    assert!(bad.is_empty(), "{page}: axe-core found serious or critical violations: {bad:#?}");
+}
+
+/// Presses `key` with no field focused, as a keyboard user would.
+pub async fn press(c: &Client, key: char) {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    c.execute("if (document.activeElement) document.activeElement.blur();", vec![]).await.expect("blur");
+    let keys =
+        KeyActions::new("keyboard".into()).then(KeyAction::Down { value: key }).then(KeyAction::Up { value: key });
+    c.perform_actions(keys).await.expect("press a key");
+}
+
+/// The visible text of the first element matching `css`.
+pub async fn text_of(c: &Client, css: &str) -> String {
+    c.find(fantoccini::Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.expect("text")
+}
+
+/// Signs in at `base` with `token` and waits for the queue.
+pub async fn sign_in(c: &Client, base: &str, token: &str) {
+    c.goto(&format!("{base}/console/sign-in")).await.expect("sign-in page");
+    c.find(fantoccini::Locator::Id("token")).await.expect("token field").send_keys(token).await.expect("type");
+    c.find(fantoccini::Locator::Css("form.signin button")).await.expect("button").click().await.expect("sign in");
+    wait_for(c, "the queue", |p| p == "/console/queue").await;
+}

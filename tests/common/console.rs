@@ -71,3 +71,23 @@ pub fn post_form(api: &Api, cookie: Option<&str>, path: &str, pairs: &[(&str, &s
     }
     api.send("POST", path, None, &headers, &form(pairs))
 }
+
+/// Posts a shared sample (`../shared/samples/inbox/<name>`) to the inbox API.
+pub fn post_sample(api: &Api, name: &str) {
+    let path = crate::common::repo().join("../shared/samples/inbox").join(name);
+    let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let r = api.send("POST", "/api/v1/inbox/messages", Some(&api.inbox), &[("Content-Type", "message/rfc822")], &raw);
+    assert!(r.status == 201 || r.status == 200, "{name}: {}", body(&r));
+}
+
+/// Posts a raw message to the inbox API.
+pub fn post_raw(api: &Api, raw: &str) {
+    let r = api.send(
+        "POST",
+        "/api/v1/inbox/messages",
+        Some(&api.inbox),
+        &[("Content-Type", "message/rfc822")],
+        raw.as_bytes(),
+    );
+    assert!(r.status == 201 || r.status == 200, "{}", body(&r));
+}
