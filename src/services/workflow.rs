@@ -405,13 +405,34 @@ fn effect_rows(
                 kind: kind.as_str().to_string(),
                 subject_id: Some(subject),
                 message_sha256: None,
-                title: format!("{} ({state})", kind.as_str().replace('_', " ")),
+                title: task_title(kind.as_str(), account_email, data),
                 details: payload,
                 idempotency_key,
             }),
         }
     }
     (outbox, tasks)
+}
+
+/// A task's title as the queue lists it: what it is and who it is about, so a reviewer can
+/// tell tasks apart without opening them ("Application review: Daniel Park
+/// <dpark@example.com> (CL-4K7Q2M9X)"). The state is on the task itself.
+fn task_title(kind: &str, account: Option<&str>, data: &serde_json::Map<String, serde_json::Value>) -> String {
+    let mut words = kind.replace('_', " ").replace("aws", "AWS");
+    if let Some(first) = words.get(..1) {
+        words.replace_range(..1, &first.to_uppercase());
+    }
+    let name = data.get("name").and_then(|v| v.as_str()).filter(|n| !n.trim().is_empty());
+    let who = match (name, account) {
+        (Some(n), Some(a)) => format!("{n} <{a}>"),
+        (Some(n), None) => n.to_string(),
+        (None, Some(a)) => a.to_string(),
+        (None, None) => return words,
+    };
+    match data.get("reference").and_then(|v| v.as_str()) {
+        Some(r) => format!("{words}: {who} ({r})"),
+        None => format!("{words}: {who}"),
+    }
 }
 
 /// A short reference for subjects and replies ("CL-4K7Q2M9X"), from the id's random bits
@@ -484,9 +505,21 @@ mod tests {
         assert_eq!(outbox[0].kind, "email");
         let [task] = tasks.as_slice() else { panic!("one task: {tasks:?}") };
         assert_eq!(task.kind, "application_review");
-        assert_eq!(task.title, "application review (awaiting_review)");
+        assert_eq!(task.title, "Application review: ops@acme.io");
         assert_eq!(task.subject_id, Some(subject));
         assert_eq!(task.idempotency_key, format!("{event}:task:application_review"));
         assert_eq!(task.details["state"], "awaiting_review");
+    }
+
+    #[test]
+    fn a_task_title_names_whom_it_is_about() {
+        let data = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
+        let full = data(json!({ "name": "Daniel Park", "reference": "CL-84T4CMAE" }));
+        assert_eq!(
+            task_title("application_review", Some("dpark@example.com"), &full),
+            "Application review: Daniel Park <dpark@example.com> (CL-84T4CMAE)"
+        );
+        assert_eq!(task_title("deposit_confirmation", None, &data(json!({ "name": " " }))), "Deposit confirmation");
+        assert_eq!(task_title("aws_login_review", Some("a@b.io"), &data(json!({}))), "AWS login review: a@b.io");
     }
 }
