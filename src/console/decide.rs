@@ -7,14 +7,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::page::{ConsoleError, render};
+use super::page::{ConsoleError, Form, render};
 use super::session::Signed;
 use crate::app::App;
 use crate::domain::{Money, Role, SubjectId, TaskId};
@@ -272,9 +271,8 @@ pub async fn act(
     State(app): State<Arc<App>>,
     signed: Signed,
     Path(id): Path<String>,
-    form: Result<axum::Form<ActForm>, FormRejection>,
+    Form(form): Form<ActForm>,
 ) -> Result<Response, ConsoleError> {
-    let axum::Form(form) = form.map_err(|e| ConsoleError::BadRequest(e.body_text()))?;
     signed.check(&form.csrf)?;
     signed.require(REVIEWERS)?;
     let id: TaskId = id.parse().map_err(|_| ConsoleError::NotFound(format!("no task {id:?}")))?;

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 
-use super::page::{ConsoleError, render};
+use super::page::{ConsoleError, Form, render};
 use super::session::Signed;
 use crate::app::App;
 use crate::domain::{Role, TaskId};
@@ -143,7 +143,7 @@ pub async fn claim(
     State(app): State<Arc<App>>,
     signed: Signed,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<AssignForm>,
+    Form(form): Form<AssignForm>,
 ) -> Result<Response, ConsoleError> {
     let id = assign(&app, &signed, &id, form, true).await?;
     Ok(Redirect::to(&format!("/console/tasks/{id}")).into_response())
@@ -163,7 +163,7 @@ pub struct NextForm {
 pub async fn next(
     State(app): State<Arc<App>>,
     signed: Signed,
-    axum::Form(form): axum::Form<NextForm>,
+    Form(form): Form<NextForm>,
 ) -> Result<Response, ConsoleError> {
     signed.check(&form.csrf)?;
     signed.require(REVIEWERS)?;
@@ -185,7 +185,7 @@ pub async fn release(
     State(app): State<Arc<App>>,
     signed: Signed,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<AssignForm>,
+    Form(form): Form<AssignForm>,
 ) -> Result<Response, ConsoleError> {
     assign(&app, &signed, &id, form, false).await?;
     Ok(Redirect::to("/console/queue").into_response())

@@ -11,7 +11,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use cookie::{Cookie, SameSite};
 use serde::Deserialize;
 
-use super::page::{ConsoleError, render};
+use super::page::{ConsoleError, Form, render};
 use crate::app::App;
 use crate::services::access::{self, Session};
 
@@ -82,7 +82,7 @@ pub struct SignInForm {
 pub async fn sign_in(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<SignInForm>,
+    Form(form): Form<SignInForm>,
 ) -> Result<Response, ConsoleError> {
     let now = app.workflow.clock().now();
     let refused = || {
@@ -121,7 +121,7 @@ pub struct CsrfForm {
 pub async fn sign_out(
     State(app): State<Arc<App>>,
     signed: Signed,
-    axum::Form(form): axum::Form<CsrfForm>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, ConsoleError> {
     signed.check(&form.csrf)?;
     access::sign_out(&app, &signed.0, app.workflow.clock().now()).await?;
