@@ -55,6 +55,20 @@ pub enum Command {
     Worker(worker::WorkerArgs),
     /// Apply database migrations and exit.
     Migrate,
+    /// Copy the SQLite database to a new file while the service runs (a consistent snapshot,
+    /// checked before it is reported). PostgreSQL: use pg_dump (the error says how).
+    Backup {
+        /// The new file to write; an existing one is never overwritten.
+        path: std::path::PathBuf,
+    },
+    /// Put a backup in place of the SQLite database. Stop `serve` and the workers first.
+    Restore {
+        /// The backup file (checked before anything is replaced).
+        path: std::path::PathBuf,
+        /// Replace an existing database.
+        #[arg(long)]
+        force: bool,
+    },
     /// Check and draw the workflow definitions in workflows/.
     Workflows {
         #[command(subcommand)]
@@ -130,6 +144,16 @@ impl Cli {
             Command::Migrate => {
                 let backend = crate::app::migrate(&config.database_url).await?;
                 println!("migrated {backend} database");
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Backup { path } => {
+                let copied = crate::services::backups::backup(&config.database_url, &path).await?;
+                println!("backed up to {} ({} bytes, integrity ok)", copied.path.display(), copied.bytes);
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Restore { path, force } => {
+                let copied = crate::services::backups::restore(&path, &config.database_url, force).await?;
+                println!("restored {} to {} ({} bytes)", path.display(), copied.path.display(), copied.bytes);
                 Ok(ExitCode::SUCCESS)
             }
             Command::Workflows { cmd } => cmd.run(&config),

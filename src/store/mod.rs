@@ -7,6 +7,7 @@
 
 mod applications;
 mod audit;
+pub mod backup;
 mod billing;
 mod credit_lines;
 mod debits;
