@@ -19,6 +19,99 @@ pub enum RulesCommand {
     },
     /// Run the fixture cases in rules/tests/ and print pass or fail per case.
     Test,
+    /// Replay the recorded decisions under candidate rules and report what would change:
+    /// outcomes from -> to per rule, limits offered or withdrawn, deposits asked, lines paused,
+    /// reduced or increased, and the applications and accounts touched. Writes nothing.
+    Backtest {
+        /// The candidate rules folder (a copy of rules/ with the change).
+        #[arg(long)]
+        candidate: std::path::PathBuf,
+        /// Only decisions made on or after this day (UTC), e.g. 2026-09-01.
+        #[arg(long)]
+        since: Option<chrono::NaiveDate>,
+        /// Only this rule's decisions, e.g. initial_limit.
+        #[arg(long)]
+        rule: Option<String>,
+        /// The whole report as JSON instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// How many changed decisions the summary lists (the JSON has them all).
+const LISTED: usize = 50;
+
+/// `rules backtest`: reads the database, so it runs apart from the file-only commands.
+pub async fn backtest(config: crate::config::Config, cmd: RulesCommand) -> anyhow::Result<ExitCode> {
+    let RulesCommand::Backtest { candidate, since, rule, json } = cmd else {
+        anyhow::bail!("not a backtest");
+    };
+    let limits: Limits = (&config.rules).into();
+    let rules = match tokio::task::spawn_blocking(move || load(&candidate, limits)).await? {
+        Ok(r) => std::sync::Arc::new(r),
+        Err(code) => return Ok(code),
+    };
+    if let Some(r) = &rule
+        && rules.version(r).is_none()
+    {
+        eprintln!("the candidate has no rule named {r:?}");
+        return Ok(ExitCode::FAILURE);
+    }
+    let app = crate::app::App::build(config, true).await?;
+    let scope = crate::services::backtest::Scope {
+        rule,
+        since: since.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc()),
+    };
+    let started = std::time::Instant::now();
+    let found = crate::services::backtest::run(&app, rules, &scope).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&found)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let money = |c: i64| crate::domain::Money::from_cents(c).to_string();
+    for (name, r) in &found.report.rules {
+        let unreplayable: u64 = r.unreplayable.values().sum();
+        println!(
+            "{name}: {} replayed, {} changed, {unreplayable} not replayable",
+            r.replayed,
+            r.replayed - r.unchanged
+        );
+        for (from_to, n) in &r.matrix {
+            println!("  {from_to}: {n}");
+        }
+        if r.limit_delta_cents != 0 {
+            println!("  limits: {} in all", money(r.limit_delta_cents));
+        }
+        if r.deposit_delta_cents != 0 {
+            println!("  deposits asked: {} in all", money(r.deposit_delta_cents));
+        }
+        for (outcome, n) in &r.newly {
+            println!("  newly {outcome}: {n}");
+        }
+        for (why, n) in &r.unreplayable {
+            println!("  not replayable ({why}): {n}");
+        }
+    }
+    let changes = found.report.rules.values().flat_map(|r| r.changes.iter()).zip(&found.affected);
+    for (c, a) in changes.clone().take(LISTED) {
+        let amount = |v: Option<i64>| v.map(money).unwrap_or_else(|| "-".into());
+        println!(
+            "{} {} {}: {} {} -> {} {}",
+            c.rule,
+            a.reference.as_deref().unwrap_or("-"),
+            a.account_email.as_deref().unwrap_or("-"),
+            c.from,
+            amount(c.from_limit_cents),
+            c.to,
+            amount(c.to_limit_cents)
+        );
+    }
+    let total = changes.count();
+    if total > LISTED {
+        println!("... and {} more changes (--json lists them all)", total - LISTED);
+    }
+    eprintln!("backtest took {:.2} s", started.elapsed().as_secs_f64());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load(dir: &Path, limits: Limits) -> Result<RuleSet, ExitCode> {
@@ -78,6 +171,8 @@ impl RulesCommand {
                     return Ok(ExitCode::FAILURE);
                 }
             }
+            // Dispatched to [`backtest`] (it needs the database) before this is called.
+            RulesCommand::Backtest { .. } => anyhow::bail!("rules backtest runs through rules::backtest"),
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -9,6 +9,7 @@
 //! [`Rules::evaluate_async`] (or [`Rules::evaluate_many_async`]), which run it on the
 //! blocking pool.
 
+pub mod backtest;
 pub mod decision;
 pub mod fixtures;
 pub mod inputs;

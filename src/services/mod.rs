@@ -5,6 +5,7 @@
 pub mod access;
 pub mod actions;
 pub mod aws_login;
+pub mod backtest;
 pub mod backups;
 pub mod billing;
 pub mod clock;

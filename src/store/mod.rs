@@ -18,6 +18,7 @@ mod ledger_reads;
 mod operations;
 mod outbox;
 mod payments;
+mod rule_history;
 mod sessions;
 mod sql;
 mod statements;
@@ -42,6 +43,7 @@ pub use ledger_reads::*;
 pub use operations::*;
 pub use outbox::*;
 pub use payments::*;
+pub use rule_history::*;
 pub use sessions::*;
 pub use tasks::*;
 pub use workflow::*;
@@ -126,6 +128,7 @@ pub trait Store:
     + PaymentStore
     + InvoiceStore
     + SessionStore
+    + RuleHistoryStore
     + Send
     + Sync
     + 'static
@@ -148,6 +151,7 @@ impl<T> Store for T where
         + PaymentStore
         + InvoiceStore
         + SessionStore
+        + RuleHistoryStore
         + Send
         + Sync
         + 'static
