@@ -2,6 +2,7 @@
 //! services; `--help` on every command.
 
 mod applications;
+mod console;
 mod cycle;
 mod inbox;
 mod increases;
@@ -86,6 +87,11 @@ pub enum Command {
     },
     /// Read application emails (.eml files, Maildirs, folders) into applications and tasks.
     Ingest(ingest::IngestArgs),
+    /// The reviewer console: one-time sign-in links.
+    Console {
+        #[command(subcommand)]
+        cmd: console::ConsoleCommand,
+    },
     /// Create, list and revoke API tokens.
     Tokens {
         #[command(subcommand)]
@@ -167,6 +173,7 @@ impl Cli {
             Command::Ingest(args) => ingest::run(config, args).await,
             Command::Applications { cmd } => cmd.run(config).await,
             Command::Tokens { cmd } => cmd.run(config).await,
+            Command::Console { cmd } => cmd.run(config).await,
             Command::Inbox { cmd } => cmd.run(config).await,
             Command::Ledger { cmd } => cmd.run(config).await,
             Command::Cycle { cmd } => cmd.run(config).await,

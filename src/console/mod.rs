@@ -3,9 +3,13 @@
 //! carries the session's CSRF token; the services decide what a role may do (the pages only
 //! hide what it may not). The templates and the stylesheet are compiled into the binary.
 
+mod chart;
 mod decide;
+mod evidence;
+mod overview;
 mod page;
 mod queue;
+mod records;
 mod session;
 mod task;
 
@@ -32,6 +36,17 @@ pub fn router() -> Router<Arc<App>> {
         .route("/tasks/{id}/claim", post(queue::claim))
         .route("/tasks/{id}/release", post(queue::release))
         .route("/tasks/{id}/act", post(decide::act))
+        .route("/tasks/{id}/notes", post(task::add_note))
+        .route("/applications/{id}/messages/{sha256}/attachments/{position}", get(evidence::attachment))
+        .route("/search", get(records::search))
+        .route("/accounts/{email}", get(records::account))
+        .route("/lines", get(records::lines))
+        .route("/lines/{id}", get(records::line))
+        .route("/lines/{id}/notes", post(task::add_line_note))
+        .route("/audit", get(records::audit))
+        .route("/dashboard", get(overview::dashboard))
+        .route("/workflows", get(overview::workflows))
+        .route("/link/{key}", get(session::link_page).post(session::link_sign_in))
         .route("/console.css", get(stylesheet))
         .route("/console.js", get(shortcuts))
         .fallback(|| async { ConsoleError::NotFound("no such page".into()) })
@@ -53,7 +68,8 @@ async fn security_headers(mut response: Response) -> Response {
         (header::REFERRER_POLICY, "same-origin"),
         (header::CACHE_CONTROL, "no-store"),
     ] {
-        headers.insert(name, HeaderValue::from_static(value));
+        // A handler's own stricter policy (an attachment's sandbox) stays.
+        headers.entry(name).or_insert(HeaderValue::from_static(value));
     }
     response
 }

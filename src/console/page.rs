@@ -20,6 +20,17 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("task_forms.html", include_str!("../../templates/console/task_forms.html")),
     ("decide.html", include_str!("../../templates/console/decide.html")),
     ("error.html", include_str!("../../templates/console/error.html")),
+    ("thread.html", include_str!("../../templates/console/thread.html")),
+    ("line_panel.html", include_str!("../../templates/console/line_panel.html")),
+    ("notes.html", include_str!("../../templates/console/notes.html")),
+    ("search.html", include_str!("../../templates/console/search.html")),
+    ("account.html", include_str!("../../templates/console/account.html")),
+    ("lines.html", include_str!("../../templates/console/lines.html")),
+    ("line.html", include_str!("../../templates/console/line.html")),
+    ("audit.html", include_str!("../../templates/console/audit.html")),
+    ("dashboard.html", include_str!("../../templates/console/dashboard.html")),
+    ("workflows.html", include_str!("../../templates/console/workflows.html")),
+    ("link.html", include_str!("../../templates/console/link.html")),
 ];
 
 fn templates() -> &'static Environment<'static> {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -98,17 +98,59 @@ pub async fn sign_in(
         Err(access::AccessError::Unauthenticated) => return refused(),
         Err(e) => return Err(e.into()),
     };
+    signed_in(&headers, value, &session, now)
+}
+
+/// Where a new session goes: the queue, with the session's cookie.
+fn signed_in(
+    headers: &HeaderMap,
+    value: String,
+    session: &Session,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Response, ConsoleError> {
     let max_age = (session.expires_at - now).num_seconds();
     let cookie = Cookie::build((COOKIE, value))
         .path("/console")
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(over_tls(&headers))
+        .secure(over_tls(headers))
         .max_age(cookie::time::Duration::seconds(max_age))
         .build();
     let mut response = Redirect::to("/console/queue").into_response();
     set_cookie(&mut response, cookie)?;
     Ok(response)
+}
+
+/// A one-time link's page: a button, because mail scanners and link previews open links by
+/// GET and would otherwise use the link up before its owner does.
+pub async fn link_page(Path(key): Path<String>) -> Result<Html<String>, ConsoleError> {
+    if key.len() > MAX_TOKEN {
+        return Err(ConsoleError::NotFound("no such link".into()));
+    }
+    render("link.html", minijinja::context! { key })
+}
+
+/// Signs in with a one-time link (made by `creditline console link --name N`).
+pub async fn link_sign_in(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Result<Response, ConsoleError> {
+    let now = app.workflow.clock().now();
+    if key.len() > MAX_TOKEN {
+        return Err(ConsoleError::NotFound("no such link".into()));
+    }
+    match access::sign_in_by_link(&app, &key, now).await {
+        Ok((value, session)) => signed_in(&headers, value, &session, now),
+        Err(access::AccessError::Unauthenticated) => {
+            let page = render(
+                "sign_in.html",
+                minijinja::context! { error => "That sign-in link was used already, has expired or is not valid. Ask for a new one, or sign in with your token." },
+            )?;
+            Ok((axum::http::StatusCode::UNAUTHORIZED, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Deserialize)]

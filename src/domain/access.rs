@@ -61,6 +61,8 @@ const PREFIX: &str = "clt_";
 /// The console's session cookies: the same shape as API tokens, told apart by the prefix so
 /// that neither is accepted in the other's place.
 const SESSION_PREFIX: &str = "cls_";
+/// One-time console sign-in links (`creditline console link`), told apart the same way.
+const LINK_PREFIX: &str = "cll_";
 const ID_BYTES: usize = 6;
 const SECRET_BYTES: usize = 32;
 /// Random bytes a new token needs: the id, then the secret.
@@ -82,6 +84,16 @@ impl BearerToken {
     /// A new console session key (`cls_…`) from fresh random bytes: (the cookie value, the key).
     pub fn session_from_random(random: &[u8; TOKEN_RANDOM_BYTES]) -> (String, BearerToken) {
         Self::made(SESSION_PREFIX, random)
+    }
+
+    /// A new one-time sign-in link key (`cll_…`): (the text the link carries, the key).
+    pub fn link_from_random(random: &[u8; TOKEN_RANDOM_BYTES]) -> (String, BearerToken) {
+        Self::made(LINK_PREFIX, random)
+    }
+
+    /// Parses a sign-in link's key `cll_<12 hex>_<64 hex>`; anything else is `None`.
+    pub fn parse_link(text: &str) -> Option<BearerToken> {
+        Self::parsed(LINK_PREFIX, text)
     }
 
     fn made(prefix: &str, random: &[u8; TOKEN_RANDOM_BYTES]) -> (String, BearerToken) {

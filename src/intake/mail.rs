@@ -326,15 +326,47 @@ fn auto_reply_signal(message: &Message<'_>, subject: &str, from: Option<&str>) -
     text::out_of_office_subject(subject).then(|| format!("out-of-office subject: {subject}"))
 }
 
-fn attachment(part: &mail_parser::MessagePart<'_>) -> Attachment {
-    let content_type = part
-        .content_type()
+/// An attachment's bytes as the message carries them, with the name and type it declares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttachmentContents {
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The attachments of a raw message, in the order (the `position`) intake recorded them.
+/// Never panics; a message that does not parse has none.
+pub fn attachment_contents(raw: &[u8]) -> Vec<AttachmentContents> {
+    if raw.len() > MAX_MESSAGE_BYTES {
+        return Vec::new();
+    }
+    std::panic::catch_unwind(|| {
+        let Some(message) = MessageParser::default().parse(raw) else { return Vec::new() };
+        message
+            .attachments()
+            .filter(|p| p.message().is_none())
+            .map(|part| AttachmentContents {
+                filename: part.attachment_name().map(strip_nul),
+                content_type: content_type(part),
+                bytes: part.contents().to_vec(),
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn content_type(part: &mail_parser::MessagePart<'_>) -> String {
+    part.content_type()
         .map(|ct| match ct.subtype() {
             Some(sub) => format!("{}/{}", ct.ctype(), sub),
             None => ct.ctype().to_string(),
         })
         .unwrap_or_else(|| "application/octet-stream".into())
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+fn attachment(part: &mail_parser::MessagePart<'_>) -> Attachment {
+    let content_type = content_type(part);
     let filename = part.attachment_name().map(str::to_string);
     let bytes = part.contents();
     let is_csv =

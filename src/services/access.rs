@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::app::App;
 use crate::domain::{BearerToken, Role, TOKEN_RANDOM_BYTES};
-use crate::store::{SessionRecord, Store, StoreError, TokenRecord};
+use crate::store::{LinkRecord, SessionRecord, Store, StoreError, TokenRecord};
 
 /// Who is calling, once the token checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,8 @@ pub enum AccessError {
     NameTaken(String),
     #[error("token names are 1 to 64 letters, digits, '-', '_' or '.'")]
     BadName,
+    #[error("no unrevoked reviewer token is named {0:?} (see `creditline tokens list`)")]
+    NoSuchToken(String),
     #[error("the system random source failed: {0}")]
     Random(String),
     #[error(transparent)]
@@ -136,6 +138,10 @@ pub async fn sign_in(app: &App, token: &str, now: DateTime<Utc>) -> Result<(Stri
     if caller.role == Role::Inbox {
         return Err(AccessError::Unauthenticated);
     }
+    new_session(app, caller, now).await
+}
+
+async fn new_session(app: &App, caller: Caller, now: DateTime<Utc>) -> Result<(String, Session), AccessError> {
     let (cookie, key) = BearerToken::session_from_random(&random()?);
     let csrf = hex::encode(random::<32>()?);
     let record = SessionRecord {
@@ -169,4 +175,44 @@ pub async fn session(app: &App, cookie: &str, now: DateTime<Utc>) -> Result<Sess
 /// Ends a session (sign-out); false when it had ended already.
 pub async fn sign_out(app: &App, session: &Session, now: DateTime<Utc>) -> Result<bool, AccessError> {
     Ok(app.store.end_session(&session.id, now).await?)
+}
+
+/// How long a one-time sign-in link stays good: long enough to open it from a chat message.
+pub const LINK_MINUTES: i64 = 15;
+
+/// A one-time sign-in link for the unrevoked API token named `name`: the key the link carries
+/// (the path is `/console/link/<key>`), good once, for [`LINK_MINUTES`].
+pub async fn create_link(app: &App, name: &str, now: DateTime<Utc>) -> Result<(String, DateTime<Utc>), AccessError> {
+    let tokens = app.store.tokens().await?;
+    let token = tokens
+        .into_iter()
+        .find(|t| t.name == name && t.revoked_at.is_none())
+        .ok_or_else(|| AccessError::NoSuchToken(name.to_string()))?;
+    if token.role == Role::Inbox {
+        return Err(AccessError::NoSuchToken(name.to_string()));
+    }
+    let (text, key) = BearerToken::link_from_random(&random()?);
+    let expires_at = now + chrono::Duration::minutes(LINK_MINUTES);
+    app.store
+        .create_link(&LinkRecord {
+            id: key.id.clone(),
+            secret_sha256: key.secret_sha256(),
+            token_id: token.id,
+            created_at: now,
+            expires_at,
+            used_at: None,
+        })
+        .await?;
+    Ok((text, expires_at))
+}
+
+/// Signs in with a one-time link: it is used up whether or not its secret matches, so a
+/// guessed id burns the link instead of leaving it open to more guesses.
+pub async fn sign_in_by_link(app: &App, link: &str, now: DateTime<Utc>) -> Result<(String, Session), AccessError> {
+    let presented = BearerToken::parse_link(link).ok_or(AccessError::Unauthenticated)?;
+    let (stored, token) = app.store.use_link(&presented.id, now).await?.ok_or(AccessError::Unauthenticated)?;
+    if !presented.matches(&stored.secret_sha256) || token.revoked_at.is_some() || token.role == Role::Inbox {
+        return Err(AccessError::Unauthenticated);
+    }
+    new_session(app, caller_of(token), now).await
 }

@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 
 use super::error::Failure;
 use crate::app::App;
-use crate::domain::{ApplicationId, EmailAddress, SubjectId, TaskId};
-use crate::store::{IncreaseRecord, Store, StoreError};
+use crate::domain::{ApplicationId, Bucket, EmailAddress, EntryKind, Period, SubjectId, TaskId};
+use crate::store::{BillRecord, EntryRecord, IncreaseRecord, Store, StoreError};
 use crate::workflow::names::credit_line;
 
 // The records the views answer with, and the filters the listings take: plain data the
@@ -138,6 +138,17 @@ pub async fn increases_of(app: &App, account: &str) -> Result<Vec<(IncreaseRecor
     Ok(all)
 }
 
+/// Accounts whose address contains `fragment`, with their number of applications (at most
+/// `limit`, by address).
+pub async fn find_accounts(app: &App, fragment: &str, limit: i64) -> Result<Vec<(String, i64)>, Failure> {
+    Ok(app.store.find_accounts(fragment, limit).await?)
+}
+
+/// The application with this reference (`CL-…`), if there is one.
+pub async fn application_by_reference(app: &App, reference: &str) -> Result<Option<ApplicationRecord>, Failure> {
+    Ok(app.store.application_by_reference(reference).await?)
+}
+
 /// Rows a listing reads at a time when a view wants all of them.
 pub const PAGE: i64 = 500;
 
@@ -262,15 +273,64 @@ pub async fn account_view(app: &App, account: &EmailAddress) -> Result<Option<Ac
     }))
 }
 
-/// A credit line and its history.
+/// A credit line and its whole money picture: what it allows, what was used this month, its
+/// bills with what was paid, the payments, its gating history (the events: paused, reduced,
+/// resumed), its increases and the deposit the account holds.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreditLineView {
     pub credit_line: CreditLineRecord,
+    /// The workflow history, oldest first: opening, gating (pause, reduction, resumption).
     pub events: Vec<EventRecord>,
+    /// Usage on the line in the calendar month of `now` (UTC).
+    pub used_this_month_cents: i64,
+    pub period: String,
+    /// The line's bills, oldest first.
+    pub bills: Vec<BillRecord>,
+    /// The account's payment entries on this line, oldest first.
+    pub payments: Vec<EntryRecord>,
+    /// Increases of this line, each with its state.
+    pub increases: Vec<IncreaseView>,
+    /// The deposit the account holds (guaranteeing $5,000 lines and above).
+    pub deposit_held_cents: i64,
+    pub prepaid_cents: i64,
 }
 
-/// A credit line's view; `None` when there is no such line.
+/// An increase of a line and the state of its workflow.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncreaseView {
+    #[serde(flatten)]
+    pub increase: IncreaseRecord,
+    pub state: String,
+}
+
+/// A credit line's view at `now`; `None` when there is no such line.
 pub async fn credit_line_view(app: &App, id: SubjectId) -> Result<Option<CreditLineView>, Failure> {
-    let Some(line) = app.store.credit_line(id).await? else { return Ok(None) };
-    Ok(Some(CreditLineView { credit_line: line, events: app.store.events(id).await? }))
+    let store = app.store.as_ref();
+    let Some(line) = store.credit_line(id).await? else { return Ok(None) };
+    let period = Period::containing(app.workflow.clock().now());
+    let balances = store.balances(&line.account_email).await?;
+    let payments = store
+        .ledger_entries(&line.account_email)
+        .await?
+        .into_iter()
+        .filter(|e| {
+            e.kind == EntryKind::Payment.as_str() && e.line_id == Some(id) && e.bucket == Bucket::Receivable.as_str()
+        })
+        .collect();
+    Ok(Some(CreditLineView {
+        used_this_month_cents: store.credit_used(id, period).await?,
+        period: period.to_string(),
+        bills: store.bills_for_line(id).await?,
+        payments,
+        increases: store
+            .increases_for_line(id)
+            .await?
+            .into_iter()
+            .map(|(increase, state)| IncreaseView { increase, state })
+            .collect(),
+        deposit_held_cents: balances.deposit_cents,
+        prepaid_cents: balances.prepaid_cents,
+        events: store.events(id).await?,
+        credit_line: line,
+    }))
 }

@@ -143,6 +143,14 @@ pub trait ApplicationStore: Send + Sync {
     /// The inbound messages linked to an application, oldest first.
     async fn messages_for(&self, id: ApplicationId) -> StoreResult<Vec<MessageRecord>>;
 
+    /// Accounts whose address contains `fragment` (matched literally, lower-case), with how
+    /// many applications each has, by address; at most `limit`.
+    async fn find_accounts(&self, fragment: &str, limit: i64) -> StoreResult<Vec<(String, i64)>>;
+
+    /// The kept bytes of an inbound message of this application (`None` when the message is
+    /// not the application's, or its bytes were not kept).
+    async fn message_raw(&self, id: ApplicationId, sha256: &str) -> StoreResult<Option<Vec<u8>>>;
+
     /// Marks up to `limit` website checks as queued, oldest first: those pending, and those
     /// queued before `queued_before` whose job never finished them. Each gets a new job
     /// number; concurrent relays never take the same row.
@@ -272,6 +280,39 @@ macro_rules! impl_applications_store {
                     });
                 }
                 Ok(out)
+            }
+
+            async fn find_accounts(&self, fragment: &str, limit: i64) -> crate::store::StoreResult<Vec<(String, i64)>> {
+                let escaped: String = fragment
+                    .to_lowercase()
+                    .chars()
+                    .flat_map(|c| match c {
+                        '%' | '_' | '\\' => vec!['\\', c],
+                        c => vec![c],
+                    })
+                    .collect();
+                Ok(sqlx::query_as(
+                    "SELECT account_email, COUNT(*) FROM applications WHERE account_email LIKE $1 ESCAPE '\\' \
+                     GROUP BY account_email ORDER BY account_email LIMIT $2",
+                )
+                .bind(format!("%{escaped}%"))
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?)
+            }
+
+            async fn message_raw(
+                &self,
+                id: crate::domain::ApplicationId,
+                sha256: &str,
+            ) -> crate::store::StoreResult<Option<Vec<u8>>> {
+                let raw: Option<Option<Vec<u8>>> =
+                    sqlx::query_scalar("SELECT raw FROM inbound_messages WHERE sha256 = $1 AND application_id = $2")
+                        .bind(sha256)
+                        .bind(id.0)
+                        .fetch_optional(self.pool())
+                        .await?;
+                Ok(raw.flatten())
             }
 
             async fn messages_for(

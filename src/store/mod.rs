@@ -1,6 +1,6 @@
 //! Persistence: one [`Store`] trait made of one trait per area (workflow, applications, intake,
 //! tasks, audit, outbox, ledger, debits, billing, payments, invoices, console sessions,
-//! operations), each in its own module beside the SQL that implements it. Two backends share
+//! reviewer notes, rule history, operations), each in its own module beside the SQL that implements it. Two backends share
 //! that SQL ([`sqlite`] is the embedded default, [`postgres`] the scale-out backend). Each
 //! method that writes is one transaction: the callers (services) decide *what* to write, the
 //! store makes it atomic. Rows become records with `sqlx::FromRow`.
@@ -15,6 +15,7 @@ mod intake;
 mod invoices;
 mod ledger;
 mod ledger_reads;
+mod notes;
 mod operations;
 mod outbox;
 mod payments;
@@ -40,6 +41,7 @@ pub use intake::*;
 pub use invoices::*;
 pub use ledger::*;
 pub use ledger_reads::*;
+pub use notes::*;
 pub use operations::*;
 pub use outbox::*;
 pub use payments::*;
@@ -129,6 +131,7 @@ pub trait Store:
     + InvoiceStore
     + SessionStore
     + RuleHistoryStore
+    + NoteStore
     + Send
     + Sync
     + 'static
@@ -152,6 +155,7 @@ impl<T> Store for T where
         + InvoiceStore
         + SessionStore
         + RuleHistoryStore
+        + NoteStore
         + Send
         + Sync
         + 'static

@@ -98,6 +98,9 @@ pub trait OperationsStore: Send + Sync {
     /// bills, credit usage, increases, deposits, sent emails and tasks, in one read
     /// transaction so they agree with each other.
     async fn report_figures(&self, window: &ReportWindow) -> StoreResult<ReportFigures>;
+
+    /// Workflow events named in `events` since `since`, counted by name.
+    async fn event_counts(&self, events: &[&str], since: DateTime<Utc>) -> StoreResult<Vec<(String, i64)>>;
 }
 
 /// Implements [`OperationsStore`] for a backend (see [`super::sql`]).
@@ -157,6 +160,23 @@ macro_rules! impl_operations_store {
                     });
                 }
                 Ok(out)
+            }
+
+            async fn event_counts(
+                &self,
+                events: &[&str],
+                since: chrono::DateTime<chrono::Utc>,
+            ) -> crate::store::StoreResult<Vec<(String, i64)>> {
+                if events.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT event, COUNT(*) FROM workflow_events WHERE event IN (");
+                let mut names = q.separated(", ");
+                for e in events {
+                    names.push_bind(e.to_string());
+                }
+                q.push(") AND occurred_at >= ").push_bind(since).push(" GROUP BY event ORDER BY event");
+                Ok(q.build_query_as().fetch_all(self.pool()).await?)
             }
 
             async fn report_figures(

@@ -28,6 +28,23 @@ pub trait SessionStore: Send + Sync {
 
     /// Ends the session (sign-out); false when it had ended already or does not exist.
     async fn end_session(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool>;
+
+    async fn create_link(&self, link: &LinkRecord) -> StoreResult<()>;
+
+    /// Marks the link used, if it exists, is unused and has not expired at `at`, and answers
+    /// it with its API token: one request wins, however many present it at once.
+    async fn use_link(&self, id: &str, at: DateTime<Utc>) -> StoreResult<Option<(LinkRecord, TokenRecord)>>;
+}
+
+/// A one-time sign-in link as stored: the secret only as its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LinkRecord {
+    pub id: String,
+    pub secret_sha256: String,
+    pub token_id: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
 }
 
 /// Implements [`SessionStore`] for a backend (see [`super::sql`]).
@@ -81,6 +98,44 @@ macro_rules! impl_sessions_store {
                     .execute(self.writer())
                     .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn create_link(&self, l: &crate::store::LinkRecord) -> crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO console_links (id, secret_sha256, token_id, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&l.id)
+                .bind(&l.secret_sha256)
+                .bind(&l.token_id)
+                .bind(l.created_at)
+                .bind(l.expires_at)
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
+            async fn use_link(
+                &self,
+                id: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> crate::store::StoreResult<Option<(crate::store::LinkRecord, crate::store::TokenRecord)>> {
+                let Some(link) = sqlx::query_as::<_, crate::store::LinkRecord>(
+                    "UPDATE console_links SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND expires_at > $1 \
+                     RETURNING *",
+                )
+                .bind(at)
+                .bind(id)
+                .fetch_optional(self.writer())
+                .await?
+                else {
+                    return Ok(None);
+                };
+                let token = sqlx::query_as::<_, crate::store::TokenRecord>("SELECT * FROM api_tokens WHERE id = $1")
+                    .bind(&link.token_id)
+                    .fetch_one(self.pool())
+                    .await?;
+                Ok(Some((link, token)))
             }
         }
     };

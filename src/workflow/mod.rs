@@ -14,7 +14,7 @@ use crate::folders::files_with_extension;
 
 pub use definition::{Definition, Effect, Guard, State, SubjectKind, TaskKind, Transition};
 pub use engine::{EngineError, Outcomes, Step, step};
-pub use graph::mermaid;
+pub use graph::{layout, mermaid};
 pub use validate::{Catalog, Problem, WorkflowError, parse_definition};
 
 /// Errors from loading a folder of workflows: every problem found, not just the first.
