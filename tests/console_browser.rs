@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use chromium::{axe, browser, driver, path_of, press, screenshot, sign_in, text_of, wait_for};
 use common::Api;
-use console_client::{post_raw, post_sample};
+use console_client::{AWS_CSV, PNG, application_mail, post_raw, post_sample};
 use fantoccini::{Client, Locator};
 use serde_json::Value;
 
@@ -163,6 +163,9 @@ fn a_sample_application_is_claimed_by_key_previewed_and_approved_in_chromium(dir
         screenshot(&c, "task-approved").await;
         let account = api.get("/api/v1/accounts/dpark.dev@gmail.com", &api.reviewer);
         assert_eq!(account["active_credit_line"]["monthly_limit_cents"], suggested, "{account}");
+        // The line it opened is on the task's page, its limit the one approved.
+        let line = text_of(&c, "section[aria-labelledby='line-1'] dl.facts").await;
+        assert!(line.contains(&format!("Monthly limit\n${dollars}")) && line.contains("State\nactive"), "{line}");
         c.close().await.expect("close the browser");
     });
 }
@@ -289,10 +292,101 @@ fn declines_stale_pages_forged_forms_and_hostile_text_in_chromium(dir: tempfile:
     });
 }
 
+/// Every page of the console once, with axe-core and a screenshot each: the dashboard, a task
+/// with its thread (provenance marks, a CSV table, an inline image), chart, rule trace and
+/// line, a note added through the form, search, an account, the lines, a line, the audit log,
+/// the workflow diagrams, the one-time link page and the error page.
+fn every_console_page_passes_axe_and_is_photographed(dir: tempfile::TempDir) {
+    let Some(driver) = driver() else { return };
+    let api = Api::start(dir);
+    let base = format!("http://{}", api.server.addr);
+    // A line to show: the sample individual approved through the API.
+    post_sample(&api, "02-individual-with-product.eml");
+    let dpark = open_reviews(&api)
+        .into_iter()
+        .find(|t| t["details"]["to"] == "dpark.dev@gmail.com")
+        .expect("the sample application waits for review");
+    let suggested = task_json(&api, &id_of(&dpark))["suggested_limit_cents"].clone();
+    let r = api.post(
+        &format!("/api/v1/tasks/{}/approve", id_of(&dpark)),
+        &api.reviewer,
+        &[],
+        &serde_json::json!({ "monthly_limit_cents": suggested }),
+    );
+    assert_eq!(r.status, 200);
+    // An application with evidence to show: a billing CSV and a screenshot.
+    post_raw(
+        &api,
+        &application_mail(
+            "kai.dev@gmail.com",
+            &[("aws-billing.csv", "text/csv", AWS_CSV.as_bytes()), ("screen.png", "image/png", PNG)],
+        ),
+    );
+    let kai = open_reviews(&api)
+        .into_iter()
+        .find(|t| t["details"]["to"] == "kai.dev@gmail.com")
+        .expect("the application waits for review");
+    let link = common::run(api.dir(), &["console", "link", "--name", "sam"]);
+    assert!(link.status.success(), "{}", common::stderr(&link));
+    let link = common::stdout(&link).trim().to_string();
+    let link_path = link.split_once("/console/").map(|(_, p)| format!("/console/{p}")).expect("a console link");
+
+    common::rt().block_on(async {
+        let c = browser(&driver).await;
+        let visit = |path: String, name: &'static str| {
+            let c = c.clone();
+            let base = base.clone();
+            async move {
+                c.goto(&format!("{base}{path}")).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+                wait_for(&c, name, |_| true).await;
+                axe(&c, name).await;
+                screenshot(&c, name).await;
+            }
+        };
+        // The link page first (no session yet), then its button signs sam in.
+        visit(link_path, "link").await;
+        click(&c, "form.signin button").await;
+        wait_for(&c, "the queue", |p| p == "/console/queue").await;
+
+        visit(format!("/console/tasks/{}", id_of(&kai)), "task-evidence").await;
+        let marks = c.find_all(Locator::Css("article.message mark")).await.expect("marks");
+        assert!(marks.len() >= 3, "fields marked where they were read");
+        assert_eq!(c.find_all(Locator::Css("table.csv tbody tr")).await.expect("csv rows").len(), 6);
+        assert_eq!(c.find_all(Locator::Css("figure.chart rect")).await.expect("bars").len(), 5);
+        let loaded =
+            c.execute("return document.querySelector('img.attached').naturalWidth", vec![]).await.expect("the image");
+        assert_eq!(loaded, Value::from(1), "the attached PNG loads under the console's CSP");
+        for (section, shot) in [("billing", "task-chart-and-trace"), ("thread", "task-thread")] {
+            c.execute(&format!("document.getElementById('{section}').scrollIntoView()"), vec![]).await.expect("scroll");
+            screenshot(&c, shot).await;
+        }
+        fill(&c, "#note-body", "Checked the AWS export against the account id.").await;
+        click(&c, "form.note-form button").await;
+        wait_for(&c, "the note", |p| p.starts_with("/console/tasks/")).await;
+        assert!(text_of(&c, "ol.notes").await.contains("Checked the AWS export"), "the note is shown");
+        screenshot(&c, "task-notes").await;
+
+        visit(format!("/console/tasks/{}", id_of(&dpark)), "task-line").await;
+        visit("/console/dashboard".into(), "dashboard").await;
+        visit("/console/search?q=dev".into(), "search").await;
+        visit("/console/accounts/dpark.dev%40gmail.com".into(), "account").await;
+        visit("/console/lines".into(), "lines").await;
+        click(&c, "main table tbody tr td a").await;
+        wait_for(&c, "a line", |p| p.starts_with("/console/lines/")).await;
+        axe(&c, "line").await;
+        screenshot(&c, "line").await;
+        visit("/console/audit".into(), "audit").await;
+        visit("/console/workflows".into(), "workflows").await;
+        visit("/console/no-such-page".into(), "not-found").await;
+        c.close().await.expect("close the browser");
+    });
+}
+
 // Once on SQLite, once on PostgreSQL (when CREDITLINE_TEST_DATABASE_URL is set).
 black_box_suite!(
     a_reviewer_signs_in_filters_claims_and_signs_out_in_chromium,
     a_sample_application_is_claimed_by_key_previewed_and_approved_in_chromium,
     four_eyes_takes_a_second_senior_in_a_second_browser,
     declines_stale_pages_forged_forms_and_hostile_text_in_chromium,
+    every_console_page_passes_axe_and_is_photographed,
 );

@@ -9,9 +9,10 @@ mod common;
 #[path = "common/console.rs"]
 mod console_client;
 
-use base64::Engine as _;
 use common::{Api, run, stderr, stdout};
-use console_client::{Browser, body, csrf_of, post_form, post_raw, post_sample, session_cookie};
+use console_client::{
+    AWS_CSV, Browser, PNG, application_mail, body, csrf_of, post_form, post_raw, post_sample, session_cookie,
+};
 use serde_json::{Value, json};
 
 /// Every task of every state (the corpus makes a few dozen).
@@ -42,40 +43,6 @@ fn link_with(page: &str, part: &str) -> String {
     let at = page.find(&escaped).or_else(|| page.find(part)).unwrap_or_else(|| panic!("a link with {part}: {page}"));
     let start = page[..at].rfind("href=\"").expect("href") + "href=\"".len();
     page[start..].split('"').next().unwrap().replace("&#x2f;", "/")
-}
-
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\xff\xff?\0\x05\xfe\x02\xfe\xa7\x35\x81\x84\0\0\0\0IEND\xaeB`\x82";
-
-const AWS_CSV: &str = "\"InvoiceID\",\"PayerAccountId\",\"BillingPeriodStartDate\",\"TotalAmount\",\"CurrencyCode\"\n\
-    \"EU-001\",\"482199371204\",\"2026/06/01\",\"2,310.55\",\"USD\"\n\"EU-002\",\"482199371204\",\"2026/07/01\",\"2,480.10\",\"USD\"\n\
-    \"EU-003\",\"482199371204\",\"2026/08/01\",\"2,120.00\",\"USD\"\n\"EU-004\",\"482199371204\",\"2026/09/01\",\"2,655.90\",\"USD\"\n\
-    \"EU-005\",\"482199371204\",\"2026/10/01\",\"2,702.35\",\"USD\"\n";
-
-/// An individual developer's application (it goes to review) from `account`, with a
-/// `<script>` in its product line and these attachments (name, type, bytes).
-fn application_mail(account: &str, attachments: &[(&str, &str, &[u8])]) -> String {
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
-    let mut mail = format!(
-        "Message-ID: <{account}.1@mail.test>\r\nDate: Mon, 16 Nov 2026 10:00:00 +0000\r\n\
-         From: Kai Dev <{account}>\r\nTo: support@wavespeed.ai\r\n\
-         Subject: credit line request <script>alert(1)</script>\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
-         Hi,\r\n\r\nI'm an independent developer and I'd like a monthly credit line.\r\n\r\n\
-         - Account email: {account}\r\n- I'm applying as an individual user\r\n\
-         - Product: Pixelbloom, an iOS app <script>alert(2)</script> that restores photos\r\n\
-         - Website: https://pixelbloom.app\r\n- App download: https://apps.apple.com/app/pixelbloom/id6477120499\r\n\
-         - AWS account: yes, since 2022, usually $40-60 a month\r\n\
-         - Expected usage about $120/month, requesting $200/month\r\n\r\nThanks!\r\nKai\r\n"
-    );
-    for (name, content_type, bytes) in attachments {
-        mail.push_str(&format!(
-            "\r\n--b\r\nContent-Type: {content_type}; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\
-             Content-Transfer-Encoding: base64\r\n\r\n{}\r\n",
-            b64(bytes)
-        ));
-    }
-    mail.push_str("--b--\r\n");
-    mail
 }
 
 fn the_task_page_shows_the_thread_attachments_chart_and_trace(dir: tempfile::TempDir) {
