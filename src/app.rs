@@ -42,7 +42,12 @@ impl App {
         if migrate {
             store.migrate().await?;
         }
-        Ok(App::from_parts(config, store, files, clock))
+        let app = App::from_parts(config, store, files, clock);
+        if migrate {
+            // The rules in force: the folder's (development) or the database's version.
+            crate::services::rule_policy::start(&app).await?;
+        }
+        Ok(app)
     }
 
     /// The database's kind (`sqlite` or `postgres`), for the logs.
@@ -130,6 +135,12 @@ impl App {
     /// Recompiles the rules; a version that does not compile is rejected and the rules in
     /// force stay.
     pub fn reload_rules(&self) -> Result<Vec<(String, String)>, Vec<String>> {
+        if !self.config.rules.from_folder {
+            let refused = "rules.from_folder is off: the rules change only by a proposal another admin or senior \
+                           reviewer approves (creditline rules propose, then rules approve)";
+            tracing::warn!("{refused}; the reload is ignored");
+            return Err(vec![refused.to_string()]);
+        }
         match self.rules.reload() {
             Ok(versions) => {
                 let summary: Vec<String> =

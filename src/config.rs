@@ -185,11 +185,20 @@ pub struct RulesConfig {
     /// The highest monthly limit (and deposit) a rule may return, in cents; anything above
     /// goes to a person. Default $100,000/month.
     pub max_limit_cents: i64,
+    /// Development (the default): the rules are the `rules_dir` folder, reloaded by SIGHUP
+    /// and `POST /api/v1/admin/reload-rules`. Production sets `false`: the rules in force are
+    /// the active policy version in the database, changed only by a proposal that another
+    /// admin or senior reviewer approves (`creditline rules propose|approve|rollback`); the
+    /// folder only seeds the first version, and a reload is refused.
+    pub from_folder: bool,
+    /// With `from_folder = false`: how often each process looks for a newly activated policy
+    /// version, in seconds.
+    pub poll_seconds: u64,
 }
 
 impl Default for RulesConfig {
     fn default() -> Self {
-        RulesConfig { budget_ms: 50, max_limit_cents: 10_000_000 }
+        RulesConfig { budget_ms: 50, max_limit_cents: 10_000_000, from_folder: true, poll_seconds: 5 }
     }
 }
 
@@ -494,6 +503,9 @@ impl Config {
         }
         if !(1..=60_000).contains(&self.rules.budget_ms) {
             return invalid(format!("rules.budget_ms: {} is not between 1 and 60000", self.rules.budget_ms));
+        }
+        if !(1..=3600).contains(&self.rules.poll_seconds) {
+            return invalid(format!("rules.poll_seconds: {} is not between 1 and 3600", self.rules.poll_seconds));
         }
         if self.rules.max_limit_cents < 1 {
             return invalid(format!("rules.max_limit_cents: {} is not at least 1", self.rules.max_limit_cents));

@@ -9,6 +9,7 @@ mod increases;
 mod ingest;
 mod invoices;
 mod ledger;
+mod rule_policy;
 mod rules;
 mod serve;
 mod simulate;
@@ -165,6 +166,7 @@ impl Cli {
             Command::Workflows { cmd } => cmd.run(&config),
             // Compiling and evaluating rules is synchronous work: off the async workers.
             Command::Rules { cmd: cmd @ rules::RulesCommand::Backtest { .. } } => rules::backtest(config, cmd).await,
+            Command::Rules { cmd } if cmd.uses_database() => rule_policy::run(config, cmd).await,
             Command::Rules { cmd } => {
                 let (dir, limits) = (config.rules_dir.clone(), (&config.rules).into());
                 tokio::task::spawn_blocking(move || cmd.run(&dir, limits)).await?

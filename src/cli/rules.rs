@@ -36,6 +36,58 @@ pub enum RulesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Propose a folder of rules (a copy of rules/ with the change) as the next policy
+    /// version. It is compiled and kept; another admin or senior reviewer puts it in force.
+    Propose {
+        /// The folder with every rule file (*.rhai and data/*.txt).
+        dir: std::path::PathBuf,
+        /// Why: what the change does and what evidence supports it.
+        #[arg(long)]
+        note: String,
+        /// Who proposes: the name of their admin or senior reviewer token.
+        #[arg(long)]
+        by: String,
+    },
+    /// List the policy versions, newest first: proposed, in force, superseded, rejected.
+    Versions {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a policy version: its rules and its diff against the version in force.
+    Show { id: uuid::Uuid },
+    /// Put a proposed version in force (not by its proposer). Needs rules.from_folder = false.
+    Approve {
+        id: uuid::Uuid,
+        /// Who approves: the name of their admin or senior reviewer token.
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Reject a proposed version, saying why; it is kept and never in force.
+    Reject {
+        id: uuid::Uuid,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        note: String,
+    },
+    /// Propose going back to an earlier version; approved like any proposal.
+    Rollback {
+        /// The earlier version to restore.
+        to: uuid::Uuid,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        note: String,
+    },
+}
+
+impl RulesCommand {
+    /// The commands that read or write the database (the others read the folder only).
+    pub fn uses_database(&self) -> bool {
+        !matches!(self, RulesCommand::Check | RulesCommand::Eval { .. } | RulesCommand::Test)
+    }
 }
 
 /// How many changed decisions the summary lists (the JSON has them all).
@@ -171,8 +223,9 @@ impl RulesCommand {
                     return Ok(ExitCode::FAILURE);
                 }
             }
-            // Dispatched to [`backtest`] (it needs the database) before this is called.
-            RulesCommand::Backtest { .. } => anyhow::bail!("rules backtest runs through rules::backtest"),
+            // Dispatched to [`backtest`] and [`super::rule_policy::run`] (they need the
+            // database) before this is called.
+            _ => anyhow::bail!("this rules command runs with the database"),
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -26,6 +26,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
     // Listening for SIGHUP before saying we are up: until then its default action ends the
     // process, and a reload sent right after start-up must not.
     reload_on_sighup(app.clone())?;
+    crate::services::rule_policy::watch(app.clone());
     tracing::info!(%addr, database = app.backend(), "creditline serving");
     // One plain line on stdout so scripts and tests can find the port that was picked.
     println!("listening on http://{addr}");

@@ -41,10 +41,18 @@ pub struct ReloadResponse {
 /// new version is rejected (the rules in force stay).
 #[utoipa::path(post, path = "/api/v1/admin/rules/reload", tag = "admin",
     responses((status = 200, body = ReloadResponse), (status = 401, body = Problem),
-              (status = 403, body = Problem), (status = 422, body = Problem)),
+              (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 async fn reload_rules(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<ReloadResponse>, ApiError> {
     caller.require(&[Role::Admin])?;
+    if !app.config.rules.from_folder {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "rules_from_database",
+            "rules.from_folder is off: the rules change only by a proposal that another admin or senior reviewer \
+             approves (creditline rules propose, then rules approve)",
+        ));
+    }
     let reloading = app.clone();
     // Compiling is CPU work: keep it off the async workers.
     let result = tokio::task::spawn_blocking(move || reloading.reload_rules()).await.map_err(|e| {

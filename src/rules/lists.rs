@@ -68,20 +68,36 @@ impl HostLists {
     pub const DEPOSIT_TIER_FILE: &'static str = "deposit_tier.txt";
 
     pub fn load(data_dir: &Path) -> Result<HostLists, String> {
-        let text = |name: &str| {
+        Self::from_texts(|name| {
             let path = data_dir.join(name);
-            std::fs::read_to_string(&path).map(|t| (t, path.clone())).map_err(|e| format!("{}: {e}", path.display()))
-        };
+            std::fs::read_to_string(&path)
+                .map(|t| (t, path.display().to_string()))
+                .map_err(|e| format!("{}: {e}", path.display()))
+        })
+    }
+
+    /// The lists of a policy version (its `data/` files).
+    pub fn from_policy(policy: &super::policy::PolicyFiles) -> Result<HostLists, String> {
+        Self::from_texts(|name| {
+            policy
+                .data(name)
+                .map(|t| (t.to_string(), format!("data/{name}")))
+                .ok_or_else(|| format!("data/{name}: missing"))
+        })
+    }
+
+    /// The lists from each file's (text, name for errors).
+    fn from_texts(text: impl Fn(&str) -> Result<(String, String), String>) -> Result<HostLists, String> {
         let read = |name: &str| {
             let (t, path) = text(name)?;
-            HostList::parse(&t).map_err(|e| format!("{}: {e}", path.display()))
+            HostList::parse(&t).map_err(|e| format!("{path}: {e}"))
         };
         let (tier, path) = text(Self::DEPOSIT_TIER_FILE)?;
         Ok(HostLists {
             free_mail: read(Self::FILES[0])?,
             generic_platforms: read(Self::FILES[1])?,
             tool_directories: read(Self::FILES[2])?,
-            deposit_tier: parse_deposit_tier(&tier).map_err(|e| format!("{}: {e}", path.display()))?,
+            deposit_tier: parse_deposit_tier(&tier).map_err(|e| format!("{path}: {e}"))?,
         })
     }
 }

@@ -14,6 +14,7 @@ pub mod decision;
 pub mod fixtures;
 pub mod inputs;
 pub mod lists;
+pub mod policy;
 pub mod sandbox;
 pub mod typed;
 
@@ -25,10 +26,10 @@ use std::time::{Duration, Instant};
 use chrono::{SubsecRound, Utc};
 use rhai::{AST, Dynamic, Engine, EvalAltResult, Scope};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 pub use decision::{CONTRACTS, Decision, DecisionRecord, MANUAL_REVIEW};
 use lists::HostLists;
+pub use policy::PolicyFiles;
 
 use crate::domain::{DecisionId, SubjectId};
 
@@ -102,6 +103,8 @@ pub struct RuleSet {
     constants: BTreeMap<&'static str, i64>,
     /// The host lists the scripts read (`data/`).
     lists: Arc<HostLists>,
+    /// The policy version compiled ([`PolicyFiles::hash`]).
+    policy: String,
 }
 
 /// A scope with `input` declared, so strict variables accept scripts that read it.
@@ -120,32 +123,30 @@ impl RuleSet {
     /// Compiles `dir/*.rhai` with the host lists of `dir/data/`. Every compile error is
     /// reported, each with file, line and column.
     pub fn load_with(dir: &Path, limits: Limits) -> Result<RuleSet, Vec<RulesError>> {
-        let io = |p: &Path, e: String| vec![RulesError::Io { path: p.display().to_string(), message: e }];
-        let lists = Arc::new(HostLists::load(&dir.join("data")).map_err(|e| io(&dir.join("data"), e))?);
+        RuleSet::from_policy(&PolicyFiles::read(dir)?, limits, &dir.display().to_string())
+    }
+
+    /// Compiles a policy version; errors name each file under `origin` (the folder, or the
+    /// policy's id).
+    pub fn from_policy(policy: &PolicyFiles, limits: Limits, origin: &str) -> Result<RuleSet, Vec<RulesError>> {
+        let file = |path: &str| format!("{origin}/{path}");
+        let lists = Arc::new(
+            HostLists::from_policy(policy).map_err(|e| vec![RulesError::Io { path: file("data"), message: e }])?,
+        );
         let deposit_tier = lists.deposit_tier;
         let engine = sandbox::engine(lists.clone());
-        let paths = crate::folders::files_with_extension(dir, "rhai").map_err(|e| io(dir, e.to_string()))?;
         let mut rules = BTreeMap::new();
         let mut errors = Vec::new();
         let scope = scope_with_input(Dynamic::UNIT);
-        for path in paths {
-            let source = match std::fs::read_to_string(&path) {
-                Ok(s) => s,
-                Err(e) => {
-                    errors.extend(io(&path, e.to_string()));
-                    continue;
-                }
-            };
-            let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-            match engine.compile_with_scope(&scope, &source) {
+        for (name, version, source) in policy.rules() {
+            match engine.compile_with_scope(&scope, source) {
                 Ok(ast) => {
-                    let version = hex::encode(Sha256::digest(source.as_bytes()));
-                    rules.insert(name, CompiledRule { version, ast });
+                    rules.insert(name.to_string(), CompiledRule { version, ast });
                 }
                 Err(e) => {
                     let pos = e.position();
                     errors.push(RulesError::Compile {
-                        file: path.display().to_string(),
+                        file: file(&format!("{name}.rhai")),
                         line: pos.line().unwrap_or(0),
                         column: pos.position().unwrap_or(0),
                         message: e.err_type().to_string(),
@@ -156,20 +157,23 @@ impl RuleSet {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let mut set = RuleSet { engine, rules, limits, deposit_tier, lists, constants: BTreeMap::new() };
+        let mut set =
+            RuleSet { engine, rules, limits, deposit_tier, lists, constants: BTreeMap::new(), policy: policy.hash() };
         for c in CONSTANTS {
             match set.read_constant(c) {
                 Ok(Some(v)) => {
                     set.constants.insert(c.function, v);
                 }
                 Ok(None) => {}
-                Err(message) => errors.push(RulesError::Constant {
-                    file: dir.join(format!("{}.rhai", c.rule)).display().to_string(),
-                    message,
-                }),
+                Err(message) => errors.push(RulesError::Constant { file: file(&format!("{}.rhai", c.rule)), message }),
             }
         }
         if errors.is_empty() { Ok(set) } else { Err(errors) }
+    }
+
+    /// The policy version these rules were compiled from ([`PolicyFiles::hash`]).
+    pub fn policy(&self) -> &str {
+        &self.policy
     }
 
     /// Calls the constant's function (without running the rest of the script); `None` when
@@ -344,6 +348,20 @@ impl Rules {
     /// [`RuleSet::is_shared_host`] of the rules in force.
     pub fn is_shared_host(&self, host: &crate::domain::Domain) -> bool {
         self.current().is_shared_host(host)
+    }
+
+    /// Puts a compiled policy in force (an activation read from the database).
+    pub fn replace(&self, set: RuleSet) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The folder the rules were first read from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Recompiles the folder. A version that fails to compile is rejected and the rules in

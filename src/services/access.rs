@@ -177,18 +177,22 @@ pub async fn sign_out(app: &App, session: &Session, now: DateTime<Utc>) -> Resul
     Ok(app.store.end_session(&session.id, now).await?)
 }
 
+/// The holder of the unrevoked token named `name`, for commands run on the server (whose
+/// operator names who acts, as `--by`).
+pub async fn caller_named(app: &App, name: &str) -> Result<Caller, AccessError> {
+    let tokens = app.store.tokens().await?;
+    let token = tokens.into_iter().find(|t| t.name == name && t.revoked_at.is_none());
+    token.map(caller_of).ok_or_else(|| AccessError::NoSuchToken(name.to_string()))
+}
+
 /// How long a one-time sign-in link stays good: long enough to open it from a chat message.
 pub const LINK_MINUTES: i64 = 15;
 
 /// A one-time sign-in link for the unrevoked API token named `name`: the key the link carries
 /// (the path is `/console/link/<key>`), good once, for [`LINK_MINUTES`].
 pub async fn create_link(app: &App, name: &str, now: DateTime<Utc>) -> Result<(String, DateTime<Utc>), AccessError> {
-    let tokens = app.store.tokens().await?;
-    let token = tokens
-        .into_iter()
-        .find(|t| t.name == name && t.revoked_at.is_none())
-        .ok_or_else(|| AccessError::NoSuchToken(name.to_string()))?;
-    if token.role == Role::Inbox {
+    let caller = caller_named(app, name).await?;
+    if caller.role == Role::Inbox {
         return Err(AccessError::NoSuchToken(name.to_string()));
     }
     let (text, key) = BearerToken::link_from_random(&random()?);
@@ -197,7 +201,7 @@ pub async fn create_link(app: &App, name: &str, now: DateTime<Utc>) -> Result<(S
         .create_link(&LinkRecord {
             id: key.id.clone(),
             secret_sha256: key.secret_sha256(),
-            token_id: token.id,
+            token_id: caller.token_id,
             created_at: now,
             expires_at,
             used_at: None,

@@ -1,6 +1,6 @@
 //! Persistence: one [`Store`] trait made of one trait per area (workflow, applications, intake,
 //! tasks, audit, outbox, ledger, debits, billing, payments, invoices, console sessions,
-//! reviewer notes, rule history, operations), each in its own module beside the SQL that implements it. Two backends share
+//! reviewer notes, rule history and policy versions, operations), each in its own module beside the SQL that implements it. Two backends share
 //! that SQL ([`sqlite`] is the embedded default, [`postgres`] the scale-out backend). Each
 //! method that writes is one transaction: the callers (services) decide *what* to write, the
 //! store makes it atomic. Rows become records with `sqlx::FromRow`.
@@ -20,6 +20,7 @@ mod operations;
 mod outbox;
 mod payments;
 mod rule_history;
+mod rule_policies;
 mod sessions;
 mod sql;
 mod statements;
@@ -46,6 +47,7 @@ pub use operations::*;
 pub use outbox::*;
 pub use payments::*;
 pub use rule_history::*;
+pub use rule_policies::*;
 pub use sessions::*;
 pub use tasks::*;
 pub use workflow::*;
@@ -132,6 +134,7 @@ pub trait Store:
     + SessionStore
     + RuleHistoryStore
     + NoteStore
+    + RulePolicyStore
     + Send
     + Sync
     + 'static
@@ -156,6 +159,7 @@ impl<T> Store for T where
         + SessionStore
         + RuleHistoryStore
         + NoteStore
+        + RulePolicyStore
         + Send
         + Sync
         + 'static

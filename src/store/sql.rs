@@ -94,6 +94,7 @@ macro_rules! impl_store {
         crate::store::sessions::impl_sessions_store!($store, $db, $backend, $migrator, $fuse, $skip_locked);
         crate::store::rule_history::impl_rule_history_store!($store, $db, $backend, $migrator, $fuse, $skip_locked);
         crate::store::notes::impl_notes_store!($store, $db, $backend, $migrator, $fuse, $skip_locked);
+        crate::store::rule_policies::impl_rule_policies_store!($store, $db, $backend, $migrator, $fuse, $skip_locked);
     };
 }
 

@@ -1,0 +1,107 @@
+//! `creditline rules propose|versions|show|approve|reject|rollback`: policy changes as data,
+//! maker-checker (see `services::rule_policy`).
+
+use std::process::ExitCode;
+
+use super::rules::RulesCommand;
+use crate::app::App;
+use crate::config::Config;
+use crate::rules::PolicyFiles;
+use crate::services::access::{self, AccessError};
+use crate::services::rule_policy::{self, PolicyError, PolicyRecord};
+
+pub async fn run(config: Config, cmd: RulesCommand) -> anyhow::Result<ExitCode> {
+    let app = App::build(config, true).await?;
+    let refused = |e: &dyn std::fmt::Display| {
+        eprintln!("error: {e}");
+        Ok(ExitCode::from(2))
+    };
+    let caller = |name: String| {
+        let app = app.clone();
+        async move { access::caller_named(&app, &name).await }
+    };
+    let done = match cmd {
+        RulesCommand::Propose { dir, note, by } => {
+            let files = match PolicyFiles::read(&dir) {
+                Ok(f) => f,
+                Err(errors) => {
+                    return refused(&errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"));
+                }
+            };
+            let who = match caller(by).await {
+                Ok(c) => c,
+                Err(e @ AccessError::NoSuchToken(_)) => return refused(&e),
+                Err(e) => return Err(e.into()),
+            };
+            rule_policy::propose(&app, &who, files, &note, None).await
+        }
+        RulesCommand::Rollback { to, by, note } => match caller(by).await {
+            Ok(who) => rule_policy::rollback(&app, &who, to, &note).await,
+            Err(e @ AccessError::NoSuchToken(_)) => return refused(&e),
+            Err(e) => return Err(e.into()),
+        },
+        RulesCommand::Approve { id, by, note } => match caller(by).await {
+            Ok(who) => rule_policy::approve(&app, &who, id, None, note.as_deref()).await,
+            Err(e @ AccessError::NoSuchToken(_)) => return refused(&e),
+            Err(e) => return Err(e.into()),
+        },
+        RulesCommand::Reject { id, by, note } => match caller(by).await {
+            Ok(who) => rule_policy::reject(&app, &who, id, &note).await,
+            Err(e @ AccessError::NoSuchToken(_)) => return refused(&e),
+            Err(e) => return Err(e.into()),
+        },
+        RulesCommand::Versions { json } => {
+            for p in rule_policy::list(&app, 200).await? {
+                if json {
+                    println!("{}", serde_json::to_string(&p)?);
+                } else {
+                    println!("{}", line(&p));
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        RulesCommand::Show { id } => {
+            let Some(view) = rule_policy::view(&app, id).await? else {
+                return refused(&format!("no policy version {id}"));
+            };
+            println!("{}", line(&view.policy));
+            println!("note: {}", view.policy.note);
+            for (rule, version) in &view.rules {
+                println!("  {rule} {}", &version[..12]);
+            }
+            match &view.in_force {
+                Some(h) if *h == view.policy.hash => println!("this is the version in force"),
+                Some(h) => println!("changes against the version in force ({}):", &h[..12]),
+                None => println!("no version is in force in the database yet; the whole policy:"),
+            }
+            for d in &view.diff {
+                print!("{}", d.unified);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => anyhow::bail!("not a policy command"),
+    };
+    match done {
+        Ok(p) => {
+            println!("{}", line(&p));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(PolicyError::Store(f)) => Err(f.into()),
+        Err(e) => refused(&e),
+    }
+}
+
+fn line(p: &PolicyRecord) -> String {
+    let decided = match (&p.decided_by, p.decided_at) {
+        (Some(by), Some(at)) => format!(", decided by {by} {}", at.format("%Y-%m-%d %H:%M")),
+        _ => String::new(),
+    };
+    format!(
+        "{} {} {} proposed by {} {}{decided}",
+        p.id,
+        p.state,
+        &p.hash[..12],
+        p.proposed_by,
+        p.proposed_at.format("%Y-%m-%d %H:%M")
+    )
+}

@@ -1,0 +1,317 @@
+//! Policy changes as data (issue 21): a new version of the rules is proposed (every rule file
+//! as one set, compiled before it is kept), and only a *different* admin or senior reviewer
+//! puts it in force (maker-checker); a rollback is a proposal of an earlier version, approved
+//! the same way. Each step is in the audit log with who and why; every rule version ever
+//! loaded is kept. With `rules.from_folder = false` (production) the version in force in the
+//! database is what every process evaluates: each one looks for a newly activated version
+//! every `rules.poll_seconds`. With the default `true` (development) the folder is the policy
+//! and SIGHUP reloads it; versions can be proposed but not activated.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use super::access::Caller;
+use super::error::Failure;
+use crate::app::App;
+use crate::domain::Role;
+use crate::rules::policy::{FileDiff, diff, policy_state};
+use crate::rules::{CONTRACTS, PolicyFiles, RuleSet};
+pub use crate::store::PolicyRecord;
+use crate::store::{AuditRecord, PolicyDecision, StoreError};
+
+/// Who may propose, approve, reject and roll back rule versions.
+pub const POLICY_MAKERS: &[Role] = &[Role::Admin, Role::SeniorReviewer];
+/// The longest note kept with a proposal or a decision.
+pub const MAX_NOTE_CHARS: usize = 2000;
+/// Who the first version in force is recorded as, when the folder seeds an empty database.
+pub const BOOTSTRAP: &str = "bootstrap";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("only admins and senior reviewers may propose, approve or reject rule versions")]
+    NotAllowed,
+    #[error("say why (a note of 1 to {MAX_NOTE_CHARS} characters)")]
+    BadNote,
+    #[error("the proposed rules do not compile; nothing was kept:\n{0}")]
+    DoesNotCompile(String),
+    #[error("the proposal lacks rules the service evaluates: {0}")]
+    MissingRules(String),
+    #[error("this is the version in force already ({0})")]
+    Unchanged(String),
+    #[error("no policy version {0}")]
+    NotFound(uuid::Uuid),
+    #[error("policy version {0} is {1}, not proposed; nothing was changed")]
+    NotProposed(uuid::Uuid, String),
+    #[error("{0} proposed this version; another admin or senior reviewer must approve it (maker-checker)")]
+    MakerIsChecker(String),
+    #[error(
+        "rules.from_folder is on: the rules folder is the policy here (development). Set it to false to put \
+         versions in force from the database"
+    )]
+    FolderMode,
+    #[error(transparent)]
+    Store(#[from] Failure),
+}
+
+impl From<StoreError> for PolicyError {
+    fn from(e: StoreError) -> PolicyError {
+        PolicyError::Store(e.into())
+    }
+}
+
+fn check_maker(caller: &Caller) -> Result<(), PolicyError> {
+    if POLICY_MAKERS.contains(&caller.role) { Ok(()) } else { Err(PolicyError::NotAllowed) }
+}
+
+fn check_note(note: &str) -> Result<String, PolicyError> {
+    let note = note.trim();
+    if note.is_empty() || note.chars().count() > MAX_NOTE_CHARS {
+        return Err(PolicyError::BadNote);
+    }
+    Ok(note.replace('\0', ""))
+}
+
+/// Compiles a policy under the configured limits (on the blocking pool: scripts compile in
+/// milliseconds, but a policy is as large as its author makes it).
+async fn compile(app: &App, files: &PolicyFiles, origin: String) -> Result<RuleSet, PolicyError> {
+    let limits = app.rules.limits();
+    let files = files.clone();
+    let compiled = tokio::task::spawn_blocking(move || RuleSet::from_policy(&files, limits, &origin)).await;
+    match compiled {
+        Ok(Ok(set)) => Ok(set),
+        Ok(Err(errors)) => {
+            Err(PolicyError::DoesNotCompile(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))
+        }
+        Err(e) => Err(PolicyError::DoesNotCompile(format!("the compiler stopped: {e}"))),
+    }
+}
+
+fn audit(caller: &str, action: &str, id: uuid::Uuid, at: DateTime<Utc>, detail: serde_json::Value) -> AuditRecord {
+    AuditRecord {
+        id: uuid::Uuid::now_v7(),
+        actor: caller.to_string(),
+        action: action.to_string(),
+        target: format!("rule_policy:{id}"),
+        version_before: None,
+        version_after: None,
+        request_id: uuid::Uuid::now_v7().to_string(),
+        detail,
+        at,
+    }
+}
+
+/// Proposes `files` as the next policy version (or, with `rollback_of`, as the return to an
+/// earlier one). Refused when it does not compile, lacks a rule the service evaluates, or is
+/// the version in force.
+pub async fn propose(
+    app: &App,
+    caller: &Caller,
+    files: PolicyFiles,
+    note: &str,
+    rollback_of: Option<uuid::Uuid>,
+) -> Result<PolicyRecord, PolicyError> {
+    check_maker(caller)?;
+    let note = check_note(note)?;
+    let hash = files.hash();
+    let names: Vec<&str> = files.rules().map(|(n, _, _)| n).collect();
+    let missing: Vec<&str> = CONTRACTS.iter().map(|c| c.rule).filter(|r| !names.contains(r)).collect();
+    if !missing.is_empty() {
+        return Err(PolicyError::MissingRules(missing.join(", ")));
+    }
+    compile(app, &files, format!("proposal {}", &hash[..12])).await?;
+    if app.rules.current().policy() == hash {
+        return Err(PolicyError::Unchanged(hash[..12].to_string()));
+    }
+    let now = app.workflow.clock().now();
+    let policy = PolicyRecord {
+        id: uuid::Uuid::now_v7(),
+        hash,
+        files,
+        note,
+        proposed_by: caller.name.clone(),
+        proposed_at: now,
+        state: policy_state::PROPOSED.to_string(),
+        rollback_of,
+        decided_by: None,
+        decided_at: None,
+        decision_note: None,
+        version: 1,
+    };
+    let action = if rollback_of.is_some() { "rules.propose_rollback" } else { "rules.propose" };
+    let detail = json!({ "hash": policy.hash, "note": policy.note, "rollback_of": rollback_of });
+    app.store.add_policy(&policy, &audit(&caller.name, action, policy.id, now, detail)).await?;
+    Ok(policy)
+}
+
+/// Proposes going back to the earlier version `to`.
+pub async fn rollback(app: &App, caller: &Caller, to: uuid::Uuid, note: &str) -> Result<PolicyRecord, PolicyError> {
+    let earlier = app.store.policy(to).await?.ok_or(PolicyError::NotFound(to))?;
+    propose(app, caller, earlier.files, note, Some(to)).await
+}
+
+/// Puts a proposed version in force: by an admin or senior reviewer who did not propose it,
+/// at the version the caller saw (`None`: as it is now). This process evaluates it from the
+/// next decision on; the others within `rules.poll_seconds`.
+pub async fn approve(
+    app: &App,
+    caller: &Caller,
+    id: uuid::Uuid,
+    expected_version: Option<i64>,
+    note: Option<&str>,
+) -> Result<PolicyRecord, PolicyError> {
+    check_maker(caller)?;
+    let note = note.map(check_note).transpose()?;
+    let policy = proposed(app, id).await?;
+    if policy.proposed_by == caller.name {
+        return Err(PolicyError::MakerIsChecker(policy.proposed_by));
+    }
+    if app.config.rules.from_folder {
+        return Err(PolicyError::FolderMode);
+    }
+    let set = compile(app, &policy.files, format!("policy {id}")).await?;
+    let now = app.workflow.clock().now();
+    let decision = PolicyDecision {
+        id,
+        expected_version: expected_version.unwrap_or(policy.version),
+        to_state: policy_state::IN_FORCE,
+        by: caller.name.clone(),
+        at: now,
+        note: note.clone(),
+    };
+    let before = app.rules.current().policy().to_string();
+    let detail = json!({ "hash": policy.hash, "replaces": before, "proposed_by": policy.proposed_by, "note": note });
+    let record = app.store.decide_policy(&decision, &audit(&caller.name, "rules.activate", id, now, detail)).await?;
+    app.rules.replace(set);
+    tracing::info!(policy = %id, hash = %record.hash, by = %caller.name, "rule policy version in force");
+    Ok(record)
+}
+
+/// Rejects a proposed version (it is kept, never in force); a note says why.
+pub async fn reject(app: &App, caller: &Caller, id: uuid::Uuid, note: &str) -> Result<PolicyRecord, PolicyError> {
+    check_maker(caller)?;
+    let note = check_note(note)?;
+    let policy = proposed(app, id).await?;
+    let now = app.workflow.clock().now();
+    let decision = PolicyDecision {
+        id,
+        expected_version: policy.version,
+        to_state: policy_state::REJECTED,
+        by: caller.name.clone(),
+        at: now,
+        note: Some(note.clone()),
+    };
+    let detail = json!({ "hash": policy.hash, "note": note });
+    Ok(app.store.decide_policy(&decision, &audit(&caller.name, "rules.reject", id, now, detail)).await?)
+}
+
+async fn proposed(app: &App, id: uuid::Uuid) -> Result<PolicyRecord, PolicyError> {
+    let policy = app.store.policy(id).await?.ok_or(PolicyError::NotFound(id))?;
+    if policy.state != policy_state::PROPOSED {
+        return Err(PolicyError::NotProposed(id, policy.state));
+    }
+    Ok(policy)
+}
+
+/// Policy versions, newest first.
+pub async fn list(app: &App, limit: i64) -> Result<Vec<PolicyRecord>, Failure> {
+    Ok(app.store.policies(limit).await?)
+}
+
+/// A version with what it changes against the version in force.
+#[derive(Debug, Serialize)]
+pub struct PolicyView {
+    pub policy: PolicyRecord,
+    /// Each rule: name and version.
+    pub rules: Vec<(String, String)>,
+    pub in_force: Option<String>,
+    pub diff: Vec<FileDiff>,
+}
+
+pub async fn view(app: &App, id: uuid::Uuid) -> Result<Option<PolicyView>, Failure> {
+    let Some(policy) = app.store.policy(id).await? else { return Ok(None) };
+    let in_force = match app.store.policy_in_force().await? {
+        Some((id, _)) => app.store.policy(id).await?,
+        None => None,
+    };
+    let base = in_force.as_ref().map(|p| p.files.clone()).unwrap_or_default();
+    Ok(Some(PolicyView {
+        rules: policy.files.rules().map(|(n, v, _)| (n.to_string(), v)).collect(),
+        diff: diff(&base, &policy.files),
+        in_force: in_force.map(|p| p.hash),
+        policy,
+    }))
+}
+
+/// At start-up: in development, keeps the folder's rule versions; in production, puts the
+/// version in force in the database to work (the folder seeds it once, when there is none).
+pub async fn start(app: &App) -> Result<(), PolicyError> {
+    let now = app.workflow.clock().now();
+    if app.config.rules.from_folder {
+        let set = app.rules.current();
+        let files = PolicyFiles::read(app.rules.dir())
+            .map_err(|e| PolicyError::DoesNotCompile(e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
+        debug_assert_eq!(files.hash(), set.policy());
+        let versions: Vec<_> = files.rules().map(|(n, v, s)| (n.to_string(), v, s.to_string())).collect();
+        app.store.keep_rule_versions(&versions, now).await?;
+        return Ok(());
+    }
+    if app.store.policy_in_force().await?.is_none() {
+        let files = PolicyFiles::read(app.rules.dir())
+            .map_err(|e| PolicyError::DoesNotCompile(e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
+        let id = uuid::Uuid::now_v7();
+        let seed = PolicyRecord {
+            id,
+            hash: files.hash(),
+            files,
+            note: "the rules folder, as the first version in force".into(),
+            proposed_by: BOOTSTRAP.into(),
+            proposed_at: now,
+            state: policy_state::IN_FORCE.to_string(),
+            rollback_of: None,
+            decided_by: Some(BOOTSTRAP.into()),
+            decided_at: Some(now),
+            decision_note: None,
+            version: 1,
+        };
+        let detail = json!({ "hash": seed.hash, "from": app.rules.dir().display().to_string() });
+        match app.store.add_policy(&seed, &audit(BOOTSTRAP, "rules.bootstrap", id, now, detail)).await {
+            // Another process seeded it first: use theirs.
+            Ok(()) | Err(StoreError::Duplicate(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    sync(app).await.map(|_| ())
+}
+
+/// Puts the version in force in the database to work in this process, if it is not already;
+/// true when it changed.
+pub async fn sync(app: &App) -> Result<bool, PolicyError> {
+    let Some((id, hash)) = app.store.policy_in_force().await? else { return Ok(false) };
+    if app.rules.current().policy() == hash {
+        return Ok(false);
+    }
+    let policy = app.store.policy(id).await?.ok_or(PolicyError::NotFound(id))?;
+    let set = compile(app, &policy.files, format!("policy {id}")).await?;
+    app.rules.replace(set);
+    tracing::info!(policy = %id, hash = %hash, "rule policy version in force (from the database)");
+    Ok(true)
+}
+
+/// Looks for a newly activated version every `rules.poll_seconds` (production only), for as
+/// long as the process runs.
+pub fn watch(app: std::sync::Arc<App>) {
+    if app.config.rules.from_folder {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(app.config.rules.poll_seconds));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = sync(&app).await {
+                tracing::error!(error = %e, "could not put the rule policy version in force; the previous stays");
+            }
+        }
+    });
+}

@@ -1,0 +1,178 @@
+//! Policy changes as data, maker-checker (issue 21, point 1), through the CLI and a running
+//! server on SQLite and PostgreSQL, with `rules.from_folder = false` as production runs: the
+//! folder seeds the first version in force; a reviewer may not propose; a proposal that does
+//! not compile is refused with its file and line; the proposer may not approve their own; a
+//! second senior reviewer puts it in force and the running server's next decision records the
+//! new script's hash; a rollback, proposed and approved the same way, restores the old hash
+//! for the next decision; a rejected proposal stays out of force; the folder's reload is
+//! refused. With the default `from_folder = true` (development), activation is refused.
+
+mod common;
+#[path = "common/console.rs"]
+mod console_client;
+
+use common::{Api, run, stderr, stdout};
+use console_client::{application_mail, post_raw};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+fn production(dir: &std::path::Path) {
+    let path = dir.join("creditline.toml");
+    let mut toml = std::fs::read_to_string(&path).unwrap_or_default();
+    toml.push_str("\n[rules]\nfrom_folder = false\npoll_seconds = 1\n");
+    std::fs::write(&path, toml).expect("write creditline.toml");
+}
+
+/// A copy of the shipped rules with the first tier at `cents`; its initial_limit's hash.
+fn candidate(root: &std::path::Path, name: &str, cents: u32) -> (String, String) {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).expect("candidate folder");
+    common::copy_dir(&common::repo().join("rules"), &dir);
+    let script = dir.join("initial_limit.rhai");
+    let text = std::fs::read_to_string(&script).expect("read");
+    assert!(text.contains("let STANDARD_LIMIT_CENTS = 20000;"), "the first tier is where this test expects it");
+    let changed = text.replace("let STANDARD_LIMIT_CENTS = 20000;", &format!("let STANDARD_LIMIT_CENTS = {cents};"));
+    std::fs::write(&script, &changed).expect("write");
+    (dir.display().to_string(), hex::encode(Sha256::digest(changed.as_bytes())))
+}
+
+fn shipped_initial_limit_hash() -> String {
+    let text = std::fs::read_to_string(common::repo().join("rules/initial_limit.rhai")).expect("read");
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Runs `creditline rules ARGS`; the id the command printed first when it succeeded.
+fn rules(api: &Api, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all = vec!["rules"];
+    all.extend_from_slice(args);
+    let o = run(api.dir(), &all);
+    (o.status.code(), stdout(&o), stderr(&o))
+}
+
+fn id_of(out: &str) -> String {
+    out.split_whitespace().next().expect("an id").to_string()
+}
+
+/// The initial_limit version the newest decision about `account`'s application recorded.
+fn initial_limit_version(api: &Api, account: &str) -> String {
+    let list = api.get(&format!("/api/v1/applications?account_email={account}"), &api.reviewer);
+    let id = list["items"][0]["id"].as_str().unwrap_or_else(|| panic!("an application of {account}: {list}"));
+    let view = api.get(&format!("/api/v1/applications/{id}"), &api.reviewer);
+    let decisions = view["application"]["decisions"].as_array().expect("decisions").clone();
+    let last = decisions.iter().rev().find(|d| d["rule"] == "initial_limit").cloned();
+    last.and_then(|d: Value| d["version"].as_str().map(str::to_string)).expect("an initial_limit decision")
+}
+
+/// Waits (up to 10 s) until an application from `account` records `hash` for initial_limit:
+/// the server looks for a new version every second.
+fn next_decision_uses(api: &Api, accounts: &mut std::ops::RangeFrom<u32>, hash: &str) {
+    for _ in 0..20 {
+        let account = format!("dev{}@gmail.com", accounts.next().expect("another account"));
+        post_raw(api, &application_mail(&account, &[]));
+        if initial_limit_version(api, &account) == hash {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!("the server never decided with initial_limit {hash}");
+}
+
+fn a_policy_change_takes_a_second_person_and_rolls_back(dir: tempfile::TempDir) {
+    production(dir.path());
+    let work = tempfile::tempdir().expect("candidates");
+    let api = Api::start(dir);
+    let old = shipped_initial_limit_hash();
+    let mut accounts = 1..;
+
+    // The folder seeded the first version in force.
+    let (code, out, err) = rules(&api, &["versions"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains(" in_force ") && out.contains("proposed by bootstrap"), "{out}");
+    let seed = id_of(&out);
+    next_decision_uses(&api, &mut accounts, &old);
+
+    // Who may propose, and what: a reviewer may not; rules that do not compile are refused.
+    let (raised, new) = candidate(work.path(), "raised", 30000);
+    let (code, _, err) = rules(&api, &["propose", &raised, "--note", "first tier $300", "--by", "rita"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("only admins and senior reviewers"), "{err}");
+    let (broken, _) = candidate(work.path(), "broken", 30000);
+    std::fs::write(format!("{broken}/initial_limit.rhai"), "let x = ;\n").expect("break it");
+    let (code, _, err) = rules(&api, &["propose", &broken, "--note", "typo", "--by", "sam"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("do not compile") && err.contains("initial_limit.rhai:1:"), "{err}");
+
+    // Proposed by sam: sam may not approve it; sue may, and the server uses it next.
+    let (code, out, err) = rules(&api, &["propose", &raised, "--note", "first tier $300, backtested", "--by", "sam"]);
+    assert_eq!(code, Some(0), "{err}");
+    let proposal = id_of(&out);
+    let (code, out, _) = rules(&api, &["show", &proposal]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("-let STANDARD_LIMIT_CENTS = 20000;") && out.contains("+let STANDARD_LIMIT_CENTS = 30000;"),
+        "{out}"
+    );
+    let (code, _, err) = rules(&api, &["approve", &proposal, "--by", "sam"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("maker-checker"), "{err}");
+    next_decision_uses(&api, &mut accounts, &old);
+    let (code, out, err) = rules(&api, &["approve", &proposal, "--by", "sue", "--note", "agreed"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(" in_force ") && out.contains("decided by sue"), "{out}");
+    next_decision_uses(&api, &mut accounts, &new);
+    let (_, out, _) = rules(&api, &["versions"]);
+    assert!(out.contains(&format!("{seed} superseded")), "{out}");
+
+    // Rollback: proposed by sue, approved by sam; the next decision has the old hash again.
+    let (code, out, err) = rules(&api, &["rollback", &seed, "--by", "sue", "--note", "complaints about the $300 tier"]);
+    assert_eq!(code, Some(0), "{err}");
+    let back = id_of(&out);
+    let (code, _, err) = rules(&api, &["approve", &back, "--by", "sam"]);
+    assert_eq!(code, Some(0), "{err}");
+    next_decision_uses(&api, &mut accounts, &old);
+
+    // A rejected proposal never comes into force; approving it afterwards is refused.
+    let (_, out, _) = rules(&api, &["propose", &raised, "--note", "again", "--by", "ada"]);
+    let again = id_of(&out);
+    let (code, out, err) = rules(&api, &["reject", &again, "--by", "sam", "--note", "not now"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(" rejected "), "{out}");
+    let (code, _, err) = rules(&api, &["approve", &again, "--by", "sue"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("is rejected, not proposed"), "{err}");
+
+    // Every step is in the audit log, with who.
+    for (action, who) in [
+        ("rules.bootstrap", "bootstrap"),
+        ("rules.propose", "sam"),
+        ("rules.activate", "sue"),
+        ("rules.propose_rollback", "sue"),
+        ("rules.activate", "sam"),
+        ("rules.reject", "sam"),
+    ] {
+        let audit = api.get(&format!("/api/v1/audit?action={action}"), &api.admin);
+        let actors: Vec<&str> = audit["items"].as_array().unwrap().iter().filter_map(|e| e["actor"].as_str()).collect();
+        assert!(actors.contains(&who), "{action} by {who}: {audit}");
+    }
+
+    // The folder is no longer the policy: a reload is refused.
+    let r = api.send("POST", "/api/v1/admin/rules/reload", Some(&api.admin), &[], b"");
+    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
+}
+
+fn in_development_the_folder_is_the_policy(dir: tempfile::TempDir) {
+    let api = Api::start(dir);
+    let work = tempfile::tempdir().expect("candidates");
+    let (raised, _) = candidate(work.path(), "raised", 30000);
+    let (code, out, err) = rules(&api, &["propose", &raised, "--note", "try it", "--by", "sam"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = rules(&api, &["approve", &id_of(&out), "--by", "sue"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("rules.from_folder is on"), "{err}");
+    let (code, out, _) = rules(&api, &["versions"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.lines().count(), 1, "only the proposal: {out}");
+}
+
+black_box_suite!(a_policy_change_takes_a_second_person_and_rolls_back, in_development_the_folder_is_the_policy);
