@@ -175,4 +175,65 @@ fn in_development_the_folder_is_the_policy(dir: tempfile::TempDir) {
     assert_eq!(out.lines().count(), 1, "only the proposal: {out}");
 }
 
-black_box_suite!(a_policy_change_takes_a_second_person_and_rolls_back, in_development_the_folder_is_the_policy);
+/// The live initial_limit offer of the newest application of `account`, in cents.
+fn live_limit(api: &Api, account: &str) -> i64 {
+    let list = api.get(&format!("/api/v1/applications?account_email={account}"), &api.reviewer);
+    let id = list["items"][0]["id"].as_str().expect("an application");
+    let view = api.get(&format!("/api/v1/applications/{id}"), &api.reviewer);
+    let decisions = view["application"]["decisions"].as_array().expect("decisions").clone();
+    let d = decisions.iter().rev().find(|d| d["rule"] == "initial_limit").expect("an initial_limit decision").clone();
+    d["output"]["limit_cents"].as_i64().expect("an offer")
+}
+
+fn a_shadow_run_never_acts_and_goes_with_its_rejection(dir: tempfile::TempDir) {
+    production(dir.path());
+    let work = tempfile::tempdir().expect("candidates");
+    let api = Api::start(dir);
+    // The applications below ask $200 with $120 of expected use: the live rules offer $150;
+    // a first tier of $100 would offer $100.
+    let (lowered, _) = candidate(work.path(), "lowered", 10000);
+    let (code, out, err) = rules(&api, &["propose", &lowered, "--note", "first tier $100", "--by", "sam"]);
+    assert_eq!(code, Some(0), "{err}");
+    let proposal = id_of(&out);
+    let (code, _, err) = rules(&api, &["shadow", &proposal, "--by", "sue"]);
+    assert_eq!(code, Some(0), "{err}");
+
+    // The server picks the shadow run up within a poll; live decisions stay as they were.
+    let mut shown = String::new();
+    for n in 0..40 {
+        let account = format!("shadow{n}@gmail.com");
+        post_raw(&api, &application_mail(&account, &[]));
+        assert_eq!(live_limit(&api, &account), 15000, "the live offer is the policy in force's");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        shown = rules(&api, &["show", &proposal]).1;
+        if shown.contains("changed ") {
+            break;
+        }
+    }
+    assert!(shown.contains("shadow run: on"), "{shown}");
+    let line = shown.lines().find(|l| l.trim_start().starts_with("initial_limit:")).expect("initial_limit compared");
+    assert!(line.contains("live: offer") && line.contains("shadow: offer"), "{line}");
+    let changed = shown.lines().find(|l| l.contains("changed ")).expect("a changed decision");
+    assert!(changed.contains("\"limit_cents\":15000") && changed.contains("\"limit_cents\":10000"), "{changed}");
+    let (_, versions, _) = rules(&api, &["versions"]);
+    assert_eq!(versions.lines().filter(|l| l.contains(" in_force ")).count(), 1);
+    assert!(versions.contains("proposed by bootstrap"), "the seed is still in force: {versions}");
+
+    // Rejected: the results go, and new live decisions make no more.
+    let (code, _, err) = rules(&api, &["reject", &proposal, "--by", "ada", "--note", "not this quarter"]);
+    assert_eq!(code, Some(0), "{err}");
+    let shown = rules(&api, &["show", &proposal]).1;
+    assert!(shown.contains("shadow run: off") && !shown.contains("decisions,"), "{shown}");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    post_raw(&api, &application_mail("after-reject@gmail.com", &[]));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let shown = rules(&api, &["show", &proposal]).1;
+    assert!(!shown.contains("decisions,"), "no shadow results after the rejection: {shown}");
+    assert_eq!(live_limit(&api, "after-reject@gmail.com"), 15000);
+}
+
+black_box_suite!(
+    a_policy_change_takes_a_second_person_and_rolls_back,
+    in_development_the_folder_is_the_policy,
+    a_shadow_run_never_acts_and_goes_with_its_rejection,
+);

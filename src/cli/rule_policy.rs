@@ -45,6 +45,11 @@ pub async fn run(config: Config, cmd: RulesCommand) -> anyhow::Result<ExitCode> 
             Err(e @ AccessError::NoSuchToken(_)) => return refused(&e),
             Err(e) => return Err(e.into()),
         },
+        RulesCommand::Shadow { id, by, stop } => match caller(by).await {
+            Ok(who) => rule_policy::shadow(&app, &who, id, !stop).await,
+            Err(e @ AccessError::NoSuchToken(_)) => return refused(&e),
+            Err(e) => return Err(e.into()),
+        },
         RulesCommand::Reject { id, by, note } => match caller(by).await {
             Ok(who) => rule_policy::reject(&app, &who, id, &note).await,
             Err(e @ AccessError::NoSuchToken(_)) => return refused(&e),
@@ -76,6 +81,27 @@ pub async fn run(config: Config, cmd: RulesCommand) -> anyhow::Result<ExitCode> 
             }
             for d in &view.diff {
                 print!("{}", d.unified);
+            }
+            let report = rule_policy::shadow_report(&app, id, 50).await?;
+            println!("shadow run: {}", if view.policy.shadow { "on" } else { "off" });
+            let counts = |m: &std::collections::BTreeMap<String, i64>| {
+                m.iter().map(|(o, n)| format!("{o} {n}")).collect::<Vec<_>>().join(", ")
+            };
+            for r in &report.rules {
+                println!(
+                    "  {}: {} decisions, {} differ (live: {}; shadow: {})",
+                    r.rule,
+                    r.decisions,
+                    r.diverged,
+                    counts(&r.live),
+                    counts(&r.shadow)
+                );
+            }
+            for c in &report.changes {
+                println!(
+                    "  changed {} {}: {} {} -> {} {}",
+                    c.live_decision_id, c.rule, c.live_outcome, c.live_output, c.shadow_outcome, c.shadow_output
+                );
             }
             return Ok(ExitCode::SUCCESS);
         }

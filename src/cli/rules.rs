@@ -72,6 +72,16 @@ pub enum RulesCommand {
         #[arg(long)]
         note: String,
     },
+    /// Run a proposed version in shadow: `serve` and `worker` evaluate it beside every live
+    /// decision and keep its answers apart (see `rules show`); it never acts.
+    Shadow {
+        id: uuid::Uuid,
+        #[arg(long)]
+        by: String,
+        /// Stop the shadow run instead.
+        #[arg(long)]
+        stop: bool,
+    },
     /// Propose going back to an earlier version; approved like any proposal.
     Rollback {
         /// The earlier version to restore.

@@ -16,6 +16,7 @@ pub mod inputs;
 pub mod lists;
 pub mod policy;
 pub mod sandbox;
+pub mod shadow;
 pub mod typed;
 
 use std::collections::BTreeMap;
@@ -324,6 +325,8 @@ pub struct Rules {
     dir: PathBuf,
     limits: Limits,
     current: RwLock<Arc<RuleSet>>,
+    /// A proposed policy evaluated beside the live one (issue 21's shadow runs).
+    pub shadows: shadow::Shadows,
 }
 
 impl Rules {
@@ -333,7 +336,7 @@ impl Rules {
 
     pub fn load_with(dir: &Path, limits: Limits) -> Result<Rules, Vec<RulesError>> {
         let set = RuleSet::load_with(dir, limits)?;
-        Ok(Rules { dir: dir.to_path_buf(), limits, current: RwLock::new(Arc::new(set)) })
+        Ok(Rules { dir: dir.to_path_buf(), limits, current: RwLock::new(Arc::new(set)), shadows: Default::default() })
     }
 
     pub fn current(&self) -> Arc<RuleSet> {
@@ -380,7 +383,9 @@ impl Rules {
         input: &I,
         subject: Option<SubjectId>,
     ) -> (Decision, DecisionRecord) {
-        self.current().evaluate(rule, input, subject)
+        let (decision, record) = self.current().evaluate(rule, input, subject);
+        self.shadows.after(&record);
+        (decision, record)
     }
 
     /// Evaluates on the blocking pool, so a slow script never holds an async worker thread.
@@ -403,7 +408,10 @@ impl Rules {
         let set = self.current();
         let name = rule.to_string();
         match tokio::task::spawn_blocking(move || set.evaluate(&name, &input, subject)).await {
-            Ok(result) => result,
+            Ok(result) => {
+                self.shadows.after(&result.1);
+                result
+            }
             Err(e) => aborted(format!("evaluation aborted: {e}")),
         }
     }
@@ -420,7 +428,13 @@ impl Rules {
         let subjects: Vec<Option<SubjectId>> = inputs.iter().map(|(_, s)| *s).collect();
         let run = move || inputs.iter().map(|(input, subject)| set.evaluate(&name, input, *subject)).collect();
         match tokio::task::spawn_blocking(run).await {
-            Ok(results) => results,
+            Ok(results) => {
+                let results: Vec<(Decision, DecisionRecord)> = results;
+                for (_, record) in &results {
+                    self.shadows.after(record);
+                }
+                results
+            }
             Err(e) => subjects
                 .into_iter()
                 .map(|subject| {

@@ -5,7 +5,9 @@
 //! loaded is kept. With `rules.from_folder = false` (production) the version in force in the
 //! database is what every process evaluates: each one looks for a newly activated version
 //! every `rules.poll_seconds`. With the default `true` (development) the folder is the policy
-//! and SIGHUP reloads it; versions can be proposed but not activated.
+//! and SIGHUP reloads it; versions can be proposed but not activated. A proposal may run in
+//! shadow first ([`shadow`]): evaluated beside every live decision of `serve` and `worker`,
+//! stored apart, never acting; rejecting it drops its results.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -137,6 +139,7 @@ pub async fn propose(
         decided_at: None,
         decision_note: None,
         version: 1,
+        shadow: false,
     };
     let action = if rollback_of.is_some() { "rules.propose_rollback" } else { "rules.propose" };
     let detail = json!({ "hash": policy.hash, "note": policy.note, "rollback_of": rollback_of });
@@ -273,6 +276,7 @@ pub async fn start(app: &App) -> Result<(), PolicyError> {
             decided_at: Some(now),
             decision_note: None,
             version: 1,
+            shadow: false,
         };
         let detail = json!({ "hash": seed.hash, "from": app.rules.dir().display().to_string() });
         match app.store.add_policy(&seed, &audit(BOOTSTRAP, "rules.bootstrap", id, now, detail)).await {
@@ -298,20 +302,142 @@ pub async fn sync(app: &App) -> Result<bool, PolicyError> {
     Ok(true)
 }
 
-/// Looks for a newly activated version every `rules.poll_seconds` (production only), for as
-/// long as the process runs.
-pub fn watch(app: std::sync::Arc<App>) {
-    if app.config.rules.from_folder {
-        return;
+/// Starts (`on`) or stops the shadow run of a proposed version: from the next poll, every
+/// process evaluates it beside each live decision and keeps what it decided apart. Starting
+/// one stops any other.
+pub async fn shadow(app: &App, caller: &Caller, id: uuid::Uuid, on: bool) -> Result<PolicyRecord, PolicyError> {
+    check_maker(caller)?;
+    let policy = proposed(app, id).await?;
+    let now = app.workflow.clock().now();
+    let action = if on { "rules.shadow_start" } else { "rules.shadow_stop" };
+    app.store.set_shadow(id, on, &audit(&caller.name, action, id, now, json!({ "hash": policy.hash }))).await?;
+    sync_shadow(app).await?;
+    app.store.policy(id).await?.ok_or(PolicyError::NotFound(id))
+}
+
+/// Evaluates in shadow what the database says is in shadow (or nothing).
+async fn sync_shadow(app: &App) -> Result<(), PolicyError> {
+    let wanted = app.store.policy_in_shadow().await?;
+    if wanted == app.rules.shadows.policy() {
+        return Ok(());
     }
+    let Some(id) = wanted else {
+        app.rules.shadows.set(None);
+        return Ok(());
+    };
+    let policy = app.store.policy(id).await?.ok_or(PolicyError::NotFound(id))?;
+    let set = compile(app, &policy.files, format!("policy {id}")).await?;
+    app.rules.shadows.set(Some((id, std::sync::Arc::new(set))));
+    tracing::info!(policy = %id, hash = %policy.hash, "rule policy version running in shadow");
+    Ok(())
+}
+
+/// Stores the shadow results this process made since the last call.
+pub async fn flush_shadows(app: &App) -> Result<usize, PolicyError> {
+    let (records, dropped) = app.rules.shadows.take();
+    if dropped > 0 {
+        tracing::warn!(dropped, "shadow results dropped: more were waiting than the process keeps");
+    }
+    // A result made just before the run was stopped (or the version decided) is not kept.
+    let current = app.rules.shadows.policy();
+    let records: Vec<_> = records.into_iter().filter(|r| Some(r.policy) == current).collect();
+    app.store.add_shadow_decisions(&records).await?;
+    Ok(records.len())
+}
+
+/// One poll: the version in force (production), the shadow run, and the shadow results.
+pub async fn tick(app: &App) -> Result<(), PolicyError> {
+    if !app.config.rules.from_folder {
+        sync(app).await?;
+    }
+    sync_shadow(app).await?;
+    flush_shadows(app).await?;
+    Ok(())
+}
+
+/// Polls every `rules.poll_seconds` for as long as the process runs (serve and worker: the
+/// processes that make live decisions).
+pub fn watch(app: std::sync::Arc<App>) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(app.config.rules.poll_seconds));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick_every = tokio::time::interval(std::time::Duration::from_secs(app.config.rules.poll_seconds));
+        tick_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
-            if let Err(e) = sync(&app).await {
-                tracing::error!(error = %e, "could not put the rule policy version in force; the previous stays");
+            tick_every.tick().await;
+            if let Err(e) = tick(&app).await {
+                tracing::error!(error = %e, "rule policy poll failed; the rules in force stay");
             }
         }
     });
+}
+
+/// Live against shadow for one rule.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct RuleComparison {
+    pub rule: String,
+    pub decisions: i64,
+    /// Outcome → decisions, live and in shadow (the hit rates).
+    pub live: std::collections::BTreeMap<String, i64>,
+    pub shadow: std::collections::BTreeMap<String, i64>,
+    /// Decisions whose outcome or output (a limit, a deposit) differs.
+    pub diverged: i64,
+}
+
+/// A shadow run's results: per rule, and the decisions that differ.
+#[derive(Debug, Serialize)]
+pub struct ShadowReport {
+    pub rules: Vec<RuleComparison>,
+    pub changes: Vec<crate::store::ShadowChange>,
+}
+
+/// Folds counts per (rule, live outcome, shadow outcome, output differs) into one comparison
+/// per rule.
+pub fn compare(counts: &[crate::store::ShadowCount]) -> Vec<RuleComparison> {
+    let mut by_rule: std::collections::BTreeMap<&str, RuleComparison> = Default::default();
+    for c in counts {
+        let r = by_rule.entry(&c.rule).or_insert_with(|| RuleComparison { rule: c.rule.clone(), ..Default::default() });
+        r.decisions += c.decisions;
+        *r.live.entry(c.live_outcome.clone()).or_default() += c.decisions;
+        *r.shadow.entry(c.shadow_outcome.clone()).or_default() += c.decisions;
+        if c.live_outcome != c.shadow_outcome || c.output_differs {
+            r.diverged += c.decisions;
+        }
+    }
+    by_rule.into_values().collect()
+}
+
+pub async fn shadow_report(app: &App, id: uuid::Uuid, changes: i64) -> Result<ShadowReport, Failure> {
+    Ok(ShadowReport {
+        rules: compare(&app.store.shadow_counts(id).await?),
+        changes: app.store.shadow_changes(id, changes).await?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ShadowCount;
+
+    #[test]
+    fn counts_fold_into_hit_rates_and_divergences_per_rule() {
+        let c = |rule: &str, live: &str, shadow: &str, differs: bool, n: i64| ShadowCount {
+            rule: rule.into(),
+            live_outcome: live.into(),
+            shadow_outcome: shadow.into(),
+            output_differs: differs,
+            decisions: n,
+        };
+        let out = compare(&[
+            c("initial_limit", "offer", "offer", false, 3),
+            c("initial_limit", "offer", "offer", true, 5),
+            c("initial_limit", "not_available", "offer", true, 1),
+            c("aws_history", "pass", "pass", false, 9),
+        ]);
+        assert_eq!(out.len(), 2);
+        assert_eq!((out[0].rule.as_str(), out[0].decisions, out[0].diverged), ("aws_history", 9, 0));
+        let limit = &out[1];
+        assert_eq!((limit.decisions, limit.diverged), (9, 6));
+        assert_eq!(limit.live["offer"], 8);
+        assert_eq!(limit.shadow["offer"], 9);
+        assert_eq!(limit.live["not_available"], 1);
+    }
 }

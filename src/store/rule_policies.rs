@@ -27,6 +27,8 @@ pub struct PolicyRecord {
     pub decided_at: Option<DateTime<Utc>>,
     pub decision_note: Option<String>,
     pub version: i64,
+    /// Evaluated beside every live decision, never acting.
+    pub shadow: bool,
 }
 
 /// Approving (putting in force) or rejecting a proposed version, as its page showed it.
@@ -63,6 +65,48 @@ pub trait RulePolicyStore: Send + Sync {
 
     /// The version in force: its id and hash (a cheap read, for polling).
     async fn policy_in_force(&self) -> StoreResult<Option<(uuid::Uuid, String)>>;
+
+    /// Starts (stopping any other) or stops the shadow run of a proposed version, with its
+    /// audit entry; `Conflict` when the version is no longer proposed.
+    async fn set_shadow(&self, id: uuid::Uuid, on: bool, audit: &AuditRecord) -> StoreResult<()>;
+
+    /// The proposed version running in shadow, if any.
+    async fn policy_in_shadow(&self) -> StoreResult<Option<uuid::Uuid>>;
+
+    async fn add_shadow_decisions(&self, records: &[crate::rules::shadow::ShadowRecord]) -> StoreResult<()>;
+
+    /// A shadow run's results counted per rule, live outcome, shadow outcome and whether
+    /// the outputs (limits, deposits) differ.
+    async fn shadow_counts(&self, policy: uuid::Uuid) -> StoreResult<Vec<ShadowCount>>;
+
+    /// The shadow results that differ from the live decision, newest first.
+    async fn shadow_changes(&self, policy: uuid::Uuid, limit: i64) -> StoreResult<Vec<ShadowChange>>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ShadowCount {
+    pub rule: String,
+    pub live_outcome: String,
+    pub shadow_outcome: String,
+    /// The outputs differ (same outcome, another limit, say).
+    pub output_differs: bool,
+    pub decisions: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct ShadowChange {
+    pub live_decision_id: uuid::Uuid,
+    pub rule: String,
+    pub subject_id: Option<crate::domain::SubjectId>,
+    pub live_outcome: String,
+    #[sqlx(json)]
+    pub live_output: serde_json::Value,
+    pub shadow_outcome: String,
+    #[sqlx(json)]
+    pub shadow_output: serde_json::Value,
+    #[sqlx(json)]
+    pub shadow_reasons: Vec<String>,
+    pub decided_at: DateTime<Utc>,
 }
 
 pub(crate) fn policy_from_row<R>(row: &R, with_files: bool) -> Result<PolicyRecord, sqlx::Error>
@@ -72,6 +116,7 @@ where
     for<'a> uuid::Uuid: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> bool: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> DateTime<Utc>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> sqlx::types::Json<PolicyFiles>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
@@ -90,6 +135,7 @@ where
         decided_at: row.try_get("decided_at")?,
         decision_note: row.try_get("decision_note")?,
         version: row.try_get("version")?,
+        shadow: row.try_get("shadow")?,
     })
 }
 
@@ -181,6 +227,11 @@ macro_rules! impl_rule_policies_store {
                     }
                     Some(_) => {}
                 }
+                // A decided version runs in shadow no more; a rejected one's shadow results go.
+                sqlx::query("UPDATE rule_policies SET shadow = $1 WHERE id = $2").bind(false).bind(d.id).execute(&mut *tx).await?;
+                if d.to_state == policy_state::REJECTED {
+                    sqlx::query("DELETE FROM shadow_decisions WHERE policy_id = $1").bind(d.id).execute(&mut *tx).await?;
+                }
                 if d.to_state == policy_state::IN_FORCE {
                     sqlx::query("UPDATE rule_policies SET state = $1, version = version + 1 WHERE state = $2")
                         .bind(policy_state::SUPERSEDED)
@@ -214,7 +265,7 @@ macro_rules! impl_rule_policies_store {
             async fn policies(&self, limit: i64) -> crate::store::StoreResult<Vec<crate::store::PolicyRecord>> {
                 let rows = sqlx::query(
                     "SELECT id, hash, note, proposed_by, proposed_at, state, rollback_of, decided_by, decided_at, \
-                     decision_note, version FROM rule_policies ORDER BY proposed_at DESC, id DESC LIMIT $1",
+                     decision_note, version, shadow FROM rule_policies ORDER BY proposed_at DESC, id DESC LIMIT $1",
                 )
                 .bind(limit)
                 .fetch_all(self.pool())
@@ -223,6 +274,109 @@ macro_rules! impl_rule_policies_store {
                     .iter()
                     .map(|r| crate::store::rule_policies::policy_from_row(r, false))
                     .collect::<Result<_, _>>()?)
+            }
+
+            async fn set_shadow(
+                &self,
+                id: uuid::Uuid,
+                on: bool,
+                audit: &crate::store::AuditRecord,
+            ) -> crate::store::StoreResult<()> {
+                use crate::rules::policy::policy_state;
+                let mut tx = self.begin_write().await?;
+                if on {
+                    sqlx::query("UPDATE rule_policies SET shadow = $1 WHERE shadow = $2")
+                        .bind(false)
+                        .bind(true)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let done = sqlx::query("UPDATE rule_policies SET shadow = $1 WHERE id = $2 AND state = $3")
+                    .bind(on)
+                    .bind(id)
+                    .bind(policy_state::PROPOSED)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(crate::store::StoreError::Conflict { expected: 0, actual: 0 });
+                }
+                Self::insert_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn policy_in_shadow(&self) -> crate::store::StoreResult<Option<uuid::Uuid>> {
+                Ok(sqlx::query_scalar("SELECT id FROM rule_policies WHERE shadow = $1")
+                    .bind(true)
+                    .fetch_optional(self.pool())
+                    .await?)
+            }
+
+            async fn add_shadow_decisions(
+                &self,
+                records: &[crate::rules::shadow::ShadowRecord],
+            ) -> crate::store::StoreResult<()> {
+                if records.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.begin_write().await?;
+                for chunk in records.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO shadow_decisions (id, policy_id, live_decision_id, rule, subject_id, live_version, \
+                         live_outcome, live_output, shadow_version, shadow_outcome, shadow_output, shadow_reasons, decided_at) ",
+                    );
+                    q.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.id)
+                            .push_bind(r.policy)
+                            .push_bind(r.live.id.0)
+                            .push_bind(r.live.rule.clone())
+                            .push_bind(r.live.subject.map(|s| s.0))
+                            .push_bind(r.live.version.clone())
+                            .push_bind(r.live.outcome.clone())
+                            .push_bind(sqlx::types::Json(r.live.output.clone()))
+                            .push_bind(r.shadow.version.clone())
+                            .push_bind(r.shadow.outcome.clone())
+                            .push_bind(sqlx::types::Json(r.shadow.output.clone()))
+                            .push_bind(sqlx::types::Json(r.shadow.reasons.clone()))
+                            .push_bind(r.live.decided_at);
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn shadow_counts(
+                &self,
+                policy: uuid::Uuid,
+            ) -> crate::store::StoreResult<Vec<crate::store::ShadowCount>> {
+                Ok(sqlx::query_as(
+                    "SELECT rule, live_outcome, shadow_outcome, \
+                     (CASE WHEN live_output = shadow_output THEN 0 ELSE 1 END) = 1 AS output_differs, COUNT(*) AS decisions \
+                     FROM shadow_decisions WHERE policy_id = $1 \
+                     GROUP BY rule, live_outcome, shadow_outcome, CASE WHEN live_output = shadow_output THEN 0 ELSE 1 END \
+                     ORDER BY rule, live_outcome, shadow_outcome",
+                )
+                .bind(policy)
+                .fetch_all(self.pool())
+                .await?)
+            }
+
+            async fn shadow_changes(
+                &self,
+                policy: uuid::Uuid,
+                limit: i64,
+            ) -> crate::store::StoreResult<Vec<crate::store::ShadowChange>> {
+                Ok(sqlx::query_as(
+                    "SELECT live_decision_id, rule, subject_id, live_outcome, live_output, shadow_outcome, shadow_output, \
+                     shadow_reasons, decided_at FROM shadow_decisions \
+                     WHERE policy_id = $1 AND (live_outcome <> shadow_outcome OR live_output <> shadow_output) \
+                     ORDER BY decided_at DESC, id DESC LIMIT $2",
+                )
+                .bind(policy)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?)
             }
 
             async fn policy_in_force(&self) -> crate::store::StoreResult<Option<(uuid::Uuid, String)>> {
