@@ -326,6 +326,17 @@ fn every_console_page_passes_axe_and_is_photographed(dir: tempfile::TempDir) {
         .into_iter()
         .find(|t| t["details"]["to"] == "kai.dev@gmail.com")
         .expect("the application waits for review");
+    // A proposed policy version: the first tier at $100.
+    let candidate = tempfile::tempdir().expect("candidate");
+    common::copy_dir(&common::repo().join("rules"), candidate.path());
+    let script = candidate.path().join("initial_limit.rhai");
+    let text = std::fs::read_to_string(&script).expect("read");
+    std::fs::write(&script, text.replace("let STANDARD_LIMIT_CENTS = 20000;", "let STANDARD_LIMIT_CENTS = 10000;"))
+        .expect("write");
+    let dir = candidate.path().display().to_string();
+    let proposed = common::run(api.dir(), &["rules", "propose", &dir, "--note", "first tier $100", "--by", "ada"]);
+    assert!(proposed.status.success(), "{}", common::stderr(&proposed));
+    let policy = common::stdout(&proposed).split_whitespace().next().expect("an id").to_string();
     let link = common::run(api.dir(), &["console", "link", "--name", "sam"]);
     assert!(link.status.success(), "{}", common::stderr(&link));
     let link = common::stdout(&link).trim().to_string();
@@ -377,6 +388,9 @@ fn every_console_page_passes_axe_and_is_photographed(dir: tempfile::TempDir) {
         screenshot(&c, "line").await;
         visit("/console/audit".into(), "audit").await;
         visit("/console/workflows".into(), "workflows").await;
+        visit("/console/rules".into(), "rules").await;
+        visit(format!("/console/rules/{policy}?backtest=on"), "rule-version").await;
+        assert!(text_of(&c, "pre.diff").await.contains("+let STANDARD_LIMIT_CENTS = 10000;"));
         visit("/console/no-such-page".into(), "not-found").await;
         c.close().await.expect("close the browser");
     });

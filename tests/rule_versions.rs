@@ -12,7 +12,7 @@ mod common;
 mod console_client;
 
 use common::{Api, run, stderr, stdout};
-use console_client::{application_mail, post_raw};
+use console_client::{Browser, application_mail, body, csrf_of, post_raw};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -232,7 +232,60 @@ fn a_shadow_run_never_acts_and_goes_with_its_rejection(dir: tempfile::TempDir) {
     assert_eq!(live_limit(&api, "after-reject@gmail.com"), 15000);
 }
 
+fn the_console_shows_a_version_with_its_diff_and_impact_and_decides_it(dir: tempfile::TempDir) {
+    production(dir.path());
+    let work = tempfile::tempdir().expect("candidates");
+    let api = Api::start(dir);
+    let (lowered, _) = candidate(work.path(), "lowered", 10000);
+    let (code, out, err) = rules(&api, &["propose", &lowered, "--note", "first tier <b>$100</b>", "--by", "sam"]);
+    assert_eq!(code, Some(0), "{err}");
+    let id = id_of(&out);
+    let page = format!("/console/rules/{id}");
+
+    let sam = Browser::sign_in(&api, &api.senior);
+    let list = sam.page("/console/rules");
+    assert!(list.contains(&format!("<a href=\"/console/rules/{id}\">")), "{list}");
+    assert!(list.contains("first tier &lt;b&gt;$100&lt;&#x2f;b&gt;"), "escaped: {list}");
+    let shown = sam.page(&page);
+    assert!(shown.contains("<del>-let STANDARD_LIMIT_CENTS = 20000;"), "{shown}");
+    assert!(shown.contains("<ins>+let STANDARD_LIMIT_CENTS = 10000;"), "{shown}");
+    assert!(shown.contains("You proposed this version"), "{shown}");
+    let csrf = csrf_of(&shown);
+    let approve = [("csrf", csrf.as_str()), ("version", "1"), ("action", "approve")];
+    let r = sam.post(&format!("{page}/act"), &approve);
+    assert_eq!(r.status, 403, "maker = checker: {}", body(&r));
+    assert!(body(&r).contains("maker-checker"), "{}", body(&r));
+
+    // The backtest beside the diff: the recorded initial_limit decisions under $100.
+    let sue = Browser::sign_in(&api, &api.senior2);
+    let impact = sue.page(&format!("{page}?backtest=on"));
+    assert!(impact.contains("<h3>initial limit</h3>"), "{impact}");
+    assert!(impact.contains("decisions replayed"), "{impact}");
+    let csrf = csrf_of(&impact);
+    let r = sue.post(&format!("{page}/act"), &[("version", "1"), ("action", "approve")]);
+    assert_eq!(r.status, 403, "no CSRF token");
+    let r = sue.post(&format!("{page}/act"), &[("csrf", &csrf), ("version", "1"), ("action", "shadow")]);
+    assert_eq!(r.status, 303, "{}", body(&r));
+    assert!(sue.page(&page).contains("in shadow"));
+    // A reviewer reads, but the forms are not theirs (and the service says no).
+    let rita = Browser::sign_in(&api, &api.reviewer);
+    let read = rita.page(&page);
+    assert!(!read.contains("Approve and put in force"), "{read}");
+    let rcsrf = csrf_of(&read);
+    let r = rita.post(&format!("{page}/act"), &[("csrf", &rcsrf), ("version", "1"), ("action", "approve")]);
+    assert_eq!(r.status, 403);
+    // A stale page: the version moved (the shadow start), so the approval it shows is refused.
+    let r = sue.post(&format!("{page}/act"), &[("csrf", &csrf), ("version", "0"), ("action", "approve")]);
+    assert_eq!(r.status, 409, "{}", body(&r));
+    let r = sue.post(&format!("{page}/act"), &[("csrf", &csrf), ("version", "1"), ("action", "approve")]);
+    assert_eq!(r.status, 303, "{}", body(&r));
+    let done = sue.page(&page);
+    assert!(done.contains("<dt>State</dt><dd>in force"), "{done}");
+    assert!(done.contains("This is the version in force."), "{done}");
+}
+
 black_box_suite!(
+    the_console_shows_a_version_with_its_diff_and_impact_and_decides_it,
     a_policy_change_takes_a_second_person_and_rolls_back,
     in_development_the_folder_is_the_policy,
     a_shadow_run_never_acts_and_goes_with_its_rejection,

@@ -8,6 +8,7 @@ mod decide;
 mod evidence;
 mod overview;
 mod page;
+mod policy;
 mod queue;
 mod records;
 mod session;
@@ -46,6 +47,9 @@ pub fn router() -> Router<Arc<App>> {
         .route("/audit", get(records::audit))
         .route("/dashboard", get(overview::dashboard))
         .route("/workflows", get(overview::workflows))
+        .route("/rules", get(policy::versions))
+        .route("/rules/{id}", get(policy::version))
+        .route("/rules/{id}/act", post(policy::act))
         .route("/link/{key}", get(session::link_page).post(session::link_sign_in))
         .route("/console.css", get(stylesheet))
         .route("/console.js", get(shortcuts))

@@ -31,6 +31,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("dashboard.html", include_str!("../../templates/console/dashboard.html")),
     ("workflows.html", include_str!("../../templates/console/workflows.html")),
     ("link.html", include_str!("../../templates/console/link.html")),
+    ("policies.html", include_str!("../../templates/console/policies.html")),
+    ("policy.html", include_str!("../../templates/console/policy.html")),
 ];
 
 fn templates() -> &'static Environment<'static> {

@@ -105,7 +105,19 @@ pub fn diff(old: &PolicyFiles, new: &PolicyFiles) -> Vec<FileDiff> {
                 (_, None) => "removed",
                 _ => "changed",
             };
-            Some(FileDiff { path: path.clone(), status, unified })
+            let lines = unified
+                .lines()
+                .map(|l| {
+                    let kind = match l.as_bytes().first() {
+                        _ if l.starts_with("+++") || l.starts_with("---") || l.starts_with("@@") => "header",
+                        Some(b'+') => "add",
+                        Some(b'-') => "remove",
+                        _ => "context",
+                    };
+                    (kind, l.to_string())
+                })
+                .collect();
+            Some(FileDiff { path: path.clone(), status, unified, lines })
         })
         .collect()
 }
@@ -116,6 +128,8 @@ pub struct FileDiff {
     pub path: String,
     pub status: &'static str,
     pub unified: String,
+    /// The unified diff's lines, each as `header`, `add`, `remove` or `context`.
+    pub lines: Vec<(&'static str, String)>,
 }
 
 #[cfg(test)]
@@ -151,5 +165,7 @@ mod tests {
         let names: Vec<_> = d.iter().map(|f| (f.path.as_str(), f.status)).collect();
         assert_eq!(names, vec![("a.rhai", "changed"), ("c.rhai", "removed"), ("d.rhai", "added")]);
         assert!(d[0].unified.contains("-y\n+z\n"), "{}", d[0].unified);
+        let kinds: Vec<_> = d[0].lines.iter().map(|(k, _)| *k).collect();
+        assert_eq!(kinds, vec!["header", "header", "header", "context", "remove", "add"]);
     }
 }

@@ -52,6 +52,8 @@ pub enum PolicyError {
          versions in force from the database"
     )]
     FolderMode,
+    #[error("the backtest stopped: {0}")]
+    Backtest(String),
     #[error(transparent)]
     Store(#[from] Failure),
 }
@@ -234,16 +236,28 @@ pub struct PolicyView {
 pub async fn view(app: &App, id: uuid::Uuid) -> Result<Option<PolicyView>, Failure> {
     let Some(policy) = app.store.policy(id).await? else { return Ok(None) };
     let in_force = match app.store.policy_in_force().await? {
-        Some((id, _)) => app.store.policy(id).await?,
-        None => None,
+        Some((id, _)) => app.store.policy(id).await?.map(|p| p.files),
+        // Development: the folder is the policy in force.
+        None => PolicyFiles::read(app.rules.dir()).ok(),
     };
-    let base = in_force.as_ref().map(|p| p.files.clone()).unwrap_or_default();
+    let base = in_force.clone().unwrap_or_default();
     Ok(Some(PolicyView {
         rules: policy.files.rules().map(|(n, v, _)| (n.to_string(), v)).collect(),
         diff: diff(&base, &policy.files),
-        in_force: in_force.map(|p| p.hash),
+        in_force: in_force.map(|f| f.hash()),
         policy,
     }))
+}
+
+/// Replays the recorded decisions under a policy version (see `services::backtest`).
+pub async fn backtest(app: &App, id: uuid::Uuid) -> Result<super::backtest::Backtest, PolicyError> {
+    let policy = app.store.policy(id).await?.ok_or(PolicyError::NotFound(id))?;
+    let set = compile(app, &policy.files, format!("policy {id}")).await?;
+    let scope = super::backtest::Scope::default();
+    super::backtest::run(app, std::sync::Arc::new(set), &scope).await.map_err(|e| match e {
+        super::backtest::BacktestError::Store(e) => PolicyError::Store(e.into()),
+        other => PolicyError::Backtest(other.to_string()),
+    })
 }
 
 /// At start-up: in development, keeps the folder's rule versions; in production, puts the
