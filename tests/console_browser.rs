@@ -295,7 +295,8 @@ fn declines_stale_pages_forged_forms_and_hostile_text_in_chromium(dir: tempfile:
 /// Every page of the console once, with axe-core and a screenshot each: the dashboard, a task
 /// with its thread (provenance marks, a CSV table, an inline image), chart, rule trace and
 /// line, a note added through the form, search, an account, the lines, a line, the audit log,
-/// the workflow diagrams, the one-time link page and the error page.
+/// the workflow diagrams, the rule versions, a version with its diff and backtest, the rule
+/// analytics, the one-time link page and the error page.
 fn every_console_page_passes_axe_and_is_photographed(dir: tempfile::TempDir) {
     let Some(driver) = driver() else { return };
     let api = Api::start(dir);
@@ -390,6 +391,7 @@ fn every_console_page_passes_axe_and_is_photographed(dir: tempfile::TempDir) {
         visit("/console/workflows".into(), "workflows").await;
         visit("/console/rules".into(), "rules").await;
         visit(format!("/console/rules/{policy}?backtest=on"), "rule-version").await;
+        visit("/console/rules/analytics".into(), "rule-analytics").await;
         assert!(text_of(&c, "pre.diff").await.contains("+let STANDARD_LIMIT_CENTS = 10000;"));
         visit("/console/no-such-page".into(), "not-found").await;
         c.close().await.expect("close the browser");

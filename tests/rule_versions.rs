@@ -284,7 +284,66 @@ fn the_console_shows_a_version_with_its_diff_and_impact_and_decides_it(dir: temp
     assert!(done.contains("This is the version in force."), "{done}");
 }
 
+/// Rule analytics: reviewers' agreement with the suggested limit, the overrides with their
+/// reasons, the outcomes by month, on the CLI and in the console.
+fn analytics_count_agreement_overrides_and_outcomes(dir: tempfile::TempDir) {
+    let api = Api::start(dir);
+    let reviews: Vec<Value> =
+        api.get("/api/v1/tasks?kind=application_review&limit=200", &api.reviewer)["items"].as_array().unwrap().clone();
+    let suggested = |task: &Value| {
+        let id = task["id"].as_str().unwrap();
+        api.get(&format!("/api/v1/tasks/{id}"), &api.reviewer)["suggested_limit_cents"].as_i64()
+    };
+    let offered: Vec<&Value> = reviews.iter().filter(|t| suggested(t).is_some()).collect();
+    assert!(offered.len() >= 3, "the corpus has applications with a suggested limit");
+    let decide = |token: &str, task: &Value, what: &str, body: Value| {
+        let r = api.post(&format!("/api/v1/tasks/{}/{what}", task["id"].as_str().unwrap()), token, &[], &body);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    };
+    let s0 = suggested(offered[0]).unwrap();
+    decide(&api.reviewer, offered[0], "approve", serde_json::json!({ "monthly_limit_cents": s0 }));
+    let s1 = suggested(offered[1]).unwrap();
+    decide(
+        &api.senior,
+        offered[1],
+        "approve",
+        serde_json::json!({ "monthly_limit_cents": s1 + 10000, "override_reason": "three years of steady AWS spend" }),
+    );
+    decide(
+        &api.reviewer,
+        offered[2],
+        "decline",
+        serde_json::json!({ "reason_code": "website_not_owned", "message": "The site belongs to someone else." }),
+    );
+
+    let o = run(api.dir(), &["rules", "analytics", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let found: Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    let versions = found["versions"].as_array().expect("versions");
+    let limit = versions
+        .iter()
+        .find(|v| v["rule"] == "initial_limit" && v["version"] == shipped_initial_limit_hash())
+        .unwrap_or_else(|| panic!("the shipped initial_limit: {found}"));
+    let a = &limit["agreement"];
+    assert_eq!(a["approved_as_suggested"], 1, "{a}");
+    assert_eq!(a["approved_otherwise"], 1, "{a}");
+    assert_eq!(a["declined_despite_offer"], 1, "{a}");
+    assert_eq!(a["approved_without_offer"], 0, "{a}");
+    assert_eq!(limit["overrides"][0]["reason"], "three years of steady AWS spend");
+    assert_eq!(limit["overrides"][0]["approved_cents"], s1 + 10000);
+    assert_eq!(limit["repayment"]["lines"], 2);
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    assert!(limit["by_month"][&month]["offer"].as_i64().unwrap_or(0) >= 3, "{limit}");
+    assert!(versions.iter().any(|v| v["rule"] == "applicant_type"), "every rule is counted");
+
+    let sam = Browser::sign_in(&api, &api.senior);
+    let page = sam.page("/console/rules/analytics");
+    assert!(page.contains("<dt>Approved at another limit</dt><dd>1</dd>"), "{page}");
+    assert!(page.contains("three years of steady AWS spend"), "{page}");
+}
+
 black_box_suite!(
+    analytics_count_agreement_overrides_and_outcomes,
     the_console_shows_a_version_with_its_diff_and_impact_and_decides_it,
     a_policy_change_takes_a_second_person_and_rolls_back,
     in_development_the_folder_is_the_policy,

@@ -105,6 +105,64 @@ pub async fn run(config: Config, cmd: RulesCommand) -> anyhow::Result<ExitCode> 
             }
             return Ok(ExitCode::SUCCESS);
         }
+        RulesCommand::Analytics { since, json } => {
+            let since = match since.and_then(|d| d.and_hms_opt(0, 0, 0)) {
+                Some(t) => t.and_utc(),
+                None => app.workflow.clock().now() - chrono::Duration::days(365),
+            };
+            let found = crate::services::rule_analytics::analytics(&app, since).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&found)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            for v in &found.versions {
+                let total: i64 = v.by_month.values().flat_map(|m| m.values()).sum();
+                println!(
+                    "{} {}: {total} decisions since {}",
+                    v.rule,
+                    &v.version[..12.min(v.version.len())],
+                    found.since.date_naive()
+                );
+                for (month, outcomes) in &v.by_month {
+                    let o: Vec<String> = outcomes.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                    println!("  {month}: {}", o.join(", "));
+                }
+                if let Some(a) = &v.agreement {
+                    println!(
+                        "  reviewers: {} approved as suggested, {} at another limit, {} declined despite an offer, \
+                         {} declined as suggested, {} approved without an offer, {} undecided",
+                        a.approved_as_suggested,
+                        a.approved_otherwise,
+                        a.declined_despite_offer,
+                        a.declined_as_suggested,
+                        a.approved_without_offer,
+                        a.undecided
+                    );
+                }
+                for o in &v.overrides {
+                    println!(
+                        "  override: {} -> {} ({})",
+                        o.suggested_cents
+                            .map(|c| crate::domain::Money::from_cents(c).to_string())
+                            .unwrap_or("none".into()),
+                        crate::domain::Money::from_cents(o.approved_cents),
+                        o.reason.as_deref().unwrap_or("no reason given")
+                    );
+                }
+                if let Some(r) = &v.repayment {
+                    println!(
+                        "  repayment: {} lines, {} bills: {} on time, {} late, {} unpaid ({})",
+                        r.lines,
+                        r.bills,
+                        r.on_time,
+                        r.late,
+                        r.unpaid,
+                        crate::domain::Money::from_cents(r.unpaid_cents)
+                    );
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => anyhow::bail!("not a policy command"),
     };
     match done {

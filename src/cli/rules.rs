@@ -82,6 +82,15 @@ pub enum RulesCommand {
         #[arg(long)]
         stop: bool,
     },
+    /// How each rule version performs: decisions by outcome per month, reviewers' agreement
+    /// with the suggested limit (overrides with their reasons), repayment of the lines offered.
+    Analytics {
+        /// Count decisions from this day (UTC); default: a year back.
+        #[arg(long)]
+        since: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Propose going back to an earlier version; approved like any proposal.
     Rollback {
         /// The earlier version to restore.

@@ -48,6 +48,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/dashboard", get(overview::dashboard))
         .route("/workflows", get(overview::workflows))
         .route("/rules", get(policy::versions))
+        .route("/rules/analytics", get(policy::analytics))
         .route("/rules/{id}", get(policy::version))
         .route("/rules/{id}/act", post(policy::act))
         .route("/link/{key}", get(session::link_page).post(session::link_sign_in))

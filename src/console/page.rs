@@ -33,6 +33,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("link.html", include_str!("../../templates/console/link.html")),
     ("policies.html", include_str!("../../templates/console/policies.html")),
     ("policy.html", include_str!("../../templates/console/policy.html")),
+    ("rule_analytics.html", include_str!("../../templates/console/rule_analytics.html")),
 ];
 
 fn templates() -> &'static Environment<'static> {

@@ -85,6 +85,21 @@ pub async fn version(
     )
 }
 
+/// Each rule version's performance: outcomes per month, reviewers' agreement with the
+/// suggested limit and the overrides, repayment of the lines offered (the last year).
+pub async fn analytics(State(app): State<Arc<App>>, signed: Signed) -> Result<Html<String>, ConsoleError> {
+    signed.require(REVIEWERS)?;
+    let since = app.workflow.clock().now() - chrono::Duration::days(365);
+    let found = crate::services::rule_analytics::analytics(&app, since).await?;
+    render(
+        "rule_analytics.html",
+        minijinja::context! {
+            me => &signed.0.caller.name, role => signed.0.caller.role.as_str(), csrf => &signed.0.csrf,
+            a => found,
+        },
+    )
+}
+
 #[derive(Deserialize)]
 pub struct ActForm {
     #[serde(default)]

@@ -23,6 +23,7 @@ pub mod payments;
 pub mod previews;
 pub mod reminders;
 pub mod rereview;
+pub mod rule_analytics;
 pub mod rule_policy;
 pub mod standing;
 pub mod task_actions;

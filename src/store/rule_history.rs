@@ -1,5 +1,6 @@
-//! The rules' recorded decisions read in bulk, oldest first: what a backtest replays under
-//! candidate rules. (Single subjects' decisions are read through [`super::WorkflowStore`].)
+//! The rules' recorded decisions read in bulk: what a backtest replays under candidate rules,
+//! and what the rule analytics count. (Single subjects' decisions are read through
+//! [`super::WorkflowStore`].)
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -19,9 +20,36 @@ pub struct DecisionScan {
     pub limit: i64,
 }
 
+/// A subject's newest decision of one rule, with what became of the subject: its state now,
+/// the line it opened (if any) and the reason given with the reviewer's approval.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ReviewedSuggestion {
+    pub version: String,
+    pub outcome: String,
+    #[sqlx(json)]
+    pub output: serde_json::Value,
+    pub state: String,
+    pub line_id: Option<crate::domain::SubjectId>,
+    pub line_limit_cents: Option<i64>,
+    pub reason: Option<String>,
+}
+
 #[async_trait]
 pub trait RuleHistoryStore: Send + Sync {
     async fn scan_decisions(&self, scan: &DecisionScan) -> StoreResult<Vec<crate::rules::DecisionRecord>>;
+
+    /// Decisions made since `since`, counted by rule, version, calendar month (UTC,
+    /// `YYYY-MM`) and outcome.
+    async fn outcomes_by_month(&self, since: DateTime<Utc>) -> StoreResult<Vec<(String, String, String, String, i64)>>;
+
+    /// For each subject `rule` decided about, its newest decision of `rule` and what became of
+    /// it; `approvals` are the events whose reason is the reviewer's (at most `limit` rows).
+    async fn reviewed_suggestions(
+        &self,
+        rule: &str,
+        approvals: &[&str],
+        limit: i64,
+    ) -> StoreResult<Vec<ReviewedSuggestion>>;
 }
 
 /// Implements [`RuleHistoryStore`] for a backend (see [`super::sql`]).
@@ -46,6 +74,48 @@ macro_rules! impl_rule_history_store {
                 q.push(" ORDER BY id LIMIT ").push_bind(scan.limit);
                 let rows = q.build().fetch_all(self.pool()).await?;
                 Ok(rows.iter().map(crate::rules::DecisionRecord::from_row).collect::<Result<_, _>>()?)
+            }
+
+            async fn outcomes_by_month(
+                &self,
+                since: chrono::DateTime<chrono::Utc>,
+            ) -> crate::store::StoreResult<Vec<(String, String, String, String, i64)>> {
+                // SQLite keeps times as RFC 3339 text (UTC): the month is its first 7 characters.
+                let month = if $backend == "postgres" {
+                    "to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM')"
+                } else {
+                    "substr(decided_at, 1, 7)"
+                };
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT rule, version, {month} AS month, outcome, COUNT(*) FROM rule_decisions \
+                     WHERE decided_at >= $1 GROUP BY rule, version, {month}, outcome ORDER BY rule, month, version, outcome"
+                ));
+                Ok(sqlx::query_as(sql).bind(since).fetch_all(self.pool()).await?)
+            }
+
+            async fn reviewed_suggestions(
+                &self,
+                rule: &str,
+                approvals: &[&str],
+                limit: i64,
+            ) -> crate::store::StoreResult<Vec<crate::store::ReviewedSuggestion>> {
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT l.version, l.outcome, l.output, i.state, c.id AS line_id, \
+                     c.monthly_limit_cents AS line_limit_cents, \
+                     (SELECT e.reason FROM workflow_events e WHERE e.instance_id = l.subject_id AND e.event IN (",
+                );
+                let mut names = q.separated(", ");
+                for a in approvals {
+                    names.push_bind(a.to_string());
+                }
+                q.push(") ORDER BY e.version DESC LIMIT 1) AS reason FROM (SELECT subject_id, version, outcome, output, \
+                        ROW_NUMBER() OVER (PARTITION BY subject_id ORDER BY decided_at DESC, id DESC) AS rn \
+                        FROM rule_decisions WHERE subject_id IS NOT NULL AND rule = ")
+                    .push_bind(rule.to_string())
+                    .push(") l JOIN workflow_instances i ON i.id = l.subject_id \
+                           LEFT JOIN credit_lines c ON c.application_id = l.subject_id WHERE l.rn = 1 LIMIT ")
+                    .push_bind(limit);
+                Ok(q.build_query_as().fetch_all(self.pool()).await?)
             }
         }
     };
