@@ -391,8 +391,8 @@ fn every_console_page_passes_axe_and_is_photographed(dir: tempfile::TempDir) {
         visit("/console/workflows".into(), "workflows").await;
         visit("/console/rules".into(), "rules").await;
         visit(format!("/console/rules/{policy}?backtest=on"), "rule-version").await;
-        visit("/console/rules/analytics".into(), "rule-analytics").await;
         assert!(text_of(&c, "pre.diff").await.contains("+let STANDARD_LIMIT_CENTS = 10000;"));
+        visit("/console/rules/analytics".into(), "rule-analytics").await;
         visit("/console/no-such-page".into(), "not-found").await;
         c.close().await.expect("close the browser");
     });
