@@ -1,7 +1,9 @@
 //! Backtests of candidate rules over a recorded history: a candidate that raises the first
 //! tier from $200 to $300 reports exactly the applications and dollars that change, computed
-//! here independently of the rules; records made before an input field existed are counted
-//! apart; the CLI reports the same. On SQLite and on PostgreSQL.
+//! here independently of the rules; a candidate that shortens the billing grace from 7 to 5
+//! days reports the lines that would have been paused instead of given grace; records made
+//! before an input field existed are counted apart; the CLI reports the same. On SQLite and
+//! on PostgreSQL.
 
 mod common;
 
@@ -116,7 +118,58 @@ async fn raising_the_first_tier_reports_exactly_what_changes(store: TestStore) {
     assert!(none.report.rules.is_empty());
 }
 
-store_suite!(raising_the_first_tier_reports_exactly_what_changes);
+/// Billing months as the gate saw them: one line per days overdue from 0 to 12, each owing
+/// a bill it has not paid, decided by today's `cycle_gating` and recorded.
+async fn shortening_the_grace_reports_the_lines_that_would_have_paused(store: TestStore) {
+    use creditline::rules::inputs::CycleGatingInput;
+    let app = store.app();
+    let live = RuleSet::load(&common::repo().join("rules")).expect("the shipped rules");
+    let mut lines = BTreeMap::new();
+    for days in 0..=12 {
+        let input = CycleGatingInput {
+            bill_amount_cents: 18_000,
+            paid_cents: 0,
+            days_overdue: days,
+            payment_pending: false,
+            late_cycles_12m: 0,
+            missed_cycles_12m: 0,
+            current_limit_cents: 20_000,
+            failed_payments_6m: 0,
+            chargebacks_6m: 0,
+        };
+        let line = SubjectId::new();
+        let (_, record) = live.evaluate("cycle_gating", &input, Some(line));
+        store.store.record_decision(&record).await.expect("record");
+        lines.insert(line, days);
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    common::copy_dir(&common::repo().join("rules"), dir.path());
+    let script = dir.path().join("cycle_gating.rhai");
+    let text = std::fs::read_to_string(&script).expect("read");
+    assert!(text.contains("let GRACE_DAYS = 7;"), "the grace is where this test expects it");
+    std::fs::write(&script, text.replace("let GRACE_DAYS = 7;", "let GRACE_DAYS = 5;")).expect("write");
+    let candidate = Arc::new(RuleSet::load(dir.path()).expect("the candidate loads"));
+    let scope = Scope { rule: Some("cycle_gating".into()), since: None };
+    let found = backtest::run(&app, candidate, &scope).await.expect("backtest");
+    let report = &found.report.rules["cycle_gating"];
+    // Independently: 6 and 7 days overdue were grace under 7 days of grace, and pause under 5.
+    let paused: Vec<i64> = report
+        .changes
+        .iter()
+        .map(|c| lines[&c.subject.expect("a line")])
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(paused, vec![6, 7]);
+    assert_eq!(report.matrix, BTreeMap::from([("grace -> pause".to_string(), 2)]));
+    assert_eq!(report.newly, BTreeMap::from([("pause".to_string(), 2)]));
+    assert_eq!(report.replayed, 13);
+}
+
+store_suite!(
+    raising_the_first_tier_reports_exactly_what_changes,
+    shortening_the_grace_reports_the_lines_that_would_have_paused,
+);
 
 #[test]
 fn the_cli_backtests_the_corpus_and_names_a_missing_rule() {
