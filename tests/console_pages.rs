@@ -211,8 +211,21 @@ fn the_records_pages_show_accounts_lines_audit_dashboard_and_workflows(dir: temp
     let r = rita.post(&format!("{line}/notes"), &[("csrf", &csrf), ("key", "n1"), ("body", "asked for a PO number")]);
     assert_eq!(r.status, 303, "{}", body(&r));
     assert!(rita.page(&line).contains("asked for a PO number"));
-    // The same line beside the task.
+    // The same line beside the task, and beside any other task about the account (an
+    // invoice request here).
     let page = rita.page(&format!("/console/tasks/{task}"));
+    assert!(page.contains("Credit line of dpark.dev@gmail.com"), "{page}");
+    post_raw(
+        &api,
+        "Message-ID: <invoice.1@gmail.com>\r\nFrom: Daniel Park <dpark.dev@gmail.com>\r\nTo: support@wavespeed.ai\r\n\
+         Subject: Invoice request November 2026\r\n\r\nPlease send an invoice for account dpark.dev@gmail.com, \
+         billing period 2026-11.\r\nCompany: Park Apps Ltd\r\nBilling address: 1 Main Street, Springfield, USA\r\n",
+    );
+    let invoice = all_tasks(&api)
+        .into_iter()
+        .find(|t| t["kind"] == "invoice_request" && t["title"].as_str().unwrap_or("").contains("dpark"))
+        .unwrap_or_else(|| panic!("a task about the invoice request: {:?}", all_tasks(&api)));
+    let page = rita.page(&format!("/console/tasks/{}", invoice["id"].as_str().unwrap()));
     assert!(page.contains("Credit line of dpark.dev@gmail.com"), "{page}");
 
     // The audit log: seniors and admins only.

@@ -45,12 +45,20 @@ pub async fn task(
         Some(a) => thread::thread(&app, a).await?,
         None => Vec::new(),
     };
-    let account = view
+    // Whatever the task is about (an application, a login, a line, an increase, an invoice
+    // request), the account's line in use is beside it.
+    let mut account = view
         .application
         .as_ref()
         .or(view.aws_login.as_ref())
         .and_then(|v| v.get("account_email"))
-        .and_then(Value::as_str);
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if account.is_none()
+        && let Some(s) = task.subject_id
+    {
+        account = views::account_of(&app, s).await?;
+    }
     let lines = match account.and_then(|a| a.parse::<EmailAddress>().ok()) {
         Some(account) => open_lines(&app, &account).await?,
         None => Vec::new(),

@@ -138,6 +138,11 @@ pub async fn increases_of(app: &App, account: &str) -> Result<Vec<(IncreaseRecor
     Ok(all)
 }
 
+/// The account a workflow subject (an application, a line, an increase, a login) belongs to.
+pub async fn account_of(app: &App, subject: SubjectId) -> Result<Option<String>, Failure> {
+    Ok(app.store.instance(subject).await?.and_then(|i| i.account_email))
+}
+
 /// Accounts whose address contains `fragment`, with their number of applications (at most
 /// `limit`, by address).
 pub async fn find_accounts(app: &App, fragment: &str, limit: i64) -> Result<Vec<(String, i64)>, Failure> {
