@@ -144,15 +144,9 @@ impl Report {
             let r = self.rules.entry(rule).or_default();
             r.replayed += o.replayed;
             r.unchanged += o.unchanged;
-            for (k, n) in o.unreplayable {
-                *r.unreplayable.entry(k).or_default() += n;
-            }
-            for (k, n) in o.matrix {
-                *r.matrix.entry(k).or_default() += n;
-            }
-            for (k, n) in o.newly {
-                *r.newly.entry(k).or_default() += n;
-            }
+            add_counts(&mut r.unreplayable, o.unreplayable);
+            add_counts(&mut r.matrix, o.matrix);
+            add_counts(&mut r.newly, o.newly);
             r.limit_delta_cents += o.limit_delta_cents;
             r.deposit_delta_cents += o.deposit_delta_cents;
             r.changes.extend(o.changes);
@@ -164,6 +158,13 @@ impl Report {
         for r in self.rules.values_mut() {
             r.changes.sort_by_key(|c| c.decision.0);
         }
+    }
+}
+
+/// Adds `more`'s counts to `into`'s, key by key.
+fn add_counts(into: &mut BTreeMap<String, u64>, more: BTreeMap<String, u64>) {
+    for (k, n) in more {
+        *into.entry(k).or_default() += n;
     }
 }
 

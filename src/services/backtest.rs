@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::app::App;
-use crate::domain::{ApplicationId, DecisionId};
+use crate::domain::{DecisionId, SubjectId};
 use crate::rules::RuleSet;
 use crate::rules::backtest::{Report, replay};
 use crate::store::{DecisionScan, StoreError};
@@ -83,18 +83,26 @@ pub async fn run(app: &App, candidate: Arc<RuleSet>, scope: &Scope) -> Result<Ba
         }
     }
     report.sort();
-    let mut affected = Vec::new();
-    for change in report.rules.values().flat_map(|r| r.changes.iter()) {
-        let (mut reference, mut account_email) = (None, None);
-        if let Some(s) = change.subject {
-            if let Some(a) = app.store.application(ApplicationId(s.0)).await? {
-                (reference, account_email) = (Some(a.reference), Some(a.account_email));
-            } else if let Some(line) = app.store.credit_line(s).await? {
-                account_email = Some(line.account_email);
-            }
-        }
-        affected.push(Affected { decision: change.decision, rule: change.rule.clone(), reference, account_email });
-    }
+    // Who each change touches, read for all changed subjects at once.
+    let changes: Vec<_> = report.rules.values().flat_map(|r| r.changes.iter()).collect();
+    let mut subjects: Vec<SubjectId> = changes.iter().filter_map(|c| c.subject).collect();
+    subjects.sort();
+    subjects.dedup();
+    let names: std::collections::HashMap<SubjectId, (Option<String>, Option<String>)> = app
+        .store
+        .subject_names(&subjects)
+        .await?
+        .into_iter()
+        .map(|(id, reference, account)| (id, (reference, account)))
+        .collect();
+    let affected = changes
+        .iter()
+        .map(|change| {
+            let (reference, account_email) =
+                change.subject.and_then(|s| names.get(&s).cloned()).unwrap_or((None, None));
+            Affected { decision: change.decision, rule: change.rule.clone(), reference, account_email }
+        })
+        .collect();
     let candidate_versions =
         candidate.names().map(|n| (n.to_string(), candidate.version(n).unwrap_or_default().to_string())).collect();
     Ok(Backtest { candidate: candidate_versions, report, affected })

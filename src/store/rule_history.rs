@@ -42,6 +42,13 @@ pub trait RuleHistoryStore: Send + Sync {
     /// `YYYY-MM`) and outcome.
     async fn outcomes_by_month(&self, since: DateTime<Utc>) -> StoreResult<Vec<(String, String, String, String, i64)>>;
 
+    /// Who each subject is: its application reference (when it is an application) and its
+    /// account, read for many subjects at once.
+    async fn subject_names(
+        &self,
+        ids: &[crate::domain::SubjectId],
+    ) -> StoreResult<Vec<(crate::domain::SubjectId, Option<String>, Option<String>)>>;
+
     /// For each subject `rule` decided about, its newest decision of `rule` and what became of
     /// it; `approvals` are the events whose reason is the reviewer's (at most `limit` rows).
     async fn reviewed_suggestions(
@@ -91,6 +98,26 @@ macro_rules! impl_rule_history_store {
                      WHERE decided_at >= $1 GROUP BY rule, version, {month}, outcome ORDER BY rule, month, version, outcome"
                 ));
                 Ok(sqlx::query_as(sql).bind(since).fetch_all(self.pool()).await?)
+            }
+
+            async fn subject_names(
+                &self,
+                ids: &[crate::domain::SubjectId],
+            ) -> crate::store::StoreResult<Vec<(crate::domain::SubjectId, Option<String>, Option<String>)>> {
+                let mut out = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT i.id, a.reference, i.account_email FROM workflow_instances i \
+                         LEFT JOIN applications a ON a.id = i.id WHERE i.id IN (",
+                    );
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.0);
+                    }
+                    q.push(")");
+                    out.extend(q.build_query_as().fetch_all(self.pool()).await?);
+                }
+                Ok(out)
             }
 
             async fn reviewed_suggestions(
