@@ -53,14 +53,18 @@ fn id_of(out: &str) -> String {
     out.split_whitespace().next().expect("an id").to_string()
 }
 
-/// The initial_limit version the newest decision about `account`'s application recorded.
-fn initial_limit_version(api: &Api, account: &str) -> String {
+/// The newest initial_limit decision about `account`'s application.
+fn newest_initial_limit(api: &Api, account: &str) -> Value {
     let list = api.get(&format!("/api/v1/applications?account_email={account}"), &api.reviewer);
     let id = list["items"][0]["id"].as_str().unwrap_or_else(|| panic!("an application of {account}: {list}"));
     let view = api.get(&format!("/api/v1/applications/{id}"), &api.reviewer);
     let decisions = view["application"]["decisions"].as_array().expect("decisions").clone();
-    let last = decisions.iter().rev().find(|d| d["rule"] == "initial_limit").cloned();
-    last.and_then(|d: Value| d["version"].as_str().map(str::to_string)).expect("an initial_limit decision")
+    decisions.into_iter().rev().find(|d| d["rule"] == "initial_limit").expect("an initial_limit decision")
+}
+
+/// The initial_limit version the newest decision about `account`'s application recorded.
+fn initial_limit_version(api: &Api, account: &str) -> String {
+    newest_initial_limit(api, account)["version"].as_str().expect("a version").to_string()
 }
 
 /// Waits (up to 10 s) until an application from `account` records `hash` for initial_limit:
@@ -177,12 +181,7 @@ fn in_development_the_folder_is_the_policy(dir: tempfile::TempDir) {
 
 /// The live initial_limit offer of the newest application of `account`, in cents.
 fn live_limit(api: &Api, account: &str) -> i64 {
-    let list = api.get(&format!("/api/v1/applications?account_email={account}"), &api.reviewer);
-    let id = list["items"][0]["id"].as_str().expect("an application");
-    let view = api.get(&format!("/api/v1/applications/{id}"), &api.reviewer);
-    let decisions = view["application"]["decisions"].as_array().expect("decisions").clone();
-    let d = decisions.iter().rev().find(|d| d["rule"] == "initial_limit").expect("an initial_limit decision").clone();
-    d["output"]["limit_cents"].as_i64().expect("an offer")
+    newest_initial_limit(api, account)["output"]["limit_cents"].as_i64().expect("an offer")
 }
 
 fn a_shadow_run_never_acts_and_goes_with_its_rejection(dir: tempfile::TempDir) {
