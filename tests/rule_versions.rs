@@ -168,7 +168,11 @@ fn a_policy_change_takes_a_second_person_and_rolls_back(dir: tempfile::TempDir) 
 fn in_development_the_folder_is_the_policy(dir: tempfile::TempDir) {
     let api = Api::start(dir);
     let work = tempfile::tempdir().expect("candidates");
-    let (raised, _) = candidate(work.path(), "raised", 30000);
+    let (raised, new) = candidate(work.path(), "raised", 30000);
+    // The folder's versions are kept from the first start on.
+    let (code, out, err) = rules(&api, &["history", "initial_limit"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with(&shipped_initial_limit_hash()), "{out}");
     let (code, out, err) = rules(&api, &["propose", &raised, "--note", "try it", "--by", "sam"]);
     assert_eq!(code, Some(0), "{err}");
     let (code, _, err) = rules(&api, &["approve", &id_of(&out), "--by", "sue"]);
@@ -177,6 +181,14 @@ fn in_development_the_folder_is_the_policy(dir: tempfile::TempDir) {
     let (code, out, _) = rules(&api, &["versions"]);
     assert_eq!(code, Some(0));
     assert_eq!(out.lines().count(), 1, "only the proposal: {out}");
+    // A proposal's rule versions are kept too, with their source.
+    let (_, out, _) = rules(&api, &["history", "initial_limit"]);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let (code, source, _) = rules(&api, &["history", "initial_limit", "--source", &new[..16]]);
+    assert_eq!(code, Some(0));
+    assert!(source.contains("let STANDARD_LIMIT_CENTS = 30000;"), "{source}");
+    let (code, _, err) = rules(&api, &["history", "no_such_rule"]);
+    assert_eq!(code, Some(2), "{err}");
 }
 
 /// The live initial_limit offer of the newest application of `account`, in cents.

@@ -65,6 +65,27 @@ pub async fn run(config: Config, cmd: RulesCommand) -> anyhow::Result<ExitCode> 
             }
             return Ok(ExitCode::SUCCESS);
         }
+        RulesCommand::History { rule, source } => {
+            let versions = rule_policy::rule_history(&app, &rule).await?;
+            if let Some(prefix) = source {
+                let found: Vec<_> = versions.iter().filter(|(v, _, _)| v.starts_with(prefix.as_str())).collect();
+                return match found.as_slice() {
+                    [(_, _, text)] => {
+                        print!("{text}");
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    [] => refused(&format!("no version of {rule} starts with {prefix:?}")),
+                    _ => refused(&format!("{prefix:?} names more than one version of {rule}")),
+                };
+            }
+            if versions.is_empty() {
+                return refused(&format!("no version of a rule named {rule:?} is kept"));
+            }
+            for (version, seen, _) in &versions {
+                println!("{version} first seen {}", seen.format("%Y-%m-%d %H:%M"));
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         RulesCommand::Show { id } => {
             let Some(view) = rule_policy::view(&app, id).await? else {
                 return refused(&format!("no policy version {id}"));

@@ -53,6 +53,14 @@ pub enum RulesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Every version of one rule ever loaded or proposed (SHA-256, first seen), oldest first;
+    /// with --source VERSION, that version's script.
+    History {
+        rule: String,
+        /// A version (or its first characters) whose source to print.
+        #[arg(long)]
+        source: Option<String>,
+    },
     /// Show a policy version: its rules and its diff against the version in force.
     Show { id: uuid::Uuid },
     /// Put a proposed version in force (not by its proposer). Needs rules.from_folder = false.

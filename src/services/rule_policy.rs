@@ -218,6 +218,12 @@ async fn proposed(app: &App, id: uuid::Uuid) -> Result<PolicyRecord, PolicyError
     Ok(policy)
 }
 
+/// Every version of `rule` this service has loaded or been proposed, oldest first: (version,
+/// first seen, source).
+pub async fn rule_history(app: &App, rule: &str) -> Result<Vec<(String, DateTime<Utc>, String)>, Failure> {
+    Ok(app.store.rule_versions(rule).await?)
+}
+
 /// Policy versions, newest first.
 pub async fn list(app: &App, limit: i64) -> Result<Vec<PolicyRecord>, Failure> {
     Ok(app.store.policies(limit).await?)
@@ -265,17 +271,10 @@ pub async fn backtest(app: &App, id: uuid::Uuid) -> Result<super::backtest::Back
 pub async fn start(app: &App) -> Result<(), PolicyError> {
     let now = app.workflow.clock().now();
     if app.config.rules.from_folder {
-        let set = app.rules.current();
-        let files = PolicyFiles::read(app.rules.dir())
-            .map_err(|e| PolicyError::DoesNotCompile(e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
-        debug_assert_eq!(files.hash(), set.policy());
-        let versions: Vec<_> = files.rules().map(|(n, v, s)| (n.to_string(), v, s.to_string())).collect();
-        app.store.keep_rule_versions(&versions, now).await?;
-        return Ok(());
+        return keep_folder_versions(app).await;
     }
     if app.store.policy_in_force().await?.is_none() {
-        let files = PolicyFiles::read(app.rules.dir())
-            .map_err(|e| PolicyError::DoesNotCompile(e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
+        let files = folder_policy(app)?;
         let id = uuid::Uuid::now_v7();
         let seed = PolicyRecord {
             id,
@@ -300,6 +299,34 @@ pub async fn start(app: &App) -> Result<(), PolicyError> {
         }
     }
     sync(app).await.map(|_| ())
+}
+
+/// The database and policy hash whose rule versions this process last kept (development: a
+/// SIGHUP reload brings new ones, kept at the next poll).
+static KEPT: std::sync::Mutex<Option<(String, String)>> = std::sync::Mutex::new(None);
+
+/// The rules folder read as a policy version.
+fn folder_policy(app: &App) -> Result<PolicyFiles, PolicyError> {
+    PolicyFiles::read(app.rules.dir())
+        .map_err(|e| PolicyError::DoesNotCompile(e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))
+}
+
+/// Development: keeps the rule versions of the folder the rules were loaded from, once per
+/// policy hash.
+async fn keep_folder_versions(app: &App) -> Result<(), PolicyError> {
+    let key = (app.config.database_url.clone(), app.rules.current().policy().to_string());
+    if KEPT.lock().unwrap_or_else(|p| p.into_inner()).as_ref() == Some(&key) {
+        return Ok(());
+    }
+    let files = folder_policy(app)?;
+    // The folder may have changed since it was compiled: keep only what is in force.
+    if files.hash() != key.1 {
+        return Ok(());
+    }
+    let versions: Vec<_> = files.rules().map(|(n, v, s)| (n.to_string(), v, s.to_string())).collect();
+    app.store.keep_rule_versions(&versions, app.workflow.clock().now()).await?;
+    *KEPT.lock().unwrap_or_else(|p| p.into_inner()) = Some(key);
+    Ok(())
 }
 
 /// Puts the version in force in the database to work in this process, if it is not already;
@@ -361,7 +388,9 @@ pub async fn flush_shadows(app: &App) -> Result<usize, PolicyError> {
 
 /// One poll: the version in force (production), the shadow run, and the shadow results.
 pub async fn tick(app: &App) -> Result<(), PolicyError> {
-    if !app.config.rules.from_folder {
+    if app.config.rules.from_folder {
+        keep_folder_versions(app).await?;
+    } else {
         sync(app).await?;
     }
     sync_shadow(app).await?;

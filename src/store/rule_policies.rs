@@ -63,6 +63,9 @@ pub trait RulePolicyStore: Send + Sync {
     /// Policy versions, newest first (at most `limit`), without their files.
     async fn policies(&self, limit: i64) -> StoreResult<Vec<PolicyRecord>>;
 
+    /// The kept versions of a rule, oldest first: (version, when first seen, source).
+    async fn rule_versions(&self, rule: &str) -> StoreResult<Vec<(String, DateTime<Utc>, String)>>;
+
     /// The version in force: its id and hash (a cheap read, for polling).
     async fn policy_in_force(&self) -> StoreResult<Option<(uuid::Uuid, String)>>;
 
@@ -375,6 +378,18 @@ macro_rules! impl_rule_policies_store {
                 )
                 .bind(policy)
                 .bind(limit)
+                .fetch_all(self.pool())
+                .await?)
+            }
+
+            async fn rule_versions(
+                &self,
+                rule: &str,
+            ) -> crate::store::StoreResult<Vec<(String, chrono::DateTime<chrono::Utc>, String)>> {
+                Ok(sqlx::query_as(
+                    "SELECT version, first_seen_at, source FROM rule_versions WHERE rule = $1 ORDER BY first_seen_at, version",
+                )
+                .bind(rule)
                 .fetch_all(self.pool())
                 .await?)
             }
