@@ -567,6 +567,23 @@ pub struct ImapConfig {
     /// Seconds between polls in `creditline inbox poll` (without `--once`).
     #[serde(default = "default_interval")]
     pub poll_interval_seconds: u64,
+    /// `none`: plain IMAP, allowed only to a loopback address (a password must not cross a
+    /// network in clear). `implicit`: TLS from the first byte (IMAPS, usually port 993), the
+    /// server's certificate checked against the public roots; any host.
+    #[serde(default)]
+    pub tls: ImapTls,
+    /// TEST ONLY: a PEM file of one more root certificate to trust (a test's self-signed
+    /// certificate authority), besides the public roots.
+    #[serde(default)]
+    pub test_only_root_certificate: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImapTls {
+    #[default]
+    None,
+    Implicit,
 }
 
 fn default_port() -> u16 {

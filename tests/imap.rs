@@ -23,6 +23,8 @@ const PASSWORD: &str = "imap-test-secret";
 struct Dovecot {
     dir: tempfile::TempDir,
     port: u16,
+    /// IMAPS (TLS from the first byte), when started with TLS.
+    tls_port: u16,
     master: Child,
 }
 
@@ -50,6 +52,12 @@ fn free_port() -> u16 {
 impl Dovecot {
     /// A running Dovecot, or `None` (skip) when it is not installed outside CI.
     fn start() -> Option<Dovecot> {
+        Dovecot::start_with(false)
+    }
+
+    /// With `tls`, also IMAPS on `tls_port` with a certificate for `localhost` that the file
+    /// `root.pem` in its folder lets a client trust.
+    fn start_with(tls: bool) -> Option<Dovecot> {
         let Some(binary) = find_dovecot() else {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
@@ -64,6 +72,17 @@ impl Dovecot {
             std::fs::create_dir_all(d.join(sub)).unwrap();
         }
         let port = free_port();
+        let tls_port = if tls { free_port() } else { 0 };
+        let ssl = if tls {
+            let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+            let key = rcgen::KeyPair::generate().expect("key");
+            let cert = params.self_signed(&key).expect("certificate");
+            std::fs::write(d.join("root.pem"), cert.pem()).unwrap();
+            std::fs::write(d.join("key.pem"), key.serialize_pem()).unwrap();
+            format!("ssl = yes\nssl_cert = <{d}/root.pem\nssl_key = <{d}/key.pem\n", d = d.display())
+        } else {
+            "ssl = no\n".to_string()
+        };
         // As root, mail belongs to the package's `dovecot` user (Dovecot refuses uid 0);
         // otherwise everything runs as the current user.
         let root = command_output("id", &["-u"]) == "0";
@@ -75,13 +94,14 @@ impl Dovecot {
         };
         let conf = format!(
             "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n{users}\
-             instance_name = creditline-test-{port}\nprotocols = imap\nlisten = 127.0.0.1\nssl = no\n\
+             instance_name = creditline-test-{port}\nprotocols = imap\nlisten = 127.0.0.1\n{ssl}\
              disable_plaintext_auth = no\nauth_mechanisms = plain login\nfirst_valid_uid = 1\n\
              mail_location = maildir:{d}/mail/%u\n\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/passwd\n}}\n\
              userdb {{\n  driver = static\n  args = uid={owner} gid={owner} home={d}/mail/%u\n}}\n\
              service imap-login {{\n  chroot =\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n\
-             inet_listener imaps {{\n    port = 0\n  }}\n}}\nservice anvil {{\n  chroot =\n}}\n",
+             inet_listener imaps {{\n    address = 127.0.0.1\n    port = {tls_port}\n    ssl = yes\n  }}\n}}\n\
+             service anvil {{\n  chroot =\n}}\n",
             d = d.display()
         );
         std::fs::write(d.join("dovecot.conf"), conf).unwrap();
@@ -102,9 +122,11 @@ impl Dovecot {
             .spawn()
             .expect("start dovecot");
         // From here on, a failed start still stops the master (Drop).
-        let mut dovecot = Dovecot { dir, port, master };
+        let mut dovecot = Dovecot { dir, port, tls_port, master };
         let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while TcpStream::connect(("127.0.0.1", port)).is_err()
+            || (tls && TcpStream::connect(("127.0.0.1", tls_port)).is_err())
+        {
             let exited = dovecot.master.try_wait().ok().flatten();
             let log = || std::fs::read_to_string(dovecot.dir.path().join("dovecot.log")).unwrap_or_default();
             assert!(exited.is_none(), "dovecot exited ({exited:?}): {}", log());
@@ -279,4 +301,58 @@ fn a_nul_byte_does_not_stall_the_poller_on_sqlite() {
 #[test]
 fn a_nul_byte_does_not_stall_the_poller_on_postgres() {
     a_nul_byte_in_a_message_does_not_stall_the_poller(true);
+}
+
+/// Polls over IMAPS on `localhost`, trusting the test's root when `trust`.
+fn poll_tls(dovecot: &Dovecot, cwd: &Path, trust: bool) -> std::process::Output {
+    let mut cmd = creditline(cwd);
+    cmd.env("CREDITLINE_IMAP__HOST", "localhost")
+        .env("CREDITLINE_IMAP__PORT", dovecot.tls_port.to_string())
+        .env("CREDITLINE_IMAP__USER", USER)
+        .env("CREDITLINE_IMAP__PASSWORD", PASSWORD)
+        .env("CREDITLINE_IMAP__TLS", "implicit");
+    if trust {
+        cmd.env("CREDITLINE_IMAP__TEST_ONLY_ROOT_CERTIFICATE", dovecot.dir.path().join("root.pem"));
+    }
+    cmd.args(["inbox", "poll", "--once", "--json"]).output().unwrap()
+}
+
+#[test]
+fn polling_over_tls_checks_the_servers_certificate() {
+    let Some(dovecot) = Dovecot::start_with(true) else { return };
+    let work = tempfile::tempdir().unwrap();
+    dovecot.deliver("1.m", &corpus("02-base64-individual.eml"));
+    // A certificate no trusted root signed: refused before the password is sent.
+    let o = poll_tls(&dovecot, work.path(), false);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("TLS to IMAP server localhost:"), "{}", stderr(&o));
+    assert_eq!(dovecot.unseen_count(), 1);
+    // Trusted: the message comes over TLS and is ingested.
+    let polled = reports(&poll_tls(&dovecot, work.path(), true));
+    assert_eq!(polled.len(), 1);
+    assert_eq!(polled[0]["outcome"], "created_application");
+    assert_eq!(dovecot.unseen_count(), 0);
+    let log = std::fs::read_to_string(dovecot.dir.path().join("dovecot.log")).unwrap_or_default();
+    assert!(log.contains("TLS"), "the login was over TLS: {log}");
+}
+
+#[test]
+fn a_message_over_the_limit_is_flagged_not_downloaded() {
+    let Some(dovecot) = Dovecot::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let mut big = b"Message-ID: <huge@example.com>\r\nFrom: ann@example.com\r\nSubject: scans\r\n\r\n".to_vec();
+    big.extend(std::iter::repeat_n(b'x', 26 * 1024 * 1024));
+    dovecot.deliver("1.m", &big);
+    dovecot.deliver("2.m", &corpus("02-base64-individual.eml"));
+    let o = dovecot.poll(work.path());
+    let polled = reports(&o);
+    assert_eq!(polled.len(), 1, "only the message within the limit is ingested");
+    assert!(stderr(&o).contains("over the intake limit: not downloaded"), "{}", stderr(&o));
+    assert_eq!(dovecot.unseen_count(), 1, "the large one waits for a person");
+    let flags = dovecot.commands(&["UID FETCH 1 (FLAGS)"]).join("\n");
+    assert!(flags.contains("$CreditlineTooLarge"), "{flags}");
+    // Flagged: the next poll passes it by.
+    let o = dovecot.poll(work.path());
+    assert!(reports(&o).is_empty());
+    assert!(!stderr(&o).contains("over the intake limit"), "{}", stderr(&o));
 }

@@ -33,9 +33,16 @@ impl InboxCommand {
         let app = App::build(config, true).await?;
         loop {
             match imap::poll_once(&app, &imap_config).await {
-                Ok(reports) => {
-                    for r in &reports {
+                Ok(polled) => {
+                    for r in &polled.reports {
                         print_report(r, json)?;
+                    }
+                    for (uid, size) in &polled.too_large {
+                        eprintln!(
+                            "message UID {uid} is {size} bytes, over the intake limit: not downloaded, flagged {} and \
+                             left unseen",
+                            imap::TOO_LARGE
+                        );
                     }
                 }
                 Err(e) if once => {
