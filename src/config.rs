@@ -303,6 +303,9 @@ pub struct SmtpConfig {
     pub timeout_seconds: u64,
     /// Connections kept open to the server.
     pub pool_size: u32,
+    /// TEST ONLY: a PEM file of one more root certificate to trust for STARTTLS and TLS (a
+    /// test's self-signed certificate authority), besides the public roots.
+    pub test_only_root_certificate: Option<PathBuf>,
 }
 
 impl Default for SmtpConfig {
@@ -315,6 +318,7 @@ impl Default for SmtpConfig {
             password: None,
             timeout_seconds: 30,
             pool_size: 4,
+            test_only_root_certificate: None,
         }
     }
 }

@@ -73,7 +73,19 @@ fn smtp(c: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError>
         SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.host).map_err(bad)?,
         SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&c.host).map_err(bad)?,
     };
-    let mut builder = builder
+    let mut builder = match (&c.test_only_root_certificate, c.tls) {
+        (Some(path), SmtpTls::Starttls | SmtpTls::Tls) => {
+            use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+            let pem = std::fs::read(path).map_err(|e| SendError::Permanent(format!("{}: {e}", path.display())))?;
+            let params = TlsParameters::builder(c.host.clone())
+                .add_root_certificate(Certificate::from_pem(&pem).map_err(bad)?)
+                .build_rustls()
+                .map_err(bad)?;
+            builder.tls(if c.tls == SmtpTls::Tls { Tls::Wrapper(params) } else { Tls::Required(params) })
+        }
+        _ => builder,
+    };
+    builder = builder
         .port(c.port)
         .timeout(Some(Duration::from_secs(c.timeout_seconds)))
         .pool_config(PoolConfig::new().max_size(c.pool_size.max(1)));

@@ -5,7 +5,10 @@ Every accepted message is written into a Maildir with one `X-Sim-Rcpt:` line per
 recipient put in front, so the reader knows each message's mailbox. Switches the tests use:
   --reject TEXT    a recipient containing TEXT is refused with 550 (a permanent failure);
   --hold SECONDS   the first message is stored, then the answer to its DATA waits this long
-                   (a sender killed in that window has delivered without knowing it).
+                   (a sender killed in that window has delivered without knowing it);
+  --tls starttls|implicit --tls-cert PEM --tls-key PEM
+                   STARTTLS required before MAIL, or TLS from the first byte; each message
+                   stored over TLS gets an `X-Sim-Tls: VERSION` line in front.
 The faults the simulation plans for a day are read from a JSON control file (--control):
   {"refuse": [addresses], "slow": [addresses], "down": false}
   refuse  the recipient is refused with 451 (a transient failure: the sender tries again)
@@ -82,6 +85,9 @@ class Handler:
             await asyncio.sleep(self.slow_seconds)
             return "451 4.4.2 timed out"
         head = "".join("X-Sim-Rcpt: %s\r\n" % r.lower() for r in envelope.rcpt_tos).encode()
+        tls = server.transport.get_extra_info("ssl_object") if server.transport else None
+        if tls is not None:
+            head = ("X-Sim-Tls: %s\r\n" % tls.version()).encode() + head
         self.box.add(head + (envelope.original_content or envelope.content))
         if self.hold and not self.held:
             self.held = True
@@ -97,9 +103,22 @@ def main():
     p.add_argument("--slow-seconds", type=float, default=5)
     p.add_argument("--reject", default="")
     p.add_argument("--hold", type=float, default=0)
+    p.add_argument("--tls", choices=["starttls", "implicit"], default="")
+    p.add_argument("--tls-cert", default="")
+    p.add_argument("--tls-key", default="")
     a = p.parse_args()
     handler = Handler(a.maildir, a.control, a.slow_seconds, a.reject, a.hold)
-    controller = Controller(handler, hostname="127.0.0.1", port=a.port)
+    tls = {}
+    if a.tls:
+        import ssl
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(a.tls_cert, a.tls_key)
+        if a.tls == "starttls":
+            tls = {"tls_context": context, "require_starttls": True}
+        else:
+            tls = {"ssl_context": context}
+    controller = Controller(handler, hostname="127.0.0.1", port=a.port, **tls)
     controller.start()
     print("ready %d" % a.port, flush=True)
     done = asyncio.new_event_loop()
