@@ -96,6 +96,7 @@ impl Dovecot {
             "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n{users}\
              instance_name = creditline-test-{port}\nprotocols = imap\nlisten = 127.0.0.1\n{ssl}\
              disable_plaintext_auth = no\nauth_mechanisms = plain login\nfirst_valid_uid = 1\n\
+             mailbox_idle_check_interval = 1 secs\n\
              mail_location = maildir:{d}/mail/%u\n\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/passwd\n}}\n\
              userdb {{\n  driver = static\n  args = uid={owner} gid={owner} home={d}/mail/%u\n}}\n\
@@ -355,4 +356,47 @@ fn a_message_over_the_limit_is_flagged_not_downloaded() {
     let o = dovecot.poll(work.path());
     assert!(reports(&o).is_empty());
     assert!(!stderr(&o).contains("over the intake limit"), "{}", stderr(&o));
+}
+
+/// A running poller (not `--once`) waits with IMAP IDLE: a message delivered while it waits is
+/// ingested within seconds, though the poll interval is five minutes.
+#[test]
+fn a_running_poller_takes_new_mail_at_once_through_idle() {
+    use std::sync::mpsc;
+    let Some(dovecot) = Dovecot::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    dovecot.deliver("1.m", &corpus("02-base64-individual.eml"));
+    let mut poller = creditline(work.path())
+        .env("CREDITLINE_IMAP__HOST", "127.0.0.1")
+        .env("CREDITLINE_IMAP__PORT", dovecot.port.to_string())
+        .env("CREDITLINE_IMAP__USER", USER)
+        .env("CREDITLINE_IMAP__PASSWORD", PASSWORD)
+        .env("CREDITLINE_IMAP__POLL_INTERVAL_SECONDS", "300")
+        .args(["inbox", "poll", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = poller.stdout.take().unwrap();
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |what: &str| {
+        let line = received.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no report for {what}"));
+        serde_json::from_str::<Value>(&line).unwrap()
+    };
+    assert_eq!(next("the first message")["outcome"], "created_application");
+    // Now it waits in IDLE; new mail wakes it.
+    std::thread::sleep(Duration::from_millis(500));
+    dovecot.deliver("2.m", &corpus("33-invoice-request.eml"));
+    let second = next("the message delivered while idle");
+    let _ = poller.kill();
+    let _ = poller.wait();
+    assert_eq!(second["outcome"], "invoice_request");
+    assert_eq!(dovecot.unseen_count(), 0);
 }

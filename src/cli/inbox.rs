@@ -14,13 +14,28 @@ use crate::intake::imap;
 pub enum InboxCommand {
     /// Fetch unseen messages from the IMAP mailbox, ingest them, then mark them \Seen.
     Poll {
-        /// Poll once and exit (otherwise poll every `imap.poll_interval_seconds` until Ctrl-C).
+        /// Poll once and exit (otherwise keep the connection, poll, and wait for new mail with
+        /// IMAP IDLE, at most `imap.poll_interval_seconds` at a time, until Ctrl-C).
         #[arg(long)]
         once: bool,
         /// One JSON report per message, as `creditline ingest --json`.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// One poll's reports on standard output, the messages too large to read on standard error.
+fn show(polled: &imap::Polled, json: bool) -> anyhow::Result<()> {
+    for r in &polled.reports {
+        print_report(r, json)?;
+    }
+    for (uid, size) in &polled.too_large {
+        eprintln!(
+            "message UID {uid} is {size} bytes, over the intake limit: not downloaded, flagged {} and left unseen",
+            imap::TOO_LARGE
+        );
+    }
+    Ok(())
 }
 
 impl InboxCommand {
@@ -31,30 +46,35 @@ impl InboxCommand {
             return Ok(ExitCode::from(2));
         };
         let app = App::build(config, true).await?;
-        loop {
-            match imap::poll_once(&app, &imap_config).await {
+        if once {
+            return match imap::poll_once(&app, &imap_config).await {
                 Ok(polled) => {
-                    for r in &polled.reports {
-                        print_report(r, json)?;
-                    }
-                    for (uid, size) in &polled.too_large {
-                        eprintln!(
-                            "message UID {uid} is {size} bytes, over the intake limit: not downloaded, flagged {} and \
-                             left unseen",
-                            imap::TOO_LARGE
-                        );
-                    }
+                    show(&polled, json)?;
+                    Ok(ExitCode::SUCCESS)
                 }
-                Err(e) if once => {
+                Err(e) => {
                     eprintln!("error: {e}");
-                    return Ok(ExitCode::FAILURE);
+                    Ok(ExitCode::FAILURE)
                 }
-                // A poller outlives a mail server restart: log and try again next round.
-                Err(e) => tracing::error!(error = %e, "IMAP poll failed"),
+            };
+        }
+        loop {
+            let mut shown = Ok(());
+            let watched = imap::watch(&app, &imap_config, |polled| {
+                if shown.is_ok() {
+                    shown = show(&polled, json);
+                }
+            });
+            tokio::select! {
+                // A poller outlives a mail server restart: log, wait and connect again.
+                result = watched => {
+                    if let Err(e) = result {
+                        tracing::error!(error = %e, "IMAP connection failed; connecting again");
+                    }
+                }
+                _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
             }
-            if once {
-                return Ok(ExitCode::SUCCESS);
-            }
+            shown?;
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(imap_config.poll_interval_seconds.max(1))) => {}
                 _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),

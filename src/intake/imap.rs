@@ -64,28 +64,70 @@ pub struct Polled {
     pub too_large: Vec<(u32, u64)>,
 }
 
+/// What the IMAP client talks over: plain TCP or TLS.
+pub trait Connection: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Connection for T {}
+type Session = async_imap::Session<Box<dyn Connection>>;
+
 /// One poll: every unseen message of the mailbox, oldest first. Returns what was ingested and
 /// what was too large to; stops at the first database error (that message stays unseen).
 pub async fn poll_once(app: &App, config: &ImapConfig) -> Result<Polled, ImapError> {
+    let mut session = connect(config).await?;
+    let polled = poll(app, config, &mut session).await?;
+    session.logout().await?;
+    Ok(polled)
+}
+
+/// Polls, then waits on the open connection for new mail (IMAP IDLE, RFC 2177; at most
+/// `poll_interval_seconds`, a plain wait when the server lacks IDLE) and polls again, handing
+/// each poll's result to `done`, until the connection fails (the caller reconnects).
+pub async fn watch(app: &App, config: &ImapConfig, mut done: impl FnMut(Polled)) -> Result<(), ImapError> {
+    let mut session = connect(config).await?;
+    let idle = session.capabilities().await?.has_str("IDLE");
+    let interval = Duration::from_secs(config.poll_interval_seconds.max(1));
+    loop {
+        done(poll(app, config, &mut session).await?);
+        if !idle {
+            tokio::time::sleep(interval).await;
+            continue;
+        }
+        let mut waiting = session.idle();
+        waiting.init().await?;
+        let (wait, _stop) = waiting.wait_with_timeout(interval);
+        // New mail, a timeout or the server's keep-alive: poll again either way.
+        wait.await?;
+        session = waiting.done().await?;
+    }
+}
+
+async fn connect(config: &ImapConfig) -> Result<Session, ImapError> {
     let address = format!("{}:{}", config.host, config.port);
     check_host(config)?;
     let tcp = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(&address))
         .await
         .map_err(|_| ImapError::Connect(address.clone(), std::io::ErrorKind::TimedOut.into()))?
         .map_err(|e| ImapError::Connect(address.clone(), e))?;
-    match config.tls {
-        ImapTls::None => poll_over(app, config, &address, tcp).await,
+    let stream: Box<dyn Connection> = match config.tls {
+        ImapTls::None => Box::new(tcp),
         ImapTls::Implicit => {
             let connector = tls_connector(config).map_err(|e| ImapError::Tls(address.clone(), e))?;
             let name = rustls::pki_types::ServerName::try_from(config.host.clone())
                 .map_err(|e| ImapError::Tls(address.clone(), e.to_string()))?;
-            let stream = tokio::time::timeout(Duration::from_secs(30), connector.connect(name, tcp))
+            let tls = tokio::time::timeout(Duration::from_secs(30), connector.connect(name, tcp))
                 .await
                 .map_err(|_| ImapError::Tls(address.clone(), "the handshake timed out".into()))?
                 .map_err(|e| ImapError::Tls(address.clone(), e.to_string()))?;
-            poll_over(app, config, &address, stream).await
+            Box::new(tls)
         }
-    }
+    };
+    let mut client = async_imap::Client::new(stream);
+    client.read_response().await.map_err(|e| ImapError::Connect(address.clone(), e))?.ok_or(ImapError::NoGreeting)?;
+    let mut session = client
+        .login(&config.user, config.password.expose())
+        .await
+        .map_err(|(e, _)| ImapError::Login(config.user.clone(), e))?;
+    session.select(&config.mailbox).await?;
+    Ok(session)
 }
 
 /// A TLS client trusting the public roots (and the test's root, when configured).
@@ -108,21 +150,7 @@ fn tls_connector(config: &ImapConfig) -> Result<tokio_rustls::TlsConnector, Stri
     Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls)))
 }
 
-async fn poll_over<S>(app: &App, config: &ImapConfig, address: &str, stream: S) -> Result<Polled, ImapError>
-where
-    S: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
-{
-    let mut client = async_imap::Client::new(stream);
-    client
-        .read_response()
-        .await
-        .map_err(|e| ImapError::Connect(address.to_string(), e))?
-        .ok_or(ImapError::NoGreeting)?;
-    let mut session = client
-        .login(&config.user, config.password.expose())
-        .await
-        .map_err(|(e, _)| ImapError::Login(config.user.clone(), e))?;
-    session.select(&config.mailbox).await?;
+async fn poll(app: &App, config: &ImapConfig, session: &mut Session) -> Result<Polled, ImapError> {
     let search = format!("UNSEEN UNKEYWORD {TOO_LARGE}");
     let unseen: BTreeSet<u32> = session.uid_search(&search).await?.into_iter().collect();
     let mut polled = Polled::default();
@@ -152,7 +180,6 @@ where
         let _: Vec<_> = session.uid_store(uid.to_string(), "+FLAGS.SILENT (\\Seen)").await?.try_collect().await?;
         polled.reports.push(report);
     }
-    session.logout().await?;
     Ok(polled)
 }
 
