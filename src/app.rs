@@ -45,7 +45,14 @@ impl App {
         let app = App::from_parts(config, store, files, clock);
         if migrate {
             // The rules in force: the folder's (development) or the database's version.
-            crate::services::rule_policy::start(&app).await?;
+            let parts = crate::services::policy_in_force::Parts {
+                store: app.store.as_ref(),
+                rules: &app.rules,
+                from_folder: app.config.rules.from_folder,
+                database: &app.config.database_url,
+                now: app.workflow.clock().now(),
+            };
+            crate::services::policy_in_force::start(&parts).await?;
         }
         Ok(app)
     }

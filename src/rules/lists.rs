@@ -76,18 +76,8 @@ impl HostLists {
         })
     }
 
-    /// The lists of a policy version (its `data/` files).
-    pub fn from_policy(policy: &super::policy::PolicyFiles) -> Result<HostLists, String> {
-        Self::from_texts(|name| {
-            policy
-                .data(name)
-                .map(|t| (t.to_string(), format!("data/{name}")))
-                .ok_or_else(|| format!("data/{name}: missing"))
-        })
-    }
-
-    /// The lists from each file's (text, name for errors).
-    fn from_texts(text: impl Fn(&str) -> Result<(String, String), String>) -> Result<HostLists, String> {
+    /// The lists from each file's (text, name for errors), by file name.
+    pub fn from_texts(text: impl Fn(&str) -> Result<(String, String), String>) -> Result<HostLists, String> {
         let read = |name: &str| {
             let (t, path) = text(name)?;
             HostList::parse(&t).map_err(|e| format!("{path}: {e}"))

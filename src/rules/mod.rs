@@ -132,7 +132,11 @@ impl RuleSet {
     pub fn from_policy(policy: &PolicyFiles, limits: Limits, origin: &str) -> Result<RuleSet, Vec<RulesError>> {
         let file = |path: &str| format!("{origin}/{path}");
         let lists = Arc::new(
-            HostLists::from_policy(policy).map_err(|e| vec![RulesError::Io { path: file("data"), message: e }])?,
+            HostLists::from_texts(|name| {
+                let path = format!("data/{name}");
+                policy.data(name).map(|t| (t.to_string(), path.clone())).ok_or_else(|| format!("{path}: missing"))
+            })
+            .map_err(|e| vec![RulesError::Io { path: file("data"), message: e }])?,
         );
         let deposit_tier = lists.deposit_tier;
         let engine = sandbox::engine(lists.clone());

@@ -20,6 +20,7 @@ pub mod invoices;
 pub mod ledger;
 pub mod notes;
 pub mod payments;
+pub mod policy_in_force;
 pub mod previews;
 pub mod reminders;
 pub mod rereview;

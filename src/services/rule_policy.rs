@@ -18,51 +18,14 @@ use super::error::Failure;
 use crate::app::App;
 use crate::domain::Role;
 use crate::rules::policy::{FileDiff, diff, policy_state};
-use crate::rules::{CONTRACTS, PolicyFiles, RuleSet};
+use crate::rules::{CONTRACTS, PolicyFiles};
+use crate::store::PolicyDecision;
 pub use crate::store::PolicyRecord;
-use crate::store::{AuditRecord, PolicyDecision, StoreError};
 
 /// Who may propose, approve, reject and roll back rule versions.
 pub const POLICY_MAKERS: &[Role] = &[Role::Admin, Role::SeniorReviewer];
-/// The longest note kept with a proposal or a decision.
-pub const MAX_NOTE_CHARS: usize = 2000;
-/// Who the first version in force is recorded as, when the folder seeds an empty database.
-pub const BOOTSTRAP: &str = "bootstrap";
-
-#[derive(Debug, thiserror::Error)]
-pub enum PolicyError {
-    #[error("only admins and senior reviewers may propose, approve or reject rule versions")]
-    NotAllowed,
-    #[error("say why (a note of 1 to {MAX_NOTE_CHARS} characters)")]
-    BadNote,
-    #[error("the proposed rules do not compile; nothing was kept:\n{0}")]
-    DoesNotCompile(String),
-    #[error("the proposal lacks rules the service evaluates: {0}")]
-    MissingRules(String),
-    #[error("this is the version in force already ({0})")]
-    Unchanged(String),
-    #[error("no policy version {0}")]
-    NotFound(uuid::Uuid),
-    #[error("policy version {0} is {1}, not proposed; nothing was changed")]
-    NotProposed(uuid::Uuid, String),
-    #[error("{0} proposed this version; another admin or senior reviewer must approve it (maker-checker)")]
-    MakerIsChecker(String),
-    #[error(
-        "rules.from_folder is on: the rules folder is the policy here (development). Set it to false to put \
-         versions in force from the database"
-    )]
-    FolderMode,
-    #[error("the backtest stopped: {0}")]
-    Backtest(String),
-    #[error(transparent)]
-    Store(#[from] Failure),
-}
-
-impl From<StoreError> for PolicyError {
-    fn from(e: StoreError) -> PolicyError {
-        PolicyError::Store(e.into())
-    }
-}
+pub use super::policy_in_force::{BOOTSTRAP, MAX_NOTE_CHARS, PolicyError};
+use super::policy_in_force::{audit, compile};
 
 fn check_maker(caller: &Caller) -> Result<(), PolicyError> {
     if POLICY_MAKERS.contains(&caller.role) { Ok(()) } else { Err(PolicyError::NotAllowed) }
@@ -74,35 +37,6 @@ fn check_note(note: &str) -> Result<String, PolicyError> {
         return Err(PolicyError::BadNote);
     }
     Ok(note.replace('\0', ""))
-}
-
-/// Compiles a policy under the configured limits (on the blocking pool: scripts compile in
-/// milliseconds, but a policy is as large as its author makes it).
-async fn compile(app: &App, files: &PolicyFiles, origin: String) -> Result<RuleSet, PolicyError> {
-    let limits = app.rules.limits();
-    let files = files.clone();
-    let compiled = tokio::task::spawn_blocking(move || RuleSet::from_policy(&files, limits, &origin)).await;
-    match compiled {
-        Ok(Ok(set)) => Ok(set),
-        Ok(Err(errors)) => {
-            Err(PolicyError::DoesNotCompile(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))
-        }
-        Err(e) => Err(PolicyError::DoesNotCompile(format!("the compiler stopped: {e}"))),
-    }
-}
-
-fn audit(caller: &str, action: &str, id: uuid::Uuid, at: DateTime<Utc>, detail: serde_json::Value) -> AuditRecord {
-    AuditRecord {
-        id: uuid::Uuid::now_v7(),
-        actor: caller.to_string(),
-        action: action.to_string(),
-        target: format!("rule_policy:{id}"),
-        version_before: None,
-        version_after: None,
-        request_id: uuid::Uuid::now_v7().to_string(),
-        detail,
-        at,
-    }
 }
 
 /// Proposes `files` as the next policy version (or, with `rollback_of`, as the return to an
@@ -123,7 +57,7 @@ pub async fn propose(
     if !missing.is_empty() {
         return Err(PolicyError::MissingRules(missing.join(", ")));
     }
-    compile(app, &files, format!("proposal {}", &hash[..12])).await?;
+    compile(&app.rules, &files, format!("proposal {}", &hash[..12])).await?;
     if app.rules.current().policy() == hash {
         return Err(PolicyError::Unchanged(hash[..12].to_string()));
     }
@@ -174,7 +108,7 @@ pub async fn approve(
     if app.config.rules.from_folder {
         return Err(PolicyError::FolderMode);
     }
-    let set = compile(app, &policy.files, format!("policy {id}")).await?;
+    let set = compile(&app.rules, &policy.files, format!("policy {id}")).await?;
     let now = app.workflow.clock().now();
     let decision = PolicyDecision {
         id,
@@ -258,7 +192,7 @@ pub async fn view(app: &App, id: uuid::Uuid) -> Result<Option<PolicyView>, Failu
 /// Replays the recorded decisions under a policy version (see `services::backtest`).
 pub async fn backtest(app: &App, id: uuid::Uuid) -> Result<super::backtest::Backtest, PolicyError> {
     let policy = app.store.policy(id).await?.ok_or(PolicyError::NotFound(id))?;
-    let set = compile(app, &policy.files, format!("policy {id}")).await?;
+    let set = compile(&app.rules, &policy.files, format!("policy {id}")).await?;
     let scope = super::backtest::Scope::default();
     super::backtest::run(app, std::sync::Arc::new(set), &scope).await.map_err(|e| match e {
         super::backtest::BacktestError::Store(e) => PolicyError::Store(e.into()),
@@ -266,81 +200,20 @@ pub async fn backtest(app: &App, id: uuid::Uuid) -> Result<super::backtest::Back
     })
 }
 
-/// At start-up: in development, keeps the folder's rule versions; in production, puts the
-/// version in force in the database to work (the folder seeds it once, when there is none).
-pub async fn start(app: &App) -> Result<(), PolicyError> {
-    let now = app.workflow.clock().now();
-    if app.config.rules.from_folder {
-        return keep_folder_versions(app).await;
-    }
-    if app.store.policy_in_force().await?.is_none() {
-        let files = folder_policy(app)?;
-        let id = uuid::Uuid::now_v7();
-        let seed = PolicyRecord {
-            id,
-            hash: files.hash(),
-            files,
-            note: "the rules folder, as the first version in force".into(),
-            proposed_by: BOOTSTRAP.into(),
-            proposed_at: now,
-            state: policy_state::IN_FORCE.to_string(),
-            rollback_of: None,
-            decided_by: Some(BOOTSTRAP.into()),
-            decided_at: Some(now),
-            decision_note: None,
-            version: 1,
-            shadow: false,
-        };
-        let detail = json!({ "hash": seed.hash, "from": app.rules.dir().display().to_string() });
-        match app.store.add_policy(&seed, &audit(BOOTSTRAP, "rules.bootstrap", id, now, detail)).await {
-            // Another process seeded it first: use theirs.
-            Ok(()) | Err(StoreError::Duplicate(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    sync(app).await.map(|_| ())
-}
-
-/// The database and policy hash whose rule versions this process last kept (development: a
-/// SIGHUP reload brings new ones, kept at the next poll).
-static KEPT: std::sync::Mutex<Option<(String, String)>> = std::sync::Mutex::new(None);
-
-/// The rules folder read as a policy version.
-fn folder_policy(app: &App) -> Result<PolicyFiles, PolicyError> {
-    PolicyFiles::read(app.rules.dir())
-        .map_err(|e| PolicyError::DoesNotCompile(e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))
-}
-
-/// Development: keeps the rule versions of the folder the rules were loaded from, once per
-/// policy hash.
-async fn keep_folder_versions(app: &App) -> Result<(), PolicyError> {
-    let key = (app.config.database_url.clone(), app.rules.current().policy().to_string());
-    if KEPT.lock().unwrap_or_else(|p| p.into_inner()).as_ref() == Some(&key) {
-        return Ok(());
-    }
-    let files = folder_policy(app)?;
-    // The folder may have changed since it was compiled: keep only what is in force.
-    if files.hash() != key.1 {
-        return Ok(());
-    }
-    let versions: Vec<_> = files.rules().map(|(n, v, s)| (n.to_string(), v, s.to_string())).collect();
-    app.store.keep_rule_versions(&versions, app.workflow.clock().now()).await?;
-    *KEPT.lock().unwrap_or_else(|p| p.into_inner()) = Some(key);
-    Ok(())
-}
-
-/// Puts the version in force in the database to work in this process, if it is not already;
-/// true when it changed.
+/// Puts the version in force in the database to work in this process (production), if it is
+/// not already; true when it changed.
 pub async fn sync(app: &App) -> Result<bool, PolicyError> {
-    let Some((id, hash)) = app.store.policy_in_force().await? else { return Ok(false) };
-    if app.rules.current().policy() == hash {
-        return Ok(false);
+    super::policy_in_force::sync(app.store.as_ref(), &app.rules).await
+}
+
+fn parts(app: &App) -> super::policy_in_force::Parts<'_> {
+    super::policy_in_force::Parts {
+        store: app.store.as_ref(),
+        rules: &app.rules,
+        from_folder: app.config.rules.from_folder,
+        database: &app.config.database_url,
+        now: app.workflow.clock().now(),
     }
-    let policy = app.store.policy(id).await?.ok_or(PolicyError::NotFound(id))?;
-    let set = compile(app, &policy.files, format!("policy {id}")).await?;
-    app.rules.replace(set);
-    tracing::info!(policy = %id, hash = %hash, "rule policy version in force (from the database)");
-    Ok(true)
 }
 
 /// Starts (`on`) or stops the shadow run of a proposed version: from the next poll, every
@@ -367,7 +240,7 @@ async fn sync_shadow(app: &App) -> Result<(), PolicyError> {
         return Ok(());
     };
     let policy = app.store.policy(id).await?.ok_or(PolicyError::NotFound(id))?;
-    let set = compile(app, &policy.files, format!("policy {id}")).await?;
+    let set = compile(&app.rules, &policy.files, format!("policy {id}")).await?;
     app.rules.shadows.set(Some((id, std::sync::Arc::new(set))));
     tracing::info!(policy = %id, hash = %policy.hash, "rule policy version running in shadow");
     Ok(())
@@ -389,7 +262,7 @@ pub async fn flush_shadows(app: &App) -> Result<usize, PolicyError> {
 /// One poll: the version in force (production), the shadow run, and the shadow results.
 pub async fn tick(app: &App) -> Result<(), PolicyError> {
     if app.config.rules.from_folder {
-        keep_folder_versions(app).await?;
+        super::policy_in_force::keep_folder_versions(&parts(app)).await?;
     } else {
         sync(app).await?;
     }
