@@ -39,8 +39,8 @@ pub async fn task(
     let task = &view.task.task;
     let forms = super::decide::forms(&app, &view, &signed).await?;
 
-    let application_id = view.application.as_ref().and_then(|a| a.get("id")).and_then(Value::as_str);
-    let application_id = application_id.and_then(|s| s.parse::<uuid::Uuid>().ok()).map(ApplicationId);
+    // The view's application is the task's subject.
+    let application_id = task.subject_id.filter(|_| view.application.is_some()).map(|s| ApplicationId(s.0));
     let messages = match application_id {
         Some(a) => thread::thread(&app, a).await?,
         None => Vec::new(),

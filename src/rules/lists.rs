@@ -2,7 +2,6 @@
 //! free-mail provider or deployment platform without a build.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use crate::domain::{Domain, Money};
 
@@ -66,15 +65,6 @@ impl HostLists {
     pub const FILES: [&'static str; 3] =
         ["free_mail_domains.txt", "generic_platform_hosts.txt", "tool_directory_hosts.txt"];
     pub const DEPOSIT_TIER_FILE: &'static str = "deposit_tier.txt";
-
-    pub fn load(data_dir: &Path) -> Result<HostLists, String> {
-        Self::from_texts(|name| {
-            let path = data_dir.join(name);
-            std::fs::read_to_string(&path)
-                .map(|t| (t, path.display().to_string()))
-                .map_err(|e| format!("{}: {e}", path.display()))
-        })
-    }
 
     /// The lists from each file's (text, name for errors), by file name.
     pub fn from_texts(text: impl Fn(&str) -> Result<(String, String), String>) -> Result<HostLists, String> {
