@@ -11,6 +11,7 @@ mod invoices;
 mod ledger;
 mod rule_policy;
 mod rules;
+mod scale_out;
 mod serve;
 mod simulate;
 mod tasks;
@@ -136,6 +137,9 @@ pub enum Command {
     /// Run the whole business from one seed: real serve, worker and SMTP processes, simulated
     /// applicants and reviewers, faults, invariants checked every day, a report at the end.
     Simulate(simulate::SimulateArgs),
+    /// Several serve and worker processes on one PostgreSQL database under load, a random
+    /// one killed (SIGKILL) and restarted every few seconds; then checked from the database.
+    ScaleOut(scale_out::ScaleOutArgs),
 }
 
 impl Cli {
@@ -183,6 +187,7 @@ impl Cli {
             Command::Tasks { cmd } => cmd.run(config).await,
             Command::Invoices { cmd } => cmd.run(config).await,
             Command::Simulate(args) => simulate::run(config, args).await,
+            Command::ScaleOut(args) => scale_out::run(config, args).await,
         }
     }
 }

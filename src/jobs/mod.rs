@@ -155,7 +155,13 @@ where
                 Queue::Sqlite(SqliteStorage::new(pool).with_config(config))
             }
             Backend::Postgres(pool) => {
-                let config = apalis_postgres::Config::default().queue(&queue);
+                // A worker that died (SIGKILL, a lost machine) has its running jobs put back
+                // after 30 s of silence instead of apalis' default five minutes. (The outbox
+                // lease sends the email again anyway; this keeps the queue itself clean.)
+                let config = apalis_postgres::Config::default()
+                    .queue(&queue)
+                    .heartbeat_interval(std::time::Duration::from_secs(10))
+                    .missed_heartbeats(3);
                 Queue::Postgres(PostgresStorage::new(pool).with_config(config))
             }
         }

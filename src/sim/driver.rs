@@ -28,14 +28,14 @@ use crate::services::FileClock;
 use crate::workflow::names::limit_increase;
 
 /// The webhook secret of every simulation (its processes are its own).
-const WEBHOOK_SECRET: &str = "whsec_creditline_simulation";
+pub(super) const WEBHOOK_SECRET: &str = "whsec_creditline_simulation";
 /// What the simulated day's clock reads: business hours, UTC.
 const HOUR_OF_DAY: u32 = 9;
 /// How long the driver waits for the workers before it calls the run stuck.
 const STUCK: Duration = Duration::from_secs(120);
 /// How far the clock moves within a day with a killed worker: past the email lease (two
 /// minutes), the stale-job limit and the longest retry wait (`mail.retry_max_ms`, an hour).
-const RETRY_HORIZON: chrono::Duration = chrono::Duration::minutes(61);
+pub(super) const RETRY_HORIZON: chrono::Duration = chrono::Duration::minutes(61);
 /// Requests the simulation keeps in flight at once: letters of different applicants,
 /// payments of different accounts, the task views the reviewers read. The run waits on round
 /// trips more than on any core; 32 keeps the server's writer busy (8 left it idle between
@@ -231,13 +231,7 @@ impl World {
         let config_path = dir.join("creditline.toml");
         std::fs::write(&config_path, toml::to_string(&config).context("write the simulation's configuration")?)?;
         let app = App::build(config.clone(), true).await?;
-        let tokens = Tokens {
-            reviewer: token(&opts.exe, &config_path, &dir, "sim-reviewer", "reviewer")?,
-            senior: token(&opts.exe, &config_path, &dir, "sim-senior", "senior_reviewer")?,
-            second_senior: token(&opts.exe, &config_path, &dir, "sim-senior-2", "senior_reviewer")?,
-            admin: token(&opts.exe, &config_path, &dir, "sim-admin", "admin")?,
-            inbox: token(&opts.exe, &config_path, &dir, "sim-inbox", "inbox")?,
-        };
+        let tokens = tokens(&opts.exe, &config_path, &dir)?;
         let mut cluster = Cluster::new(&dir, &opts.exe, &config_path, smtp_port, 3.0)?;
         cluster.start_server()?;
         cluster.start_worker()?;
@@ -665,14 +659,8 @@ impl World {
     /// A signed Stripe `payment_intent.succeeded` for an account.
     fn payment(&mut self, account: &str, cents: i64, purpose: &str) -> Webhook {
         self.webhook_seq += 1;
-        let n = self.webhook_seq;
-        let body = json!({
-            "id": format!("evt_sim_{}_{n}", self.spec.seed),
-            "type": "payment_intent.succeeded",
-            "data": { "object": { "id": format!("pi_sim_{}_{n}", self.spec.seed), "amount": cents, "currency": "usd",
-                                  "metadata": { "account_email": account, "purpose": purpose } } }
-        });
-        Webhook { account: account.to_string(), body: serde_json::to_vec(&body).unwrap_or_default() }
+        let body = payment_event(&self.spec.seed.to_string(), self.webhook_seq, account, cents, purpose);
+        Webhook { account: account.to_string(), body }
     }
 
     async fn deliver_webhooks(&mut self, mut hooks: Vec<Webhook>, plan: &Plan) -> anyhow::Result<()> {
@@ -1078,18 +1066,18 @@ fn next_tier(current: i64) -> i64 {
 }
 
 /// Hands one raw email to the service as the mail gateway does.
-async fn inbound(client: &Client, token: &str, raw: Vec<u8>) -> anyhow::Result<super::client::Answer> {
+pub(super) async fn inbound(client: &Client, token: &str, raw: Vec<u8>) -> anyhow::Result<super::client::Answer> {
     let bearer = format!("Bearer {token}");
     let headers = [("Authorization", bearer.as_str()), ("Content-Type", "message/rfc822")];
     client.post_raw("/api/v1/inbox/messages", &headers, raw).await
 }
 
 /// The simulated time of a day.
-fn at(day: NaiveDate) -> DateTime<Utc> {
+pub(super) fn at(day: NaiveDate) -> DateTime<Utc> {
     day.and_hms_opt(HOUR_OF_DAY, 0, 0).unwrap_or_default().and_utc()
 }
 
-fn schema_name(seed: u64, dir: &Path) -> String {
+pub(super) fn schema_name(seed: u64, dir: &Path) -> String {
     let tail: String = dir.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
     let tail: String = tail.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
     format!("sim_{seed}_{tail}")
@@ -1097,7 +1085,7 @@ fn schema_name(seed: u64, dir: &Path) -> String {
 
 /// The database URL of the run (and its job queue's name): a SQLite file in the folder, or a
 /// fresh schema of the PostgreSQL database.
-async fn database(opts: &Options, dir: &Path, seed: u64) -> anyhow::Result<(String, String)> {
+pub(super) async fn database(opts: &Options, dir: &Path, seed: u64) -> anyhow::Result<(String, String)> {
     match &opts.database {
         None => Ok((format!("sqlite://{}", dir.join("sim.db").display()), format!("sim-{seed}"))),
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
@@ -1116,7 +1104,7 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
     std::fs::canonicalize(p).with_context(|| format!("{} not found", p.display()))
 }
 
-fn sim_config(
+pub(super) fn sim_config(
     base: &Config,
     dir: &Path,
     clock: &Path,
@@ -1173,6 +1161,28 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A signed-to-be Stripe `payment_intent.succeeded` event, number `n` of the run `run`.
+pub(super) fn payment_event(run: &str, n: u64, account: &str, cents: i64, purpose: &str) -> Vec<u8> {
+    let body = json!({
+        "id": format!("evt_sim_{run}_{n}"),
+        "type": "payment_intent.succeeded",
+        "data": { "object": { "id": format!("pi_sim_{run}_{n}"), "amount": cents, "currency": "usd",
+                              "metadata": { "account_email": account, "purpose": purpose } } }
+    });
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// The run's reviewers', admin's and mail gateway's tokens.
+pub(super) fn tokens(exe: &Path, config: &Path, dir: &Path) -> anyhow::Result<Tokens> {
+    Ok(Tokens {
+        reviewer: token(exe, config, dir, "sim-reviewer", "reviewer")?,
+        senior: token(exe, config, dir, "sim-senior", "senior_reviewer")?,
+        second_senior: token(exe, config, dir, "sim-senior-2", "senior_reviewer")?,
+        admin: token(exe, config, dir, "sim-admin", "admin")?,
+        inbox: token(exe, config, dir, "sim-inbox", "inbox")?,
+    })
 }
 
 /// An API token made by `creditline tokens create`, as an operator makes one.

@@ -29,6 +29,7 @@ pub mod population;
 pub mod processes;
 pub mod report;
 pub mod reviewers;
+pub mod scale_out;
 
 use chrono::NaiveDate;
 

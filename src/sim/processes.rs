@@ -106,15 +106,23 @@ impl Cluster {
 
     /// Starts `creditline serve --no-workers` on a free port and waits until it answers.
     pub fn start_server(&mut self) -> anyhow::Result<()> {
-        let mut child = self.command(&["serve", "--no-workers", "--listen", "127.0.0.1:0"], "serve")?.spawn()?;
+        let (child, addr) = self.spawn_server("127.0.0.1:0")?;
+        self.addr = addr;
+        self.server = Some(child);
+        Ok(())
+    }
+
+    /// Starts one more `creditline serve --no-workers` listening on `listen`, waits until it
+    /// answers, and hands it over with its address; the caller owns (and kills) it.
+    pub fn spawn_server(&mut self, listen: &str) -> anyhow::Result<(Child, String)> {
+        let mut child = self.command(&["serve", "--no-workers", "--listen", listen], "serve")?.spawn()?;
         let line = first_line(&mut child)?;
         let Some(addr) = line.trim().strip_prefix("listening on http://") else {
             let _ = child.kill();
+            let _ = child.wait();
             bail!("creditline serve did not start ({line:?}); see the serve logs in {}", self.dir.display());
         };
-        self.addr = addr.to_string();
-        self.server = Some(child);
-        Ok(())
+        Ok((child, addr.to_string()))
     }
 
     /// Kills the HTTP server at once (SIGKILL), as a crash would.
@@ -129,6 +137,14 @@ impl Cluster {
     /// and rules (its "worker started" line): a fault that edits the rules folder a moment
     /// later must not meet a worker still reading it.
     pub fn start_worker(&mut self) -> anyhow::Result<()> {
+        let child = self.spawn_worker()?;
+        self.workers.push(child);
+        Ok(())
+    }
+
+    /// Starts one more `creditline worker`, waits for its "worker started" line and hands
+    /// it over; the caller owns (and kills) it.
+    pub fn spawn_worker(&mut self) -> anyhow::Result<Child> {
         let mut child = self.command(&["worker"], "worker")?.spawn()?;
         let line = first_line(&mut child)?;
         if line.trim() != "worker started" {
@@ -136,8 +152,7 @@ impl Cluster {
             let _ = child.wait();
             bail!("creditline worker did not start ({line:?}); see the worker logs in {}", self.dir.display());
         }
-        self.workers.push(child);
-        Ok(())
+        Ok(child)
     }
 
     /// Kills every worker at once (SIGKILL), mid-job or not.

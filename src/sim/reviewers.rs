@@ -135,7 +135,7 @@ pub async fn plan(
     seed: u64,
     now: DateTime<Utc>,
     item: &Value,
-    truth: &dyn Fn(&str) -> Option<Applicant>,
+    truth: &(dyn Fn(&str) -> Option<Applicant> + Sync),
 ) -> anyhow::Result<Option<Planned>> {
     // A queue item is the task's fields with its age beside them.
     let (Some(id), Some(kind)) = (item["id"].as_str(), item["kind"].as_str()) else {
