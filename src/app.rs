@@ -38,7 +38,7 @@ impl App {
             true => store::sqlite::startup_lock(&config.database_url).await?,
             false => None,
         };
-        let store = store::connect(&config.database_url).await?;
+        let store = store::connect_sized(&config.database_url, config.database_max_connections).await?;
         if migrate {
             store.migrate().await?;
         }

@@ -26,6 +26,9 @@ pub enum LogFormat {
 pub struct Config {
     /// `sqlite://FILE` (the embedded default, created if missing) or `postgres://...`.
     pub database_url: String,
+    /// PostgreSQL connections this process's pool holds at most (apalis' job queue keeps 4
+    /// more). Every process has its own: sum them against the server's `max_connections`.
+    pub database_max_connections: u32,
     /// Address the HTTP server listens on.
     pub listen: SocketAddr,
     pub rules_dir: PathBuf,
@@ -385,6 +388,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             database_url: "sqlite://creditline.db".to_string(),
+            database_max_connections: 16,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             rules_dir: PathBuf::from("rules"),
             rules: RulesConfig::default(),
@@ -483,6 +487,9 @@ impl Config {
         }
         if self.mail.retry_base_ms == 0 || self.mail.retry_base_ms > self.mail.retry_max_ms {
             return invalid("mail.retry_base_ms: more than 0 and at most mail.retry_max_ms".into());
+        }
+        if !(1..=1000).contains(&self.database_max_connections) {
+            return invalid(format!("database_max_connections: from 1 to 1000, not {}", self.database_max_connections));
         }
         if self.mail.lease_seconds == 0 {
             return invalid("mail.lease_seconds: at least 1".into());

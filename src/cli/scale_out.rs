@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::config::Config;
-use crate::sim::scale_out::{self, Options, Spec};
+use crate::sim::scale_out::{self, Options, Planted, Spec};
 
 #[derive(Debug, Args)]
 pub struct ScaleOutArgs {
@@ -40,6 +40,12 @@ pub struct ScaleOutArgs {
     pub debits_per_second: u32,
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub callers: u64,
+    /// API reads per second (the open queue, applications, credit lines), open loop.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub reads_per_second: u32,
+    /// Plant a fault to prove the checks catch it (for testing this command).
+    #[arg(long, value_enum)]
+    pub plant: Option<Planted>,
     /// Seeds the applicants and the choice of the process to kill.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -71,6 +77,8 @@ pub async fn run(config: Config, args: ScaleOutArgs) -> anyhow::Result<ExitCode>
         accounts: usize::try_from(args.accounts)?,
         debits_per_second: args.debits_per_second,
         callers: usize::try_from(args.callers)?,
+        reads_per_second: args.reads_per_second,
+        planted: args.plant,
     };
     let opts = Options { base: config, database: args.database, exe: std::env::current_exe()?, keep: args.keep };
     // Ctrl-C or SIGTERM drops the run and with it every process it started.

@@ -137,7 +137,7 @@ pub fn kind_of(path: &str) -> String {
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
-    bases: Arc<Vec<String>>,
+    bases: Arc<std::sync::RwLock<Vec<String>>>,
     next: Arc<AtomicUsize>,
     stats: Option<Arc<Stats>>,
 }
@@ -148,7 +148,7 @@ impl Client {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
         Ok(Client {
             http,
-            bases: Arc::new(vec![format!("http://{addr}")]),
+            bases: Arc::new(std::sync::RwLock::new(vec![format!("http://{addr}")])),
             next: Arc::new(AtomicUsize::new(0)),
             stats: None,
         })
@@ -166,7 +166,7 @@ impl Client {
             .build()?;
         Ok(Client {
             http,
-            bases: Arc::new(addrs.iter().map(|a| format!("http://{a}")).collect()),
+            bases: Arc::new(std::sync::RwLock::new(addrs.iter().map(|a| format!("http://{a}")).collect())),
             next: Arc::new(AtomicUsize::new(0)),
             stats: Some(stats),
         })
@@ -208,8 +208,10 @@ impl Client {
     async fn send(&self, path: &str, build: impl Fn(String) -> reqwest::RequestBuilder) -> anyhow::Result<Answer> {
         let started = Instant::now();
         let mut turn = self.next.fetch_add(1, Ordering::Relaxed);
+        let servers = self.servers();
         loop {
-            let base = &self.bases[turn % self.bases.len()];
+            let base = self.bases.read().map(|b| b[turn % servers].clone()).map_err(|_| anyhow!("bases poisoned"))?;
+            let base = base.as_str();
             match build(format!("{base}{path}")).send().await {
                 Ok(r) => match answer(r).await {
                     Ok(a) => {
@@ -232,7 +234,7 @@ impl Client {
                 stats.failed_over();
             }
             turn += 1;
-            if turn.is_multiple_of(self.bases.len()) {
+            if turn.is_multiple_of(servers) {
                 // Every server was tried: give the restarted one a moment.
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -240,7 +242,20 @@ impl Client {
     }
 
     fn can_fail_over(&self, started: Instant) -> bool {
-        self.bases.len() > 1 && started.elapsed() < FAILOVER_FOR
+        self.servers() > 1 && started.elapsed() < FAILOVER_FOR
+    }
+
+    fn servers(&self) -> usize {
+        self.bases.read().map(|b| b.len()).unwrap_or(1)
+    }
+
+    /// Server `i` moved to `addr` (started again on another port).
+    pub fn moved(&self, i: usize, addr: &str) {
+        if let Ok(mut b) = self.bases.write()
+            && let Some(slot) = b.get_mut(i)
+        {
+            *slot = format!("http://{addr}");
+        }
     }
 
     /// Every page of a listing (`items`, `next_cursor`).

@@ -56,6 +56,8 @@ use crate::services::ledger::{Ledger, LedgerError};
 const FIRST_MONTH: &str = "2027-01";
 /// The email lease on the service clock (see where it is set).
 const LEASE: chrono::Duration = chrono::Duration::days(3);
+/// PostgreSQL connections of each process's pool (see where it is set).
+const POOL: u32 = 6;
 /// How long the end waits for the outbox and the job queue to drain.
 const SETTLE_FOR: Duration = Duration::from_secs(240);
 
@@ -79,6 +81,19 @@ pub struct Spec {
     /// Usage debits per second, over `callers` callers.
     pub debits_per_second: u32,
     pub callers: usize,
+    /// API reads per second (the queue, applications and lines, as the console's users
+    /// and the platform read them).
+    pub reads_per_second: u32,
+    /// A fault planted to show the checks catch it.
+    pub planted: Option<Planted>,
+}
+
+/// Faults planted on purpose (`--plant`), to prove the end's checks catch them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Planted {
+    /// The SMTP server answers 250 to the first email and throws it away.
+    LostEmail,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -241,11 +256,20 @@ impl Fleet {
         }
     }
 
-    fn start(&mut self, slot: usize) -> anyhow::Result<()> {
+    /// Starts the process of `slot` again. A server takes its old port back, or else (another
+    /// process's outgoing connection took it meanwhile) a new one, which `client` is told.
+    fn start(&mut self, slot: usize, client: &Client) -> anyhow::Result<()> {
         if slot < self.servers.len() {
             let listen = self.servers[slot].1.clone();
-            let (child, _) = self.cluster.spawn_server(&listen)?;
-            self.servers[slot].0 = Some(child);
+            let (child, addr) = match self.cluster.spawn_server(&listen) {
+                Ok(started) => started,
+                Err(e) => {
+                    tracing::warn!("{}: {e:#}; starting it on another port", self.name(slot));
+                    self.cluster.spawn_server("127.0.0.1:0")?
+                }
+            };
+            client.moved(slot, &addr);
+            self.servers[slot] = (Some(child), addr);
         } else {
             let child = self.cluster.spawn_worker()?;
             if let Some(c) = self.child(slot) {
@@ -384,7 +408,8 @@ impl Shared {
     }
 }
 
-/// Runs the load, then the checks. `Err` only when the run could not go on.
+/// Runs the load, then the checks. `Err` only when the run could not go on (its folder is
+/// kept then, and named).
 pub async fn run(spec: Spec, opts: Options) -> anyhow::Result<Report> {
     if spec.servers == 0 || spec.workers == 0 {
         bail!("a scale-out run needs at least one server and one worker");
@@ -399,6 +424,22 @@ pub async fn run(spec: Spec, opts: Options) -> anyhow::Result<Report> {
             (t.path().to_path_buf(), Some(t))
         }
     };
+    match run_in(spec, opts, &dir).await {
+        Ok(mut report) => {
+            if !report.passed() {
+                report.folder = Some(temp.map_or(dir, tempfile::TempDir::keep));
+            }
+            Ok(report)
+        }
+        Err(e) => {
+            let kept = temp.map_or(dir, tempfile::TempDir::keep);
+            Err(e.context(format!("the scale-out run stopped; its folder: {}", kept.display())))
+        }
+    }
+}
+
+async fn run_in(spec: Spec, opts: Options, dir: &std::path::Path) -> anyhow::Result<Report> {
+    let dir = dir.to_path_buf();
     let start = chrono::NaiveDate::parse_from_str(&format!("{FIRST_MONTH}-01"), "%Y-%m-%d")?;
     let clock_file = dir.join("clock");
     FileClock::write(&clock_file, driver::at(start))?;
@@ -419,6 +460,9 @@ pub async fn run(spec: Spec, opts: Options) -> anyhow::Result<Report> {
     // with no worker killed). Three days outlast any one jump; a killed worker's emails
     // then wait three jumps.
     config.mail.lease_seconds = LEASE.num_seconds().unsigned_abs();
+    // Six processes and this one share PostgreSQL's 100 connections: 16 each (and apalis'
+    // 4) would overdraw them, and a pool that waits for a connection times out into a 500.
+    config.database_max_connections = POOL;
     let config_path = dir.join("creditline.toml");
     std::fs::write(&config_path, toml::to_string(&config).context("write the run's configuration")?)?;
     let app = App::build(config.clone(), true).await?;
@@ -435,11 +479,29 @@ pub async fn run(spec: Spec, opts: Options) -> anyhow::Result<Report> {
     for _ in 0..spec.workers {
         workers.push(Some(cluster.spawn_worker()?));
     }
+    if spec.planted == Some(Planted::LostEmail) {
+        let everyone: Vec<String> = population::draw(spec.seed, spec.accounts, 1)
+            .iter()
+            .flat_map(|a| [a.sender.clone(), a.account_email.clone()])
+            .collect();
+        cluster.smtp_faults(&serde_json::json!({ "swallow": everyone }))?;
+    }
     let addrs: Vec<String> = servers.iter().map(|(_, a)| a.clone()).collect();
     let fleet = Fleet { cluster, servers, workers };
     let stats = Arc::new(Stats::default());
     let client = Client::spread(&addrs, stats.clone())?;
     let db = sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&url).await?;
+    // Each process's pool, apalis' 4, and this process's two pools: refused up front when
+    // the server cannot hold them (the run would otherwise fail with 500s, not a clear error).
+    let limit: String = sqlx::query_scalar("SHOW max_connections").fetch_one(&db).await?;
+    let limit: u64 = limit.parse().unwrap_or(100);
+    let needed = (spec.servers + spec.workers + 1) as u64 * u64::from(POOL + 4);
+    if needed > limit.saturating_sub(10) {
+        bail!(
+            "{} processes need up to {needed} PostgreSQL connections; the server allows {limit} (10 kept for others)",
+            spec.servers + spec.workers
+        );
+    }
 
     let applicants = population::draw(spec.seed, spec.accounts, 1);
     let mut by_address = BTreeMap::new();
@@ -492,19 +554,23 @@ pub async fn run(spec: Spec, opts: Options) -> anyhow::Result<Report> {
     for caller in 0..spec.callers {
         tasks.push(tokio::spawn(use_credit(shared.clone(), caller)));
     }
-    let chaos_stop = Arc::new(AtomicBool::new(false));
-    let chaos = {
-        let (stop, spec) = (chaos_stop.clone(), spec.clone());
-        std::thread::spawn(move || chaos(fleet, spec, stop, load_started))
-    };
+    if spec.reads_per_second > 0 {
+        tasks.push(tokio::spawn(read(shared.clone())));
+    }
+    let chaos = Chaos::start(fleet, shared.client.clone(), spec.clone(), load_started);
     tokio::time::sleep(spec.run_for).await;
     shared.stop.store(true, Ordering::Relaxed);
-    chaos_stop.store(true, Ordering::Relaxed);
+    let mut failed = None;
     for t in tasks {
-        t.await.map_err(|e| anyhow!("a load task failed: {e}"))??;
+        if let Err(e) = t.await.map_err(|e| anyhow!("a load task failed: {e}")).and_then(|r| r) {
+            failed.get_or_insert(e);
+        }
     }
     let load_seconds = load_started.elapsed().as_secs_f64();
-    let (mut fleet, kills) = chaos.join().map_err(|_| anyhow!("the chaos thread panicked"))??;
+    let (mut fleet, kills) = chaos.finish()?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
 
     let settle_started = Instant::now();
     let mut checks = Vec::new();
@@ -530,6 +596,7 @@ pub async fn run(spec: Spec, opts: Options) -> anyhow::Result<Report> {
     throughput.insert("payment webhooks".into(), sum("payments.") as f64 / load_seconds);
     throughput.insert("reviewer actions".into(), sum("reviews.") as f64 / load_seconds);
     throughput.insert("usage debits".into(), sum("usage.") as f64 / load_seconds);
+    throughput.insert("API reads".into(), sum("reads.") as f64 / load_seconds);
     let debit_latency_ms = {
         let mut m = shared.debit_micros.lock().map(|m| m.clone()).unwrap_or_default();
         m.sort_unstable();
@@ -537,7 +604,7 @@ pub async fn run(spec: Spec, opts: Options) -> anyhow::Result<Report> {
         [("p50", at(0.5)), ("p99", at(0.99)), ("max", at(1.0))].into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     };
     let days = (now - driver::at(start)).num_days();
-    let mut report = Report {
+    let report = Report {
         spec,
         load_seconds,
         settle_seconds,
@@ -558,8 +625,6 @@ pub async fn run(spec: Spec, opts: Options) -> anyhow::Result<Report> {
     if report.passed() {
         let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {queue} CASCADE"))).execute(&db).await;
         let _ = sqlx::query("DELETE FROM apalis.jobs WHERE job_type LIKE $1 || '.%'").bind(&queue).execute(&db).await;
-    } else {
-        report.folder = Some(temp.map_or(dir.clone(), |t| t.keep()));
     }
     db.close().await;
     Ok(report)
@@ -707,6 +772,31 @@ async fn pay_bills(s: Arc<Shared>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Reads of the API at a steady rate: the open queue, the newest applications and lines.
+async fn read(s: Arc<Shared>) -> anyhow::Result<()> {
+    const PAGES: [&str; 3] =
+        ["/api/v1/tasks?state=open&limit=50", "/api/v1/applications?limit=50", "/api/v1/credit-lines?limit=50"];
+    let gap = Duration::from_secs_f64(1.0 / f64::from(s.spec.reads_per_second.max(1)));
+    let mut n = 0usize;
+    let mut in_flight = tokio::task::JoinSet::new();
+    while s.pause(gap).await {
+        // Open loop: a slow answer does not slow the next request down.
+        let (client, token, page) = (s.client.clone(), s.tokens.senior.clone(), PAGES[n % PAGES.len()]);
+        let shared = s.clone();
+        in_flight.spawn(async move {
+            match client.get(page, &token).await {
+                Ok(a) if a.ok() => shared.count("reads.ok", 1),
+                Ok(a) => shared.count(&format!("reads.{}", a.status), 1),
+                Err(e) => shared.problem(format!("a read was given up: {e}")),
+            }
+        });
+        n += 1;
+        while in_flight.try_join_next().is_some() {}
+    }
+    while in_flight.join_next().await.is_some() {}
+    Ok(())
+}
+
 /// One metering caller: debits of the accounts that may spend, at its share of the rate.
 async fn use_credit(s: Arc<Shared>, caller: usize) -> anyhow::Result<()> {
     let ledger = Ledger::new(&s.app);
@@ -741,9 +831,54 @@ async fn use_credit(s: Arc<Shared>, caller: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The thread that owns the processes while the load runs. Dropped (the run failed or was
+/// interrupted), it stops and drops the fleet, whose processes die with it: none outlives
+/// the run.
+/// The fleet handed back by the chaos thread, with the kills it made.
+type FleetBack = (Fleet, Vec<Kill>);
+
+struct Chaos {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<FleetBack>>>,
+}
+
+impl Chaos {
+    fn start(fleet: Fleet, client: Client, spec: Spec, started: Instant) -> Chaos {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || chaos(fleet, client, spec, flag, started));
+        Chaos { stop, thread: Some(thread) }
+    }
+
+    /// Stops the kills; the fleet back, with what was done to it.
+    fn finish(mut self) -> anyhow::Result<FleetBack> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => bail!("the chaos thread panicked"),
+            None => bail!("the chaos thread was already stopped"),
+        }
+    }
+}
+
+impl Drop for Chaos {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Kills a random process every `kill_every` and starts it again; returns the fleet and what
 /// it did when `stop` is set.
-fn chaos(mut fleet: Fleet, spec: Spec, stop: Arc<AtomicBool>, started: Instant) -> anyhow::Result<(Fleet, Vec<Kill>)> {
+fn chaos(
+    mut fleet: Fleet,
+    client: Client,
+    spec: Spec,
+    stop: Arc<AtomicBool>,
+    started: Instant,
+) -> anyhow::Result<FleetBack> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(spec.seed);
     let mut kills = Vec::new();
     let mut next = started + spec.kill_every;
@@ -757,7 +892,7 @@ fn chaos(mut fleet: Fleet, spec: Spec, stop: Arc<AtomicBool>, started: Instant) 
         let slot = rng.random_range(0..fleet.slots());
         let at = Instant::now();
         fleet.kill(slot);
-        fleet.start(slot).with_context(|| format!("start {} again", fleet.name(slot)))?;
+        fleet.start(slot, &client).with_context(|| format!("start {} again", fleet.name(slot)))?;
         kills.push(Kill {
             at_s: (at - started).as_secs_f64(),
             process: fleet.name(slot),
@@ -954,17 +1089,19 @@ async fn emails_sent_once(
     mailboxes: &BTreeMap<String, Vec<Mail>>,
     worker_kills: usize,
 ) -> anyhow::Result<Check> {
-    let rows: Vec<(String, String, Option<String>)> =
-        sqlx::query_as("SELECT id::text, status, message_id FROM outbox WHERE kind = 'email'").fetch_all(&s.db).await?;
+    let rows: Vec<(String, String, bool, Option<String>)> =
+        sqlx::query_as("SELECT id::text, status, status = 'sent', message_id FROM outbox WHERE kind = 'email'")
+            .fetch_all(&s.db)
+            .await?;
     let mut by_message_id: BTreeMap<String, usize> = BTreeMap::new();
     let mut not_sent = Vec::new();
-    for (id, status, message_id) in &rows {
-        if status != "sent" {
+    for (id, status, sent, message_id) in &rows {
+        if !sent {
             not_sent.push(format!("{id} {status}"));
         }
         if let Some(m) = message_id {
             *by_message_id.entry(m.trim_matches(['<', '>']).to_string()).or_default() += 1;
-        } else if status == "sent" {
+        } else if *sent {
             not_sent.push(format!("{id} sent without a Message-ID"));
         }
     }
@@ -1018,6 +1155,8 @@ mod tests {
             accounts: 10,
             debits_per_second: 100,
             callers: 8,
+            reads_per_second: 10,
+            planted: None,
         };
         let check = |ok| Check { name: "x", ok, detail: String::new() };
         let mut report = Report {

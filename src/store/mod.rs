@@ -169,10 +169,16 @@ impl<T> Store for T where
 /// Opens the store a database URL names: `sqlite://path` (created if missing) or
 /// `postgres://...`.
 pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
+    connect_sized(url, postgres::DEFAULT_POOL).await
+}
+
+/// [`connect`], with PostgreSQL's pool at most `max_connections` (SQLite's pools are sized
+/// by what the file allows: one writer).
+pub async fn connect_sized(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+        Ok(Arc::new(postgres::PgStore::connect_sized(url, max_connections).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_string()))
     }

@@ -13,16 +13,30 @@ pub struct PgStore {
     pool: PgPool,
 }
 
+/// Connections a pool holds at most unless configured.
+pub const DEFAULT_POOL: u32 = 16;
+
 impl PgStore {
     pub async fn connect(url: &str) -> StoreResult<PgStore> {
         PgStore::connect_with(PgConnectOptions::from_str(url)?).await
     }
 
+    /// Connects with a pool of at most `max_connections` (`database_max_connections`: every
+    /// process of a deployment holds its own pool, and PostgreSQL's default
+    /// `max_connections` of 100 is shared by them all).
+    pub async fn connect_sized(url: &str, max_connections: u32) -> StoreResult<PgStore> {
+        PgStore::open(PgConnectOptions::from_str(url)?, max_connections).await
+    }
+
     /// Connects with explicit options (tests use this to give each test its own schema
     /// through `search_path`).
     pub async fn connect_with(options: PgConnectOptions) -> StoreResult<PgStore> {
+        PgStore::open(options, DEFAULT_POOL).await
+    }
+
+    async fn open(options: PgConnectOptions, max_connections: u32) -> StoreResult<PgStore> {
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await?;
