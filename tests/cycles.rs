@@ -640,7 +640,70 @@ async fn a_reduced_line_paid_up_is_active_again_at_the_limit_the_line_restore_ru
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
+/// Policy: "bills for credit used" (every cent drawn in a month is on that month's bill). A
+/// debit planned in the last moment of a month can commit after the close read the month's
+/// usage (found by the scale-out run: a bill of 1,400 cents for a line that drew 1,540). The
+/// bill's write claims the usage: one read before the debit is given up, the close reads
+/// again and bills the debit too; and once billed, no debit lands in the month.
+async fn a_debit_racing_the_close_is_on_the_bill_or_in_the_next_month_never_lost(t: TestStore) {
+    let clock = Arc::new(ManualClock::new(day(2027, 6, 15)));
+    let app = app(&t, clock.clone());
+    let account = "late@debit.io";
+    let a = EmailAddress::parse(account).unwrap();
+    let line = open_credit_line(&app, account, 20_000).await;
+    Ledger::new(&app).debit(&a, Money::from_cents(1_400), "june-1").await.unwrap();
+    let june = Period::new(2027, 6).unwrap();
+    // The close reads June's usage at midnight...
+    clock.set(Utc.with_ymd_and_hms(2027, 7, 1, 0, 0, 1).unwrap());
+    let ended: Vec<&str> = app.workflow.states_where("credit_line", |s| s.terminal);
+    let read = app.store.lines_to_bill(june, None, 10, &ended).await.unwrap();
+    assert_eq!(read.iter().map(|(l, used)| (l.id, *used)).collect::<Vec<_>>(), vec![(line, 1_400)]);
+    let stale = creditline::store::CycleWrite {
+        bill: Some(creditline::store::BillWrite {
+            id: uuid::Uuid::now_v7(),
+            line_id: line,
+            account_email: account.into(),
+            period: june,
+            amount_cents: 1_400,
+            due_at: Utc.with_ymd_and_hms(2027, 7, 11, 0, 0, 0).unwrap(),
+        }),
+        at: Utc.with_ymd_and_hms(2027, 7, 1, 0, 0, 1).unwrap(),
+        ..Default::default()
+    };
+    // ...and a debit that read the clock a moment before midnight commits after that read.
+    clock.set(Utc.with_ymd_and_hms(2027, 6, 30, 23, 59, 59).unwrap());
+    Ledger::new(&app).debit(&a, Money::from_cents(140), "june-last").await.unwrap();
+    let lost = app.store.commit_bills(std::slice::from_ref(&stale)).await;
+    assert!(matches!(lost, Err(creditline::store::StoreError::Conflict { .. })), "a bill of a stale usage: {lost:?}");
+    assert!(app.store.commit_cycle(&stale).await.is_err(), "one by one too");
+    assert!(app.store.bills_for_line(line).await.unwrap().is_empty(), "nothing of the stale bill is kept");
+    // The close itself reads again: the late debit is on June's bill.
+    clock.set(Utc.with_ymd_and_hms(2027, 7, 1, 0, 0, 2).unwrap());
+    let report = close(&app, june, None).await.unwrap();
+    assert_eq!(report.billed, 1);
+    let bills = app.store.bills_for_line(line).await.unwrap();
+    assert_eq!(bills.iter().map(|b| b.amount_cents).collect::<Vec<_>>(), vec![1_540]);
+    // A debit still dated June finds the month billed: it is refused, not booked into June.
+    clock.set(Utc.with_ymd_and_hms(2027, 6, 30, 23, 59, 59).unwrap());
+    let late = Ledger::new(&app).debit(&a, Money::from_cents(10), "june-too-late").await;
+    assert!(
+        late.is_err(),
+        "{late:?}: june {:?} july {:?}",
+        app.store.credit_used(line, june).await,
+        app.store.credit_used(line, Period::new(2027, 7).unwrap()).await
+    );
+    assert_eq!(app.store.credit_used(line, june).await.unwrap(), 1_540);
+    // In July, June paid, it is July's.
+    clock.set(day(2027, 7, 2));
+    pay(&app, &a, Money::from_cents(1_540), "stripe", "june-bill").await.unwrap();
+    Ledger::new(&app).debit(&a, Money::from_cents(10), "july-1").await.unwrap();
+    assert_eq!(app.store.credit_used(line, Period::new(2027, 7).unwrap()).await.unwrap(), 10);
+    let problems = Ledger::new(&app).verify().await.unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
 store_suite!(
+    a_debit_racing_the_close_is_on_the_bill_or_in_the_next_month_never_lost,
     fourteen_months_of_paying_on_time_late_partly_and_never,
     a_close_stopped_midway_and_rerun_bills_every_line_exactly_once,
     the_scheduled_job_catches_up_missed_months_once_on_every_worker,

@@ -176,6 +176,50 @@ macro_rules! impl_billing_store {
             }
         }
 
+        impl $store {
+            /// Claims each bill's month of usage, in the bill's transaction: the usage row (made
+            /// here for a line that used nothing) is marked billed when it still holds what the
+            /// bill charges. A debit committed since the amount was read leaves its row
+            /// unmatched and the write is given up (`Conflict`: the caller reads the usage
+            /// again); a debit after the claim finds the month billed and is planned again in
+            /// the month it now is (see the debits' `NOT billed`).
+            async fn claim_usage(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                bills: &[&crate::store::BillWrite],
+            ) -> crate::store::StoreResult<()> {
+                use crate::store::statements::runs;
+                for chunk in runs(bills, 500, |b| 120 + b.account_email.len()) {
+                    let mut q = Builder::new(
+                        "INSERT INTO credit_usage (line_id, period, account_email, limit_cents, used_cents, version) ",
+                    );
+                    q.push_values(chunk.iter(), |mut r, b| {
+                        r.push_bind(b.line_id.0)
+                            .push_bind(b.period.to_string())
+                            .push_bind(b.account_email.clone())
+                            .push_bind(0i64)
+                            .push_bind(0i64)
+                            .push_bind(1i64);
+                    });
+                    q.push(" ON CONFLICT (line_id, period) DO NOTHING");
+                    q.build().execute(&mut **tx).await?;
+                    let mut q = Builder::new("WITH v (vline, vperiod, vamount) AS (");
+                    q.push_values(chunk.iter(), |mut r, b| {
+                        r.push_bind(b.line_id.0).push_bind(b.period.to_string()).push_bind(b.amount_cents);
+                    });
+                    q.push(
+                        ") UPDATE credit_usage SET billed = TRUE, version = version + 1 FROM v \
+                         WHERE credit_usage.line_id = v.vline AND credit_usage.period = v.vperiod \
+                         AND NOT credit_usage.billed AND credit_usage.used_cents = v.vamount",
+                    );
+                    let done = q.build().execute(&mut **tx).await?.rows_affected();
+                    if done != chunk.len() as u64 {
+                        return Err(crate::store::StoreError::Conflict { expected: 0, actual: -1 });
+                    }
+                }
+                Ok(())
+            }
+        }
+
         #[async_trait::async_trait]
         impl crate::store::BillingStore for $store {
             async fn commit_cycle(&self, c: &crate::store::CycleWrite) -> crate::store::StoreResult<bool> {
@@ -199,6 +243,7 @@ macro_rules! impl_billing_store {
                     if inserted.rows_affected() == 0 {
                         return Ok(false);
                     }
+                    Self::claim_usage(&mut tx, &[b]).await?;
                 }
                 for p in &c.payments {
                     let done = sqlx::query(
@@ -301,6 +346,8 @@ macro_rules! impl_billing_store {
                     writes.iter().map(|c| c.bill.as_ref().is_some_and(|b| fresh.contains(&b.id))).collect();
                 let kept: Vec<&crate::store::CycleWrite> =
                     writes.iter().zip(&billed).filter(|(_, b)| **b).map(|(c, _)| c).collect();
+                let claims: Vec<&crate::store::BillWrite> = kept.iter().filter_map(|c| c.bill.as_ref()).collect();
+                Self::claim_usage(&mut tx, &claims).await?;
                 let entries: Vec<(&crate::store::LedgerWrite, &crate::store::EntryWrite)> = kept
                     .iter()
                     .filter_map(|c| c.ledger.as_ref())

@@ -98,6 +98,8 @@ macro_rules! impl_debits_store {
                 // and what it drew in the batch's periods, with the prepaid balance: one query.
                 let mut lines: HashMap<String, (crate::domain::SubjectId, i64)> = HashMap::new();
                 let mut used: HashMap<(uuid::Uuid, String), i64> = HashMap::new();
+                // Months whose bill claimed their usage: no debit draws in them any more.
+                let mut billed: HashSet<(uuid::Uuid, String)> = HashSet::new();
                 for chunk in accounts.chunks(400) {
                     let mut q = Builder::new("WITH a (email) AS (");
                     q.push_values(chunk, |mut b, a| {
@@ -115,7 +117,7 @@ macro_rules! impl_debits_store {
                     }
                     q.push(
                         ") ORDER BY i.id DESC LIMIT 1) AS line_id FROM a) \
-                         SELECT x.email, acc.prepaid_cents, x.line_id, l.monthly_limit_cents, u.period, u.used_cents \
+                         SELECT x.email, acc.prepaid_cents, x.line_id, l.monthly_limit_cents, u.period, u.used_cents, u.billed \
                          FROM x LEFT JOIN ledger_accounts acc ON acc.account_email = x.email \
                          LEFT JOIN credit_lines l ON l.id = x.line_id \
                          LEFT JOIN credit_usage u ON u.line_id = x.line_id AND u.period IN (",
@@ -137,6 +139,9 @@ macro_rules! impl_debits_store {
                             if let (Some(period), Some(cents)) =
                                 (r.try_get::<Option<String>, _>("period")?, r.try_get::<Option<i64>, _>("used_cents")?)
                             {
+                                if r.try_get::<Option<bool>, _>("billed")?.unwrap_or(false) {
+                                    billed.insert((id, period.clone()));
+                                }
                                 used.insert((id, period), cents);
                             }
                         }
@@ -169,6 +174,12 @@ macro_rules! impl_debits_store {
                     }
                     let period = r.period.to_string();
                     let line = lines.get(&r.account_email).copied();
+                    if line.is_some_and(|(id, _)| billed.contains(&(id.0, period.clone()))) {
+                        // Planned before its month's close and sent after it: alone, the debit
+                        // is planned again in the month it now is.
+                        results.push(DebitResult::Alone);
+                        continue;
+                    }
                     let f = funds.entry((r.account_email.clone(), period.clone())).or_insert_with(|| Funds {
                         prepaid_cents: prepaid.get(&r.account_email).copied().unwrap_or(0),
                         line_limit_cents: line.map_or(0, |(_, limit)| limit),
@@ -282,7 +293,7 @@ macro_rules! impl_debits_store {
                             q.push(
                                 ") UPDATE credit_usage SET used_cents = used_cents + v.vdelta, version = version + 1 FROM v \
                                  WHERE credit_usage.line_id = v.vline AND credit_usage.period = v.vperiod \
-                                 AND credit_usage.used_cents + v.vdelta <= v.vcap \
+                                 AND NOT credit_usage.billed AND credit_usage.used_cents + v.vdelta <= v.vcap \
                                  AND NOT EXISTS (SELECT 1 FROM bills b WHERE b.line_id = v.vline AND b.period < v.vbefore AND b.paid_cents < b.amount_cents) \
                                  AND NOT EXISTS (SELECT 1 FROM credit_usage o WHERE o.line_id = v.vline AND o.period < v.vbefore AND o.used_cents > 0 \
                                  AND NOT EXISTS (SELECT 1 FROM bills c WHERE c.line_id = o.line_id AND c.period = o.period))",

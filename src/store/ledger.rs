@@ -207,7 +207,7 @@ macro_rules! impl_ledger_store {
                     // in full, shuts the line whatever the caller planned from.
                     let done = sqlx::query(
                         "UPDATE credit_usage SET used_cents = used_cents + $3, version = version + 1 \
-                         WHERE line_id = $1 AND period = $2 AND used_cents + $3 >= 0 AND used_cents + $3 <= limit_cents \
+                         WHERE line_id = $1 AND period = $2 AND NOT billed AND used_cents + $3 >= 0 AND used_cents + $3 <= limit_cents \
                          AND ($3 <= 0 OR (used_cents + $3 <= $4 \
                          AND NOT EXISTS (SELECT 1 FROM bills b WHERE b.line_id = $1 AND b.period < $5 AND b.paid_cents < b.amount_cents) \
                          AND NOT EXISTS (SELECT 1 FROM credit_usage o WHERE o.line_id = $1 AND o.period < $5 AND o.used_cents > 0 \
