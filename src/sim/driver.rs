@@ -213,16 +213,7 @@ pub async fn run(spec: Spec, opts: Options) -> anyhow::Result<Result<Report, Fai
 
 impl World {
     async fn start(spec: Spec, opts: Options) -> anyhow::Result<World> {
-        let (dir, temp) = match &opts.keep {
-            Some(d) => {
-                std::fs::create_dir_all(d)?;
-                (std::fs::canonicalize(d)?, None)
-            }
-            None => {
-                let t = tempfile::Builder::new().prefix("creditline-sim-").tempdir()?;
-                (t.path().to_path_buf(), Some(t))
-            }
-        };
+        let (dir, temp) = run_folder(opts.keep.as_deref(), "creditline-sim-")?;
         let clock_file = dir.join("clock");
         FileClock::write(&clock_file, at(spec.start))?;
         let smtp_port = free_port()?;
@@ -1161,6 +1152,20 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The run's folder: `keep` (made if missing), or a temporary one (removed with its guard).
+pub(super) fn run_folder(keep: Option<&Path>, prefix: &str) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    match keep {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            Ok((std::fs::canonicalize(d)?, None))
+        }
+        None => {
+            let t = tempfile::Builder::new().prefix(prefix).tempdir()?;
+            Ok((t.path().to_path_buf(), Some(t)))
+        }
+    }
 }
 
 /// A signed-to-be Stripe `payment_intent.succeeded` event, number `n` of the run `run`.

@@ -414,16 +414,7 @@ pub async fn run(spec: Spec, opts: Options) -> anyhow::Result<Report> {
     if spec.servers == 0 || spec.workers == 0 {
         bail!("a scale-out run needs at least one server and one worker");
     }
-    let (dir, temp) = match &opts.keep {
-        Some(d) => {
-            std::fs::create_dir_all(d)?;
-            (std::fs::canonicalize(d)?, None)
-        }
-        None => {
-            let t = tempfile::Builder::new().prefix("creditline-scale-out-").tempdir()?;
-            (t.path().to_path_buf(), Some(t))
-        }
-    };
+    let (dir, temp) = driver::run_folder(opts.keep.as_deref(), "creditline-scale-out-")?;
     match run_in(spec, opts, &dir).await {
         Ok(mut report) => {
             if !report.passed() {
@@ -960,19 +951,11 @@ async fn checks_at_end(
 ) -> anyhow::Result<Vec<Check>> {
     let mut out = Vec::new();
     let problems = s.problems.lock().map(|p| p.clone()).unwrap_or_default();
-    out.push(Check {
-        name: "load_went_through",
-        ok: problems.is_empty(),
-        detail: if problems.is_empty() {
-            "every request was answered (after fail-over) and every debit was taken or refused".into()
-        } else {
-            format!(
-                "{} problem(s): {}",
-                problems.len(),
-                problems.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
-            )
-        },
-    });
+    out.push(none_of(
+        "load_went_through",
+        &problems,
+        "every request was answered (after fail-over) and every debit was taken or refused",
+    ));
 
     // Every inbound message has one outcome.
     let posted = s.posted.lock().map(|p| p.clone()).unwrap_or_default();
@@ -1028,15 +1011,7 @@ async fn checks_at_end(
     });
 
     let mismatches = Ledger::new(&s.app).verify().await.map_err(|e| anyhow!("ledger verify: {e}"))?;
-    out.push(Check {
-        name: "ledger_verify",
-        ok: mismatches.is_empty(),
-        detail: if mismatches.is_empty() {
-            "every balance equals the sum of its entries".into()
-        } else {
-            mismatches.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
-        },
-    });
+    out.push(none_of("ledger_verify", &mismatches, "every balance equals the sum of its entries"));
 
     let worker_kills = kills.iter().filter(|k| k.process.starts_with("worker")).count();
     out.push(emails_sent_once(s, &mailboxes, worker_kills).await?);
@@ -1050,27 +1025,25 @@ async fn checks_at_end(
     });
 
     let errors = stats.server_errors();
-    out.push(Check {
-        name: "no_5xx",
-        ok: errors.is_empty(),
-        detail: if errors.is_empty() {
-            "no answer was a 5xx (a killed server answers nothing; its requests went to another)".into()
-        } else {
-            format!("{} answer(s): {}", errors.len(), errors.iter().take(5).cloned().collect::<Vec<_>>().join("; "))
-        },
-    });
+    out.push(none_of(
+        "no_5xx",
+        &errors,
+        "no answer was a 5xx (a killed server answers nothing; its requests went to another)",
+    ));
 
-    let all: Vec<_> = violations.into_iter().chain(unbilled).collect();
-    out.push(Check {
-        name: "simulation_invariants",
-        ok: all.is_empty(),
-        detail: if all.is_empty() {
-            "the simulation's invariants hold over the whole run".into()
-        } else {
-            all.iter().take(5).map(ToString::to_string).collect::<Vec<_>>().join("\n")
-        },
-    });
+    let all: Vec<String> = violations.iter().chain(&unbilled).map(ToString::to_string).collect();
+    out.push(none_of("simulation_invariants", &all, "the simulation's invariants hold over the whole run"));
     Ok(out)
+}
+
+/// A check that passes when nothing was `found`: then `fine`, else how many and the first five.
+fn none_of(name: &'static str, found: &[String], fine: &str) -> Check {
+    let detail = if found.is_empty() {
+        fine.to_string()
+    } else {
+        format!("{} found: {}", found.len(), found.iter().take(5).cloned().collect::<Vec<_>>().join("; "))
+    };
+    Check { name, ok: found.is_empty(), detail }
 }
 
 fn first(a: &[&String], b: &[&String]) -> String {
