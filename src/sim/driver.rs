@@ -231,14 +231,7 @@ impl World {
         // Applications arrive over the first two thirds of the run, so the last ones still
         // live through a few cycles.
         let applicants = population::draw(spec.seed, spec.accounts, (days * 2 / 3).max(1));
-        let mut by_address = BTreeMap::new();
-        for (i, a) in applicants.iter().enumerate() {
-            by_address.insert(a.sender.clone(), i);
-            by_address.entry(a.account_email.clone()).or_insert(i);
-            if let Some(c) = &a.colleague {
-                by_address.entry(c.clone()).or_insert(i);
-            }
-        }
+        let by_address = population::by_address(&applicants);
         let lives = vec![Life::default(); applicants.len()];
         Ok(World {
             recorder: Recorder::new(spec.clone()),

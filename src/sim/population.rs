@@ -260,6 +260,21 @@ fn local(s: &str) -> String {
         .collect()
 }
 
+/// Which applicant an address belongs to: the sender, the account named, the colleague who
+/// confirms the domain. A sender address is its applicant's; an account or colleague address
+/// another applicant already holds stays with that one.
+pub fn by_address(applicants: &[Applicant]) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for (i, a) in applicants.iter().enumerate() {
+        out.insert(a.sender.clone(), i);
+        out.entry(a.account_email.clone()).or_insert(i);
+        if let Some(c) = &a.colleague {
+            out.entry(c.clone()).or_insert(i);
+        }
+    }
+    out
+}
+
 /// `accounts` applicants from `seed`, applying within the first `apply_window_days` days.
 pub fn draw(seed: u64, accounts: usize, apply_window_days: u32) -> Vec<Applicant> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);

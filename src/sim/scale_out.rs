@@ -495,14 +495,7 @@ async fn run_in(spec: Spec, opts: Options, dir: &std::path::Path) -> anyhow::Res
     }
 
     let applicants = population::draw(spec.seed, spec.accounts, 1);
-    let mut by_address = BTreeMap::new();
-    for (i, a) in applicants.iter().enumerate() {
-        by_address.insert(a.sender.clone(), i);
-        by_address.entry(a.account_email.clone()).or_insert(i);
-        if let Some(c) = &a.colleague {
-            by_address.entry(c.clone()).or_insert(i);
-        }
-    }
+    let by_address = population::by_address(&applicants);
     let shared = Arc::new(Shared {
         spec: spec.clone(),
         client,
