@@ -11,9 +11,10 @@
 //! Run: `cargo bench --bench billing`. PostgreSQL: `CREDITLINE_TEST_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`); `BILLING_BENCH_BACKENDS=sqlite` skips it.
 
-use creditline::store::OperationsStore as _;
+#[path = "support/stores.rs"]
+mod stores;
+
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,8 +26,6 @@ use creditline::services::ManualClock;
 use creditline::services::billing as cycles;
 use creditline::services::ledger::Ledger;
 use creditline::store::Store;
-use creditline::store::postgres::PgStore;
-use creditline::store::sqlite::SqliteStore;
 
 fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
@@ -225,34 +224,16 @@ fn main() {
     let mut figures = Vec::new();
     rt.block_on(async {
         if backends.contains("sqlite") {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-            let store = SqliteStore::connect(&url).await.unwrap();
-            store.migrate().await.unwrap();
+            let (store, _dir) = stores::sqlite().await;
             let pool = store.pool().clone();
             figures.push(run("sqlite", Arc::new(store), SeedPool::Sqlite(pool)).await);
         }
-        if backends.contains("postgres") {
-            let url = std::env::var("CREDITLINE_TEST_DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-            match sqlx::PgPool::connect(&url).await {
-                Ok(admin) => {
-                    let schema = format!("bench_{}", uuid::Uuid::now_v7().simple());
-                    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&admin).await.unwrap();
-                    let options = sqlx::postgres::PgConnectOptions::from_str(&url)
-                        .unwrap()
-                        .options([("search_path", schema.as_str())]);
-                    let store = PgStore::connect_with(options).await.unwrap();
-                    store.migrate().await.unwrap();
-                    let pool = store.pool().clone();
-                    figures.push(run("postgres", Arc::new(store), SeedPool::Postgres(pool)).await);
-                    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                        .execute(&admin)
-                        .await
-                        .unwrap();
-                }
-                Err(e) => eprintln!("postgres: not reachable ({e}); skipped"),
-            }
+        if backends.contains("postgres")
+            && let Some((store, schema)) = stores::postgres().await
+        {
+            let pool = store.pool().clone();
+            figures.push(run("postgres", Arc::new(store), SeedPool::Postgres(pool)).await);
+            schema.drop().await;
         }
     });
     println!("| backend | cycle close | lines/s | callers | debits/s, one account | debits/s, 1,000 accounts |");

@@ -11,8 +11,10 @@
 //! median is printed with the lowest and highest beside it. Targets (issue 22) with 8
 //! clients: 5,000/s on SQLite, 3,000/s on PostgreSQL.
 
+#[path = "support/stores.rs"]
+mod stores;
+
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,10 +24,7 @@ use creditline::config::Config;
 use creditline::domain::SubjectId;
 use creditline::services::ManualClock;
 use creditline::services::workflow::Fire;
-use creditline::store::OperationsStore as _;
 use creditline::store::Store;
-use creditline::store::postgres::PgStore;
-use creditline::store::sqlite::SqliteStore;
 use serde_json::json;
 
 /// Instances each client cycles through.
@@ -116,32 +115,14 @@ fn main() {
     let mut table = Vec::new();
     rt.block_on(async {
         if backends.contains("sqlite") {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-            let store = SqliteStore::connect(&url).await.unwrap();
-            store.migrate().await.unwrap();
+            let (store, _dir) = stores::sqlite().await;
             table.push(("sqlite", figures(app_over(Arc::new(store)), "sqlite").await));
         }
-        if backends.contains("postgres") {
-            let url = std::env::var("CREDITLINE_TEST_DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-            match sqlx::PgPool::connect(&url).await {
-                Ok(admin) => {
-                    let schema = format!("bench_{}", uuid::Uuid::now_v7().simple());
-                    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&admin).await.unwrap();
-                    let options = sqlx::postgres::PgConnectOptions::from_str(&url)
-                        .unwrap()
-                        .options([("search_path", schema.as_str())]);
-                    let store = PgStore::connect_with(options).await.unwrap();
-                    store.migrate().await.unwrap();
-                    table.push(("postgres", figures(app_over(Arc::new(store)), "postgres").await));
-                    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                        .execute(&admin)
-                        .await
-                        .unwrap();
-                }
-                Err(e) => eprintln!("postgres: not reachable ({e}); skipped"),
-            }
+        if backends.contains("postgres")
+            && let Some((store, schema)) = stores::postgres().await
+        {
+            table.push(("postgres", figures(app_over(Arc::new(store)), "postgres").await));
+            schema.drop().await;
         }
     });
     println!("| backend | clients | transitions/s (median) | lowest | highest |");
