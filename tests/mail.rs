@@ -24,15 +24,8 @@ fn free_port() -> u16 {
 
 /// A running aiosmtpd (the simulation's `src/sim/smtp_sink.py`), stopped on drop.
 struct Smtpd {
-    child: Child,
+    _child: common::Reaped,
     maildir: PathBuf,
-}
-
-impl Drop for Smtpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Smtpd {
@@ -62,7 +55,7 @@ impl Smtpd {
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         assert!(line.starts_with("ready"), "aiosmtpd did not start: {line:?}");
-        Smtpd { child, maildir: maildir.to_path_buf() }
+        Smtpd { _child: common::Reaped(child), maildir: maildir.to_path_buf() }
     }
 
     /// Every message the server accepted, as text.

@@ -7,23 +7,16 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use creditline::config::{MailConfig, MailTransport, SmtpConfig, SmtpTls};
 use creditline::domain::OutboxId;
 use creditline::email::transport::Mailer;
 
 struct Sink {
-    child: Child,
+    _child: common::Reaped,
     port: u16,
     maildir: PathBuf,
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A certificate for `localhost` and its key, written into `dir`: (root.pem, key.pem).
@@ -60,7 +53,7 @@ fn sink(dir: &Path, mode: &str, cert: &Path, key: &Path) -> Option<Sink> {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert!(line.starts_with("ready"), "aiosmtpd did not start: {line:?}");
-    Some(Sink { child, port, maildir })
+    Some(Sink { _child: common::Reaped(child), port, maildir })
 }
 
 fn delivered(maildir: &Path) -> Vec<String> {

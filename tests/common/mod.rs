@@ -141,6 +141,17 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// A child process (a mail server, a worker) killed and reaped when the test ends, pass or
+/// fail.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A `creditline serve` child, killed when the test ends (pass or fail).
 pub struct Server {
     pub child: std::process::Child,
