@@ -71,6 +71,7 @@ impl App {
 
     fn from_parts(config: Config, store: Arc<dyn Store>, files: Files, clock: Arc<dyn Clock>) -> Arc<App> {
         let Files { workflows, rules, templates } = files;
+        let debits = Arc::new(crate::services::debit_queue::DebitQueue::new(store.clone(), &workflows, clock.clone()));
         let workflow = WorkflowService::new(store.clone(), workflows.clone(), clock);
         Arc::new(App {
             config,
@@ -80,7 +81,7 @@ impl App {
             templates,
             workflow,
             metrics: Arc::default(),
-            debits: Arc::default(),
+            debits,
             idempotency: Default::default(),
             task_counts: Default::default(),
         })

@@ -496,6 +496,7 @@ async fn a_deposit_guarantees_its_line_and_bills_until_applied_to_them(t: TestSt
 /// working, and a line that used nothing in October is not gated.
 async fn a_line_draws_nothing_from_the_end_of_a_month_that_used_credit_until_its_bill_is_paid(t: TestStore) {
     use creditline::domain::{Bucket, EntryKind, Period};
+    use creditline::services::Clock;
     use creditline::store::{CreditDraw, DebitRequest, DebitResult, EntryWrite, LedgerWrite};
     let clock = Arc::new(creditline::services::ManualClock::new(noon(2026, 10, 15)));
     let app = app_at(&t, clock.clone());
@@ -542,6 +543,7 @@ async fn a_line_draws_nothing_from_the_end_of_a_month_that_used_credit_until_its
         .post_debits(
             &[request],
             &creditline::store::DrawingLines { workflow: "credit_line", states: &["active", "grace", "reduced"] },
+            &|| november,
         )
         .await
         .unwrap()
@@ -564,6 +566,37 @@ async fn a_line_draws_nothing_from_the_end_of_a_month_that_used_credit_until_its
     let d = l.debit(&a, usd(100), "nov-5").await.unwrap();
     assert_eq!((d.credit, d.line_id), (usd(100), Some(line)));
     assert_eq!(app.store.credit_line(line).await.unwrap().unwrap().state, "active", "the gate is not a state");
+
+    // A debit that read the clock before the payment and reached the store after it draws,
+    // stamped no earlier than the store's reading: never before the payment it saw.
+    let late = DebitRequest {
+        account_email: a.to_string(),
+        amount: usd(100),
+        keys: ["usage:ops@gated.io:late:prepaid".into(), "usage:ops@gated.io:late:credit".into()],
+        period,
+        at: november,
+        draw_days: 0,
+    };
+    let states = ["active", "grace", "reduced"];
+    let lines = creditline::store::DrawingLines { workflow: "credit_line", states: &states };
+    let posted = app.store.post_debits(&[late], &lines, &|| clock.now()).await.unwrap();
+    assert!(matches!(posted.as_slice(), [DebitResult::Posted { .. }]), "{posted:?}");
+    let paid_at = app.store.bills_for_lines(&[line]).await.unwrap()[0].paid_at.unwrap();
+    let stamped = app.store.ledger_entries(a.as_str()).await.unwrap();
+    let late = stamped.iter().find(|e| e.idempotency_key.contains(":late:")).unwrap();
+    assert!(late.created_at >= paid_at, "stamped {} before the payment of {paid_at}", late.created_at);
+    // One planned in a month that has ended since goes alone, to be planned in the new one.
+    clock.set(noon(2026, 12, 1));
+    let stale = DebitRequest {
+        account_email: a.to_string(),
+        amount: usd(100),
+        keys: ["usage:ops@gated.io:stale:prepaid".into(), "usage:ops@gated.io:stale:credit".into()],
+        period,
+        at: november,
+        draw_days: 0,
+    };
+    let posted = app.store.post_debits(&[stale], &lines, &|| clock.now()).await.unwrap();
+    assert_eq!(posted, vec![DebitResult::Alone]);
     assert_sound(&app).await;
 }
 

@@ -548,7 +548,7 @@ impl<'a> Ledger<'a> {
             at: now,
             draw_days: self.draw_days(),
         };
-        match self.app.debits.submit(&self.app.store, &self.app.workflows, request).await {
+        match self.app.debits.submit(request).await {
             Some(DebitResult::Posted { split, line_id }) => {
                 Ok(Debited { prepaid: split.prepaid, credit: split.credit, line_id, replayed: false })
             }
@@ -570,14 +570,22 @@ impl<'a> Ledger<'a> {
             if !done.is_empty() {
                 return Self::replayed(account, amount, keys, &done);
             }
-            let now = self.now();
-            let period = Period::containing(now);
             let prepaid = self.app.store.balances(account.as_str()).await?.prepaid_cents;
             let line = self.usable_line(account).await?;
+            let owing = match &line {
+                Some(l) => self.app.store.owed_months(&[l.id]).await?.into_iter().map(|(_, u)| u).collect(),
+                None => Vec::new(),
+            };
+            // The clock is read after the line's state and what it owes, as the batch does
+            // (`DebitStore::post_debits`): the debit is never stamped before a payment it saw.
+            let now = self.now();
+            let period = Period::containing(now);
             let (line_limit, used, gate) = match &line {
-                Some(l) => {
-                    (l.monthly_limit_cents, self.app.store.credit_used(l.id, period).await?, self.gate(l, now).await?)
-                }
+                Some(l) => (
+                    l.monthly_limit_cents,
+                    self.app.store.credit_used(l.id, period).await?,
+                    Gate::of(&owing, period, now, self.draw_days(), l.monthly_limit_cents),
+                ),
                 None => (0, 0, Gate::Open),
             };
             let split = plan_debit(amount, Money::from_cents(prepaid), line_limit, used, gate)?;

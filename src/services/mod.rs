@@ -14,6 +14,7 @@ pub mod debit_queue;
 pub mod decisions;
 pub mod delivery;
 pub mod error;
+pub mod group_commit;
 pub mod in_flight;
 pub mod inbound;
 pub mod invoices;

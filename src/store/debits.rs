@@ -50,7 +50,17 @@ pub trait DebitStore: Send + Sync {
     /// what the debits before it left). The balance updates stay guarded in the statements: a
     /// writer outside the batch that got there first makes the whole batch `Conflict`, with
     /// nothing written.
-    async fn post_debits(&self, requests: &[DebitRequest], lines: &DrawingLines<'_>) -> StoreResult<Vec<DebitResult>>;
+    ///
+    /// `now` is read once the batch's state is read, and every debit is stamped no earlier:
+    /// a payment that committed before those reads was stamped before that reading (clocks
+    /// only move forward), so a debit's time never comes before what it saw. A debit whose
+    /// month ended meanwhile is answered `Alone`, to be planned again in the month it now is.
+    async fn post_debits(
+        &self,
+        requests: &[DebitRequest],
+        lines: &DrawingLines<'_>,
+        now: &(dyn Fn() -> DateTime<Utc> + Sync),
+    ) -> StoreResult<Vec<DebitResult>>;
 }
 
 /// Implements [`DebitStore`] for a backend (see [`super::sql`]).
@@ -62,6 +72,7 @@ macro_rules! impl_debits_store {
                 &self,
                 requests: &[crate::store::DebitRequest],
                 lines_drawing: &crate::store::DrawingLines<'_>,
+                now: &(dyn Fn() -> chrono::DateTime<chrono::Utc> + Sync),
             ) -> crate::store::StoreResult<Vec<crate::store::DebitResult>> {
                 use std::collections::{HashMap, HashSet};
                 use sqlx::Row;
@@ -153,6 +164,8 @@ macro_rules! impl_debits_store {
                 for (line, unpaid) in Self::owed_in(&mut tx, &ids).await? {
                     owing.entry(line.0).or_default().push(unpaid);
                 }
+                // After the reads: see the trait's note.
+                let read_at = now();
                 // Per line and period drawn on: the highest cap and the earliest month that had
                 // to be paid among its debits, for the guard of the write below.
                 let mut gates: HashMap<(uuid::Uuid, String), (i64, crate::domain::Period)> = HashMap::new();
@@ -172,11 +185,14 @@ macro_rules! impl_debits_store {
                         results.push(DebitResult::Alone);
                         continue;
                     }
+                    let at = r.at.max(read_at);
                     let period = r.period.to_string();
                     let line = lines.get(&r.account_email).copied();
-                    if line.is_some_and(|(id, _)| billed.contains(&(id.0, period.clone()))) {
-                        // Planned before its month's close and sent after it: alone, the debit
-                        // is planned again in the month it now is.
+                    if crate::domain::Period::containing(at) != r.period
+                        || line.is_some_and(|(id, _)| billed.contains(&(id.0, period.clone())))
+                    {
+                        // Planned in a month that has ended (or been billed) since: alone, the
+                        // debit is planned again in the month it now is.
                         results.push(DebitResult::Alone);
                         continue;
                     }
@@ -188,7 +204,7 @@ macro_rules! impl_debits_store {
                     });
                     f.gate = line.map_or(crate::domain::Gate::Open, |(id, limit)| {
                         let months = owing.get(&id.0).map(Vec::as_slice).unwrap_or_default();
-                        crate::domain::Gate::of(months, r.period, r.at, r.draw_days, limit)
+                        crate::domain::Gate::of(months, r.period, at, r.draw_days, limit)
                     });
                     let cap = f.gate.cap(f.line_limit_cents);
                     match f.draw(r.amount) {
@@ -201,7 +217,7 @@ macro_rules! impl_debits_store {
                             if let Some(id) = line_id {
                                 // A later debit of the batch in a later month sees this one owed.
                                 owing.entry(id.0).or_default().push(crate::domain::Unpaid { period: r.period, owed: split.credit });
-                                let before = crate::domain::paid_before(r.at, r.draw_days);
+                                let before = crate::domain::paid_before(at, r.draw_days);
                                 let g = gates.entry((id.0, period.clone())).or_insert((cap, before));
                                 *g = (g.0.max(cap), g.1.min(before));
                                 let mut e = EntryWrite::new(EntryKind::Usage, Bucket::Credit, -split.credit.cents(), r.keys[1].clone(), "usage");
@@ -218,7 +234,7 @@ macro_rules! impl_debits_store {
                     tx.commit().await?;
                     return Ok(results);
                 }
-                let at = requests.iter().map(|r| r.at).max().unwrap_or_default();
+                let at = requests.iter().map(|r| r.at).max().unwrap_or_default().max(read_at);
                 // The planned writes go in as one call on SQLite (a fusing writer, see above).
                 // They need no guard in their WHERE: the plan was made under the write lock, and
                 // the tables' CHECKs (balances >= 0, used <= limit) abort the transaction should
