@@ -186,6 +186,58 @@ async fn a_failure_while_writing_effects_rolls_everything_back(t: TestStore) {
     assert_eq!(t.store.apply_transition(&fixed).await.unwrap(), 2);
 }
 
+/// Group commit: transitions written together each commit or fail on their own. A fault in
+/// one (a duplicate outbox key, a stale version) undoes that one alone; the answers come back
+/// in the order the writes were given, whatever order the store wrote them in.
+async fn transitions_written_together_commit_or_fail_each_on_its_own(t: TestStore) {
+    let svc = t.service();
+    let mut apps = Vec::new();
+    for who in ["one", "two", "three"] {
+        apps.push(svc.open_application(input(&format!("{who}@lumenforge.io")), "test").await.unwrap());
+    }
+    let effect = |key: String| OutboxWrite {
+        id: OutboxId::new(),
+        kind: "email".into(),
+        name: "materials_requested".into(),
+        idempotency_key: key,
+        payload: serde_json::json!({}),
+    };
+    let write = |app: &creditline::store::ApplicationRecord, version: i64, keys: [&str; 2]| TransitionWrite {
+        instance_id: app.id.into(),
+        expected_version: version,
+        event_id: EventId::new(),
+        event: "materials_missing".into(),
+        from_state: "received".into(),
+        to_state: "awaiting_materials".into(),
+        actor: "test".into(),
+        reason: None,
+        decision_ids: vec![],
+        outbox: keys.iter().map(|k| effect(format!("{}:{k}", app.id))).collect(),
+        tasks: vec![],
+        at: Utc::now(),
+    };
+    let writes = [
+        write(&apps[0], 1, ["a", "b"]),
+        write(&apps[1], 1, ["same", "same"]),
+        write(&apps[2], 1, ["a", "b"]),
+        write(&apps[2], 1, ["c", "d"]),
+    ];
+    let done = t.store.apply_transitions(&writes).await.unwrap();
+    assert_eq!(done.len(), 4);
+    assert_eq!(done[0].as_ref().ok(), Some(&2));
+    assert!(matches!(done[1], Err(StoreError::Duplicate(_))), "{:?}", done[1]);
+    assert_eq!(done[2].as_ref().ok(), Some(&2));
+    assert!(matches!(done[3], Err(StoreError::Conflict { expected: 1, actual: 2 })), "{:?}", done[3]);
+    for (app, state, events, emails) in
+        [(&apps[0], "awaiting_materials", 2, 3), (&apps[1], "received", 1, 1), (&apps[2], "awaiting_materials", 2, 3)]
+    {
+        let now = t.store.instance(app.id.into()).await.unwrap().unwrap();
+        assert_eq!(now.state, state, "{}", app.account_email);
+        assert_eq!(t.store.events(app.id.into()).await.unwrap().len(), events, "{}", app.account_email);
+        assert_eq!(t.store.outbox_for(app.id.into()).await.unwrap().len(), emails, "{}", app.account_email);
+    }
+}
+
 async fn listing_filters_and_pages_oldest_first(t: TestStore) {
     let svc = t.service();
     let mut ids = Vec::new();
@@ -322,6 +374,7 @@ store_suite!(
     refused_events_write_nothing,
     sixteen_concurrent_transitions_one_wins,
     a_failure_while_writing_effects_rolls_everything_back,
+    transitions_written_together_commit_or_fail_each_on_its_own,
     listing_filters_and_pages_oldest_first,
     an_accounts_records_are_read_to_the_last_page,
     other_workflows_run_on_the_same_store,

@@ -10,13 +10,14 @@ use crate::domain::{
     ApplicantKind, ApplicationId, DecisionId, EmailAddress, EventId, Money, OutboxId, SubjectId, TaskId,
 };
 use crate::store::{
-    ApplicationRecord, Instance, NewApplication, NewInstance, OutboxWrite, Store, StoreError, TaskWrite,
+    ApplicationRecord, Instance, NewApplication, NewInstance, OutboxWrite, Store, StoreError, StoreResult, TaskWrite,
     TransitionWrite,
 };
 use crate::workflow::names;
 use crate::workflow::{Definition, Effect, EngineError, Outcomes, Workflows, step};
 
 use super::Clock;
+use super::group_commit::{BatchWriter, GroupCommit};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -121,11 +122,38 @@ pub struct WorkflowService {
     store: Arc<dyn Store>,
     workflows: Arc<Workflows>,
     clock: Arc<dyn Clock>,
+    /// Transitions fired together commit together (group commit).
+    transitions: Arc<GroupCommit<TransitionWrite, StoreResult<i64>>>,
+    write_transitions: BatchWriter<TransitionWrite, StoreResult<i64>>,
 }
+
+/// Transitions one transaction takes at most.
+const TRANSITION_BATCH: usize = 64;
 
 impl WorkflowService {
     pub fn new(store: Arc<dyn Store>, workflows: Arc<Workflows>, clock: Arc<dyn Clock>) -> Self {
-        WorkflowService { store, workflows, clock }
+        let batch_store = store.clone();
+        let write_transitions: BatchWriter<TransitionWrite, StoreResult<i64>> = Arc::new(
+            move |writes: Vec<TransitionWrite>| {
+                let store = batch_store.clone();
+                Box::pin(async move {
+                    match store.apply_transitions(&writes).await {
+                        Ok(done) => Some(done),
+                        Err(e) => {
+                            tracing::debug!(error = %e, transitions = writes.len(), "batch not written; each goes alone");
+                            None
+                        }
+                    }
+                })
+            },
+        );
+        WorkflowService {
+            store,
+            workflows,
+            clock,
+            transitions: Arc::new(GroupCommit::new(TRANSITION_BATCH)),
+            write_transitions,
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -262,7 +290,11 @@ impl WorkflowService {
         }
         let mut cursor = Cursor::from(&current);
         let (write, fired) = self.plan(&mut cursor, &req)?;
-        self.store.apply_transition(&write).await?;
+        match self.transitions.submit(write.clone(), &self.write_transitions).await {
+            Some(done) => done?,
+            // Its batch could not be written: on its own, where the version check still holds.
+            None => self.store.apply_transition(&write).await?,
+        };
         Ok(fired)
     }
 

@@ -48,6 +48,12 @@ pub trait WorkflowStore: Send + Sync {
     /// nothing. Returns the new version.
     async fn apply_transition(&self, t: &TransitionWrite) -> StoreResult<i64>;
 
+    /// Several [`apply_transition`](WorkflowStore::apply_transition)s in one transaction (group
+    /// commit), each under a savepoint of its own: one that fails (a stale version) writes
+    /// nothing and is answered its error, the others commit. The outer error means none was
+    /// written.
+    async fn apply_transitions(&self, writes: &[TransitionWrite]) -> StoreResult<Vec<StoreResult<i64>>>;
+
     async fn instance(&self, id: SubjectId) -> StoreResult<Option<Instance>>;
 
     /// The event log of an instance, oldest first.
@@ -326,6 +332,40 @@ macro_rules! impl_workflow_store {
                 let version = Self::transition_in(&mut tx, &mut Writer::immediate(), t).await?;
                 tx.commit().await?;
                 Ok(version)
+            }
+
+            async fn apply_transitions(
+                &self,
+                writes: &[crate::store::TransitionWrite],
+            ) -> crate::store::StoreResult<Vec<crate::store::StoreResult<i64>>> {
+                if let [one] = writes {
+                    return Ok(vec![self.apply_transition(one).await]);
+                }
+                // In instance order (stable: two steps of one instance keep theirs), so two
+                // processes' batches lock their rows in the same order and cannot deadlock.
+                let mut order: Vec<usize> = (0..writes.len()).collect();
+                order.sort_by_key(|i| writes[*i].instance_id.0);
+                let mut out: Vec<Option<crate::store::StoreResult<i64>>> = writes.iter().map(|_| None).collect();
+                let mut tx = self.begin_write().await?;
+                for i in order {
+                    let t = &writes[i];
+                    sqlx::query("SAVEPOINT transition").execute(&mut *tx).await?;
+                    match Self::transition_in(&mut tx, &mut Writer::immediate(), t).await {
+                        Ok(version) => out[i] = Some(Ok(version)),
+                        // The database's own trouble (busy, a deadlock between processes'
+                        // batches, a lost connection): nothing of the batch is written and each
+                        // goes alone, where it meets the error it would have met without one.
+                        Err(e @ crate::store::StoreError::Database(_)) => return Err(e),
+                        // Its own refusal (a stale version): undone, the others go on.
+                        Err(e) => {
+                            sqlx::query("ROLLBACK TO SAVEPOINT transition").execute(&mut *tx).await?;
+                            out[i] = Some(Err(e));
+                        }
+                    }
+                    sqlx::query("RELEASE SAVEPOINT transition").execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(out.into_iter().flatten().collect())
             }
 
             async fn instance(
