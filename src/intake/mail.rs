@@ -101,16 +101,33 @@ pub fn parse(raw: &[u8]) -> Result<Mail, MailError> {
     // multipart mail breaks (an empty message/rfc822 part followed by more parts; found by the
     // property tests). Whatever the parser does, a message must get an outcome, never take the
     // process down.
-    std::panic::catch_unwind(|| parse_unguarded(raw)).unwrap_or(Err(MailError::ParserFailed))
+    std::panic::catch_unwind(|| {
+        let message = MessageParser::default().parse(raw).ok_or(MailError::Unreadable)?;
+        mail_of(raw, &message)
+    })
+    .unwrap_or(Err(MailError::ParserFailed))
 }
 
-fn parse_unguarded(raw: &[u8]) -> Result<Mail, MailError> {
+/// [`parse`] and [`attachment_contents`] from one parse of the bytes (a reviewer's thread view
+/// wants both).
+pub fn parse_with_contents(raw: &[u8]) -> Result<(Mail, Vec<AttachmentContents>), MailError> {
+    if raw.len() > MAX_MESSAGE_BYTES {
+        return Err(MailError::TooLarge { size: raw.len(), max: MAX_MESSAGE_BYTES });
+    }
+    // Guarded as `parse` is.
+    std::panic::catch_unwind(|| {
+        let message = MessageParser::default().parse(raw).ok_or(MailError::Unreadable)?;
+        Ok((mail_of(raw, &message)?, contents_of(&message)))
+    })
+    .unwrap_or(Err(MailError::ParserFailed))
+}
+
+fn mail_of(raw: &[u8], message: &mail_parser::Message<'_>) -> Result<Mail, MailError> {
     let sha256 = sha256_hex(raw);
-    let message = MessageParser::default().parse(raw).ok_or(MailError::Unreadable)?;
     if message.headers().is_empty() {
         return Err(MailError::Unreadable);
     }
-    let parts = count_parts(&message, 0)?;
+    let parts = count_parts(message, 0)?;
     if parts > MAX_PARTS {
         return Err(MailError::TooManyParts(parts));
     }
@@ -120,12 +137,12 @@ fn parse_unguarded(raw: &[u8]) -> Result<Mail, MailError> {
         .map(|s| strip_nul(s).trim().trim_matches(['<', '>']).to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| format!("{sha256}@no-message-id.invalid"));
-    let (from, from_name) = sender(&message);
+    let (from, from_name) = sender(message);
     let subject = message.subject().unwrap_or_default().trim().to_string();
     let date = message.date().and_then(|d| DateTime::from_timestamp(d.to_timestamp(), 0));
-    let auto_reply = auto_reply_signal(&message, &subject, from.as_deref());
+    let auto_reply = auto_reply_signal(message, &subject, from.as_deref());
 
-    let own_text = readable_text(&message);
+    let own_text = readable_text(message);
     // A forward as an attached message (message/rfc822) or inline ("Forwarded message").
     let attached = message.attachments().find_map(|p| p.message());
     let (text_source, forwarded_from, forwarded) = match attached {
@@ -158,7 +175,7 @@ fn parse_unguarded(raw: &[u8]) -> Result<Mail, MailError> {
         body,
         forwarded,
         attachments,
-        authentication_results: authentication_results(&message),
+        authentication_results: authentication_results(message),
     };
     Ok(mail.without_nul())
 }
@@ -340,19 +357,20 @@ pub fn attachment_contents(raw: &[u8]) -> Vec<AttachmentContents> {
     if raw.len() > MAX_MESSAGE_BYTES {
         return Vec::new();
     }
-    std::panic::catch_unwind(|| {
-        let Some(message) = MessageParser::default().parse(raw) else { return Vec::new() };
-        message
-            .attachments()
-            .filter(|p| p.message().is_none())
-            .map(|part| AttachmentContents {
-                filename: part.attachment_name().map(strip_nul),
-                content_type: content_type(part),
-                bytes: part.contents().to_vec(),
-            })
-            .collect()
-    })
-    .unwrap_or_default()
+    std::panic::catch_unwind(|| MessageParser::default().parse(raw).map(|m| contents_of(&m)).unwrap_or_default())
+        .unwrap_or_default()
+}
+
+fn contents_of(message: &mail_parser::Message<'_>) -> Vec<AttachmentContents> {
+    message
+        .attachments()
+        .filter(|p| p.message().is_none())
+        .map(|part| AttachmentContents {
+            filename: part.attachment_name().map(strip_nul),
+            content_type: content_type(part),
+            bytes: part.contents().to_vec(),
+        })
+        .collect()
 }
 
 fn content_type(part: &mail_parser::MessagePart<'_>) -> String {

@@ -133,7 +133,7 @@ pub async fn attachment(
 }
 
 fn read(base: ThreadMessage, raw: &[u8], marks: &[FieldRecord]) -> ThreadMessage {
-    let parsed = match mail::parse(raw) {
+    let (parsed, contents) = match mail::parse_with_contents(raw) {
         Ok(p) => p,
         Err(e) => return ThreadMessage { unreadable: Some(e.to_string()), ..base },
     };
@@ -142,7 +142,7 @@ fn read(base: ThreadMessage, raw: &[u8], marks: &[FieldRecord]) -> ThreadMessage
         None => (parsed.body.as_str(), false),
     };
     let marks: Vec<(&str, &str)> = marks.iter().map(|f| (f.field.as_str(), f.excerpt.as_str())).collect();
-    let attachments = mail::attachment_contents(raw)
+    let attachments = contents
         .iter()
         .enumerate()
         .map(|(position, a)| AttachmentView {
