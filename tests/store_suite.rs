@@ -144,23 +144,18 @@ async fn sixteen_concurrent_transitions_one_wins(t: TestStore) {
     assert_eq!((now.state.as_str(), now.version), ("awaiting_materials", 2));
 }
 
-async fn a_failure_while_writing_effects_rolls_everything_back(t: TestStore) {
-    let svc = t.service();
-    let app = svc.open_application(input("atomic@lumenforge.io"), "test").await.unwrap();
-    let before_events = t.store.events(app.id.into()).await.unwrap();
-    let before_outbox = t.store.outbox_for(app.id.into()).await.unwrap();
-    let effect = |key: &str| OutboxWrite {
+/// `materials_missing` of an application from `version`, with an email row per outbox key.
+fn materials_missing(app: &creditline::store::ApplicationRecord, version: i64, keys: &[&str]) -> TransitionWrite {
+    let effect = |key: &&str| OutboxWrite {
         id: OutboxId::new(),
         kind: "email".into(),
         name: "materials_requested".into(),
-        idempotency_key: key.into(),
+        idempotency_key: key.to_string(),
         payload: serde_json::json!({}),
     };
-    // The second outbox row breaks the unique idempotency key: the failure happens after
-    // the state update, the event row and one outbox row were written.
-    let write = TransitionWrite {
+    TransitionWrite {
         instance_id: app.id.into(),
-        expected_version: 1,
+        expected_version: version,
         event_id: EventId::new(),
         event: "materials_missing".into(),
         from_state: "received".into(),
@@ -168,10 +163,20 @@ async fn a_failure_while_writing_effects_rolls_everything_back(t: TestStore) {
         actor: "test".into(),
         reason: None,
         decision_ids: vec![],
-        outbox: vec![effect("same-key"), effect("same-key")],
+        outbox: keys.iter().map(effect).collect(),
         tasks: vec![],
         at: Utc::now(),
-    };
+    }
+}
+
+async fn a_failure_while_writing_effects_rolls_everything_back(t: TestStore) {
+    let svc = t.service();
+    let app = svc.open_application(input("atomic@lumenforge.io"), "test").await.unwrap();
+    let before_events = t.store.events(app.id.into()).await.unwrap();
+    let before_outbox = t.store.outbox_for(app.id.into()).await.unwrap();
+    // The second outbox row breaks the unique idempotency key: the failure happens after
+    // the state update, the event row and one outbox row were written.
+    let write = materials_missing(&app, 1, &["same-key", "same-key"]);
     let err = t.store.apply_transition(&write).await.unwrap_err();
     assert!(matches!(err, StoreError::Duplicate(_)), "{err}");
 
@@ -182,7 +187,7 @@ async fn a_failure_while_writing_effects_rolls_everything_back(t: TestStore) {
 
     // And the same write without the fault goes through.
     let mut fixed = write.clone();
-    fixed.outbox = vec![effect("key-1"), effect("key-2")];
+    fixed.outbox = materials_missing(&app, 1, &["key-1", "key-2"]).outbox;
     assert_eq!(t.store.apply_transition(&fixed).await.unwrap(), 2);
 }
 
@@ -195,26 +200,9 @@ async fn transitions_written_together_commit_or_fail_each_on_its_own(t: TestStor
     for who in ["one", "two", "three"] {
         apps.push(svc.open_application(input(&format!("{who}@lumenforge.io")), "test").await.unwrap());
     }
-    let effect = |key: String| OutboxWrite {
-        id: OutboxId::new(),
-        kind: "email".into(),
-        name: "materials_requested".into(),
-        idempotency_key: key,
-        payload: serde_json::json!({}),
-    };
-    let write = |app: &creditline::store::ApplicationRecord, version: i64, keys: [&str; 2]| TransitionWrite {
-        instance_id: app.id.into(),
-        expected_version: version,
-        event_id: EventId::new(),
-        event: "materials_missing".into(),
-        from_state: "received".into(),
-        to_state: "awaiting_materials".into(),
-        actor: "test".into(),
-        reason: None,
-        decision_ids: vec![],
-        outbox: keys.iter().map(|k| effect(format!("{}:{k}", app.id))).collect(),
-        tasks: vec![],
-        at: Utc::now(),
+    let write = |app: &creditline::store::ApplicationRecord, version: i64, keys: [&str; 2]| {
+        let keys: Vec<String> = keys.iter().map(|k| format!("{}:{k}", app.id)).collect();
+        materials_missing(app, version, &keys.iter().map(String::as_str).collect::<Vec<_>>())
     };
     let writes = [
         write(&apps[0], 1, ["a", "b"]),
