@@ -122,8 +122,9 @@ pub struct WorkflowService {
     store: Arc<dyn Store>,
     workflows: Arc<Workflows>,
     clock: Arc<dyn Clock>,
-    /// Transitions fired together commit together (group commit).
-    transitions: Arc<GroupCommit<TransitionWrite, StoreResult<i64>>>,
+    /// Transitions fired together commit together (group commit), where the database lets
+    /// one writer in at a time ([`OperationsStore::writes_one_at_a_time`](crate::store::OperationsStore::writes_one_at_a_time)).
+    transitions: Option<Arc<GroupCommit<TransitionWrite, StoreResult<i64>>>>,
     write_transitions: BatchWriter<TransitionWrite, StoreResult<i64>>,
 }
 
@@ -132,6 +133,7 @@ const TRANSITION_BATCH: usize = 64;
 
 impl WorkflowService {
     pub fn new(store: Arc<dyn Store>, workflows: Arc<Workflows>, clock: Arc<dyn Clock>) -> Self {
+        let batched = store.writes_one_at_a_time();
         let batch_store = store.clone();
         let write_transitions: BatchWriter<TransitionWrite, StoreResult<i64>> = Arc::new(
             move |writes: Vec<TransitionWrite>| {
@@ -151,7 +153,7 @@ impl WorkflowService {
             store,
             workflows,
             clock,
-            transitions: Arc::new(GroupCommit::new(TRANSITION_BATCH)),
+            transitions: batched.then(|| Arc::new(GroupCommit::new(TRANSITION_BATCH))),
             write_transitions,
         }
     }
@@ -290,9 +292,14 @@ impl WorkflowService {
         }
         let mut cursor = Cursor::from(&current);
         let (write, fired) = self.plan(&mut cursor, &req)?;
-        match self.transitions.submit(write.clone(), &self.write_transitions).await {
+        let batched = match &self.transitions {
+            Some(queue) => queue.submit(write.clone(), &self.write_transitions).await,
+            None => None,
+        };
+        match batched {
             Some(done) => done?,
-            // Its batch could not be written: on its own, where the version check still holds.
+            // Not batched, or its batch could not be written: on its own, where the version
+            // check still holds.
             None => self.store.apply_transition(&write).await?,
         };
         Ok(fired)

@@ -82,6 +82,11 @@ pub trait OperationsStore: Send + Sync {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
 
+    /// True where the database lets one writer in at a time (SQLite): there, writes made at
+    /// the same moment gain from sharing a transaction (group commit). PostgreSQL runs them
+    /// side by side and shares the commit's flush itself; batching them there measured slower.
+    fn writes_one_at_a_time(&self) -> bool;
+
     /// Applies pending migrations; safe to run on every start.
     async fn migrate(&self) -> StoreResult<()>;
 
@@ -110,6 +115,10 @@ macro_rules! impl_operations_store {
         impl crate::store::OperationsStore for $store {
             fn backend(&self) -> &'static str {
                 $backend
+            }
+
+            fn writes_one_at_a_time(&self) -> bool {
+                $backend == "sqlite"
             }
 
             async fn migrate(&self) -> crate::store::StoreResult<()> {
