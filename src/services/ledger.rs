@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::domain::{
-    BoundError, Bucket, DebitError, EmailAddress, EntryKind, Gate, Money, Period, Refused, SubjectId, grown,
+    BoundError, Bucket, DebitError, EmailAddress, EntryKind, Gate, Money, Period, Refused, SubjectId, Unpaid, grown,
     paid_before, plan_debit, within,
 };
 use crate::store::{
@@ -505,8 +505,18 @@ impl<'a> Ledger<'a> {
     /// a credit line for the next month, the account must complete payment for the previous
     /// month's bill").
     pub async fn gate(&self, line: &CreditLineRecord, now: DateTime<Utc>) -> Result<Gate, LedgerError> {
-        let owing: Vec<_> = self.app.store.owed_months(&[line.id]).await?.into_iter().map(|(_, u)| u).collect();
-        Ok(Gate::of(&owing, Period::containing(now), now, self.draw_days(), line.monthly_limit_cents))
+        let owing = self.owing(line).await?;
+        Ok(self.gate_of(&owing, line, now))
+    }
+
+    /// What `line` owes for closed months, by month.
+    async fn owing(&self, line: &CreditLineRecord) -> Result<Vec<Unpaid>, LedgerError> {
+        Ok(self.app.store.owed_months(&[line.id]).await?.into_iter().map(|(_, u)| u).collect())
+    }
+
+    /// The gate of `line` at `now` from what it owes (read before).
+    fn gate_of(&self, owing: &[Unpaid], line: &CreditLineRecord, now: DateTime<Utc>) -> Gate {
+        Gate::of(owing, Period::containing(now), now, self.draw_days(), line.monthly_limit_cents)
     }
 
     /// What `account` could spend right now: prepaid credits and what the gate leaves of the
@@ -573,7 +583,7 @@ impl<'a> Ledger<'a> {
             let prepaid = self.app.store.balances(account.as_str()).await?.prepaid_cents;
             let line = self.usable_line(account).await?;
             let owing = match &line {
-                Some(l) => self.app.store.owed_months(&[l.id]).await?.into_iter().map(|(_, u)| u).collect(),
+                Some(l) => self.owing(l).await?,
                 None => Vec::new(),
             };
             // The clock is read after the line's state and what it owes, as the batch does
@@ -584,7 +594,7 @@ impl<'a> Ledger<'a> {
                 Some(l) => (
                     l.monthly_limit_cents,
                     self.app.store.credit_used(l.id, period).await?,
-                    Gate::of(&owing, period, now, self.draw_days(), l.monthly_limit_cents),
+                    self.gate_of(&owing, l, now),
                 ),
                 None => (0, 0, Gate::Open),
             };
