@@ -8,6 +8,8 @@
 //!   (20,000) debits from `BILLING_BENCH_TASKS` (8 and 64) concurrent callers, on one hot
 //!   account and spread over 1,000 accounts.
 //!
+//! `BILLING_BENCH_FRESH=1` leaves the seeded database without statistics (no `ANALYZE`).
+//!
 //! Run: `cargo bench --bench billing`. PostgreSQL: `CREDITLINE_TEST_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`); `BILLING_BENCH_BACKENDS=sqlite` skips it.
 
@@ -185,12 +187,17 @@ async fn run(backend: &'static str, store: Arc<dyn Store>, seed_pool: SeedPool) 
         SeedPool::Sqlite(p) => seed!(p, lines, period, opened),
         SeedPool::Postgres(p) => seed!(p, lines, period, opened),
     }
-    // Statistics, as a database in service has them (the planner's choices depend on them).
-    match &seed_pool {
-        SeedPool::Sqlite(p) => sqlx::query("ANALYZE").execute(p).await.map(|_| ()).unwrap(),
-        SeedPool::Postgres(p) => sqlx::query("ANALYZE").execute(p).await.map(|_| ()).unwrap(),
+    // Statistics, as a database in service has them (the planner's choices depend on them);
+    // `BILLING_BENCH_FRESH=1` closes on a database that has none yet, as one loaded in bulk
+    // and closed before autovacuum came by.
+    let fresh = setting::<u8>("BILLING_BENCH_FRESH", 0) == 1;
+    match (&seed_pool, fresh) {
+        (_, true) => {}
+        (SeedPool::Sqlite(p), false) => sqlx::query("ANALYZE").execute(p).await.map(|_| ()).unwrap(),
+        (SeedPool::Postgres(p), false) => sqlx::query("ANALYZE").execute(p).await.map(|_| ()).unwrap(),
     }
-    eprintln!("{backend}: seeded {lines} lines in {:.1} s", t.elapsed().as_secs_f64());
+    let stats = if fresh { "no statistics" } else { "analyzed" };
+    eprintln!("{backend}: seeded {lines} lines in {:.1} s ({stats})", t.elapsed().as_secs_f64());
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2027, 4, 1, 1, 0, 0).unwrap()));
     let app = app_over(store.clone(), clock);
     let t = Instant::now();

@@ -1,5 +1,5 @@
 //! Rule evaluation speed: one full application evaluation (applicant type, business
-//! verification, AWS history, initial limit), one rule alone, and a runaway script aborted
+//! verification, AWS history, initial limit), each of the four alone, and a runaway script aborted
 //! by the operation limit. Run: `cargo bench --bench rules`.
 
 use std::path::PathBuf;
@@ -64,6 +64,12 @@ fn bench(c: &mut Criterion) {
             (a, v, h, l)
         })
     });
+    // Each of the four alone, to see where a full evaluation's time goes.
+    c.bench_function("single_rule_applicant_type", |b| b.iter(|| set.evaluate("applicant_type", &applicant, None)));
+    c.bench_function("single_rule_business_verification", |b| {
+        b.iter(|| set.evaluate("business_verification", &verification, None))
+    });
+    c.bench_function("single_rule_aws_history", |b| b.iter(|| set.evaluate("aws_history", &aws, None)));
     c.bench_function("single_rule_initial_limit", |b| b.iter(|| set.evaluate("initial_limit", &limit, None)));
 
     let dir = tempfile::tempdir().expect("temp dir");

@@ -216,6 +216,36 @@ fn reload_takes_new_versions_and_keeps_the_old_on_error() {
     assert_eq!(handle.current().version("re_review").unwrap(), new, "the previous rules stay in force");
 }
 
+/// Policy versions stored before `data/project_material_hosts.txt` existed judge links with a
+/// `material_kind` of their own script: they still load, and their own function decides.
+#[test]
+fn a_policy_version_from_before_the_material_list_still_loads_and_judges_links_itself() {
+    let (_dir, rules) = copy();
+    std::fs::remove_file(rules.join("data/project_material_hosts.txt")).unwrap();
+    std::fs::write(
+        rules.join("links.rhai"),
+        r#"fn material_kind(link) { if host_of(link) == "github.com" { "own_repository" } else { "own_other" } }
+        #{ outcome: "ok", reasons: [material_kind("https://github.com/x"), material_kind("https://vimeo.com/1")] }"#,
+    )
+    .unwrap();
+    let set = load(&rules);
+    let (d, _) = set.evaluate("links", &json!({}), None);
+    assert_eq!(d.reasons, ["own_repository", "own_other"], "{d:?}");
+    // Without the list, the helper knows no host: every link is "other".
+    std::fs::write(rules.join("links.rhai"), r#"#{ outcome: "ok", reasons: [material_kind("https://github.com/x")] }"#)
+        .unwrap();
+    assert_eq!(load(&rules).evaluate("links", &json!({}), None).0.reasons, ["other"]);
+}
+
+#[test]
+fn a_broken_material_list_is_refused_naming_its_line() {
+    let (_dir, rules) = copy();
+    std::fs::write(rules.join("data/project_material_hosts.txt"), "repository github.com\nrepo gitlab.com\n").unwrap();
+    let errors = RuleSet::load(&rules).err().expect("refused");
+    let text = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+    assert!(text.contains("project_material_hosts.txt: line 2: unknown kind \"repo\""), "{text}");
+}
+
 #[test]
 fn helpers_compute_dates_domains_and_money() {
     let (_dir, rules) = copy();
@@ -231,16 +261,60 @@ fn helpers_compute_dates_domains_and_money() {
             "" + is_generic_platform_host("https://a.b.vercel.app"),
             "" + is_tool_directory_host("futuretools.io"),
             format_money(parse_money("USD 5,000")),
-            "" + (parse_money("lots") == ())
+            "" + (parse_money("lots") == ()),
+            material_kind("https://gist.github.com/me/x"),
+            material_kind("https://www.youtube.com/watch?v=1"),
+            material_kind("https://my-own-product.dev"),
+            join(["a", 2, "c"], ", "),
+            "" + sum([1, 2, 39]),
+            "" + sum([])
         ] }"#,
     )
     .unwrap();
     let (d, _) = load(&rules).evaluate("helpers", &json!({}), None);
     assert_eq!(
         d.reasons,
-        ["29", "1", "12", "example.co.uk", "acme.io", "true", "true", "true", "$5,000.00", "true"],
+        [
+            "29",
+            "1",
+            "12",
+            "example.co.uk",
+            "acme.io",
+            "true",
+            "true",
+            "true",
+            "$5,000.00",
+            "true",
+            "repository",
+            "demo_video",
+            "other",
+            "a, 2, c",
+            "42",
+            "0"
+        ],
         "{d:?}"
     );
+}
+
+#[test]
+fn list_helpers_refuse_what_they_cannot_add_or_hold() {
+    let (_dir, rules) = copy();
+    let set_with = |script: &str| {
+        std::fs::write(rules.join("lists.rhai"), script).unwrap();
+        load(&rules)
+    };
+    let rule_error = |script: &str| set_with(script).evaluate("lists", &json!({}), None).0;
+    let d = rule_error(r#"#{ outcome: "ok", reasons: ["" + sum([1, "two"])] }"#);
+    assert!(d.is_rule_error() && d.reasons[0].contains("sum: string is not a whole number"), "{d:?}");
+    let d = rule_error(r#"#{ outcome: "ok", reasons: ["" + sum([9223372036854775807, 1])] }"#);
+    assert!(d.is_rule_error() && d.reasons[0].contains("overflows"), "{d:?}");
+    // Rhai bounds the list's own text; a separator of 1,000 bytes between 100 entries is not.
+    let d = rule_error(
+        r#"let a = []; let s = "0123456789"; s = s + s + s + s + s + s + s + s + s + s;
+        let sep = s + s + s + s + s + s + s + s + s + s;
+        for i in 0..100 { a.push("x"); } #{ outcome: "ok", reasons: [join(a, sep)] }"#,
+    );
+    assert!(d.is_rule_error() && d.reasons[0].contains("join: the text would be over"), "{d:?}");
 }
 
 #[test]

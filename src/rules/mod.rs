@@ -18,6 +18,7 @@ pub mod policy;
 pub mod sandbox;
 pub mod shadow;
 pub mod typed;
+pub mod values;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -132,11 +133,8 @@ impl RuleSet {
     pub fn from_policy(policy: &PolicyFiles, limits: Limits, origin: &str) -> Result<RuleSet, Vec<RulesError>> {
         let file = |path: &str| format!("{origin}/{path}");
         let lists = Arc::new(
-            HostLists::from_texts(|name| {
-                let path = format!("data/{name}");
-                policy.data(name).map(|t| (t.to_string(), path.clone())).ok_or_else(|| format!("{path}: missing"))
-            })
-            .map_err(|e| vec![RulesError::Io { path: file("data"), message: e }])?,
+            HostLists::from_texts(|name| Ok(policy.data(name).map(|t| (t.to_string(), format!("data/{name}")))))
+                .map_err(|e| vec![RulesError::Io { path: file("data"), message: e }])?,
         );
         let deposit_tier = lists.deposit_tier;
         let engine = sandbox::engine(lists.clone());
@@ -249,34 +247,32 @@ impl RuleSet {
         subject: Option<SubjectId>,
     ) -> (Decision, DecisionRecord) {
         let started = Instant::now();
-        let input_json = serde_json::to_value(input).unwrap_or(serde_json::Value::Null);
-        let (decision, output, version) = match self.rules.get(rule) {
-            None => (
+        // Serialized once: the record keeps it, and the script gets it converted from it.
+        let input_json = serde_json::to_value(input);
+        let (decision, output, version) = match (self.rules.get(rule), &input_json) {
+            (None, _) => (
                 Decision::manual_review(rule, &format!("no rule named {rule:?}")),
                 serde_json::Value::Null,
                 String::new(),
             ),
-            Some(compiled) => {
-                let (decision, output) = self.run(rule, compiled, input);
+            (Some(compiled), Err(e)) => (
+                Decision::manual_review(rule, &format!("input: {e}")),
+                serde_json::Value::Null,
+                compiled.version.clone(),
+            ),
+            (Some(compiled), Ok(json)) => {
+                let (decision, output) = self.run(rule, compiled, json);
                 (decision, output, compiled.version.clone())
             }
         };
+        let input_json = input_json.unwrap_or(serde_json::Value::Null);
         let duration_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
         let record = record_of(&decision, version, input_json, output, duration_us, subject);
         (decision, record)
     }
 
-    fn run<I: Serialize + ?Sized>(
-        &self,
-        rule: &str,
-        compiled: &CompiledRule,
-        input: &I,
-    ) -> (Decision, serde_json::Value) {
-        let dynamic = match rhai::serde::to_dynamic(input) {
-            Ok(d) => d,
-            Err(e) => return (Decision::manual_review(rule, &format!("input: {e}")), serde_json::Value::Null),
-        };
-        let mut scope = scope_with_input(dynamic);
+    fn run(&self, rule: &str, compiled: &CompiledRule, input: &serde_json::Value) -> (Decision, serde_json::Value) {
+        let mut scope = scope_with_input(values::to_dynamic(input));
         let budget = self.limits.budget;
         let evaluated =
             sandbox::with_budget(budget, || self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &compiled.ast));
@@ -290,7 +286,7 @@ impl RuleSet {
             }
             Err(e) => return (Decision::manual_review(rule, &e.to_string()), serde_json::Value::Null),
         };
-        let output: serde_json::Value = match rhai::serde::from_dynamic(&result) {
+        let output = match values::from_dynamic(&result) {
             Ok(v) => v,
             Err(e) => return (Decision::manual_review(rule, &format!("output: {e}")), serde_json::Value::Null),
         };

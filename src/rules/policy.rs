@@ -38,8 +38,12 @@ impl PolicyFiles {
         let mut size = 0;
         let scripts = crate::folders::files_with_extension(dir, "rhai").map_err(|e| io(dir, e.to_string()))?;
         let data = dir.join("data");
-        let lists = HostLists::FILES.iter().chain([&HostLists::DEPOSIT_TIER_FILE]).map(|name| data.join(name));
+        let lists = HostLists::ALL_FILES.iter().map(|name| data.join(name));
         for path in scripts.into_iter().chain(lists) {
+            // A folder without the optional list is read like a stored version without it.
+            if path.ends_with(HostLists::MATERIAL_FILE) && !path.exists() {
+                continue;
+            }
             let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e.to_string()))?;
             size += text.len();
             if size > MAX_POLICY_BYTES {

@@ -124,19 +124,22 @@ pub struct WorkflowService {
     clock: Arc<dyn Clock>,
     /// Transitions fired together commit together (group commit), where the database lets
     /// one writer in at a time ([`OperationsStore::writes_one_at_a_time`](crate::store::OperationsStore::writes_one_at_a_time)).
-    transitions: Option<Arc<GroupCommit<TransitionWrite, StoreResult<i64>>>>,
-    write_transitions: BatchWriter<TransitionWrite, StoreResult<i64>>,
+    transitions: Option<TransitionQueue>,
 }
+
+/// The queue transitions wait in, and what writes its batches.
+type TransitionQueue =
+    (Arc<GroupCommit<TransitionWrite, StoreResult<i64>>>, BatchWriter<TransitionWrite, StoreResult<i64>>);
 
 /// Transitions one transaction takes at most.
 const TRANSITION_BATCH: usize = 64;
 
 impl WorkflowService {
     pub fn new(store: Arc<dyn Store>, workflows: Arc<Workflows>, clock: Arc<dyn Clock>) -> Self {
-        let batched = store.writes_one_at_a_time();
-        let batch_store = store.clone();
-        let write_transitions: BatchWriter<TransitionWrite, StoreResult<i64>> = Arc::new(
-            move |writes: Vec<TransitionWrite>| {
+        // Built only where it is used: PostgreSQL takes writers side by side.
+        let transitions = store.writes_one_at_a_time().then(|| {
+            let batch_store = store.clone();
+            let write: BatchWriter<TransitionWrite, StoreResult<i64>> = Arc::new(move |writes: Vec<TransitionWrite>| {
                 let store = batch_store.clone();
                 Box::pin(async move {
                     match store.apply_transitions(&writes).await {
@@ -147,15 +150,10 @@ impl WorkflowService {
                         }
                     }
                 })
-            },
-        );
-        WorkflowService {
-            store,
-            workflows,
-            clock,
-            transitions: batched.then(|| Arc::new(GroupCommit::new(TRANSITION_BATCH))),
-            write_transitions,
-        }
+            });
+            (Arc::new(GroupCommit::new(TRANSITION_BATCH)), write)
+        });
+        WorkflowService { store, workflows, clock, transitions }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -293,7 +291,7 @@ impl WorkflowService {
         let mut cursor = Cursor::from(&current);
         let (write, fired) = self.plan(&mut cursor, &req)?;
         let batched = match &self.transitions {
-            Some(queue) => queue.submit(write.clone(), &self.write_transitions).await,
+            Some((queue, write_batch)) => queue.submit(write.clone(), write_batch).await,
             None => None,
         };
         match batched {
