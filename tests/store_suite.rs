@@ -356,7 +356,35 @@ async fn readiness_ping_answers(t: TestStore) {
     t.store.migrate().await.unwrap();
 }
 
+/// A bulk job on a young database first brings its statistics up to date (the cycle close
+/// does, `OperationsStore::refresh_statistics`); a table analyzed just now is left alone.
+async fn statistics_are_refreshed_where_missing_or_stale(t: TestStore) {
+    let app = t.app();
+    // Over the 1,000 changed rows that make a table worth analyzing.
+    for i in 0..1_200 {
+        let account = format!("line{i}@stats.io");
+        app.workflow.start("credit_line", creditline::domain::SubjectId::new(), Some(&account), "test").await.unwrap();
+    }
+    let tables = ["workflow_instances", "no_such_table"];
+    if !matches!(t.store.backend(), "postgres") {
+        assert!(t.store.refresh_statistics(&tables).await.unwrap().is_empty());
+        return;
+    }
+    // PostgreSQL counts a transaction's changes a moment after it commits: ask until it has.
+    let mut analyzed = Vec::new();
+    for _ in 0..60 {
+        analyzed = t.store.refresh_statistics(&tables).await.unwrap();
+        if !analyzed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(analyzed, ["workflow_instances"]);
+    assert!(t.store.refresh_statistics(&tables).await.unwrap().is_empty(), "analyzed just now");
+}
+
 store_suite!(
+    statistics_are_refreshed_where_missing_or_stale,
     opening_an_application_records_event_and_email,
     a_guarded_transition_follows_the_rule_outcome,
     refused_events_write_nothing,

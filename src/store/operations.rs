@@ -106,6 +106,14 @@ pub trait OperationsStore: Send + Sync {
 
     /// Workflow events named in `events` since `since`, counted by name.
     async fn event_counts(&self, events: &[&str], since: DateTime<Utc>) -> StoreResult<Vec<(String, i64)>>;
+
+    /// Brings the planner's statistics up to date for `tables` where they are missing or stale
+    /// (over 1,000 rows and a fifth of the table changed since the last analysis), and returns
+    /// the tables analyzed. A bulk job on a young PostgreSQL database (a million lines loaded
+    /// that day, autovacuum not yet by) otherwise plans for the sizes it does not know: a
+    /// close of 1,000,000 lines measured twice as slow. SQLite: nothing (`[]`); its planner
+    /// does not cache plans by table size, and its young-table close was not measured.
+    async fn refresh_statistics(&self, tables: &[&str]) -> StoreResult<Vec<String>>;
 }
 
 /// Implements [`OperationsStore`] for a backend (see [`super::sql`]).
@@ -119,6 +127,29 @@ macro_rules! impl_operations_store {
 
             fn writes_one_at_a_time(&self) -> bool {
                 $backend == "sqlite"
+            }
+
+            async fn refresh_statistics(&self, tables: &[&str]) -> crate::store::StoreResult<Vec<String>> {
+                if $backend != "postgres" || tables.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT relname::text FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname IN (",
+                );
+                let mut names = q.separated(", ");
+                for t in tables {
+                    names.push_bind(t.to_string());
+                }
+                names.push_unseparated(
+                    ") AND n_mod_since_analyze > 1000 AND n_mod_since_analyze > n_live_tup / 5 ORDER BY relname",
+                );
+                let stale: Vec<String> = q.build_query_scalar().fetch_all(self.pool()).await?;
+                if !stale.is_empty() {
+                    // Names pg_stat_user_tables gave for the caller's list: quoted all the same.
+                    let list = stale.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect::<Vec<_>>();
+                    sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {}", list.join(", ")))).execute(self.pool()).await?;
+                }
+                Ok(stale)
             }
 
             async fn migrate(&self) -> crate::store::StoreResult<()> {

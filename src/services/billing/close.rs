@@ -29,11 +29,28 @@ pub struct CloseReport {
     pub escalation: EscalationReport,
 }
 
+/// The tables a close reads and writes in bulk.
+const CLOSE_TABLES: &[&str] = &[
+    "workflow_instances",
+    "workflow_events",
+    "outbox",
+    "credit_lines",
+    "credit_usage",
+    "bills",
+    "ledger_entries",
+    "ledger_accounts",
+];
+
 /// Bills every line for `period`, in batches; stops after `stop_after` bills when given.
 pub async fn close(app: &App, period: Period, stop_after: Option<usize>) -> Result<CloseReport, CycleError> {
     let now = app.workflow.clock().now();
     if period.end() > now {
         return Err(CycleError::NotEnded(period, period.end()));
+    }
+    // A young database's statistics first (see `OperationsStore::refresh_statistics`).
+    let analyzed = app.store.refresh_statistics(CLOSE_TABLES).await?;
+    if !analyzed.is_empty() {
+        tracing::info!(tables = ?analyzed, "statistics were missing or stale; analyzed before the close");
     }
     let batch = app.config.billing.close_batch.max(1);
     let mut report = CloseReport { period: period.to_string(), ..CloseReport::default() };
