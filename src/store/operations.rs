@@ -111,8 +111,9 @@ pub trait OperationsStore: Send + Sync {
     /// (over 1,000 rows and a fifth of the table changed since the last analysis), and returns
     /// the tables analyzed. A bulk job on a young PostgreSQL database (a million lines loaded
     /// that day, autovacuum not yet by) otherwise plans for the sizes it does not know: a
-    /// close of 1,000,000 lines measured twice as slow. SQLite: nothing (`[]`); its planner
-    /// does not cache plans by table size, and its young-table close was not measured.
+    /// close of 1,000,000 lines measured twice as slow. SQLite: nothing (`[]`); without
+    /// statistics its planner assumes indexes are selective, and its young-table close was not
+    /// measured.
     async fn refresh_statistics(&self, tables: &[&str]) -> StoreResult<Vec<String>>;
 }
 
