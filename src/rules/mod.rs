@@ -247,8 +247,28 @@ impl RuleSet {
         subject: Option<SubjectId>,
     ) -> (Decision, DecisionRecord) {
         let started = Instant::now();
-        // Serialized once: the record keeps it, and the script gets it converted from it.
-        let input_json = serde_json::to_value(input);
+        self.decide(rule, serde_json::to_value(input), subject, started)
+    }
+
+    /// [`Self::evaluate`] of an input already serialized (the async paths serialize before
+    /// moving it to the blocking pool): it goes to the record as it is, not serialized again.
+    pub fn evaluate_value(
+        &self,
+        rule: &str,
+        input: serde_json::Value,
+        subject: Option<SubjectId>,
+    ) -> (Decision, DecisionRecord) {
+        self.decide(rule, Ok(input), subject, Instant::now())
+    }
+
+    /// Serialized once: the record keeps the input, and the script gets it converted from it.
+    fn decide(
+        &self,
+        rule: &str,
+        input_json: Result<serde_json::Value, serde_json::Error>,
+        subject: Option<SubjectId>,
+        started: Instant,
+    ) -> (Decision, DecisionRecord) {
         let (decision, output, version) = match (self.rules.get(rule), &input_json) {
             (None, _) => (
                 Decision::manual_review(rule, &format!("no rule named {rule:?}")),
@@ -407,7 +427,7 @@ impl Rules {
         };
         let set = self.current();
         let name = rule.to_string();
-        match tokio::task::spawn_blocking(move || set.evaluate(&name, &input, subject)).await {
+        match tokio::task::spawn_blocking(move || set.evaluate_value(&name, input, subject)).await {
             Ok(result) => {
                 self.shadows.after(&result.1);
                 result

@@ -1,7 +1,7 @@
 //! JSON to Rhai and back, directly. Every evaluation converts its input into the script and
-//! its answer out of it; going through serde's (de)serializers instead cost a quarter of a
-//! small rule's evaluation time (the input was also serialized twice: once for the record,
-//! once for the script). Pure.
+//! its answer out of it; through serde's (de)serializers, with the input serialized twice
+//! (once for the record, once for the script), that was about a seventh of a small rule's
+//! profile. The whole application evaluation measured about 2 % faster this way. Pure.
 
 use rhai::{Dynamic, ImmutableString};
 use serde_json::{Map, Number, Value};
