@@ -10,6 +10,9 @@ use chrono::{Datelike, NaiveDate};
 use regex::Regex;
 use serde::Serialize;
 
+use crate::domain::Domain;
+use crate::rules::lists::MaterialHosts;
+
 /// One extracted value and the text it was read from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Found {
@@ -548,18 +551,6 @@ const APP_STORES: &[&str] = &[
     "chromewebstore.google.com",
     "galaxystore.samsung.com",
 ];
-const SOCIAL: &[&str] = &[
-    "linkedin.com",
-    "twitter.com",
-    "x.com",
-    "facebook.com",
-    "instagram.com",
-    "youtube.com",
-    "discord.gg",
-    "t.me",
-    "wa.me",
-    "slack.com",
-];
 const CHANNELS: &[&str] = &["slack", "discord", "telegram", "whatsapp", "teams", "wechat", "微信", "line id", "signal"];
 const NO_PRODUCT: &[&str] = &[
     "don't have a company",
@@ -608,41 +599,6 @@ const NO_PRODUCT: &[&str] = &[
     "회사가 없",
     "没有项目",
     "还没有项目",
-];
-/// Repositories, demo videos, papers and marketplace listings: verifiable project material
-/// (rules/business_verification.rhai judges each), never taken for the applicant's website.
-const PROJECT_MATERIAL: &[&str] = &[
-    "github.com",
-    "gitlab.com",
-    "bitbucket.org",
-    "codeberg.org",
-    "sourceforge.net",
-    "gitee.com",
-    "youtu.be",
-    "vimeo.com",
-    "loom.com",
-    "bilibili.com",
-    "arxiv.org",
-    "doi.org",
-    "openreview.net",
-    "aclanthology.org",
-    "semanticscholar.org",
-    "researchgate.net",
-    "ssrn.com",
-    "zenodo.org",
-    "paperswithcode.com",
-    "addons.mozilla.org",
-    "microsoftedge.microsoft.com",
-    "marketplace.visualstudio.com",
-    "plugins.jetbrains.com",
-    "apps.shopify.com",
-    "marketplace.atlassian.com",
-    "appsource.microsoft.com",
-    "wordpress.org",
-    "figma.com",
-    "npmjs.com",
-    "pypi.org",
-    "crates.io",
 ];
 const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
 
@@ -749,11 +705,20 @@ fn months_since(year: i32, month: u32, today: NaiveDate) -> i64 {
 }
 
 /// Reads `body` (already cleaned of quotes and signature) and `subject`. `today` is the
-/// message's date, for ages such as "opened March 2021".
+/// message's date, for ages such as "opened March 2021". Links to project material are told
+/// from the website by the shipped `rules/data/project_material_hosts.txt`.
 pub fn extract(subject: &str, body: &str, today: NaiveDate) -> Extracted {
+    extract_with(subject, body, today, MaterialHosts::shipped())
+}
+
+/// [`extract`] with the project-material hosts of the policy in force: a link to a listed host
+/// (a repository, a demo video, a paper, a marketplace listing or a social profile) is
+/// material, never taken for the applicant's website, whose judgement is
+/// `business_verification`'s.
+pub fn extract_with(subject: &str, body: &str, today: NaiveDate, material: &MaterialHosts) -> Extracted {
     let mut x = Extracted::default();
     labelled(&mut x, body);
-    unlabelled(&mut x, subject, body, today);
+    unlabelled(&mut x, subject, body, today, material);
     x
 }
 
@@ -802,7 +767,7 @@ fn labelled(x: &mut Extracted, body: &str) {
     }
 }
 
-fn unlabelled(x: &mut Extracted, subject: &str, body: &str, today: NaiveDate) {
+fn unlabelled(x: &mut Extracted, subject: &str, body: &str, today: NaiveDate, material: &MaterialHosts) {
     let whole = format!("{subject}\n{body}");
     let lower = whole.to_lowercase();
     for line in whole.lines() {
@@ -812,7 +777,7 @@ fn unlabelled(x: &mut Extracted, subject: &str, body: &str, today: NaiveDate) {
             let url = trim_url(m.as_str());
             if host_in(&url, APP_STORES) {
                 x.set(APP_LINK, &url, line);
-            } else if host_in(&url, SOCIAL) || host_in(&url, PROJECT_MATERIAL) {
+            } else if Domain::parse(&host(&url)).is_ok_and(|h| material.kind_of(&h).is_some()) {
                 x.push_link(&url, line);
             } else if x.get(WEBSITE).is_none() {
                 x.set(WEBSITE, &url, line);
@@ -1045,6 +1010,24 @@ mod tests {
         assert_eq!(x.get(WEBSITE), Some("https://sketchloop.app"));
         assert_eq!(x.list(OTHER_LINKS), vec!["https://github.com/x/y".to_string()]);
         assert_eq!(x.get(APPLICANT_TYPE), Some("individual"));
+    }
+
+    /// The hosts that are material, not a website, are the rules' data file's: a host an
+    /// operator adds there (`itch.io` here, absent from the list given) changes what intake
+    /// takes for the website, with no build.
+    #[test]
+    fn material_links_follow_the_list_in_force() {
+        let body = "Our game: https://nightowl.itch.io/lanterns and our studio https://nightowl.studio";
+        let x = extract("", body, day());
+        assert_eq!(x.get(WEBSITE), Some("https://nightowl.studio"), "itch.io is in the shipped list");
+        assert_eq!(x.list(OTHER_LINKS), vec!["https://nightowl.itch.io/lanterns".to_string()]);
+        let without = MaterialHosts::parse("repository github.com").unwrap();
+        let x = extract_with("", body, day(), &without);
+        assert_eq!(x.get(WEBSITE), Some("https://nightowl.itch.io/lanterns"), "not listed: taken for the website");
+        let x = extract_with("", "https://www.youtube.com/watch?v=1 and https://acme.ai", day(), &without);
+        assert_eq!(x.get(WEBSITE), Some("https://www.youtube.com/watch?v=1"));
+        let x = extract("", "https://www.youtube.com/watch?v=1 and https://acme.ai", day());
+        assert_eq!(x.get(WEBSITE), Some("https://acme.ai"), "a demo video is material");
     }
 
     #[test]

@@ -19,6 +19,8 @@ use chrono::{DateTime, Utc};
 use extract::{Extracted, field};
 use mail::Mail;
 
+use crate::rules::lists::MaterialHosts;
+
 /// A message read and extracted, ready to plan (or the reason it cannot be read).
 pub struct Parsed {
     pub mail: Result<Mail, mail::MailError>,
@@ -27,11 +29,12 @@ pub struct Parsed {
 
 /// Reads a raw message: parsed, cleaned and extracted. `now`, the time it was received,
 /// stands in for a missing Date header: relative dates ("last week") are read against it.
-pub fn parse(raw: &[u8], now: DateTime<Utc>) -> Parsed {
+/// `material`: the project-material hosts of the policy in force ([`extract::extract_with`]).
+pub fn parse(raw: &[u8], now: DateTime<Utc>, material: &MaterialHosts) -> Parsed {
     let mail = mail::parse(raw);
     let extracted = match &mail {
         Ok(m) => {
-            let mut x = extract::extract(&m.subject, &m.body, m.date.unwrap_or(now).date_naive());
+            let mut x = extract::extract_with(&m.subject, &m.body, m.date.unwrap_or(now).date_naive(), material);
             // Recent AWS billing records (policy: "when applicable") arrive as a billing CSV.
             if let Some(a) = m.attachments.iter().find(|a| a.csv.as_deref().and_then(billing_csv::parse).is_some()) {
                 x.set(

@@ -88,6 +88,16 @@ impl MaterialHosts {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The list shipped in `rules/data/`, for pure code with no rule set at hand (the intake
+    /// extractor's own default). The service passes the list of the policy in force instead.
+    pub fn shipped() -> &'static MaterialHosts {
+        static SHIPPED: std::sync::LazyLock<MaterialHosts> = std::sync::LazyLock::new(|| {
+            // Checked by this module's tests: the shipped file parses.
+            MaterialHosts::parse(include_str!("../../rules/data/project_material_hosts.txt")).unwrap_or_default()
+        });
+        &SHIPPED
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -189,6 +199,14 @@ mod tests {
             let e = MaterialHosts::parse(bad).unwrap_err();
             assert!(e.contains(why), "{bad:?}: {e}");
         }
+    }
+
+    #[test]
+    fn the_shipped_material_list_parses() {
+        let text = include_str!("../../rules/data/project_material_hosts.txt");
+        let parsed = MaterialHosts::parse(text).expect("the shipped list parses");
+        assert_eq!(MaterialHosts::shipped().len(), parsed.len());
+        assert_eq!(MaterialHosts::shipped().kind_of(&Domain::parse("github.com").unwrap()), Some("repository"));
     }
 
     #[test]

@@ -230,6 +230,13 @@ impl RuleSet {
         self.deposit_tier
     }
 
+    /// The project-material hosts of this policy (`data/project_material_hosts.txt`), which
+    /// intake also reads to tell material links from the website. A policy version from
+    /// before the file judges links in its script; intake then reads the shipped list.
+    pub fn material_hosts(&self) -> &lists::MaterialHosts {
+        if self.lists.material.is_empty() { lists::MaterialHosts::shipped() } else { &self.lists.material }
+    }
+
     /// Whether a host serves pages of many owners: a deployment platform
     /// (`generic_platform_hosts.txt`), a tool directory (`tool_directory_hosts.txt`) or free
     /// mail. Such a host is nobody's company domain.

@@ -75,10 +75,12 @@ impl Work<'_> {
     /// depend on a write not yet committed (`busy`: the batch being committed; or this one).
     async fn plan_batch(&self, next: &mut usize, busy: &HashSet<String>) -> Result<Batch, StoreError> {
         let mut batch = Batch::default();
+        let rules = self.app.rules.current();
+        let material = rules.material_hosts();
         while *next < self.todo.len() && batch.writes.len() < BATCH {
             let i = self.todo[*next];
             let (kept, blank) = (&self.raws[i], &self.blanks[i]);
-            let parsed = parse(&self.messages[i].1, kept.received_at);
+            let parsed = parse(&self.messages[i].1, kept.received_at, material);
             let keys = batch_keys(&parsed);
             if keys.iter().any(|k| busy.contains(k) || batch.keys.contains(k)) {
                 break;

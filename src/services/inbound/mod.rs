@@ -138,7 +138,7 @@ pub async fn ingest(app: &App, source: &str, raw: &[u8]) -> Result<Report, Store
     if let Kept::Processed { report } = app.store.keep_message(&kept).await? {
         return Ok(duplicate(blank, &report));
     }
-    let parsed = parse(raw, kept.received_at);
+    let parsed = parse(raw, kept.received_at, app.rules.current().material_hosts());
     let planned = plan_parsed(app, &kept.sha256, &parsed, &blank, kept.received_at).await?;
     commit_one(app, &kept, &parsed, &blank, planned).await
 }
