@@ -226,6 +226,47 @@ async fn transitions_written_together_commit_or_fail_each_on_its_own(t: TestStor
     }
 }
 
+/// Group commit with nothing failing but the guards (SQLite writes such a batch in one call,
+/// its guards read first): a stale version and a missing instance are refused alone, and a
+/// second step of one instance in the same batch is checked against the state the first
+/// leaves.
+async fn transitions_written_together_are_guarded_each_against_the_batch_so_far(t: TestStore) {
+    let svc = t.service();
+    let mut apps = Vec::new();
+    for who in ["first", "second"] {
+        apps.push(svc.open_application(input(&format!("{who}@lumenforge.io")), "test").await.unwrap());
+    }
+    let keys = |app: &creditline::store::ApplicationRecord, k: &str| format!("{}:{k}", app.id);
+    let mut again = materials_missing(&apps[0], 2, &[&keys(&apps[0], "again")]);
+    again.from_state = "awaiting_materials".into();
+    again.event = "materials_reminded".into();
+    let mut gone = materials_missing(&apps[1], 1, &["gone"]);
+    gone.instance_id = creditline::domain::SubjectId(uuid::Uuid::now_v7());
+    let writes = [
+        materials_missing(&apps[0], 1, &[&keys(&apps[0], "first")]),
+        materials_missing(&apps[1], 5, &[&keys(&apps[1], "stale")]),
+        again.clone(),
+        gone,
+        // The same step again: the first `again` moved the instance past version 2.
+        TransitionWrite { event_id: EventId::new(), outbox: vec![], ..again },
+    ];
+    let done = t.store.apply_transitions(&writes).await.unwrap();
+    assert_eq!(done.len(), 5);
+    assert_eq!(done[0].as_ref().ok(), Some(&2));
+    assert!(matches!(done[1], Err(StoreError::Conflict { expected: 5, actual: 1 })), "{:?}", done[1]);
+    assert_eq!(done[2].as_ref().ok(), Some(&3));
+    assert!(matches!(done[3], Err(StoreError::NotFound(_))), "{:?}", done[3]);
+    assert!(matches!(done[4], Err(StoreError::Conflict { expected: 2, actual: 3 })), "{:?}", done[4]);
+    let first = t.store.instance(apps[0].id.into()).await.unwrap().unwrap();
+    assert_eq!((first.state.as_str(), first.version), ("awaiting_materials", 3));
+    let events: Vec<String> = t.store.events(apps[0].id.into()).await.unwrap().into_iter().map(|e| e.event).collect();
+    assert_eq!(events, ["created", "materials_missing", "materials_reminded"]);
+    assert_eq!(t.store.outbox_for(apps[0].id.into()).await.unwrap().len(), 3);
+    let second = t.store.instance(apps[1].id.into()).await.unwrap().unwrap();
+    assert_eq!((second.state.as_str(), second.version), ("received", 1));
+    assert_eq!(t.store.outbox_for(apps[1].id.into()).await.unwrap().len(), 1, "the refused step wrote nothing");
+}
+
 async fn listing_filters_and_pages_oldest_first(t: TestStore) {
     let svc = t.service();
     let mut ids = Vec::new();
@@ -391,6 +432,7 @@ store_suite!(
     sixteen_concurrent_transitions_one_wins,
     a_failure_while_writing_effects_rolls_everything_back,
     transitions_written_together_commit_or_fail_each_on_its_own,
+    transitions_written_together_are_guarded_each_against_the_batch_so_far,
     listing_filters_and_pages_oldest_first,
     an_accounts_records_are_read_to_the_last_page,
     other_workflows_run_on_the_same_store,

@@ -240,6 +240,57 @@ macro_rules! impl_workflow_store {
                 }
             }
 
+            /// [`WorkflowStore::apply_transitions`] on SQLite, the one writer at a time: the
+            /// guards (version and state of each instance) are read in one statement under the
+            /// write lock `BEGIN IMMEDIATE` took, so they cannot move before the commit, and
+            /// the statements of every transition that passes go as one call (a fusing
+            /// writer). Four hand-offs to the connection's thread for the batch instead of
+            /// five or more for each transition and its savepoint.
+            async fn apply_transitions_fused(
+                &self,
+                writes: &[crate::store::TransitionWrite],
+            ) -> crate::store::StoreResult<Vec<crate::store::StoreResult<i64>>> {
+                let mut tx = self.begin_write().await?;
+                let mut ids: Vec<uuid::Uuid> = writes.iter().map(|t| t.instance_id.0).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let mut current: std::collections::HashMap<uuid::Uuid, (i64, String)> =
+                    std::collections::HashMap::with_capacity(ids.len());
+                for chunk in ids.chunks(500) {
+                    let mut q = Builder::new("SELECT id, version, state FROM workflow_instances WHERE id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    q.push(")");
+                    let rows: Vec<(uuid::Uuid, i64, String)> = q.build_query_as().fetch_all(&mut *tx).await?;
+                    current.extend(rows.into_iter().map(|(id, version, state)| (id, (version, state))));
+                }
+                let mut w = Writer::fusing();
+                let mut out = Vec::with_capacity(writes.len());
+                // In arrival order: two steps of one instance keep theirs, the second checked
+                // against the state the first leaves.
+                for t in writes {
+                    match current.get_mut(&t.instance_id.0) {
+                        None => out.push(Err(crate::store::StoreError::NotFound(format!(
+                            "workflow instance {}",
+                            t.instance_id
+                        )))),
+                        Some((version, state)) if *version == t.expected_version && *state == t.from_state => {
+                            let done = Self::transition_in(&mut tx, &mut w, t).await?;
+                            *version = done;
+                            state.clone_from(&t.to_state);
+                            out.push(Ok(done));
+                        }
+                        Some((version, _)) => out
+                            .push(Err(crate::store::StoreError::Conflict { expected: t.expected_version, actual: *version })),
+                    }
+                }
+                w.flush(&mut tx).await?;
+                tx.commit().await?;
+                Ok(out)
+            }
+
             async fn transition_in(
                 tx: &mut Tx,
                 w: &mut Writer,
@@ -340,6 +391,15 @@ macro_rules! impl_workflow_store {
             ) -> crate::store::StoreResult<Vec<crate::store::StoreResult<i64>>> {
                 if let [one] = writes {
                     return Ok(vec![self.apply_transition(one).await]);
+                }
+                // SQLite: all in one call, unless a statement fails (a duplicate key); that
+                // call is undone whole, and the batch goes again below, where the failing
+                // transition fails alone.
+                if $fuse {
+                    match self.apply_transitions_fused(writes).await {
+                        Ok(done) => return Ok(done),
+                        Err(e) => tracing::debug!(error = %e, "transitions batch: one at a time"),
+                    }
                 }
                 // In instance order (stable: two steps of one instance keep theirs), so two
                 // processes' batches lock their rows in the same order and cannot deadlock.
