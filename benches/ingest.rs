@@ -101,7 +101,8 @@ fn bench(c: &mut Criterion) {
             let start = Instant::now();
             rt.block_on(async {
                 for chunk in messages.chunks(256) {
-                    let reports = creditline::services::inbound::ingest_many(&app, chunk).await.expect("ingest");
+                    let batch = creditline::services::inbound::ingest_many(&app, chunk);
+                    let reports = creditline::services::inbound::rules_inline(batch).await.expect("ingest");
                     assert!(reports.iter().all(|r| r.outcome != "duplicate"));
                 }
             });

@@ -312,6 +312,29 @@ async fn the_corpus_in_one_batch_gives_the_same_outcomes(t: TestStore) {
     assert!(again.iter().all(|r| r.outcome == "duplicate"));
 }
 
+/// As `creditline ingest` runs it: the rules on the batch's own task (`rules_inline`), the
+/// same outcomes, each decision recorded.
+async fn the_corpus_in_one_batch_with_rules_inline_gives_the_same_outcomes(t: TestStore) {
+    use creditline::services::inbound::{ingest_many, rules_inline};
+    let app = t.app();
+    let messages: Vec<(String, Vec<u8>)> =
+        corpus_files().iter().map(|f| (f.display().to_string(), std::fs::read(f).unwrap())).collect();
+    let reports = rules_inline(ingest_many(&app, &messages)).await.expect("ingest_many");
+    assert_eq!(reports.len(), messages.len());
+    let created: Vec<String> = reports
+        .iter()
+        .filter(|r| r.outcome == "created_application")
+        .filter_map(|r| r.application_id.clone())
+        .collect();
+    assert!(!created.is_empty());
+    for id in &created {
+        let subject = creditline::domain::SubjectId(id.parse().unwrap());
+        let rules: Vec<String> = app.store.decisions_for(subject).await.unwrap().into_iter().map(|d| d.rule).collect();
+        assert!(rules.iter().any(|r| r == "applicant_type"), "{id}: {rules:?}");
+    }
+    check_corpus(&app, reports).await;
+}
+
 /// Two writers ingest the same message at once: one outcome, the other a duplicate.
 async fn the_same_message_ingested_concurrently_is_processed_once(t: TestStore) {
     let app = t.app();
@@ -403,6 +426,7 @@ async fn a_stale_intake_write_is_refused_whole(t: TestStore) {
 store_suite!(
     the_corpus_gives_its_expected_outcomes,
     the_corpus_in_one_batch_gives_the_same_outcomes,
+    the_corpus_in_one_batch_with_rules_inline_gives_the_same_outcomes,
     the_same_message_ingested_concurrently_is_processed_once,
     a_stale_intake_write_is_refused_whole,
 );

@@ -57,7 +57,8 @@ pub async fn run(config: Config, args: IngestArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        let reports = match inbound::ingest_many(&app, &batch).await {
+        // This process answers no one else: the rules run on its own task (`rules_inline`).
+        let reports = match inbound::rules_inline(inbound::ingest_many(&app, &batch)).await {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: database: {e}");

