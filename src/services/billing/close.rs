@@ -56,9 +56,9 @@ pub async fn close(app: &App, period: Period, stop_after: Option<usize>) -> Resu
     let mut report = CloseReport { period: period.to_string(), ..CloseReport::default() };
     // A line that has ended (closed) is billed no more.
     let ended = app.workflow.states_where(credit_line::WORKFLOW, |s| s.terminal);
-    let mut after = None;
+    let mut next = app.store.lines_to_bill(period, None, batch, &ended).await?;
     loop {
-        let mut lines = app.store.lines_to_bill(period, after, batch, &ended).await?;
+        let mut lines = std::mem::take(&mut next);
         if let Some(k) = stop_after {
             if report.billed >= k {
                 report.stopped = true;
@@ -71,12 +71,17 @@ pub async fn close(app: &App, period: Period, stop_after: Option<usize>) -> Resu
             report.escalation = escalation::scan(app).await?;
             return Ok(report);
         };
-        after = Some(last.id);
+        let after = Some(last.id);
         let writes =
             lines.iter().map(|(line, used)| bill_write(app, line, *used, period)).collect::<Result<Vec<_>, _>>()?;
         // The whole batch in one transaction; when a line moved since it was read (a payment,
-        // a gating step) the batch is given up and its lines are billed one by one.
-        let billed = match app.store.commit_bills(&writes).await {
+        // a gating step) the batch is given up and its lines are billed one by one. The next
+        // batch is read meanwhile (its lines come after this one's, which the commit alone
+        // touches), so the writer does not wait for the read.
+        let (committed, read) =
+            tokio::join!(app.store.commit_bills(&writes), app.store.lines_to_bill(period, after, batch, &ended));
+        next = read?;
+        let billed = match committed {
             Ok(billed) => writes.iter().zip(billed).filter(|(_, b)| *b).map(|(w, _)| bill_cents(w)).collect(),
             Err(StoreError::Conflict { .. }) => {
                 let mut billed = Vec::new();
