@@ -243,6 +243,21 @@ macro_rules! impl_workflow_store {
                 }
             }
 
+            /// The state change under its guard: the version and the state the step was
+            /// planned from.
+            fn push_guarded_update(q: &mut Builder, t: &crate::store::TransitionWrite) {
+                q.push("UPDATE workflow_instances SET state = ")
+                    .push_bind(t.to_state.clone())
+                    .push(", version = version + 1, updated_at = ")
+                    .push_bind(t.at)
+                    .push(" WHERE id = ")
+                    .push_bind(t.instance_id.0)
+                    .push(" AND version = ")
+                    .push_bind(t.expected_version)
+                    .push(" AND state = ")
+                    .push_bind(t.from_state.clone());
+            }
+
             /// [`WorkflowStore::apply_transition`] on PostgreSQL: one statement, atomic on its
             /// own, whose data-modifying parts write the event, the emails and the tasks only
             /// where the guarded state change matched. One round trip instead of five or more
@@ -252,39 +267,31 @@ macro_rules! impl_workflow_store {
                 t: &crate::store::TransitionWrite,
             ) -> crate::store::StoreResult<i64> {
                 let version = t.expected_version + 1;
-                let mut q = Builder::new("WITH u AS (UPDATE workflow_instances SET state = ");
-                q.push_bind(t.to_state.clone())
-                    .push(", version = version + 1, updated_at = ")
-                    .push_bind(t.at)
-                    .push(" WHERE id = ")
-                    .push_bind(t.instance_id.0)
-                    .push(" AND version = ")
-                    .push_bind(t.expected_version)
-                    .push(" AND state = ")
-                    .push_bind(t.from_state.clone())
-                    .push(
-                        " RETURNING id), e AS (INSERT INTO workflow_events \
-                         (id, instance_id, version, event, from_state, to_state, actor, reason, decision_ids, occurred_at) \
-                         SELECT ",
-                    )
-                    .push_bind(t.event_id.0)
-                    .push(", u.id, ")
-                    .push_bind(version)
-                    .push(", ")
-                    .push_bind(t.event.clone())
-                    .push(", ")
-                    .push_bind(t.from_state.clone())
-                    .push(", ")
-                    .push_bind(t.to_state.clone())
-                    .push(", ")
-                    .push_bind(t.actor.clone())
-                    .push(", ")
-                    .push_bind(t.reason.clone())
-                    .push(", ")
-                    .push_bind(sqlx::types::Json(t.decision_ids.clone()))
-                    .push(", ")
-                    .push_bind(t.at)
-                    .push(" FROM u)");
+                let mut q = Builder::new("WITH u AS (");
+                Self::push_guarded_update(&mut q, t);
+                q.push(
+                    " RETURNING id), e AS (INSERT INTO workflow_events \
+                     (id, instance_id, version, event, from_state, to_state, actor, reason, decision_ids, occurred_at) \
+                     SELECT ",
+                )
+                .push_bind(t.event_id.0)
+                .push(", u.id, ")
+                .push_bind(version)
+                .push(", ")
+                .push_bind(t.event.clone())
+                .push(", ")
+                .push_bind(t.from_state.clone())
+                .push(", ")
+                .push_bind(t.to_state.clone())
+                .push(", ")
+                .push_bind(t.actor.clone())
+                .push(", ")
+                .push_bind(t.reason.clone())
+                .push(", ")
+                .push_bind(sqlx::types::Json(t.decision_ids.clone()))
+                .push(", ")
+                .push_bind(t.at)
+                .push(" FROM u)");
                 if !t.outbox.is_empty() {
                     q.push(
                         ", o AS (INSERT INTO outbox (id, instance_id, event_id, kind, name, idempotency_key, payload, created_at) \
@@ -389,20 +396,7 @@ macro_rules! impl_workflow_store {
             ) -> crate::store::StoreResult<i64> {
                 // The version check and the state change are one statement: whoever updates
                 // first wins, everyone else sees zero rows and writes nothing.
-                let updated = w
-                    .run(tx, |q| {
-                        q.push("UPDATE workflow_instances SET state = ")
-                            .push_bind(t.to_state.clone())
-                            .push(", version = version + 1, updated_at = ")
-                            .push_bind(t.at)
-                            .push(" WHERE id = ")
-                            .push_bind(t.instance_id.0)
-                            .push(" AND version = ")
-                            .push_bind(t.expected_version)
-                            .push(" AND state = ")
-                            .push_bind(t.from_state.clone());
-                    })
-                    .await?;
+                let updated = w.run(tx, |q| Self::push_guarded_update(q, t)).await?;
                 if updated == Some(0) {
                     return Err(Self::transition_refused(&mut **tx, t).await);
                 }
