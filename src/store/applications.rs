@@ -203,10 +203,11 @@ macro_rules! impl_applications_store {
                 &self,
                 f: &crate::store::ApplicationFilter,
             ) -> crate::store::StoreResult<Vec<crate::store::ApplicationRecord>> {
+                // The page's start on both sides of the join (see `list_credit_lines`).
                 let sql = sqlx::AssertSqlSafe(format!(
                     "{APPLICATION_SELECT} WHERE ($1 IS NULL OR i.state = $1) \
                      AND ($2 IS NULL OR a.account_email = $2) AND ($3 IS NULL OR a.id > $3) \
-                     ORDER BY a.id LIMIT $4"
+                     AND ($3 IS NULL OR i.id > $3) ORDER BY a.id LIMIT $4"
                 ));
                 let rows = sqlx::query(sql)
                     .bind(&f.state)

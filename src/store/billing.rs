@@ -458,8 +458,9 @@ macro_rules! impl_billing_store {
                 }
                 if let Some(after) = after {
                     // Keyset paging: each batch starts where the last one ended instead of
-                    // walking past every line billed so far.
-                    q.push(" AND l.id > ").push_bind(after.0);
+                    // walking past every line billed so far (on both sides of the join, see
+                    // `list_credit_lines`).
+                    q.push(" AND l.id > ").push_bind(after.0).push(" AND i.id > ").push_bind(after.0);
                 }
                 q.push(" AND NOT EXISTS (SELECT 1 FROM bills b WHERE b.line_id = l.id AND b.period = ")
                     .push_bind(period.to_string())

@@ -129,7 +129,9 @@ macro_rules! impl_credit_lines_store {
                     q.push(" AND i.state = ").push_bind(s.clone());
                 }
                 if let Some(after) = f.after {
-                    q.push(" AND l.id > ").push_bind(after.0);
+                    // Both sides of the join: given only the line's, PostgreSQL merge-joined
+                    // against every instance from the first, each page reading all before it.
+                    q.push(" AND l.id > ").push_bind(after.0).push(" AND i.id > ").push_bind(after.0);
                 }
                 if f.owing {
                     q.push(" AND EXISTS (SELECT 1 FROM bills b WHERE b.line_id = l.id AND b.paid_cents < b.amount_cents)");
