@@ -226,7 +226,8 @@ impl Default for PaymentsConfig {
 pub struct BillingConfig {
     /// A bill is due this many days after its month ends.
     pub due_days: u32,
-    /// Lines a cycle close bills per transaction.
+    /// Lines a cycle close bills per transaction, and the page of lines the scans over every
+    /// line (increases, gating, reminders) read at a time.
     pub close_batch: i64,
     /// How often each worker runs the scheduled job (close the last month, gate, re-review).
     pub tick_seconds: u64,

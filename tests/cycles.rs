@@ -21,12 +21,15 @@ use creditline::services::ledger::Ledger;
 use creditline::services::rereview;
 
 fn app(t: &TestStore, clock: Arc<ManualClock>) -> Arc<App> {
-    let config = Config {
+    let mut config = Config {
         rules_dir: repo().join("rules"),
         workflows_dir: repo().join("workflows"),
         templates_dir: repo().join("templates"),
         ..Default::default()
     };
+    // Two lines a batch and a page: every close and scan here crosses pages (the escalation
+    // scan reads the next page while it assesses the current one).
+    config.billing.close_batch = 2;
     App::assemble(config, t.store.clone(), clock).unwrap()
 }
 

@@ -24,7 +24,7 @@ use crate::services::workflow::{Cursor, Fire, ServiceError};
 
 use super::error::CycleError;
 use super::lines::{bills_by_line, next_lines, plan};
-use super::payment_standing::{standing, standings};
+use super::payment_standing::{Standings, standing, standings};
 use crate::workflow::names::{credit_line, limit_increase};
 
 const ACTOR: &str = "system:escalation";
@@ -85,40 +85,76 @@ pub struct EscalationReport {
 /// deposit on once it is held. Safe to run repeatedly and from several workers: a line with an
 /// open increase is skipped, and every step is version-checked. Reads a page of lines with
 /// their bills, increases and balances in a few queries, and evaluates the page's rules in one
-/// go: a close of 100,000 lines runs this over every one of them.
+/// go: a close of 100,000 lines runs this over every one of them. The next page is read while
+/// the current one is assessed (its rules run on the blocking pool), so the reads and the
+/// rules use both cores; pages hold other lines, so what one writes the next does not read.
 pub async fn scan(app: &App) -> Result<EscalationReport, CycleError> {
     let now = app.workflow.clock().now();
-    let since = now - Duration::days(90);
     let mut report = EscalationReport::default();
-    let mut after = None;
-    loop {
+    let mut page = Page::read(app, None, now).await?;
+    while let Some(last) = page.lines.last() {
+        let after = Some(last.id);
+        let (assessed, next) = tokio::join!(page.assess(app, now, &mut report), Page::read(app, after, now));
+        assessed?;
+        page = next?;
+    }
+    Ok(report)
+}
+
+/// A page of lines with what assessing them reads.
+struct Page {
+    lines: Vec<CreditLineRecord>,
+    /// The increases in progress, by line.
+    open: HashMap<SubjectId, (IncreaseRecord, String)>,
+    figures: HashMap<String, AccountFigures>,
+    standings: Standings,
+    /// The bills of the active lines.
+    bills: HashMap<SubjectId, Vec<BillRecord>>,
+}
+
+impl Page {
+    /// The page after `after`: its lines, then the rest in statements side by side.
+    async fn read(app: &App, mut after: Option<SubjectId>, now: DateTime<Utc>) -> Result<Page, CycleError> {
         let lines = next_lines(app, &mut after).await?;
         if lines.is_empty() {
-            return Ok(report);
+            return Ok(Page {
+                lines,
+                open: HashMap::new(),
+                figures: HashMap::new(),
+                standings: Default::default(),
+                bills: HashMap::new(),
+            });
         }
         let ids: Vec<SubjectId> = lines.iter().map(|l| l.id).collect();
-        let mut open: HashMap<SubjectId, (IncreaseRecord, String)> = HashMap::new();
-        for (record, state) in app.store.increases_for_lines(&ids).await? {
-            if in_progress(app, &state) {
-                open.insert(record.line_id, (record, state));
-            }
-        }
         let mut accounts: Vec<String> = lines.iter().map(|l| l.account_email.clone()).collect();
         accounts.sort();
         accounts.dedup();
-        let figures: HashMap<String, AccountFigures> = app
-            .store
-            .account_figures(&accounts, since)
-            .await?
+        let (increases, figures, standings, bills) = tokio::try_join!(
+            app.store.increases_for_lines(&ids),
+            app.store.account_figures(&accounts, now - Duration::days(90)),
+            standings(app, &accounts, now),
+            bills_by_line(app, lines.iter().filter(|l| l.state == credit_line::ACTIVE)),
+        )?;
+        let open = increases
             .into_iter()
-            .map(|f| (f.account_email.clone(), f))
+            .filter(|(_, state)| in_progress(app, state))
+            .map(|(r, s)| (r.line_id, (r, s)))
             .collect();
-        let figures_of = |l: &CreditLineRecord| figures.get(&l.account_email).cloned().unwrap_or_default();
-        let standings = standings(app, &accounts, now).await?;
+        let figures = figures.into_iter().map(|f| (f.account_email.clone(), f)).collect();
+        Ok(Page { lines, open, figures, standings, bills })
+    }
+
+    fn figures_of(&self, line: &CreditLineRecord) -> AccountFigures {
+        self.figures.get(&line.account_email).cloned().unwrap_or_default()
+    }
+
+    /// Moves the page's open increases on, then evaluates the rule for its other active lines
+    /// and opens what it proposes.
+    async fn assess(&self, app: &App, now: DateTime<Utc>, report: &mut EscalationReport) -> Result<(), CycleError> {
         let mut assess = Vec::new();
-        for line in &lines {
-            if let Some((increase, state)) = open.get(&line.id) {
-                let deposit = figures_of(line).balances.deposit_cents;
+        for line in &self.lines {
+            if let Some((increase, state)) = self.open.get(&line.id) {
+                let deposit = self.figures_of(line).balances.deposit_cents;
                 if let Some(why) = line_moved(increase, line) {
                     report.closed += usize::from(close_increase(app, increase, line, &why).await?);
                 } else if state == limit_increase::AWAITING_DEPOSIT && deposit >= increase.deposit_cents {
@@ -128,14 +164,13 @@ pub async fn scan(app: &App) -> Result<EscalationReport, CycleError> {
                 assess.push(line);
             }
         }
-        let bills = bills_by_line(app, assess.iter().copied()).await?;
         let inputs = assess
             .iter()
             .map(|l| {
-                let f = figures_of(l);
-                let history = bills.get(&l.id).map(Vec::as_slice).unwrap_or_default();
+                let f = self.figures_of(l);
+                let history = self.bills.get(&l.id).map(Vec::as_slice).unwrap_or_default();
                 let mut input = increase_input(l, history, f.topups_cents, f.balances.deposit_cents, now);
-                standings.of(&l.account_email).fill_increase(&mut input);
+                self.standings.of(&l.account_email).fill_increase(&mut input);
                 (input, Some(l.id))
             })
             .collect();
@@ -158,6 +193,7 @@ pub async fn scan(app: &App) -> Result<EscalationReport, CycleError> {
                 Err(e) => return Err(e.into()),
             }
         }
+        Ok(())
     }
 }
 

@@ -40,8 +40,8 @@ pub(crate) async fn bills_by_line<'a>(
     Ok(bills)
 }
 
-/// The next page of every credit line in id order, advancing `after`; empty at the end.
-/// The scans over all lines (escalation) read them this way.
+/// The next page of every credit line in id order (`billing.close_batch` lines), advancing
+/// `after`; empty at the end. The scans over all lines (escalation) read them this way.
 pub(crate) async fn next_lines(
     app: &App,
     after: &mut Option<crate::domain::SubjectId>,
@@ -64,7 +64,8 @@ async fn next_page(
     after: &mut Option<crate::domain::SubjectId>,
     owing: bool,
 ) -> Result<Vec<CreditLineRecord>, StoreError> {
-    let filter = CreditLineFilter { account_email: None, state: None, after: *after, limit: 500, owing };
+    let limit = app.config.billing.close_batch.max(1);
+    let filter = CreditLineFilter { account_email: None, state: None, after: *after, limit, owing };
     let lines = app.store.list_credit_lines(&filter).await?;
     if let Some(last) = lines.last() {
         *after = Some(last.id);
