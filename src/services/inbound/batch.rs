@@ -14,6 +14,8 @@ use crate::store::{IntakeWrite, Kept, RawMessage, StoreError};
 
 /// Most messages a batch commits together.
 const BATCH: usize = 64;
+/// Messages of a batch decided at once (each mostly waits on store reads).
+const PLANNING: usize = 16;
 
 /// Ingests many messages with the same outcomes as [`super::ingest`] one by one, in order, but
 /// with one commit per batch (a commit costs far more than reading and deciding a message),
@@ -73,26 +75,49 @@ struct Work<'a> {
 impl Work<'_> {
     /// Decides messages from `todo[*next]` on, up to a batch, stopping before one that could
     /// depend on a write not yet committed (`busy`: the batch being committed; or this one).
+    ///
+    /// The batch's messages are decided side by side: none reads what another writes (their
+    /// keys are apart), and none sees another's write anyway, as none is committed yet; so
+    /// their store reads overlap instead of queueing one message after another. A message
+    /// that would read what an earlier one of the batch turns out to write ([`written_keys`],
+    /// known once decided) ends the batch there and is decided again in the next.
     async fn plan_batch(&self, next: &mut usize, busy: &HashSet<String>) -> Result<Batch, StoreError> {
-        let mut batch = Batch::default();
+        use futures_util::StreamExt;
         let rules = self.app.rules.current();
         let material = rules.material_hosts();
-        while *next < self.todo.len() && batch.writes.len() < BATCH {
-            let i = self.todo[*next];
-            let (kept, blank) = (&self.raws[i], &self.blanks[i]);
-            let parsed = parse(&self.messages[i].1, kept.received_at, material);
+        let start = *next;
+        let mut read = HashSet::new();
+        let mut chosen: Vec<(usize, Parsed, Vec<String>)> = Vec::new();
+        while start + chosen.len() < self.todo.len() && chosen.len() < BATCH {
+            let i = self.todo[start + chosen.len()];
+            let parsed = parse(&self.messages[i].1, self.raws[i].received_at, material);
             let keys = batch_keys(&parsed);
-            if keys.iter().any(|k| busy.contains(k) || batch.keys.contains(k)) {
+            if keys.iter().any(|k| busy.contains(k) || read.contains(k)) {
                 break;
             }
-            let planned = plan_parsed(self.app, &kept.sha256, &parsed, blank, kept.received_at).await?;
-            batch.keys.extend(keys);
-            batch.keys.extend(written_keys(&planned.0));
-            let (write, report) = planned;
-            batch.writes.push(write);
-            batch.pending.push(Pending { index: i, parsed, report });
-            *next += 1;
+            read.extend(keys.iter().cloned());
+            chosen.push((i, parsed, keys));
         }
+        let planned: Vec<_> = futures_util::stream::iter(&chosen)
+            .map(|(i, parsed, _)| {
+                let (kept, blank) = (&self.raws[*i], &self.blanks[*i]);
+                plan_parsed(self.app, &kept.sha256, parsed, blank, kept.received_at)
+            })
+            .buffered(PLANNING)
+            .collect()
+            .await;
+        let mut batch = Batch::default();
+        for ((index, parsed, keys), planned) in chosen.into_iter().zip(planned) {
+            if keys.iter().any(|k| batch.keys.contains(k)) {
+                break;
+            }
+            let (write, report) = planned?;
+            batch.keys.extend(keys);
+            batch.keys.extend(written_keys(&write));
+            batch.writes.push(write);
+            batch.pending.push(Pending { index, parsed, report });
+        }
+        *next = start + batch.writes.len();
         Ok(batch)
     }
 }
