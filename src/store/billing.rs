@@ -439,6 +439,16 @@ macro_rules! impl_billing_store {
                 ended: &[&str],
             ) -> crate::store::StoreResult<Vec<(crate::store::CreditLineRecord, i64)>> {
                 use sqlx::Row;
+                // Keyset paging: each batch starts where the last one ended instead of walking
+                // past every line billed so far. The bound goes on every table joined by line:
+                // given only the line's, PostgreSQL merge-joined the instances, this month's
+                // usage and its bills from their first row on every page, so each page read
+                // all the pages before it.
+                let from = |q: &mut Builder, column: &str| {
+                    if let Some(after) = after {
+                        q.push(format!(" AND {column} > ")).push_bind(after.0);
+                    }
+                };
                 let mut q = Builder::new(
                     "SELECT l.id, l.account_email, l.application_id, l.monthly_limit_cents, \
                      l.approved_by, l.second_approver, i.state, i.version, l.opened_at, i.updated_at, \
@@ -447,6 +457,7 @@ macro_rules! impl_billing_store {
                      LEFT JOIN credit_usage u ON u.line_id = l.id AND u.period = ",
                 );
                 q.push_bind(period.to_string());
+                from(&mut q, "u.line_id");
                 q.push(" WHERE l.opened_at < ").push_bind(period.end());
                 if !ended.is_empty() {
                     q.push(" AND i.state NOT IN (");
@@ -456,16 +467,12 @@ macro_rules! impl_billing_store {
                     }
                     q.push(")");
                 }
-                if let Some(after) = after {
-                    // Keyset paging: each batch starts where the last one ended instead of
-                    // walking past every line billed so far (on both sides of the join, see
-                    // `list_credit_lines`).
-                    q.push(" AND l.id > ").push_bind(after.0).push(" AND i.id > ").push_bind(after.0);
-                }
+                from(&mut q, "l.id");
+                from(&mut q, "i.id");
                 q.push(" AND NOT EXISTS (SELECT 1 FROM bills b WHERE b.line_id = l.id AND b.period = ")
-                    .push_bind(period.to_string())
-                    .push(") ORDER BY l.id LIMIT ")
-                    .push_bind(limit);
+                    .push_bind(period.to_string());
+                from(&mut q, "b.line_id");
+                q.push(") ORDER BY l.id LIMIT ").push_bind(limit);
                 let rows = q.build().fetch_all(self.pool()).await?;
                 let mut lines = Vec::with_capacity(rows.len());
                 for r in &rows {

@@ -129,12 +129,17 @@ macro_rules! impl_credit_lines_store {
                     q.push(" AND i.state = ").push_bind(s.clone());
                 }
                 if let Some(after) = f.after {
-                    // Both sides of the join: given only the line's, PostgreSQL merge-joined
-                    // against every instance from the first, each page reading all before it.
+                    // Every table joined by line (here and for `owing` below): given only the
+                    // line's, PostgreSQL merge-joined against every instance from the first,
+                    // each page reading all before it.
                     q.push(" AND l.id > ").push_bind(after.0).push(" AND i.id > ").push_bind(after.0);
                 }
                 if f.owing {
-                    q.push(" AND EXISTS (SELECT 1 FROM bills b WHERE b.line_id = l.id AND b.paid_cents < b.amount_cents)");
+                    q.push(" AND EXISTS (SELECT 1 FROM bills b WHERE b.line_id = l.id AND b.paid_cents < b.amount_cents");
+                    if let Some(after) = f.after {
+                        q.push(" AND b.line_id > ").push_bind(after.0);
+                    }
+                    q.push(")");
                 }
                 q.push(" ORDER BY l.id LIMIT ").push_bind(f.limit.clamp(1, 10_000));
                 let rows = q.build().fetch_all(self.pool()).await?;
