@@ -76,6 +76,34 @@ fn an_endless_loop_becomes_manual_review_and_stops_fast() {
     assert_eq!(record.outcome, "manual_review");
 }
 
+/// A scan hands a page of inputs to `evaluate_many_async`, which splits it over several
+/// blocking tasks: every decision must come back in its input's place, as evaluated alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_inputs_split_over_tasks_come_back_in_order() {
+    let handle = Rules::load(&shipped()).unwrap();
+    let input = |i: i64| InitialLimitInput {
+        applicant_type: if i % 3 == 0 { "individual_without_product" } else { "enterprise" }.into(),
+        requested_limit_cents: 10_000 + 1_000 * (i % 40),
+        expected_monthly_spend_cents: 5_000 * (i % 7),
+        business_verification: if i % 5 == 0 { "concern" } else { "pass" }.into(),
+        aws_history: "pass".into(),
+    };
+    let n = 700;
+    let inputs: Vec<_> =
+        (0..n).map(|i| (input(i), Some(creditline::domain::SubjectId(uuid::Uuid::from_u128(i as u128))))).collect();
+    let many = handle.evaluate_many_async("initial_limit", inputs).await;
+    assert_eq!(many.len(), n as usize);
+    let mut outcomes = std::collections::BTreeSet::new();
+    for (i, (decision, record)) in many.iter().enumerate() {
+        let i = i as i64;
+        let (alone, _) = handle.evaluate("initial_limit", &input(i), None);
+        assert_eq!(decision, &alone, "input {i}");
+        assert_eq!(record.subject, Some(creditline::domain::SubjectId(uuid::Uuid::from_u128(i as u128))));
+        outcomes.insert(decision.outcome.clone());
+    }
+    assert!(outcomes.len() > 1, "the inputs must tell apart: {outcomes:?}");
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_runaway_script_does_not_stall_the_runtime() {
     let (_dir, rules) = copy();

@@ -347,6 +347,9 @@ fn record_of(
     }
 }
 
+/// Inputs one blocking task of [`Rules::evaluate_many_async`] evaluates at most.
+const MANY_PER_TASK: usize = 256;
+
 /// The rules in force, swappable at run time (SIGHUP) without a restart.
 pub struct Rules {
     dir: PathBuf,
@@ -443,34 +446,44 @@ impl Rules {
         }
     }
 
-    /// Evaluates `rule` for many inputs in one blocking task (a scan over many lines would
-    /// otherwise pay a thread hand-off per line). Results come back in input order.
+    /// Evaluates `rule` for many inputs in a few blocking tasks of up to [`MANY_PER_TASK`]
+    /// each (a scan over many lines would otherwise pay a thread hand-off per line; a page of
+    /// lines goes to two tasks, so both cores evaluate it). Results come back in input order.
     pub async fn evaluate_many_async<I: Serialize + Send + 'static>(
         &self,
         rule: &str,
-        inputs: Vec<(I, Option<SubjectId>)>,
+        mut inputs: Vec<(I, Option<SubjectId>)>,
     ) -> Vec<(Decision, DecisionRecord)> {
         let set = self.current();
-        let name = rule.to_string();
-        let subjects: Vec<Option<SubjectId>> = inputs.iter().map(|(_, s)| *s).collect();
-        let run = move || inputs.iter().map(|(input, subject)| set.evaluate(&name, input, *subject)).collect();
-        match tokio::task::spawn_blocking(run).await {
-            Ok(results) => {
-                let results: Vec<(Decision, DecisionRecord)> = results;
-                for (_, record) in &results {
-                    self.shadows.after(record);
+        let mut tasks = Vec::new();
+        while !inputs.is_empty() {
+            let rest = inputs.split_off(inputs.len().min(MANY_PER_TASK));
+            let chunk = std::mem::replace(&mut inputs, rest);
+            let subjects: Vec<Option<SubjectId>> = chunk.iter().map(|(_, s)| *s).collect();
+            let (set, name) = (set.clone(), rule.to_string());
+            let run = move || -> Vec<(Decision, DecisionRecord)> {
+                chunk.iter().map(|(input, subject)| set.evaluate(&name, input, *subject)).collect()
+            };
+            // Started now, each on its own thread; awaited in order below.
+            tasks.push((subjects, tokio::task::spawn_blocking(run)));
+        }
+        let mut out = Vec::new();
+        for (subjects, task) in tasks {
+            match task.await {
+                Ok(results) => {
+                    for (_, record) in &results {
+                        self.shadows.after(record);
+                    }
+                    out.extend(results);
                 }
-                results
-            }
-            Err(e) => subjects
-                .into_iter()
-                .map(|subject| {
+                Err(e) => out.extend(subjects.into_iter().map(|subject| {
                     let d = Decision::manual_review(rule, &format!("evaluation aborted: {e}"));
                     let record =
                         record_of(&d, String::new(), serde_json::Value::Null, serde_json::Value::Null, 0, subject);
                     (d, record)
-                })
-                .collect(),
+                })),
+            }
         }
+        out
     }
 }
