@@ -347,6 +347,14 @@ fn record_of(
     }
 }
 
+/// A decision whose evaluation never ran to its end (its input could not be serialized, or
+/// its blocking task was lost): manual review, recorded without input or output.
+fn aborted(rule: &str, why: &str, subject: Option<SubjectId>) -> (Decision, DecisionRecord) {
+    let d = Decision::manual_review(rule, why);
+    let record = record_of(&d, String::new(), serde_json::Value::Null, serde_json::Value::Null, 0, subject);
+    (d, record)
+}
+
 /// Inputs one blocking task of [`Rules::evaluate_many_async`] evaluates at most.
 const MANY_PER_TASK: usize = 256;
 
@@ -426,14 +434,9 @@ impl Rules {
         input: &I,
         subject: Option<SubjectId>,
     ) -> (Decision, DecisionRecord) {
-        let aborted = |why: String| {
-            let d = Decision::manual_review(rule, &why);
-            let record = record_of(&d, String::new(), serde_json::Value::Null, serde_json::Value::Null, 0, subject);
-            (d, record)
-        };
         let input = match serde_json::to_value(input) {
             Ok(v) => v,
-            Err(e) => return aborted(format!("input: {e}")),
+            Err(e) => return aborted(rule, &format!("input: {e}"), subject),
         };
         let set = self.current();
         let name = rule.to_string();
@@ -442,7 +445,7 @@ impl Rules {
                 self.shadows.after(&result.1);
                 result
             }
-            Err(e) => aborted(format!("evaluation aborted: {e}")),
+            Err(e) => aborted(rule, &format!("evaluation aborted: {e}"), subject),
         }
     }
 
@@ -476,12 +479,9 @@ impl Rules {
                     }
                     out.extend(results);
                 }
-                Err(e) => out.extend(subjects.into_iter().map(|subject| {
-                    let d = Decision::manual_review(rule, &format!("evaluation aborted: {e}"));
-                    let record =
-                        record_of(&d, String::new(), serde_json::Value::Null, serde_json::Value::Null, 0, subject);
-                    (d, record)
-                })),
+                Err(e) => out.extend(
+                    subjects.into_iter().map(|subject| aborted(rule, &format!("evaluation aborted: {e}"), subject)),
+                ),
             }
         }
         out

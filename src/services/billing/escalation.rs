@@ -102,6 +102,7 @@ pub async fn scan(app: &App) -> Result<EscalationReport, CycleError> {
 }
 
 /// A page of lines with what assessing them reads.
+#[derive(Default)]
 struct Page {
     lines: Vec<CreditLineRecord>,
     /// The increases in progress, by line.
@@ -117,13 +118,7 @@ impl Page {
     async fn read(app: &App, mut after: Option<SubjectId>, now: DateTime<Utc>) -> Result<Page, CycleError> {
         let lines = next_lines(app, &mut after).await?;
         if lines.is_empty() {
-            return Ok(Page {
-                lines,
-                open: HashMap::new(),
-                figures: HashMap::new(),
-                standings: Default::default(),
-                bills: HashMap::new(),
-            });
+            return Ok(Page::default());
         }
         let ids: Vec<SubjectId> = lines.iter().map(|l| l.id).collect();
         let mut accounts: Vec<String> = lines.iter().map(|l| l.account_email.clone()).collect();
