@@ -180,6 +180,134 @@ async fn debits_arriving_together_are_posted_once_each(t: TestStore) {
     assert_sound(&app).await;
 }
 
+/// The drawing states of `workflows/credit_line` and the batch request of a debit.
+const DRAWING: [&str; 3] = ["active", "grace", "reduced"];
+
+fn batch_debit(account: &str, cents: i64, key: &str, at: chrono::DateTime<Utc>) -> creditline::store::DebitRequest {
+    creditline::store::DebitRequest {
+        account_email: account.to_string(),
+        amount: usd(cents),
+        keys: [format!("usage:{account}:{key}:prepaid"), format!("usage:{account}:{key}:credit")],
+        period: Period::containing(at),
+        at,
+        draw_days: 0,
+    }
+}
+
+/// A batch written by the store itself (`post_debits`, not through the queue, whose fallback
+/// would hide a batch that cannot be written): a line's first draw of the month makes its
+/// usage row, a later batch moves it, prepaid goes first, a debit over what is left is
+/// refused in the domain's words, and the same keys again answer what was written.
+async fn a_batch_of_debits_is_planned_in_order_and_written_once(t: TestStore) {
+    use creditline::store::{DebitResult, DrawingLines};
+    let at = noon(2026, 10, 15);
+    let app = app_at(&t, Arc::new(ManualClock::new(at)));
+    let line = common::open_credit_line(&app, "lined@batch.io", 20_000).await;
+    Ledger::new(&app).top_up(&who("paid@batch.io"), usd(1_000), "stripe", "pi_b").await.unwrap();
+    let lines = DrawingLines { workflow: "credit_line", states: &DRAWING };
+    let first = [
+        batch_debit("lined@batch.io", 100, "a", at),
+        batch_debit("paid@batch.io", 300, "b", at),
+        batch_debit("lined@batch.io", 200, "c", at),
+        batch_debit("paid@batch.io", 800, "d", at),
+    ];
+    let posted = app.store.post_debits(&first, &lines, &|| at).await.unwrap();
+    let credit = |r: &DebitResult| match r {
+        DebitResult::Posted { split, line_id } => (split.prepaid.cents(), split.credit.cents(), *line_id),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(credit(&posted[0]), (0, 100, Some(line)));
+    assert_eq!(credit(&posted[1]), (300, 0, None));
+    assert_eq!(credit(&posted[2]), (0, 200, Some(line)));
+    assert!(
+        matches!(&posted[3], DebitResult::Refused(DebitError::Refused(r)) if r.available == usd(700)),
+        "{posted:?}"
+    );
+    let again = app.store.post_debits(&[batch_debit("lined@batch.io", 50, "e", at)], &lines, &|| at).await.unwrap();
+    assert_eq!(credit(&again[0]), (0, 50, Some(line)));
+    assert_eq!(app.store.credit_used(line, Period::containing(at)).await.unwrap(), 350);
+    assert_eq!(app.store.balances("paid@batch.io").await.unwrap().prepaid_cents, 700);
+    let replayed = app.store.post_debits(&first[..2], &lines, &|| at).await.unwrap();
+    assert!(replayed.iter().all(|r| matches!(r, DebitResult::Existing(_))), "{replayed:?}");
+    assert_sound(&app).await;
+}
+
+/// PostgreSQL plans a batch without a lock (another process may write between its reads and
+/// its write): a draw that no longer fits when the batch writes fails the whole batch, with
+/// nothing of it written, and one that still fits is written. The competing draw commits
+/// from inside the batch, between its reads and its write (`now` is read there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_postgres_a_batch_whose_line_moved_after_its_reads_is_written_whole_or_not_at_all() {
+    use creditline::domain::{Bucket, EntryKind};
+    use creditline::store::{CreditDraw, DebitResult, DrawingLines, EntryWrite, LedgerWrite};
+    let Some(t) = common::postgres().await else {
+        eprintln!("CREDITLINE_TEST_DATABASE_URL not set: PostgreSQL run skipped");
+        return;
+    };
+    let at = noon(2026, 10, 15);
+    let app = app_at(&t, Arc::new(ManualClock::new(at)));
+    let line = common::open_credit_line(&app, "moved@batch.io", 20_000).await;
+    Ledger::new(&app).top_up(&who("moved@batch.io"), usd(50), "stripe", "pi_m").await.unwrap();
+    let period = Period::containing(at);
+    // Draws `cents` on the line as another process would, committed before it returns.
+    let elsewhere = app.clone();
+    let draw_elsewhere = move |key: &str, cents: i64| {
+        let mut e =
+            EntryWrite::new(EntryKind::Usage, Bucket::Credit, -cents, format!("usage:elsewhere:{key}"), "usage");
+        (e.line_id, e.period) = (Some(line), Some(period));
+        let draw =
+            CreditDraw { line_id: line, period, limit_cents: 20_000, cents, cap_cents: 20_000, paid_before: period };
+        let write = LedgerWrite {
+            account_email: "moved@batch.io".into(),
+            entries: vec![e],
+            draw: Some(draw),
+            coupon: None,
+            at,
+        };
+        let store = elsewhere.store.clone();
+        tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(store.post_ledger(&write))).unwrap();
+    };
+    let lines = DrawingLines { workflow: "credit_line", states: &DRAWING };
+    let batch = [batch_debit("moved@batch.io", 15_050, "big", at)];
+    let (store, draw) = (app.store.clone(), draw_elsewhere.clone());
+    // The usage row is new when the batch reads it and there when it writes.
+    let failed = tokio::spawn(async move {
+        let drew = std::sync::Once::new();
+        store
+            .post_debits(&batch, &lines, &|| {
+                drew.call_once(|| draw("first", 10_000));
+                at
+            })
+            .await
+    })
+    .await
+    .unwrap();
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(app.store.credit_used(line, period).await.unwrap(), 10_000, "the other draw only");
+    assert_eq!(app.store.balances("moved@batch.io").await.unwrap().prepaid_cents, 50, "no prepaid taken either");
+    assert!(
+        !app.store.ledger_entries("moved@batch.io").await.unwrap().iter().any(|e| e.idempotency_key.contains(":big:"))
+    );
+    // The row is there when the batch reads it and moved when it writes, still within the cap.
+    let store = app.store.clone();
+    let batch = [batch_debit("moved@batch.io", 5_050, "small", at)];
+    let posted = tokio::spawn(async move {
+        let drew = std::sync::Once::new();
+        store
+            .post_debits(&batch, &lines, &|| {
+                drew.call_once(|| draw_elsewhere("second", 1_000));
+                at
+            })
+            .await
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(matches!(posted.as_slice(), [DebitResult::Posted { .. }]), "{posted:?}");
+    assert_eq!(app.store.credit_used(line, period).await.unwrap(), 16_000);
+    assert_sound(&app).await;
+}
+
 /// Refused in the domain's words: never accepted, never a database error.
 fn over_the_maximum<T: std::fmt::Debug, E: std::fmt::Display>(r: Result<T, E>) {
     let e = r.expect_err("an amount over the maximum is refused");
@@ -601,6 +729,7 @@ async fn a_line_draws_nothing_from_the_end_of_a_month_that_used_credit_until_its
 }
 
 store_suite!(
+    a_batch_of_debits_is_planned_in_order_and_written_once,
     gating_sees_pending_payments_and_chargebacks,
     a_chargeback_stops_increases_and_re_review,
     a_line_draws_nothing_from_the_end_of_a_month_that_used_credit_until_its_bill_is_paid,

@@ -1,12 +1,14 @@
 //! Usage debits posted in batches: prepaid credits first, then the account's usable credit
 //! line.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
 use async_trait::async_trait;
 
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::domain::SubjectId;
+use crate::domain::{Bucket, EntryKind, Funds, Gate, Period, SubjectId, Unpaid};
 
 /// One usage debit of a batch ([`Store::post_debits`](crate::store::Store::post_debits)).
 #[derive(Debug, Clone)]
@@ -63,28 +65,194 @@ pub trait DebitStore: Send + Sync {
     ) -> StoreResult<Vec<DebitResult>>;
 }
 
+/// What a batch of debits read before it is planned ([`plan_debits`]).
+#[derive(Debug, Default)]
+pub(crate) struct DebitReads {
+    /// The entries under the batch's keys (replays), by key.
+    pub existing: HashMap<String, Vec<EntryRecord>>,
+    pub prepaid: HashMap<String, i64>,
+    /// Each account's usable line (the newest credit line in a state that draws) and its
+    /// monthly limit.
+    pub lines: HashMap<String, (SubjectId, i64)>,
+    /// What each line drew in the batch's periods.
+    pub used: HashMap<(uuid::Uuid, String), i64>,
+    /// Months whose bill claimed their usage: no debit draws in them any more.
+    pub billed: HashSet<(uuid::Uuid, String)>,
+    /// What each line owes for closed months (the billing-cycle gate).
+    pub owing: HashMap<uuid::Uuid, Vec<Unpaid>>,
+}
+
+/// One line's draw in one month, summed over a batch.
+#[derive(Debug, PartialEq)]
+pub(crate) struct CreditMove<'a> {
+    pub line: uuid::Uuid,
+    pub period: String,
+    pub account: &'a str,
+    pub limit_cents: i64,
+    pub cents: i64,
+    /// The highest cap among the batch's debits on it: the write is guarded by it.
+    pub cap_cents: i64,
+    /// The earliest month its debits needed paid (`paid_before`), for the same guard.
+    pub paid_before: String,
+}
+
+/// A batch planned in order, each debit from what the ones before it left: what to answer
+/// and what to write.
+#[derive(Debug)]
+pub(crate) struct DebitPlan<'a> {
+    pub results: Vec<DebitResult>,
+    pub entries: Vec<(&'a str, EntryWrite)>,
+    /// Each account's change of prepaid credits, by account.
+    pub prepaid_moves: Vec<(&'a str, i64)>,
+    /// By line and month, so concurrent writers take their row locks in one order.
+    pub credit_moves: Vec<CreditMove<'a>>,
+    /// The accounts with entries: each gets a balance row should it have none.
+    pub touched: Vec<&'a str>,
+    /// Those of them that had no balance row when read.
+    pub fresh: HashSet<&'a str>,
+    /// When the entries are stamped: no earlier than the reads (see [`DebitStore::post_debits`]).
+    pub at: DateTime<Utc>,
+}
+
+/// Plans a batch from what it read (pure): prepaid first, then the usable line, each debit
+/// from the funds the ones before it left.
+pub(crate) fn plan_debits(requests: &[DebitRequest], mut reads: DebitReads, read_at: DateTime<Utc>) -> DebitPlan<'_> {
+    // Per line and month drawn on: the highest cap and the earliest month that had to be
+    // paid among its debits, for the guard of the write.
+    let mut gates: HashMap<(uuid::Uuid, String), (i64, Period)> = HashMap::new();
+    let mut funds: HashMap<(&str, String), Funds> = HashMap::new();
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut results = Vec::with_capacity(requests.len());
+    let mut entries: Vec<(&str, EntryWrite)> = Vec::new();
+    for r in requests {
+        let found: Vec<EntryRecord> =
+            r.keys.iter().flat_map(|k| reads.existing.get(k).cloned().unwrap_or_default()).collect();
+        if !found.is_empty() {
+            results.push(DebitResult::Existing(found));
+            continue;
+        }
+        if !r.keys.iter().all(|k| seen.insert(k.as_str())) {
+            results.push(DebitResult::Alone);
+            continue;
+        }
+        let at = r.at.max(read_at);
+        let period = r.period.to_string();
+        let line = reads.lines.get(&r.account_email).copied();
+        if Period::containing(at) != r.period
+            || line.is_some_and(|(id, _)| reads.billed.contains(&(id.0, period.clone())))
+        {
+            // Planned in a month that has ended (or been billed) since: alone, the debit is
+            // planned again in the month it now is.
+            results.push(DebitResult::Alone);
+            continue;
+        }
+        let f = funds.entry((r.account_email.as_str(), period.clone())).or_insert_with(|| Funds {
+            prepaid_cents: reads.prepaid.get(&r.account_email).copied().unwrap_or(0),
+            line_limit_cents: line.map_or(0, |(_, limit)| limit),
+            line_used_cents: line.map_or(0, |(id, _)| reads.used.get(&(id.0, period.clone())).copied().unwrap_or(0)),
+            gate: Gate::Open,
+        });
+        f.gate = line.map_or(Gate::Open, |(id, limit)| {
+            let months = reads.owing.get(&id.0).map(Vec::as_slice).unwrap_or_default();
+            Gate::of(months, r.period, at, r.draw_days, limit)
+        });
+        let cap = f.gate.cap(f.line_limit_cents);
+        match f.draw(r.amount) {
+            Ok(split) => {
+                if split.prepaid.cents() > 0 {
+                    let e = EntryWrite::new(
+                        EntryKind::Usage,
+                        Bucket::Prepaid,
+                        -split.prepaid.cents(),
+                        r.keys[0].clone(),
+                        "usage",
+                    );
+                    entries.push((r.account_email.as_str(), e));
+                }
+                let line_id = (split.credit.cents() > 0).then(|| line.map(|(id, _)| id)).flatten();
+                if let Some(id) = line_id {
+                    // A later debit of the batch in a later month sees this one owed.
+                    reads.owing.entry(id.0).or_default().push(Unpaid { period: r.period, owed: split.credit });
+                    let before = crate::domain::paid_before(at, r.draw_days);
+                    let g = gates.entry((id.0, period.clone())).or_insert((cap, before));
+                    *g = (g.0.max(cap), g.1.min(before));
+                    let mut e = EntryWrite::new(
+                        EntryKind::Usage,
+                        Bucket::Credit,
+                        -split.credit.cents(),
+                        r.keys[1].clone(),
+                        "usage",
+                    );
+                    e.line_id = Some(id);
+                    e.period = Some(r.period);
+                    entries.push((r.account_email.as_str(), e));
+                }
+                results.push(DebitResult::Posted { split, line_id });
+            }
+            Err(e) => results.push(DebitResult::Refused(e)),
+        }
+    }
+    let at = requests.iter().map(|r| r.at).max().unwrap_or_default().max(read_at);
+    let mut prepaid_moves: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut credit_moves: BTreeMap<(uuid::Uuid, String), CreditMove> = BTreeMap::new();
+    for (a, e) in &entries {
+        match (e.bucket, e.line_id, e.period) {
+            (Bucket::Prepaid, _, _) => *prepaid_moves.entry(a).or_default() += e.amount_cents,
+            (Bucket::Credit, Some(line), Some(period)) => {
+                let key = (line.0, period.to_string());
+                let m = credit_moves.entry(key.clone()).or_insert_with(|| {
+                    let limit = reads.lines.get(*a).map_or(0, |(_, limit)| *limit);
+                    // Every draw was planned with its gate; a move without one is held to the strictest.
+                    let (cap, before) = gates.get(&key).map_or((limit, period), |(c, b)| (*c, *b));
+                    CreditMove {
+                        line: line.0,
+                        period: key.1.clone(),
+                        account: a,
+                        limit_cents: limit,
+                        cents: 0,
+                        cap_cents: cap,
+                        paid_before: before.to_string(),
+                    }
+                });
+                m.cents -= e.amount_cents;
+            }
+            _ => {}
+        }
+    }
+    let mut touched: Vec<&str> = entries.iter().map(|(a, _)| *a).collect();
+    touched.sort_unstable();
+    touched.dedup();
+    let fresh = touched.iter().copied().filter(|a| !reads.prepaid.contains_key(*a)).collect();
+    DebitPlan {
+        results,
+        entries,
+        prepaid_moves: prepaid_moves.into_iter().collect(),
+        credit_moves: credit_moves.into_values().collect(),
+        touched,
+        fresh,
+        at,
+    }
+}
+
 /// Implements [`DebitStore`] for a backend (see [`super::sql`]).
+///
+/// SQLite plans a batch under its write lock (`BEGIN IMMEDIATE`) and sends the planned writes
+/// as one fused call. PostgreSQL has no such lock to plan under: it reads on a pooled
+/// connection and writes the batch as one statement, atomic on its own, whose guards (the
+/// tables' CHECKs, the line's gate, `creditline_guard`) undo all of it should anything have
+/// moved since the reads. Three round trips instead of seven (BEGIN, two reads, three writes,
+/// COMMIT).
 macro_rules! impl_debits_store {
     ($store:ty, $db:ty, $backend:literal, $migrator:expr, $fuse:literal, $skip_locked:literal) => {
-        #[async_trait::async_trait]
-        impl crate::store::DebitStore for $store {
-            async fn post_debits(
-                &self,
+        impl $store {
+            /// What a batch must know before it is planned, read on `conn`.
+            async fn debit_reads(
+                conn: &mut <$db as sqlx::Database>::Connection,
                 requests: &[crate::store::DebitRequest],
                 lines_drawing: &crate::store::DrawingLines<'_>,
-                now: &(dyn Fn() -> chrono::DateTime<chrono::Utc> + Sync),
-            ) -> crate::store::StoreResult<Vec<crate::store::DebitResult>> {
-                use std::collections::{HashMap, HashSet};
+            ) -> crate::store::StoreResult<crate::store::debits::DebitReads> {
                 use sqlx::Row;
-                use crate::domain::{Bucket, EntryKind, Funds};
-                use crate::store::{DebitResult, EntryWrite, StoreError};
-                use crate::store::statements::runs;
-                if requests.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut tx = self.begin_write().await?;
-                // Keys used before (replays), read under the write lock with everything else.
-                let mut existing: HashMap<String, Vec<crate::store::EntryRecord>> = HashMap::new();
+                let mut reads = crate::store::debits::DebitReads::default();
                 let keys: Vec<&String> = requests.iter().flat_map(|r| r.keys.iter()).collect();
                 for chunk in keys.chunks(400) {
                     let mut q = Builder::new("SELECT * FROM ledger_entries WHERE idempotency_key IN (");
@@ -93,9 +261,9 @@ macro_rules! impl_debits_store {
                         list.push_bind((*k).clone());
                     }
                     q.push(") ORDER BY id");
-                    for r in &q.build().fetch_all(&mut *tx).await? {
+                    for r in &q.build().fetch_all(&mut *conn).await? {
                         let e = crate::store::EntryRecord::from_row(r)?;
-                        existing.entry(e.idempotency_key.clone()).or_default().push(e);
+                        reads.existing.entry(e.idempotency_key.clone()).or_default().push(e);
                     }
                 }
                 let mut accounts: Vec<&str> = requests.iter().map(|r| r.account_email.as_str()).collect();
@@ -104,13 +272,8 @@ macro_rules! impl_debits_store {
                 let mut periods: Vec<String> = requests.iter().map(|r| r.period.to_string()).collect();
                 periods.sort_unstable();
                 periods.dedup();
-                let mut prepaid: HashMap<String, i64> = HashMap::new();
-                // Each account's usable line (the newest credit line in a state that draws)
-                // and what it drew in the batch's periods, with the prepaid balance: one query.
-                let mut lines: HashMap<String, (crate::domain::SubjectId, i64)> = HashMap::new();
-                let mut used: HashMap<(uuid::Uuid, String), i64> = HashMap::new();
-                // Months whose bill claimed their usage: no debit draws in them any more.
-                let mut billed: HashSet<(uuid::Uuid, String)> = HashSet::new();
+                // Each account's usable line and what it drew in the batch's periods, with the
+                // prepaid balance: one query.
                 for chunk in accounts.chunks(400) {
                     let mut q = Builder::new("WITH a (email) AS (");
                     q.push_values(chunk, |mut b, a| {
@@ -138,136 +301,56 @@ macro_rules! impl_debits_store {
                         list.push_bind(p.clone());
                     }
                     q.push(")");
-                    for r in &q.build().fetch_all(&mut *tx).await? {
+                    for r in &q.build().fetch_all(&mut *conn).await? {
                         let email: String = r.try_get("email")?;
                         if let Some(cents) = r.try_get::<Option<i64>, _>("prepaid_cents")? {
-                            prepaid.insert(email.clone(), cents);
+                            reads.prepaid.insert(email.clone(), cents);
                         }
                         let line: Option<uuid::Uuid> = r.try_get("line_id")?;
                         let limit: Option<i64> = r.try_get("monthly_limit_cents")?;
                         if let (Some(id), Some(limit)) = (line, limit) {
-                            lines.insert(email, (crate::domain::SubjectId(id), limit));
+                            reads.lines.insert(email, (crate::domain::SubjectId(id), limit));
                             if let (Some(period), Some(cents)) =
                                 (r.try_get::<Option<String>, _>("period")?, r.try_get::<Option<i64>, _>("used_cents")?)
                             {
                                 if r.try_get::<Option<bool>, _>("billed")?.unwrap_or(false) {
-                                    billed.insert((id, period.clone()));
+                                    reads.billed.insert((id, period.clone()));
                                 }
-                                used.insert((id, period), cents);
+                                reads.used.insert((id, period), cents);
                             }
                         }
                     }
                 }
-                // The billing-cycle gate of each line: what it owes for closed months.
-                let ids: Vec<crate::domain::SubjectId> = lines.values().map(|(id, _)| *id).collect();
-                let mut owing: HashMap<uuid::Uuid, Vec<crate::domain::Unpaid>> = HashMap::new();
-                for (line, unpaid) in Self::owed_in(&mut tx, &ids).await? {
-                    owing.entry(line.0).or_default().push(unpaid);
+                let ids: Vec<crate::domain::SubjectId> = reads.lines.values().map(|(id, _)| *id).collect();
+                for (line, unpaid) in Self::owed_in(&mut *conn, &ids).await? {
+                    reads.owing.entry(line.0).or_default().push(unpaid);
                 }
-                // After the reads: see the trait's note.
-                let read_at = now();
-                // Per line and period drawn on: the highest cap and the earliest month that had
-                // to be paid among its debits, for the guard of the write below.
-                let mut gates: HashMap<(uuid::Uuid, String), (i64, crate::domain::Period)> = HashMap::new();
-                // Plan in order, each debit from what the ones before it left.
-                let mut funds: HashMap<(String, String), Funds> = HashMap::new();
-                let mut seen: HashSet<&str> = HashSet::new();
-                let mut results = Vec::with_capacity(requests.len());
-                let mut entries: Vec<(&str, EntryWrite)> = Vec::new();
-                for r in requests {
-                    let found: Vec<crate::store::EntryRecord> =
-                        r.keys.iter().flat_map(|k| existing.get(k).cloned().unwrap_or_default()).collect();
-                    if !found.is_empty() {
-                        results.push(DebitResult::Existing(found));
-                        continue;
-                    }
-                    if !r.keys.iter().all(|k| seen.insert(k.as_str())) {
-                        results.push(DebitResult::Alone);
-                        continue;
-                    }
-                    let at = r.at.max(read_at);
-                    let period = r.period.to_string();
-                    let line = lines.get(&r.account_email).copied();
-                    if crate::domain::Period::containing(at) != r.period
-                        || line.is_some_and(|(id, _)| billed.contains(&(id.0, period.clone())))
-                    {
-                        // Planned in a month that has ended (or been billed) since: alone, the
-                        // debit is planned again in the month it now is.
-                        results.push(DebitResult::Alone);
-                        continue;
-                    }
-                    let f = funds.entry((r.account_email.clone(), period.clone())).or_insert_with(|| Funds {
-                        prepaid_cents: prepaid.get(&r.account_email).copied().unwrap_or(0),
-                        line_limit_cents: line.map_or(0, |(_, limit)| limit),
-                        line_used_cents: line.map_or(0, |(id, _)| used.get(&(id.0, period.clone())).copied().unwrap_or(0)),
-                        gate: crate::domain::Gate::Open,
-                    });
-                    f.gate = line.map_or(crate::domain::Gate::Open, |(id, limit)| {
-                        let months = owing.get(&id.0).map(Vec::as_slice).unwrap_or_default();
-                        crate::domain::Gate::of(months, r.period, at, r.draw_days, limit)
-                    });
-                    let cap = f.gate.cap(f.line_limit_cents);
-                    match f.draw(r.amount) {
-                        Ok(split) => {
-                            if split.prepaid.cents() > 0 {
-                                let e = EntryWrite::new(EntryKind::Usage, Bucket::Prepaid, -split.prepaid.cents(), r.keys[0].clone(), "usage");
-                                entries.push((r.account_email.as_str(), e));
-                            }
-                            let line_id = (split.credit.cents() > 0).then(|| line.map(|(id, _)| id)).flatten();
-                            if let Some(id) = line_id {
-                                // A later debit of the batch in a later month sees this one owed.
-                                owing.entry(id.0).or_default().push(crate::domain::Unpaid { period: r.period, owed: split.credit });
-                                let before = crate::domain::paid_before(at, r.draw_days);
-                                let g = gates.entry((id.0, period.clone())).or_insert((cap, before));
-                                *g = (g.0.max(cap), g.1.min(before));
-                                let mut e = EntryWrite::new(EntryKind::Usage, Bucket::Credit, -split.credit.cents(), r.keys[1].clone(), "usage");
-                                e.line_id = Some(id);
-                                e.period = Some(r.period);
-                                entries.push((r.account_email.as_str(), e));
-                            }
-                            results.push(DebitResult::Posted { split, line_id });
-                        }
-                        Err(e) => results.push(DebitResult::Refused(e)),
-                    }
-                }
-                if entries.is_empty() {
-                    tx.commit().await?;
-                    return Ok(results);
-                }
-                let at = requests.iter().map(|r| r.at).max().unwrap_or_default().max(read_at);
-                // The planned writes go in as one call on SQLite (a fusing writer, see above).
-                // They need no guard in their WHERE: the plan was made under the write lock, and
-                // the tables' CHECKs (balances >= 0, used <= limit) abort the transaction should
-                // anything have moved anyway (another process on PostgreSQL); the batch is then
-                // given up and each debit goes alone.
+                Ok(reads)
+            }
+
+            /// The planned writes, queued and sent as one call on SQLite (a fusing writer).
+            /// They need no guard in their WHERE: the plan was made under the write lock, and
+            /// the tables' CHECKs (balances >= 0, used <= limit) abort the transaction should
+            /// anything have moved anyway; the batch is then given up and each debit goes alone.
+            async fn write_debits_fused(
+                tx: &mut Tx,
+                plan: &crate::store::debits::DebitPlan<'_>,
+            ) -> crate::store::StoreResult<()> {
+                use crate::store::StoreError;
+                use crate::store::statements::runs;
+                let at = plan.at;
                 let mut w = Writer::fusing();
-                let rows: Vec<_> = entries.iter().map(|(a, e)| (*a, e, at)).collect();
-                Self::insert_entries(&mut tx, &mut w, &rows).await?;
-                let mut prepaid_moves: HashMap<&str, i64> = HashMap::new();
-                let mut credit_moves: HashMap<(uuid::Uuid, String), (&str, i64, i64)> = HashMap::new();
-                for (a, e) in &entries {
-                    match (e.bucket, e.line_id, e.period) {
-                        (Bucket::Prepaid, _, _) => *prepaid_moves.entry(a).or_default() += e.amount_cents,
-                        (Bucket::Credit, Some(line), Some(period)) => {
-                            let limit = lines.get(*a).map_or(0, |(_, limit)| *limit);
-                            credit_moves.entry((line.0, period.to_string())).or_insert((a, limit, 0)).2 -= e.amount_cents;
-                        }
-                        _ => {}
-                    }
-                }
+                let rows: Vec<_> = plan.entries.iter().map(|(a, e)| (*a, e, at)).collect();
+                Self::insert_entries(tx, &mut w, &rows).await?;
                 // Every account with entries has its balance row, as a single debit makes it.
-                let mut touched: Vec<&str> = entries.iter().map(|(a, _)| *a).collect();
-                touched.sort_unstable();
-                touched.dedup();
-                Self::ensure_accounts(&mut tx, &mut w, &touched, at).await?;
+                Self::ensure_accounts(tx, &mut w, &plan.touched, at).await?;
                 let moved = |done: Option<u64>, n: usize| match done {
                     Some(d) if d != n as u64 => Err(StoreError::Conflict { expected: 0, actual: -1 }),
                     _ => Ok(()),
                 };
-                let prepaid_moves: Vec<(&str, i64)> = prepaid_moves.into_iter().collect();
-                for chunk in runs(&prepaid_moves, 500, |(a, _)| 60 + a.len()) {
+                for chunk in runs(&plan.prepaid_moves, 500, |(a, _)| 60 + a.len()) {
                     let done = w
-                        .run(&mut tx, |q| {
+                        .run(tx, |q| {
                             q.push("WITH v (vemail, vdelta, vat) AS (");
                             q.push_values(chunk, |mut b, (a, d)| {
                                 b.push_bind(a.to_string()).push_bind(*d).push_bind(at);
@@ -280,15 +363,14 @@ macro_rules! impl_debits_store {
                         .await?;
                     moved(done, chunk.len())?;
                 }
-                let credit_moves: Vec<((uuid::Uuid, String), (&str, i64, i64))> = credit_moves.into_iter().collect();
-                for chunk in runs(&credit_moves, 500, |((_, p), (a, _, _))| 120 + 2 * p.len() + a.len()) {
-                    w.run(&mut tx, |q| {
+                for chunk in runs(&plan.credit_moves, 500, |m| 120 + 2 * m.period.len() + m.account.len()) {
+                    w.run(tx, |q| {
                         q.push("INSERT INTO credit_usage (line_id, period, account_email, limit_cents, used_cents, version) ");
-                        q.push_values(chunk, |mut b, ((line, period), (a, limit, _))| {
-                            b.push_bind(*line)
-                                .push_bind(period.clone())
-                                .push_bind(a.to_string())
-                                .push_bind(*limit)
+                        q.push_values(chunk, |mut b, m| {
+                            b.push_bind(m.line)
+                                .push_bind(m.period.clone())
+                                .push_bind(m.account.to_string())
+                                .push_bind(m.limit_cents)
                                 .push_bind(0i64)
                                 .push_bind(1i64);
                         });
@@ -296,34 +378,212 @@ macro_rules! impl_debits_store {
                     })
                     .await?;
                     let done = w
-                        .run(&mut tx, |q| {
+                        .run(tx, |q| {
                             q.push("WITH v (vline, vperiod, vdelta, vcap, vbefore) AS (");
-                            q.push_values(chunk, |mut b, ((line, period), (_, limit, d))| {
-                                // Every draw was planned with its gate; a move without one is held to the strictest.
-                                let (cap, before) = gates.get(&(*line, period.clone())).map_or((*limit, period.clone()), |(c, b)| (*c, b.to_string()));
-                                b.push_bind(*line).push_bind(period.clone()).push_bind(*d).push_bind(cap).push_bind(before);
-                            });
-                            // The gate guards the write as it guards a single debit: should a month
-                            // before have become owed since the plan, no row matches and the batch
-                            // is given up.
-                            q.push(
-                                ") UPDATE credit_usage SET used_cents = used_cents + v.vdelta, version = version + 1 FROM v \
-                                 WHERE credit_usage.line_id = v.vline AND credit_usage.period = v.vperiod \
-                                 AND NOT credit_usage.billed AND credit_usage.used_cents + v.vdelta <= v.vcap \
-                                 AND NOT EXISTS (SELECT 1 FROM bills b WHERE b.line_id = v.vline AND b.period < v.vbefore AND b.paid_cents < b.amount_cents) \
-                                 AND NOT EXISTS (SELECT 1 FROM credit_usage o WHERE o.line_id = v.vline AND o.period < v.vbefore AND o.used_cents > 0 \
-                                 AND NOT EXISTS (SELECT 1 FROM bills c WHERE c.line_id = o.line_id AND c.period = o.period))",
-                            );
+                            Self::push_credit_moves(q, chunk);
+                            q.push(") UPDATE credit_usage SET used_cents = used_cents + v.vdelta, version = version + 1 FROM v WHERE ");
+                            Self::push_credit_guard(q);
                         })
                         .await?;
                     moved(done, chunk.len())?;
                 }
-                w.flush(&mut tx).await?;
-                tx.commit().await?;
-                Ok(results)
+                w.flush(tx).await?;
+                Ok(())
+            }
+
+            /// `(line, period, cents, cap, paid_before)` of each move, as `VALUES` rows.
+            fn push_credit_moves(q: &mut Builder, moves: &[crate::store::debits::CreditMove<'_>]) {
+                q.push_values(moves, |mut b, m| {
+                    b.push_bind(m.line)
+                        .push_bind(m.period.clone())
+                        .push_bind(m.cents)
+                        .push_bind(m.cap_cents)
+                        .push_bind(m.paid_before.clone());
+                });
+            }
+
+            /// The gate guards a batch's draw on an existing usage row as it guards a single
+            /// debit: should a month before have become owed since the plan, or the month
+            /// been billed, no row matches and the batch is given up.
+            fn push_credit_guard(q: &mut Builder) {
+                q.push(
+                    "credit_usage.line_id = v.vline AND credit_usage.period = v.vperiod \
+                     AND NOT credit_usage.billed AND credit_usage.used_cents + v.vdelta <= v.vcap \
+                     AND NOT EXISTS (SELECT 1 FROM bills b WHERE b.line_id = v.vline AND b.period < v.vbefore AND b.paid_cents < b.amount_cents) \
+                     AND NOT EXISTS (SELECT 1 FROM credit_usage o WHERE o.line_id = v.vline AND o.period < v.vbefore AND o.used_cents > 0 \
+                     AND NOT EXISTS (SELECT 1 FROM bills c WHERE c.line_id = o.line_id AND c.period = o.period))",
+                );
+            }
+
+            /// The planned writes as one statement (PostgreSQL): the entries, each account's
+            /// balance (created or moved in one upsert), and each line's month of usage
+            /// (inserted when new, else moved under the gate's guard). The parts of one
+            /// statement share its snapshot, so a usage row is either new (the insert takes
+            /// it) or was there (the update does): `creditline_guard` fails the statement
+            /// unless every move landed exactly once. A balance going below zero fails its
+            /// CHECK; a key used meanwhile fails its unique index. Either way nothing is
+            /// written, and each debit goes alone.
+            async fn write_debits_as_one_statement(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                plan: &crate::store::debits::DebitPlan<'_>,
+            ) -> crate::store::StoreResult<()> {
+                let at = plan.at;
+                let mut q = Builder::new(
+                    "WITH e AS (INSERT INTO ledger_entries (id, account_email, kind, bucket, amount_cents, line_id, period, \
+                     idempotency_key, provider, provider_ref, actor, reason, created_at) ",
+                );
+                q.push_values(&plan.entries, |mut b, (a, e)| {
+                    b.push_bind(e.id)
+                        .push_bind(a.to_string())
+                        .push_bind(e.kind.as_str())
+                        .push_bind(e.bucket.as_str())
+                        .push_bind(e.amount_cents)
+                        .push_bind(e.line_id.map(|l| l.0))
+                        .push_bind(e.period.map(|p| p.to_string()))
+                        .push_bind(e.idempotency_key.clone())
+                        .push_bind(e.provider.clone())
+                        .push_bind(e.provider_ref.clone())
+                        .push_bind(e.actor.clone())
+                        .push_bind(e.reason.clone())
+                        .push_bind(at);
+                });
+                // Each account's balance: moved where it is, made where it is not. A row made
+                // with a negative balance fails its CHECK; one made by another writer since the
+                // reads is seen by neither part, and the count below fails the statement.
+                let moves: std::collections::HashMap<&str, i64> = plan.prepaid_moves.iter().copied().collect();
+                let delta = |a: &str| moves.get(a).copied().unwrap_or(0);
+                q.push("), va (vemail, vdelta) AS (");
+                q.push_values(&plan.touched, |mut b, a| {
+                    b.push_bind(a.to_string()).push_bind(delta(a));
+                });
+                q.push("), a AS (UPDATE ledger_accounts SET prepaid_cents = prepaid_cents + va.vdelta, version = version + 1, updated_at = ");
+                q.push_bind(at);
+                q.push(
+                    " FROM va WHERE ledger_accounts.account_email = va.vemail AND va.vdelta <> 0 RETURNING 1), \
+                     n AS (INSERT INTO ledger_accounts (account_email, prepaid_cents, deposit_cents, version, updated_at) \
+                     SELECT va.vemail, va.vdelta, 0, 1, ",
+                );
+                q.push_bind(at);
+                q.push(
+                    " FROM va WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts x WHERE x.account_email = va.vemail) \
+                     ON CONFLICT (account_email) DO NOTHING RETURNING 1)",
+                );
+                // Every account moved or made once, and every line's month once.
+                let expected = plan.touched.iter().filter(|a| delta(a) != 0 || plan.fresh.contains(*a)).count()
+                    + plan.credit_moves.len();
+                let mut landed = String::from("(SELECT count(*) FROM a) + (SELECT count(*) FROM n)");
+                if !plan.credit_moves.is_empty() {
+                    q.push(", v (vline, vperiod, vdelta, vcap, vbefore, vaccount, vlimit) AS (");
+                    q.push_values(&plan.credit_moves, |mut b, m| {
+                        b.push_bind(m.line)
+                            .push_bind(m.period.clone())
+                            .push_bind(m.cents)
+                            .push_bind(m.cap_cents)
+                            .push_bind(m.paid_before.clone())
+                            .push_bind(m.account.to_string())
+                            .push_bind(m.limit_cents);
+                    });
+                    // A new row: the gate's month guards, checked against the batch's values.
+                    q.push(
+                        "), ins AS (INSERT INTO credit_usage (line_id, period, account_email, limit_cents, used_cents, version) \
+                         SELECT v.vline, v.vperiod, v.vaccount, v.vlimit, v.vdelta, 1 FROM v WHERE v.vdelta <= v.vcap \
+                         AND NOT EXISTS (SELECT 1 FROM bills b WHERE b.line_id = v.vline AND b.period < v.vbefore AND b.paid_cents < b.amount_cents) \
+                         AND NOT EXISTS (SELECT 1 FROM credit_usage o WHERE o.line_id = v.vline AND o.period < v.vbefore AND o.used_cents > 0 \
+                         AND NOT EXISTS (SELECT 1 FROM bills c WHERE c.line_id = o.line_id AND c.period = o.period)) \
+                         ON CONFLICT (line_id, period) DO NOTHING RETURNING 1), \
+                         upd AS (UPDATE credit_usage SET used_cents = used_cents + v.vdelta, version = version + 1 FROM v WHERE ",
+                    );
+                    Self::push_credit_guard(&mut q);
+                    q.push(" RETURNING 1)");
+                    landed.push_str(" + (SELECT count(*) FROM ins) + (SELECT count(*) FROM upd)");
+                }
+                q.push(" SELECT creditline_guard(");
+                q.push(landed);
+                q.push(" = ");
+                q.push_bind(expected as i64);
+                q.push(", 'a balance or a line moved since the batch of debits was planned')");
+                q.build().execute(&mut *conn).await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl crate::store::DebitStore for $store {
+            async fn post_debits(
+                &self,
+                requests: &[crate::store::DebitRequest],
+                lines_drawing: &crate::store::DrawingLines<'_>,
+                now: &(dyn Fn() -> chrono::DateTime<chrono::Utc> + Sync),
+            ) -> crate::store::StoreResult<Vec<crate::store::DebitResult>> {
+                use crate::store::debits::plan_debits;
+                if requests.is_empty() {
+                    return Ok(Vec::new());
+                }
+                if $fuse {
+                    let mut tx = self.begin_write().await?;
+                    let reads = Self::debit_reads(&mut tx, requests, lines_drawing).await?;
+                    // After the reads: see the trait's note.
+                    let plan = plan_debits(requests, reads, now());
+                    if !plan.entries.is_empty() {
+                        Self::write_debits_fused(&mut tx, &plan).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(plan.results)
+                } else {
+                    let mut conn = self.pool.acquire().await?;
+                    let reads = Self::debit_reads(&mut conn, requests, lines_drawing).await?;
+                    let plan = plan_debits(requests, reads, now());
+                    if !plan.entries.is_empty() {
+                        Self::write_debits_as_one_statement(&mut conn, &plan).await?;
+                    }
+                    Ok(plan.results)
+                }
             }
         }
     };
 }
 
 pub(crate) use impl_debits_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Money;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_batch_is_planned_in_order_and_its_moves_summed_per_account_and_line_month() {
+        let at = Utc.with_ymd_and_hms(2026, 10, 15, 12, 0, 0).unwrap();
+        let line = SubjectId(uuid::Uuid::now_v7());
+        let ask = |account: &str, cents: i64, key: &str| DebitRequest {
+            account_email: account.into(),
+            amount: Money::from_cents(cents),
+            keys: [format!("{key}:prepaid"), format!("{key}:credit")],
+            period: Period::containing(at),
+            at,
+            draw_days: 0,
+        };
+        let mut reads = DebitReads::default();
+        reads.prepaid.insert("a@x.io".into(), 500);
+        reads.lines.insert("b@x.io".into(), (line, 1_000));
+        reads.used.insert((line.0, "2026-10".into()), 100);
+        let requests =
+            [ask("a@x.io", 300, "1"), ask("b@x.io", 200, "2"), ask("a@x.io", 300, "3"), ask("b@x.io", 50, "4")];
+        let plan = plan_debits(&requests, reads, at);
+        let split = |r: &DebitResult| match r {
+            DebitResult::Posted { split, line_id } => Some((split.prepaid.cents(), split.credit.cents(), *line_id)),
+            _ => None,
+        };
+        assert_eq!(split(&plan.results[0]), Some((300, 0, None)));
+        assert_eq!(split(&plan.results[1]), Some((0, 200, Some(line))));
+        assert!(matches!(plan.results[2], DebitResult::Refused(_)), "200 left of a's prepaid, no line");
+        assert_eq!(split(&plan.results[3]), Some((0, 50, Some(line))));
+        assert_eq!(plan.prepaid_moves, vec![("a@x.io", -300)]);
+        let m = &plan.credit_moves[..];
+        assert_eq!(m.len(), 1);
+        assert_eq!((m[0].line, m[0].period.as_str(), m[0].cents, m[0].cap_cents), (line.0, "2026-10", 250, 1_000));
+        assert_eq!(plan.touched, vec!["a@x.io", "b@x.io"]);
+        assert_eq!(plan.fresh, HashSet::from(["b@x.io"]), "b had no balance row when read");
+        assert_eq!(plan.entries.len(), 3);
+    }
+}
