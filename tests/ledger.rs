@@ -232,6 +232,31 @@ async fn a_batch_of_debits_is_planned_in_order_and_written_once(t: TestStore) {
     assert_sound(&app).await;
 }
 
+/// A batch whose caller goes away mid-way (here: a panic between its reads and its write,
+/// where SQLite's transaction is open) leaves nothing begun behind: the next batch is written.
+async fn a_batch_abandoned_mid_way_leaves_no_transaction_open(t: TestStore) {
+    use creditline::store::{DebitResult, DrawingLines};
+    let at = noon(2026, 10, 15);
+    let app = app_at(&t, Arc::new(ManualClock::new(at)));
+    Ledger::new(&app).top_up(&who("left@batch.io"), usd(1_000), "stripe", "pi_l").await.unwrap();
+    let store = app.store.clone();
+    let abandoned = tokio::spawn(async move {
+        let lines = DrawingLines { workflow: "credit_line", states: &DRAWING };
+        store.post_debits(&[batch_debit("left@batch.io", 100, "gone", at)], &lines, &|| panic!("caller gone")).await
+    })
+    .await;
+    assert!(abandoned.is_err(), "the batch's task ended in the panic");
+    let lines = DrawingLines { workflow: "credit_line", states: &DRAWING };
+    let posted = app.store.post_debits(&[batch_debit("left@batch.io", 100, "next", at)], &lines, &|| at).await.unwrap();
+    assert!(matches!(posted.as_slice(), [DebitResult::Posted { .. }]), "{posted:?}");
+    assert_eq!(
+        app.store.balances("left@batch.io").await.unwrap().prepaid_cents,
+        900,
+        "the abandoned one wrote nothing"
+    );
+    assert_sound(&app).await;
+}
+
 /// PostgreSQL plans a batch without a lock (another process may write between its reads and
 /// its write): a draw that no longer fits when the batch writes fails the whole batch, with
 /// nothing of it written, and one that still fits is written. The competing draw commits
@@ -730,6 +755,7 @@ async fn a_line_draws_nothing_from_the_end_of_a_month_that_used_credit_until_its
 
 store_suite!(
     a_batch_of_debits_is_planned_in_order_and_written_once,
+    a_batch_abandoned_mid_way_leaves_no_transaction_open,
     gating_sees_pending_payments_and_chargebacks,
     a_chargeback_stops_increases_and_re_review,
     a_line_draws_nothing_from_the_end_of_a_month_that_used_credit_until_its_bill_is_paid,

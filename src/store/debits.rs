@@ -236,8 +236,9 @@ pub(crate) fn plan_debits(requests: &[DebitRequest], mut reads: DebitReads, read
 
 /// Implements [`DebitStore`] for a backend (see [`super::sql`]).
 ///
-/// SQLite plans a batch under its write lock (`BEGIN IMMEDIATE`) and sends the planned writes
-/// as one fused call. PostgreSQL has no such lock to plan under: it reads on a pooled
+/// SQLite plans a batch under its write lock: `BEGIN IMMEDIATE` and the reads go as one call
+/// to the connection's thread, the planned writes and `COMMIT` as another (two hand-offs for
+/// the batch instead of five). PostgreSQL has no such lock to plan under: it reads on a pooled
 /// connection and writes the batch as one statement, atomic on its own, whose guards (the
 /// tables' CHECKs, the line's gate, `creditline_guard`) undo all of it should anything have
 /// moved since the reads. Three round trips instead of seven (BEGIN, two reads, three writes,
@@ -245,26 +246,30 @@ pub(crate) fn plan_debits(requests: &[DebitRequest], mut reads: DebitReads, read
 macro_rules! impl_debits_store {
     ($store:ty, $db:ty, $backend:literal, $migrator:expr, $fuse:literal, $skip_locked:literal) => {
         impl $store {
-            /// What a batch must know before it is planned, read on `conn`.
+            /// What a batch must know before it is planned, read on `conn`. On SQLite the
+            /// reads go as one call (each statement is a hand-off to the connection's thread),
+            /// after `begin` when given: `BEGIN IMMEDIATE`, so the batch's transaction and
+            /// its reads cost one hand-off.
             async fn debit_reads(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 requests: &[crate::store::DebitRequest],
                 lines_drawing: &crate::store::DrawingLines<'_>,
+                begin: Option<&'static str>,
             ) -> crate::store::StoreResult<crate::store::debits::DebitReads> {
                 use sqlx::Row;
-                let mut reads = crate::store::debits::DebitReads::default();
+                let mut statements: Vec<Builder> = Vec::new();
+                if $fuse && let Some(b) = begin {
+                    statements.push(Builder::new(b));
+                }
                 let keys: Vec<&String> = requests.iter().flat_map(|r| r.keys.iter()).collect();
                 for chunk in keys.chunks(400) {
-                    let mut q = Builder::new("SELECT * FROM ledger_entries WHERE idempotency_key IN (");
+                    let q = Self::next_statement(&mut statements);
+                    q.push("SELECT * FROM ledger_entries WHERE idempotency_key IN (");
                     let mut list = q.separated(", ");
                     for k in chunk {
                         list.push_bind((*k).clone());
                     }
                     q.push(") ORDER BY id");
-                    for r in &q.build().fetch_all(&mut *conn).await? {
-                        let e = crate::store::EntryRecord::from_row(r)?;
-                        reads.existing.entry(e.idempotency_key.clone()).or_default().push(e);
-                    }
                 }
                 let mut accounts: Vec<&str> = requests.iter().map(|r| r.account_email.as_str()).collect();
                 accounts.sort_unstable();
@@ -275,7 +280,8 @@ macro_rules! impl_debits_store {
                 // Each account's usable line and what it drew in the batch's periods, with the
                 // prepaid balance: one query.
                 for chunk in accounts.chunks(400) {
-                    let mut q = Builder::new("WITH a (email) AS (");
+                    let q = Self::next_statement(&mut statements);
+                    q.push("WITH a (email) AS (");
                     q.push_values(chunk, |mut b, a| {
                         b.push_bind(a.to_string());
                     });
@@ -301,7 +307,16 @@ macro_rules! impl_debits_store {
                         list.push_bind(p.clone());
                     }
                     q.push(")");
+                }
+                let mut reads = crate::store::debits::DebitReads::default();
+                for mut q in statements {
                     for r in &q.build().fetch_all(&mut *conn).await? {
+                        // The two reads' rows come back together on SQLite: an entry has a key.
+                        if r.try_column("idempotency_key").is_ok() {
+                            let e = crate::store::EntryRecord::from_row(r)?;
+                            reads.existing.entry(e.idempotency_key.clone()).or_default().push(e);
+                            continue;
+                        }
                         let email: String = r.try_get("email")?;
                         if let Some(cents) = r.try_get::<Option<i64>, _>("prepaid_cents")? {
                             reads.prepaid.insert(email.clone(), cents);
@@ -328,13 +343,27 @@ macro_rules! impl_debits_store {
                 Ok(reads)
             }
 
+            /// The builder the next read goes into: on SQLite the one call's, after a `;`; on
+            /// PostgreSQL a statement of its own.
+            fn next_statement(statements: &mut Vec<Builder>) -> &mut Builder {
+                match statements.last_mut() {
+                    Some(q) if $fuse => {
+                        q.push(";\n");
+                    }
+                    _ => statements.push(Builder::new("")),
+                }
+                let last = statements.len() - 1;
+                &mut statements[last]
+            }
+
             /// The planned writes, queued and sent as one call on SQLite (a fusing writer).
             /// They need no guard in their WHERE: the plan was made under the write lock, and
             /// the tables' CHECKs (balances >= 0, used <= limit) abort the transaction should
             /// anything have moved anyway; the batch is then given up and each debit goes alone.
             async fn write_debits_fused(
-                tx: &mut Tx,
+                tx: &mut Conn,
                 plan: &crate::store::debits::DebitPlan<'_>,
+                end: &'static str,
             ) -> crate::store::StoreResult<()> {
                 use crate::store::StoreError;
                 use crate::store::statements::runs;
@@ -387,6 +416,11 @@ macro_rules! impl_debits_store {
                         .await?;
                     moved(done, chunk.len())?;
                 }
+                // The transaction ends in the same call.
+                w.run(tx, |q| {
+                    q.push(end);
+                })
+                .await?;
                 w.flush(tx).await?;
                 Ok(())
             }
@@ -520,18 +554,30 @@ macro_rules! impl_debits_store {
                     return Ok(Vec::new());
                 }
                 if $fuse {
-                    let mut tx = self.begin_write().await?;
-                    let reads = Self::debit_reads(&mut tx, requests, lines_drawing).await?;
-                    // After the reads: see the trait's note.
-                    let plan = plan_debits(requests, reads, now());
-                    if !plan.entries.is_empty() {
-                        Self::write_debits_fused(&mut tx, &plan).await?;
+                    // BEGIN IMMEDIATE goes with the reads and COMMIT with the writes: two
+                    // hand-offs to the connection's thread for the whole batch.
+                    let mut tx = HandTx::acquire(self.writer()).await?;
+                    let written = async {
+                        let reads = Self::debit_reads(&mut tx, requests, lines_drawing, Some("BEGIN IMMEDIATE")).await?;
+                        // After the reads: see the trait's note.
+                        let plan = plan_debits(requests, reads, now());
+                        Self::write_debits_fused(&mut tx, &plan, "COMMIT").await?;
+                        crate::store::StoreResult::Ok(plan.results)
                     }
-                    tx.commit().await?;
-                    Ok(plan.results)
+                    .await;
+                    match written {
+                        Ok(results) => {
+                            tx.finished();
+                            Ok(results)
+                        }
+                        Err(e) => {
+                            tx.roll_back().await;
+                            Err(e)
+                        }
+                    }
                 } else {
                     let mut conn = self.pool.acquire().await?;
-                    let reads = Self::debit_reads(&mut conn, requests, lines_drawing).await?;
+                    let reads = Self::debit_reads(&mut conn, requests, lines_drawing, None).await?;
                     let plan = plan_debits(requests, reads, now());
                     if !plan.entries.is_empty() {
                         Self::write_debits_as_one_statement(&mut conn, &plan).await?;

@@ -109,7 +109,7 @@ macro_rules! impl_ledger_store {
         impl $store {
             /// Ledger entries as multi-row statements: (account, entry, time) each.
             async fn insert_entries(
-                tx: &mut Tx,
+                tx: &mut Conn,
                 w: &mut Writer,
                 rows: &[(&str, &crate::store::EntryWrite, chrono::DateTime<chrono::Utc>)],
             ) -> Result<(), sqlx::Error> {
@@ -145,7 +145,7 @@ macro_rules! impl_ledger_store {
 
             /// A zero balance row for each account that has none yet.
             async fn ensure_accounts(
-                tx: &mut Tx,
+                tx: &mut Conn,
                 w: &mut Writer,
                 accounts: &[&str],
                 at: chrono::DateTime<chrono::Utc>,

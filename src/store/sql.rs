@@ -34,7 +34,60 @@ macro_rules! impl_store {
         }
 
         type Tx = sqlx::Transaction<'static, $db>;
+        /// A connection, in a transaction or not ([`Tx`] derefs to one).
+        type Conn = <$db as sqlx::Database>::Connection;
         type Builder = sqlx::QueryBuilder<$db>;
+
+        /// A write transaction begun by a statement of the caller's own (`BEGIN IMMEDIATE`
+        /// sent in one call with the reads after it) instead of by sqlx, which spends a
+        /// hand-off to SQLite's connection thread on the `BEGIN` alone. Dropped unfinished
+        /// (an error the caller could not roll back, or the caller gone mid-way), its
+        /// connection is closed instead of going back to the pool: closing rolls back
+        /// whatever was begun.
+        struct HandTx {
+            conn: sqlx::pool::PoolConnection<$db>,
+            finished: bool,
+        }
+
+        impl HandTx {
+            async fn acquire(pool: &sqlx::Pool<$db>) -> Result<HandTx, sqlx::Error> {
+                Ok(HandTx { conn: pool.acquire().await?, finished: false })
+            }
+
+            /// Ended (committed or rolled back) by the caller's statements.
+            fn finished(mut self) {
+                self.finished = true;
+            }
+
+            /// Rolls back after an error; the connection goes back to the pool only if that
+            /// worked.
+            async fn roll_back(mut self) {
+                if sqlx::query("ROLLBACK").execute(&mut *self.conn).await.is_ok() {
+                    self.finished = true;
+                }
+            }
+        }
+
+        impl Drop for HandTx {
+            fn drop(&mut self) {
+                if !self.finished {
+                    self.conn.close_on_drop();
+                }
+            }
+        }
+
+        impl std::ops::Deref for HandTx {
+            type Target = Conn;
+            fn deref(&self) -> &Conn {
+                &self.conn
+            }
+        }
+
+        impl std::ops::DerefMut for HandTx {
+            fn deref_mut(&mut self) -> &mut Conn {
+                &mut self.conn
+            }
+        }
 
         impl Writer {
             /// Runs every statement at once and checks guards by row counts.
@@ -49,7 +102,11 @@ macro_rules! impl_store {
 
             /// Runs (or queues) the statement `build` writes; returns the rows it changed, or
             /// `None` when queued.
-            async fn run(&mut self, tx: &mut Tx, build: impl FnOnce(&mut Builder)) -> Result<Option<u64>, sqlx::Error> {
+            async fn run(
+                &mut self,
+                tx: &mut Conn,
+                build: impl FnOnce(&mut Builder),
+            ) -> Result<Option<u64>, sqlx::Error> {
                 match &mut self.queued {
                     Some(q) => {
                         build(q);
@@ -60,18 +117,18 @@ macro_rules! impl_store {
                     None => {
                         let mut q = sqlx::QueryBuilder::new("");
                         build(&mut q);
-                        Ok(Some(q.build().execute(&mut **tx).await?.rows_affected()))
+                        Ok(Some(q.build().execute(&mut *tx).await?.rows_affected()))
                     }
                 }
             }
 
             /// Sends whatever is queued.
-            async fn flush(&mut self, tx: &mut Tx) -> Result<(), sqlx::Error> {
+            async fn flush(&mut self, tx: &mut Conn) -> Result<(), sqlx::Error> {
                 if self.pending > 0
                     && let Some(mut q) = self.queued.replace(sqlx::QueryBuilder::new(""))
                 {
                     self.pending = 0;
-                    q.build().execute(&mut **tx).await?;
+                    q.build().execute(&mut *tx).await?;
                 }
                 Ok(())
             }
