@@ -462,25 +462,9 @@ macro_rules! impl_debits_store {
                 plan: &crate::store::debits::DebitPlan<'_>,
             ) -> crate::store::StoreResult<()> {
                 let at = plan.at;
-                let mut q = Builder::new(
-                    "WITH e AS (INSERT INTO ledger_entries (id, account_email, kind, bucket, amount_cents, line_id, period, \
-                     idempotency_key, provider, provider_ref, actor, reason, created_at) ",
-                );
-                q.push_values(&plan.entries, |mut b, (a, e)| {
-                    b.push_bind(e.id)
-                        .push_bind(a.to_string())
-                        .push_bind(e.kind.as_str())
-                        .push_bind(e.bucket.as_str())
-                        .push_bind(e.amount_cents)
-                        .push_bind(e.line_id.map(|l| l.0))
-                        .push_bind(e.period.map(|p| p.to_string()))
-                        .push_bind(e.idempotency_key.clone())
-                        .push_bind(e.provider.clone())
-                        .push_bind(e.provider_ref.clone())
-                        .push_bind(e.actor.clone())
-                        .push_bind(e.reason.clone())
-                        .push_bind(at);
-                });
+                let mut q = Builder::new("WITH e AS (");
+                let rows: Vec<_> = plan.entries.iter().map(|(a, e)| (*a, e, at)).collect();
+                Self::push_entry_insert(&mut q, &rows);
                 // Each account's balance: moved where it is, made where it is not. A row made
                 // with a negative balance fails its CHECK; one made by another writer since the
                 // reads is seen by neither part, and the count below fails the statement.

@@ -107,6 +107,29 @@ pub trait LedgerStore: Send + Sync {
 macro_rules! impl_ledger_store {
     ($store:ty, $db:ty, $backend:literal, $migrator:expr, $fuse:literal, $skip_locked:literal) => {
         impl $store {
+            /// One `INSERT` of ledger entries: (account, entry, time) each.
+            fn push_entry_insert(q: &mut Builder, rows: &[(&str, &crate::store::EntryWrite, chrono::DateTime<chrono::Utc>)]) {
+                q.push(
+                    "INSERT INTO ledger_entries (id, account_email, kind, bucket, amount_cents, line_id, period, \
+                     idempotency_key, provider, provider_ref, actor, reason, created_at) ",
+                );
+                q.push_values(rows, |mut b, (a, e, at)| {
+                    b.push_bind(e.id)
+                        .push_bind(a.to_string())
+                        .push_bind(e.kind.as_str())
+                        .push_bind(e.bucket.as_str())
+                        .push_bind(e.amount_cents)
+                        .push_bind(e.line_id.map(|l| l.0))
+                        .push_bind(e.period.map(|p| p.to_string()))
+                        .push_bind(e.idempotency_key.clone())
+                        .push_bind(e.provider.clone())
+                        .push_bind(e.provider_ref.clone())
+                        .push_bind(e.actor.clone())
+                        .push_bind(e.reason.clone())
+                        .push_bind(*at);
+                });
+            }
+
             /// Ledger entries as multi-row statements: (account, entry, time) each.
             async fn insert_entries(
                 tx: &mut Conn,
@@ -117,27 +140,7 @@ macro_rules! impl_ledger_store {
                     200 + a.len() + e.idempotency_key.len() + e.actor.len() + e.reason.as_ref().map_or(0, String::len)
                 };
                 for chunk in crate::store::statements::runs(rows, 500, size) {
-                    w.run(tx, |q| {
-                        q.push(
-                            "INSERT INTO ledger_entries (id, account_email, kind, bucket, amount_cents, line_id, period, \
-                             idempotency_key, provider, provider_ref, actor, reason, created_at) ",
-                        );
-                        q.push_values(chunk, |mut b, (a, e, at)| {
-                            b.push_bind(e.id)
-                                .push_bind(a.to_string())
-                                .push_bind(e.kind.as_str())
-                                .push_bind(e.bucket.as_str())
-                                .push_bind(e.amount_cents)
-                                .push_bind(e.line_id.map(|l| l.0))
-                                .push_bind(e.period.map(|p| p.to_string()))
-                                .push_bind(e.idempotency_key.clone())
-                                .push_bind(e.provider.clone())
-                                .push_bind(e.provider_ref.clone())
-                                .push_bind(e.actor.clone())
-                                .push_bind(e.reason.clone())
-                                .push_bind(*at);
-                        });
-                    })
+                    w.run(tx, |q| Self::push_entry_insert(q, chunk))
                     .await?;
                 }
                 Ok(())
