@@ -47,11 +47,11 @@ pub struct DrawingLines<'a> {
 
 #[async_trait]
 pub trait DebitStore: Send + Sync {
-    /// Posts many usage debits in one transaction, planned in order under the write lock
-    /// (each takes prepaid credits first, then its account's usable line for its period, from
-    /// what the debits before it left). The balance updates stay guarded in the statements: a
-    /// writer outside the batch that got there first makes the whole batch `Conflict`, with
-    /// nothing written.
+    /// Posts many usage debits at once, all or none, planned in order (each takes prepaid
+    /// credits first, then its account's usable line for its period, from what the debits
+    /// before it left): on SQLite in one transaction under the write lock, on PostgreSQL as
+    /// one statement after reads that take no lock. The writes stay guarded: a writer outside
+    /// the batch that got there first makes the whole batch fail, with nothing written.
     ///
     /// `now` is read once the batch's state is read, and every debit is stamped no earlier:
     /// a payment that committed before those reads was stamped before that reading (clocks
