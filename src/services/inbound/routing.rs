@@ -18,7 +18,7 @@ use crate::intake::classify::{self, Intent};
 use crate::intake::extract::{Extracted, field};
 use crate::intake::mail::Mail;
 use crate::intake::text::excerpt;
-use crate::store::{ApplicationRecord, IntakeWrite, StoreError};
+use crate::store::{ApplicationRecord, Instance, IntakeWrite, StoreError};
 
 /// Decides what one message does, as one write and its report.
 pub(super) async fn route(
@@ -93,7 +93,9 @@ pub(super) async fn route(
         }
         Intent::AwsLogin => Ok(aws_login_request(app, mail, report, now, &account).await?),
         intent => {
-            if let Some(open) = open_application(app, &account, mail.from.as_deref()).await? {
+            // Read once for both questions below: an open application, a decided one.
+            let applications = app.store.instances_for_account(account.as_str(), APPLICATION).await?;
+            if let Some(open) = open_application(app, &applications, &account, mail.from.as_deref()).await? {
                 return update_application(app, mail, report, now, open, x).await;
             }
             if intent == Intent::Unknown {
@@ -118,7 +120,7 @@ pub(super) async fn route(
                 p.task("triage", Some(line), format!("Application from {account}: {why}"), details);
                 return Ok(p.finish(outcome::TRIAGE));
             }
-            if let Some(decided) = decided_application(app, &account).await? {
+            if let Some(decided) = decided_application(app, &applications).await? {
                 return reapplication(app, mail, report, now, decided, x).await;
             }
             Ok(new_application(app, mail, report, now, (sender, account), x).await?)
@@ -156,36 +158,35 @@ async fn thread_application(app: &App, mail: &Mail) -> Result<Option<Application
     Ok(None)
 }
 
+/// The application in progress of the account (its `applications`), else of the sender when
+/// that is another address.
 async fn open_application(
     app: &App,
+    applications: &[Instance],
     account: &EmailAddress,
     from: Option<&str>,
 ) -> Result<Option<ApplicationRecord>, StoreError> {
-    let mut emails = vec![account.as_str().to_string()];
-    if let Some(from) = from.and_then(|f| EmailAddress::parse(f).ok())
+    // Any application not yet decided owns its account's new messages; one only waiting for
+    // a guarantee is answered by a person (see `update_application`).
+    let in_progress = |i: &&Instance| app.workflow.state(APPLICATION, &i.state).is_some_and(|s| s.in_progress());
+    let mut open = applications.iter().find(in_progress).map(|i| i.id);
+    if open.is_none()
+        && let Some(from) = from.and_then(|f| EmailAddress::parse(f).ok())
         && &from != account
     {
-        emails.push(from.as_str().to_string());
+        open =
+            app.store.instances_for_account(from.as_str(), APPLICATION).await?.iter().find(in_progress).map(|i| i.id);
     }
-    for email in emails {
-        for inst in app.store.instances_for_account(&email, APPLICATION).await? {
-            // Any application not yet decided owns its account's new messages; one only
-            // waiting for a guarantee is answered by a person (see `update_application`).
-            if app.workflow.state(APPLICATION, &inst.state).is_some_and(|s| s.in_progress()) {
-                return app.store.application(ApplicationId(inst.id.0)).await;
-            }
-        }
+    match open {
+        Some(id) => app.store.application(ApplicationId(id.0)).await,
+        None => Ok(None),
     }
-    Ok(None)
 }
 
-/// The account's latest declined or deferred application, if any.
-async fn decided_application(app: &App, account: &EmailAddress) -> Result<Option<ApplicationRecord>, StoreError> {
-    let decided = app
-        .store
-        .instances_for_account(account.as_str(), APPLICATION)
-        .await?
-        .into_iter()
+/// The latest declined or deferred one of an account's `applications`, if any.
+async fn decided_application(app: &App, applications: &[Instance]) -> Result<Option<ApplicationRecord>, StoreError> {
+    let decided = applications
+        .iter()
         .filter(|i| app.workflow.is(APPLICATION, &i.state, |s| s.reopenable()))
         .max_by_key(|i| i.id.0);
     match decided {
