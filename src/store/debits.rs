@@ -442,8 +442,16 @@ macro_rules! impl_debits_store {
             fn push_credit_guard(q: &mut Builder) {
                 q.push(
                     "credit_usage.line_id = v.vline AND credit_usage.period = v.vperiod \
-                     AND NOT credit_usage.billed AND credit_usage.used_cents + v.vdelta <= v.vcap \
-                     AND NOT EXISTS (SELECT 1 FROM bills b WHERE b.line_id = v.vline AND b.period < v.vbefore AND b.paid_cents < b.amount_cents) \
+                     AND NOT credit_usage.billed AND credit_usage.used_cents + v.vdelta <= v.vcap",
+                );
+                Self::push_no_month_owed(q);
+            }
+
+            /// No month of line `v.vline` before `v.vbefore` is owed: neither a bill unpaid
+            /// nor usage not yet billed. The gate's condition for a draw, new row or moved.
+            fn push_no_month_owed(q: &mut Builder) {
+                q.push(
+                    " AND NOT EXISTS (SELECT 1 FROM bills b WHERE b.line_id = v.vline AND b.period < v.vbefore AND b.paid_cents < b.amount_cents) \
                      AND NOT EXISTS (SELECT 1 FROM credit_usage o WHERE o.line_id = v.vline AND o.period < v.vbefore AND o.used_cents > 0 \
                      AND NOT EXISTS (SELECT 1 FROM bills c WHERE c.line_id = o.line_id AND c.period = o.period))",
                 );
@@ -504,11 +512,11 @@ macro_rules! impl_debits_store {
                     // A new row: the gate's month guards, checked against the batch's values.
                     q.push(
                         "), ins AS (INSERT INTO credit_usage (line_id, period, account_email, limit_cents, used_cents, version) \
-                         SELECT v.vline, v.vperiod, v.vaccount, v.vlimit, v.vdelta, 1 FROM v WHERE v.vdelta <= v.vcap \
-                         AND NOT EXISTS (SELECT 1 FROM bills b WHERE b.line_id = v.vline AND b.period < v.vbefore AND b.paid_cents < b.amount_cents) \
-                         AND NOT EXISTS (SELECT 1 FROM credit_usage o WHERE o.line_id = v.vline AND o.period < v.vbefore AND o.used_cents > 0 \
-                         AND NOT EXISTS (SELECT 1 FROM bills c WHERE c.line_id = o.line_id AND c.period = o.period)) \
-                         ON CONFLICT (line_id, period) DO NOTHING RETURNING 1), \
+                         SELECT v.vline, v.vperiod, v.vaccount, v.vlimit, v.vdelta, 1 FROM v WHERE v.vdelta <= v.vcap",
+                    );
+                    Self::push_no_month_owed(&mut q);
+                    q.push(
+                        " ON CONFLICT (line_id, period) DO NOTHING RETURNING 1), \
                          upd AS (UPDATE credit_usage SET used_cents = used_cents + v.vdelta, version = version + 1 FROM v WHERE ",
                     );
                     Self::push_credit_guard(&mut q);
